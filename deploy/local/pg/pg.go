@@ -1,0 +1,206 @@
+// Package pg runs a private PostgreSQL cluster for the local stack and the
+// tests: initdb into a folder, start it on a loopback port, stop it. As root
+// (CI, containers) the server runs as the postgres system user, since
+// PostgreSQL refuses to run as root.
+package pg
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Cluster is a PostgreSQL data directory served on a loopback port.
+type Cluster struct {
+	Dir  string
+	Port int
+	// Fast trades durability for speed (fsync off); for test clusters.
+	Fast bool
+
+	bin  string
+	cred *syscall.Credential
+}
+
+// AdminURL is the superuser URL for database name.
+func (c *Cluster) URL(database string) string {
+	u := url.URL{Scheme: "postgres", User: url.User("postgres"), Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port)), Path: "/" + database}
+	u.RawQuery = "sslmode=disable"
+	return u.String()
+}
+
+// Start initialises the cluster if its folder is empty and starts the server,
+// unless one is already running on that folder. It returns whether it
+// started the server (and so should stop it).
+func (c *Cluster) Start(ctx context.Context) (started bool, err error) {
+	if err := c.setup(); err != nil {
+		return false, err
+	}
+	if _, err := os.Stat(filepath.Join(c.Dir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+		if err := c.initdb(ctx); err != nil {
+			return false, err
+		}
+	}
+	if c.running(ctx) {
+		return false, c.waitReady(ctx)
+	}
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1", c.Port, c.Dir)
+	if c.Fast {
+		opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+	}
+	opts += " -c max_connections=300"
+	out, err := c.run(ctx, "pg_ctl", "-D", c.Dir, "-l", filepath.Join(c.Dir, "server.log"), "-o", opts, "-w", "-t", "60", "start")
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(c.Dir, "server.log"))
+		return false, fmt.Errorf("pg: start: %w\n%s\n%s", err, out, tail(string(log), 20))
+	}
+	return true, c.waitReady(ctx)
+}
+
+// Stop shuts the server down (fast mode: active sessions are ended).
+func (c *Cluster) Stop(ctx context.Context) error {
+	if err := c.setup(); err != nil {
+		return err
+	}
+	if out, err := c.run(ctx, "pg_ctl", "-D", c.Dir, "-m", "fast", "-w", "stop"); err != nil {
+		return fmt.Errorf("pg: stop: %w: %s", err, out)
+	}
+	return nil
+}
+
+// EnsureDatabase creates database name if it does not exist.
+func (c *Cluster) EnsureDatabase(ctx context.Context, name string) error {
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		return fmt.Errorf("pg: connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	return err
+}
+
+func (c *Cluster) setup() error {
+	if c.bin != "" {
+		return nil
+	}
+	bin, err := findBin()
+	if err != nil {
+		return err
+	}
+	c.bin = bin
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return errors.New("pg: running as root needs the postgres system user (PostgreSQL refuses to run as root)")
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	// The parents must be traversable by the server's user.
+	if err := os.MkdirAll(filepath.Dir(c.Dir), 0o755); err != nil {
+		return fmt.Errorf("pg: %w", err)
+	}
+	if err := os.Mkdir(c.Dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("pg: %w", err)
+	}
+	if c.cred != nil {
+		if err := os.Chown(c.Dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+			return fmt.Errorf("pg: %w", err)
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) initdb(ctx context.Context) error {
+	out, err := c.run(ctx, "initdb", "-D", c.Dir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions")
+	if err != nil {
+		return fmt.Errorf("pg: initdb: %w: %s", err, out)
+	}
+	return nil
+}
+
+func (c *Cluster) running(ctx context.Context) bool {
+	_, err := c.run(ctx, "pg_ctl", "-D", c.Dir, "status")
+	return err == nil
+}
+
+func (c *Cluster) waitReady(ctx context.Context) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		conn, err := pgx.Connect(ctx, c.URL("postgres"))
+		if err == nil {
+			conn.Close(ctx)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("pg: server on port %d not ready: %w", c.Port, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Cluster) run(ctx context.Context, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, name), args...)
+	cmd.Dir = os.TempDir()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	// Own process group: a Ctrl-C in the terminal must not reach the server
+	// before the stack stops it in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Setpgid: true}
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// findBin locates the PostgreSQL server binaries: pg_ctl on PATH, else the
+// newest /usr/lib/postgresql/<version>/bin.
+func findBin() (string, error) {
+	if p, err := exec.LookPath("pg_ctl"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
+		return filepath.Dir(p), nil
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool {
+		vi, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[i])))
+		vj, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[j])))
+		return vi < vj
+	})
+	if len(dirs) > 0 {
+		return dirs[len(dirs)-1], nil
+	}
+	return "", errors.New("pg: PostgreSQL server binaries not found (install postgresql, or set DATABASE_URL)")
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

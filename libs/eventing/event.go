@@ -1,0 +1,188 @@
+// Package eventing is cmmsflow's one event runtime: CloudEvents carried on
+// Pub/Sub in binary mode, the push receiver and its middleware chain, the
+// transactional outbox and its relay, and run-step reporting.
+package eventing
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// Pub/Sub attribute names. The ce-* set is the googleapis/google-cloudevents
+// Pub/Sub binary-mode format; run_id, pipeline and traceparent are ours.
+const (
+	AttrID          = "ce-id"
+	AttrSource      = "ce-source"
+	AttrType        = "ce-type"
+	AttrSpecVersion = "ce-specversion"
+	AttrTime        = "ce-time"
+	AttrContentType = "content-type"
+	AttrRunID       = "run_id"
+	AttrPipeline    = "pipeline"
+	AttrTraceParent = "traceparent"
+)
+
+const jsonContentType = "application/json"
+
+// Event is a CloudEvent plus the attributes every cmmsflow event carries.
+type Event struct {
+	event.Event
+	RunID       string
+	Pipeline    string
+	TraceParent string
+}
+
+// Message is what travels on Pub/Sub: attributes and data.
+type Message struct {
+	Attributes map[string]string
+	Data       []byte
+	// Set on received messages only.
+	PubSubID        string
+	DeliveryAttempt int
+}
+
+var marshal = protojson.MarshalOptions{UseProtoNames: true}
+
+// New builds an event of type eventType from source for a run, with payload as
+// its JSON data. An empty traceparent starts a new trace.
+func New(eventType, source, runID, pipeline, traceparent string, payload proto.Message) (Event, error) {
+	data, err := marshal.Marshal(payload)
+	if err != nil {
+		return Event{}, fmt.Errorf("eventing: encode %s payload: %w", eventType, err)
+	}
+	ce := event.New(event.CloudEventsVersionV1)
+	ce.SetID(uuid.NewString())
+	ce.SetSource(source)
+	ce.SetType(eventType)
+	ce.SetTime(time.Now().UTC())
+	if err := ce.SetData(jsonContentType, data); err != nil {
+		return Event{}, err
+	}
+	if traceparent == "" {
+		traceparent = newTraceParent("")
+	} else {
+		traceparent = newTraceParent(traceparent)
+	}
+	ev := Event{Event: ce, RunID: runID, Pipeline: pipeline, TraceParent: traceparent}
+	return ev, ev.validate()
+}
+
+// Next builds the event that follows ev in the same run and trace.
+func (e Event) Next(eventType, source string, payload proto.Message) (Event, error) {
+	return New(eventType, source, e.RunID, e.Pipeline, e.TraceParent, payload)
+}
+
+// Decode unmarshals the event's data into dst, rejecting unknown fields.
+func (e Event) Decode(dst proto.Message) error {
+	if err := protojson.Unmarshal(e.Data(), dst); err != nil {
+		return Permanent(fmt.Errorf("decode %s data: %w", e.Type(), err))
+	}
+	return nil
+}
+
+// TraceID is the trace id part of the event's traceparent.
+func (e Event) TraceID() string {
+	parts := strings.Split(e.TraceParent, "-")
+	if len(parts) != 4 {
+		return ""
+	}
+	return parts[1]
+}
+
+// Message encodes the event for Pub/Sub in binary mode.
+func (e Event) Message() Message {
+	attrs := map[string]string{
+		AttrID:          e.ID(),
+		AttrSource:      e.Source(),
+		AttrType:        e.Type(),
+		AttrSpecVersion: e.SpecVersion(),
+		AttrTime:        e.Time().UTC().Format(time.RFC3339Nano),
+		AttrContentType: e.DataContentType(),
+		AttrRunID:       e.RunID,
+		AttrPipeline:    e.Pipeline,
+	}
+	if e.TraceParent != "" {
+		attrs[AttrTraceParent] = e.TraceParent
+	}
+	return Message{Attributes: attrs, Data: e.Data()}
+}
+
+// FromMessage decodes a binary-mode CloudEvent. Every error it returns is
+// permanent: the same bytes will never decode.
+func FromMessage(m Message) (Event, error) {
+	a := m.Attributes
+	var missing []string
+	for _, k := range []string{AttrID, AttrSource, AttrType, AttrSpecVersion, AttrTime, AttrRunID, AttrPipeline} {
+		if strings.TrimSpace(a[k]) == "" {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		return Event{}, Permanent(fmt.Errorf("missing attributes: %s", strings.Join(missing, ", ")))
+	}
+	if v := a[AttrSpecVersion]; v != event.CloudEventsVersionV1 {
+		return Event{}, Permanent(fmt.Errorf("unsupported ce-specversion %q", v))
+	}
+	t, err := time.Parse(time.RFC3339Nano, a[AttrTime])
+	if err != nil {
+		return Event{}, Permanent(fmt.Errorf("bad ce-time %q: %w", a[AttrTime], err))
+	}
+	ct := a[AttrContentType]
+	if ct == "" {
+		ct = jsonContentType
+	}
+	if !strings.HasPrefix(ct, jsonContentType) {
+		return Event{}, Permanent(fmt.Errorf("unsupported content-type %q", ct))
+	}
+	ce := event.New(event.CloudEventsVersionV1)
+	ce.SetID(a[AttrID])
+	ce.SetSource(a[AttrSource])
+	ce.SetType(a[AttrType])
+	ce.SetTime(t)
+	if err := ce.SetData(ct, m.Data); err != nil {
+		return Event{}, Permanent(err)
+	}
+	ev := Event{Event: ce, RunID: a[AttrRunID], Pipeline: a[AttrPipeline], TraceParent: a[AttrTraceParent]}
+	if err := ev.validate(); err != nil {
+		return Event{}, Permanent(err)
+	}
+	return ev, nil
+}
+
+func (e Event) validate() error {
+	if err := e.Event.Validate(); err != nil {
+		return fmt.Errorf("invalid cloudevent: %w", err)
+	}
+	if e.RunID == "" || e.Pipeline == "" {
+		return errors.New("invalid event: run_id and pipeline are required")
+	}
+	return nil
+}
+
+// newTraceParent returns a W3C traceparent: a child span of parent's trace
+// when parent is valid, a new trace otherwise.
+func newTraceParent(parent string) string {
+	trace := ""
+	if p := strings.Split(parent, "-"); len(p) == 4 && len(p[1]) == 32 {
+		trace = p[1]
+	}
+	if trace == "" {
+		trace = randHex(16)
+	}
+	return "00-" + trace + "-" + randHex(8) + "-01"
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,152 @@
+package eventing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cmmsflow/cmmsflow/libs/events"
+)
+
+// Emit writes ev to the outbox inside tx, so the event exists if and only if
+// the transaction commits. The relay publishes it after commit.
+func Emit(ctx context.Context, tx pgx.Tx, ev Event) error {
+	t, ok := events.LookupType(ev.Type())
+	if !ok {
+		return fmt.Errorf("emit: unregistered event type %q", ev.Type())
+	}
+	m := ev.Message()
+	_, err := tx.Exec(ctx,
+		`INSERT INTO outbox (topic, event_id, event_type, attributes, data) VALUES ($1, $2, $3, $4, $5)`,
+		t.Topic, ev.ID(), ev.Type(), m.Attributes, m.Data)
+	if err != nil {
+		return fmt.Errorf("emit %s: %w", ev.Type(), err)
+	}
+	return nil
+}
+
+// Relay publishes outbox rows. Flush runs after each commit that emitted;
+// Run also flushes on start-up and on a timer, so rows left by a crash between
+// commit and publish go out when the service is back.
+type Relay struct {
+	pool     *pgxpool.Pool
+	pub      Publisher
+	log      *slog.Logger
+	interval time.Duration
+	batch    int
+	nudge    chan struct{}
+}
+
+// NewRelay returns a relay that polls every interval.
+func NewRelay(pool *pgxpool.Pool, pub Publisher, log *slog.Logger, interval time.Duration) *Relay {
+	return &Relay{pool: pool, pub: pub, log: log, interval: interval, batch: 100, nudge: make(chan struct{}, 1)}
+}
+
+// Run flushes at once, then on every Nudge and every interval, until ctx ends.
+func (r *Relay) Run(ctx context.Context) {
+	t := time.NewTicker(r.interval)
+	defer t.Stop()
+	for {
+		if _, err := r.Flush(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("outbox relay: flush failed, will retry", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-r.nudge:
+		}
+	}
+}
+
+// Nudge asks Run to flush soon without waiting.
+func (r *Relay) Nudge() {
+	select {
+	case r.nudge <- struct{}{}:
+	default:
+	}
+}
+
+// Flush publishes every pending row and returns how many it published. Rows
+// are locked with SKIP LOCKED, so several relays (instances) share the work
+// without publishing a row twice in the common case; a crash after publish
+// and before the update republishes, which consumers' dedupe absorbs.
+func (r *Relay) Flush(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := r.flushBatch(ctx)
+		total += n
+		if err != nil || n < r.batch {
+			return total, err
+		}
+	}
+}
+
+type outboxRow struct {
+	id    int64
+	topic string
+	msg   Message
+}
+
+func (r *Relay) flushBatch(ctx context.Context) (int, error) {
+	published := 0
+	var publishErr error
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			SELECT id, topic, attributes, data FROM outbox
+			WHERE published_at IS NULL ORDER BY id LIMIT $1
+			FOR UPDATE SKIP LOCKED`, r.batch)
+		if err != nil {
+			return err
+		}
+		batch, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (outboxRow, error) {
+			var o outboxRow
+			err := row.Scan(&o.id, &o.topic, &o.msg.Attributes, &o.msg.Data)
+			return o, err
+		})
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		errs := make([]error, len(batch))
+		done := make(chan int, len(batch))
+		for i, o := range batch {
+			go func() {
+				errs[i] = r.pub.Publish(ctx, o.topic, o.msg)
+				done <- i
+			}()
+		}
+		for range batch {
+			<-done
+		}
+		var ids []int64
+		for i, o := range batch {
+			if errs[i] == nil {
+				ids = append(ids, o.id)
+			}
+		}
+		if len(ids) > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE outbox SET published_at = now() WHERE id = ANY($1)`, ids); err != nil {
+				return err
+			}
+		}
+		published = len(ids)
+		// Commit the marks of what went out even when some publishes failed.
+		publishErr = errors.Join(errs...)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("outbox relay: %w", err)
+	}
+	if publishErr != nil {
+		return published, fmt.Errorf("outbox relay: %w", publishErr)
+	}
+	return published, nil
+}

@@ -1,0 +1,373 @@
+package eventing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cmmsflow/cmmsflow/libs/events"
+	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
+)
+
+// Handler is the one signature of every event handler. It runs inside tx, the
+// transaction that also records the event as processed: its database effects
+// and the events it Emits commit together or not at all. Return Permanent(err)
+// for input no retry can fix; any other error is retried.
+type Handler func(ctx context.Context, tx pgx.Tx, ev Event) error
+
+// StepHandler performs a pipeline step. The router reports the step started
+// before it runs and succeeded (with the result's figures) in its
+// transaction; failures are reported by the receiver.
+type StepHandler func(ctx context.Context, tx pgx.Tx, ev Event) (StepResult, error)
+
+// StepResult is what a step reports on success.
+type StepResult struct {
+	Figures map[string]float64
+	Summary string
+}
+
+// Next is a handler after the router has resolved the transaction, as seen by
+// middleware.
+type Next func(ctx context.Context, ev Event) error
+
+// Middleware wraps the processing of one decoded event.
+type Middleware func(Next) Next
+
+// Router receives pushed events for one service and dispatches them by type
+// through the middleware chain: logging → dead-letter on permanent error →
+// recover → timeout → [Use'd middleware] → dedupe and transaction → handler.
+type Router struct {
+	service string
+	pool    *pgxpool.Pool
+	relay   *Relay
+	log     *slog.Logger
+	timeout time.Duration
+	maxBody int64
+	routes  map[string]route
+	extra   []Middleware
+}
+
+type route struct {
+	handler Handler
+	step    bool
+}
+
+// RouterConfig configures NewRouter.
+type RouterConfig struct {
+	Service string
+	Pool    *pgxpool.Pool
+	Relay   *Relay // flushed after every commit that emitted events
+	Log     *slog.Logger
+	Timeout time.Duration // per event; 0 means 5 minutes
+	MaxBody int64         // push body limit; 0 means 16 MiB
+}
+
+// NewRouter returns a router with no routes.
+func NewRouter(c RouterConfig) *Router {
+	if c.Timeout == 0 {
+		c.Timeout = 5 * time.Minute
+	}
+	if c.MaxBody == 0 {
+		c.MaxBody = 16 << 20
+	}
+	return &Router{
+		service: c.Service, pool: c.Pool, relay: c.Relay, log: c.Log,
+		timeout: c.Timeout, maxBody: c.MaxBody, routes: map[string]route{},
+	}
+}
+
+// Handle registers h for eventType.
+func (r *Router) Handle(eventType string, h Handler) {
+	r.routes[eventType] = route{handler: h}
+}
+
+// HandleStep registers the service's pipeline step for eventType.
+func (r *Router) HandleStep(eventType string, h StepHandler) {
+	r.routes[eventType] = route{step: true, handler: func(ctx context.Context, tx pgx.Tx, ev Event) error {
+		res, err := h(ctx, tx, ev)
+		if err != nil {
+			return err
+		}
+		done, err := ev.Next(events.StepSucceeded, events.Source(r.service),
+			&eventsv1.StepSucceeded{Step: r.service, Figures: res.Figures, Summary: res.Summary})
+		if err != nil {
+			return err
+		}
+		return Emit(ctx, tx, done)
+	}}
+}
+
+// Use appends middleware run inside the built-in chain, just outside the
+// transaction.
+func (r *Router) Use(mw ...Middleware) { r.extra = append(r.extra, mw...) }
+
+// Outcome of one delivery, for logs and tests.
+type Outcome string
+
+const (
+	Handled      Outcome = "handled"
+	Duplicate    Outcome = "duplicate"
+	DeadLettered Outcome = "dead-lettered"
+	Retry        Outcome = "retry"
+)
+
+// ServeHTTP is the push endpoint. 2xx acks; anything else makes Pub/Sub
+// redeliver with backoff.
+func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	out, err := r.Receive(req.Context(), req)
+	if out == Retry {
+		http.Error(w, "retry: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{"outcome": string(out)})
+}
+
+// Receive decodes and processes one push request.
+func (r *Router) Receive(ctx context.Context, req *http.Request) (Outcome, error) {
+	msg, err := DecodePush(req, r.maxBody)
+	if err != nil {
+		if !IsPermanent(err) {
+			return Retry, err
+		}
+		return r.deadLetter(ctx, msg, nil, err)
+	}
+	return r.Process(ctx, msg)
+}
+
+// Process runs one Pub/Sub message through the chain.
+func (r *Router) Process(ctx context.Context, msg Message) (Outcome, error) {
+	ev, err := FromMessage(msg)
+	if err != nil {
+		return r.deadLetter(ctx, msg, partialEvent(msg), err)
+	}
+	log := r.log.With("event_id", ev.ID(), "event_type", ev.Type(), "run_id", ev.RunID,
+		"pipeline", ev.Pipeline, "trace_id", ev.TraceID())
+	rt, ok := r.routes[ev.Type()]
+	if !ok {
+		return r.deadLetter(ctx, msg, &ev, Permanent(fmt.Errorf("%s does not handle event type %q", r.service, ev.Type())))
+	}
+	started := time.Now()
+	outcome := Handled
+	next := r.transact(rt, &outcome)
+	for i := len(r.extra) - 1; i >= 0; i-- {
+		next = r.extra[i](next)
+	}
+	next = withTimeout(r.timeout, next)
+	next = withRecover(next)
+	err = next(ctx, ev)
+	switch {
+	case err == nil:
+		log.Info("event "+string(outcome), "took", time.Since(started))
+		return outcome, nil
+	case IsPermanent(err):
+		log.Error("event dead-lettered", "error", err)
+		return r.deadLetter(ctx, msg, &ev, err)
+	default:
+		log.Warn("event failed, will be retried", "error", err, "attempt", msg.DeliveryAttempt)
+		if rt.step {
+			r.reportRetry(ctx, ev, err)
+		}
+		return Retry, err
+	}
+}
+
+// transact is the innermost middleware: it dedupes on the event id in the
+// same transaction as the handler's effects and flushes the outbox after
+// commit.
+func (r *Router) transact(rt route, outcome *Outcome) Next {
+	return func(ctx context.Context, ev Event) error {
+		var seen bool
+		err := r.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2)`,
+			r.service, ev.ID()).Scan(&seen)
+		if err != nil {
+			return fmt.Errorf("dedupe check: %w", err)
+		}
+		if seen {
+			*outcome = Duplicate
+			return nil
+		}
+		if rt.step {
+			if err := r.reportStarted(ctx, ev); err != nil {
+				return err
+			}
+		}
+		err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+			tag, err := tx.Exec(ctx, `INSERT INTO processed_events (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+				r.service, ev.ID(), ev.Type())
+			if err != nil {
+				return fmt.Errorf("dedupe: %w", err)
+			}
+			if tag.RowsAffected() == 0 {
+				*outcome = Duplicate
+				return errDuplicate
+			}
+			return rt.handler(ctx, tx, ev)
+		})
+		if errors.Is(err, errDuplicate) {
+			return nil
+		}
+		if err == nil {
+			r.flush(ctx)
+		}
+		return err
+	}
+}
+
+var errDuplicate = errors.New("duplicate delivery")
+
+func (r *Router) flush(ctx context.Context) {
+	if r.relay == nil {
+		return
+	}
+	if _, err := r.relay.Flush(ctx); err != nil {
+		r.log.Warn("outbox flush after commit failed; the relay will retry", "error", err)
+		r.relay.Nudge()
+	}
+}
+
+// emitNow writes ev in its own transaction and flushes.
+func (r *Router) emitNow(ctx context.Context, ev Event) error {
+	if err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error { return Emit(ctx, tx, ev) }); err != nil {
+		return err
+	}
+	r.flush(ctx)
+	return nil
+}
+
+// isStep reports whether this service is a step of the event's pipeline.
+func (r *Router) isStep(ev *Event) bool {
+	if ev == nil || ev.RunID == "" {
+		return false
+	}
+	p, ok := events.LookupPipeline(ev.Pipeline)
+	return ok && p.StepIndex(r.service) >= 0
+}
+
+func (r *Router) reportStarted(ctx context.Context, ev Event) error {
+	started, err := ev.Next(events.StepStarted, events.Source(r.service), &eventsv1.StepStarted{Step: r.service})
+	if err != nil {
+		return err
+	}
+	if err := r.emitNow(ctx, started); err != nil {
+		return fmt.Errorf("report step started: %w", err)
+	}
+	return nil
+}
+
+// reportRetry records a transient failure on the step, best effort: the
+// database may be what failed.
+func (r *Router) reportRetry(ctx context.Context, ev Event, cause error) {
+	failed, err := ev.Next(events.StepFailed, events.Source(r.service),
+		&eventsv1.StepFailed{Step: r.service, Error: cause.Error(), Retrying: true})
+	if err == nil {
+		err = r.emitNow(context.WithoutCancel(ctx), failed)
+	}
+	if err != nil {
+		r.log.Warn("could not report step retry", "error", err)
+	}
+}
+
+// deadLetter records a message no retry can fix, with the reason, marks it
+// processed, fails the run step when the event belongs to one of this
+// service's pipelines, and acks. If the record cannot be written the message
+// is retried instead, so nothing is dropped silently.
+func (r *Router) deadLetter(ctx context.Context, msg Message, ev *Event, cause error) (Outcome, error) {
+	ctx = context.WithoutCancel(ctx)
+	key := msg.Attributes[AttrID]
+	if key == "" {
+		key = "pubsub:" + msg.PubSubID
+	}
+	var runID, pipeline, typ string
+	if ev != nil {
+		runID, pipeline, typ = ev.RunID, ev.Pipeline, ev.Type()
+	}
+	outcome := DeadLettered
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		if key != "pubsub:" {
+			tag, err := tx.Exec(ctx, `INSERT INTO processed_events (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+				r.service, key, typ)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				outcome = Duplicate
+				return nil
+			}
+		}
+		attrs := msg.Attributes
+		if attrs == nil {
+			attrs = map[string]string{}
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO dead_letters (consumer, event_id, event_type, run_id, pipeline, reason, attributes, data)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			r.service, key, typ, runID, pipeline, cause.Error(), attrs, msg.Data); err != nil {
+			return err
+		}
+		if !r.isStep(ev) {
+			return nil
+		}
+		failed, err := ev.Next(events.StepFailed, events.Source(r.service),
+			&eventsv1.StepFailed{Step: r.service, Error: cause.Error()})
+		if err != nil {
+			return err
+		}
+		return Emit(ctx, tx, failed)
+	})
+	if err != nil {
+		r.log.Error("could not record dead letter; message will be retried", "error", err, "reason", cause)
+		return Retry, fmt.Errorf("record dead letter: %w", err)
+	}
+	if outcome == DeadLettered {
+		r.log.Error("event dead-lettered", "reason", cause.Error(), "event_id", key, "event_type", typ, "run_id", runID)
+		r.flush(ctx)
+	}
+	return outcome, nil
+}
+
+// partialEvent keeps what can be read of an undecodable message's routing
+// attributes, so its run step can still be failed.
+func partialEvent(msg Message) *Event {
+	runID, pipeline := msg.Attributes[AttrRunID], msg.Attributes[AttrPipeline]
+	if runID == "" || pipeline == "" {
+		return nil
+	}
+	ev := Event{RunID: runID, Pipeline: pipeline, TraceParent: msg.Attributes[AttrTraceParent]}
+	ev.Event.SetType(msg.Attributes[AttrType])
+	return &ev
+}
+
+func withTimeout(d time.Duration, next Next) Next {
+	return func(ctx context.Context, ev Event) error {
+		ctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		return next(ctx, ev)
+	}
+}
+
+// withRecover turns a handler panic into a permanent error: the same input
+// would panic again.
+func withRecover(next Next) Next {
+	return func(ctx context.Context, ev Event) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = Permanent(fmt.Errorf("handler panic: %v\n%s", p, debug.Stack()))
+			}
+		}()
+		return next(ctx, ev)
+	}
+}

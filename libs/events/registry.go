@@ -1,0 +1,205 @@
+// Package events is the one registry of cmmsflow's pipelines, event types,
+// topics and subscriptions. Code, the local stack and the Terraform check all
+// read it; nothing else names a topic or a subscription.
+package events
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Event types. Versioned: cmmsflow.<noun>.<verb>.v1.
+const (
+	PipelineTriggered = "cmmsflow.pipeline.triggered.v1"
+	RunStarted        = "cmmsflow.run.started.v1"
+	StepStarted       = "cmmsflow.step.started.v1"
+	StepSucceeded     = "cmmsflow.step.succeeded.v1"
+	StepFailed        = "cmmsflow.step.failed.v1"
+)
+
+// Services, one Cloud Run service each.
+const (
+	Control    = "control"
+	Extractor  = "extractor"
+	Featurejob = "featurejob"
+	Trainer    = "trainer"
+	Deployer   = "deployer"
+	Pmgen      = "pmgen"
+	Notifier   = "notifier"
+	Reporter   = "reporter"
+)
+
+// Services lists every service, control first.
+var Services = []string{Control, Extractor, Featurejob, Trainer, Deployer, Pmgen, Notifier, Reporter}
+
+// Pipeline ids.
+const (
+	ETLMLTraining         = "etl_ml_training"
+	PreventiveMaintenance = "preventive_maintenance"
+	WeeklyKPIReport       = "weekly_kpi_report"
+)
+
+// Pipeline is one of the old Airflow DAGs, now a chain of steps; a step is
+// named after the service that performs it.
+type Pipeline struct {
+	ID          string
+	Description string
+	Steps       []string
+}
+
+// Pipelines in the order the admin page shows them. Schedules live in the
+// scheduler's cron table.
+var Pipelines = []Pipeline{
+	{
+		ID:          ETLMLTraining,
+		Description: "Extract assets and work orders, engineer features, train and gate a failure-risk model, deploy it and score the fleet.",
+		Steps:       []string{Extractor, Featurejob, Trainer, Deployer, Notifier},
+	},
+	{
+		ID:          PreventiveMaintenance,
+		Description: "Create a work order for every due maintenance plan exactly once, advance the plans and notify technicians.",
+		Steps:       []string{Pmgen, Notifier},
+	},
+	{
+		ID:          WeeklyKPIReport,
+		Description: "Compute the week's maintenance KPIs, draw the charts, build the HTML and PDF report and email it.",
+		Steps:       []string{Reporter, Notifier},
+	},
+}
+
+// LookupPipeline returns the pipeline with the given id.
+func LookupPipeline(id string) (Pipeline, bool) {
+	i := slices.IndexFunc(Pipelines, func(p Pipeline) bool { return p.ID == id })
+	if i < 0 {
+		return Pipeline{}, false
+	}
+	return Pipelines[i], true
+}
+
+// StepIndex is the position of step in the pipeline, or -1.
+func (p Pipeline) StepIndex(step string) int { return slices.Index(p.Steps, step) }
+
+// Consumer is a service that receives an event type through its own push
+// subscription. Pipeline, when set, limits the subscription to that
+// pipeline's events (a Pub/Sub subscription filter on the pipeline attribute).
+type Consumer struct {
+	Service  string
+	Pipeline string
+}
+
+// Type is an event type with its topic and consumers.
+type Type struct {
+	Name      string
+	Topic     string
+	Consumers []Consumer
+}
+
+// Types is every event type that has consumers. Each has its own topic.
+var Types = []Type{
+	{Name: PipelineTriggered, Topic: "pipeline-triggered", Consumers: []Consumer{{Service: Control}}},
+	{Name: RunStarted, Topic: "run-started", Consumers: firstSteps()},
+	{Name: StepStarted, Topic: "step-started", Consumers: []Consumer{{Service: Control}}},
+	{Name: StepSucceeded, Topic: "step-succeeded", Consumers: []Consumer{{Service: Control}}},
+	{Name: StepFailed, Topic: "step-failed", Consumers: []Consumer{{Service: Control}}},
+}
+
+// firstSteps subscribes the first service of every pipeline to run-started,
+// filtered to its pipeline.
+func firstSteps() []Consumer {
+	var cs []Consumer
+	for _, p := range Pipelines {
+		cs = append(cs, Consumer{Service: p.Steps[0], Pipeline: p.ID})
+	}
+	return cs
+}
+
+// LookupType returns the registered event type with the given name.
+func LookupType(name string) (Type, bool) {
+	i := slices.IndexFunc(Types, func(t Type) bool { return t.Name == name })
+	if i < 0 {
+		return Type{}, false
+	}
+	return Types[i], true
+}
+
+// TopicOf returns the topic id of an event type; it panics on an unregistered
+// type, which is a programming error caught by the registry tests.
+func TopicOf(eventType string) string {
+	t, ok := LookupType(eventType)
+	if !ok {
+		panic(fmt.Sprintf("events: unregistered event type %q", eventType))
+	}
+	return t.Topic
+}
+
+// Subscription is one consumer's push subscription to one topic.
+type Subscription struct {
+	ID              string
+	Topic           string
+	EventType       string
+	Service         string
+	Pipeline        string // empty: every pipeline
+	DeadLetterTopic string
+}
+
+// Filter is the Pub/Sub subscription filter expression, or "".
+func (s Subscription) Filter() string {
+	if s.Pipeline == "" {
+		return ""
+	}
+	return fmt.Sprintf("attributes.pipeline = %q", s.Pipeline)
+}
+
+// Delivery settings shared by every subscription (Terraform reads the same).
+const (
+	AckDeadlineSeconds  = 600 // the longest a push request may take before redelivery
+	MaxDeliveryAttempts = 10  // then Pub/Sub forwards to the dead-letter topic
+	MinBackoffSeconds   = 1
+	MaxBackoffSeconds   = 60
+)
+
+// Subscriptions lists every push subscription, in a stable order.
+func Subscriptions() []Subscription {
+	var subs []Subscription
+	for _, t := range Types {
+		for _, c := range t.Consumers {
+			id := t.Topic + "--" + c.Service
+			subs = append(subs, Subscription{
+				ID:              id,
+				Topic:           t.Topic,
+				EventType:       t.Name,
+				Service:         c.Service,
+				Pipeline:        c.Pipeline,
+				DeadLetterTopic: id + "--dead-letter",
+			})
+		}
+	}
+	return subs
+}
+
+// SubscriptionsOf lists the subscriptions that push to service.
+func SubscriptionsOf(service string) []Subscription {
+	var out []Subscription
+	for _, s := range Subscriptions() {
+		if s.Service == service {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Topics lists every topic id: event topics and dead-letter topics.
+func Topics() []string {
+	var out []string
+	for _, t := range Types {
+		out = append(out, t.Topic)
+	}
+	for _, s := range Subscriptions() {
+		out = append(out, s.DeadLetterTopic)
+	}
+	return out
+}
+
+// Source is the CloudEvents source of events emitted by a service.
+func Source(service string) string { return "//cmmsflow/" + strings.TrimPrefix(service, "/") }

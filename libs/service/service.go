@@ -1,0 +1,156 @@
+// Package service is the runtime every cmmsflow service shares: the process
+// entry point, the HTTP server with /healthz and /readyz, the event router on
+// /events, the outbox relay and graceful shutdown.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cmmsflow/cmmsflow/libs/config"
+	"github.com/cmmsflow/cmmsflow/libs/db"
+	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/logging"
+)
+
+// Main runs run under a context cancelled by SIGINT or SIGTERM and exits 1
+// if it fails. Every cmd/<service>/main.go is one call to Main.
+func Main(run func(ctx context.Context) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// Service is one running cmmsflow service.
+type Service struct {
+	Name      string
+	Config    config.Common
+	Log       *slog.Logger
+	Pool      *pgxpool.Pool
+	PubSub    *pubsub.Client
+	Publisher *eventing.PubSubPublisher
+	Relay     *eventing.Relay
+	Router    *eventing.Router
+	// Mux serves /events, /healthz and /readyz; services add their own routes.
+	Mux *http.ServeMux
+
+	listener net.Listener
+}
+
+// New connects every dependency a service needs and returns an error naming
+// the first one missing.
+func New(ctx context.Context, name string, cfg config.Common) (*Service, error) {
+	log := logging.New(os.Stdout, logging.Options{Format: cfg.LogFormat, Level: cfg.LogLevel, ProjectID: cfg.ProjectID}).
+		With("service", name)
+	pool, err := db.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	ps, err := pubsub.NewClient(ctx, cfg.ProjectID)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("%s: pubsub client: %w", name, err)
+	}
+	pub := eventing.NewPubSubPublisher(ps)
+	relay := eventing.NewRelay(pool, pub, log, cfg.OutboxInterval)
+	router := eventing.NewRouter(eventing.RouterConfig{
+		Service: name, Pool: pool, Relay: relay, Log: log, Timeout: cfg.HandlerTimeout,
+	})
+	s := &Service{
+		Name: name, Config: cfg, Log: log, Pool: pool, PubSub: ps,
+		Publisher: pub, Relay: relay, Router: router, Mux: http.NewServeMux(),
+	}
+	s.Mux.Handle("/events", router)
+	s.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"status":"ok","service":%q}`, name)
+	})
+	s.Mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := pool.Ping(ctx); err != nil {
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"status":"ready","service":%q}`, name)
+	})
+	return s, nil
+}
+
+// Listen binds the HTTP port now, so the caller knows the address before Run.
+func (s *Service) Listen() (net.Addr, error) {
+	if s.listener == nil {
+		l, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(s.Config.Port)))
+		if err != nil {
+			return nil, fmt.Errorf("%s: listen: %w", s.Name, err)
+		}
+		s.listener = l
+	}
+	return s.listener.Addr(), nil
+}
+
+// Run serves until ctx is cancelled, then stops accepting requests, lets
+// in-flight ones finish within the shutdown grace period (Cloud Run gives 10 s
+// after SIGTERM), flushes the outbox and closes the connections.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.close()
+	if _, err := s.Listen(); err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           s.Mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	relayDone := make(chan struct{})
+	go func() { defer close(relayDone); s.Relay.Run(relayCtx) }()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(s.listener) }()
+	s.Log.Info("serving", "addr", s.listener.Addr().String())
+
+	var err error
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+		s.Log.Info("shutting down")
+		shutCtx, cancel := context.WithTimeout(context.Background(), s.Config.ShutdownGrace)
+		err = srv.Shutdown(shutCtx)
+		cancel()
+	}
+	stopRelay()
+	<-relayDone
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	flushCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, ferr := s.Relay.Flush(flushCtx); ferr != nil {
+		s.Log.Warn("final outbox flush failed; rows stay for the next start", "error", ferr)
+	}
+	return err
+}
+
+func (s *Service) close() {
+	s.Publisher.Close()
+	_ = s.PubSub.Close()
+	s.Pool.Close()
+}
