@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,6 +48,7 @@ type Message struct {
 	Data       []byte
 	// Set on received messages only.
 	PubSubID        string
+	PublishTime     time.Time
 	DeliveryAttempt int
 }
 
@@ -118,23 +120,33 @@ func (e Event) Message() Message {
 
 // FromMessage decodes a binary-mode CloudEvent. Every error it returns is
 // permanent: the same bytes will never decode.
+//
+// A message without ce-id and ce-time takes the Pub/Sub message id and
+// publish time, as Eventarc does when it wraps a Pub/Sub message: Cloud
+// Scheduler publishes static attributes, so its kicks carry neither.
 func FromMessage(m Message) (Event, error) {
 	a := m.Attributes
+	id, at := a[AttrID], a[AttrTime]
+	if id == "" && at == "" && m.PubSubID != "" && !m.PublishTime.IsZero() {
+		id, at = m.PubSubID, m.PublishTime.UTC().Format(time.RFC3339Nano)
+	}
 	var missing []string
-	for _, k := range []string{AttrID, AttrSource, AttrType, AttrSpecVersion, AttrTime, AttrRunID, AttrPipeline} {
-		if strings.TrimSpace(a[k]) == "" {
+	for k, v := range map[string]string{AttrID: id, AttrTime: at, AttrSource: a[AttrSource], AttrType: a[AttrType],
+		AttrSpecVersion: a[AttrSpecVersion], AttrRunID: a[AttrRunID], AttrPipeline: a[AttrPipeline]} {
+		if strings.TrimSpace(v) == "" {
 			missing = append(missing, k)
 		}
 	}
 	if len(missing) > 0 {
+		slices.Sort(missing)
 		return Event{}, Permanent(fmt.Errorf("missing attributes: %s", strings.Join(missing, ", ")))
 	}
 	if v := a[AttrSpecVersion]; v != event.CloudEventsVersionV1 {
 		return Event{}, Permanent(fmt.Errorf("unsupported ce-specversion %q", v))
 	}
-	t, err := time.Parse(time.RFC3339Nano, a[AttrTime])
+	t, err := time.Parse(time.RFC3339Nano, at)
 	if err != nil {
-		return Event{}, Permanent(fmt.Errorf("bad ce-time %q: %w", a[AttrTime], err))
+		return Event{}, Permanent(fmt.Errorf("bad ce-time %q: %w", at, err))
 	}
 	ct := a[AttrContentType]
 	if ct == "" {
@@ -144,7 +156,7 @@ func FromMessage(m Message) (Event, error) {
 		return Event{}, Permanent(fmt.Errorf("unsupported content-type %q", ct))
 	}
 	ce := event.New(event.CloudEventsVersionV1)
-	ce.SetID(a[AttrID])
+	ce.SetID(id)
 	ce.SetSource(a[AttrSource])
 	ce.SetType(a[AttrType])
 	ce.SetTime(t)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"time"
 )
 
 // EventarcPubSubType is the CloudEvent type Eventarc uses to deliver a Pub/Sub
@@ -22,6 +23,8 @@ type pushEnvelope struct {
 		Attributes   map[string]string `json:"attributes"`
 		MessageID    string            `json:"messageId"`
 		MessageIDAlt string            `json:"message_id"`
+		PublishTime  time.Time         `json:"publishTime"`
+		PublishAlt   time.Time         `json:"publish_time"`
 	} `json:"message"`
 	Subscription    string `json:"subscription"`
 	DeliveryAttempt int    `json:"deliveryAttempt"`
@@ -77,7 +80,12 @@ func decodeEnvelope(body []byte) (Message, error) {
 	if id == "" {
 		id = env.Message.MessageIDAlt
 	}
+	pt := env.Message.PublishTime
+	if pt.IsZero() {
+		pt = env.Message.PublishAlt
+	}
 	return Message{
+		PublishTime:     pt,
 		Attributes:      env.Message.Attributes,
 		Data:            env.Message.Data,
 		PubSubID:        id,

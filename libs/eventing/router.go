@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -346,8 +347,10 @@ func partialEvent(msg Message) *Event {
 	if runID == "" || pipeline == "" {
 		return nil
 	}
-	ev := Event{RunID: runID, Pipeline: pipeline, TraceParent: msg.Attributes[AttrTraceParent]}
-	ev.Event.SetType(msg.Attributes[AttrType])
+	ev := Event{Event: event.New(), RunID: runID, Pipeline: pipeline, TraceParent: msg.Attributes[AttrTraceParent]}
+	if t := msg.Attributes[AttrType]; t != "" {
+		ev.SetType(t)
+	}
 	return &ev
 }
 
