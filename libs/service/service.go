@@ -154,3 +154,19 @@ func (s *Service) close() {
 	_ = s.PubSub.Close()
 	s.Pool.Close()
 }
+
+// Serve builds the service, lets register add its handlers and routes, and
+// runs it until ctx ends.
+func Serve(ctx context.Context, name string, cfg config.Common, register func(*Service) error) error {
+	s, err := New(ctx, name, cfg)
+	if err != nil {
+		return err
+	}
+	if register != nil {
+		if err := register(s); err != nil {
+			s.close()
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return s.Run(ctx)
+}

@@ -1,0 +1,190 @@
+package projection_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/pgtest"
+	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
+)
+
+type fixture struct {
+	pool   *pgxpool.Pool
+	router *eventing.Router
+}
+
+// dailyAt6 stands in for the cron table: the latest 06:00 UTC at or before t.
+func dailyAt6(_ string, t time.Time) (time.Time, error) {
+	tick := time.Date(t.Year(), t.Month(), t.Day(), 6, 0, 0, 0, time.UTC)
+	if tick.After(t) {
+		tick = tick.AddDate(0, 0, -1)
+	}
+	return tick, nil
+}
+
+func newFixture(t *testing.T) *fixture {
+	pool := pgtest.New(t)
+	if err := projection.SyncPipelines(context.Background(), pool); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r := eventing.NewRouter(eventing.RouterConfig{Service: events.Control, Pool: pool, Log: log})
+	projection.New(dailyAt6, log).Register(r)
+	return &fixture{pool: pool, router: r}
+}
+
+func (f *fixture) deliver(t *testing.T, m eventing.Message, want eventing.Outcome) {
+	t.Helper()
+	got, err := f.router.Process(context.Background(), m)
+	if got != want {
+		t.Fatalf("outcome %s (%v), want %s", got, err, want)
+	}
+}
+
+func event(t *testing.T, typ, runID, pipeline string, payload proto.Message) eventing.Event {
+	t.Helper()
+	ev, err := eventing.New(typ, "//test", runID, pipeline, "", payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func (f *fixture) run(t *testing.T, runID string) (state, errText string, steps map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := f.pool.QueryRow(ctx, `SELECT state, error FROM runs WHERE run_id = $1`, runID).Scan(&state, &errText); err != nil {
+		t.Fatalf("run %s: %v", runID, err)
+	}
+	rows, _ := f.pool.Query(ctx, `SELECT step, state || '/' || attempts FROM steps WHERE run_id = $1`, runID)
+	steps = map[string]string{}
+	for rows.Next() {
+		var k, v string
+		_ = rows.Scan(&k, &v)
+		steps[k] = v
+	}
+	return state, errText, steps
+}
+
+func (f *fixture) outboxCount(t *testing.T, typ string) int {
+	var n int
+	if err := f.pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox WHERE event_type = $1`, typ).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestManualRunLifecycle(t *testing.T) {
+	f := newFixture(t)
+	const run = "manual__2026-11-27T09:00:00+00:00"
+	pm := events.PreventiveMaintenance
+	trig := event(t, events.PipelineTriggered, run, pm, &eventsv1.PipelineTriggered{Source: "manual", Conf: map[string]string{"dry": "1"}})
+	f.deliver(t, trig.Message(), eventing.Handled)
+	// The same trigger again, and a second trigger for the same run id.
+	f.deliver(t, trig.Message(), eventing.Duplicate)
+	f.deliver(t, event(t, events.PipelineTriggered, run, pm, &eventsv1.PipelineTriggered{Source: "manual"}).Message(), eventing.Handled)
+	if n := f.outboxCount(t, events.RunStarted); n != 1 {
+		t.Fatalf("run started %d times, want once", n)
+	}
+	state, _, steps := f.run(t, run)
+	if state != "running" || steps["pmgen"] != "pending/0" || steps["notifier"] != "pending/0" {
+		t.Fatalf("after trigger: %s %v", state, steps)
+	}
+
+	step := func(typ string, payload proto.Message) eventing.Message {
+		return event(t, typ, run, pm, payload).Message()
+	}
+	f.deliver(t, step(events.StepStarted, &eventsv1.StepStarted{Step: "pmgen"}), eventing.Handled)
+	f.deliver(t, step(events.StepFailed, &eventsv1.StepFailed{Step: "pmgen", Error: "db down", Retrying: true}), eventing.Handled)
+	if _, _, steps = f.run(t, run); steps["pmgen"] != "up_for_retry/1" {
+		t.Fatalf("after retryable failure: %v", steps)
+	}
+	f.deliver(t, step(events.StepStarted, &eventsv1.StepStarted{Step: "pmgen"}), eventing.Handled)
+	f.deliver(t, step(events.StepSucceeded, &eventsv1.StepSucceeded{Step: "pmgen", Figures: map[string]float64{"created": 7}}), eventing.Handled)
+	// notifier's events arrive out of order: succeeded before started.
+	f.deliver(t, step(events.StepSucceeded, &eventsv1.StepSucceeded{Step: "notifier"}), eventing.Handled)
+	f.deliver(t, step(events.StepStarted, &eventsv1.StepStarted{Step: "notifier"}), eventing.Handled)
+	state, _, steps = f.run(t, run)
+	if state != "success" || steps["pmgen"] != "success/2" || steps["notifier"] != "success/1" {
+		t.Fatalf("after both steps: %s %v", state, steps)
+	}
+	var created float64
+	if err := f.pool.QueryRow(context.Background(), `SELECT (figures->>'created')::float FROM steps WHERE run_id = $1 AND step = 'pmgen'`, run).Scan(&created); err != nil || created != 7 {
+		t.Fatalf("figures: %v %v", created, err)
+	}
+}
+
+func TestFailedStepFailsRun(t *testing.T) {
+	f := newFixture(t)
+	const run = "manual__x"
+	etl := events.ETLMLTraining
+	f.deliver(t, event(t, events.PipelineTriggered, run, etl, &eventsv1.PipelineTriggered{Source: "manual"}).Message(), eventing.Handled)
+	f.deliver(t, event(t, events.StepSucceeded, run, etl, &eventsv1.StepSucceeded{Step: "extractor"}).Message(), eventing.Handled)
+	f.deliver(t, event(t, events.StepFailed, run, etl, &eventsv1.StepFailed{Step: "featurejob", Error: "bad input: no assets"}).Message(), eventing.Handled)
+	// A late retry report must not revive the failed step.
+	f.deliver(t, event(t, events.StepFailed, run, etl, &eventsv1.StepFailed{Step: "featurejob", Error: "late", Retrying: true}).Message(), eventing.Handled)
+	state, errText, steps := f.run(t, run)
+	if state != "failed" || errText != "featurejob: bad input: no assets" || steps["featurejob"] != "failed/0" || steps["trainer"] != "pending/0" {
+		t.Fatalf("%s %q %v", state, errText, steps)
+	}
+}
+
+func TestScheduledKicks(t *testing.T) {
+	f := newFixture(t)
+	pm := events.PreventiveMaintenance
+	kick := func(id string, at time.Time) eventing.Message {
+		return eventing.Message{
+			Attributes: map[string]string{"ce-source": "//cmmsflow/scheduler", "ce-type": events.PipelineTriggered, "ce-specversion": "1.0",
+				"content-type": "application/json", "pipeline": pm, "run_id": projection.ScheduledRunPlaceholder},
+			Data: []byte(`{"source":"scheduled"}`), PubSubID: id, PublishTime: at,
+		}
+	}
+	at := time.Date(2026, 11, 27, 6, 0, 2, 0, time.UTC)
+	f.deliver(t, kick("1", at), eventing.Handled)
+	f.deliver(t, kick("1", at), eventing.Duplicate)                   // redelivery
+	f.deliver(t, kick("2", at.Add(40*time.Second)), eventing.Handled) // a second publish of the same tick
+	want := "scheduled__2026-11-27T06:00:00+00:00"
+	if state, _, _ := f.run(t, want); state != "running" {
+		t.Fatalf("scheduled run %s is %s", want, state)
+	}
+	if n := f.outboxCount(t, events.RunStarted); n != 1 {
+		t.Fatalf("%d runs started for one tick", n)
+	}
+	// Paused: the next day's kick creates nothing; a manual trigger still runs.
+	if _, err := f.pool.Exec(context.Background(), `UPDATE pipelines SET paused = true WHERE id = $1`, pm); err != nil {
+		t.Fatal(err)
+	}
+	f.deliver(t, kick("3", at.AddDate(0, 0, 1)), eventing.Handled)
+	if n := f.outboxCount(t, events.RunStarted); n != 1 {
+		t.Fatal("a paused pipeline started a scheduled run")
+	}
+	manual := event(t, events.PipelineTriggered, "manual__y", pm, &eventsv1.PipelineTriggered{Source: "manual", LogicalDate: timestamppb.New(at)})
+	f.deliver(t, manual.Message(), eventing.Handled)
+	if n := f.outboxCount(t, events.RunStarted); n != 2 {
+		t.Fatal("a manual trigger of a paused pipeline must run")
+	}
+}
+
+func TestBadTriggersAndStrayStepsAreRejected(t *testing.T) {
+	f := newFixture(t)
+	f.deliver(t, event(t, events.PipelineTriggered, "r", "no_such_dag", &eventsv1.PipelineTriggered{Source: "manual"}).Message(), eventing.DeadLettered)
+	f.deliver(t, event(t, events.PipelineTriggered, "r", events.WeeklyKPIReport, &eventsv1.PipelineTriggered{Source: "cron?"}).Message(), eventing.DeadLettered)
+	f.deliver(t, event(t, events.StepStarted, "r", events.WeeklyKPIReport, &eventsv1.StepStarted{Step: "trainer"}).Message(), eventing.DeadLettered)
+	// A step event for a run not created yet is retried, not dropped.
+	f.deliver(t, event(t, events.StepStarted, "later", events.WeeklyKPIReport, &eventsv1.StepStarted{Step: "reporter"}).Message(), eventing.Retry)
+	var n int
+	_ = f.pool.QueryRow(context.Background(), `SELECT count(*) FROM dead_letters WHERE consumer = 'control'`).Scan(&n)
+	if n != 3 {
+		t.Fatalf("%d dead letters, want 3", n)
+	}
+}

@@ -1,0 +1,25 @@
+// Command pmgen runs the pmgen service: it turns due maintenance plans into work orders exactly once (preventive_maintenance, step 1).
+package main
+
+import (
+	"context"
+
+	"github.com/cmmsflow/cmmsflow/libs/config"
+	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/service"
+)
+
+// Config is the pmgen service's configuration, from the environment.
+type Config struct {
+	config.Common
+}
+
+func main() { service.Main(run) }
+
+func run(ctx context.Context) error {
+	var cfg Config
+	if err := config.Load(ctx, &cfg); err != nil {
+		return err
+	}
+	return service.Serve(ctx, events.Pmgen, cfg.Common, nil)
+}
