@@ -16,6 +16,8 @@ const (
 	StepStarted       = "cmmsflow.step.started.v1"
 	StepSucceeded     = "cmmsflow.step.succeeded.v1"
 	StepFailed        = "cmmsflow.step.failed.v1"
+
+	WorkOrdersGenerated = "cmmsflow.workorders.generated.v1" // pmgen → notifier
 )
 
 // Services, one Cloud Run service each.
@@ -101,7 +103,8 @@ var Types = []Type{
 	{Name: RunStarted, Topic: "run-started", Consumers: firstSteps()},
 	{Name: StepStarted, Topic: "step-started", Consumers: []Consumer{{Service: Control}}},
 	{Name: StepSucceeded, Topic: "step-succeeded", Consumers: []Consumer{{Service: Control}}},
-	{Name: StepFailed, Topic: "step-failed", Consumers: []Consumer{{Service: Control}}},
+	{Name: StepFailed, Topic: "step-failed", Consumers: []Consumer{{Service: Control}, {Service: Notifier}}},
+	{Name: WorkOrdersGenerated, Topic: "workorders-generated", Consumers: []Consumer{{Service: Notifier}}},
 }
 
 // firstSteps subscribes the first service of every pipeline to run-started,

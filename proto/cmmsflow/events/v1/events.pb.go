@@ -332,6 +332,97 @@ func (x *StepFailed) GetFigures() map[string]float64 {
 	return nil
 }
 
+// cmmsflow.workorders.generated.v1 — pmgen turned the due maintenance plans
+// into work orders (tagged with the run id) and advanced the plans.
+type WorkOrdersGenerated struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The day plans were evaluated for, in the pipeline's time zone (YYYY-MM-DD).
+	AsOf    string `protobuf:"bytes,1,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
+	Created int32  `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	// Plans due but skipped because a work order of theirs is still open.
+	SkippedOpen int32 `protobuf:"varint,3,opt,name=skipped_open,json=skippedOpen,proto3" json:"skipped_open,omitempty"`
+	// Plans that could not be turned into a work order (e.g. backend refused).
+	Failed int32 `protobuf:"varint,4,opt,name=failed,proto3" json:"failed,omitempty"`
+	// Missed occurrences folded into the created work orders.
+	MissedOccurrences int32 `protobuf:"varint,5,opt,name=missed_occurrences,json=missedOccurrences,proto3" json:"missed_occurrences,omitempty"`
+	// Work orders created per vehicle type.
+	CreatedByVehicleType map[string]int32 `protobuf:"bytes,6,rep,name=created_by_vehicle_type,json=createdByVehicleType,proto3" json:"created_by_vehicle_type,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *WorkOrdersGenerated) Reset() {
+	*x = WorkOrdersGenerated{}
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkOrdersGenerated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkOrdersGenerated) ProtoMessage() {}
+
+func (x *WorkOrdersGenerated) ProtoReflect() protoreflect.Message {
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkOrdersGenerated.ProtoReflect.Descriptor instead.
+func (*WorkOrdersGenerated) Descriptor() ([]byte, []int) {
+	return file_cmmsflow_events_v1_events_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *WorkOrdersGenerated) GetAsOf() string {
+	if x != nil {
+		return x.AsOf
+	}
+	return ""
+}
+
+func (x *WorkOrdersGenerated) GetCreated() int32 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *WorkOrdersGenerated) GetSkippedOpen() int32 {
+	if x != nil {
+		return x.SkippedOpen
+	}
+	return 0
+}
+
+func (x *WorkOrdersGenerated) GetFailed() int32 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+func (x *WorkOrdersGenerated) GetMissedOccurrences() int32 {
+	if x != nil {
+		return x.MissedOccurrences
+	}
+	return 0
+}
+
+func (x *WorkOrdersGenerated) GetCreatedByVehicleType() map[string]int32 {
+	if x != nil {
+		return x.CreatedByVehicleType
+	}
+	return nil
+}
+
 var File_cmmsflow_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_cmmsflow_events_v1_events_proto_rawDesc = "" +
@@ -369,7 +460,17 @@ const file_cmmsflow_events_v1_events_proto_rawDesc = "" +
 	"\afigures\x18\x04 \x03(\v2+.cmmsflow.events.v1.StepFailed.FiguresEntryR\afigures\x1a:\n" +
 	"\fFiguresEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01B@Z>github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1;eventsv1b\x06proto3"
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xf1\x02\n" +
+	"\x13WorkOrdersGenerated\x12\x13\n" +
+	"\x05as_of\x18\x01 \x01(\tR\x04asOf\x12\x18\n" +
+	"\acreated\x18\x02 \x01(\x05R\acreated\x12!\n" +
+	"\fskipped_open\x18\x03 \x01(\x05R\vskippedOpen\x12\x16\n" +
+	"\x06failed\x18\x04 \x01(\x05R\x06failed\x12-\n" +
+	"\x12missed_occurrences\x18\x05 \x01(\x05R\x11missedOccurrences\x12x\n" +
+	"\x17created_by_vehicle_type\x18\x06 \x03(\v2A.cmmsflow.events.v1.WorkOrdersGenerated.CreatedByVehicleTypeEntryR\x14createdByVehicleType\x1aG\n" +
+	"\x19CreatedByVehicleTypeEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01B@Z>github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_cmmsflow_events_v1_events_proto_rawDescOnce sync.Once
@@ -383,31 +484,34 @@ func file_cmmsflow_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_cmmsflow_events_v1_events_proto_rawDescData
 }
 
-var file_cmmsflow_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_cmmsflow_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_cmmsflow_events_v1_events_proto_goTypes = []any{
 	(*PipelineTriggered)(nil),     // 0: cmmsflow.events.v1.PipelineTriggered
 	(*RunStarted)(nil),            // 1: cmmsflow.events.v1.RunStarted
 	(*StepStarted)(nil),           // 2: cmmsflow.events.v1.StepStarted
 	(*StepSucceeded)(nil),         // 3: cmmsflow.events.v1.StepSucceeded
 	(*StepFailed)(nil),            // 4: cmmsflow.events.v1.StepFailed
-	nil,                           // 5: cmmsflow.events.v1.PipelineTriggered.ConfEntry
-	nil,                           // 6: cmmsflow.events.v1.RunStarted.ConfEntry
-	nil,                           // 7: cmmsflow.events.v1.StepSucceeded.FiguresEntry
-	nil,                           // 8: cmmsflow.events.v1.StepFailed.FiguresEntry
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*WorkOrdersGenerated)(nil),   // 5: cmmsflow.events.v1.WorkOrdersGenerated
+	nil,                           // 6: cmmsflow.events.v1.PipelineTriggered.ConfEntry
+	nil,                           // 7: cmmsflow.events.v1.RunStarted.ConfEntry
+	nil,                           // 8: cmmsflow.events.v1.StepSucceeded.FiguresEntry
+	nil,                           // 9: cmmsflow.events.v1.StepFailed.FiguresEntry
+	nil,                           // 10: cmmsflow.events.v1.WorkOrdersGenerated.CreatedByVehicleTypeEntry
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
 }
 var file_cmmsflow_events_v1_events_proto_depIdxs = []int32{
-	9, // 0: cmmsflow.events.v1.PipelineTriggered.logical_date:type_name -> google.protobuf.Timestamp
-	5, // 1: cmmsflow.events.v1.PipelineTriggered.conf:type_name -> cmmsflow.events.v1.PipelineTriggered.ConfEntry
-	9, // 2: cmmsflow.events.v1.RunStarted.logical_date:type_name -> google.protobuf.Timestamp
-	6, // 3: cmmsflow.events.v1.RunStarted.conf:type_name -> cmmsflow.events.v1.RunStarted.ConfEntry
-	7, // 4: cmmsflow.events.v1.StepSucceeded.figures:type_name -> cmmsflow.events.v1.StepSucceeded.FiguresEntry
-	8, // 5: cmmsflow.events.v1.StepFailed.figures:type_name -> cmmsflow.events.v1.StepFailed.FiguresEntry
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	11, // 0: cmmsflow.events.v1.PipelineTriggered.logical_date:type_name -> google.protobuf.Timestamp
+	6,  // 1: cmmsflow.events.v1.PipelineTriggered.conf:type_name -> cmmsflow.events.v1.PipelineTriggered.ConfEntry
+	11, // 2: cmmsflow.events.v1.RunStarted.logical_date:type_name -> google.protobuf.Timestamp
+	7,  // 3: cmmsflow.events.v1.RunStarted.conf:type_name -> cmmsflow.events.v1.RunStarted.ConfEntry
+	8,  // 4: cmmsflow.events.v1.StepSucceeded.figures:type_name -> cmmsflow.events.v1.StepSucceeded.FiguresEntry
+	9,  // 5: cmmsflow.events.v1.StepFailed.figures:type_name -> cmmsflow.events.v1.StepFailed.FiguresEntry
+	10, // 6: cmmsflow.events.v1.WorkOrdersGenerated.created_by_vehicle_type:type_name -> cmmsflow.events.v1.WorkOrdersGenerated.CreatedByVehicleTypeEntry
+	7,  // [7:7] is the sub-list for method output_type
+	7,  // [7:7] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_cmmsflow_events_v1_events_proto_init() }
@@ -421,7 +525,7 @@ func file_cmmsflow_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cmmsflow_events_v1_events_proto_rawDesc), len(file_cmmsflow_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
