@@ -249,9 +249,16 @@ func (r *Router) emitNow(ctx context.Context, ev Event) error {
 	return nil
 }
 
-// isStep reports whether this service is a step of the event's pipeline.
+// isStep reports whether a failure to handle ev fails this service's step:
+// the service is a step of the event's pipeline and ev is not itself a
+// step report (failing on those could loop: a failure report about a
+// failure report).
 func (r *Router) isStep(ev *Event) bool {
 	if ev == nil || ev.RunID == "" {
+		return false
+	}
+	switch ev.Type() {
+	case events.StepStarted, events.StepSucceeded, events.StepFailed:
 		return false
 	}
 	p, ok := events.LookupPipeline(ev.Pipeline)

@@ -215,6 +215,7 @@ func TestPermanentlyBadEventsAreDeadLettered(t *testing.T) {
 		{"unknown event type", pushBody(with(func(a map[string]string) { a[eventing.AttrType] = "cmmsflow.nothing.happened.v1" }), "u1"), `does not handle event type "cmmsflow.nothing.happened.v1"`, true},
 		{"wrong schema version", pushBody(with(func(a map[string]string) { a[eventing.AttrType] = "cmmsflow.run.started.v2" }), "v2"), `does not handle event type "cmmsflow.run.started.v2"`, true},
 		{"invalid payload", pushBody(eventing.Message{Attributes: with(func(map[string]string) {}).Attributes, Data: []byte(`{"conf":42}`)}, "p1"), "decode cmmsflow.run.started.v1 data", true},
+		{"unhandled step report", pushBody(with(func(a map[string]string) { a[eventing.AttrType] = events.StepFailed }), "s1"), `does not handle event type "cmmsflow.step.failed.v1"`, false},
 		{"handler panic", pushBody(with(func(a map[string]string) {
 			a[eventing.AttrType] = events.PipelineTriggered
 			a[eventing.AttrID] = "panicky"
