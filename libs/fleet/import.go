@@ -1,0 +1,602 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// The files Import reads, in the order they are validated and written. The
+// columns are documented in docs/csv-format.md.
+var (
+	techniciansSpec = fileSpec{name: "technicians.csv",
+		columns:  []string{"code", "name", "email", "phone", "skill", "active"},
+		required: []string{"code", "name", "email"}}
+	assetsSpec = fileSpec{name: "assets.csv",
+		columns: []string{"asset_tag", "name", "vehicle_type", "make", "model", "year", "status", "commissioned_date",
+			"meter_reading", "engine_hours", "location"},
+		required: []string{"asset_tag", "name", "vehicle_type", "commissioned_date"}}
+	plansSpec = fileSpec{name: "maintenance_plans.csv",
+		columns: []string{"code", "asset_tag", "name", "description", "interval_value", "interval_unit",
+			"meter_interval", "meter_unit", "lead_days", "schedule_mode", "next_due_date", "next_due_meter",
+			"last_completed_date", "last_completed_meter", "end_date", "priority", "estimated_hours",
+			"technician_code", "active"},
+		required: []string{"code", "asset_tag", "name"}}
+	workOrdersSpec = fileSpec{name: "work_orders.csv",
+		columns: []string{"wo_number", "asset_tag", "plan_code", "due_date", "type", "status", "priority", "title",
+			"description", "created_at", "started_at", "completed_at", "repair_hours", "technician_code",
+			"skipped_occurrences"},
+		required: []string{"wo_number", "asset_tag", "title"}}
+	inventorySpec = fileSpec{name: "inventory.csv",
+		columns:  []string{"sku", "name", "category", "quantity", "reorder_level", "unit_cost", "location"},
+		required: []string{"sku", "name"}}
+
+	importSpecs = []fileSpec{techniciansSpec, assetsSpec, plansSpec, workOrdersSpec, inventorySpec}
+)
+
+// ImportFiles lists the file names Import reads.
+func ImportFiles() []string {
+	names := make([]string, len(importSpecs))
+	for i, s := range importSpecs {
+		names[i] = s.name
+	}
+	return names
+}
+
+type importer struct {
+	files      map[string]*csvFile
+	techs      []*techIn
+	assets     []*assetIn
+	plans      []*planIn
+	workOrders []*woIn
+	inventory  []*invIn
+}
+
+type techIn struct {
+	*row
+	v technicianRow
+}
+
+type assetIn struct {
+	*row
+	v assetRow
+}
+
+type planIn struct {
+	*row
+	v planRow
+}
+
+type woIn struct {
+	*row
+	v workOrderRow
+}
+
+type invIn struct {
+	*row
+	v inventoryRow
+}
+
+// Import reads the CSV files in dir (technicians.csv, assets.csv,
+// maintenance_plans.csv, work_orders.csv, inventory.csv; each optional),
+// validates every row and, when nothing is wrong, writes them all in one
+// transaction. References (asset_tag, plan_code, technician_code) may name
+// rows of the same import or rows already in the database; a key that
+// already exists in the database is an error, never an update. When anything
+// is wrong it writes nothing and returns an *ImportError listing the problems
+// as "file:line: column: message".
+func Import(ctx context.Context, pool *pgxpool.Pool, dir string) (Stats, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return Stats{}, fmt.Errorf("fleet: import: %w", err)
+	}
+	var errs errorList
+	im := &importer{files: map[string]*csvFile{}}
+	known := ImportFiles()
+	found := 0
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.EqualFold(filepath.Ext(name), ".csv") {
+			continue
+		}
+		if !slices.Contains(known, name) {
+			errs.add(FieldError{File: name, Message: "unknown file (expected " + strings.Join(known, ", ") + ")"})
+			continue
+		}
+		found++
+	}
+	if found == 0 && errs.total == 0 {
+		return Stats{}, fmt.Errorf("fleet: import: no CSV files in %s (expected %s)", dir, strings.Join(known, ", "))
+	}
+	for _, spec := range importSpecs {
+		path := filepath.Join(dir, spec.name)
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			im.files[spec.name] = &csvFile{spec: spec, pos: map[string]int{}}
+			continue
+		}
+		f, err := readCSV(path, spec)
+		if err != nil {
+			return Stats{}, err
+		}
+		im.files[spec.name] = f
+	}
+	im.parse()
+
+	var st Stats
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if err := lock(ctx, tx); err != nil {
+			return err
+		}
+		db, err := im.lookup(ctx, tx)
+		if err != nil {
+			return err
+		}
+		im.check(db)
+		im.report(&errs)
+		if err := errs.err(); err != nil {
+			return err
+		}
+		st, err = write(ctx, tx, im.dataset(), existing{technicians: db.techs, assets: db.assets, plans: db.planIDs})
+		return err
+	})
+	if err != nil {
+		return Stats{}, err
+	}
+	return st, nil
+}
+
+// parse reads every row's fields into typed rows, recording what does not
+// parse. Rows of a file with a missing required column are skipped.
+func (im *importer) parse() {
+	for _, r := range im.rows(techniciansSpec) {
+		t := &techIn{row: r}
+		t.v = technicianRow{
+			Code:   r.required("code"),
+			Name:   r.required("name"),
+			Email:  r.required("email"),
+			Phone:  r.get("phone"),
+			Skill:  r.get("skill"),
+			Active: r.boolean("active", true),
+		}
+		if t.v.Skill == "" {
+			t.v.Skill = "general"
+		}
+		if e := t.v.Email; e != "" && (!strings.Contains(e, "@") || strings.ContainsAny(e, " ,;")) {
+			r.fail("email", "invalid email %q", e)
+		}
+		im.techs = append(im.techs, t)
+	}
+
+	for _, r := range im.rows(assetsSpec) {
+		a := &assetIn{row: r}
+		a.v = assetRow{
+			Tag:      r.required("asset_tag"),
+			Name:     r.required("name"),
+			Type:     r.enum("vehicle_type", "", VehicleTypes),
+			Make:     r.get("make"),
+			Model:    r.get("model"),
+			Year:     r.optInt("year", 1900, 2100),
+			Status:   r.enum("status", "ACTIVE", AssetStatuses),
+			Meter:    r.number("meter_reading", 0, numeric12_1),
+			Hours:    r.number("engine_hours", 0, numeric10_1),
+			Location: r.get("location"),
+		}
+		if r.empty("vehicle_type") {
+			r.fail("vehicle_type", "required")
+		}
+		if d := r.date("commissioned_date"); d != nil {
+			a.v.Commissioned = *d
+		} else if r.empty("commissioned_date") {
+			r.fail("commissioned_date", "required")
+		}
+		im.assets = append(im.assets, a)
+	}
+
+	for _, r := range im.rows(plansSpec) {
+		p := &planIn{row: r}
+		p.v = planRow{
+			Code:               r.required("code"),
+			AssetTag:           r.required("asset_tag"),
+			Name:               r.required("name"),
+			Description:        r.get("description"),
+			IntervalValue:      r.optInt("interval_value", 1, math.MaxInt32),
+			IntervalUnit:       r.optEnum("interval_unit", IntervalUnits),
+			MeterInterval:      r.optNumber("meter_interval", numeric12_1, true),
+			MeterUnit:          r.optEnum("meter_unit", MeterUnits),
+			LeadDays:           r.integer("lead_days", 0, 0, math.MaxInt32),
+			Mode:               r.enum("schedule_mode", "fixed", ScheduleModes),
+			NextDueDate:        r.date("next_due_date"),
+			NextDueMeter:       r.optNumber("next_due_meter", numeric12_1, false),
+			LastCompletedDate:  r.date("last_completed_date"),
+			LastCompletedMeter: r.optNumber("last_completed_meter", numeric12_1, false),
+			EndDate:            r.date("end_date"),
+			Priority:           r.enum("priority", "MEDIUM", Priorities),
+			EstimatedHours:     r.number("estimated_hours", 1, numeric6_2),
+			TechCode:           r.get("technician_code"),
+			Active:             r.boolean("active", true),
+		}
+		im.checkIntervals(p)
+		im.plans = append(im.plans, p)
+	}
+
+	for _, r := range im.rows(workOrdersSpec) {
+		w := &woIn{row: r}
+		w.v = workOrderRow{
+			Number:      r.required("wo_number"),
+			AssetTag:    r.required("asset_tag"),
+			PlanCode:    r.get("plan_code"),
+			DueDate:     r.date("due_date"),
+			Status:      r.enum("status", "OPEN", WorkOrderStatuses),
+			Priority:    r.enum("priority", "MEDIUM", Priorities),
+			Title:       r.required("title"),
+			Description: r.get("description"),
+			CreatedAt:   r.timestamp("created_at"),
+			StartedAt:   r.timestamp("started_at"),
+			CompletedAt: r.timestamp("completed_at"),
+			RepairHours: r.optNumber("repair_hours", numeric8_2, false),
+			TechCode:    r.get("technician_code"),
+			Skipped:     r.integer("skipped_occurrences", 0, 0, math.MaxInt32),
+		}
+		defType := "CORRECTIVE"
+		if w.v.PlanCode != "" {
+			defType = "PREVENTIVE"
+		}
+		w.v.Type = r.enum("type", defType, WorkOrderTypes)
+		if w.v.PlanCode != "" && r.empty("due_date") {
+			r.fail("due_date", "required when plan_code is set")
+		}
+		if w.v.StartedAt != nil && w.v.CompletedAt != nil && w.v.CompletedAt.Before(*w.v.StartedAt) {
+			r.fail("completed_at", "is before started_at")
+		}
+		if w.v.Status == "COMPLETED" && r.empty("completed_at") {
+			r.fail("completed_at", "required when status is COMPLETED")
+		}
+		im.workOrders = append(im.workOrders, w)
+	}
+
+	for _, r := range im.rows(inventorySpec) {
+		it := &invIn{row: r}
+		it.v = inventoryRow{
+			SKU:          r.required("sku"),
+			Name:         r.required("name"),
+			Category:     r.get("category"),
+			Quantity:     r.integer("quantity", 0, 0, math.MaxInt32),
+			ReorderLevel: r.integer("reorder_level", 0, 0, math.MaxInt32),
+			UnitCost:     r.number("unit_cost", 0, numeric12_2),
+			Location:     r.get("location"),
+		}
+		if it.v.Category == "" {
+			it.v.Category = "general"
+		}
+		im.inventory = append(im.inventory, it)
+	}
+}
+
+// rows are the data rows of a file that can be validated.
+func (im *importer) rows(spec fileSpec) []*row {
+	f := im.files[spec.name]
+	if f.broken {
+		return nil
+	}
+	var out []*row
+	for _, r := range f.rows {
+		if r.valid() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// checkIntervals applies the schema's interval rules and fills the default
+// next due date / meter from the last completion.
+func (im *importer) checkIntervals(p *planIn) {
+	r := p.row
+	hasValue, hasUnit := !r.empty("interval_value"), !r.empty("interval_unit")
+	hasMeter, hasMeterUnit := !r.empty("meter_interval"), !r.empty("meter_unit")
+	switch {
+	case hasValue && !hasUnit:
+		r.fail("interval_unit", "required when interval_value is set")
+	case hasUnit && !hasValue:
+		r.fail("interval_value", "required when interval_unit is set")
+	}
+	switch {
+	case hasMeter && !hasMeterUnit:
+		r.fail("meter_unit", "required when meter_interval is set")
+	case hasMeterUnit && !hasMeter:
+		r.fail("meter_interval", "required when meter_unit is set")
+	}
+	if !hasValue && !hasUnit && !hasMeter && !hasMeterUnit {
+		r.fail("interval_value", "a plan needs a calendar interval (interval_value, interval_unit), a meter interval (meter_interval, meter_unit), or both")
+	}
+	v := &p.v
+	if v.IntervalValue != nil && v.IntervalUnit != nil && r.empty("next_due_date") {
+		if v.LastCompletedDate != nil {
+			v.NextDueDate = ptr(addInterval(*v.LastCompletedDate, int(*v.IntervalValue), *v.IntervalUnit))
+		} else {
+			r.fail("next_due_date", "required for a plan with a calendar interval (or give last_completed_date)")
+		}
+	}
+	if v.MeterInterval != nil && v.MeterUnit != nil && r.empty("next_due_meter") {
+		if v.LastCompletedMeter != nil {
+			v.NextDueMeter = ptr(round1(*v.LastCompletedMeter + *v.MeterInterval))
+		} else {
+			r.fail("next_due_meter", "required for a plan with a meter interval (or give last_completed_meter)")
+		}
+	}
+}
+
+// inDB is what the database already holds of the keys the import names.
+type inDB struct {
+	techs, assets, planIDs map[string]int64
+	planAsset              map[string]string          // plan code → asset tag
+	planDues               map[string]map[string]bool // plan code → due dates (YYYY-MM-DD) with a work order
+	woNumbers, skus        map[string]bool
+}
+
+func (im *importer) lookup(ctx context.Context, tx pgx.Tx) (*inDB, error) {
+	var techKeys, assetKeys, planKeys, woKeys, skuKeys []string
+	for _, t := range im.techs {
+		techKeys = append(techKeys, t.v.Code)
+	}
+	for _, a := range im.assets {
+		assetKeys = append(assetKeys, a.v.Tag)
+	}
+	for _, p := range im.plans {
+		planKeys = append(planKeys, p.v.Code)
+		assetKeys = append(assetKeys, p.v.AssetTag)
+		techKeys = append(techKeys, p.v.TechCode)
+	}
+	for _, w := range im.workOrders {
+		woKeys = append(woKeys, w.v.Number)
+		assetKeys = append(assetKeys, w.v.AssetTag)
+		planKeys = append(planKeys, w.v.PlanCode)
+		techKeys = append(techKeys, w.v.TechCode)
+	}
+	for _, it := range im.inventory {
+		skuKeys = append(skuKeys, it.v.SKU)
+	}
+	db := &inDB{planAsset: map[string]string{}, planDues: map[string]map[string]bool{}}
+	var err error
+	if db.techs, err = lookupIDs(ctx, tx, `SELECT code, id FROM technicians WHERE code = ANY($1)`, techKeys); err != nil {
+		return nil, err
+	}
+	if db.assets, err = lookupIDs(ctx, tx, `SELECT asset_tag, id FROM assets WHERE asset_tag = ANY($1)`, assetKeys); err != nil {
+		return nil, err
+	}
+	if db.planIDs, err = lookupIDs(ctx, tx, `SELECT code, id FROM maintenance_plans WHERE code = ANY($1)`, planKeys); err != nil {
+		return nil, err
+	}
+	if db.woNumbers, err = lookupSet(ctx, tx, `SELECT wo_number FROM work_orders WHERE wo_number = ANY($1)`, woKeys); err != nil {
+		return nil, err
+	}
+	if db.skus, err = lookupSet(ctx, tx, `SELECT sku FROM inventory_items WHERE sku = ANY($1)`, skuKeys); err != nil {
+		return nil, err
+	}
+	if len(db.planIDs) > 0 {
+		codes := make([]string, 0, len(db.planIDs))
+		for c := range db.planIDs {
+			codes = append(codes, c)
+		}
+		rows, err := tx.Query(ctx, `SELECT p.code, a.asset_tag FROM maintenance_plans p JOIN assets a ON a.id = p.asset_id WHERE p.code = ANY($1)`, codes)
+		if err != nil {
+			return nil, fmt.Errorf("fleet: import: look up plans: %w", err)
+		}
+		var code, tag string
+		if _, err := pgx.ForEachRow(rows, []any{&code, &tag}, func() error { db.planAsset[code] = tag; return nil }); err != nil {
+			return nil, fmt.Errorf("fleet: import: look up plans: %w", err)
+		}
+		rows, err = tx.Query(ctx, `SELECT p.code, w.due_date FROM work_orders w JOIN maintenance_plans p ON p.id = w.plan_id
+			WHERE p.code = ANY($1) AND w.due_date IS NOT NULL`, codes)
+		if err != nil {
+			return nil, fmt.Errorf("fleet: import: look up plan work orders: %w", err)
+		}
+		var due time.Time
+		if _, err := pgx.ForEachRow(rows, []any{&code, &due}, func() error {
+			if db.planDues[code] == nil {
+				db.planDues[code] = map[string]bool{}
+			}
+			db.planDues[code][due.Format(time.DateOnly)] = true
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("fleet: import: look up plan work orders: %w", err)
+		}
+	}
+	return db, nil
+}
+
+func uniqueKeys(keys []string) []string {
+	out := slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return k == "" })
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func lookupIDs(ctx context.Context, tx pgx.Tx, sql string, keys []string) (map[string]int64, error) {
+	ids := map[string]int64{}
+	keys = uniqueKeys(keys)
+	if len(keys) == 0 {
+		return ids, nil
+	}
+	rows, err := tx.Query(ctx, sql, keys)
+	if err != nil {
+		return nil, fmt.Errorf("fleet: import: look up keys: %w", err)
+	}
+	var key string
+	var id int64
+	if _, err := pgx.ForEachRow(rows, []any{&key, &id}, func() error { ids[key] = id; return nil }); err != nil {
+		return nil, fmt.Errorf("fleet: import: look up keys: %w", err)
+	}
+	return ids, nil
+}
+
+func lookupSet(ctx context.Context, tx pgx.Tx, sql string, keys []string) (map[string]bool, error) {
+	set := map[string]bool{}
+	keys = uniqueKeys(keys)
+	if len(keys) == 0 {
+		return set, nil
+	}
+	rows, err := tx.Query(ctx, sql, keys)
+	if err != nil {
+		return nil, fmt.Errorf("fleet: import: look up keys: %w", err)
+	}
+	var key string
+	if _, err := pgx.ForEachRow(rows, []any{&key}, func() error { set[key] = true; return nil }); err != nil {
+		return nil, fmt.Errorf("fleet: import: look up keys: %w", err)
+	}
+	return set, nil
+}
+
+// unique tracks the first line of each key in a file.
+type unique map[string]int
+
+// first records key on line and reports the line it was first seen on (0
+// when new). Empty keys are not tracked.
+func (u unique) first(key string, line int) int {
+	if key == "" {
+		return 0
+	}
+	if l, ok := u[key]; ok {
+		return l
+	}
+	u[key] = line
+	return 0
+}
+
+// check validates keys and references against each other and the database.
+func (im *importer) check(db *inDB) {
+	techFile, assetFile, planFile := im.files[techniciansSpec.name], im.files[assetsSpec.name], im.files[plansSpec.name]
+
+	techs := unique{}
+	for _, t := range im.techs {
+		if l := techs.first(t.v.Code, t.line); l > 0 {
+			t.fail("code", "duplicate code %q (first on line %d)", t.v.Code, l)
+		} else if _, ok := db.techs[t.v.Code]; ok {
+			t.fail("code", "technician %q already exists in the database", t.v.Code)
+		}
+	}
+	assets := unique{}
+	for _, a := range im.assets {
+		if l := assets.first(a.v.Tag, a.line); l > 0 {
+			a.fail("asset_tag", "duplicate asset_tag %q (first on line %d)", a.v.Tag, l)
+		} else if _, ok := db.assets[a.v.Tag]; ok {
+			a.fail("asset_tag", "asset %q already exists in the database", a.v.Tag)
+		}
+	}
+	// resolvable reports whether a reference names a row of this import or
+	// of the database. References into a file whose header is broken are not
+	// reported again.
+	resolvable := func(key string, inFile unique, f *csvFile, inDB map[string]int64) bool {
+		_, a := inFile[key]
+		_, b := inDB[key]
+		return a || b || f.broken
+	}
+	checkTech := func(r *row, code string) {
+		if code != "" && !resolvable(code, techs, techFile, db.techs) {
+			r.fail("technician_code", "unknown technician %q: not in technicians.csv or the database", code)
+		}
+	}
+	checkAsset := func(r *row, tag string) {
+		if tag != "" && !resolvable(tag, assets, assetFile, db.assets) {
+			r.fail("asset_tag", "unknown asset %q: not in assets.csv or the database", tag)
+		}
+	}
+
+	plans := unique{}
+	planAsset := map[string]string{}
+	for _, p := range im.plans {
+		if l := plans.first(p.v.Code, p.line); l > 0 {
+			p.fail("code", "duplicate code %q (first on line %d)", p.v.Code, l)
+		} else if _, ok := db.planIDs[p.v.Code]; ok {
+			p.fail("code", "plan %q already exists in the database", p.v.Code)
+		} else if p.v.Code != "" {
+			planAsset[p.v.Code] = p.v.AssetTag
+		}
+		checkAsset(p.row, p.v.AssetTag)
+		checkTech(p.row, p.v.TechCode)
+	}
+
+	wos := unique{}
+	dues := unique{}
+	for _, w := range im.workOrders {
+		if l := wos.first(w.v.Number, w.line); l > 0 {
+			w.fail("wo_number", "duplicate wo_number %q (first on line %d)", w.v.Number, l)
+		} else if db.woNumbers[w.v.Number] {
+			w.fail("wo_number", "work order %q already exists in the database", w.v.Number)
+		}
+		checkAsset(w.row, w.v.AssetTag)
+		if code := w.v.PlanCode; code != "" {
+			owner, inFile := planAsset[code]
+			if !inFile {
+				owner = db.planAsset[code]
+			}
+			switch {
+			case !inFile && owner == "" && !planFile.broken:
+				w.fail("plan_code", "unknown plan %q: not in maintenance_plans.csv or the database", code)
+			case owner != "" && w.v.AssetTag != "" && owner != w.v.AssetTag:
+				w.fail("plan_code", "plan %q belongs to asset %q, not %q", code, owner, w.v.AssetTag)
+			}
+			if w.v.DueDate != nil {
+				due := w.v.DueDate.Format(time.DateOnly)
+				if l := dues.first(code+"\x00"+due, w.line); l > 0 {
+					w.fail("due_date", "plan %q already has a work order due %s (line %d)", code, due, l)
+				} else if db.planDues[code][due] {
+					w.fail("due_date", "plan %q already has a work order due %s in the database", code, due)
+				}
+			}
+		}
+		checkTech(w.row, w.v.TechCode)
+	}
+
+	skus := unique{}
+	for _, it := range im.inventory {
+		if l := skus.first(it.v.SKU, it.line); l > 0 {
+			it.fail("sku", "duplicate sku %q (first on line %d)", it.v.SKU, l)
+		} else if db.skus[it.v.SKU] {
+			it.fail("sku", "item %q already exists in the database", it.v.SKU)
+		}
+	}
+}
+
+// report adds the errors in file, line and column order.
+func (im *importer) report(errs *errorList) {
+	for _, spec := range importSpecs {
+		f := im.files[spec.name]
+		for _, e := range f.header {
+			errs.add(e)
+		}
+		for _, r := range f.rows {
+			slices.SortStableFunc(r.errs, func(a, b FieldError) int { return a.pos - b.pos })
+			for _, e := range r.errs {
+				errs.add(e)
+			}
+		}
+	}
+}
+
+func (im *importer) dataset() *dataset {
+	ds := &dataset{}
+	for _, t := range im.techs {
+		ds.technicians = append(ds.technicians, t.v)
+	}
+	for _, a := range im.assets {
+		ds.assets = append(ds.assets, a.v)
+	}
+	for _, p := range im.plans {
+		ds.plans = append(ds.plans, p.v)
+	}
+	for _, w := range im.workOrders {
+		ds.workOrders = append(ds.workOrders, w.v)
+	}
+	for _, it := range im.inventory {
+		ds.inventory = append(ds.inventory, it.v)
+	}
+	return ds
+}

@@ -1,0 +1,276 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cmmsflow/cmmsflow/libs/pgtest"
+)
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run executes the CLI in-process with the given environment.
+func run(t *testing.T, env map[string]string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code := Run(ctx, args, &out, &errb, func(k string) string { return env[k] })
+	return result{code, out.String(), errb.String()}
+}
+
+func count(t *testing.T, pool *pgxpool.Pool, table string) int64 {
+	t.Helper()
+	var n int64
+	if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// printedCounts parses the "table  N" lines of seed and import.
+func printedCounts(t *testing.T, stdout string) map[string]int64 {
+	t.Helper()
+	got := map[string]int64{}
+	for _, m := range regexp.MustCompile(`(?m)^(\w+)\s+(\d+)$`).FindAllStringSubmatch(stdout, -1) {
+		n, _ := strconv.ParseInt(m[2], 10, 64)
+		got[m[1]] = n
+	}
+	return got
+}
+
+// emptyDatabase creates a database without the schema on the test server.
+func emptyDatabase(t *testing.T) string {
+	t.Helper()
+	admin := os.Getenv(pgtest.EnvVar)
+	if admin == "" {
+		t.Fatalf("%s is not set", pgtest.EnvVar)
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	name := "cli_" + hex.EncodeToString(b)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), admin)
+		if err != nil {
+			t.Log(err)
+			return
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Log(err)
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func TestMigrate(t *testing.T) {
+	dbURL := emptyDatabase(t)
+
+	// Before migrating, seed explains what is missing.
+	r := run(t, nil, "seed", "--database-url", dbURL)
+	if r.code != ExitError || !strings.Contains(r.stderr, "run 'cmmsflow migrate' first") {
+		t.Fatalf("seed before migrate: %+v", r)
+	}
+
+	r = run(t, nil, "migrate", "--database-url", dbURL)
+	if r.code != ExitOK || r.stdout != "schema is up to date\n" || !strings.Contains(r.stderr, "migration applied") {
+		t.Fatalf("migrate: %+v", r)
+	}
+	pool, err := pgxpool.New(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	for _, table := range []string{"assets", "work_orders", "runs"} {
+		if n := count(t, pool, table); n != 0 {
+			t.Fatalf("%s has %d rows", table, n)
+		}
+	}
+
+	// Again: nothing to do.
+	r = run(t, nil, "migrate", "--database-url", dbURL)
+	if r.code != ExitOK || strings.Contains(r.stderr, "migration applied") {
+		t.Fatalf("second migrate: %+v", r)
+	}
+}
+
+func TestSeed(t *testing.T) {
+	pool, dbURL := pgtest.NewWithURL(t)
+	env := map[string]string{EnvDatabaseURL: dbURL} // the flag defaults to $DATABASE_URL
+
+	r := run(t, env, "seed", "--assets", "25", "--technicians", "4", "--inventory", "7", "--years", "1", "--seed", "9", "--now", "2025-06-15")
+	if r.code != ExitOK {
+		t.Fatalf("seed: %+v", r)
+	}
+	got := printedCounts(t, r.stdout)
+	for _, table := range []string{"technicians", "assets", "maintenance_plans", "work_orders", "inventory_items"} {
+		if n := count(t, pool, table); got[table] != n {
+			t.Errorf("%s: printed %d, table has %d", table, got[table], n)
+		}
+	}
+	if got["assets"] != 25 || got["technicians"] != 4 || got["inventory_items"] != 7 || got["work_orders"] == 0 {
+		t.Errorf("counts: %v", got)
+	}
+	if !regexp.MustCompile(`(?m)^seeded \d+ rows in `).MatchString(r.stdout) {
+		t.Errorf("no summary line:\n%s", r.stdout)
+	}
+	var last time.Time
+	if err := pool.QueryRow(context.Background(), `SELECT max(created_at) FROM work_orders`).Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2025, 6, 15, 12, 0, 0, 0, time.UTC); last.After(want) || last.Before(want.AddDate(0, 0, -30)) {
+		t.Errorf("latest work order %v, want shortly before --now", last)
+	}
+
+	// Only an empty database is seeded.
+	r = run(t, env, "seed", "--assets", "5")
+	if r.code != ExitError || !strings.Contains(r.stderr, "seed only fills an empty database") {
+		t.Fatalf("second seed: %+v", r)
+	}
+	if n := count(t, pool, "assets"); n != 25 {
+		t.Fatalf("second seed changed assets: %d", n)
+	}
+}
+
+func TestSeedUsageErrors(t *testing.T) {
+	_, dbURL := pgtest.NewWithURL(t)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"seed", "--now", "yesterday"}, ExitUsage, `invalid --now "yesterday"`},
+		{[]string{"seed", "--bogus"}, ExitUsage, "unknown flag: --bogus"},
+		{[]string{"seed", "--assets", "many"}, ExitUsage, `invalid argument "many"`},
+		{[]string{"seed", "extra"}, ExitUsage, `unknown command "extra"`},
+		{[]string{"seed", "--assets", "-3"}, ExitError, "assets must be between 1 and 99999, got -3"},
+		{[]string{"frobnicate"}, ExitUsage, `unknown command "frobnicate" for "cmmsflow"`},
+		{[]string{"import"}, ExitUsage, "accepts 1 arg(s), received 0"},
+	} {
+		r := run(t, map[string]string{EnvDatabaseURL: dbURL}, tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: got %d %q, want %d and %q", tc.args, r.code, r.stderr, tc.code, tc.want)
+		}
+	}
+}
+
+func TestNoDatabase(t *testing.T) {
+	r := run(t, nil, "migrate")
+	if r.code != ExitError || r.stderr != "cmmsflow: no database: pass --database-url or set DATABASE_URL\n" {
+		t.Fatalf("%+v", r)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	r := run(t, nil, "--help")
+	if r.code != ExitOK {
+		t.Fatalf("%+v", r)
+	}
+	for _, want := range []string{"Database commands:", "migrate", "seed", "import", "--database-url"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("help lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+func writeCSV(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestImport(t *testing.T) {
+	pool, dbURL := pgtest.NewWithURL(t)
+	good := writeCSV(t, map[string]string{
+		"assets.csv": "asset_tag,name,vehicle_type,commissioned_date\nA-1,Van 1,van,2023-04-01\nA-2,Truck 2,truck,2021-09-15\n",
+		"maintenance_plans.csv": "code,asset_tag,name,interval_value,interval_unit,next_due_date\n" +
+			"P-1,A-1,Annual inspection,1,years,2025-04-01\n",
+		"work_orders.csv": "wo_number,asset_tag,plan_code,due_date,title,status\nW-1,A-1,P-1,2024-04-01,Annual inspection,OPEN\n",
+	})
+
+	r := run(t, nil, "import", "--database-url", dbURL, good)
+	if r.code != ExitOK {
+		t.Fatalf("import: %+v", r)
+	}
+	got := printedCounts(t, r.stdout)
+	if got["assets"] != 2 || got["maintenance_plans"] != 1 || got["work_orders"] != 1 || got["technicians"] != 0 {
+		t.Fatalf("printed counts %v:\n%s", got, r.stdout)
+	}
+	if !strings.Contains(r.stdout, "imported 4 rows in ") {
+		t.Errorf("no summary line:\n%s", r.stdout)
+	}
+	if n := count(t, pool, "assets"); n != 2 {
+		t.Fatalf("assets = %d", n)
+	}
+
+	// The same files again: every duplicate is reported, nothing is written.
+	r = run(t, nil, "import", "--database-url", dbURL, good)
+	want := `assets.csv:2: asset_tag: asset "A-1" already exists in the database
+assets.csv:3: asset_tag: asset "A-2" already exists in the database
+maintenance_plans.csv:2: code: plan "P-1" already exists in the database
+work_orders.csv:2: wo_number: work order "W-1" already exists in the database
+work_orders.csv:2: due_date: plan "P-1" already has a work order due 2024-04-01 in the database
+import failed: 5 errors; nothing was written
+`
+	if r.code != ExitError || r.stderr != want || r.stdout != "" {
+		t.Fatalf("re-import: code %d\nstdout:\n%s\nstderr:\n%s\nwant stderr:\n%s", r.code, r.stdout, r.stderr, want)
+	}
+
+	// Bad rows: each error on its line, and the overflow count.
+	var b strings.Builder
+	b.WriteString("sku,name,quantity\n")
+	for i := range 103 {
+		b.WriteString("S-" + strconv.Itoa(i) + ",Gloves,-1\n")
+	}
+	r = run(t, nil, "import", "--database-url", dbURL, writeCSV(t, map[string]string{"inventory.csv": b.String()}))
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	if r.code != ExitError || len(lines) != 102 ||
+		lines[0] != "inventory.csv:2: quantity: must be between 0 and 2147483647" ||
+		lines[100] != "and 3 more" || lines[101] != "import failed: 103 errors; nothing was written" {
+		t.Fatalf("bad rows: code %d, %d lines:\n%s", r.code, len(lines), r.stderr)
+	}
+	if n := count(t, pool, "inventory_items"); n != 0 {
+		t.Fatalf("inventory_items = %d after a failed import", n)
+	}
+
+	// A directory without CSV files is an error, not a silent success.
+	r = run(t, nil, "import", "--database-url", dbURL, t.TempDir())
+	if r.code != ExitError || !strings.Contains(r.stderr, "no CSV files in") {
+		t.Fatalf("empty dir: %+v", r)
+	}
+}
