@@ -29,6 +29,7 @@ func LoadFrom(ctx context.Context, cfg any, env map[string]string) error {
 
 // Common is the configuration every service has. Services embed it.
 type Common struct {
+	Host           string        `env:"HOST"` // listen address; empty: every interface (Cloud Run)
 	Port           int           `env:"PORT, default=8080"`
 	ProjectID      string        `env:"GOOGLE_CLOUD_PROJECT, default=cmmsflow-local"`
 	DatabaseURL    string        `env:"DATABASE_URL, required"`

@@ -97,7 +97,7 @@ func New(ctx context.Context, name string, cfg config.Common) (*Service, error) 
 // Listen binds the HTTP port now, so the caller knows the address before Run.
 func (s *Service) Listen() (net.Addr, error) {
 	if s.listener == nil {
-		l, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(s.Config.Port)))
+		l, err := net.Listen("tcp", net.JoinHostPort(s.Config.Host, strconv.Itoa(s.Config.Port)))
 		if err != nil {
 			return nil, fmt.Errorf("%s: listen: %w", s.Name, err)
 		}

@@ -6,6 +6,7 @@ import "time"
 type Config struct {
 	// Port serves GET /healthz, so the local stack can wait for the publisher.
 	Port      int    `env:"PORT, default=8090"`
+	Host      string `env:"HOST"` // listen address; empty: every interface
 	ProjectID string `env:"GOOGLE_CLOUD_PROJECT, default=cmmsflow-local"`
 	// EmulatorHost is the Pub/Sub emulator kicks go to. Required: this is the
 	// local stack's publisher; on GCP, Cloud Scheduler publishes the kicks.

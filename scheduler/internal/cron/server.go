@@ -83,7 +83,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 // Listen binds the HTTP port now, so the caller knows the address before Run.
 func (s *Server) Listen() (net.Addr, error) {
 	if s.listener == nil {
-		l, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(s.cfg.Port)))
+		l, err := net.Listen("tcp", net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.Port)))
 		if err != nil {
 			return nil, fmt.Errorf("%s: listen: %w", Name, err)
 		}
