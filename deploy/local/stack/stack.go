@@ -1,0 +1,378 @@
+// Package stack runs the whole of cmmsflow on one machine: a private
+// PostgreSQL (or DATABASE_URL), the Pub/Sub emulator (the Cloud SDK's when
+// installed, else an embedded one), an embedded GCS emulator, every service
+// as its own process and the local cron publisher. `make up` and the e2e
+// tests both start it through Start.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"github.com/fsouza/fake-gcs-server/fakestorage"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/cmmsflow/cmmsflow/deploy/local/pg"
+	localpubsub "github.com/cmmsflow/cmmsflow/deploy/local/pubsub"
+	"github.com/cmmsflow/cmmsflow/libs/db"
+	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/fleet"
+)
+
+// Emulator choices.
+const (
+	EmulatorAuto     = "auto"     // the Cloud SDK emulator when installed, else embedded
+	EmulatorCloudSDK = "cloudsdk" // require the Cloud SDK emulator
+	EmulatorEmbedded = "embedded" // pstest plus the pusher
+)
+
+// Options configures Start. Zero ports mean "pick a free one".
+type Options struct {
+	Root        string // repository root (where go.work is)
+	StateDir    string // default <Root>/.local
+	DatabaseURL string // use this database instead of a private cluster
+	PGPort      int
+	PubSubPort  int
+	GCSPort     int
+	// ServicePorts assigns fixed ports by service name; others are picked.
+	ServicePorts map[string]int
+	CronPort     int
+	Project      string // default cmmsflow-local
+	Bucket       string // default cmmsflow-local
+	Emulator     string // default EmulatorAuto
+	// Seed loads the demo fleet into an empty database.
+	Seed        bool
+	SeedOptions fleet.SeedOptions
+	// Cron starts the local cron publisher.
+	Cron bool
+	// Env is added to every service's environment (e.g. CRON_TIME_ZONE).
+	Env map[string]string
+	// Out receives the prefixed logs of every part; default os.Stdout.
+	Out io.Writer
+}
+
+// Stack is a running local system.
+type Stack struct {
+	Options
+	DatabaseURL string
+	PubSubHost  string
+	GCSHost     string
+	PubSub      *pubsub.Client
+	Services    map[string]*Proc // by service name
+	Cron        *Proc            // nil unless Options.Cron
+	Log         *slog.Logger
+
+	cluster   *pg.Cluster
+	pgStarted bool
+	emulator  *localpubsub.Emulator
+	gcs       *fakestorage.Server
+	conn      *grpc.ClientConn
+	outMu     sync.Mutex
+}
+
+// Start brings the whole stack up and returns when every service is ready.
+// On error everything it started is stopped again.
+func Start(ctx context.Context, o Options) (_ *Stack, err error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	s := &Stack{Options: o, Services: map[string]*Proc{}}
+	s.Log = slog.New(slog.NewTextHandler(s.writer("stack"), &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	t0 := time.Now()
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"build", s.build},
+		{"postgres", s.startPostgres},
+		{"pubsub", s.startPubSub},
+		{"gcs", s.startGCS},
+		{"services", s.startServices},
+	}
+	for _, st := range steps {
+		t := time.Now()
+		if err := st.fn(ctx); err != nil {
+			return nil, fmt.Errorf("stack: %s: %w", st.name, err)
+		}
+		s.Log.Info("ready", "part", st.name, "took", time.Since(t).Round(time.Millisecond))
+	}
+	s.Log.Info("stack ready", "took", time.Since(t0).Round(time.Millisecond))
+	return s, nil
+}
+
+func (o *Options) defaults() error {
+	if o.Root == "" {
+		return errors.New("stack: Options.Root is required")
+	}
+	if o.StateDir == "" {
+		o.StateDir = filepath.Join(o.Root, ".local")
+	}
+	if o.Project == "" {
+		o.Project = "cmmsflow-local"
+	}
+	if o.Bucket == "" {
+		o.Bucket = "cmmsflow-local"
+	}
+	if o.Emulator == "" {
+		o.Emulator = EmulatorAuto
+	}
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+	return nil
+}
+
+func (s *Stack) writer(prefix string) *prefixWriter {
+	return &prefixWriter{mu: &s.outMu, w: s.Out, prefix: fmt.Sprintf("%-10s", prefix)}
+}
+
+// BinDir holds the service binaries built by Start.
+func (s *Stack) BinDir() string { return filepath.Join(s.StateDir, "bin") }
+
+// build compiles every service and the cron publisher with the flags the
+// Dockerfile uses, so the local stack runs what production runs.
+func (s *Stack) build(ctx context.Context) error {
+	pkgs := []string{"./scheduler/cmd/cron"}
+	for _, svc := range events.Services {
+		pkgs = append(pkgs, "./services/"+svc+"/cmd/"+svc)
+	}
+	args := append([]string{"build", "-trimpath", "-o", s.BinDir() + "/"}, pkgs...)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = s.Root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return nil
+}
+
+func (s *Stack) startPostgres(ctx context.Context) error {
+	if s.Options.DatabaseURL != "" {
+		s.DatabaseURL = s.Options.DatabaseURL
+	} else {
+		port, err := portOr(s.PGPort)
+		if err != nil {
+			return err
+		}
+		s.cluster = &pg.Cluster{Dir: filepath.Join(s.StateDir, "pg"), Port: port}
+		if s.pgStarted, err = s.cluster.Start(ctx); err != nil {
+			return err
+		}
+		if err := s.cluster.EnsureDatabase(ctx, "cmmsflow"); err != nil {
+			return err
+		}
+		s.DatabaseURL = s.cluster.URL("cmmsflow")
+	}
+	pool, err := db.Connect(ctx, s.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := db.Migrate(ctx, pool, s.Log); err != nil {
+		return err
+	}
+	if !s.Seed {
+		return nil
+	}
+	empty, err := fleet.IsEmpty(ctx, pool)
+	if err != nil || !empty {
+		return err
+	}
+	t := time.Now()
+	stats, err := fleet.Seed(ctx, pool, s.SeedOptions)
+	if err != nil {
+		return fmt.Errorf("seed demo data: %w", err)
+	}
+	s.Log.Info("demo fleet loaded", "stats", fmt.Sprintf("%+v", stats), "took", time.Since(t).Round(time.Millisecond))
+	return nil
+}
+
+func (s *Stack) startPubSub(ctx context.Context) error {
+	port, err := portOr(s.PubSubPort)
+	if err != nil {
+		return err
+	}
+	opts := localpubsub.Options{Port: port, Project: s.Project, LogWriter: s.writer("pubsub")}
+	kind := s.Emulator
+	if kind == EmulatorAuto {
+		kind = EmulatorEmbedded
+		if localpubsub.CloudSDKAvailable() {
+			kind = EmulatorCloudSDK
+		}
+	}
+	switch kind {
+	case EmulatorCloudSDK:
+		s.emulator, err = localpubsub.StartCloudSDK(ctx, opts)
+	case EmulatorEmbedded:
+		s.emulator, err = localpubsub.StartEmbedded(ctx, opts)
+	default:
+		return fmt.Errorf("unknown emulator %q (want %s, %s or %s)", kind, EmulatorAuto, EmulatorCloudSDK, EmulatorEmbedded)
+	}
+	if err != nil {
+		return err
+	}
+	s.PubSubHost = s.emulator.Host()
+	s.Log.Info("pubsub emulator", "kind", kind, "host", s.PubSubHost)
+	s.conn, err = grpc.NewClient(s.PubSubHost, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	s.PubSub, err = pubsub.NewClient(ctx, s.Project, option.WithGRPCConn(s.conn))
+	return err
+}
+
+func (s *Stack) startGCS(context.Context) error {
+	port, err := portOr(s.GCSPort)
+	if err != nil {
+		return err
+	}
+	root := filepath.Join(s.StateDir, "gcs")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
+	s.gcs, err = fakestorage.NewServerWithOptions(fakestorage.Options{
+		Scheme: "http", Host: "127.0.0.1", Port: uint16(port), StorageRoot: root,
+		PublicHost: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), NoListener: false,
+		Writer: s.writer("gcs"),
+	})
+	if err != nil {
+		return fmt.Errorf("gcs emulator: %w", err)
+	}
+	s.gcs.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: s.Bucket})
+	s.GCSHost = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	return nil
+}
+
+func (s *Stack) startServices(ctx context.Context) error {
+	common := append(os.Environ(),
+		"DATABASE_URL="+s.DatabaseURL,
+		"PUBSUB_EMULATOR_HOST="+s.PubSubHost,
+		"STORAGE_EMULATOR_HOST="+s.GCSHost,
+		"GOOGLE_CLOUD_PROJECT="+s.Project,
+		"BUCKET="+s.Bucket,
+		"HOST=127.0.0.1",
+		"EMAIL_OUTBOX_DIR="+filepath.Join(s.StateDir, "outbox"),
+		"LOG_FORMAT=text",
+		"MIGRATE_ON_START=false",
+	)
+	for k, v := range s.Env {
+		common = append(common, k+"="+v)
+	}
+	for _, name := range events.Services {
+		port, err := portOr(s.ServicePorts[name])
+		if err != nil {
+			return err
+		}
+		s.Services[name] = &Proc{
+			Name: name, URL: "http://127.0.0.1:" + strconv.Itoa(port), bin: filepath.Join(s.BinDir(), name), dir: s.StateDir,
+			env: slices.Concat(common, []string{"PORT=" + strconv.Itoa(port)}), out: s.writer(name), health: "/readyz",
+		}
+	}
+	// Subscriptions first: a service may publish as soon as it starts.
+	if err := s.emulator.Provision(ctx, s.PubSub, func(service string) string { return s.Services[service].URL }); err != nil {
+		return fmt.Errorf("provision topics and subscriptions: %w", err)
+	}
+	procs := make([]*Proc, 0, len(s.Services)+1)
+	for _, name := range events.Services {
+		procs = append(procs, s.Services[name])
+	}
+	if s.Options.Cron {
+		port, err := portOr(s.CronPort)
+		if err != nil {
+			return err
+		}
+		s.Cron = &Proc{
+			Name: "cron", URL: "http://127.0.0.1:" + strconv.Itoa(port), bin: filepath.Join(s.BinDir(), "cron"), dir: s.StateDir,
+			env: slices.Concat(common, []string{"PORT=" + strconv.Itoa(port)}), out: s.writer("cron"), health: "/healthz",
+		}
+		procs = append(procs, s.Cron)
+	}
+	for _, p := range procs {
+		if err := p.Start(); err != nil {
+			return err
+		}
+	}
+	errs := make(chan error, len(procs))
+	for _, p := range procs {
+		go func() { errs <- p.WaitReady(ctx, 60*time.Second) }()
+	}
+	var all []error
+	for range procs {
+		all = append(all, <-errs)
+	}
+	return errors.Join(all...)
+}
+
+// Stop stops the services (SIGTERM, then SIGKILL after Cloud Run's 10 s),
+// the emulators and the PostgreSQL server it started.
+func (s *Stack) Stop() {
+	var wg sync.WaitGroup
+	procs := []*Proc{s.Cron}
+	for _, p := range s.Services {
+		procs = append(procs, p)
+	}
+	for _, p := range procs {
+		if p == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); p.Stop(10 * time.Second) }()
+	}
+	wg.Wait()
+	if s.PubSub != nil {
+		_ = s.PubSub.Close()
+	}
+	if s.conn != nil {
+		_ = s.conn.Close()
+	}
+	if s.emulator != nil {
+		_ = s.emulator.Stop()
+	}
+	if s.gcs != nil {
+		s.gcs.Stop()
+	}
+	if s.pgStarted {
+		if err := s.cluster.Stop(context.Background()); err != nil {
+			s.Log.Warn("stop postgres", "error", err)
+		}
+	}
+}
+
+// portOr returns p, or a free loopback port when p is 0.
+func portOr(p int) (int, error) {
+	if p != 0 {
+		return p, nil
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
