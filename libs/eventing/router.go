@@ -230,10 +230,16 @@ func (r *Router) transact(rt route, outcome *Outcome) Next {
 
 var errDuplicate = errors.New("duplicate delivery")
 
+// flushTimeout bounds the publish after commit: when Pub/Sub is slow the
+// request returns and the relay's loop publishes later.
+const flushTimeout = 5 * time.Second
+
 func (r *Router) flush(ctx context.Context) {
 	if r.relay == nil {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	defer cancel()
 	if _, err := r.relay.Flush(ctx); err != nil {
 		r.log.Warn("outbox flush after commit failed; the relay will retry", "error", err)
 		r.relay.Nudge()

@@ -12,10 +12,8 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 )
 
@@ -32,17 +30,12 @@ type Server struct {
 func New(t testing.TB) *Server {
 	t.Helper()
 	srv := pstest.NewServer()
-	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := pubsub.NewClient(context.Background(), Project, option.WithGRPCConn(conn))
+	client, err := eventing.EmulatorClient(context.Background(), srv.Addr, Project)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		client.Close()
-		conn.Close()
 		srv.Close()
 	})
 	for _, topic := range events.Topics() {

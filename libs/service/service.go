@@ -5,14 +5,12 @@ package service
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -77,10 +75,7 @@ func New(ctx context.Context, name string, cfg config.Common) (*Service, error) 
 		Publisher: pub, Relay: relay, Router: router, Mux: http.NewServeMux(),
 	}
 	s.Mux.Handle("/events", router)
-	s.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"status":"ok","service":%q}`, name)
-	})
+	s.Mux.Handle("GET /healthz", Healthz(name))
 	s.Mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
@@ -97,9 +92,9 @@ func New(ctx context.Context, name string, cfg config.Common) (*Service, error) 
 // Listen binds the HTTP port now, so the caller knows the address before Run.
 func (s *Service) Listen() (net.Addr, error) {
 	if s.listener == nil {
-		l, err := net.Listen("tcp", net.JoinHostPort(s.Config.Host, strconv.Itoa(s.Config.Port)))
+		l, err := Listen(s.Config.Host, s.Config.Port)
 		if err != nil {
-			return nil, fmt.Errorf("%s: listen: %w", s.Name, err)
+			return nil, fmt.Errorf("%s: %w", s.Name, err)
 		}
 		s.listener = l
 	}
@@ -114,33 +109,14 @@ func (s *Service) Run(ctx context.Context) error {
 	if _, err := s.Listen(); err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           s.Mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	relayDone := make(chan struct{})
 	go func() { defer close(relayDone); s.Relay.Run(relayCtx) }()
-
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(s.listener) }()
 	s.Log.Info("serving", "addr", s.listener.Addr().String())
-
-	var err error
-	select {
-	case err = <-serveErr:
-	case <-ctx.Done():
-		s.Log.Info("shutting down")
-		shutCtx, cancel := context.WithTimeout(context.Background(), s.Config.ShutdownGrace)
-		err = srv.Shutdown(shutCtx)
-		cancel()
-	}
+	err := ServeHTTP(ctx, s.listener, s.Mux, s.Config.ShutdownGrace)
+	s.Log.Info("stopped serving")
 	stopRelay()
 	<-relayDone
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
 	flushCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if _, ferr := s.Relay.Flush(flushCtx); ferr != nil {

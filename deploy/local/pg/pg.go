@@ -26,7 +26,9 @@ import (
 
 // Cluster is a PostgreSQL data directory served on a loopback port.
 type Cluster struct {
-	Dir  string
+	Dir string
+	// Port to serve on; 0 picks a free one (or, when the server of Dir is
+	// already running, the port it serves on).
 	Port int
 	// Fast trades durability for speed (fsync off); for test clusters.
 	Fast bool
@@ -55,7 +57,17 @@ func (c *Cluster) Start(ctx context.Context) (started bool, err error) {
 		}
 	}
 	if c.running(ctx) {
+		if c.Port == 0 {
+			if c.Port, err = c.pidPort(); err != nil {
+				return false, err
+			}
+		}
 		return false, c.waitReady(ctx)
+	}
+	if c.Port == 0 {
+		if c.Port, err = freePort(); err != nil {
+			return false, err
+		}
 	}
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1", c.Port, c.Dir)
 	if c.Fast {
@@ -195,6 +207,28 @@ func findBin() (string, error) {
 		return dirs[len(dirs)-1], nil
 	}
 	return "", errors.New("pg: PostgreSQL server binaries not found (install postgresql, or set DATABASE_URL)")
+}
+
+// pidPort reads the port of the running server from postmaster.pid.
+func (c *Cluster) pidPort() (int, error) {
+	b, err := os.ReadFile(filepath.Join(c.Dir, "postmaster.pid"))
+	if err != nil {
+		return 0, fmt.Errorf("pg: %w", err)
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 4 {
+		return 0, errors.New("pg: postmaster.pid has no port line")
+	}
+	return strconv.Atoi(strings.TrimSpace(lines[3]))
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pg: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func tail(s string, n int) string {

@@ -23,9 +23,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"github.com/cmmsflow/cmmsflow/libs/eventing"
 )
 
 // DefaultProject is the project id used when Options.Project is empty.
@@ -121,7 +119,7 @@ func (e *Emulator) Stop() error { return e.stop() }
 // NewClient returns a Pub/Sub client for the emulator: plain-text gRPC to
 // Host, no credentials. The caller closes it.
 func (e *Emulator) NewClient(ctx context.Context) (*pubsub.Client, error) {
-	return NewClient(ctx, e.host, e.project)
+	return eventing.EmulatorClient(ctx, e.host, e.project)
 }
 
 // Provision is the package Provision for this emulator. On the Cloud SDK
@@ -133,21 +131,6 @@ func (e *Emulator) Provision(ctx context.Context, client *pubsub.Client, endpoin
 		opts = append(opts, withPushURL(e.gate.pushURL))
 	}
 	return Provision(ctx, client, e.project, endpoint, opts...)
-}
-
-// NewClient returns a Pub/Sub client for the emulator at host (host:port):
-// plain-text gRPC, no credentials, never a Google endpoint. The caller closes
-// it.
-func NewClient(ctx context.Context, host, project string) (*pubsub.Client, error) {
-	c, err := pubsub.NewClient(ctx, project,
-		option.WithEndpoint(host),
-		option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
-		option.WithTelemetryDisabled())
-	if err != nil {
-		return nil, fmt.Errorf("pubsub: client for emulator %s: %w", host, err)
-	}
-	return c, nil
 }
 
 // loopback returns "127.0.0.1:port", choosing a free port when port is 0 and

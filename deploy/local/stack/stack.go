@@ -22,9 +22,6 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cmmsflow/cmmsflow/deploy/local/pg"
 	localpubsub "github.com/cmmsflow/cmmsflow/deploy/local/pubsub"
@@ -80,7 +77,6 @@ type Stack struct {
 	pgStarted bool
 	emulator  *localpubsub.Emulator
 	gcs       *fakestorage.Server
-	conn      *grpc.ClientConn
 	outMu     sync.Mutex
 }
 
@@ -239,11 +235,7 @@ func (s *Stack) startPubSub(ctx context.Context) error {
 	}
 	s.PubSubHost = s.emulator.Host()
 	s.Log.Info("pubsub emulator", "kind", kind, "host", s.PubSubHost)
-	s.conn, err = grpc.NewClient(s.PubSubHost, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
-	}
-	s.PubSub, err = pubsub.NewClient(ctx, s.Project, option.WithGRPCConn(s.conn))
+	s.PubSub, err = s.emulator.NewClient(ctx)
 	return err
 }
 
@@ -347,9 +339,6 @@ func (s *Stack) Stop() {
 	wg.Wait()
 	if s.PubSub != nil {
 		_ = s.PubSub.Close()
-	}
-	if s.conn != nil {
-		_ = s.conn.Close()
 	}
 	if s.emulator != nil {
 		_ = s.emulator.Stop()

@@ -2,22 +2,18 @@ package cron
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/logging"
+	"github.com/cmmsflow/cmmsflow/libs/service"
 	"github.com/cmmsflow/cmmsflow/scheduler"
 )
 
@@ -29,7 +25,6 @@ const Name = "cron"
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
-	conn   *grpc.ClientConn
 	client *pubsub.Client
 	pub    *eventing.PubSubPublisher
 	cron   *Cron
@@ -53,39 +48,29 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.EmulatorHost == "" {
 		return nil, fmt.Errorf("%s: PUBSUB_EMULATOR_HOST is required: the local cron publishes to the emulator only", Name)
 	}
-	// Dial the emulator explicitly, without credentials: this process never
-	// talks to Google's endpoints, whatever the environment says.
-	conn, err := grpc.NewClient(cfg.EmulatorHost, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// This process only ever talks to the emulator.
+	client, err := eventing.EmulatorClient(ctx, cfg.EmulatorHost, cfg.ProjectID)
 	if err != nil {
-		return nil, fmt.Errorf("%s: pubsub emulator %s: %w", Name, cfg.EmulatorHost, err)
-	}
-	client, err := pubsub.NewClient(ctx, cfg.ProjectID, option.WithGRPCConn(conn))
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("%s: pubsub client: %w", Name, err)
+		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
 	pub := eventing.NewPubSubPublisher(client)
 	c, err := NewCron(table, cfg.Only, pub, log, cfg.PublishTimeout)
 	if err != nil {
 		pub.Close()
 		client.Close()
-		conn.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, conn: conn, client: client, pub: pub, cron: c, mux: http.NewServeMux()}
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"status":"ok","service":%q}`, Name)
-	})
+	s := &Server{cfg: cfg, log: log, client: client, pub: pub, cron: c, mux: http.NewServeMux()}
+	s.mux.Handle("GET /healthz", service.Healthz(Name))
 	return s, nil
 }
 
 // Listen binds the HTTP port now, so the caller knows the address before Run.
 func (s *Server) Listen() (net.Addr, error) {
 	if s.listener == nil {
-		l, err := net.Listen("tcp", net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.Port)))
+		l, err := service.Listen(s.cfg.Host, s.cfg.Port)
 		if err != nil {
-			return nil, fmt.Errorf("%s: listen: %w", Name, err)
+			return nil, fmt.Errorf("%s: %w", Name, err)
 		}
 		s.listener = l
 	}
@@ -99,40 +84,23 @@ func (s *Server) Run(ctx context.Context) error {
 	if _, err := s.Listen(); err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(s.listener) }()
-
 	cronCtx, stopCron := context.WithCancel(ctx)
 	defer stopCron()
 	cronDone := make(chan struct{})
 	go func() { defer close(cronDone); _ = s.cron.Run(cronCtx) }()
 	s.log.Info("serving", "addr", s.listener.Addr().String(), "time_zone", s.cron.loc.String(), "pubsub", s.cfg.EmulatorHost)
 
-	var err error
-	select {
-	case err = <-serveErr:
-	case <-ctx.Done():
-		s.log.Info("shutting down")
-	}
 	grace := s.cfg.ShutdownGrace
 	if grace <= 0 {
 		grace = 9 * time.Second
 	}
-	deadline := time.Now().Add(grace)
+	err := service.ServeHTTP(ctx, s.listener, s.mux, grace)
+	s.log.Info("shutting down")
 	stopCron()
 	select {
 	case <-cronDone:
-	case <-time.After(time.Until(deadline)):
+	case <-time.After(grace):
 		s.log.Warn("a kick was still under way at shutdown")
-	}
-	shutCtx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	if serr := srv.Shutdown(shutCtx); err == nil {
-		err = serr
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
 	}
 	return err
 }
@@ -140,5 +108,4 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) close() {
 	s.pub.Close()
 	_ = s.client.Close()
-	_ = s.conn.Close()
 }

@@ -20,7 +20,7 @@ import (
 
 func main() {
 	dir := flag.String("dir", ".local/test-pg", "PostgreSQL data folder")
-	port := flag.Int("port", 54329, "PostgreSQL port (loopback)")
+	port := flag.Int("port", 0, "PostgreSQL port (loopback); 0 picks a free one")
 	flag.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: testenv [-dir D] [-port P] -- command [args...]")
 		flag.PrintDefaults()

@@ -1,0 +1,53 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Listen binds host:port (an empty host binds every interface).
+func Listen(host string, port int) (net.Listener, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return l, nil
+}
+
+// Healthz answers liveness probes for the named process.
+func Healthz(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"status":"ok","service":%q}`, name)
+	}
+}
+
+// ServeHTTP serves h on l until ctx ends, then stops accepting and gives
+// in-flight requests grace to finish (Cloud Run allows 10 s after SIGTERM).
+// Request contexts are not cancelled by ctx, only by the shutdown deadline.
+func ServeHTTP(ctx context.Context, l net.Listener, h http.Handler, grace time.Duration) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(l) }()
+	var err error
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+		shutCtx, cancel := context.WithTimeout(context.Background(), grace)
+		err = srv.Shutdown(shutCtx)
+		cancel()
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
