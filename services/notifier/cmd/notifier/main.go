@@ -7,19 +7,19 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/service"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/app"
 )
-
-// Config is the notifier service's configuration, from the environment.
-type Config struct {
-	config.Common
-}
 
 func main() { service.Main(run) }
 
 func run(ctx context.Context) error {
-	var cfg Config
+	var cfg app.Config
 	if err := config.Load(ctx, &cfg); err != nil {
 		return err
 	}
-	return service.Serve(ctx, events.Notifier, cfg.Common, nil)
+	a, err := app.New(cfg)
+	if err != nil {
+		return err
+	}
+	return service.Serve(ctx, events.Notifier, cfg.Common, a.Register)
 }

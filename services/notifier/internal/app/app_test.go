@@ -1,0 +1,93 @@
+package app_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cmmsflow/cmmsflow/libs/config"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/app"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/email"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/webhook"
+)
+
+func load(t *testing.T, env map[string]string) app.Config {
+	t.Helper()
+	env["DATABASE_URL"] = "postgres://unused"
+	var cfg app.Config
+	if err := config.LoadFrom(context.Background(), &cfg, env); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestDefaults(t *testing.T) {
+	cfg := load(t, map[string]string{})
+	if cfg.EmailMode != "outbox" || cfg.EmailOutboxDir != ".local/outbox" || cfg.SendGridBaseURL != "https://api.sendgrid.com" ||
+		cfg.EmailFrom != "cmmsflow@localhost" || cfg.AdminEmails != "admin@localhost" || cfg.WebhookURLs != "" ||
+		cfg.SendGridAPIKey != "" || cfg.MaxAttempts != 5 || cfg.SendTimeout != 30*time.Second {
+		t.Fatalf("defaults %+v", cfg)
+	}
+	cfg.EmailOutboxDir = filepath.Join(t.TempDir(), "outbox")
+	a, err := app.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := a.Sender.(*email.Outbox); !ok {
+		t.Fatalf("sender %T, want the outbox", a.Sender)
+	}
+	if st, err := os.Stat(cfg.EmailOutboxDir); err != nil || !st.IsDir() {
+		t.Fatalf("outbox folder not created: %v", err)
+	}
+	if a.Notify.From.Address != "cmmsflow@localhost" || len(a.Notify.Admins) != 1 || a.Notify.Admins[0].Address != "admin@localhost" ||
+		len(a.Notify.Webhooks) != 0 || a.Notify.MaxAttempts != 5 {
+		t.Fatalf("notify config %+v", a.Notify)
+	}
+}
+
+func TestSendGridMode(t *testing.T) {
+	cfg := load(t, map[string]string{
+		"EMAIL_MODE": "sendgrid", "SENDGRID_API_KEY": "SG.x", "SENDGRID_BASE_URL": "http://127.0.0.1:9",
+		"EMAIL_FROM": "Fleet <fleet@example.test>", "ADMIN_EMAILS": "Ops <ops@example.test>, chief@example.test",
+		"NOTIFY_WEBHOOK_URLS": "slack=https://hooks.example.test/T/B/x,teams=https://teams.example.test/w",
+	})
+	a, err := app.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := a.Sender.(*email.SendGrid); !ok {
+		t.Fatalf("sender %T, want SendGrid", a.Sender)
+	}
+	if a.Notify.From.Name != "Fleet" || len(a.Notify.Admins) != 2 || a.Notify.Admins[1].Address != "chief@example.test" {
+		t.Fatalf("addresses %+v", a.Notify)
+	}
+	if len(a.Notify.Webhooks) != 2 || a.Notify.Webhooks[0].Kind != webhook.Slack || a.Notify.Webhooks[1].Kind != webhook.Teams {
+		t.Fatalf("webhooks %+v", a.Notify.Webhooks)
+	}
+}
+
+func TestStartUpErrors(t *testing.T) {
+	for name, tt := range map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"sendgrid without key": {map[string]string{"EMAIL_MODE": "sendgrid"}, "requires SENDGRID_API_KEY"},
+		"unknown mode":         {map[string]string{"EMAIL_MODE": "smtp"}, `EMAIL_MODE "smtp"`},
+		"bad from":             {map[string]string{"EMAIL_FROM": "nobody"}, "EMAIL_FROM"},
+		"bad admins":           {map[string]string{"ADMIN_EMAILS": "a@b.test, not an address"}, "ADMIN_EMAILS"},
+		"bad webhook":          {map[string]string{"NOTIFY_WEBHOOK_URLS": "irc=https://x.test"}, "NOTIFY_WEBHOOK_URLS"},
+		"bad sendgrid url":     {map[string]string{"EMAIL_MODE": "sendgrid", "SENDGRID_API_KEY": "k", "SENDGRID_BASE_URL": "api.sendgrid.com"}, "SENDGRID_BASE_URL"},
+		"zero attempts":        {map[string]string{"NOTIFY_MAX_ATTEMPTS": "0"}, "NOTIFY_MAX_ATTEMPTS"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tt.env["EMAIL_OUTBOX_DIR"] = t.TempDir()
+			_, err := app.New(load(t, tt.env))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one mentioning %q", err, tt.want)
+			}
+		})
+	}
+}

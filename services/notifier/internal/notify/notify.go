@@ -1,0 +1,422 @@
+// Package notify is the notifier step: it turns pipeline outcomes into
+// notifications — technicians' inbox entries and emails, the admins' summary
+// email, chat webhooks — and alerts the admins when a run fails. Every
+// delivery is a row of the notifications table with a dedupe key, sent at
+// most once (see deliver).
+package notify
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/events"
+	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/email"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/webhook"
+)
+
+// DefaultMaxAttempts is how many times a delivery is tried before a
+// temporary failure is recorded as final. It stays below Pub/Sub's delivery
+// attempts (events.MaxDeliveryAttempts), so the step finishes — with the
+// failure counted — before the event would be dead-lettered.
+const DefaultMaxAttempts = 5
+
+// Config is what notify needs to know about recipients.
+type Config struct {
+	From     mail.Address
+	Admins   []mail.Address   // summary and alert emails; none means no admin email
+	Webhooks []webhook.Target // each gets the summary and alerts
+	// MaxAttempts per delivery; 0 means DefaultMaxAttempts.
+	MaxAttempts int
+}
+
+// Poster posts a webhook payload.
+type Poster interface {
+	Post(ctx context.Context, t webhook.Target, body []byte) error
+}
+
+// Notifier handles notifier's events.
+type Notifier struct {
+	pool    *pgxpool.Pool
+	email   email.Sender
+	hooks   Poster
+	cfg     Config
+	targets map[string]webhook.Target
+	log     *slog.Logger
+}
+
+// New returns a notifier sending email with sender and webhooks with hooks.
+func New(pool *pgxpool.Pool, sender email.Sender, hooks Poster, cfg Config, log *slog.Logger) *Notifier {
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	targets := map[string]webhook.Target{}
+	for _, t := range cfg.Webhooks {
+		targets[t.ID] = t
+	}
+	return &Notifier{pool: pool, email: sender, hooks: hooks, cfg: cfg, targets: targets, log: log}
+}
+
+// Register adds notifier's handlers to r: the preventive maintenance step on
+// workorders-generated, and failure alerts on step-failed.
+//
+// A handler holds its transaction's connection while it records deliveries
+// through a second one, so concurrent deliveries are limited to half the
+// pool: with every connection held by a waiting transaction, none would be
+// left to record with.
+func (n *Notifier) Register(r *eventing.Router) {
+	r.Use(limit(max(1, int(n.pool.Config().MaxConns)/2)))
+	r.HandleStep(events.WorkOrdersGenerated, n.WorkOrdersGenerated)
+	r.Handle(events.StepFailed, n.StepFailed)
+}
+
+func limit(size int) eventing.Middleware {
+	sem := make(chan struct{}, size)
+	return func(next eventing.Next) eventing.Next {
+		return func(ctx context.Context, ev eventing.Event) error {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			defer func() { <-sem }()
+			return next(ctx, ev)
+		}
+	}
+}
+
+// lockRun serialises notifier's attempts on one run until tx ends (commit,
+// rollback, or the connection dying with its process). Under it, a delivery
+// still marked 'sending' cannot belong to a live attempt.
+func lockRun(ctx context.Context, tx pgx.Tx, runID string) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('notifier:' || $1, 0))`, runID); err != nil {
+		return fmt.Errorf("notify: lock run: %w", err)
+	}
+	return nil
+}
+
+// WorkOrdersGenerated is the preventive maintenance pipeline's notify step:
+// one inbox notification and one email per assigned technician listing their
+// work orders of the run, a summary email to the admins, and the summary on
+// every configured webhook.
+func (n *Notifier) WorkOrdersGenerated(ctx context.Context, tx pgx.Tx, ev eventing.Event) (eventing.StepResult, error) {
+	var p eventsv1.WorkOrdersGenerated
+	if err := ev.Decode(&p); err != nil {
+		return eventing.StepResult{}, err
+	}
+	wos, err := loadWorkOrders(ctx, tx, ev.RunID)
+	if err != nil {
+		return eventing.StepResult{}, err
+	}
+	ds, err := n.planPM(ev, &p, wos)
+	if err != nil {
+		return eventing.StepResult{}, err
+	}
+	if err := n.deliver(ctx, tx, ev, ds); err != nil {
+		return eventing.StepResult{}, err
+	}
+	return n.result(ctx, tx, ds)
+}
+
+// StepFailed alerts the admins (and the webhooks) when a step of a run has
+// failed for good, once per run. Failures that will be retried are ignored.
+func (n *Notifier) StepFailed(ctx context.Context, tx pgx.Tx, ev eventing.Event) error {
+	var p eventsv1.StepFailed
+	if err := ev.Decode(&p); err != nil {
+		return err
+	}
+	if p.Retrying {
+		return nil
+	}
+	step := cmp.Or(p.Step, "unknown")
+	r, err := email.RenderAlert(email.Alert{
+		RunID: ev.RunID, Pipeline: ev.Pipeline, Step: step, Error: truncate(p.Error, 8000), At: ev.Time(),
+	})
+	if err != nil {
+		return eventing.Permanent(fmt.Errorf("render alert: %w", err))
+	}
+	var ds []delivery
+	key := "alert:" + ev.RunID
+	if len(n.cfg.Admins) > 0 {
+		ds = append(ds, delivery{
+			Key: key, Channel: ChannelEmail, Kind: email.KindAlert,
+			Recipient: email.FormatAddressList(n.cfg.Admins), Subject: r.Subject, Body: r.Text, BodyHTML: r.HTML,
+		})
+	}
+	hooks, err := n.webhookDeliveries(key+":webhook:", email.KindAlert, r.Subject, webhook.Message{
+		Kind: email.KindAlert, RunID: ev.RunID, Pipeline: ev.Pipeline, Severity: "error",
+		Title: r.Subject, Text: truncate(p.Error, 1500),
+		Facts: []webhook.Fact{{Label: "Pipeline", Value: ev.Pipeline}, {Label: "Step", Value: step}, {Label: "Run", Value: ev.RunID}},
+		Data:  map[string]any{"step": step, "error": p.Error},
+	})
+	if err != nil {
+		return err
+	}
+	return n.deliver(ctx, tx, ev, append(ds, hooks...))
+}
+
+// workOrder is a work order of the run with its assignee.
+type workOrder struct {
+	email.WorkOrder
+	techID     *int64
+	techName   string
+	techEmail  string
+	techActive bool
+}
+
+func loadWorkOrders(ctx context.Context, tx pgx.Tx, runID string) ([]workOrder, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT w.wo_number, w.title, w.priority, w.status, coalesce(to_char(w.due_date, 'YYYY-MM-DD'), ''),
+		       w.skipped_occurrences, a.asset_tag, a.name, a.vehicle_type, a.location,
+		       t.id, coalesce(t.name, ''), coalesce(t.email, ''), coalesce(t.active, false)
+		FROM work_orders w
+		JOIN assets a ON a.id = w.asset_id
+		LEFT JOIN technicians t ON t.id = w.assigned_technician_id
+		WHERE w.run_id = $1`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("notify: load work orders: %w", err)
+	}
+	wos, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (workOrder, error) {
+		var w workOrder
+		err := r.Scan(&w.Number, &w.Title, &w.Priority, &w.Status, &w.Due, &w.SkippedOccurrences,
+			&w.AssetTag, &w.AssetName, &w.VehicleType, &w.Location,
+			&w.techID, &w.techName, &w.techEmail, &w.techActive)
+		return w, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("notify: load work orders: %w", err)
+	}
+	// Soonest due first, then the most urgent, then by number.
+	slices.SortStableFunc(wos, func(a, b workOrder) int {
+		return cmp.Or(cmpDue(a.Due, b.Due), cmp.Compare(priorityRank(a.Priority), priorityRank(b.Priority)),
+			cmp.Compare(a.Number, b.Number))
+	})
+	return wos, nil
+}
+
+func cmpDue(a, b string) int {
+	switch {
+	case a == b:
+		return 0
+	case a == "":
+		return 1
+	case b == "":
+		return -1
+	}
+	return strings.Compare(a, b)
+}
+
+func priorityRank(p string) int {
+	switch p {
+	case "CRITICAL":
+		return 0
+	case "HIGH":
+		return 1
+	case "MEDIUM":
+		return 2
+	}
+	return 3
+}
+
+// planPM builds the deliveries of a preventive maintenance run. Keys are
+// <run>:<channel>:<recipient>:<kind>, so a later event for the same run
+// (a republished or regenerated one) finds the rows already there.
+func (n *Notifier) planPM(ev eventing.Event, p *eventsv1.WorkOrdersGenerated, wos []workOrder) ([]delivery, error) {
+	type tech struct {
+		id          int64
+		name, email string
+		wos         []email.WorkOrder
+	}
+	byTech := map[int64]*tech{}
+	var techs []*tech
+	var needsAssignment []email.WorkOrder
+	for _, w := range wos {
+		if w.techID == nil || !w.techActive {
+			wo := w.WorkOrder
+			if w.techID != nil {
+				wo.Technician = w.techName
+			}
+			needsAssignment = append(needsAssignment, wo)
+			continue
+		}
+		t := byTech[*w.techID]
+		if t == nil {
+			t = &tech{id: *w.techID, name: w.techName, email: strings.TrimSpace(w.techEmail)}
+			byTech[t.id] = t
+			techs = append(techs, t)
+		}
+		t.wos = append(t.wos, w.WorkOrder)
+	}
+	slices.SortFunc(techs, func(a, b *tech) int { return cmp.Or(cmp.Compare(a.name, b.name), cmp.Compare(a.id, b.id)) })
+
+	var ds []delivery
+	summary := email.PMSummary{
+		AsOf: p.AsOf, RunID: ev.RunID, Pipeline: ev.Pipeline,
+		Created: int(p.Created), SkippedOpen: int(p.SkippedOpen), Failed: int(p.Failed),
+		MissedOccurrences: int(p.MissedOccurrences), NeedsAssignment: needsAssignment,
+	}
+	for vt, c := range p.CreatedByVehicleType {
+		summary.ByVehicleType = append(summary.ByVehicleType, email.Count{Name: vt, N: int(c)})
+	}
+	slices.SortFunc(summary.ByVehicleType, func(a, b email.Count) int { return cmp.Compare(a.Name, b.Name) })
+
+	for _, t := range techs {
+		summary.Technicians = append(summary.Technicians, email.TechnicianCount{Name: t.name, Email: t.email, WorkOrders: len(t.wos)})
+		r, err := email.RenderDigest(email.Digest{
+			Technician: t.name, AsOf: p.AsOf, RunID: ev.RunID, Pipeline: ev.Pipeline,
+			Count: len(t.wos), Assets: groupByAsset(t.wos),
+		})
+		if err != nil {
+			return nil, eventing.Permanent(fmt.Errorf("render digest: %w", err))
+		}
+		id := t.id
+		who := fmt.Sprintf("technician-%d", t.id)
+		ds = append(ds, delivery{
+			Key: key(ev.RunID, ChannelInbox, who, email.KindWorkOrderDigest), Channel: ChannelInbox,
+			Kind: email.KindWorkOrderDigest, TechnicianID: &id, Recipient: cmp.Or(t.email, who),
+			Subject: r.Subject, Body: r.Text, BodyHTML: r.HTML,
+		})
+		if t.email != "" {
+			ds = append(ds, delivery{
+				Key: key(ev.RunID, ChannelEmail, who, email.KindWorkOrderDigest), Channel: ChannelEmail,
+				Kind: email.KindWorkOrderDigest, TechnicianID: &id,
+				Recipient: (&mail.Address{Name: t.name, Address: t.email}).String(),
+				Subject:   r.Subject, Body: r.Text, BodyHTML: r.HTML,
+			})
+		}
+	}
+
+	r, err := email.RenderPMSummary(summary)
+	if err != nil {
+		return nil, eventing.Permanent(fmt.Errorf("render summary: %w", err))
+	}
+	if len(n.cfg.Admins) > 0 {
+		ds = append(ds, delivery{
+			Key: key(ev.RunID, ChannelEmail, "admins", email.KindPMSummary), Channel: ChannelEmail,
+			Kind: email.KindPMSummary, Recipient: email.FormatAddressList(n.cfg.Admins),
+			Subject: r.Subject, Body: r.Text, BodyHTML: r.HTML,
+		})
+	}
+	facts := []webhook.Fact{
+		{Label: "Created", Value: fmt.Sprint(p.Created)},
+		{Label: "Skipped (open)", Value: fmt.Sprint(p.SkippedOpen)},
+		{Label: "Failed", Value: fmt.Sprint(p.Failed)},
+		{Label: "Missed occurrences", Value: fmt.Sprint(p.MissedOccurrences)},
+	}
+	var byType []string
+	for _, c := range summary.ByVehicleType {
+		byType = append(byType, fmt.Sprintf("%s %d", c.Name, c.N))
+	}
+	if len(byType) > 0 {
+		facts = append(facts, webhook.Fact{Label: "By vehicle type", Value: strings.Join(byType, ", ")})
+	}
+	text := fmt.Sprintf("%d technicians notified.", len(techs))
+	if len(needsAssignment) > 0 {
+		text += fmt.Sprintf(" %d work orders need assignment.", len(needsAssignment))
+	}
+	severity := "info"
+	if p.Failed > 0 {
+		severity = "error"
+	}
+	hooks, err := n.webhookDeliveries(ev.RunID+":webhook:", email.KindPMSummary, r.Subject, webhook.Message{
+		Kind: email.KindPMSummary, RunID: ev.RunID, Pipeline: ev.Pipeline, Severity: severity,
+		Title: r.Subject, Text: text, Facts: facts,
+		Data: map[string]any{
+			"as_of": p.AsOf, "created": p.Created, "skipped_open": p.SkippedOpen, "failed": p.Failed,
+			"missed_occurrences": p.MissedOccurrences, "created_by_vehicle_type": p.CreatedByVehicleType,
+			"technicians_notified": len(techs), "needs_assignment": len(needsAssignment),
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return append(ds, hooks...), nil
+}
+
+// webhookDeliveries is m for every configured webhook; keys are
+// prefix + target id (+ ":" + kind unless the prefix is an alert's).
+func (n *Notifier) webhookDeliveries(prefix, kind, subject string, m webhook.Message) ([]delivery, error) {
+	var ds []delivery
+	for _, t := range n.cfg.Webhooks {
+		body, err := webhook.Payload(t.Kind, m)
+		if err != nil {
+			return nil, eventing.Permanent(err)
+		}
+		k := prefix + t.ID
+		if kind != email.KindAlert {
+			k += ":" + kind
+		}
+		ds = append(ds, delivery{
+			Key: k, Channel: ChannelWebhook, Kind: kind, Recipient: t.Redacted(),
+			Subject: subject, Body: string(body), Target: t.ID,
+		})
+	}
+	return ds, nil
+}
+
+func key(runID, channel, recipient, kind string) string {
+	return runID + ":" + channel + ":" + recipient + ":" + kind
+}
+
+// groupByAsset keeps the order of wos within each asset; assets by tag.
+func groupByAsset(wos []email.WorkOrder) []email.AssetGroup {
+	var groups []email.AssetGroup
+	index := map[string]int{}
+	for _, w := range wos {
+		i, ok := index[w.AssetTag]
+		if !ok {
+			i = len(groups)
+			index[w.AssetTag] = i
+			groups = append(groups, email.AssetGroup{AssetTag: w.AssetTag, AssetName: w.AssetName, VehicleType: w.VehicleType, Location: w.Location})
+		}
+		groups[i].WorkOrders = append(groups[i].WorkOrders, w)
+	}
+	slices.SortStableFunc(groups, func(a, b email.AssetGroup) int { return cmp.Compare(a.AssetTag, b.AssetTag) })
+	return groups
+}
+
+// result is the step's figures, over every delivery of the run (this
+// attempt's and earlier ones').
+func (n *Notifier) result(ctx context.Context, tx pgx.Tx, ds []delivery) (eventing.StepResult, error) {
+	keys := make([]string, len(ds))
+	for i, d := range ds {
+		keys[i] = d.Key
+	}
+	var inbox, emails, hooks, failed int
+	err := tx.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE channel = 'inbox'),
+		       count(*) FILTER (WHERE channel = 'email' AND status = 'sent'),
+		       count(*) FILTER (WHERE channel = 'webhook' AND status = 'sent'),
+		       count(*) FILTER (WHERE status = 'failed')
+		FROM notifications WHERE dedupe_key = ANY($1)`, keys).Scan(&inbox, &emails, &hooks, &failed)
+	if err != nil {
+		return eventing.StepResult{}, fmt.Errorf("notify: figures: %w", err)
+	}
+	return eventing.StepResult{
+		Figures: map[string]float64{
+			"notifications_written": float64(inbox),
+			"emails_sent":           float64(emails),
+			"webhooks_sent":         float64(hooks),
+			"failures":              float64(failed),
+		},
+		Summary: fmt.Sprintf("%d technicians notified; %d emails and %d webhooks sent; %d failed",
+			inbox, emails, hooks, failed),
+	}, nil
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

@@ -1,0 +1,803 @@
+package notify_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/pgtest"
+	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/email"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/email/sendgridtest"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/notify"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/webhook"
+)
+
+const (
+	runID  = "manual__2026-11-27T06:00:00+00:00"
+	apiKey = "SG.notify-test"
+)
+
+var admins = []mail.Address{{Name: "Fleet Ops", Address: "ops@fleet.test"}, {Address: "chief@fleet.test"}}
+
+// recorder counts what an email sender was asked to send.
+type recorder struct {
+	email.Sender
+	mu    sync.Mutex
+	sent  []email.Message
+	block func(ctx context.Context) error // when set, runs before each send; an error fails it
+}
+
+func (r *recorder) Send(ctx context.Context, m email.Message) error {
+	r.mu.Lock()
+	block := r.block
+	r.mu.Unlock()
+	if block != nil {
+		if err := block(ctx); err != nil {
+			return err
+		}
+	}
+	err := r.Sender.Send(ctx, m)
+	if err == nil {
+		r.mu.Lock()
+		r.sent = append(r.sent, m)
+		r.mu.Unlock()
+	}
+	return err
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.sent)
+}
+
+// hookServer is a fake webhook endpoint answering the statuses given, in
+// turn (the last one repeats).
+type hookServer struct {
+	*httptest.Server
+	mu       sync.Mutex
+	statuses []int
+	bodies   [][]byte
+}
+
+func newHook(t *testing.T, statuses ...int) *hookServer {
+	h := &hookServer{statuses: statuses}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		h.bodies = append(h.bodies, b)
+		code := h.statuses[min(len(h.bodies), len(h.statuses))-1]
+		h.mu.Unlock()
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+func (h *hookServer) received() [][]byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.bodies)
+}
+
+type fixture struct {
+	t      *testing.T
+	pool   *pgxpool.Pool
+	router *eventing.Router
+	http   *httptest.Server
+	mail   *recorder
+	outbox string // when sending to the outbox
+	sg     *sendgridtest.Server
+	techs  map[string]int64
+}
+
+type options struct {
+	sendgrid    bool
+	webhooks    string // NOTIFY_WEBHOOK_URLS, with {name} replaced by hook server URLs
+	hooks       map[string]*hookServer
+	maxAttempts int
+	timeout     time.Duration // the router's per-event timeout
+}
+
+func newFixture(t *testing.T, o options) *fixture {
+	t.Helper()
+	f := &fixture{t: t, pool: pgtest.New(t)}
+	var sender email.Sender
+	if o.sendgrid {
+		f.sg = sendgridtest.New(t, apiKey)
+		sg, err := email.NewSendGrid(email.SendGridConfig{APIKey: apiKey, BaseURL: f.sg.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sender = sg
+	} else {
+		f.outbox = filepath.Join(t.TempDir(), "outbox")
+		out, err := email.NewOutbox(f.outbox)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sender = out
+	}
+	f.mail = &recorder{Sender: sender}
+	list := o.webhooks
+	for name, h := range o.hooks {
+		list = strings.ReplaceAll(list, "{"+name+"}", h.URL)
+	}
+	targets, err := webhook.ParseTargets(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	f.router = eventing.NewRouter(eventing.RouterConfig{Service: events.Notifier, Pool: f.pool, Log: log, Timeout: o.timeout})
+	notify.New(f.pool, f.mail, webhook.NewPoster(nil), notify.Config{
+		From:   mail.Address{Name: "cmmsflow", Address: "cmmsflow@fleet.test"},
+		Admins: admins, Webhooks: targets, MaxAttempts: o.maxAttempts,
+	}, log).Register(f.router)
+	f.http = httptest.NewServer(f.router)
+	t.Cleanup(f.http.Close)
+	f.seed()
+	return f
+}
+
+func (f *fixture) exec(sql string, args ...any) {
+	f.t.Helper()
+	if _, err := f.pool.Exec(context.Background(), sql, args...); err != nil {
+		f.t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func (f *fixture) count(sql string, args ...any) int {
+	f.t.Helper()
+	var n int
+	if err := f.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		f.t.Fatal(err)
+	}
+	return n
+}
+
+// seed builds a run's work orders by hand: Ann has three (two assets), Bob
+// one, Dee one but no email address; one is unassigned, one is assigned to
+// an inactive technician; another run's work order must not appear.
+func (f *fixture) seed() {
+	f.exec(`INSERT INTO technicians (code, name, email, active) VALUES
+		('T-ANN', 'Ann Lee', 'ann@fleet.test', true),
+		('T-BOB', 'Bob Kay', 'bob@fleet.test', true),
+		('T-CID', 'Cid Old', 'cid@fleet.test', false),
+		('T-DEE', 'Dee Noemail', '', true)`)
+	f.exec(`INSERT INTO assets (asset_tag, name, vehicle_type, location, commissioned_date) VALUES
+		('TRK-001', 'Volvo FH16 #1', 'truck', 'Depot North', '2020-01-01'),
+		('VAN-002', 'Transit #2', 'van', 'Depot South', '2021-01-01'),
+		('BUS-003', 'Citaro #3', 'bus', '', '2019-01-01')`)
+	f.exec(`
+		INSERT INTO work_orders (wo_number, asset_id, type, priority, title, due_date, assigned_technician_id, skipped_occurrences, run_id)
+		SELECT v.num, a.id, 'PREVENTIVE', v.prio, v.title, v.due::date, t.id, v.skipped, v.run
+		FROM (VALUES
+			('PM-0001', 'TRK-001', 'HIGH',     'Oil and filter change',  '2026-11-27', 'T-ANN', 0, $1),
+			('PM-0002', 'VAN-002', 'MEDIUM',   'Tyre rotation',          '2026-11-26', 'T-ANN', 2, $1),
+			('PM-0003', 'TRK-001', 'CRITICAL', 'Brake inspection',       '2026-11-27', 'T-ANN', 0, $1),
+			('PM-0004', 'BUS-003', 'LOW',      'Door seals',             '2026-11-28', 'T-BOB', 0, $1),
+			('PM-0005', 'VAN-002', 'LOW',      'Wiper blades',           '2026-11-27', NULL,    0, $1),
+			('PM-0006', 'BUS-003', 'HIGH',     'Emergency exits',        '2026-11-27', 'T-CID', 0, $1),
+			('PM-0007', 'TRK-001', 'MEDIUM',   'Tachograph calibration', '2026-11-29', 'T-DEE', 0, $1),
+			('PM-0099', 'BUS-003', 'HIGH',     'Other run',              '2026-11-27', 'T-BOB', 0, 'another-run')
+		) AS v(num, tag, prio, title, due, tech, skipped, run)
+		JOIN assets a ON a.asset_tag = v.tag
+		LEFT JOIN technicians t ON t.code = v.tech`, runID)
+	f.techs = map[string]int64{}
+	rows, _ := f.pool.Query(context.Background(), `SELECT code, id FROM technicians`)
+	for rows.Next() {
+		var code string
+		var id int64
+		_ = rows.Scan(&code, &id)
+		f.techs[code] = id
+	}
+	if rows.Err() != nil || len(f.techs) != 4 {
+		f.t.Fatalf("technicians %v %v", f.techs, rows.Err())
+	}
+}
+
+func event(t *testing.T, typ, run string, payload proto.Message) eventing.Event {
+	t.Helper()
+	ev, err := eventing.New(typ, events.Source(events.Pmgen), run, events.PreventiveMaintenance, "", payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func generated(t *testing.T) eventing.Event {
+	return event(t, events.WorkOrdersGenerated, runID, &eventsv1.WorkOrdersGenerated{
+		AsOf: "2026-11-27", Created: 7, SkippedOpen: 2, Failed: 1, MissedOccurrences: 2,
+		CreatedByVehicleType: map[string]int32{"truck": 3, "van": 2, "bus": 2},
+	})
+}
+
+func stepFailed(t *testing.T, run, step, errText string, retrying bool) eventing.Event {
+	return event(t, events.StepFailed, run, &eventsv1.StepFailed{Step: step, Error: errText, Retrying: retrying})
+}
+
+// process delivers ev through the router, as a Pub/Sub redelivery would.
+func (f *fixture) process(ev eventing.Event, want eventing.Outcome) {
+	f.t.Helper()
+	got, err := f.router.Process(context.Background(), ev.Message())
+	if got != want {
+		f.t.Fatalf("outcome %s (%v), want %s", got, err, want)
+	}
+}
+
+// push delivers ev over HTTP as a Pub/Sub push and returns the status.
+func (f *fixture) push(ev eventing.Event, messageID string) (int, string) {
+	f.t.Helper()
+	m := ev.Message()
+	body, _ := json.Marshal(map[string]any{
+		"message": map[string]any{
+			"data": base64.StdEncoding.EncodeToString(m.Data), "attributes": m.Attributes,
+			"messageId": messageID, "publishTime": time.Now().UTC().Format(time.RFC3339Nano),
+		},
+		"subscription": "projects/p/subscriptions/workorders-generated--notifier",
+	})
+	resp, err := http.Post(f.http.URL, "application/json", bytes.NewReader(body))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+type row struct {
+	Key, Channel, Kind, Recipient, Subject, Body, Status, Error string
+	TechnicianID                                                *int64
+	Attempts                                                    int
+}
+
+func (f *fixture) rows(where string, args ...any) []row {
+	f.t.Helper()
+	rs, err := f.pool.Query(context.Background(), `
+		SELECT dedupe_key, channel, kind, recipient, subject, body, status, error, technician_id, attempts
+		FROM notifications WHERE `+where+` ORDER BY dedupe_key`, args...)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer rs.Close()
+	var out []row
+	for rs.Next() {
+		var r row
+		if err := rs.Scan(&r.Key, &r.Channel, &r.Kind, &r.Recipient, &r.Subject, &r.Body, &r.Status, &r.Error, &r.TechnicianID, &r.Attempts); err != nil {
+			f.t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func (f *fixture) row(key string) row {
+	f.t.Helper()
+	rs := f.rows("dedupe_key = $1", key)
+	if len(rs) != 1 {
+		f.t.Fatalf("no notification %q", key)
+	}
+	return rs[0]
+}
+
+// succeeded returns the figures of every step-succeeded event notifier emitted.
+func (f *fixture) succeeded() []map[string]float64 {
+	f.t.Helper()
+	rs, err := f.pool.Query(context.Background(), `SELECT data FROM outbox WHERE event_type = $1 ORDER BY id`, events.StepSucceeded)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer rs.Close()
+	var out []map[string]float64
+	for rs.Next() {
+		var data []byte
+		_ = rs.Scan(&data)
+		var s eventsv1.StepSucceeded
+		if err := protojson.Unmarshal(data, &s); err != nil {
+			f.t.Fatal(err)
+		}
+		if s.Step != events.Notifier {
+			f.t.Fatalf("step %q", s.Step)
+		}
+		out = append(out, s.Figures)
+	}
+	return out
+}
+
+type eml struct {
+	to      []string
+	subject string
+	text    string
+	html    string
+}
+
+// outboxFiles parses every .eml in the outbox, by file name.
+func (f *fixture) outboxFiles() map[string]eml {
+	f.t.Helper()
+	entries, err := os.ReadDir(f.outbox)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	out := map[string]eml{}
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".eml") {
+			f.t.Fatalf("stray file %s in the outbox", e.Name())
+		}
+		msg, err := email.ReadOutboxFile(filepath.Join(f.outbox, e.Name()))
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		var m eml
+		to, _ := msg.Header.AddressList("To")
+		for _, a := range to {
+			m.to = append(m.to, a.Address)
+		}
+		m.subject, _ = new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+		raw, _ := io.ReadAll(msg.Body)
+		// The bodies are quoted-printable; the tests look for short ASCII
+		// phrases, so undo soft line breaks and the few escapes they use.
+		s := strings.NewReplacer("=\r\n", "", "=3D", "=", "=20", " ", "\r\n", "\n").Replace(string(raw))
+		if i := strings.Index(s, "Content-Type: text/html"); i >= 0 {
+			m.text, m.html = s[:i], s[i:]
+		} else {
+			m.text = s
+		}
+		out[e.Name()] = m
+	}
+	return out
+}
+
+func contains(t *testing.T, what, s string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(s, w) {
+			t.Errorf("%s lacks %q:\n%s", what, w, s)
+		}
+	}
+}
+
+func lacks(t *testing.T, what, s string, nots ...string) {
+	t.Helper()
+	for _, w := range nots {
+		if strings.Contains(s, w) {
+			t.Errorf("%s has %q:\n%s", what, w, s)
+		}
+	}
+}
+
+func TestWorkOrdersGeneratedNotifiesEveryoneOnce(t *testing.T) {
+	slack, generic := newHook(t, 200), newHook(t, 204)
+	f := newFixture(t, options{webhooks: "slack={slack}/services/T/B/secret,json={generic}/hook",
+		hooks: map[string]*hookServer{"slack": slack, "generic": generic}})
+	ev := generated(t)
+
+	// Three deliveries of the same event, as Pub/Sub push requests.
+	var outcomes []string
+	for i := range 3 {
+		code, body := f.push(ev, fmt.Sprint("m", i))
+		if code != http.StatusOK {
+			t.Fatalf("delivery %d: %d %s", i, code, body)
+		}
+		outcomes = append(outcomes, body)
+	}
+	if want := `[{"outcome":"handled"} {"outcome":"duplicate"} {"outcome":"duplicate"}]`; fmt.Sprint(outcomes) != want {
+		t.Fatalf("outcomes %v, want %s", outcomes, want)
+	}
+
+	// One inbox notification per assigned, active technician, their work
+	// orders grouped by asset, soonest and most urgent first.
+	inbox := f.rows("channel = 'inbox'")
+	if len(inbox) != 3 {
+		t.Fatalf("%d inbox notifications, want 3 (Ann, Bob, Dee): %+v", len(inbox), inbox)
+	}
+	byTech := map[int64]row{}
+	for _, r := range inbox {
+		if r.TechnicianID == nil || r.Status != notify.StatusSent || r.Kind != email.KindWorkOrderDigest {
+			t.Errorf("inbox row %+v", r)
+			continue
+		}
+		byTech[*r.TechnicianID] = r
+	}
+	ann := byTech[f.techs["T-ANN"]]
+	if ann.Subject != "[cmmsflow] 3 preventive maintenance work orders assigned to you (2026-11-27)" {
+		t.Errorf("Ann's subject %q", ann.Subject)
+	}
+	contains(t, "Ann's inbox", ann.Body, "Hello Ann Lee", "TRK-001 — Volvo FH16 #1 (truck, Depot North)",
+		"- PM-0003 [CRITICAL, due 2026-11-27] Brake inspection\n  - PM-0001 [HIGH, due 2026-11-27] Oil and filter change",
+		"VAN-002 — Transit #2 (van, Depot South)\n  - PM-0002 [MEDIUM, due 2026-11-26] Tyre rotation (2 missed occurrences folded in)")
+	lacks(t, "Ann's inbox", ann.Body, "PM-0004", "PM-0005", "PM-0099")
+	bob := byTech[f.techs["T-BOB"]]
+	contains(t, "Bob's inbox", bob.Body, "PM-0004 [LOW, due 2026-11-28] Door seals")
+	lacks(t, "Bob's inbox", bob.Body, "PM-0099", "PM-0001")
+	if _, ok := byTech[f.techs["T-DEE"]]; !ok {
+		t.Error("Dee (no email address) has no inbox notification")
+	}
+	if _, ok := byTech[f.techs["T-CID"]]; ok {
+		t.Error("inactive Cid was notified")
+	}
+
+	// Emails: Ann, Bob, and the admins' summary; nothing twice.
+	files := f.outboxFiles()
+	if len(files) != 3 || f.mail.count() != 3 {
+		t.Fatalf("%d outbox files, %d sends, want 3", len(files), f.mail.count())
+	}
+	annMail := files[email.FileName(runID+":email:technician-"+fmt.Sprint(f.techs["T-ANN"])+":wo_digest")]
+	if fmt.Sprint(annMail.to) != "[ann@fleet.test]" || annMail.subject != ann.Subject {
+		t.Errorf("Ann's email to %v subject %q", annMail.to, annMail.subject)
+	}
+	contains(t, "Ann's email", annMail.text, "PM-0003 [CRITICAL, due 2026-11-27] Brake inspection", "PM-0002")
+	contains(t, "Ann's email HTML", annMail.html, "<h3", "Volvo FH16 #1", "Brake inspection", "2 missed occurrences")
+	bobMail := files[email.FileName(runID+":email:technician-"+fmt.Sprint(f.techs["T-BOB"])+":wo_digest")]
+	if fmt.Sprint(bobMail.to) != "[bob@fleet.test]" || !strings.Contains(bobMail.text, "PM-0004") {
+		t.Errorf("Bob's email %+v", bobMail)
+	}
+	summary := files[email.FileName(runID+":email:admins:pm_summary")]
+	if fmt.Sprint(summary.to) != "[ops@fleet.test chief@fleet.test]" ||
+		summary.subject != "[cmmsflow] Preventive maintenance 2026-11-27: 7 work orders created, 1 failed" {
+		t.Errorf("summary to %v subject %q", summary.to, summary.subject)
+	}
+	contains(t, "summary", summary.text, "Work orders created:            7", "Plans skipped (order open):     2",
+		"Plans failed:                   1", "Missed occurrences folded in:   2",
+		"bus          2", "truck        3", "van          2",
+		"Ann Lee <ann@fleet.test>: 3 work orders", "Bob Kay <bob@fleet.test>: 1 work order", "Dee Noemail: 1 work order",
+		"Needs assignment (2", "PM-0005 VAN-002 [LOW, due 2026-11-27] Wiper blades", "PM-0006 BUS-003 [HIGH, due 2026-11-27] Emergency exits (inactive: Cid Old)")
+	contains(t, "summary HTML", summary.html, "Needs assignment (2)")
+
+	// Webhooks: the summary once each, in each one's format.
+	if s, g := slack.received(), generic.received(); len(s) != 1 || len(g) != 1 {
+		t.Fatalf("webhook posts: slack %d, generic %d, want 1 each", len(s), len(g))
+	}
+	contains(t, "slack payload", string(slack.received()[0]), `"text":"[cmmsflow] Preventive maintenance 2026-11-27: 7 work orders created, 1 failed"`, `"blocks":`)
+	var g map[string]any
+	if err := json.Unmarshal(generic.received()[0], &g); err != nil || g["kind"] != "pm_summary" || g["run_id"] != runID ||
+		g["data"].(map[string]any)["created"] != 7.0 {
+		t.Errorf("generic payload %s", generic.received()[0])
+	}
+	hooks := f.rows("channel = 'webhook'")
+	if len(hooks) != 2 || strings.Contains(hooks[0].Recipient+hooks[1].Recipient, "secret") {
+		t.Errorf("webhook rows %+v", hooks)
+	}
+
+	// Every delivery row is sent, and the step reported its figures once.
+	if n := f.count(`SELECT count(*) FROM notifications WHERE status <> 'sent'`); n != 0 {
+		t.Errorf("%d notifications not sent: %+v", n, f.rows("status <> 'sent'"))
+	}
+	figs := f.succeeded()
+	want := map[string]float64{"notifications_written": 3, "emails_sent": 3, "webhooks_sent": 2, "failures": 0}
+	if len(figs) != 1 || fmt.Sprint(figs[0]) != fmt.Sprint(want) {
+		t.Errorf("step figures %v, want one report of %v", figs, want)
+	}
+
+	// The same run's event published again under a new id (a regenerated
+	// event) is handled, but every delivery already exists: nothing is sent.
+	f.process(generated(t), eventing.Handled)
+	if f.mail.count() != 3 || len(f.outboxFiles()) != 3 || len(slack.received()) != 1 || len(generic.received()) != 1 {
+		t.Fatalf("a second event for the run sent again: %d emails, %d slack", f.mail.count(), len(slack.received()))
+	}
+	if n := f.count(`SELECT count(*) FROM notifications`); n != 8 {
+		t.Fatalf("%d notifications, want 8 (3 inbox, 3 email, 2 webhook)", n)
+	}
+}
+
+func TestConcurrentDeliveriesSendOnce(t *testing.T) {
+	hook := newHook(t, 200)
+	f := newFixture(t, options{webhooks: "teams={hook}/x", hooks: map[string]*hookServer{"hook": hook}})
+	ev := generated(t)
+	other := generated(t) // another event id for the same run
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := ev
+			if i%2 == 1 {
+				e = other
+			}
+			if code, body := f.push(e, fmt.Sprint("c", i)); code != http.StatusOK {
+				t.Errorf("delivery %d: %d %s", i, code, body)
+			}
+		}()
+	}
+	wg.Wait()
+	if f.mail.count() != 3 || len(hook.received()) != 1 {
+		t.Fatalf("%d emails and %d webhook posts from concurrent deliveries, want 3 and 1", f.mail.count(), len(hook.received()))
+	}
+	if n := f.count(`SELECT count(*) FROM notifications WHERE status = 'sent' AND attempts <= 1`); n != 7 {
+		t.Fatalf("%d notifications sent in one attempt, want 7", n)
+	}
+}
+
+func TestFailingWebhookDoesNotBlockEmail(t *testing.T) {
+	slack := newHook(t, http.StatusBadRequest)                        // permanent
+	teams := newHook(t, http.StatusServiceUnavailable, http.StatusOK) // temporary, then fine
+	f := newFixture(t, options{webhooks: "slack={slack}/bad,teams={teams}/flaky", hooks: map[string]*hookServer{"slack": slack, "teams": teams}})
+	ev := generated(t)
+
+	// First delivery: every email goes out; slack fails for good, teams
+	// for now — the step is retried for teams alone.
+	f.process(ev, eventing.Retry)
+	if f.mail.count() != 3 {
+		t.Fatalf("%d emails sent, want 3 despite the failing webhooks", f.mail.count())
+	}
+	slackRow := f.rows("channel = 'webhook' AND recipient LIKE 'slack%'")[0]
+	if slackRow.Status != notify.StatusFailed || !strings.Contains(slackRow.Error, "HTTP 400") || slackRow.Attempts != 1 {
+		t.Errorf("slack row %+v", slackRow)
+	}
+	teamsRow := f.rows("channel = 'webhook' AND recipient LIKE 'teams%'")[0]
+	if teamsRow.Status != notify.StatusFailed || !strings.Contains(teamsRow.Error, "HTTP 503") {
+		t.Errorf("teams row %+v", teamsRow)
+	}
+	if n := f.count(`SELECT count(*) FROM outbox WHERE event_type = $1`, events.StepFailed); n != 1 {
+		t.Errorf("%d step-failed (retrying) reports, want 1", n)
+	}
+
+	// Redelivery: teams goes out; slack is not retried; no email again.
+	f.process(ev, eventing.Handled)
+	f.process(ev, eventing.Duplicate)
+	if f.mail.count() != 3 || len(slack.received()) != 1 || len(teams.received()) != 2 {
+		t.Fatalf("after redelivery: %d emails, %d slack, %d teams posts; want 3, 1, 2",
+			f.mail.count(), len(slack.received()), len(teams.received()))
+	}
+	if r := f.row(teamsRow.Key); r.Status != notify.StatusSent || r.Attempts != 2 || r.Error != "" {
+		t.Errorf("teams row after retry %+v", r)
+	}
+	figs := f.succeeded()
+	want := map[string]float64{"notifications_written": 3, "emails_sent": 3, "webhooks_sent": 1, "failures": 1}
+	if len(figs) != 1 || fmt.Sprint(figs[0]) != fmt.Sprint(want) {
+		t.Errorf("step figures %v, want %v", figs, want)
+	}
+}
+
+func TestSendGridRateLimitRetriesOnlyWhatIsUnsent(t *testing.T) {
+	f := newFixture(t, options{sendgrid: true})
+	var mu sync.Mutex
+	seen := map[string]int{}
+	f.sg.Respond(func(r sendgridtest.Request) int {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[r.Key()]++
+		if slices.Contains(r.To(), "bob@fleet.test") && seen[r.Key()] == 1 {
+			return http.StatusTooManyRequests
+		}
+		return http.StatusAccepted
+	})
+	ev := generated(t)
+	f.process(ev, eventing.Retry)
+	bobKey := runID + ":email:technician-" + fmt.Sprint(f.techs["T-BOB"]) + ":wo_digest"
+	if r := f.row(bobKey); r.Status != notify.StatusFailed || !strings.Contains(r.Error, "HTTP 429") || r.Attempts != 1 {
+		t.Fatalf("Bob's row after 429 %+v", r)
+	}
+	if n := f.count(`SELECT count(*) FROM notifications WHERE channel = 'email' AND status = 'sent'`); n != 2 {
+		t.Fatalf("%d emails sent in the first attempt, want 2", n)
+	}
+
+	f.process(ev, eventing.Handled)
+	f.process(ev, eventing.Duplicate)
+	reqs := f.sg.Requests()
+	if len(reqs) != 4 || len(f.sg.Malformed()) != 0 {
+		t.Fatalf("%d requests to SendGrid (%v rejected), want 4: three emails and Bob's retry", len(reqs), f.sg.Malformed())
+	}
+	mu.Lock()
+	for k, n := range seen {
+		if want := map[bool]int{true: 2, false: 1}[k == bobKey]; n != want {
+			t.Errorf("%s sent %d times, want %d", k, n, want)
+		}
+	}
+	mu.Unlock()
+	for _, r := range reqs {
+		if r.From.Email != "cmmsflow@fleet.test" || r.Body("text/plain") == "" || r.Body("text/html") == "" || r.Authorization != "Bearer "+apiKey {
+			t.Errorf("request %+v", r)
+		}
+		if r.Key() == runID+":email:admins:pm_summary" {
+			if fmt.Sprint(r.To()) != "[ops@fleet.test chief@fleet.test]" || !strings.Contains(r.Body("text/plain"), "Work orders created:            7") {
+				t.Errorf("summary request %+v", r)
+			}
+		}
+	}
+	if r := f.row(bobKey); r.Status != notify.StatusSent || r.Attempts != 2 {
+		t.Fatalf("Bob's row after the retry %+v", r)
+	}
+	if figs := f.succeeded(); len(figs) != 1 || figs[0]["emails_sent"] != 3 || figs[0]["failures"] != 0 {
+		t.Fatalf("figures %v", figs)
+	}
+}
+
+func TestTemporaryFailuresStopAfterMaxAttempts(t *testing.T) {
+	f := newFixture(t, options{sendgrid: true, maxAttempts: 2})
+	f.sg.Respond(func(r sendgridtest.Request) int {
+		if slices.Contains(r.To(), "bob@fleet.test") {
+			return http.StatusBadGateway
+		}
+		return http.StatusAccepted
+	})
+	ev := generated(t)
+	f.process(ev, eventing.Retry)
+	f.process(ev, eventing.Handled) // second and last attempt: recorded as failed, step done
+	bob := f.rows("channel = 'email' AND recipient LIKE '%bob@%'")[0]
+	if bob.Status != notify.StatusFailed || !strings.HasPrefix(bob.Error, "gave up after 2 attempts: ") || bob.Attempts != 2 {
+		t.Fatalf("Bob's row %+v", bob)
+	}
+	if n := len(f.sg.Requests()); n != 4 {
+		t.Fatalf("%d SendGrid requests, want 4", n)
+	}
+	if figs := f.succeeded(); len(figs) != 1 || figs[0]["failures"] != 1 || figs[0]["emails_sent"] != 2 {
+		t.Fatalf("figures %v", figs)
+	}
+}
+
+func TestPermanentEmailFailureIsRecordedAndTheStepSucceeds(t *testing.T) {
+	f := newFixture(t, options{sendgrid: true})
+	f.exec(`UPDATE technicians SET email = 'not-an-address' WHERE code = 'T-BOB'`)
+	f.sg.Respond(func(r sendgridtest.Request) int {
+		if slices.Contains(r.To(), "ann@fleet.test") {
+			return http.StatusForbidden
+		}
+		return http.StatusAccepted
+	})
+	f.process(generated(t), eventing.Handled)
+	failed := f.rows("status = 'failed'")
+	if len(failed) != 2 {
+		t.Fatalf("failed rows %+v, want Ann's (403) and Bob's (bad address)", failed)
+	}
+	for _, r := range failed {
+		if r.Attempts != 1 || !(strings.Contains(r.Error, "HTTP 403") || strings.Contains(r.Error, "invalid message")) {
+			t.Errorf("row %+v", r)
+		}
+	}
+	if n := len(f.sg.Requests()); n != 2 {
+		t.Fatalf("%d SendGrid requests, want 2 (Ann's refused, the summary)", n)
+	}
+}
+
+func TestAbandonedClaimIsNotResent(t *testing.T) {
+	f := newFixture(t, options{})
+	annKey := runID + ":email:technician-" + fmt.Sprint(f.techs["T-ANN"]) + ":wo_digest"
+	// An attempt claimed Ann's email, then its process died: whether the
+	// email went out is unknown.
+	f.exec(`INSERT INTO notifications (dedupe_key, run_id, channel, technician_id, recipient, subject, body, status, attempts, claimed_at)
+		VALUES ($1, $2, 'email', $3, 'ann@fleet.test', 's', 'b', 'sending', 1, now())`, annKey, runID, f.techs["T-ANN"])
+	f.process(generated(t), eventing.Handled)
+	if r := f.row(annKey); r.Status != notify.StatusFailed || r.Error != notify.ErrOutcomeUnknown {
+		t.Fatalf("Ann's row %+v", r)
+	}
+	for _, m := range f.mail.sent {
+		if m.Key == annKey {
+			t.Fatal("Ann's email was sent again")
+		}
+	}
+	if f.mail.count() != 2 {
+		t.Fatalf("%d emails, want Bob's and the summary", f.mail.count())
+	}
+}
+
+func TestTimeoutHandsUnattemptedDeliveriesBack(t *testing.T) {
+	f := newFixture(t, options{timeout: 500 * time.Millisecond})
+	// The first email hangs until the handler's time is up.
+	f.mail.block = func(ctx context.Context) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	ev := generated(t)
+	f.process(ev, eventing.Retry)
+	if n := f.count(`SELECT count(*) FROM notifications WHERE channel = 'email' AND status = 'failed' AND retryable AND attempts = 1`); n != 1 {
+		t.Fatalf("%d timed-out emails recorded as retryable, want 1: %+v", n, f.rows("channel = 'email'"))
+	}
+	if n := f.count(`SELECT count(*) FROM notifications WHERE channel = 'email' AND status = 'pending' AND attempts = 0`); n != 2 {
+		t.Fatalf("%d unattempted emails handed back, want 2: %+v", n, f.rows("channel = 'email'"))
+	}
+	f.mail.mu.Lock()
+	f.mail.block = nil
+	f.mail.mu.Unlock()
+	f.process(ev, eventing.Handled)
+	if f.mail.count() != 3 || f.count(`SELECT count(*) FROM notifications WHERE status = 'sent'`) != 6 {
+		t.Fatalf("%d emails sent after the retry: %+v", f.mail.count(), f.rows("true"))
+	}
+}
+
+func TestAlertOncePerFailedRun(t *testing.T) {
+	slack := newHook(t, 200)
+	f := newFixture(t, options{webhooks: "slack={slack}/alerts", hooks: map[string]*hookServer{"slack": slack}})
+
+	// A failure that will be retried is not alerted.
+	f.process(stepFailed(t, runID, events.Pmgen, "database is starting up", true), eventing.Handled)
+	if f.mail.count() != 0 || len(slack.received()) != 0 {
+		t.Fatalf("alert sent for a retrying failure")
+	}
+	// A final failure is, once, to the admins.
+	f.process(stepFailed(t, runID, events.Pmgen, "plan 42: interval_unit \"fortnights\" unknown", false), eventing.Handled)
+	files := f.outboxFiles()
+	alert, ok := files[email.FileName("alert:"+runID)]
+	if len(files) != 1 || !ok {
+		t.Fatalf("outbox %v, want the alert", files)
+	}
+	if fmt.Sprint(alert.to) != "[ops@fleet.test chief@fleet.test]" ||
+		alert.subject != "[cmmsflow] ALERT: preventive_maintenance run failed at step pmgen" {
+		t.Errorf("alert to %v subject %q", alert.to, alert.subject)
+	}
+	contains(t, "alert", alert.text, runID+" failed at step pmgen", `plan 42: interval_unit "fortnights" unknown`)
+	if len(slack.received()) != 1 || !strings.Contains(string(slack.received()[0]), "failed at step pmgen") {
+		t.Errorf("slack alert %q", slack.received())
+	}
+	r := f.row("alert:" + runID)
+	if r.Kind != email.KindAlert || r.Status != notify.StatusSent || r.Channel != notify.ChannelEmail {
+		t.Errorf("alert row %+v", r)
+	}
+
+	// Another final failure report for the same run (another step, or the
+	// report redelivered under a new id) alerts nobody again.
+	f.process(stepFailed(t, runID, events.Notifier, "something else", false), eventing.Handled)
+	ev := stepFailed(t, runID, events.Pmgen, "again", false)
+	f.process(ev, eventing.Handled)
+	f.process(ev, eventing.Duplicate)
+	if f.mail.count() != 1 || len(slack.received()) != 1 {
+		t.Fatalf("%d alert emails, %d slack posts for one run, want 1 each", f.mail.count(), len(slack.received()))
+	}
+	// Another run's failure is alerted.
+	f.process(stepFailed(t, "scheduled__2026-11-28T06:00:00+00:00", events.Pmgen, "boom", false), eventing.Handled)
+	if f.mail.count() != 2 {
+		t.Fatalf("%d alert emails for two failed runs, want 2", f.mail.count())
+	}
+	// An alert is not a step of its own: no step reports.
+	if n := f.count(`SELECT count(*) FROM outbox`); n != 0 {
+		t.Fatalf("%d events emitted while alerting, want 0", n)
+	}
+}
+
+func TestAlertRetriesWhenEmailIsDown(t *testing.T) {
+	f := newFixture(t, options{sendgrid: true})
+	calls := 0
+	var mu sync.Mutex
+	f.sg.Respond(func(sendgridtest.Request) int {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls == 1 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusAccepted
+	})
+	ev := stepFailed(t, runID, events.Pmgen, "boom", false)
+	f.process(ev, eventing.Retry)
+	f.process(ev, eventing.Handled)
+	f.process(ev, eventing.Duplicate)
+	reqs := f.sg.Requests()
+	if len(reqs) != 2 || reqs[1].Key() != "alert:"+runID || !strings.Contains(reqs[1].Subject, "failed at step pmgen") {
+		t.Fatalf("requests %+v", reqs)
+	}
+}
+
+func TestUndecodablePayloadIsDeadLettered(t *testing.T) {
+	f := newFixture(t, options{})
+	ev := generated(t)
+	m := ev.Message()
+	m.Data = []byte(`{"created":"many"}`)
+	got, _ := f.router.Process(context.Background(), m)
+	if got != eventing.DeadLettered {
+		t.Fatalf("outcome %s", got)
+	}
+	if f.mail.count() != 0 || f.count(`SELECT count(*) FROM notifications`) != 0 {
+		t.Fatal("an undecodable event sent something")
+	}
+}
