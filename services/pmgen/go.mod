@@ -2,7 +2,12 @@ module github.com/cmmsflow/cmmsflow/services/pmgen
 
 go 1.26.8
 
-require github.com/cmmsflow/cmmsflow/libs v0.0.0
+require (
+	github.com/cmmsflow/cmmsflow/libs v0.0.0
+	github.com/cmmsflow/cmmsflow/proto v0.0.0
+	github.com/jackc/pgx/v5 v5.13.0
+	google.golang.org/protobuf v1.36.12
+)
 
 require (
 	cloud.google.com/go v0.123.0 // indirect
@@ -13,7 +18,6 @@ require (
 	cloud.google.com/go/pubsub/v2 v2.9.0 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/cloudevents/sdk-go/v2 v2.16.2 // indirect
-	github.com/cmmsflow/cmmsflow/proto v0.0.0 // indirect
 	github.com/felixge/httpsnoop v1.1.0 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
@@ -23,7 +27,6 @@ require (
 	github.com/googleapis/gax-go/v2 v2.27.0 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
-	github.com/jackc/pgx/v5 v5.13.0 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
 	github.com/mfridman/interpolate v0.0.2 // indirect
@@ -53,7 +56,6 @@ require (
 	google.golang.org/genproto/googleapis/api v0.0.0-20261110000943-09e21b237f2c // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261110000943-09e21b237f2c // indirect
 	google.golang.org/grpc v1.85.0 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 replace github.com/cmmsflow/cmmsflow/libs => ../../libs

@@ -7,19 +7,22 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/service"
+	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/pmgen"
 )
-
-// Config is the pmgen service's configuration, from the environment.
-type Config struct {
-	config.Common
-}
 
 func main() { service.Main(run) }
 
 func run(ctx context.Context) error {
-	var cfg Config
+	var cfg pmgen.Config
 	if err := config.Load(ctx, &cfg); err != nil {
 		return err
 	}
-	return service.Serve(ctx, events.Pmgen, cfg.Common, nil)
+	h, err := pmgen.New(cfg)
+	if err != nil {
+		return err
+	}
+	return service.Serve(ctx, events.Pmgen, cfg.Common, func(s *service.Service) error {
+		h.Register(s.Router)
+		return nil
+	})
 }

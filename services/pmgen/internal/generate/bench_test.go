@@ -1,0 +1,140 @@
+package generate_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cmmsflow/cmmsflow/libs/pgtest"
+	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/due"
+	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/generate"
+)
+
+// The 100,000-plan run (issue 3, "Scale"): every plan of 100,000 ACTIVE
+// assets is due on benchAsOf — due dates spread over the 19 days before it
+// and its 7-day lead window, across the end of February. Run with
+//
+//	go test -run '^$' -bench . -benchtime 1x ./services/pmgen/internal/generate/
+//
+// Benchmarks do not run under a plain go test.
+
+const (
+	benchPlans = 100_000
+	benchAsOf  = "2026-03-15"
+)
+
+const benchSeed = `
+TRUNCATE work_orders, maintenance_plans, assets, technicians RESTART IDENTITY CASCADE;
+INSERT INTO technicians (code, name, email)
+SELECT 'T-' || g, 'Technician ' || g, 't' || g || '@example.com' FROM generate_series(1, 100) g;
+INSERT INTO assets (asset_tag, name, vehicle_type, status, commissioned_date, meter_reading, engine_hours)
+SELECT 'VH-' || g, 'Vehicle ' || g, (ARRAY['car', 'van', 'truck', 'bus', 'trailer', 'forklift'])[1 + g % 6],
+       'ACTIVE', DATE '2020-01-01' + g % 1000, 10000 + g, 500 + g % 1000
+FROM generate_series(1, 100000) g;
+INSERT INTO maintenance_plans (code, asset_id, name, description, interval_value, interval_unit, lead_days,
+                               schedule_mode, next_due_date, priority, assigned_technician_id)
+SELECT 'PM-' || g, g, 'Service ' || g, 'Monthly inspection and service.', 1, 'months', 7,
+       'fixed', DATE '2026-03-15' + (g % 27) - 19, (ARRAY['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'])[1 + g % 4], 1 + g % 100
+FROM generate_series(1, 100000) g;`
+
+// baselineSQL is the same work as one hand-written statement: the due plans'
+// work orders inserted with ON CONFLICT, and their plans advanced one month
+// (PostgreSQL's date + interval clamps at month end like pmgen).
+const baselineSQL = `
+WITH due AS (
+	SELECT p.id, p.asset_id, p.next_due_date, p.priority, p.name, p.description, p.assigned_technician_id, a.asset_tag
+	FROM maintenance_plans p
+	JOIN assets a ON a.id = p.asset_id
+	WHERE p.active AND a.status = 'ACTIVE'
+	  AND (p.end_date IS NULL OR p.end_date >= $1)
+	  AND p.next_due_date - p.lead_days <= $1
+	  AND p.id NOT IN (SELECT w.plan_id FROM work_orders w
+	                   WHERE w.plan_id IS NOT NULL AND w.status IN ('OPEN', 'IN_PROGRESS', 'ON_HOLD'))
+), ins AS (
+	INSERT INTO work_orders (wo_number, asset_id, plan_id, due_date, type, status, priority, title, description,
+	                         assigned_technician_id, skipped_occurrences, run_id)
+	SELECT 'PM-' || d.id || '-' || to_char(d.next_due_date, 'YYYYMMDD'), d.asset_id, d.id, d.next_due_date,
+	       'PREVENTIVE', 'OPEN', d.priority, d.name || ' (' || d.asset_tag || ')', d.description,
+	       d.assigned_technician_id, 0, $2
+	FROM due d
+	ON CONFLICT (plan_id, due_date) WHERE plan_id IS NOT NULL DO NOTHING
+	RETURNING plan_id
+)
+UPDATE maintenance_plans p
+SET next_due_date = (p.next_due_date + make_interval(months => p.interval_value))::date,
+    schedule_anchor_day = extract(day FROM p.next_due_date),
+    updated_at = now()
+FROM ins
+WHERE p.id = ins.plan_id`
+
+func benchSetup(b *testing.B, pool *pgxpool.Pool) {
+	b.Helper()
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, benchSeed); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `VACUUM ANALYZE technicians, assets, maintenance_plans, work_orders`); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func benchCheck(b *testing.B, pool *pgxpool.Pool) {
+	b.Helper()
+	var wos, advanced int
+	if err := pool.QueryRow(context.Background(), `
+		SELECT (SELECT count(*) FROM work_orders WHERE run_id = 'bench'),
+		       (SELECT count(*) FROM maintenance_plans WHERE next_due_date > '2026-03-22')`).Scan(&wos, &advanced); err != nil {
+		b.Fatal(err)
+	}
+	if wos != benchPlans || advanced != benchPlans {
+		b.Fatalf("%d work orders and %d plans advanced, want %d of each", wos, advanced, benchPlans)
+	}
+}
+
+// benchLoop times run over a freshly seeded database per iteration.
+func benchLoop(b *testing.B, run func(ctx context.Context, tx pgx.Tx) error) {
+	pool := pgtest.New(b)
+	ctx := context.Background()
+	var total time.Duration
+	for range b.N {
+		b.StopTimer()
+		benchSetup(b, pool)
+		b.StartTimer()
+		start := time.Now()
+		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return run(ctx, tx) }); err != nil {
+			b.Fatal(err)
+		}
+		total += time.Since(start)
+		b.StopTimer()
+		benchCheck(b, pool)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(benchPlans)/(total.Seconds()/float64(b.N)), "plans/s")
+}
+
+func BenchmarkGenerate100k(b *testing.B) {
+	asOf, err := due.ParseDate(benchAsOf)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchLoop(b, func(ctx context.Context, tx pgx.Tx) error {
+		res, err := generate.Run(ctx, tx, generate.Request{AsOf: asOf, Location: time.UTC, RunID: "bench"})
+		if err == nil && res.Created != benchPlans {
+			b.Fatalf("created %d, want %d", res.Created, benchPlans)
+		}
+		return err
+	})
+}
+
+func BenchmarkBaselineInsertSelect100k(b *testing.B) {
+	benchLoop(b, func(ctx context.Context, tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, baselineSQL, benchAsOf, "bench")
+		if err == nil && tag.RowsAffected() != benchPlans {
+			b.Fatalf("advanced %d plans, want %d", tag.RowsAffected(), benchPlans)
+		}
+		return err
+	})
+}

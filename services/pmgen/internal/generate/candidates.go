@@ -1,0 +1,144 @@
+package generate
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/due"
+)
+
+// candidate is a plan that may be due, with what the rules and the work
+// order need.
+type candidate struct {
+	id           int64
+	code         string
+	name         string
+	description  string
+	priority     string
+	technicianID *int64
+	assetID      int64
+	assetTag     string
+	vehicleType  string
+	plan         due.Plan
+	asset        due.Asset
+	// lastDone is the completion date (in the pipeline's zone) of the
+	// plan's latest completed work order; floating plans only.
+	lastDone due.Date
+}
+
+// candidatesSQL selects, in one query, the active plans of ACTIVE assets that
+// may have something to do today ($1): a calendar occurrence inside its lead
+// window, a meter threshold reached, or (floating plans) a work order
+// completed after the plan's last recorded completion. It is a superset of
+// what the due rules generate; they decide. $2 is the time zone completion
+// times are read in. The plans are locked until the transaction ends.
+const candidatesSQL = `
+SELECT p.id, p.code, p.name, p.description, p.priority, p.assigned_technician_id,
+       a.id, a.asset_tag, a.vehicle_type, a.status, a.meter_reading::float8, a.engine_hours::float8,
+       p.interval_value, p.interval_unit, p.meter_interval::float8, p.meter_unit, p.lead_days, p.schedule_mode,
+       p.active, p.end_date, p.next_due_date, p.schedule_anchor_day, p.next_due_meter::float8,
+       p.last_completed_date, p.last_completed_meter::float8,
+       EXISTS (SELECT 1 FROM work_orders w
+               WHERE w.plan_id = p.id AND w.status IN ('OPEN', 'IN_PROGRESS', 'ON_HOLD')),
+       CASE WHEN p.schedule_mode = 'floating' THEN
+           (SELECT (max(w.completed_at) AT TIME ZONE $2)::date FROM work_orders w
+            WHERE w.plan_id = p.id AND w.status = 'COMPLETED')
+       END
+FROM maintenance_plans p
+JOIN assets a ON a.id = p.asset_id
+WHERE p.active
+  AND a.status = 'ACTIVE'
+  AND (p.end_date IS NULL OR p.end_date >= $1)
+  AND (   (p.interval_value IS NOT NULL
+           AND (p.next_due_date IS NULL OR p.next_due_date - p.lead_days <= $1))
+       OR (p.meter_interval IS NOT NULL
+           AND coalesce(p.next_due_meter, p.last_completed_meter + p.meter_interval, p.meter_interval)
+               <= CASE p.meter_unit WHEN 'hours' THEN a.engine_hours ELSE a.meter_reading END)
+       OR (p.schedule_mode = 'floating'
+           AND EXISTS (SELECT 1 FROM work_orders w
+                       WHERE w.plan_id = p.id AND w.status = 'COMPLETED'
+                         AND (p.last_completed_date IS NULL
+                              OR w.completed_at >= ((p.last_completed_date + 1)::timestamp AT TIME ZONE $2)))))
+FOR NO KEY UPDATE OF p`
+
+func selectCandidates(ctx context.Context, tx pgx.Tx, req Request) ([]candidate, error) {
+	rows, err := tx.Query(ctx, candidatesSQL, req.AsOf.Time(), req.Location.String())
+	if err != nil {
+		return nil, fmt.Errorf("generate: select plans: %w", err)
+	}
+	var out []candidate
+	var (
+		c                                      candidate
+		assetStatus, mode                      string
+		meterReading, engineHours              float64
+		intervalValue                          *int32
+		intervalUnit, meterUnit                *string
+		meterInterval, nextMeter, lastMeter    *float64
+		leadDays                               int32
+		active, open                           bool
+		endDate, nextDate, lastDate, completed *time.Time
+		anchor                                 *int16
+	)
+	_, err = pgx.ForEachRow(rows, []any{
+		&c.id, &c.code, &c.name, &c.description, &c.priority, &c.technicianID,
+		&c.assetID, &c.assetTag, &c.vehicleType, &assetStatus, &meterReading, &engineHours,
+		&intervalValue, &intervalUnit, &meterInterval, &meterUnit, &leadDays, &mode,
+		&active, &endDate, &nextDate, &anchor, &nextMeter,
+		&lastDate, &lastMeter,
+		&open, &completed,
+	}, func() error {
+		p := due.Plan{
+			LeadDays:           int(leadDays),
+			Mode:               due.Mode(mode),
+			Active:             active,
+			EndDate:            dateOf(endDate),
+			NextDueDate:        dateOf(nextDate),
+			NextDueMeter:       copyFloat(nextMeter),
+			LastCompletedDate:  dateOf(lastDate),
+			LastCompletedMeter: copyFloat(lastMeter),
+			OpenWorkOrder:      open,
+		}
+		if intervalValue != nil && intervalUnit != nil {
+			p.Calendar = due.Interval{Value: int(*intervalValue), Unit: due.Unit(*intervalUnit)}
+		}
+		if meterInterval != nil && meterUnit != nil {
+			p.Meter = due.MeterInterval{Value: *meterInterval, Unit: due.MeterUnit(*meterUnit)}
+		}
+		if anchor != nil {
+			p.AnchorDay = int(*anchor)
+		}
+		c.plan = p
+		c.asset = due.Asset{Status: assetStatus, MeterReading: meterReading, EngineHours: engineHours}
+		c.lastDone = dateOf(completed)
+		out = append(out, c)
+		c.technicianID = nil // pgx reuses a non-nil pointer: the next row gets its own
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("generate: select plans: %w", err)
+	}
+	// In plan order (cheaper here than an ORDER BY that spills to disk).
+	slices.SortFunc(out, func(a, b candidate) int { return cmp.Compare(a.id, b.id) })
+	return out, nil
+}
+
+// dateOf reads a PostgreSQL date (midnight UTC) as a civil date.
+func dateOf(t *time.Time) due.Date {
+	if t == nil {
+		return due.Date{}
+	}
+	return due.DateOf(t.UTC())
+}
+
+func copyFloat(p *float64) *float64 {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}

@@ -1,0 +1,516 @@
+// Package generate turns due maintenance plans into work orders, set-based,
+// inside the caller's transaction: one query selects the candidate plans with
+// their assets, the due package decides each one in Go, and the outcome is
+// written back with COPY into a temporary table, one UPDATE of that table
+// (occurrences that already have a work order, numbers already taken), and
+// one statement that INSERTs … SELECTs … ON CONFLICT (plan_id, due_date) DO
+// NOTHING the work orders and UPDATEs … FROM the temporary table their plans.
+// No statement runs per plan.
+//
+// Exactly once per (plan, due occurrence): the work order's business key is
+// the unique index work_orders (plan_id, due_date), and a plan advances in the
+// same statement as its work order is inserted, so a plan is never advanced
+// without its work order, nor twice for one occurrence. A rerun on the same
+// day finds the plans advanced (nothing due) or their work orders open
+// (skipped). Runs are serialised by a transaction-level advisory lock and the
+// candidate plans are locked FOR NO KEY UPDATE, so concurrent runs, and edits
+// of a plan in the middle of a run, cannot interleave with it.
+//
+// Floating plans are re-anchored here on their latest COMPLETED work order
+// when it was completed after the plan's last_completed_date (see package
+// due): the completion date is taken in the pipeline's time zone, and the
+// meter at completion is the asset's reading at the run (the work order does
+// not record one; runs are daily, so it is at most a day's use late). A
+// backend that records completions on the plan itself (last_completed_date)
+// is not overridden.
+//
+// In backend mode the work orders are POSTed to an existing CMMS backend, with
+// an idempotency key per occurrence, instead of being inserted; the plans of
+// the accepted ones advance in the transaction.
+package generate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/due"
+)
+
+// Request is one generation run.
+type Request struct {
+	// AsOf is "today": the day plans are evaluated for, in Location.
+	AsOf due.Date
+	// Location is the pipeline's time zone; completion times of floating
+	// plans' work orders become dates in it. Its name must be an IANA zone
+	// PostgreSQL knows.
+	Location *time.Location
+	// RunID tags the created work orders.
+	RunID string
+	// Backend, when set, receives the work orders instead of the
+	// work_orders table.
+	Backend Backend
+	// BackendConcurrency bounds the POSTs in flight (default 8).
+	BackendConcurrency int
+}
+
+// Backend creates work orders in an existing CMMS backend.
+type Backend interface {
+	// CreateWorkOrder creates wo, at most once per idempotencyKey. It returns
+	// an error wrapping ErrRefused when the backend rejected the work order
+	// for good; any other error is a failure that outlived the client's
+	// retries.
+	CreateWorkOrder(ctx context.Context, idempotencyKey string, wo WorkOrder) error
+}
+
+// ErrRefused marks a work order the backend rejected (a 4xx answer).
+var ErrRefused = errors.New("refused by the backend")
+
+// WorkOrder is a preventive work order to create.
+type WorkOrder struct {
+	Number             string
+	AssetID            int64
+	AssetTag           string
+	VehicleType        string
+	PlanID             int64
+	PlanCode           string
+	DueDate            due.Date
+	Type               string // PREVENTIVE
+	Status             string // OPEN
+	Priority           string
+	Title              string
+	Description        string
+	TechnicianID       *int64
+	SkippedOccurrences int
+	RunID              string
+}
+
+// Number is a preventive work order's number: "PM-<plan id>-<YYYYMMDD of the
+// due date>". It is a function of the business key (plan, due date), so it is
+// deterministic (a retried run numbers the same occurrence the same way) and
+// unique among pmgen's work orders; the fixed-width date keeps numbers of
+// different plans apart.
+func Number(planID int64, dueDate due.Date) string {
+	return fmt.Sprintf("PM-%d-%04d%02d%02d", planID, dueDate.Year, dueDate.Month, dueDate.Day)
+}
+
+// IdempotencyKey is the backend idempotency key of an occurrence: the plan id
+// and the due date.
+func IdempotencyKey(planID int64, dueDate due.Date) string {
+	return fmt.Sprintf("pmgen-plan-%d-%s", planID, dueDate)
+}
+
+// Result is what a run did.
+type Result struct {
+	AsOf due.Date
+	// Evaluated counts the candidate plans the due rules looked at.
+	Evaluated int
+	// Created counts the work orders created (accepted, in backend mode).
+	Created int
+	// SkippedOpen counts due plans skipped because a work order of theirs
+	// is still open.
+	SkippedOpen int
+	// MissedOccurrences sums the missed occurrences folded into the created
+	// work orders.
+	MissedOccurrences int
+	// Failed counts due plans that got no work order: refused by the
+	// backend, the number taken by another work order, a malformed plan.
+	// Their plans do not advance; the next run tries again.
+	Failed int
+	// AlreadyGenerated counts due occurrences that already had their work
+	// order (closed) from elsewhere; their plans advance past them.
+	AlreadyGenerated int
+	// Reanchored counts floating plans moved to their latest completion.
+	Reanchored int
+	// CreatedByVehicleType splits Created by the assets' vehicle type.
+	CreatedByVehicleType map[string]int
+	// Failures describes the first failures (at most maxFailures).
+	Failures []Failure
+}
+
+// Failure is a due plan that got no work order.
+type Failure struct {
+	PlanID   int64
+	PlanCode string
+	Reason   string
+}
+
+const maxFailures = 20
+
+func (r *Result) fail(planID int64, code, reason string) {
+	r.Failed++
+	if len(r.Failures) < maxFailures {
+		r.Failures = append(r.Failures, Failure{PlanID: planID, PlanCode: code, Reason: reason})
+	}
+}
+
+// lockKey serialises generation runs (pg_advisory_xact_lock).
+const lockKey = 0x706d67656e // "pmgen"
+
+// Run evaluates every candidate plan as of req.AsOf and writes the outcome in
+// tx. On error the caller must roll tx back.
+func Run(ctx context.Context, tx pgx.Tx, req Request) (Result, error) {
+	if req.AsOf.IsZero() {
+		return Result{}, errors.New("generate: no as-of date")
+	}
+	if req.Location == nil {
+		return Result{}, errors.New("generate: no time zone")
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lockKey)); err != nil {
+		return Result{}, fmt.Errorf("generate: lock: %w", err)
+	}
+	// These statements join many rows once; when the planner's estimates run
+	// high (stale statistics on work_orders) JIT compilation was measured to
+	// cost about 0.35 s and save nothing.
+	if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
+		return Result{}, fmt.Errorf("generate: %w", err)
+	}
+	cands, err := selectCandidates(ctx, tx, req)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{AsOf: req.AsOf, Evaluated: len(cands), CreatedByVehicleType: map[string]int{}}
+	var gen, reanchor []item
+	for _, c := range cands {
+		p, reanchored := c.plan, false
+		if p.Mode == due.Floating && c.lastDone.After(p.LastCompletedDate) {
+			p = due.Complete(p, c.lastDone, c.asset.Reading(p.Meter.Unit))
+			reanchored = true
+		}
+		dec := due.Evaluate(p, c.asset, req.AsOf)
+		switch dec.Outcome {
+		case due.Generate:
+			gen = append(gen, newItem(c, p, dec, req.RunID))
+			continue
+		case due.SkippedOpen:
+			res.SkippedOpen++
+		case due.Invalid:
+			res.fail(c.id, c.code, dec.Err.Error())
+		}
+		if reanchored {
+			reanchor = append(reanchor, item{cand: c, generate: false, sched: p.Schedule(), plan: p})
+		}
+	}
+	if req.Backend != nil {
+		err = writeBackend(ctx, tx, req, gen, reanchor, &res)
+	} else {
+		err = writeDB(ctx, tx, req, gen, reanchor, &res)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// item is a plan with something to write: a work order to create and the
+// schedule after it, or (generate false) only a re-anchored schedule.
+type item struct {
+	cand     candidate
+	plan     due.Plan // after any re-anchoring
+	generate bool
+	wo       WorkOrder
+	sched    due.Schedule
+}
+
+func newItem(c candidate, p due.Plan, dec due.Decision, runID string) item {
+	sched := dec.Next
+	// Keep the state of a dimension the plan does not have.
+	if p.Calendar.IsZero() {
+		sched.NextDueDate, sched.AnchorDay = p.NextDueDate, 0
+	}
+	if p.Meter.IsZero() {
+		sched.NextDueMeter = p.NextDueMeter
+	}
+	return item{cand: c, plan: p, generate: true, sched: sched, wo: WorkOrder{
+		Number:             Number(c.id, dec.DueDate),
+		AssetID:            c.assetID,
+		AssetTag:           c.assetTag,
+		VehicleType:        c.vehicleType,
+		PlanID:             c.id,
+		PlanCode:           c.code,
+		DueDate:            dec.DueDate,
+		Type:               "PREVENTIVE",
+		Status:             "OPEN",
+		Priority:           c.priority,
+		Title:              c.name + " (" + c.assetTag + ")",
+		Description:        describe(c, p, dec),
+		TechnicianID:       c.technicianID,
+		SkippedOccurrences: dec.Missed,
+		RunID:              runID,
+	}}
+}
+
+func describe(c candidate, p due.Plan, dec due.Decision) string {
+	var b strings.Builder
+	b.WriteString(c.description)
+	note := func(s string) {
+		if b.Len() > 0 {
+			b.WriteString("\n\n")
+		}
+		b.WriteString(s)
+	}
+	if dec.Trigger == due.ByMeter {
+		note(fmt.Sprintf("Due by meter: %s %s reached.", trimFloat(c.asset.Reading(p.Meter.Unit)), p.Meter.Unit))
+	}
+	if dec.Missed > 0 {
+		note(fmt.Sprintf("Covers %d earlier occurrence(s) of this plan that were missed.", dec.Missed))
+	}
+	return b.String()
+}
+
+func trimFloat(v float64) string {
+	s := fmt.Sprintf("%.1f", v)
+	return strings.TrimSuffix(s, ".0")
+}
+
+// batchColumns are the columns of the temporary table pmgen_batch, in COPY
+// order.
+var batchColumns = []string{
+	"plan_id", "asset_id", "vehicle_type", "state", "wo_number", "due_date", "priority", "title", "description",
+	"technician_id", "missed", "next_due_date", "next_due_meter", "anchor_day", "last_completed_date", "last_completed_meter",
+}
+
+const createBatch = `
+CREATE TEMP TABLE pmgen_batch (
+	plan_id              bigint NOT NULL,
+	asset_id             bigint NOT NULL,
+	vehicle_type         text NOT NULL,
+	state                text NOT NULL, -- create | reanchor; markSQL: exists | taken
+	wo_number            text,
+	due_date             date,
+	priority             text,
+	title                text,
+	description          text,
+	technician_id        bigint,
+	missed               integer NOT NULL,
+	next_due_date        date,
+	next_due_meter       numeric(12, 1),
+	anchor_day           smallint,
+	last_completed_date  date,
+	last_completed_meter numeric(12, 1)
+) ON COMMIT DROP`
+
+// copyBatch (re)creates pmgen_batch and COPYs items into it.
+func copyBatch(ctx context.Context, tx pgx.Tx, items []item) error {
+	if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS pg_temp.pmgen_batch`); err != nil {
+		return fmt.Errorf("generate: batch table: %w", err)
+	}
+	if _, err := tx.Exec(ctx, createBatch); err != nil {
+		return fmt.Errorf("generate: batch table: %w", err)
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "pmgen_batch"}, batchColumns, pgx.CopyFromSlice(len(items), func(i int) ([]any, error) {
+		it := items[i]
+		state := "reanchor"
+		if it.generate {
+			state = "create"
+		}
+		row := []any{it.cand.id, it.cand.assetID, it.cand.vehicleType, state, nil, nil, nil, nil, nil,
+			nil, 0, dateOrNil(it.sched.NextDueDate), it.sched.NextDueMeter, anchorOrNil(it.sched.AnchorDay),
+			dateOrNil(it.plan.LastCompletedDate), it.plan.LastCompletedMeter}
+		if it.generate {
+			w := it.wo
+			row[4], row[5], row[6], row[7], row[8] = w.Number, w.DueDate.Time(), w.Priority, w.Title, w.Description
+			row[9], row[10] = w.TechnicianID, w.SkippedOccurrences
+		}
+		return row, nil
+	}))
+	if err != nil {
+		return fmt.Errorf("generate: copy batch: %w", err)
+	}
+	return nil
+}
+
+func dateOrNil(d due.Date) any {
+	if d.IsZero() {
+		return nil
+	}
+	return d.Time()
+}
+
+func anchorOrNil(day int) any {
+	if day == 0 {
+		return nil
+	}
+	return int16(day)
+}
+
+// advanceSet is the SET list that moves a plan to its batch row's schedule.
+const advanceSet = `
+	next_due_date        = b.next_due_date,
+	next_due_meter       = b.next_due_meter,
+	schedule_anchor_day  = b.anchor_day,
+	last_completed_date  = b.last_completed_date,
+	last_completed_meter = b.last_completed_meter,
+	updated_at           = now()`
+
+// markSQL runs before the insert and sorts out, among the work orders to
+// create, those whose occurrence already has a work order (closed, made
+// elsewhere: the plan moves past it) and those whose number another work
+// order has taken (failed: the plan stays). It is a statement of its own so
+// that the insert never reads the table it is filling: a plan that probes
+// work_orders while the same statement inserts into it can turn quadratic.
+const markSQL = `
+UPDATE pmgen_batch b
+SET state = CASE WHEN EXISTS (SELECT 1 FROM work_orders w WHERE w.plan_id = b.plan_id AND w.due_date = b.due_date)
+                 THEN 'exists' ELSE 'taken' END
+WHERE b.state = 'create'
+  AND (   EXISTS (SELECT 1 FROM work_orders w WHERE w.plan_id = b.plan_id AND w.due_date = b.due_date)
+       OR EXISTS (SELECT 1 FROM work_orders w WHERE w.wo_number = b.wo_number))`
+
+// writeSQL inserts the work orders and advances their plans in one
+// statement: a plan advances when its work order was inserted, when its
+// occurrence already had one, or when it was only re-anchored. ON CONFLICT
+// covers a work order inserted since markSQL by someone else: not inserted,
+// the plan stays, the next run moves it past it.
+const writeSQL = `
+WITH ins AS (
+	INSERT INTO work_orders (wo_number, asset_id, plan_id, due_date, type, status, priority, title, description,
+	                         assigned_technician_id, skipped_occurrences, run_id)
+	SELECT b.wo_number, b.asset_id, b.plan_id, b.due_date, 'PREVENTIVE', 'OPEN', b.priority, b.title, b.description,
+	       b.technician_id, b.missed, $1
+	FROM pmgen_batch b
+	WHERE b.state = 'create'
+	ON CONFLICT (plan_id, due_date) WHERE plan_id IS NOT NULL DO NOTHING
+	RETURNING plan_id
+), adv AS (
+	UPDATE maintenance_plans p SET` + advanceSet + `
+	FROM pmgen_batch b LEFT JOIN ins ON ins.plan_id = b.plan_id
+	WHERE p.id = b.plan_id AND (ins.plan_id IS NOT NULL OR b.state IN ('exists', 'reanchor'))
+	RETURNING p.id
+)
+SELECT b.vehicle_type, b.state, ins.plan_id IS NOT NULL, count(*)::int, coalesce(sum(b.missed), 0)::int,
+       (SELECT count(*) FROM adv)::int
+FROM pmgen_batch b
+LEFT JOIN ins ON ins.plan_id = b.plan_id
+GROUP BY 1, 2, 3`
+
+func writeDB(ctx context.Context, tx pgx.Tx, req Request, gen, reanchor []item, res *Result) error {
+	items := append(gen, reanchor...)
+	if len(items) == 0 {
+		return nil
+	}
+	if err := copyBatch(ctx, tx, items); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, markSQL); err != nil {
+		return fmt.Errorf("generate: check work orders: %w", err)
+	}
+	rows, err := tx.Query(ctx, writeSQL, req.RunID)
+	if err != nil {
+		return fmt.Errorf("generate: write work orders: %w", err)
+	}
+	var vtype, state string
+	var inserted bool
+	var n, missed, advanced, wantAdvanced int
+	_, err = pgx.ForEachRow(rows, []any{&vtype, &state, &inserted, &n, &missed, &advanced}, func() error {
+		switch {
+		case inserted:
+			res.Created += n
+			res.MissedOccurrences += missed
+			res.CreatedByVehicleType[vtype] += n
+			wantAdvanced += n
+		case state == "exists":
+			res.AlreadyGenerated += n
+			wantAdvanced += n
+		case state == "reanchor":
+			res.Reanchored += n
+			wantAdvanced += n
+		case state == "create":
+			// Inserted by someone else since markSQL: the occurrence has its
+			// work order; the next run moves the plan past it.
+			res.AlreadyGenerated += n
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("generate: write work orders: %w", err)
+	}
+	if advanced != wantAdvanced {
+		return fmt.Errorf("generate: advanced %d plans, want %d", advanced, wantAdvanced)
+	}
+	// Name the plans whose work order number was taken.
+	rows, err = tx.Query(ctx, `SELECT plan_id, wo_number FROM pmgen_batch WHERE state = 'taken' ORDER BY plan_id`)
+	if err != nil {
+		return fmt.Errorf("generate: failed plans: %w", err)
+	}
+	codes := map[int64]string{}
+	for _, it := range gen {
+		codes[it.cand.id] = it.cand.code
+	}
+	var id int64
+	var number string
+	_, err = pgx.ForEachRow(rows, []any{&id, &number}, func() error {
+		res.fail(id, codes[id], fmt.Sprintf("work order number %s is taken by another work order", number))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("generate: failed plans: %w", err)
+	}
+	return nil
+}
+
+// writeBackend POSTs the work orders to the backend, then advances the plans
+// of the accepted ones (and the re-anchored plans) in tx. If nothing was
+// accepted or refused because every POST failed transiently, it returns an
+// error so that the whole run is retried.
+func writeBackend(ctx context.Context, tx pgx.Tx, req Request, gen, reanchor []item, res *Result) error {
+	errs := make([]error, len(gen))
+	workers := req.BackendConcurrency
+	if workers <= 0 {
+		workers = 8
+	}
+	sem := make(chan struct{}, workers)
+	var wg sync.WaitGroup
+	for i := range gen {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			wo := gen[i].wo
+			errs[i] = req.Backend.CreateWorkOrder(ctx, IdempotencyKey(wo.PlanID, wo.DueDate), wo)
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("generate: backend: %w", err)
+	}
+	apply := reanchor
+	var transient []error
+	for i, it := range gen {
+		switch err := errs[i]; {
+		case err == nil:
+			apply = append(apply, it)
+			res.Created++
+			res.MissedOccurrences += it.wo.SkippedOccurrences
+			res.CreatedByVehicleType[it.cand.vehicleType]++
+		case errors.Is(err, ErrRefused):
+			res.fail(it.cand.id, it.cand.code, err.Error())
+		default:
+			transient = append(transient, err)
+			res.fail(it.cand.id, it.cand.code, err.Error())
+		}
+	}
+	if len(transient) > 0 && len(transient) == len(gen) {
+		return fmt.Errorf("generate: backend unavailable, every work order failed: %w", errors.Join(transient[:min(3, len(transient))]...))
+	}
+	if len(apply) == 0 {
+		return nil
+	}
+	if err := copyBatch(ctx, tx, apply); err != nil {
+		return err
+	}
+	tag, err := tx.Exec(ctx, `UPDATE maintenance_plans p SET`+advanceSet+` FROM pmgen_batch b WHERE p.id = b.plan_id`)
+	if err != nil {
+		return fmt.Errorf("generate: advance plans: %w", err)
+	}
+	if int(tag.RowsAffected()) != len(apply) {
+		return fmt.Errorf("generate: advanced %d plans, want %d", tag.RowsAffected(), len(apply))
+	}
+	res.Reanchored = len(reanchor)
+	return nil
+}

@@ -1,0 +1,181 @@
+// Package pmgen is the pmgen service's step of the preventive_maintenance
+// pipeline: on run-started it turns the plans due on the run's logical date
+// into work orders (package generate), emits workorders.generated for the
+// notifier, and reports the figures with the step.
+package pmgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cmmsflow/cmmsflow/libs/config"
+	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/events"
+	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
+	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/backend"
+	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/due"
+	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/generate"
+)
+
+// Config is the pmgen service's configuration, from the environment.
+type Config struct {
+	config.Common
+	// TimeZone is the IANA zone "today" is taken in: the run's logical date
+	// becomes a calendar day there.
+	TimeZone string `env:"PM_TIME_ZONE, default=UTC"`
+	// BackendURL, when set, switches to backend mode: work orders are POSTed
+	// to this work-order endpoint of an existing CMMS backend instead of
+	// being inserted.
+	BackendURL string `env:"PM_BACKEND_URL"`
+	// BackendToken is the bearer token for BackendURL (required with it).
+	BackendToken string `env:"PM_BACKEND_TOKEN"`
+}
+
+// ConfAsOf is the run conf key that overrides the logical date (YYYY-MM-DD).
+const ConfAsOf = "as_of"
+
+// Handler runs the step.
+type Handler struct {
+	loc     *time.Location
+	backend generate.Backend
+}
+
+// New validates cfg and returns the handler.
+func New(cfg Config) (*Handler, error) {
+	loc, err := LoadZone(cfg.TimeZone)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{loc: loc}
+	switch {
+	case cfg.BackendURL != "":
+		c, err := backend.New(backend.Config{URL: cfg.BackendURL, Token: cfg.BackendToken})
+		if err != nil {
+			return nil, fmt.Errorf("pmgen: PM_BACKEND_URL: %w", err)
+		}
+		h.backend = c
+	case cfg.BackendToken != "":
+		return nil, errors.New("pmgen: PM_BACKEND_TOKEN is set without PM_BACKEND_URL")
+	}
+	return h, nil
+}
+
+// LoadZone loads an IANA time zone by name. "Local" is refused: the zone must
+// mean the same on every machine and in PostgreSQL.
+func LoadZone(name string) (*time.Location, error) {
+	if name == "" || name == "Local" {
+		return nil, fmt.Errorf("pmgen: PM_TIME_ZONE %q: want an IANA time zone such as Europe/Berlin or UTC", name)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("pmgen: PM_TIME_ZONE: %w", err)
+	}
+	return loc, nil
+}
+
+// Register adds the step to the service's router.
+func (h *Handler) Register(r *eventing.Router) {
+	r.HandleStep(events.RunStarted, h.Step)
+}
+
+// Step generates the work orders of the run's day in tx and emits
+// workorders.generated in the same transaction.
+func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (eventing.StepResult, error) {
+	if ev.Pipeline != events.PreventiveMaintenance {
+		return eventing.StepResult{}, eventing.Permanent(fmt.Errorf("pmgen runs the %s pipeline, not %q", events.PreventiveMaintenance, ev.Pipeline))
+	}
+	var p eventsv1.RunStarted
+	if err := ev.Decode(&p); err != nil {
+		return eventing.StepResult{}, err
+	}
+	asOf, err := h.AsOf(&p)
+	if err != nil {
+		return eventing.StepResult{}, eventing.Permanent(err)
+	}
+	res, err := generate.Run(ctx, tx, generate.Request{AsOf: asOf, Location: h.loc, RunID: ev.RunID, Backend: h.backend})
+	if err != nil {
+		return eventing.StepResult{}, err
+	}
+	byType := map[string]int32{}
+	for k, v := range res.CreatedByVehicleType {
+		byType[k] = int32(v)
+	}
+	out, err := ev.Next(events.WorkOrdersGenerated, events.Source(events.Pmgen), &eventsv1.WorkOrdersGenerated{
+		AsOf:                 asOf.String(),
+		Created:              int32(res.Created),
+		SkippedOpen:          int32(res.SkippedOpen),
+		Failed:               int32(res.Failed),
+		MissedOccurrences:    int32(res.MissedOccurrences),
+		CreatedByVehicleType: byType,
+	})
+	if err != nil {
+		return eventing.StepResult{}, err
+	}
+	if err := eventing.Emit(ctx, tx, out); err != nil {
+		return eventing.StepResult{}, err
+	}
+	return eventing.StepResult{Figures: figures(res), Summary: h.summary(res)}, nil
+}
+
+// AsOf is the day a run evaluates plans for: conf as_of when given, else the
+// logical date as a calendar day in the configured zone.
+func (h *Handler) AsOf(p *eventsv1.RunStarted) (due.Date, error) {
+	if s, ok := p.GetConf()[ConfAsOf]; ok {
+		d, err := due.ParseDate(strings.TrimSpace(s))
+		if err != nil {
+			return due.Date{}, fmt.Errorf("conf %s: %w", ConfAsOf, err)
+		}
+		return d, nil
+	}
+	if p.GetLogicalDate() == nil {
+		return due.Date{}, errors.New("run-started without a logical_date")
+	}
+	if err := p.GetLogicalDate().CheckValid(); err != nil {
+		return due.Date{}, fmt.Errorf("logical_date: %w", err)
+	}
+	return due.Today(p.GetLogicalDate().AsTime(), h.loc), nil
+}
+
+func figures(r generate.Result) map[string]float64 {
+	f := map[string]float64{
+		"evaluated":          float64(r.Evaluated),
+		"created":            float64(r.Created),
+		"skipped_open":       float64(r.SkippedOpen),
+		"missed_occurrences": float64(r.MissedOccurrences),
+		"failed":             float64(r.Failed),
+		"already_generated":  float64(r.AlreadyGenerated),
+		"reanchored":         float64(r.Reanchored),
+	}
+	for t, n := range r.CreatedByVehicleType {
+		f["created."+t] = float64(n)
+	}
+	return f
+}
+
+func (h *Handler) summary(r generate.Result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "As of %s (%s): %d work orders created, %d skipped (work order still open), %d failed",
+		r.AsOf, h.loc, r.Created, r.SkippedOpen, r.Failed)
+	if r.MissedOccurrences > 0 {
+		fmt.Fprintf(&b, "; %d missed occurrences folded in", r.MissedOccurrences)
+	}
+	if len(r.CreatedByVehicleType) > 0 {
+		var parts []string
+		for _, t := range slices.Sorted(maps.Keys(r.CreatedByVehicleType)) {
+			parts = append(parts, fmt.Sprintf("%s %d", t, r.CreatedByVehicleType[t]))
+		}
+		fmt.Fprintf(&b, " (%s)", strings.Join(parts, ", "))
+	}
+	b.WriteString(".")
+	for _, f := range r.Failures {
+		fmt.Fprintf(&b, "\nfailed: plan %s: %s", f.PlanCode, f.Reason)
+	}
+	return b.String()
+}
