@@ -60,7 +60,7 @@ func run(m *testing.M) int {
 	defer os.RemoveAll(state)
 	sys, err = stack.Start(ctx, stack.Options{
 		Root: root, StateDir: state, DatabaseURL: dbURL, Emulator: stack.EmulatorAuto,
-		Seed: true, SeedOptions: fleet.SeedOptions{Assets: 60, Seed: 7, Now: time.Now()},
+		Seed: true, SeedOptions: fleet.SeedOptions{Assets: 150, Seed: 7, Now: time.Now()},
 		Out: logs,
 	})
 	if err != nil {

@@ -22,23 +22,24 @@ func TestEveryServiceIsHealthy(t *testing.T) {
 
 // A trigger published to Pub/Sub reaches control over push, control creates
 // the run and starts its first step, the run-started event is pushed to the
-// step's service, and the step's outcome comes back to control.
+// step's service, and the step's outcome comes back to control. (The
+// preventive maintenance pipeline has its own test: its runs change the plans.)
 func TestTriggerReachesServiceOverPushAndRunIsRecorded(t *testing.T) {
-	runID := trigger(t, events.PreventiveMaintenance)
+	runID := trigger(t, events.WeeklyKPIReport)
 	state, steps := waitRun(t, runID, 60*time.Second)
-	// pmgen reports a step attempt for every run-started it handles, and
+	// reporter reports a step attempt for every run-started it handles, and
 	// records a dead letter for one it cannot.
 	var deadLettered int
-	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM dead_letters WHERE consumer = 'pmgen' AND run_id = $1`,
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM dead_letters WHERE consumer = 'reporter' AND run_id = $1`,
 		runID).Scan(&deadLettered); err != nil {
 		t.Fatal(err)
 	}
-	if reached := steps[events.Pmgen].Attempts + deadLettered; reached != 1 {
-		t.Fatalf("run-started reached pmgen %d times, want exactly once (steps %+v)", reached, steps)
+	if reached := steps[events.Reporter].Attempts + deadLettered; reached != 1 {
+		t.Fatalf("run-started reached reporter %d times, want exactly once (steps %+v)", reached, steps)
 	}
-	pm, ok := steps[events.Pmgen]
-	if !ok || (pm.State != "success" && pm.State != "failed") {
-		t.Fatalf("run %s (%s): pmgen step not recorded: %+v", runID, state, steps)
+	rep, ok := steps[events.Reporter]
+	if !ok || (rep.State != "success" && rep.State != "failed") {
+		t.Fatalf("run %s (%s): reporter step not recorded: %+v", runID, state, steps)
 	}
 	if _, ok := steps[events.Notifier]; !ok {
 		t.Fatalf("notifier step missing: %+v", steps)
