@@ -146,3 +146,15 @@ func Serve(ctx context.Context, name string, cfg config.Common, register func(*S
 	}
 	return s.Run(ctx)
 }
+
+// Plain is the run function of a service that needs only the common
+// configuration and registers no handlers of its own yet.
+func Plain(name string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		var cfg config.Common
+		if err := config.Load(ctx, &cfg); err != nil {
+			return err
+		}
+		return Serve(ctx, name, cfg, nil)
+	}
+}

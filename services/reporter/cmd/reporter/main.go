@@ -1,25 +1,11 @@
 // Command reporter runs the reporter service: it computes the weekly KPIs and builds the HTML and PDF report (weekly_kpi_report, step 1).
+// Until its pipeline step is built it serves health checks and dead-letters
+// the events pushed to it, which fails its run step with that reason.
 package main
 
 import (
-	"context"
-
-	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/service"
 )
 
-// Config is the reporter service's configuration, from the environment.
-type Config struct {
-	config.Common
-}
-
-func main() { service.Main(run) }
-
-func run(ctx context.Context) error {
-	var cfg Config
-	if err := config.Load(ctx, &cfg); err != nil {
-		return err
-	}
-	return service.Serve(ctx, events.Reporter, cfg.Common, nil)
-}
+func main() { service.Main(service.Plain(events.Reporter)) }
