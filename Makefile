@@ -8,7 +8,7 @@ GOTEST   ?= go test -race -shuffle=on -count=1 -timeout=15m
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 
-.PHONY: up test deps lint build generate generate-check clean
+.PHONY: up test bench deps lint build generate generate-check clean
 
 ## up: start the whole system locally with demo data; Ctrl-C stops it.
 up: deps
@@ -19,6 +19,12 @@ up: deps
 test: deps
 	@go build -o .local/bin/testenv ./deploy/local/cmd/testenv
 	.local/bin/testenv -- $(GOTEST) $(PKGS)
+
+## bench: every benchmark beside its baseline, in the same run; results go
+## into docs/benchmarks.md.
+bench: deps
+	@go build -o .local/bin/testenv ./deploy/local/cmd/testenv
+	.local/bin/testenv -- go test -run '^$$' -bench . -benchtime 1x -count 3 $(PKGS) | tee .local/bench.txt
 
 ## deps: install what a fresh machine lacks (PostgreSQL server binaries).
 deps:
