@@ -5,6 +5,9 @@ SHELL := /bin/bash
 MODULES  := $(shell go list -m -f '{{.Dir}}' | sed "s|^$(CURDIR)/|./|")
 PKGS     := $(addsuffix /...,$(MODULES))
 GOTEST   ?= go test -race -shuffle=on -count=1 -timeout=15m
+# The service binaries, and how the Dockerfile builds them: static, no cgo.
+BINARIES := $(foreach s,$(notdir $(wildcard services/*)),./services/$(s)/cmd/$(s)) ./scheduler/cmd/cron
+GOBUILD  := CGO_ENABLED=0 go build -trimpath
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 
@@ -12,7 +15,8 @@ PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 
 ## up: start the whole system locally with demo data; Ctrl-C stops it.
 up: deps
-	@go build -o .local/bin/up ./deploy/local/cmd/up
+	@echo "building the services (the first build takes a minute or two)"
+	@$(GOBUILD) -o .local/bin/ ./deploy/local/cmd/up $(BINARIES)
 	.local/bin/up $(UP_FLAGS)
 
 ## test: unit, integration (real PostgreSQL and emulators) and e2e tests.
@@ -39,8 +43,7 @@ lint:
 
 ## build: the static service binaries, built as the Dockerfile builds them.
 build:
-	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o bin/ \
-	  $(foreach s,$(notdir $(wildcard services/*)),./services/$(s)/cmd/$(s)) ./scheduler/cmd/cron
+	$(GOBUILD) -ldflags='-s -w' -o bin/ $(BINARIES)
 
 ## generate: regenerate the Go code from proto/.
 generate:
