@@ -18,6 +18,11 @@ const (
 	StepFailed        = "cmmsflow.step.failed.v1"
 
 	WorkOrdersGenerated = "cmmsflow.workorders.generated.v1" // pmgen → notifier
+	RawExtracted        = "cmmsflow.raw.extracted.v1"        // extractor → featurejob
+	FeaturesBuilt       = "cmmsflow.features.built.v1"       // featurejob → trainer
+	ModelTrained        = "cmmsflow.model.trained.v1"        // trainer → deployer
+	ModelDeployed       = "cmmsflow.model.deployed.v1"       // deployer → notifier
+	ReportGenerated     = "cmmsflow.report.generated.v1"     // reporter → notifier
 )
 
 // Services, one Cloud Run service each.
@@ -105,6 +110,11 @@ var Types = []Type{
 	{Name: StepSucceeded, Topic: "step-succeeded", Consumers: []Consumer{{Service: Control}}},
 	{Name: StepFailed, Topic: "step-failed", Consumers: []Consumer{{Service: Control}, {Service: Notifier}}},
 	{Name: WorkOrdersGenerated, Topic: "workorders-generated", Consumers: []Consumer{{Service: Notifier}}},
+	{Name: RawExtracted, Topic: "raw-extracted", Consumers: []Consumer{{Service: Featurejob}}},
+	{Name: FeaturesBuilt, Topic: "features-built", Consumers: []Consumer{{Service: Trainer}}},
+	{Name: ModelTrained, Topic: "model-trained", Consumers: []Consumer{{Service: Deployer}}},
+	{Name: ModelDeployed, Topic: "model-deployed", Consumers: []Consumer{{Service: Notifier}}},
+	{Name: ReportGenerated, Topic: "report-generated", Consumers: []Consumer{{Service: Notifier}}},
 }
 
 // firstSteps subscribes the first service of every pipeline to run-started,

@@ -423,6 +423,487 @@ func (x *WorkOrdersGenerated) GetCreatedByVehicleType() map[string]int32 {
 	return nil
 }
 
+// An object written to the run's bucket.
+type StoredObject struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`  // object name in the bucket, e.g. runs/<run_id>/raw/assets.parquet
+	Uri           string                 `protobuf:"bytes,2,opt,name=uri,proto3" json:"uri,omitempty"`    // gs://bucket/name
+	Rows          int64                  `protobuf:"varint,3,opt,name=rows,proto3" json:"rows,omitempty"` // for tables
+	Bytes         int64                  `protobuf:"varint,4,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	ContentType   string                 `protobuf:"bytes,5,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoredObject) Reset() {
+	*x = StoredObject{}
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoredObject) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoredObject) ProtoMessage() {}
+
+func (x *StoredObject) ProtoReflect() protoreflect.Message {
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoredObject.ProtoReflect.Descriptor instead.
+func (*StoredObject) Descriptor() ([]byte, []int) {
+	return file_cmmsflow_events_v1_events_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *StoredObject) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *StoredObject) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+func (x *StoredObject) GetRows() int64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *StoredObject) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *StoredObject) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+// cmmsflow.raw.extracted.v1 — extractor wrote the run's raw tables as Parquet
+// under runs/<run_id>/raw/.
+type RawExtracted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SnapshotDate  string                 `protobuf:"bytes,1,opt,name=snapshot_date,json=snapshotDate,proto3" json:"snapshot_date,omitempty"` // YYYY-MM-DD: features use no data after it
+	Objects       []*StoredObject        `protobuf:"bytes,2,rep,name=objects,proto3" json:"objects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RawExtracted) Reset() {
+	*x = RawExtracted{}
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RawExtracted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RawExtracted) ProtoMessage() {}
+
+func (x *RawExtracted) ProtoReflect() protoreflect.Message {
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RawExtracted.ProtoReflect.Descriptor instead.
+func (*RawExtracted) Descriptor() ([]byte, []int) {
+	return file_cmmsflow_events_v1_events_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RawExtracted) GetSnapshotDate() string {
+	if x != nil {
+		return x.SnapshotDate
+	}
+	return ""
+}
+
+func (x *RawExtracted) GetObjects() []*StoredObject {
+	if x != nil {
+		return x.Objects
+	}
+	return nil
+}
+
+// cmmsflow.features.built.v1 — featurejob wrote runs/<run_id>/features/.
+type FeaturesBuilt struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SnapshotDate  string                 `protobuf:"bytes,1,opt,name=snapshot_date,json=snapshotDate,proto3" json:"snapshot_date,omitempty"`
+	Engine        string                 `protobuf:"bytes,2,opt,name=engine,proto3" json:"engine,omitempty"`     // local | dataproc
+	Training      *StoredObject          `protobuf:"bytes,3,opt,name=training,proto3" json:"training,omitempty"` // labelled rows over past snapshots
+	Scoring       *StoredObject          `protobuf:"bytes,4,opt,name=scoring,proto3" json:"scoring,omitempty"`   // one unlabelled row per active asset at snapshot_date
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeaturesBuilt) Reset() {
+	*x = FeaturesBuilt{}
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeaturesBuilt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeaturesBuilt) ProtoMessage() {}
+
+func (x *FeaturesBuilt) ProtoReflect() protoreflect.Message {
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeaturesBuilt.ProtoReflect.Descriptor instead.
+func (*FeaturesBuilt) Descriptor() ([]byte, []int) {
+	return file_cmmsflow_events_v1_events_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *FeaturesBuilt) GetSnapshotDate() string {
+	if x != nil {
+		return x.SnapshotDate
+	}
+	return ""
+}
+
+func (x *FeaturesBuilt) GetEngine() string {
+	if x != nil {
+		return x.Engine
+	}
+	return ""
+}
+
+func (x *FeaturesBuilt) GetTraining() *StoredObject {
+	if x != nil {
+		return x.Training
+	}
+	return nil
+}
+
+func (x *FeaturesBuilt) GetScoring() *StoredObject {
+	if x != nil {
+		return x.Scoring
+	}
+	return nil
+}
+
+// cmmsflow.model.trained.v1 — trainer trained, evaluated and gated a model.
+type ModelTrained struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	ModelVersion    string                 `protobuf:"bytes,1,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"`
+	Artifact        *StoredObject          `protobuf:"bytes,2,opt,name=artifact,proto3" json:"artifact,omitempty"`
+	Metrics         map[string]float64     `protobuf:"bytes,3,rep,name=metrics,proto3" json:"metrics,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"` // roc_auc, pr_auc, brier, ... on the holdout
+	Promoted        bool                   `protobuf:"varint,4,opt,name=promoted,proto3" json:"promoted,omitempty"`                                                                          // the gate's decision
+	ChampionVersion string                 `protobuf:"bytes,5,opt,name=champion_version,json=championVersion,proto3" json:"champion_version,omitempty"`                                      // the model it was compared with ("" for the first)
+	ChampionMetrics map[string]float64     `protobuf:"bytes,6,rep,name=champion_metrics,json=championMetrics,proto3" json:"champion_metrics,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	GateReason      string                 `protobuf:"bytes,7,opt,name=gate_reason,json=gateReason,proto3" json:"gate_reason,omitempty"`
+	Scoring         *StoredObject          `protobuf:"bytes,8,opt,name=scoring,proto3" json:"scoring,omitempty"` // passed on for batch scoring
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ModelTrained) Reset() {
+	*x = ModelTrained{}
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelTrained) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelTrained) ProtoMessage() {}
+
+func (x *ModelTrained) ProtoReflect() protoreflect.Message {
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelTrained.ProtoReflect.Descriptor instead.
+func (*ModelTrained) Descriptor() ([]byte, []int) {
+	return file_cmmsflow_events_v1_events_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ModelTrained) GetModelVersion() string {
+	if x != nil {
+		return x.ModelVersion
+	}
+	return ""
+}
+
+func (x *ModelTrained) GetArtifact() *StoredObject {
+	if x != nil {
+		return x.Artifact
+	}
+	return nil
+}
+
+func (x *ModelTrained) GetMetrics() map[string]float64 {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+func (x *ModelTrained) GetPromoted() bool {
+	if x != nil {
+		return x.Promoted
+	}
+	return false
+}
+
+func (x *ModelTrained) GetChampionVersion() string {
+	if x != nil {
+		return x.ChampionVersion
+	}
+	return ""
+}
+
+func (x *ModelTrained) GetChampionMetrics() map[string]float64 {
+	if x != nil {
+		return x.ChampionMetrics
+	}
+	return nil
+}
+
+func (x *ModelTrained) GetGateReason() string {
+	if x != nil {
+		return x.GateReason
+	}
+	return ""
+}
+
+func (x *ModelTrained) GetScoring() *StoredObject {
+	if x != nil {
+		return x.Scoring
+	}
+	return nil
+}
+
+// cmmsflow.model.deployed.v1 — deployer registered/deployed the champion and
+// scored the fleet.
+type ModelDeployed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ModelVersion  string                 `protobuf:"bytes,1,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"` // the model that scored
+	Promoted      bool                   `protobuf:"varint,2,opt,name=promoted,proto3" json:"promoted,omitempty"`
+	Endpoint      string                 `protobuf:"bytes,3,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	ScoredAssets  int32                  `protobuf:"varint,4,opt,name=scored_assets,json=scoredAssets,proto3" json:"scored_assets,omitempty"`
+	RiskLevels    map[string]int32       `protobuf:"bytes,5,rep,name=risk_levels,json=riskLevels,proto3" json:"risk_levels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"` // low/medium/high/critical counts
+	Metrics       map[string]float64     `protobuf:"bytes,6,rep,name=metrics,proto3" json:"metrics,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	GateReason    string                 `protobuf:"bytes,7,opt,name=gate_reason,json=gateReason,proto3" json:"gate_reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModelDeployed) Reset() {
+	*x = ModelDeployed{}
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelDeployed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelDeployed) ProtoMessage() {}
+
+func (x *ModelDeployed) ProtoReflect() protoreflect.Message {
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelDeployed.ProtoReflect.Descriptor instead.
+func (*ModelDeployed) Descriptor() ([]byte, []int) {
+	return file_cmmsflow_events_v1_events_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ModelDeployed) GetModelVersion() string {
+	if x != nil {
+		return x.ModelVersion
+	}
+	return ""
+}
+
+func (x *ModelDeployed) GetPromoted() bool {
+	if x != nil {
+		return x.Promoted
+	}
+	return false
+}
+
+func (x *ModelDeployed) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *ModelDeployed) GetScoredAssets() int32 {
+	if x != nil {
+		return x.ScoredAssets
+	}
+	return 0
+}
+
+func (x *ModelDeployed) GetRiskLevels() map[string]int32 {
+	if x != nil {
+		return x.RiskLevels
+	}
+	return nil
+}
+
+func (x *ModelDeployed) GetMetrics() map[string]float64 {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+func (x *ModelDeployed) GetGateReason() string {
+	if x != nil {
+		return x.GateReason
+	}
+	return ""
+}
+
+// cmmsflow.report.generated.v1 — reporter stored the week's report under
+// reports/<iso_week>/.
+type ReportGenerated struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IsoWeek       string                 `protobuf:"bytes,1,opt,name=iso_week,json=isoWeek,proto3" json:"iso_week,omitempty"` // e.g. 2026-W48
+	Pdf           *StoredObject          `protobuf:"bytes,2,opt,name=pdf,proto3" json:"pdf,omitempty"`
+	Html          *StoredObject          `protobuf:"bytes,3,opt,name=html,proto3" json:"html,omitempty"`
+	Csv           *StoredObject          `protobuf:"bytes,4,opt,name=csv,proto3" json:"csv,omitempty"`
+	Charts        []*StoredObject        `protobuf:"bytes,5,rep,name=charts,proto3" json:"charts,omitempty"`
+	Kpis          map[string]float64     `protobuf:"bytes,6,rep,name=kpis,proto3" json:"kpis,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"` // headline figures for the email
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportGenerated) Reset() {
+	*x = ReportGenerated{}
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportGenerated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportGenerated) ProtoMessage() {}
+
+func (x *ReportGenerated) ProtoReflect() protoreflect.Message {
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportGenerated.ProtoReflect.Descriptor instead.
+func (*ReportGenerated) Descriptor() ([]byte, []int) {
+	return file_cmmsflow_events_v1_events_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ReportGenerated) GetIsoWeek() string {
+	if x != nil {
+		return x.IsoWeek
+	}
+	return ""
+}
+
+func (x *ReportGenerated) GetPdf() *StoredObject {
+	if x != nil {
+		return x.Pdf
+	}
+	return nil
+}
+
+func (x *ReportGenerated) GetHtml() *StoredObject {
+	if x != nil {
+		return x.Html
+	}
+	return nil
+}
+
+func (x *ReportGenerated) GetCsv() *StoredObject {
+	if x != nil {
+		return x.Csv
+	}
+	return nil
+}
+
+func (x *ReportGenerated) GetCharts() []*StoredObject {
+	if x != nil {
+		return x.Charts
+	}
+	return nil
+}
+
+func (x *ReportGenerated) GetKpis() map[string]float64 {
+	if x != nil {
+		return x.Kpis
+	}
+	return nil
+}
+
 var File_cmmsflow_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_cmmsflow_events_v1_events_proto_rawDesc = "" +
@@ -470,7 +951,63 @@ const file_cmmsflow_events_v1_events_proto_rawDesc = "" +
 	"\x17created_by_vehicle_type\x18\x06 \x03(\v2A.cmmsflow.events.v1.WorkOrdersGenerated.CreatedByVehicleTypeEntryR\x14createdByVehicleType\x1aG\n" +
 	"\x19CreatedByVehicleTypeEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01B@Z>github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1;eventsv1b\x06proto3"
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\x81\x01\n" +
+	"\fStoredObject\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03uri\x18\x02 \x01(\tR\x03uri\x12\x12\n" +
+	"\x04rows\x18\x03 \x01(\x03R\x04rows\x12\x14\n" +
+	"\x05bytes\x18\x04 \x01(\x03R\x05bytes\x12!\n" +
+	"\fcontent_type\x18\x05 \x01(\tR\vcontentType\"o\n" +
+	"\fRawExtracted\x12#\n" +
+	"\rsnapshot_date\x18\x01 \x01(\tR\fsnapshotDate\x12:\n" +
+	"\aobjects\x18\x02 \x03(\v2 .cmmsflow.events.v1.StoredObjectR\aobjects\"\xc6\x01\n" +
+	"\rFeaturesBuilt\x12#\n" +
+	"\rsnapshot_date\x18\x01 \x01(\tR\fsnapshotDate\x12\x16\n" +
+	"\x06engine\x18\x02 \x01(\tR\x06engine\x12<\n" +
+	"\btraining\x18\x03 \x01(\v2 .cmmsflow.events.v1.StoredObjectR\btraining\x12:\n" +
+	"\ascoring\x18\x04 \x01(\v2 .cmmsflow.events.v1.StoredObjectR\ascoring\"\xc0\x04\n" +
+	"\fModelTrained\x12#\n" +
+	"\rmodel_version\x18\x01 \x01(\tR\fmodelVersion\x12<\n" +
+	"\bartifact\x18\x02 \x01(\v2 .cmmsflow.events.v1.StoredObjectR\bartifact\x12G\n" +
+	"\ametrics\x18\x03 \x03(\v2-.cmmsflow.events.v1.ModelTrained.MetricsEntryR\ametrics\x12\x1a\n" +
+	"\bpromoted\x18\x04 \x01(\bR\bpromoted\x12)\n" +
+	"\x10champion_version\x18\x05 \x01(\tR\x0fchampionVersion\x12`\n" +
+	"\x10champion_metrics\x18\x06 \x03(\v25.cmmsflow.events.v1.ModelTrained.ChampionMetricsEntryR\x0fchampionMetrics\x12\x1f\n" +
+	"\vgate_reason\x18\a \x01(\tR\n" +
+	"gateReason\x12:\n" +
+	"\ascoring\x18\b \x01(\v2 .cmmsflow.events.v1.StoredObjectR\ascoring\x1a:\n" +
+	"\fMetricsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1aB\n" +
+	"\x14ChampionMetricsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xcb\x03\n" +
+	"\rModelDeployed\x12#\n" +
+	"\rmodel_version\x18\x01 \x01(\tR\fmodelVersion\x12\x1a\n" +
+	"\bpromoted\x18\x02 \x01(\bR\bpromoted\x12\x1a\n" +
+	"\bendpoint\x18\x03 \x01(\tR\bendpoint\x12#\n" +
+	"\rscored_assets\x18\x04 \x01(\x05R\fscoredAssets\x12R\n" +
+	"\vrisk_levels\x18\x05 \x03(\v21.cmmsflow.events.v1.ModelDeployed.RiskLevelsEntryR\n" +
+	"riskLevels\x12H\n" +
+	"\ametrics\x18\x06 \x03(\v2..cmmsflow.events.v1.ModelDeployed.MetricsEntryR\ametrics\x12\x1f\n" +
+	"\vgate_reason\x18\a \x01(\tR\n" +
+	"gateReason\x1a=\n" +
+	"\x0fRiskLevelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1a:\n" +
+	"\fMetricsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x80\x03\n" +
+	"\x0fReportGenerated\x12\x19\n" +
+	"\biso_week\x18\x01 \x01(\tR\aisoWeek\x122\n" +
+	"\x03pdf\x18\x02 \x01(\v2 .cmmsflow.events.v1.StoredObjectR\x03pdf\x124\n" +
+	"\x04html\x18\x03 \x01(\v2 .cmmsflow.events.v1.StoredObjectR\x04html\x122\n" +
+	"\x03csv\x18\x04 \x01(\v2 .cmmsflow.events.v1.StoredObjectR\x03csv\x128\n" +
+	"\x06charts\x18\x05 \x03(\v2 .cmmsflow.events.v1.StoredObjectR\x06charts\x12A\n" +
+	"\x04kpis\x18\x06 \x03(\v2-.cmmsflow.events.v1.ReportGenerated.KpisEntryR\x04kpis\x1a7\n" +
+	"\tKpisEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01B@Z>github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_cmmsflow_events_v1_events_proto_rawDescOnce sync.Once
@@ -484,7 +1021,7 @@ func file_cmmsflow_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_cmmsflow_events_v1_events_proto_rawDescData
 }
 
-var file_cmmsflow_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_cmmsflow_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_cmmsflow_events_v1_events_proto_goTypes = []any{
 	(*PipelineTriggered)(nil),     // 0: cmmsflow.events.v1.PipelineTriggered
 	(*RunStarted)(nil),            // 1: cmmsflow.events.v1.RunStarted
@@ -492,26 +1029,51 @@ var file_cmmsflow_events_v1_events_proto_goTypes = []any{
 	(*StepSucceeded)(nil),         // 3: cmmsflow.events.v1.StepSucceeded
 	(*StepFailed)(nil),            // 4: cmmsflow.events.v1.StepFailed
 	(*WorkOrdersGenerated)(nil),   // 5: cmmsflow.events.v1.WorkOrdersGenerated
-	nil,                           // 6: cmmsflow.events.v1.PipelineTriggered.ConfEntry
-	nil,                           // 7: cmmsflow.events.v1.RunStarted.ConfEntry
-	nil,                           // 8: cmmsflow.events.v1.StepSucceeded.FiguresEntry
-	nil,                           // 9: cmmsflow.events.v1.StepFailed.FiguresEntry
-	nil,                           // 10: cmmsflow.events.v1.WorkOrdersGenerated.CreatedByVehicleTypeEntry
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*StoredObject)(nil),          // 6: cmmsflow.events.v1.StoredObject
+	(*RawExtracted)(nil),          // 7: cmmsflow.events.v1.RawExtracted
+	(*FeaturesBuilt)(nil),         // 8: cmmsflow.events.v1.FeaturesBuilt
+	(*ModelTrained)(nil),          // 9: cmmsflow.events.v1.ModelTrained
+	(*ModelDeployed)(nil),         // 10: cmmsflow.events.v1.ModelDeployed
+	(*ReportGenerated)(nil),       // 11: cmmsflow.events.v1.ReportGenerated
+	nil,                           // 12: cmmsflow.events.v1.PipelineTriggered.ConfEntry
+	nil,                           // 13: cmmsflow.events.v1.RunStarted.ConfEntry
+	nil,                           // 14: cmmsflow.events.v1.StepSucceeded.FiguresEntry
+	nil,                           // 15: cmmsflow.events.v1.StepFailed.FiguresEntry
+	nil,                           // 16: cmmsflow.events.v1.WorkOrdersGenerated.CreatedByVehicleTypeEntry
+	nil,                           // 17: cmmsflow.events.v1.ModelTrained.MetricsEntry
+	nil,                           // 18: cmmsflow.events.v1.ModelTrained.ChampionMetricsEntry
+	nil,                           // 19: cmmsflow.events.v1.ModelDeployed.RiskLevelsEntry
+	nil,                           // 20: cmmsflow.events.v1.ModelDeployed.MetricsEntry
+	nil,                           // 21: cmmsflow.events.v1.ReportGenerated.KpisEntry
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
 }
 var file_cmmsflow_events_v1_events_proto_depIdxs = []int32{
-	11, // 0: cmmsflow.events.v1.PipelineTriggered.logical_date:type_name -> google.protobuf.Timestamp
-	6,  // 1: cmmsflow.events.v1.PipelineTriggered.conf:type_name -> cmmsflow.events.v1.PipelineTriggered.ConfEntry
-	11, // 2: cmmsflow.events.v1.RunStarted.logical_date:type_name -> google.protobuf.Timestamp
-	7,  // 3: cmmsflow.events.v1.RunStarted.conf:type_name -> cmmsflow.events.v1.RunStarted.ConfEntry
-	8,  // 4: cmmsflow.events.v1.StepSucceeded.figures:type_name -> cmmsflow.events.v1.StepSucceeded.FiguresEntry
-	9,  // 5: cmmsflow.events.v1.StepFailed.figures:type_name -> cmmsflow.events.v1.StepFailed.FiguresEntry
-	10, // 6: cmmsflow.events.v1.WorkOrdersGenerated.created_by_vehicle_type:type_name -> cmmsflow.events.v1.WorkOrdersGenerated.CreatedByVehicleTypeEntry
-	7,  // [7:7] is the sub-list for method output_type
-	7,  // [7:7] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	22, // 0: cmmsflow.events.v1.PipelineTriggered.logical_date:type_name -> google.protobuf.Timestamp
+	12, // 1: cmmsflow.events.v1.PipelineTriggered.conf:type_name -> cmmsflow.events.v1.PipelineTriggered.ConfEntry
+	22, // 2: cmmsflow.events.v1.RunStarted.logical_date:type_name -> google.protobuf.Timestamp
+	13, // 3: cmmsflow.events.v1.RunStarted.conf:type_name -> cmmsflow.events.v1.RunStarted.ConfEntry
+	14, // 4: cmmsflow.events.v1.StepSucceeded.figures:type_name -> cmmsflow.events.v1.StepSucceeded.FiguresEntry
+	15, // 5: cmmsflow.events.v1.StepFailed.figures:type_name -> cmmsflow.events.v1.StepFailed.FiguresEntry
+	16, // 6: cmmsflow.events.v1.WorkOrdersGenerated.created_by_vehicle_type:type_name -> cmmsflow.events.v1.WorkOrdersGenerated.CreatedByVehicleTypeEntry
+	6,  // 7: cmmsflow.events.v1.RawExtracted.objects:type_name -> cmmsflow.events.v1.StoredObject
+	6,  // 8: cmmsflow.events.v1.FeaturesBuilt.training:type_name -> cmmsflow.events.v1.StoredObject
+	6,  // 9: cmmsflow.events.v1.FeaturesBuilt.scoring:type_name -> cmmsflow.events.v1.StoredObject
+	6,  // 10: cmmsflow.events.v1.ModelTrained.artifact:type_name -> cmmsflow.events.v1.StoredObject
+	17, // 11: cmmsflow.events.v1.ModelTrained.metrics:type_name -> cmmsflow.events.v1.ModelTrained.MetricsEntry
+	18, // 12: cmmsflow.events.v1.ModelTrained.champion_metrics:type_name -> cmmsflow.events.v1.ModelTrained.ChampionMetricsEntry
+	6,  // 13: cmmsflow.events.v1.ModelTrained.scoring:type_name -> cmmsflow.events.v1.StoredObject
+	19, // 14: cmmsflow.events.v1.ModelDeployed.risk_levels:type_name -> cmmsflow.events.v1.ModelDeployed.RiskLevelsEntry
+	20, // 15: cmmsflow.events.v1.ModelDeployed.metrics:type_name -> cmmsflow.events.v1.ModelDeployed.MetricsEntry
+	6,  // 16: cmmsflow.events.v1.ReportGenerated.pdf:type_name -> cmmsflow.events.v1.StoredObject
+	6,  // 17: cmmsflow.events.v1.ReportGenerated.html:type_name -> cmmsflow.events.v1.StoredObject
+	6,  // 18: cmmsflow.events.v1.ReportGenerated.csv:type_name -> cmmsflow.events.v1.StoredObject
+	6,  // 19: cmmsflow.events.v1.ReportGenerated.charts:type_name -> cmmsflow.events.v1.StoredObject
+	21, // 20: cmmsflow.events.v1.ReportGenerated.kpis:type_name -> cmmsflow.events.v1.ReportGenerated.KpisEntry
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_cmmsflow_events_v1_events_proto_init() }
@@ -525,7 +1087,7 @@ func file_cmmsflow_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cmmsflow_events_v1_events_proto_rawDesc), len(file_cmmsflow_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
