@@ -51,9 +51,16 @@ func NewRelay(pool *pgxpool.Pool, pub Publisher, log *slog.Logger, interval time
 func (r *Relay) Run(ctx context.Context) {
 	t := time.NewTicker(r.interval)
 	defer t.Stop()
+	var pruned time.Time
 	for {
 		if _, err := r.Flush(ctx); err != nil && ctx.Err() == nil {
 			r.log.Warn("outbox relay: flush failed, will retry", "error", err)
+		}
+		if time.Since(pruned) > pruneEvery {
+			pruned = time.Now()
+			if err := Prune(ctx, r.pool); err != nil && ctx.Err() == nil {
+				r.log.Warn("outbox relay: prune failed", "error", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -149,4 +156,24 @@ func (r *Relay) flushBatch(ctx context.Context) (int, error) {
 		return published, fmt.Errorf("outbox relay: %w", publishErr)
 	}
 	return published, nil
+}
+
+// Retention of the bookkeeping tables. Pub/Sub keeps an unacked message for
+// at most 31 days, so no redelivery can arrive after DedupeRetention.
+const (
+	PublishedRetention = 7 * 24 * time.Hour
+	DedupeRetention    = 32 * 24 * time.Hour
+	pruneEvery         = time.Hour
+)
+
+// Prune deletes outbox rows published more than PublishedRetention ago and
+// dedupe records older than DedupeRetention.
+func Prune(ctx context.Context, pool *pgxpool.Pool) error {
+	if _, err := pool.Exec(ctx, `DELETE FROM outbox WHERE published_at < now() - $1::interval`, PublishedRetention); err != nil {
+		return fmt.Errorf("prune outbox: %w", err)
+	}
+	if _, err := pool.Exec(ctx, `DELETE FROM processed_events WHERE processed_at < now() - $1::interval`, DedupeRetention); err != nil {
+		return fmt.Errorf("prune processed events: %w", err)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package eventing_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -109,5 +110,35 @@ func TestOutboxEventSurvivesKillAfterCommit(t *testing.T) {
 	}
 	if m := got.Next(300 * time.Millisecond); m != nil {
 		t.Fatal("published twice")
+	}
+}
+
+func TestPruneKeepsWhatMayStillMatter(t *testing.T) {
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `
+		INSERT INTO outbox (topic, event_id, event_type, attributes, data, published_at) VALUES
+			('t', 'old-published', 'x', '{}', '', now() - interval '8 days'),
+			('t', 'new-published', 'x', '{}', '', now() - interval '1 day'),
+			('t', 'old-pending',   'x', '{}', '', NULL);
+		UPDATE outbox SET created_at = now() - interval '40 days' WHERE event_id = 'old-pending';
+		INSERT INTO processed_events (consumer, event_id, event_type, processed_at) VALUES
+			('c', 'ancient', 'x', now() - interval '33 days'),
+			('c', 'recent',  'x', now() - interval '30 days');`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eventing.Prune(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	rows, _ := pool.Query(ctx, `SELECT event_id FROM outbox UNION ALL SELECT event_id FROM processed_events ORDER BY 1`)
+	for rows.Next() {
+		var id string
+		_ = rows.Scan(&id)
+		left = append(left, id)
+	}
+	if fmt.Sprint(left) != "[new-published old-pending recent]" {
+		t.Fatalf("left %v: want unpublished rows and recent dedupe records kept", left)
 	}
 }
