@@ -47,7 +47,7 @@ build:
 
 ## generate: regenerate the Go code from proto/.
 generate:
-	@command -v protoc >/dev/null || apt-get install -y -q protobuf-compiler
+	@command -v protoc >/dev/null || (apt-get update -q && apt-get install -y -q protobuf-compiler)
 	GOBIN=$(CURDIR)/.local/tools go install $(PROTOC_GEN_GO)
 	cd proto && PATH=$(CURDIR)/.local/tools:$$PATH go generate ./...
 
