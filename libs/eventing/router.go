@@ -118,6 +118,7 @@ const (
 	Duplicate    Outcome = "duplicate"
 	DeadLettered Outcome = "dead-lettered"
 	Retry        Outcome = "retry"
+	Cancelled    Outcome = "cancelled" // a step event of a cancelled run: acked, not performed
 )
 
 // ServeHTTP is the push endpoint. 2xx acks; anything else makes Pub/Sub
@@ -202,6 +203,13 @@ func (r *Router) transact(rt route, outcome *Outcome) Next {
 			return nil
 		}
 		if rt.step {
+			cancelled, err := r.cancelled(ctx, ev)
+			if err != nil || cancelled {
+				if cancelled {
+					*outcome = Cancelled
+				}
+				return err
+			}
 			if err := r.reportStarted(ctx, ev); err != nil {
 				return err
 			}
@@ -229,6 +237,22 @@ func (r *Router) transact(rt route, outcome *Outcome) Next {
 }
 
 var errDuplicate = errors.New("duplicate delivery")
+
+// cancelled reports whether ev's run was cancelled (control's CancelRun), and
+// if so records the event as processed so that the step is never performed.
+func (r *Router) cancelled(ctx context.Context, ev Event) (bool, error) {
+	var state string
+	err := r.pool.QueryRow(ctx, `SELECT state FROM runs WHERE run_id = $1`, ev.RunID).Scan(&state)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && state != "cancelled") {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("run state: %w", err)
+	}
+	_, err = r.pool.Exec(ctx, `INSERT INTO processed_events (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+		r.service, ev.ID(), ev.Type())
+	return true, err
+}
 
 // flushTimeout bounds the publish after commit: when Pub/Sub is slow the
 // request returns and the relay's loop publishes later.

@@ -303,3 +303,28 @@ func TestTransientFailureIsRetriedUntilSuccess(t *testing.T) {
 		t.Fatalf("retry reports %v", f)
 	}
 }
+
+func TestStepOfCancelledRunIsNotPerformed(t *testing.T) {
+	h := newHarness(t, time.Minute)
+	var calls atomic.Int32
+	h.router.HandleStep(events.RunStarted, func(ctx context.Context, tx pgx.Tx, ev eventing.Event) (eventing.StepResult, error) {
+		calls.Add(1)
+		return effect(ctx, tx, ev)
+	})
+	ev := runStarted(t)
+	if _, err := h.pool.Exec(context.Background(), `INSERT INTO pipelines (id) VALUES ($1)`, events.PreventiveMaintenance); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.pool.Exec(context.Background(), `INSERT INTO runs (run_id, pipeline, state, source, logical_date)
+		VALUES ($1, $2, 'cancelled', 'manual', now())`, ev.RunID, events.PreventiveMaintenance); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if code, body := h.post(t, pushBody(ev.Message(), "c")); code != http.StatusOK || (body != `{"outcome":"cancelled"}` && body != `{"outcome":"duplicate"}`) {
+			t.Fatalf("%d %s", code, body)
+		}
+	}
+	if calls.Load() != 0 || h.count(t, `SELECT count(*) FROM outbox`) != 0 {
+		t.Fatalf("a cancelled run's step ran (%d calls) or reported", calls.Load())
+	}
+}
