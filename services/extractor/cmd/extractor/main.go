@@ -1,11 +1,41 @@
-// Command extractor runs the extractor service: it streams assets and work orders from PostgreSQL to Parquet in the bucket (etl_ml_training, step 1).
-// Until its pipeline step is built it serves health checks and dead-letters
-// the events pushed to it, which fails its run step with that reason.
+// Command extractor runs the extractor service: it streams assets, work
+// orders and maintenance plans from PostgreSQL to Parquet in the bucket
+// (etl_ml_training, step 1).
 package main
 
 import (
+	"context"
+
+	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/service"
+	"github.com/cmmsflow/cmmsflow/services/extractor/internal/extractor"
 )
 
-func main() { service.Main(service.Plain(events.Extractor)) }
+func main() { service.Main(run) }
+
+func run(ctx context.Context) error {
+	var cfg extractor.Config
+	if err := config.Load(ctx, &cfg); err != nil {
+		return err
+	}
+	store, closeStore, err := objstore.Connect(ctx, cfg.Bucket)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	pool, err := extractor.OpenPool(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	h, err := extractor.New(pool, store)
+	if err != nil {
+		return err
+	}
+	return service.Serve(ctx, events.Extractor, cfg.Common, func(s *service.Service) error {
+		h.Register(s.Router)
+		return nil
+	})
+}
