@@ -1,0 +1,132 @@
+// Package featurejob is the featurejob service's step of the etl_ml_training
+// pipeline: on raw.extracted it builds the run's features with the
+// configured engine (FEATURE_ENGINE: local, or dataproc on GCP), emits
+// features.built for the trainer and reports rows and bytes with the step.
+package featurejob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cmmsflow/cmmsflow/libs/config"
+	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/objstore"
+	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
+	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/engine"
+	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/local"
+)
+
+// Config is the featurejob service's configuration, from the environment.
+type Config struct {
+	config.Common
+	// Engine builds the features: local (Go, in this process) or dataproc.
+	Engine string `env:"FEATURE_ENGINE, default=local"`
+	// LookbackDays is the window the count features look back over.
+	LookbackDays int `env:"LOOKBACK_DAYS, default=365"`
+	// LabelWindowDays is the window after a snapshot the label looks at.
+	LabelWindowDays int `env:"LABEL_WINDOW_DAYS, default=90"`
+	// TmpDir holds the local engine's inputs during a build ("" = the system's).
+	TmpDir string `env:"FEATURE_TMPDIR"`
+}
+
+// Factory builds an engine from the configuration.
+type Factory func(ctx context.Context, cfg Config, store *objstore.Store) (engine.Engine, error)
+
+// Engines are the FEATURE_ENGINE values and their constructors. The Dataproc
+// engine plugs in here with one line.
+var Engines = map[string]Factory{
+	local.Name: func(_ context.Context, cfg Config, store *objstore.Store) (engine.Engine, error) {
+		return local.New(store, cfg.TmpDir), nil
+	},
+}
+
+// NewEngine returns the engine cfg.Engine names.
+func NewEngine(ctx context.Context, cfg Config, store *objstore.Store) (engine.Engine, error) {
+	f, ok := Engines[cfg.Engine]
+	if !ok {
+		return nil, fmt.Errorf("featurejob: FEATURE_ENGINE %q: want one of %s", cfg.Engine, strings.Join(slices.Sorted(maps.Keys(Engines)), ", "))
+	}
+	e, err := f(ctx, cfg, store)
+	if err != nil {
+		return nil, fmt.Errorf("featurejob: %s engine: %w", cfg.Engine, err)
+	}
+	return e, nil
+}
+
+// Handler runs the step.
+type Handler struct {
+	engine   engine.Engine
+	name     string
+	lookback int
+	window   int
+}
+
+// New returns the handler building with eng (named cfg.Engine).
+func New(cfg Config, eng engine.Engine) (*Handler, error) {
+	if eng == nil {
+		return nil, errors.New("featurejob: no engine")
+	}
+	if cfg.LookbackDays < 1 || cfg.LabelWindowDays < 1 {
+		return nil, fmt.Errorf("featurejob: LOOKBACK_DAYS (%d) and LABEL_WINDOW_DAYS (%d) must be at least 1", cfg.LookbackDays, cfg.LabelWindowDays)
+	}
+	return &Handler{engine: eng, name: cfg.Engine, lookback: cfg.LookbackDays, window: cfg.LabelWindowDays}, nil
+}
+
+// Register adds the step to the service's router.
+func (h *Handler) Register(r *eventing.Router) {
+	r.HandleStep(events.RawExtracted, h.Step)
+}
+
+// Step builds the features and emits features.built in tx.
+func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (eventing.StepResult, error) {
+	var p eventsv1.RawExtracted
+	if err := ev.Decode(&p); err != nil {
+		return eventing.StepResult{}, err
+	}
+	started := time.Now()
+	out, err := h.engine.Build(ctx, engine.Inputs{
+		RunID: ev.RunID, SnapshotDate: p.GetSnapshotDate(), Raw: p.GetObjects(),
+		OutPrefix: engine.OutPrefix(ev.RunID), LookbackDays: h.lookback, LabelWindowDays: h.window,
+	})
+	if err != nil {
+		return eventing.StepResult{}, fmt.Errorf("%s engine: %w", h.name, err)
+	}
+	if out.Training == nil || out.Scoring == nil {
+		return eventing.StepResult{}, fmt.Errorf("%s engine returned no training or scoring object", h.name)
+	}
+	took := time.Since(started)
+	next, err := ev.Next(events.FeaturesBuilt, events.Source(events.Featurejob), &eventsv1.FeaturesBuilt{
+		SnapshotDate: p.GetSnapshotDate(), Engine: h.name, Training: out.Training, Scoring: out.Scoring,
+	})
+	if err != nil {
+		return eventing.StepResult{}, err
+	}
+	if err := eventing.Emit(ctx, tx, next); err != nil {
+		return eventing.StepResult{}, err
+	}
+	figures := map[string]float64{
+		"training_rows":  float64(out.Training.GetRows()),
+		"training_bytes": float64(out.Training.GetBytes()),
+		"scoring_rows":   float64(out.Scoring.GetRows()),
+		"scoring_bytes":  float64(out.Scoring.GetBytes()),
+		"seconds":        took.Seconds(),
+	}
+	maps.Copy(figures, out.Figures)
+	summary := fmt.Sprintf("%s engine: %d training rows", h.name, out.Training.GetRows())
+	if n, ok := out.Figures["snapshots"]; ok {
+		summary += fmt.Sprintf(" over %d monthly snapshots", int(n))
+	}
+	if r, ok := out.Figures["positive_rate"]; ok {
+		summary += fmt.Sprintf(" (%.1f%% with a failure in the next %d days)", 100*r, h.window)
+	}
+	summary += fmt.Sprintf(", %d active assets to score as of %s, in %s.", out.Scoring.GetRows(), p.GetSnapshotDate(), took.Round(time.Millisecond))
+	return eventing.StepResult{Figures: figures, Summary: summary}, nil
+}
