@@ -1,11 +1,35 @@
 // Command trainer runs the trainer service: it trains, evaluates and gates the failure-risk model (etl_ml_training, step 3).
-// Until its pipeline step is built it serves health checks and dead-letters
-// the events pushed to it, which fails its run step with that reason.
 package main
 
 import (
+	"context"
+	"errors"
+
+	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/service"
+	"github.com/cmmsflow/cmmsflow/services/trainer/internal/trainer"
 )
 
-func main() { service.Main(service.Plain(events.Trainer)) }
+func main() { service.Main(run) }
+
+func run(ctx context.Context) (err error) {
+	var cfg trainer.Config
+	if err := config.Load(ctx, &cfg); err != nil {
+		return err
+	}
+	store, closeStore, err := objstore.Connect(ctx, cfg.Bucket)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, closeStore()) }()
+	return service.Serve(ctx, events.Trainer, cfg.Common, func(s *service.Service) error {
+		h, err := trainer.New(cfg, store, s.Log)
+		if err != nil {
+			return err
+		}
+		h.Register(s.Router)
+		return nil
+	})
+}

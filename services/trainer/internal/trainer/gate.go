@@ -1,0 +1,122 @@
+package trainer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cmmsflow/cmmsflow/libs/features"
+	"github.com/cmmsflow/cmmsflow/libs/model"
+	"github.com/cmmsflow/cmmsflow/libs/objstore"
+)
+
+// gateLock serialises gate decisions across trainer instances until commit,
+// so two runs never both replace the same champion.
+const gateLock = 727_400
+
+type gateResult struct {
+	promoted        bool
+	reason          string
+	championVersion string
+	championAUC     float64
+	championMetrics map[string]float64 // the champion's metrics on this holdout
+}
+
+// gate compares m with the current champion on the same holdout rows:
+// promote iff there is no champion or m's ROC AUC ≥ the champion's − margin.
+// A champion that cannot be read or cannot score the current feature schema
+// cannot be compared, and the new model takes its place (the reason says so).
+func (h *Handler) gate(ctx context.Context, tx pgx.Tx, m *model.Model, holdout []features.Row, y []float64) (gateResult, error) {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, gateLock); err != nil {
+		return gateResult{}, fmt.Errorf("gate lock: %w", err)
+	}
+	var champVersion, champArtifact string
+	err := tx.QueryRow(ctx, `SELECT version, artifact_name FROM models WHERE champion`).Scan(&champVersion, &champArtifact)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return gateResult{promoted: true, reason: "no champion yet: the first model is promoted"}, nil
+	}
+	if err != nil {
+		return gateResult{}, fmt.Errorf("gate: read champion: %w", err)
+	}
+	auc := m.Metrics["roc_auc"]
+	g := gateResult{championVersion: champVersion}
+	if champVersion == m.Version {
+		g.promoted, g.championAUC, g.championMetrics = true, auc, m.Metrics
+		g.reason = "already the champion: the same training data and learner gave the same model"
+		return g, nil
+	}
+	data, err := h.store.Get(ctx, champArtifact)
+	if errors.Is(err, objstore.ErrNotExist) {
+		g.promoted = true
+		g.reason = fmt.Sprintf("champion %s's artifact %s is missing: promoted without comparison", champVersion, champArtifact)
+		return g, nil
+	}
+	if err != nil {
+		return gateResult{}, fmt.Errorf("gate: read champion artifact: %w", err)
+	}
+	champ, err := model.Load(data)
+	if err != nil {
+		g.promoted = true
+		g.reason = fmt.Sprintf("champion %s cannot be loaded (%v): promoted without comparison", champVersion, err)
+		return g, nil
+	}
+	p := make([]float64, len(holdout))
+	for i, r := range holdout {
+		if p[i], err = champ.PredictRow(r); err != nil {
+			g.promoted = true
+			g.reason = fmt.Sprintf("champion %s cannot score the current features (%v): promoted without comparison", champVersion, err)
+			return g, nil
+		}
+	}
+	ce, err := model.Evaluate(y, p)
+	if err != nil {
+		return gateResult{}, fmt.Errorf("gate: evaluate champion: %w", err)
+	}
+	g.championMetrics = ce.Metrics()
+	g.championAUC = ce.ROCAUC
+	margin := h.cfg.GateMargin
+	g.promoted = auc >= ce.ROCAUC-margin
+	op := "≥"
+	if !g.promoted {
+		op = "<"
+	}
+	g.reason = fmt.Sprintf("holdout ROC AUC %.4f %s champion %s's %.4f − margin %.4f on the same %d rows",
+		auc, op, champVersion, ce.ROCAUC, margin, len(holdout))
+	return g, nil
+}
+
+// register records m and the gate's decision in the models table, making it
+// the champion when promoted. A redelivery updates the same row.
+func register(ctx context.Context, tx pgx.Tx, m *model.Model, store *objstore.Store, g gateResult) error {
+	var compared *string
+	if g.championVersion != "" {
+		compared = &g.championVersion
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO models (version, run_id, kind, artifact_name, artifact_uri, training_fingerprint, metrics,
+		                    promoted, gate_reason, compared_with, champion_metrics)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		ON CONFLICT (version) DO UPDATE SET
+			run_id = EXCLUDED.run_id, kind = EXCLUDED.kind, artifact_name = EXCLUDED.artifact_name,
+			artifact_uri = EXCLUDED.artifact_uri, training_fingerprint = EXCLUDED.training_fingerprint,
+			metrics = EXCLUDED.metrics, promoted = EXCLUDED.promoted, gate_reason = EXCLUDED.gate_reason,
+			compared_with = EXCLUDED.compared_with, champion_metrics = EXCLUDED.champion_metrics,
+			updated_at = now()`,
+		m.Version, m.RunID, string(m.Kind), ArtifactName(m.Version), store.URI(ArtifactName(m.Version)),
+		m.Training.Fingerprint, m.Metrics, g.promoted, g.reason, compared, g.championMetrics)
+	if err != nil {
+		return fmt.Errorf("register model %s: %w", m.Version, err)
+	}
+	if !g.promoted {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE models SET champion = false, updated_at = now() WHERE champion AND version <> $1`, m.Version); err != nil {
+		return fmt.Errorf("retire champion: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE models SET champion = true, promoted_at = coalesce(promoted_at, now()), updated_at = now() WHERE version = $1`, m.Version); err != nil {
+		return fmt.Errorf("promote %s: %w", m.Version, err)
+	}
+	return nil
+}
