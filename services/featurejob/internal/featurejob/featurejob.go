@@ -20,6 +20,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
+	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/dataproc"
 	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/engine"
 	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/local"
 )
@@ -35,17 +36,19 @@ type Config struct {
 	LabelWindowDays int `env:"LABEL_WINDOW_DAYS, default=90"`
 	// TmpDir holds the local engine's inputs during a build ("" = the system's).
 	TmpDir string `env:"FEATURE_TMPDIR"`
+	// Dataproc configures FEATURE_ENGINE=dataproc (DATAPROC_* variables).
+	Dataproc dataproc.Config
 }
 
 // Factory builds an engine from the configuration.
 type Factory func(ctx context.Context, cfg Config, store *objstore.Store) (engine.Engine, error)
 
-// Engines are the FEATURE_ENGINE values and their constructors. The Dataproc
-// engine plugs in here with one line.
+// Engines are the FEATURE_ENGINE values and their constructors.
 var Engines = map[string]Factory{
 	local.Name: func(_ context.Context, cfg Config, store *objstore.Store) (engine.Engine, error) {
 		return local.New(store, cfg.TmpDir), nil
 	},
+	"dataproc": newDataproc,
 }
 
 // NewEngine returns the engine cfg.Engine names.
