@@ -1,11 +1,34 @@
 // Command reporter runs the reporter service: it computes the weekly KPIs and builds the HTML and PDF report (weekly_kpi_report, step 1).
-// Until its pipeline step is built it serves health checks and dead-letters
-// the events pushed to it, which fails its run step with that reason.
 package main
 
 import (
+	"context"
+
+	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/service"
+	"github.com/cmmsflow/cmmsflow/services/reporter/internal/reporter"
 )
 
-func main() { service.Main(service.Plain(events.Reporter)) }
+func main() { service.Main(run) }
+
+func run(ctx context.Context) error {
+	var cfg reporter.Config
+	if err := config.Load(ctx, &cfg); err != nil {
+		return err
+	}
+	store, closeStore, err := objstore.Connect(ctx, cfg.Bucket)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	h, err := reporter.New(cfg, store)
+	if err != nil {
+		return err
+	}
+	return service.Serve(ctx, events.Reporter, cfg.Common, func(s *service.Service) error {
+		h.Register(s.Router)
+		return nil
+	})
+}

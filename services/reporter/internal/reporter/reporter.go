@@ -1,0 +1,229 @@
+// Package reporter is the reporter service's step of the weekly_kpi_report
+// pipeline: on run-started it computes the week's KPIs (package kpi), renders
+// the charts, HTML, PDF and CSV (package render), stores them under
+// reports/<iso-week>/ in the bucket, records the report and emits
+// report.generated for the notifier.
+package reporter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cmmsflow/cmmsflow/libs/config"
+	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/objstore"
+	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
+	"github.com/cmmsflow/cmmsflow/services/reporter/internal/kpi"
+	"github.com/cmmsflow/cmmsflow/services/reporter/internal/render"
+)
+
+// Config is the reporter service's configuration, from the environment.
+type Config struct {
+	config.Common
+	// TimeZone is the IANA zone the report's weeks are taken in.
+	TimeZone string `env:"REPORT_TIME_ZONE, default=UTC"`
+	// MTBFWindowDays is the trailing window of MTBF's operating time.
+	MTBFWindowDays int `env:"REPORT_MTBF_WINDOW_DAYS, default=365"`
+}
+
+// ConfWeek is the run conf key that picks the week to report on (2026-W47).
+const ConfWeek = "week"
+
+// Prefix is where reports are stored: reports/<iso-week>/.
+const Prefix = "reports/"
+
+// Object names inside a report's folder; the same every time, so
+// regenerating a week overwrites its files.
+const (
+	FilePDF  = "report.pdf"
+	FileHTML = "report.html"
+	FileCSV  = "kpis.csv"
+)
+
+// Bucket is where the report's files go.
+type Bucket interface {
+	Put(ctx context.Context, name, contentType string, data []byte) error
+	URI(name string) string
+}
+
+var _ Bucket = (*objstore.Store)(nil)
+
+// Handler runs the step.
+type Handler struct {
+	loc    *time.Location
+	window int
+	bucket Bucket
+	now    func() time.Time
+}
+
+// New validates cfg and returns the handler writing to bucket.
+func New(cfg Config, bucket Bucket) (*Handler, error) {
+	if cfg.TimeZone == "" || cfg.TimeZone == "Local" {
+		return nil, fmt.Errorf("reporter: REPORT_TIME_ZONE %q: want an IANA time zone such as Europe/Berlin or UTC", cfg.TimeZone)
+	}
+	loc, err := time.LoadLocation(cfg.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("reporter: REPORT_TIME_ZONE: %w", err)
+	}
+	if cfg.MTBFWindowDays < 7 || cfg.MTBFWindowDays > 3660 {
+		return nil, fmt.Errorf("reporter: REPORT_MTBF_WINDOW_DAYS must be between 7 and 3660, got %d", cfg.MTBFWindowDays)
+	}
+	if bucket == nil {
+		return nil, errors.New("reporter: no bucket")
+	}
+	return &Handler{loc: loc, window: cfg.MTBFWindowDays, bucket: bucket, now: time.Now}, nil
+}
+
+// Register adds the step to the service's router.
+func (h *Handler) Register(r *eventing.Router) {
+	r.HandleStep(events.RunStarted, h.Step)
+}
+
+// Week is the week a run reports on: conf "week" when given, else the ISO
+// week before the one containing the logical date (in the configured zone).
+func (h *Handler) Week(p *eventsv1.RunStarted) (kpi.Week, error) {
+	if s, ok := p.GetConf()[ConfWeek]; ok {
+		w, err := kpi.ParseWeek(strings.TrimSpace(s))
+		if err != nil {
+			return kpi.Week{}, fmt.Errorf("conf %s: %w", ConfWeek, err)
+		}
+		return w, nil
+	}
+	if p.GetLogicalDate() == nil {
+		return kpi.Week{}, errors.New("run-started without a logical_date")
+	}
+	if err := p.GetLogicalDate().CheckValid(); err != nil {
+		return kpi.Week{}, fmt.Errorf("logical_date: %w", err)
+	}
+	return kpi.ReportingWeek(p.GetLogicalDate().AsTime(), h.loc), nil
+}
+
+// Step builds and stores the report and emits report.generated in tx.
+func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (eventing.StepResult, error) {
+	if ev.Pipeline != events.WeeklyKPIReport {
+		return eventing.StepResult{}, eventing.Permanent(fmt.Errorf("reporter runs the %s pipeline, not %q", events.WeeklyKPIReport, ev.Pipeline))
+	}
+	var p eventsv1.RunStarted
+	if err := ev.Decode(&p); err != nil {
+		return eventing.StepResult{}, err
+	}
+	week, err := h.Week(&p)
+	if err != nil {
+		return eventing.StepResult{}, eventing.Permanent(err)
+	}
+	started := time.Now()
+	rep, err := kpi.Compute(ctx, tx, kpi.Params{Week: week, Location: h.loc, MTBFWindowDays: h.window, Now: h.now()})
+	if err != nil {
+		return eventing.StepResult{}, err
+	}
+	files, err := render.All(rep)
+	if err != nil {
+		return eventing.StepResult{}, eventing.Permanent(err)
+	}
+	out, err := h.store(ctx, week, files)
+	if err != nil {
+		return eventing.StepResult{}, err
+	}
+	headline := kpi.Headline(kpi.Rows(rep))
+	out.IsoWeek, out.Kpis = week.String(), headline
+	if err := record(ctx, tx, ev.RunID, week, out); err != nil {
+		return eventing.StepResult{}, err
+	}
+	next, err := ev.Next(events.ReportGenerated, events.Source(events.Reporter), out)
+	if err != nil {
+		return eventing.StepResult{}, err
+	}
+	if err := eventing.Emit(ctx, tx, next); err != nil {
+		return eventing.StepResult{}, err
+	}
+	figures := map[string]float64{
+		"objects":       float64(3 + len(out.Charts)),
+		"pdf_bytes":     float64(out.Pdf.Bytes),
+		"html_bytes":    float64(out.Html.Bytes),
+		"build_seconds": time.Since(started).Seconds(),
+	}
+	for _, k := range []string{"wo_opened", "wo_completed", "wo_overdue", "mttr_hours", "pm_compliance_pct"} {
+		if v, ok := headline[k]; ok {
+			figures[k] = v
+		}
+	}
+	return eventing.StepResult{
+		Figures: figures,
+		Summary: fmt.Sprintf("report %s stored at %s", week, h.bucket.URI(Prefix+week.String()+"/")),
+	}, nil
+}
+
+// Folder is the bucket folder of a week's report.
+func Folder(w kpi.Week) string { return Prefix + w.String() + "/" }
+
+// store writes the report's files. Names are fixed per week: a retried or
+// regenerated report replaces its files.
+func (h *Handler) store(ctx context.Context, w kpi.Week, f *render.Files) (*eventsv1.ReportGenerated, error) {
+	dir := Folder(w)
+	put := func(name, ctype string, data []byte) (*eventsv1.StoredObject, error) {
+		if err := h.bucket.Put(ctx, dir+name, ctype, data); err != nil {
+			return nil, fmt.Errorf("reporter: store %s: %w", name, err)
+		}
+		return &eventsv1.StoredObject{Name: dir + name, Uri: h.bucket.URI(dir + name), Bytes: int64(len(data)), ContentType: ctype}, nil
+	}
+	out := &eventsv1.ReportGenerated{}
+	var err error
+	for _, c := range f.Charts {
+		o, err := put(c.Name, "image/png", c.PNG)
+		if err != nil {
+			return nil, err
+		}
+		out.Charts = append(out.Charts, o)
+	}
+	if out.Csv, err = put(FileCSV, "text/csv; charset=utf-8", f.CSV); err != nil {
+		return nil, err
+	}
+	if out.Html, err = put(FileHTML, "text/html; charset=utf-8", f.HTML); err != nil {
+		return nil, err
+	}
+	if out.Pdf, err = put(FilePDF, "application/pdf", f.PDF); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// record upserts the week's row of the reports table (for control's list
+// of past reports).
+func record(ctx context.Context, tx pgx.Tx, runID string, w kpi.Week, r *eventsv1.ReportGenerated) error {
+	type obj struct {
+		Name        string `json:"name"`
+		URI         string `json:"uri"`
+		Bytes       int64  `json:"bytes"`
+		ContentType string `json:"content_type"`
+	}
+	var objs []obj
+	for _, o := range append([]*eventsv1.StoredObject{r.Pdf, r.Html, r.Csv}, r.Charts...) {
+		objs = append(objs, obj{o.Name, o.Uri, o.Bytes, o.ContentType})
+	}
+	objJSON, err := json.Marshal(objs)
+	if err != nil {
+		return err
+	}
+	kpis, err := json.Marshal(r.Kpis)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `
+		INSERT INTO reports (iso_week, week_start, run_id, generated_at, pdf_uri, html_uri, csv_uri, objects, kpis)
+		VALUES ($1, $2, $3, now(), $4, $5, $6, $7, $8)
+		ON CONFLICT (iso_week) DO UPDATE SET run_id = EXCLUDED.run_id, generated_at = EXCLUDED.generated_at,
+			pdf_uri = EXCLUDED.pdf_uri, html_uri = EXCLUDED.html_uri, csv_uri = EXCLUDED.csv_uri,
+			objects = EXCLUDED.objects, kpis = EXCLUDED.kpis`,
+		w.String(), w.Monday(), runID, r.Pdf.Uri, r.Html.Uri, r.Csv.Uri, objJSON, kpis)
+	if err != nil {
+		return fmt.Errorf("reporter: record report: %w", err)
+	}
+	return nil
+}
