@@ -19,3 +19,8 @@ if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
   echo "deps: PostgreSQL refuses to run as root and there is no postgres user" >&2
   exit 1
 fi
+if ! command -v pdftoppm >/dev/null 2>&1; then
+  echo "deps: installing pdftoppm (Debian package poppler-utils) for the reporter's PDF rendering test"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q poppler-utils
+fi

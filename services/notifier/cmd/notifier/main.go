@@ -17,9 +17,10 @@ func run(ctx context.Context) error {
 	if err := config.Load(ctx, &cfg); err != nil {
 		return err
 	}
-	a, err := app.New(cfg)
+	a, err := app.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
+	defer a.Close()
 	return service.Serve(ctx, events.Notifier, cfg.Common, a.Register)
 }

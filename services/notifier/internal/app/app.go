@@ -3,13 +3,16 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/mail"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
+	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/service"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/email"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/notify"
@@ -40,6 +43,13 @@ type Config struct {
 	MaxAttempts int `env:"NOTIFY_MAX_ATTEMPTS, default=5"`
 	// SendTimeout bounds one SendGrid or webhook request.
 	SendTimeout time.Duration `env:"NOTIFY_SEND_TIMEOUT, default=30s"`
+	// ReportRecipients receive the weekly KPI report (comma list); empty
+	// means AdminEmails.
+	ReportRecipients string `env:"REPORT_RECIPIENTS"`
+	// ReportPublicBaseURL, when set, is the public URL of the bucket's
+	// objects (e.g. https://storage.googleapis.com/<bucket>), used to link a
+	// report too large to attach; otherwise the link is its gs:// URI.
+	ReportPublicBaseURL string `env:"REPORT_PUBLIC_BASE_URL"`
 }
 
 // App is the notifier's dependencies, built from the configuration before
@@ -48,12 +58,14 @@ type App struct {
 	Sender email.Sender
 	Poster *webhook.Poster
 	Notify notify.Config
+	// Close releases the bucket client.
+	Close func() error
 }
 
-// New validates cfg and builds the sender and webhooks. A missing
-// SENDGRID_API_KEY in sendgrid mode, an unknown mode, or a malformed address
-// or webhook is an error.
-func New(cfg Config) (*App, error) {
+// New validates cfg and builds the sender, webhooks and the bucket client
+// (reports are read from BUCKET). A missing SENDGRID_API_KEY in sendgrid
+// mode, an unknown mode, or a malformed address, webhook or URL is an error.
+func New(ctx context.Context, cfg Config) (*App, error) {
 	from, err := mail.ParseAddress(cfg.EmailFrom)
 	if err != nil {
 		return nil, fmt.Errorf("EMAIL_FROM %q: %w", cfg.EmailFrom, err)
@@ -65,6 +77,17 @@ func New(cfg Config) (*App, error) {
 	hooks, err := webhook.ParseTargets(cfg.WebhookURLs)
 	if err != nil {
 		return nil, fmt.Errorf("NOTIFY_WEBHOOK_URLS: %w", err)
+	}
+	reports := admins
+	if strings.TrimSpace(cfg.ReportRecipients) != "" {
+		if reports, err = email.ParseAddressList(cfg.ReportRecipients); err != nil {
+			return nil, fmt.Errorf("REPORT_RECIPIENTS: %w", err)
+		}
+	}
+	if b := cfg.ReportPublicBaseURL; b != "" {
+		if u, err := url.Parse(b); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, fmt.Errorf("REPORT_PUBLIC_BASE_URL %q: want an http(s) URL", b)
+		}
 	}
 	if cfg.MaxAttempts < 1 {
 		return nil, fmt.Errorf("NOTIFY_MAX_ATTEMPTS must be at least 1, got %d", cfg.MaxAttempts)
@@ -88,10 +111,18 @@ func New(cfg Config) (*App, error) {
 	default:
 		return nil, fmt.Errorf("EMAIL_MODE %q: want %s or %s", cfg.EmailMode, ModeOutbox, ModeSendGrid)
 	}
+	store, closeStore, err := objstore.Connect(ctx, cfg.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("BUCKET: %w", err)
+	}
 	return &App{
 		Sender: sender,
 		Poster: webhook.NewPoster(client),
-		Notify: notify.Config{From: *from, Admins: admins, Webhooks: hooks, MaxAttempts: cfg.MaxAttempts},
+		Notify: notify.Config{
+			From: *from, Admins: admins, Webhooks: hooks, MaxAttempts: cfg.MaxAttempts,
+			Reports: reports, ReportLinkBase: cfg.ReportPublicBaseURL, Bucket: store,
+		},
+		Close: closeStore,
 	}, nil
 }
 

@@ -17,6 +17,9 @@ import (
 func load(t *testing.T, env map[string]string) app.Config {
 	t.Helper()
 	env["DATABASE_URL"] = "postgres://unused"
+	// The bucket client honours the emulator variable, as in the local
+	// stack; nothing is read from the bucket here.
+	t.Setenv("STORAGE_EMULATOR_HOST", "127.0.0.1:9")
 	var cfg app.Config
 	if err := config.LoadFrom(context.Background(), &cfg, env); err != nil {
 		t.Fatal(err)
@@ -32,7 +35,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatalf("defaults %+v", cfg)
 	}
 	cfg.EmailOutboxDir = filepath.Join(t.TempDir(), "outbox")
-	a, err := app.New(cfg)
+	a, err := app.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +57,7 @@ func TestSendGridMode(t *testing.T) {
 		"EMAIL_FROM": "Fleet <fleet@example.test>", "ADMIN_EMAILS": "Ops <ops@example.test>, chief@example.test",
 		"NOTIFY_WEBHOOK_URLS": "slack=https://hooks.example.test/T/B/x,teams=https://teams.example.test/w",
 	})
-	a, err := app.New(cfg)
+	a, err := app.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,20 +77,44 @@ func TestStartUpErrors(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		"sendgrid without key": {map[string]string{"EMAIL_MODE": "sendgrid"}, "requires SENDGRID_API_KEY"},
-		"unknown mode":         {map[string]string{"EMAIL_MODE": "smtp"}, `EMAIL_MODE "smtp"`},
-		"bad from":             {map[string]string{"EMAIL_FROM": "nobody"}, "EMAIL_FROM"},
-		"bad admins":           {map[string]string{"ADMIN_EMAILS": "a@b.test, not an address"}, "ADMIN_EMAILS"},
-		"bad webhook":          {map[string]string{"NOTIFY_WEBHOOK_URLS": "irc=https://x.test"}, "NOTIFY_WEBHOOK_URLS"},
-		"bad sendgrid url":     {map[string]string{"EMAIL_MODE": "sendgrid", "SENDGRID_API_KEY": "k", "SENDGRID_BASE_URL": "api.sendgrid.com"}, "SENDGRID_BASE_URL"},
-		"zero attempts":        {map[string]string{"NOTIFY_MAX_ATTEMPTS": "0"}, "NOTIFY_MAX_ATTEMPTS"},
+		"sendgrid without key":  {map[string]string{"EMAIL_MODE": "sendgrid"}, "requires SENDGRID_API_KEY"},
+		"unknown mode":          {map[string]string{"EMAIL_MODE": "smtp"}, `EMAIL_MODE "smtp"`},
+		"bad from":              {map[string]string{"EMAIL_FROM": "nobody"}, "EMAIL_FROM"},
+		"bad admins":            {map[string]string{"ADMIN_EMAILS": "a@b.test, not an address"}, "ADMIN_EMAILS"},
+		"bad webhook":           {map[string]string{"NOTIFY_WEBHOOK_URLS": "irc=https://x.test"}, "NOTIFY_WEBHOOK_URLS"},
+		"bad sendgrid url":      {map[string]string{"EMAIL_MODE": "sendgrid", "SENDGRID_API_KEY": "k", "SENDGRID_BASE_URL": "api.sendgrid.com"}, "SENDGRID_BASE_URL"},
+		"zero attempts":         {map[string]string{"NOTIFY_MAX_ATTEMPTS": "0"}, "NOTIFY_MAX_ATTEMPTS"},
+		"bad report recipients": {map[string]string{"REPORT_RECIPIENTS": "nobody at all"}, "REPORT_RECIPIENTS"},
+		"bad public base url":   {map[string]string{"REPORT_PUBLIC_BASE_URL": "storage.example.test"}, "REPORT_PUBLIC_BASE_URL"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			tt.env["EMAIL_OUTBOX_DIR"] = t.TempDir()
-			_, err := app.New(load(t, tt.env))
+			_, err := app.New(context.Background(), load(t, tt.env))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want one mentioning %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestReportRecipients(t *testing.T) {
+	cfg := load(t, map[string]string{"ADMIN_EMAILS": "ops@example.test", "EMAIL_OUTBOX_DIR": t.TempDir()})
+	a, err := app.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if len(a.Notify.Reports) != 1 || a.Notify.Reports[0].Address != "ops@example.test" || a.Notify.Bucket == nil || a.Notify.ReportLinkBase != "" {
+		t.Fatalf("default report recipients %+v", a.Notify)
+	}
+	cfg = load(t, map[string]string{"REPORT_RECIPIENTS": "Board <board@example.test>, cfo@example.test",
+		"REPORT_PUBLIC_BASE_URL": "https://storage.example.test/bucket", "EMAIL_OUTBOX_DIR": t.TempDir()})
+	b, err := app.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if len(b.Notify.Reports) != 2 || b.Notify.Reports[1].Address != "cfo@example.test" || b.Notify.ReportLinkBase != "https://storage.example.test/bucket" {
+		t.Fatalf("report recipients %+v", b.Notify)
 	}
 }

@@ -46,6 +46,20 @@ type delivery struct {
 	Body         string // inbox and email: plain text; webhook: the JSON payload
 	BodyHTML     string
 	Target       string // webhook: the target id
+
+	// Not stored: rebuilt by every attempt from the event.
+	Attachments []email.Attachment // email: files sent with it
+	// TooLarge, when set, is sent instead if the provider refuses the
+	// message as too large (email.ErrTooLarge): the same without the big
+	// attachments, with a link to the file.
+	TooLarge *fallback
+}
+
+// fallback is a lighter version of an email.
+type fallback struct {
+	Body, BodyHTML string
+	Attachments    []email.Attachment
+	Note           string // recorded on the row when the fallback was sent
 }
 
 // claimed is a delivery this attempt owns.
@@ -113,6 +127,10 @@ func (n *Notifier) deliver(ctx context.Context, tx pgx.Tx, ev eventing.Event, ds
 		return err
 	}
 	slices.SortFunc(rows, func(a, b claimed) int { return order[a.Key] - order[b.Key] })
+	for i := range rows {
+		d := ds[order[rows[i].Key]]
+		rows[i].Attachments, rows[i].TooLarge = d.Attachments, d.TooLarge
+	}
 
 	// stop ends the attempt early, handing the claims from i on back
 	// untouched so the next attempt sends them (if even that cannot be
@@ -128,10 +146,10 @@ func (n *Notifier) deliver(ctx context.Context, tx pgx.Tx, ev eventing.Event, ds
 		if err := ctx.Err(); err != nil {
 			return stop(i, fmt.Errorf("notify: %d deliveries not attempted: %w", len(rows)-i, err))
 		}
-		err := n.send(ctx, c)
+		note, err := n.send(ctx, c)
 		if err == nil {
-			n.log.Info("notification sent", "key", c.Key, "channel", c.Channel, "kind", c.Kind)
-			if merr := n.mark(ctx, c.id, StatusSent, "", false); merr != nil {
+			n.log.Info("notification sent", "key", c.Key, "channel", c.Channel, "kind", c.Kind, "note", note)
+			if merr := n.mark(ctx, c.id, StatusSent, note, false); merr != nil {
 				return stop(i+1, fmt.Errorf("notify: record %s as sent: %w", c.Key, merr))
 			}
 			continue
@@ -251,25 +269,35 @@ func (n *Notifier) release(ctx context.Context, cs []claimed) error {
 	return err
 }
 
-// send performs one claimed delivery.
-func (n *Notifier) send(ctx context.Context, c claimed) error {
+// send performs one claimed delivery. An email the provider refuses as too
+// large goes out as its TooLarge fallback, if it has one; note says so.
+func (n *Notifier) send(ctx context.Context, c claimed) (note string, err error) {
 	switch c.Channel {
 	case ChannelEmail:
 		to, err := email.ParseAddressList(c.Recipient)
 		if err != nil {
-			return fmt.Errorf("%w: %v", email.ErrInvalid, err)
+			return "", fmt.Errorf("%w: %v", email.ErrInvalid, err)
 		}
-		return n.email.Send(ctx, email.Message{
-			Key: c.Key, From: n.cfg.From, To: to, Subject: c.Subject, Text: c.Body, HTML: c.BodyHTML,
-		})
+		m := email.Message{
+			Key: c.Key, From: n.cfg.From, To: to, Subject: c.Subject, Text: c.Body, HTML: c.BodyHTML, Attachments: c.Attachments,
+		}
+		err = n.email.Send(ctx, m)
+		if errors.Is(err, email.ErrTooLarge) && c.TooLarge != nil {
+			n.log.Warn("email too large; sending the fallback", "key", c.Key, "error", err)
+			m.Text, m.HTML, m.Attachments = c.TooLarge.Body, c.TooLarge.BodyHTML, c.TooLarge.Attachments
+			if err = n.email.Send(ctx, m); err == nil {
+				return c.TooLarge.Note, nil
+			}
+		}
+		return "", err
 	case ChannelWebhook:
 		t, ok := n.targets[c.Target]
 		if !ok {
-			return errNoTarget
+			return "", errNoTarget
 		}
-		return n.hooks.Post(ctx, t, []byte(c.Body))
+		return "", n.hooks.Post(ctx, t, []byte(c.Body))
 	}
-	return fmt.Errorf("%w: channel %q", errUndeliverable, c.Channel)
+	return "", fmt.Errorf("%w: channel %q", errUndeliverable, c.Channel)
 }
 
 var (

@@ -37,6 +37,18 @@ type Config struct {
 	Webhooks []webhook.Target // each gets the summary and alerts
 	// MaxAttempts per delivery; 0 means DefaultMaxAttempts.
 	MaxAttempts int
+	// Reports receive the weekly KPI report (none: the report is not mailed).
+	Reports []mail.Address
+	// ReportLinkBase is the public URL prefix of the bucket's objects, for
+	// a report too large to attach; empty means the gs:// URI.
+	ReportLinkBase string
+	// Bucket is where the reports are read from.
+	Bucket Bucket
+}
+
+// Bucket reads stored objects.
+type Bucket interface {
+	Get(ctx context.Context, name string) ([]byte, error)
 }
 
 // Poster posts a webhook payload.
@@ -67,7 +79,8 @@ func New(pool *pgxpool.Pool, sender email.Sender, hooks Poster, cfg Config, log 
 }
 
 // Register adds notifier's handlers to r: the preventive maintenance step on
-// workorders-generated, and failure alerts on step-failed.
+// workorders-generated, the weekly report step on report-generated, and
+// failure alerts on step-failed.
 //
 // A handler holds its transaction's connection while it records deliveries
 // through a second one, so concurrent deliveries are limited to half the
@@ -76,6 +89,7 @@ func New(pool *pgxpool.Pool, sender email.Sender, hooks Poster, cfg Config, log 
 func (n *Notifier) Register(r *eventing.Router) {
 	r.Use(limit(max(1, int(n.pool.Config().MaxConns)/2)))
 	r.HandleStep(events.WorkOrdersGenerated, n.WorkOrdersGenerated)
+	r.HandleStep(events.ReportGenerated, n.ReportGenerated)
 	r.Handle(events.StepFailed, n.StepFailed)
 }
 
