@@ -27,15 +27,26 @@ func Healthz(name string) http.HandlerFunc {
 	}
 }
 
-// ServeHTTP serves h on l until ctx ends, then stops accepting and gives
-// in-flight requests grace to finish (Cloud Run allows 10 s after SIGTERM).
-// Request contexts are not cancelled by ctx, only by the shutdown deadline.
-func ServeHTTP(ctx context.Context, l net.Listener, h http.Handler, grace time.Duration) error {
-	srv := &http.Server{
+// NewHTTPServer returns the server every port uses: HTTP/1.1 and
+// unencrypted HTTP/2 (h2c with prior knowledge: what gRPC clients speak
+// without TLS, and what Cloud Run's end-to-end HTTP/2 sends). Request
+// contexts are not cancelled by ctx, only by the shutdown deadline.
+func NewHTTPServer(ctx context.Context, h http.Handler) *http.Server {
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Server{
 		Handler:           h,
+		Protocols:         p,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+}
+
+// ServeHTTP serves h on l until ctx ends, then stops accepting and gives
+// in-flight requests grace to finish (Cloud Run allows 10 s after SIGTERM).
+func ServeHTTP(ctx context.Context, l net.Listener, h http.Handler, grace time.Duration) error {
+	srv := NewHTTPServer(ctx, h)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(l) }()
 	var err error

@@ -47,9 +47,17 @@ type Service struct {
 	Router    *eventing.Router
 	// Mux serves /events, /healthz and /readyz; services add their own routes.
 	Mux *http.ServeMux
+	// Handler serves the port; nil serves Mux. (control puts its gRPC
+	// server in front of Mux.)
+	Handler http.Handler
 
 	listener net.Listener
+	stops    []func()
 }
+
+// OnStop registers f to run once the port has stopped serving, before the
+// outbox's final flush.
+func (s *Service) OnStop(f func()) { s.stops = append(s.stops, f) }
 
 // New connects every dependency a service needs and returns an error naming
 // the first one missing.
@@ -113,8 +121,15 @@ func (s *Service) Run(ctx context.Context) error {
 	relayDone := make(chan struct{})
 	go func() { defer close(relayDone); s.Relay.Run(relayCtx) }()
 	s.Log.Info("serving", "addr", s.listener.Addr().String())
-	err := ServeHTTP(ctx, s.listener, s.Mux, s.Config.ShutdownGrace)
+	h := s.Handler
+	if h == nil {
+		h = s.Mux
+	}
+	err := ServeHTTP(ctx, s.listener, h, s.Config.ShutdownGrace)
 	s.Log.Info("stopped serving")
+	for _, f := range s.stops {
+		f()
+	}
 	stopRelay()
 	<-relayDone
 	flushCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -126,9 +141,15 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 func (s *Service) close() {
-	s.Publisher.Close()
-	_ = s.PubSub.Close()
-	s.Pool.Close()
+	if s.Publisher != nil {
+		s.Publisher.Close()
+	}
+	if s.PubSub != nil {
+		_ = s.PubSub.Close()
+	}
+	if s.Pool != nil {
+		s.Pool.Close()
+	}
 }
 
 // Serve builds the service, lets register add its handlers and routes, and
