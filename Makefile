@@ -10,6 +10,10 @@ BINARIES := $(foreach s,$(notdir $(wildcard services/*)),./services/$(s)/cmd/$(s
 GOBUILD  := CGO_ENABLED=0 go build -trimpath
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+GRPC_GATEWAY := github.com/grpc-ecosystem/grpc-gateway/v2
+PROTOC_GEN_GATEWAY := $(GRPC_GATEWAY)/protoc-gen-grpc-gateway@v2.33.0
+PROTOC_GEN_OPENAPI := $(GRPC_GATEWAY)/protoc-gen-openapiv2@v2.33.0
 
 .PHONY: up test bench deps lint build generate generate-check clean
 
@@ -49,11 +53,13 @@ build:
 generate:
 	@command -v protoc >/dev/null || (apt-get update -q && apt-get install -y -q protobuf-compiler)
 	GOBIN=$(CURDIR)/.local/tools go install $(PROTOC_GEN_GO)
+	GOBIN=$(CURDIR)/.local/tools go install $(PROTOC_GEN_GO_GRPC)
+	GOBIN=$(CURDIR)/.local/tools go install $(PROTOC_GEN_GATEWAY) $(PROTOC_GEN_OPENAPI)
 	cd proto && PATH=$(CURDIR)/.local/tools:$$PATH go generate ./...
 
 ## generate-check: fail if the committed generated code is stale.
 generate-check: generate
-	@git diff --exit-code -- proto || (echo "generated code is stale: run make generate and commit"; exit 1)
+	@test -z "$$(git status --porcelain -- proto)" || (git status --short -- proto; echo "generated code is stale: run make generate and commit"; exit 1)
 
 clean:
 	rm -rf .local bin

@@ -53,6 +53,34 @@ type Pipeline struct {
 	ID          string
 	Description string
 	Steps       []string
+	// Conf lists the keys a trigger's conf may set; control rejects any
+	// other key and any value not in the key's format.
+	Conf []ConfKey
+}
+
+// ConfFormat is the format of a conf value.
+type ConfFormat string
+
+// Conf value formats.
+const (
+	ConfDate    ConfFormat = "date"     // YYYY-MM-DD, a calendar day
+	ConfISOWeek ConfFormat = "iso_week" // YYYY-Www, an ISO 8601 week (W01..W53)
+)
+
+// ConfKey is a key a pipeline's trigger conf may set.
+type ConfKey struct {
+	Name        string
+	Format      ConfFormat
+	Description string
+}
+
+// ConfKey returns the pipeline's conf key with the given name.
+func (p Pipeline) ConfKey(name string) (ConfKey, bool) {
+	i := slices.IndexFunc(p.Conf, func(k ConfKey) bool { return k.Name == name })
+	if i < 0 {
+		return ConfKey{}, false
+	}
+	return p.Conf[i], true
 }
 
 // Pipelines in the order the admin page shows them. Schedules live in the
@@ -62,16 +90,22 @@ var Pipelines = []Pipeline{
 		ID:          ETLMLTraining,
 		Description: "Extract assets and work orders, engineer features, train and gate a failure-risk model, deploy it and score the fleet.",
 		Steps:       []string{Extractor, Featurejob, Trainer, Deployer, Notifier},
+		Conf: []ConfKey{{Name: "snapshot_date", Format: ConfDate,
+			Description: "the day the features describe the fleet at (default: the run's logical date)"}},
 	},
 	{
 		ID:          PreventiveMaintenance,
 		Description: "Create a work order for every due maintenance plan exactly once, advance the plans and notify technicians.",
 		Steps:       []string{Pmgen, Notifier},
+		Conf: []ConfKey{{Name: "as_of", Format: ConfDate,
+			Description: "the day maintenance plans are evaluated for (default: the run's logical date)"}},
 	},
 	{
 		ID:          WeeklyKPIReport,
 		Description: "Compute the week's maintenance KPIs, draw the charts, build the HTML and PDF report and email it.",
 		Steps:       []string{Reporter, Notifier},
+		Conf: []ConfKey{{Name: "week", Format: ConfISOWeek,
+			Description: "the ISO week to report on (default: the week before the run's logical date)"}},
 	},
 }
 

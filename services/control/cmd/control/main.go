@@ -1,5 +1,6 @@
 // Command control runs the control service: it accepts pipeline triggers,
-// projects step events into runs and steps, and serves the admin page.
+// projects step events into runs and steps, and serves the control API
+// (gRPC and HTTP/JSON on one port) and the admin page.
 package main
 
 import (
@@ -19,6 +20,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	return service.Serve(ctx, events.Control, cfg.Common, func(s *service.Service) error {
-		return app.Register(ctx, s, cfg)
+		_, err := app.Register(ctx, s, cfg)
+		return err
 	})
 }

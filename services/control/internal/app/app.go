@@ -1,5 +1,6 @@
 // Package app wires the control service: schema migrations, the pipelines
-// table, the run projection and the admin page.
+// table, the run projection, the admin page and the control API — gRPC and
+// its HTTP/JSON gateway on the service's one port.
 package app
 
 import (
@@ -12,6 +13,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/service"
 	"github.com/cmmsflow/cmmsflow/scheduler"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/admin"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
 )
 
@@ -22,30 +24,56 @@ type Config struct {
 	MigrateOnStart bool `env:"MIGRATE_ON_START, default=true"`
 	// CronTimeZone overrides the cron table's time zone.
 	CronTimeZone string `env:"CRON_TIME_ZONE"`
+	// APITokens lists the API's bearer tokens, hashed:
+	// "<sha256-hex-of-token>:<role>[:<name>],…" with role admin or viewer
+	// (`cmmsflow token` makes one). Empty: the API is disabled, every call 401.
+	APITokens string `env:"API_TOKENS"`
+	// TriggerRateLimit is each token's average TriggerPipeline calls per
+	// second (0: unlimited), with bursts of TriggerBurst.
+	TriggerRateLimit float64 `env:"TRIGGER_RATE_LIMIT, default=1"`
+	TriggerBurst     int     `env:"TRIGGER_BURST, default=10"`
 }
 
-// Register adds control's handlers and pages to s.
-func Register(ctx context.Context, s *service.Service, cfg Config) error {
+// Register adds control's handlers, pages and API to s: the projection, the
+// admin page and the API (gRPC in front of s.Mux on the one port, closed
+// when s stops). Tests close the returned Control themselves.
+func Register(ctx context.Context, s *service.Service, cfg Config) (*Control, error) {
 	if cfg.MigrateOnStart {
 		if err := db.Migrate(ctx, s.Pool, s.Log); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := projection.SyncPipelines(ctx, s.Pool); err != nil {
-		return err
+		return nil, err
 	}
 	table, err := scheduler.Load()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if cfg.CronTimeZone != "" {
 		if table, err = table.InZone(cfg.CronTimeZone); err != nil {
-			return err
+			return nil, err
 		}
+	}
+	tokens, err := auth.ParseTokens(cfg.APITokens)
+	if err != nil {
+		return nil, err
+	}
+	if tokens.Len() == 0 {
+		s.Log.Warn("API disabled: API_TOKENS is empty, every API call is refused with 401 (make a token with `cmmsflow token`)")
+	} else {
+		s.Log.Info("API enabled", "tokens", tokens.Len())
 	}
 	projection.New(TickFunc(table), s.Log).Register(s.Router)
 	admin.New(s.Pool, table, s.Log).Register(s.Mux)
-	return nil
+	guard := auth.NewGuard(tokens, auth.Policy, auth.RateLimit{Rate: cfg.TriggerRateLimit, Burst: cfg.TriggerBurst}, s.Log)
+	c, err := newControl(ctx, s, table, guard)
+	if err != nil {
+		return nil, err
+	}
+	s.Handler = c.Handler(s.Mux)
+	s.OnStop(c.Close)
+	return c, nil
 }
 
 // TickFunc names scheduled runs after the cron table's ticks.

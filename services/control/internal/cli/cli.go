@@ -63,6 +63,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 // Command groups in the help output.
 const (
 	groupDatabase = "database"
+	groupAPI      = "api"
 )
 
 // NewRootCommand builds the command tree.
@@ -85,10 +86,12 @@ func NewRootCommand(a *App) *cobra.Command {
 	root.CompletionOptions.DisableDefaultCmd = true
 
 	root.AddGroup(&cobra.Group{ID: groupDatabase, Title: "Database commands:"})
+	root.AddGroup(&cobra.Group{ID: groupAPI, Title: "API commands:"})
 	for _, c := range []*cobra.Command{
 		newMigrateCommand(a),
 		newSeedCommand(a),
 		newImportCommand(a),
+		newTokenCommand(a),
 	} {
 		root.AddCommand(c)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"net/url"
 	"os"
@@ -272,5 +273,25 @@ import failed: 5 errors; nothing was written
 	r = run(t, nil, "import", "--database-url", dbURL, t.TempDir())
 	if r.code != ExitError || !strings.Contains(r.stderr, "no CSV files in") {
 		t.Fatalf("empty dir: %+v", r)
+	}
+}
+
+func TestToken(t *testing.T) {
+	r := run(t, nil, "token", "--role", "viewer", "--name", "dash")
+	if r.code != ExitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	m := regexp.MustCompile(`(?m)^token:\s+(\S+)\nAPI_TOKENS: ([0-9a-f]{64}):viewer:dash$`).FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("output %q", r.stdout)
+	}
+	sum := sha256.Sum256([]byte(m[1]))
+	if hex.EncodeToString(sum[:]) != m[2] {
+		t.Fatal("the printed hash is not the token's SHA-256")
+	}
+	for _, args := range [][]string{{"token", "--role", "root"}, {"token", "--name", "a b"}, {"token", "extra"}} {
+		if r := run(t, nil, args...); r.code != ExitUsage {
+			t.Errorf("%v: exit %d", args, r.code)
+		}
 	}
 }

@@ -1,0 +1,348 @@
+// Package api implements control's ControlService (proto/cmmsflow/control/v1)
+// against PostgreSQL: pipelines and their pause state, manual triggers
+// (queued run + pipeline.triggered event in one transaction, through the
+// outbox), runs with their steps, cancellation and technicians' inboxes.
+//
+// Handlers return errors built with errorf/notFound/invalid, or any other
+// error for a failure; ErrorInterceptor maps them to gRPC status in one place.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/events"
+	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
+	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
+	"github.com/cmmsflow/cmmsflow/scheduler"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
+)
+
+// Nudger wakes the outbox relay (eventing.Relay).
+type Nudger interface{ Nudge() }
+
+// Server implements controlv1.ControlServiceServer.
+type Server struct {
+	controlv1.UnimplementedControlServiceServer
+	pool  *pgxpool.Pool
+	table scheduler.Table
+	relay Nudger
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// New returns the API over pool; table gives schedules, relay is nudged after
+// every trigger.
+func New(pool *pgxpool.Pool, table scheduler.Table, relay Nudger, log *slog.Logger) *Server {
+	return &Server{pool: pool, table: table, relay: relay, log: log, now: time.Now}
+}
+
+// Run states (runs.state) and step states (steps.state).
+var (
+	runStates     = []string{"queued", "running", "success", "failed", "cancelled", "skipped"}
+	cancellable   = []string{"queued", "running"}
+	manualSource  = "manual"
+	runColumns    = `run_id, pipeline, state, source, conf, logical_date, queued_at, started_at, ended_at, error, coalesce(idempotency_key, '')`
+	errNoPipeline = errors.New("no such pipeline")
+)
+
+func lookupPipeline(id string) (events.Pipeline, error) {
+	pl, ok := events.LookupPipeline(id)
+	if !ok {
+		return pl, notFound("pipeline %q not found", id)
+	}
+	return pl, nil
+}
+
+// ListPipelines lists every registered pipeline, in the registry's order.
+func (s *Server) ListPipelines(ctx context.Context, _ *controlv1.ListPipelinesRequest) (*controlv1.ListPipelinesResponse, error) {
+	ids := make([]string, len(events.Pipelines))
+	for i, p := range events.Pipelines {
+		ids[i] = p.ID
+	}
+	got, err := s.pipelines(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	return &controlv1.ListPipelinesResponse{Pipelines: got}, nil
+}
+
+// GetPipeline returns one pipeline.
+func (s *Server) GetPipeline(ctx context.Context, req *controlv1.GetPipelineRequest) (*controlv1.Pipeline, error) {
+	return s.pipeline(ctx, req.GetPipeline())
+}
+
+func (s *Server) pipeline(ctx context.Context, id string) (*controlv1.Pipeline, error) {
+	if _, err := lookupPipeline(id); err != nil {
+		return nil, err
+	}
+	got, err := s.pipelines(ctx, []string{id})
+	if err != nil {
+		return nil, err
+	}
+	return got[0], nil
+}
+
+// pipelines loads the pause state and last run of registered pipelines ids
+// in one query.
+func (s *Server) pipelines(ctx context.Context, ids []string) ([]*controlv1.Pipeline, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT p.id, p.paused, r.*
+		FROM unnest($1::text[]) WITH ORDINALITY AS want(id, n)
+		JOIN pipelines p ON p.id = want.id
+		LEFT JOIN LATERAL (
+			SELECT `+runColumns+` FROM runs WHERE runs.pipeline = p.id
+			ORDER BY queued_at DESC, run_id DESC LIMIT 1
+		) r ON true
+		ORDER BY want.n`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("load pipelines: %w", err)
+	}
+	type row struct {
+		id     string
+		paused bool
+		last   *controlv1.Run
+	}
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+		var (
+			x                    row
+			runID, pl, st, src   *string
+			conf                 map[string]string
+			logical, queued      *time.Time
+			started, ended       *time.Time
+			errText, idempotency *string
+		)
+		if err := r.Scan(&x.id, &x.paused, &runID, &pl, &st, &src, &conf, &logical, &queued, &started, &ended, &errText, &idempotency); err != nil {
+			return x, err
+		}
+		if runID != nil {
+			x.last = &controlv1.Run{
+				RunId: *runID, Pipeline: *pl, State: *st, Source: *src, Conf: conf,
+				LogicalDate: ts(logical), QueuedAt: ts(queued), StartedAt: ts(started), EndedAt: ts(ended),
+				Error: *errText, IdempotencyKey: *idempotency,
+			}
+		}
+		return x, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load pipelines: %w", err)
+	}
+	if len(got) != len(ids) {
+		// SyncPipelines runs at start-up; a missing row is a broken install.
+		return nil, fmt.Errorf("load pipelines %v: %w in the pipelines table", ids, errNoPipeline)
+	}
+	now := s.now()
+	out := make([]*controlv1.Pipeline, len(got))
+	for i, g := range got {
+		pl, _ := events.LookupPipeline(g.id)
+		p := &controlv1.Pipeline{
+			Id: pl.ID, Description: pl.Description, Steps: pl.Steps,
+			TimeZone: s.table.TimeZone, Paused: g.paused, LastRun: g.last,
+		}
+		if e, ok := s.table.Lookup(pl.ID); ok {
+			p.Schedule = e.Schedule
+			p.NextRun = timestamppb.New(e.Next(now))
+		}
+		for _, k := range pl.Conf {
+			p.ConfKeys = append(p.ConfKeys, &controlv1.ConfKey{Name: k.Name, Format: string(k.Format), Description: k.Description})
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
+// PausePipeline makes the pipeline ignore scheduled kicks.
+func (s *Server) PausePipeline(ctx context.Context, req *controlv1.PausePipelineRequest) (*controlv1.Pipeline, error) {
+	return s.setPaused(ctx, req.GetPipeline(), true)
+}
+
+// UnpausePipeline undoes PausePipeline.
+func (s *Server) UnpausePipeline(ctx context.Context, req *controlv1.UnpausePipelineRequest) (*controlv1.Pipeline, error) {
+	return s.setPaused(ctx, req.GetPipeline(), false)
+}
+
+func (s *Server) setPaused(ctx context.Context, id string, paused bool) (*controlv1.Pipeline, error) {
+	if _, err := lookupPipeline(id); err != nil {
+		return nil, err
+	}
+	if _, err := s.pool.Exec(ctx, `
+		INSERT INTO pipelines (id, paused) VALUES ($1, $2)
+		ON CONFLICT (id) DO UPDATE SET paused = $2, updated_at = now() WHERE pipelines.paused <> $2`, id, paused); err != nil {
+		return nil, fmt.Errorf("pause %s: %w", id, err)
+	}
+	s.log.InfoContext(ctx, "pipeline pause state set", "pipeline", id, "paused", paused, "by", caller(ctx))
+	return s.pipeline(ctx, id)
+}
+
+// TriggerPipeline queues a manual run: in one transaction it inserts the run
+// as queued and writes the pipeline.triggered event to the outbox (the same
+// message a cron kick is); the projection then starts the run.
+func (s *Server) TriggerPipeline(ctx context.Context, req *controlv1.TriggerPipelineRequest) (*controlv1.TriggerPipelineResponse, error) {
+	pl, err := lookupPipeline(req.GetPipeline())
+	if err != nil {
+		return nil, err
+	}
+	if err := validateConf(pl, req.GetConf()); err != nil {
+		return nil, err
+	}
+	key := req.GetIdempotencyKey()
+	if err := validateIdempotencyKey(key); err != nil {
+		return nil, err
+	}
+	conf := req.GetConf()
+	if conf == nil {
+		conf = map[string]string{}
+	}
+	var (
+		run     *controlv1.Run
+		created bool
+	)
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		run, created, err = s.insertRun(ctx, tx, pl, conf, key)
+		if err != nil || !created {
+			return err
+		}
+		ev, err := eventing.New(events.PipelineTriggered, events.Source(events.Control), run.GetRunId(), pl.ID,
+			traceParent(ctx), &eventsv1.PipelineTriggered{Source: manualSource, LogicalDate: run.GetLogicalDate(), Conf: conf})
+		if err != nil {
+			return err
+		}
+		return eventing.Emit(ctx, tx, ev)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		s.relay.Nudge()
+		s.log.InfoContext(ctx, "run queued", "pipeline", pl.ID, "run_id", run.GetRunId(), "by", caller(ctx))
+	}
+	return &controlv1.TriggerPipelineResponse{Run: run, Created: created}, nil
+}
+
+// insertRun inserts the queued run, named manual__<now>. With an idempotency
+// key already used for the pipeline it returns the existing run instead (a
+// concurrent first use waits on the unique index, then finds the row).
+func (s *Server) insertRun(ctx context.Context, tx pgx.Tx, pl events.Pipeline, conf map[string]string, key string) (*controlv1.Run, bool, error) {
+	var nullKey *string
+	if key != "" {
+		nullKey = &key
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	for range 10 {
+		rows, err := tx.Query(ctx, `
+			INSERT INTO runs (run_id, pipeline, state, source, conf, logical_date, queued_at, idempotency_key)
+			VALUES ($1, $2, 'queued', $3, $4, $5, $5, $6)
+			ON CONFLICT DO NOTHING
+			RETURNING `+runColumns,
+			projection.RunIDFor(manualSource, now), pl.ID, manualSource, conf, now, nullKey)
+		if err != nil {
+			return nil, false, fmt.Errorf("insert run: %w", err)
+		}
+		run, err := pgx.CollectExactlyOneRow(rows, scanRun)
+		if err == nil {
+			return run, true, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return nil, false, fmt.Errorf("insert run: %w", err)
+		}
+		if key != "" {
+			rows, err := tx.Query(ctx, `SELECT `+runColumns+` FROM runs WHERE pipeline = $1 AND idempotency_key = $2`, pl.ID, key)
+			if err != nil {
+				return nil, false, fmt.Errorf("find run by idempotency key: %w", err)
+			}
+			run, err := pgx.CollectExactlyOneRow(rows, scanRun)
+			if err == nil {
+				if !sameConf(run.GetConf(), conf) {
+					return nil, false, errorf(codes.AlreadyExists, "idempotency_key %q was used with a different conf (run %s)", key, run.GetRunId())
+				}
+				return run, false, nil
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return nil, false, fmt.Errorf("find run by idempotency key: %w", err)
+			}
+		}
+		// Another manual run got the same microsecond: take the next one.
+		now = now.Add(time.Microsecond)
+	}
+	return nil, false, errorf(codes.Aborted, "could not name the run: too many triggers at once, retry")
+}
+
+func sameConf(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// CancelRun cancels a queued or running run. Its pending steps become
+// skipped; a running step is left to the step runtime, which sees the run
+// cancelled.
+func (s *Server) CancelRun(ctx context.Context, req *controlv1.CancelRunRequest) (*controlv1.Run, error) {
+	runID := req.GetRunId()
+	if runID == "" {
+		return nil, invalid("run_id: required")
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var state string
+		if err := tx.QueryRow(ctx, `SELECT state FROM runs WHERE run_id = $1 FOR UPDATE`, runID).Scan(&state); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return notFound("run %q not found", runID)
+			}
+			return err
+		}
+		if !slices.Contains(cancellable, state) {
+			return errorf(codes.FailedPrecondition, "run %q is %s: only a queued or running run can be cancelled", runID, state)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE runs SET state = 'cancelled', ended_at = now(), updated_at = now(), error = $2
+			WHERE run_id = $1`, runID, "cancelled by "+caller(ctx)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE steps SET state = 'skipped', updated_at = now() WHERE run_id = $1 AND state = 'pending'`, runID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "run cancelled", "run_id", runID, "by", caller(ctx))
+	return s.GetRun(ctx, &controlv1.GetRunRequest{RunId: runID})
+}
+
+// caller names the authenticated caller in logs and run errors.
+func caller(ctx context.Context) string {
+	if id, ok := auth.IdentityFrom(ctx); ok {
+		return id.Name
+	}
+	return "unknown"
+}
+
+// traceParent continues the caller's W3C trace when it sent one.
+func traceParent(ctx context.Context) string {
+	if v := metadata.ValueFromIncomingContext(ctx, "traceparent"); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func ts(t *time.Time) *timestamppb.Timestamp {
+	if t == nil {
+		return nil
+	}
+	return timestamppb.New(*t)
+}

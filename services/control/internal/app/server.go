@@ -1,0 +1,134 @@
+package app
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/cmmsflow/cmmsflow/libs/service"
+	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
+	"github.com/cmmsflow/cmmsflow/scheduler"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/api"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
+)
+
+// Control is the control API: a gRPC server (ControlService, health,
+// reflection) and the grpc-gateway HTTP/JSON mux in front of it.
+//
+// The gateway reaches the gRPC server over an in-process bufconn listener,
+// so an HTTP call runs through exactly the interceptors a gRPC call does
+// (auth, rate limit, error mapping): one policy, one error mapping.
+type Control struct {
+	GRPC   *grpc.Server
+	Health *health.Server
+
+	buf  *bufconn.Listener
+	conn *grpc.ClientConn
+	done chan struct{}
+}
+
+func newControl(ctx context.Context, s *service.Service, table scheduler.Table, guard *auth.Guard) (*Control, error) {
+	gs := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(guard.UnaryInterceptor(), api.ErrorInterceptor(s.Log)),
+		grpc.ChainStreamInterceptor(guard.StreamInterceptor()),
+	)
+	controlv1.RegisterControlServiceServer(gs, api.New(s.Pool, table, s.Relay, s.Log))
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(controlv1.ControlService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+
+	c := &Control{GRPC: gs, Health: hs, buf: bufconn.Listen(1 << 20), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		_ = gs.Serve(c.buf)
+	}()
+	conn, err := grpc.NewClient("passthrough:///control",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return c.buf.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.conn = conn
+	gw := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{},
+		}),
+		runtime.WithIncomingHeaderMatcher(headerMatcher),
+		runtime.WithErrorHandler(errorHandler),
+	)
+	if err := controlv1.RegisterControlServiceHandler(ctx, gw, conn); err != nil {
+		c.Close()
+		return nil, err
+	}
+	s.Mux.Handle("/v1/", guard.RequireToken(gw))
+	s.Mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(controlv1.OpenAPI)
+	})
+	return c, nil
+}
+
+// headerMatcher passes the W3C traceparent on to the gRPC call (the
+// Authorization header always passes).
+func headerMatcher(key string) (string, bool) {
+	if strings.EqualFold(key, "traceparent") {
+		return "traceparent", true
+	}
+	return runtime.DefaultHeaderMatcher(key)
+}
+
+// errorHandler is the gateway's default (gRPC code → HTTP status, body
+// {code, message, details}) plus the WWW-Authenticate challenge on 401.
+func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if status.Code(err) == codes.Unauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cmmsflow"`)
+	}
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
+
+// Handler is the port's one handler: HTTP/2 requests with a gRPC content
+// type go to the gRPC server, everything else (HTTP/1.1 or h2c: the gateway
+// under /v1/, the admin page, /events, probes) to mux.
+func (c *Control) Handler(mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+			c.GRPC.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// Close stops the gateway's connection and the gRPC server, letting
+// in-flight calls finish for up to 5 s.
+func (c *Control) Close() {
+	c.Health.Shutdown()
+	if c.conn != nil {
+		_ = c.conn.Close()
+	}
+	stopped := make(chan struct{})
+	go func() { c.GRPC.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		c.GRPC.Stop()
+	}
+	<-c.done
+}

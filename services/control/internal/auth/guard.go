@@ -1,0 +1,177 @@
+package auth
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"golang.org/x/time/rate"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
+	"google.golang.org/grpc/status"
+
+	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
+)
+
+// Rule is what a gRPC method requires.
+type Rule struct {
+	// Role is the least role allowed; RoleNone makes the method public.
+	Role Role
+	// RateLimited methods also spend from the token's rate limiter.
+	RateLimited bool
+}
+
+// Policy is the rule of every method control serves. A method missing from
+// it needs an authenticated caller and is then denied.
+var Policy = map[string]Rule{
+	controlv1.ControlService_ListPipelines_FullMethodName:     {Role: RoleViewer},
+	controlv1.ControlService_GetPipeline_FullMethodName:       {Role: RoleViewer},
+	controlv1.ControlService_ListRuns_FullMethodName:          {Role: RoleViewer},
+	controlv1.ControlService_GetRun_FullMethodName:            {Role: RoleViewer},
+	controlv1.ControlService_ListNotifications_FullMethodName: {Role: RoleViewer},
+	controlv1.ControlService_TriggerPipeline_FullMethodName:   {Role: RoleAdmin, RateLimited: true},
+	controlv1.ControlService_PausePipeline_FullMethodName:     {Role: RoleAdmin},
+	controlv1.ControlService_UnpausePipeline_FullMethodName:   {Role: RoleAdmin},
+	controlv1.ControlService_CancelRun_FullMethodName:         {Role: RoleAdmin},
+	// Probes carry no token.
+	healthpb.Health_Check_FullMethodName: {Role: RoleNone},
+	healthpb.Health_Watch_FullMethodName: {Role: RoleNone},
+	healthpb.Health_List_FullMethodName:  {Role: RoleNone},
+	// Reflection describes the API to any caller allowed to read it.
+	reflectionv1.ServerReflection_ServerReflectionInfo_FullMethodName:      {Role: RoleViewer},
+	reflectionv1alpha.ServerReflection_ServerReflectionInfo_FullMethodName: {Role: RoleViewer},
+}
+
+// The only things a refused caller is told.
+const (
+	MsgUnauthenticated  = "unauthenticated"
+	MsgPermissionDenied = "permission denied"
+	MsgRateLimited      = "rate limit exceeded"
+)
+
+// RateLimit is the per-token budget of rate-limited methods: Rate calls a
+// second on average, bursts of Burst. Rate <= 0 means unlimited.
+type RateLimit struct {
+	Rate  float64
+	Burst int
+}
+
+// Guard authenticates and authorizes calls.
+type Guard struct {
+	tokens *Tokens
+	policy map[string]Rule
+	limit  RateLimit
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	limiters map[[32]byte]*rate.Limiter
+}
+
+// NewGuard returns a guard enforcing policy for tokens.
+func NewGuard(tokens *Tokens, policy map[string]Rule, limit RateLimit, log *slog.Logger) *Guard {
+	if limit.Burst < 1 {
+		limit.Burst = 1
+	}
+	return &Guard{tokens: tokens, policy: policy, limit: limit, log: log, limiters: map[[32]byte]*rate.Limiter{}}
+}
+
+// Check decides a call of method with the given Authorization value and
+// returns ctx carrying the caller's identity, or a gRPC status error.
+func (g *Guard) Check(ctx context.Context, method, authorization string) (context.Context, error) {
+	rule, known := g.policy[method]
+	if known && rule.Role == RoleNone {
+		return ctx, nil
+	}
+	id, ok := g.tokens.Authenticate(authorization)
+	if !ok {
+		g.log.DebugContext(ctx, "api call refused: unauthenticated", "method", method)
+		return ctx, status.Error(codes.Unauthenticated, MsgUnauthenticated)
+	}
+	if !known || id.Role < rule.Role {
+		g.log.InfoContext(ctx, "api call refused: permission denied", "method", method, "token", id.Name, "role", id.Role.String())
+		return ctx, status.Error(codes.PermissionDenied, MsgPermissionDenied)
+	}
+	if rule.RateLimited && !g.allow(id) {
+		g.log.InfoContext(ctx, "api call refused: rate limited", "method", method, "token", id.Name)
+		return ctx, status.Error(codes.ResourceExhausted, MsgRateLimited)
+	}
+	return WithIdentity(ctx, id), nil
+}
+
+func (g *Guard) allow(id Identity) bool {
+	if g.limit.Rate <= 0 {
+		return true
+	}
+	g.mu.Lock()
+	l, ok := g.limiters[id.key]
+	if !ok {
+		// One limiter per configured token: the map cannot outgrow API_TOKENS.
+		l = rate.NewLimiter(rate.Limit(g.limit.Rate), g.limit.Burst)
+		g.limiters[id.key] = l
+	}
+	g.mu.Unlock()
+	return l.Allow()
+}
+
+func authorization(ctx context.Context) string {
+	if v := metadata.ValueFromIncomingContext(ctx, "authorization"); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// UnaryInterceptor checks every unary call.
+func (g *Guard) UnaryInterceptor() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		ctx, err := g.Check(ctx, info.FullMethod, authorization(ctx))
+		if err != nil {
+			return nil, err
+		}
+		return handler(ctx, req)
+	}
+}
+
+// StreamInterceptor checks every streaming call (reflection, health watch).
+func (g *Guard) StreamInterceptor() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		ctx, err := g.Check(ss.Context(), info.FullMethod, authorization(ss.Context()))
+		if err != nil {
+			return err
+		}
+		return handler(srv, &identityStream{ServerStream: ss, ctx: ctx})
+	}
+}
+
+type identityStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *identityStream) Context() context.Context { return s.ctx }
+
+// RequireToken is the HTTP middleware of the API routes: a request without a
+// valid token gets 401 before routing, so unauthenticated callers cannot
+// probe which routes exist. Roles are checked per method by the gRPC
+// interceptor the HTTP gateway calls through.
+func (g *Guard) RequireToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := g.tokens.Authenticate(r.Header.Get("Authorization")); !ok {
+			WriteUnauthenticated(w)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// WriteUnauthenticated writes the 401 response, in the gateway's error shape.
+func WriteUnauthenticated(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="cmmsflow"`)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnauthorized)
+	_, _ = w.Write([]byte(`{"code":16,"message":"` + MsgUnauthenticated + `","details":[]}`))
+}
