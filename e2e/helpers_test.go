@@ -2,30 +2,63 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 )
 
-// trigger publishes a manual trigger of pipeline, as control's API does, and
-// returns the run id.
+// trigger starts a manual run of pipeline through control's HTTP API, as a
+// user (or the old backend) does, and returns the run id.
 func trigger(t *testing.T, pipeline string) string {
 	t.Helper()
-	runID := "manual__" + time.Now().UTC().Format("2006-01-02T15:04:05.000000-07:00")
-	ev, err := eventing.New(events.PipelineTriggered, events.Source("e2e"), runID, pipeline, "",
-		&eventsv1.PipelineTriggered{Source: "manual"})
+	req, err := http.NewRequest(http.MethodPost, sys.Services[events.Control].URL+"/v1/pipelines/"+pipeline+":trigger", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+sys.AdminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Run struct {
+			RunID string `json:"run_id"`
+			State string `json:"state"`
+		} `json:"run"`
+		Created bool `json:"created"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK || !out.Created || out.Run.RunID == "" {
+		t.Fatalf("trigger %s: %d %+v %v", pipeline, resp.StatusCode, out, err)
+	}
+	return out.Run.RunID
+}
+
+// publishTrigger publishes a manual trigger event straight to Pub/Sub, as
+// control's API does through its outbox, and returns it.
+func publishTrigger(t *testing.T, pipeline string, times int) eventing.Event {
+	t.Helper()
+	ev, err := eventing.New(events.PipelineTriggered, events.Source("e2e"),
+		"manual__"+time.Now().UTC().Format("2006-01-02T15:04:05.000000-07:00"), pipeline, "", &eventsv1.PipelineTriggered{Source: "manual"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	pub := eventing.NewPubSubPublisher(sys.PubSub)
 	defer pub.Close()
-	if err := pub.Publish(context.Background(), events.TopicOf(events.PipelineTriggered), ev.Message()); err != nil {
-		t.Fatal(err)
+	for range times {
+		if err := pub.Publish(context.Background(), events.TopicOf(events.PipelineTriggered), ev.Message()); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return runID
+	return ev
 }
 
 type stepRow struct {
@@ -64,4 +97,16 @@ func waitRun(t *testing.T, runID string, timeout time.Duration) (string, map[str
 		steps[name] = s
 	}
 	return state, steps
+}
+
+// bucket is the run bucket on the stack's GCS emulator.
+func bucket(t *testing.T) *objstore.Store {
+	t.Helper()
+	t.Setenv("STORAGE_EMULATOR_HOST", sys.GCSHost)
+	store, closeStore, err := objstore.Connect(context.Background(), sys.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = closeStore() })
+	return store
 }

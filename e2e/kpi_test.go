@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/cmmsflow/cmmsflow/libs/events"
-	"github.com/cmmsflow/cmmsflow/libs/objstore"
 )
 
 // The weekly KPI report pipeline on the demo fleet: the run succeeds, the
@@ -30,13 +29,7 @@ func TestWeeklyKPIReportPipeline(t *testing.T) {
 	y, w := logical.UTC().AddDate(0, 0, -7).ISOWeek()
 	week := fmt.Sprintf("%04d-W%02d", y, w)
 
-	// The bucket, on the stack's GCS emulator.
-	t.Setenv("STORAGE_EMULATOR_HOST", sys.GCSHost)
-	store, closeStore, err := objstore.Connect(context.Background(), sys.Bucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeStore()
+	store := bucket(t)
 	objs, err := store.List(context.Background(), "reports/"+week+"/")
 	if err != nil {
 		t.Fatal(err)

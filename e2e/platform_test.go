@@ -25,7 +25,7 @@ func TestEveryServiceIsHealthy(t *testing.T) {
 // step's service, and the step's outcome comes back to control. (The
 // preventive maintenance pipeline has its own test: its runs change the plans.)
 func TestTriggerReachesServiceOverPushAndRunIsRecorded(t *testing.T) {
-	runID := trigger(t, events.WeeklyKPIReport)
+	runID := publishTrigger(t, events.WeeklyKPIReport, 1).RunID
 	state, steps := waitRun(t, runID, 60*time.Second)
 	// reporter reports a step attempt for every run-started it handles, and
 	// records a dead letter for one it cannot.

@@ -9,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
-	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 )
 
 // expectedDuePlans is an independent statement of which seeded plans are due
@@ -72,19 +70,8 @@ func TestPreventiveMaintenancePipeline(t *testing.T) {
 		t.Fatal("the demo fleet has no due plans: nothing to test")
 	}
 	t.Logf("%d plans due on the demo fleet", len(want))
-	ev, err := eventing.New(events.PipelineTriggered, events.Source("e2e"),
-		"manual__"+time.Now().UTC().Format(time.RFC3339Nano), events.PreventiveMaintenance, "", &eventsv1.PipelineTriggered{Source: "manual"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub := eventing.NewPubSubPublisher(sys.PubSub)
-	defer pub.Close()
 	// The same trigger delivered three times is one run.
-	for range 3 {
-		if err := pub.Publish(context.Background(), events.TopicOf(events.PipelineTriggered), ev.Message()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ev := publishTrigger(t, events.PreventiveMaintenance, 3)
 	runID := ev.RunID
 	state, steps := waitRun(t, runID, 60*time.Second)
 	if state != "success" || steps["pmgen"].State != "success" || steps["notifier"].State != "success" {

@@ -7,6 +7,9 @@ package stack
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -58,6 +61,9 @@ type Options struct {
 	Cron bool
 	// Env is added to every service's environment (e.g. CRON_TIME_ZONE).
 	Env map[string]string
+	// AdminToken is the control API's admin bearer token; empty makes a
+	// random one for this start.
+	AdminToken string
 	// Out receives the prefixed logs of every part; default os.Stdout.
 	Out io.Writer
 }
@@ -140,6 +146,13 @@ func (o *Options) defaults() error {
 	}
 	if o.Out == nil {
 		o.Out = os.Stdout
+	}
+	if o.AdminToken == "" {
+		b := make([]byte, 24)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		o.AdminToken = hex.EncodeToString(b)
 	}
 	return nil
 }
@@ -272,6 +285,7 @@ func (s *Stack) startServices(ctx context.Context) error {
 		"EMAIL_OUTBOX_DIR="+filepath.Join(s.StateDir, "outbox"),
 		"LOG_FORMAT=text",
 		"MIGRATE_ON_START=false",
+		"API_TOKENS="+tokenEntry(s.AdminToken, "admin", "local-admin"),
 	)
 	for k, v := range s.Env {
 		common = append(common, k+"="+v)
@@ -351,6 +365,12 @@ func (s *Stack) Stop() {
 			s.Log.Warn("stop postgres", "error", err)
 		}
 	}
+}
+
+// tokenEntry is the API_TOKENS entry of a token: its SHA-256, role and name.
+func tokenEntry(token, role, name string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:]) + ":" + role + ":" + name
 }
 
 // portOr returns p, or a free loopback port when p is 0.

@@ -64,6 +64,10 @@ func run(root string, basePort, pgPort, pubsubPort, gcsPort, cronPort int, emula
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(w, "\ncmmsflow is up (%s). Ctrl-C stops everything.\n\n", time.Since(t0).Round(100*time.Millisecond))
 	fmt.Fprintf(w, "  admin page\t%s/admin\n", s.Services[events.Control].URL)
+	fmt.Fprintf(w, "  API\t%s/v1/pipelines  (gRPC on the same port; OpenAPI at /openapi.json)\n", s.Services[events.Control].URL)
+	fmt.Fprintf(w, "  admin token\t%s  (valid until Ctrl-C)\n", s.AdminToken)
+	fmt.Fprintf(w, "  try\tcurl -s -X POST -H 'Authorization: Bearer %s' %s/v1/pipelines/preventive_maintenance:trigger\n",
+		s.AdminToken, s.Services[events.Control].URL)
 	fmt.Fprintf(w, "  database\t%s\n", s.DatabaseURL)
 	fmt.Fprintf(w, "  pubsub\tPUBSUB_EMULATOR_HOST=%s\n", s.PubSubHost)
 	fmt.Fprintf(w, "  storage\tSTORAGE_EMULATOR_HOST=%s  bucket %s (files under %s)\n", s.GCSHost, s.Bucket, filepath.Join(s.StateDir, "gcs"))
