@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/parquet-go/parquet-go"
+	"google.golang.org/api/option"
 
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
@@ -20,6 +21,12 @@ import (
 // deploy never changes the script under a run in flight) and returns the
 // Dataproc engine behind the engine interface.
 func newDataproc(ctx context.Context, cfg Config, store *objstore.Store) (engine.Engine, error) {
+	return NewDataproc(ctx, cfg, store)
+}
+
+// NewDataproc is the FEATURE_ENGINE=dataproc constructor; opts reach the
+// Dataproc clients (tests point them at an in-process fake).
+func NewDataproc(ctx context.Context, cfg Config, store *objstore.Store, opts ...option.ClientOption) (engine.Engine, error) {
 	name := dataproc.ScriptObject(spark.Script)
 	if err := store.Put(ctx, name, "text/x-python", spark.Script); err != nil {
 		return nil, err
@@ -29,7 +36,7 @@ func newDataproc(ctx context.Context, cfg Config, store *objstore.Store) (engine
 	if dc.Project == "" {
 		dc.Project = cfg.ProjectID
 	}
-	e, err := dataproc.New(ctx, dc, slog.New(slog.NewJSONHandler(os.Stdout, nil)).With("engine", "dataproc"))
+	e, err := dataproc.New(ctx, dc, slog.New(slog.NewJSONHandler(os.Stdout, nil)), opts...)
 	if err != nil {
 		return nil, err
 	}
