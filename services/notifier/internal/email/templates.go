@@ -35,6 +35,16 @@ var funcs = map[string]any{
 			return "#52606d"
 		}
 	},
+	"riskColor": func(level string) string {
+		switch level {
+		case "critical":
+			return "#c81e1e"
+		case "high":
+			return "#b44d12"
+		default:
+			return "#1f2933"
+		}
+	},
 }
 
 var (

@@ -84,3 +84,22 @@ func TestRenderAlert(t *testing.T) {
 	contains(t, "text", r.Text, "run-1 failed at step featurejob at 2026-11-29 02:03:04 UTC", "decode input: <bad> parquet")
 	contains(t, "html", r.HTML, "decode input: &lt;bad&gt; parquet", "<code>featurejob</code>")
 }
+
+func TestRenderModelDeployed(t *testing.T) {
+	r, err := email.RenderModelDeployed(email.ModelDeployed{
+		RunID: "run-1", Pipeline: "etl_ml_training", ModelVersion: "v20261129-abc", Promoted: false,
+		GateReason: "ROC AUC 0.70 < champion's 0.80 & more", ScoredAssets: 2,
+		RiskLevels:  []email.Count{{Name: "low", N: 1}, {Name: "critical", N: 1}},
+		Metrics:     []email.Metric{{Name: "ROC AUC", Value: "0.7000", Champion: "0.8000"}, {Name: "ECE", Value: "0.0100"}},
+		HasChampion: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Subject != "[cmmsflow] Failure-risk model v20261129-abc: kept champion — 2 assets scored" {
+		t.Errorf("subject %q", r.Subject)
+	}
+	contains(t, "text", r.Text, "KEPT CHAMPION", "Reason: ROC AUC 0.70 < champion's 0.80 & more",
+		"ROC AUC                        0.7000     0.8000", "ECE                            0.0100          —", "critical   1")
+	contains(t, "html", r.HTML, "<strong>Kept champion</strong>", "0.70 &lt; champion&#39;s 0.80 &amp; more", "color:#c81e1e", "—</td>")
+}

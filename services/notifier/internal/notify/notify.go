@@ -79,8 +79,8 @@ func New(pool *pgxpool.Pool, sender email.Sender, hooks Poster, cfg Config, log 
 }
 
 // Register adds notifier's handlers to r: the preventive maintenance step on
-// workorders-generated, the weekly report step on report-generated, and
-// failure alerts on step-failed.
+// workorders-generated, the weekly report step on report-generated, the ETL
+// and ML training step on model-deployed, and failure alerts on step-failed.
 //
 // A handler holds its transaction's connection while it records deliveries
 // through a second one, so concurrent deliveries are limited to half the
@@ -90,6 +90,7 @@ func (n *Notifier) Register(r *eventing.Router) {
 	r.Use(limit(max(1, int(n.pool.Config().MaxConns)/2)))
 	r.HandleStep(events.WorkOrdersGenerated, n.WorkOrdersGenerated)
 	r.HandleStep(events.ReportGenerated, n.ReportGenerated)
+	r.HandleStep(events.ModelDeployed, n.ModelDeployed)
 	r.Handle(events.StepFailed, n.StepFailed)
 }
 
