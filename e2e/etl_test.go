@@ -59,3 +59,28 @@ func TestETLMLTrainingPipeline(t *testing.T) {
 		t.Fatalf("%d success emails sent, want 1", n)
 	}
 }
+
+// A forced failure in featurejob: a snapshot date before the fleet's history
+// leaves nothing to learn from. The featurejob step and the run fail with the
+// reason, later steps never run, and the admins get one alert email.
+func TestETLFeaturejobFailureAlerts(t *testing.T) {
+	runID := triggerWith(t, events.ETLMLTraining, map[string]string{"snapshot_date": "2001-01-01"})
+	state, steps := waitRun(t, runID, 2*time.Minute)
+	if state != "failed" || steps[events.Extractor].State != "success" || steps[events.Featurejob].State != "failed" ||
+		steps[events.Trainer].State != "pending" {
+		t.Fatalf("run %s: %s %+v", runID, state, steps)
+	}
+	var runErr string
+	if err := pool.QueryRow(context.Background(), `SELECT error FROM runs WHERE run_id = $1`, runID).Scan(&runErr); err != nil ||
+		!strings.HasPrefix(runErr, "featurejob: ") {
+		t.Fatalf("run error %q (%v): want the featurejob step's reason", runErr, err)
+	}
+	t.Logf("run failed as expected: %s", runErr)
+	deadline := time.Now().Add(30 * time.Second)
+	for count(t, `SELECT count(*) FROM notifications WHERE run_id = $1 AND kind = 'alert' AND channel = 'email' AND status = 'sent'`, runID) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("no alert email for the failed run")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,10 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +18,17 @@ import (
 // user (or the old backend) does, and returns the run id.
 func trigger(t *testing.T, pipeline string) string {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, sys.Services[events.Control].URL+"/v1/pipelines/"+pipeline+":trigger", strings.NewReader(`{}`))
+	return triggerWith(t, pipeline, nil)
+}
+
+// triggerWith is trigger with a run conf.
+func triggerWith(t *testing.T, pipeline string, conf map[string]string) string {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{"conf": conf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, sys.Services[events.Control].URL+"/v1/pipelines/"+pipeline+":trigger", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
