@@ -21,6 +21,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/logging"
+	"github.com/cmmsflow/cmmsflow/libs/objstore"
 )
 
 // Main runs run under a context cancelled by SIGINT or SIGTERM and exits 1
@@ -51,8 +52,23 @@ type Service struct {
 	// server in front of Mux.)
 	Handler http.Handler
 
-	listener net.Listener
-	stops    []func()
+	listener   net.Listener
+	stops      []func()
+	store      *objstore.Store
+	closeStore func() error
+}
+
+// Bucket is the run bucket (Config.Bucket), connected on first use and
+// closed when the service stops.
+func (s *Service) Bucket(ctx context.Context) (*objstore.Store, error) {
+	if s.store == nil {
+		store, closeStore, err := objstore.Connect(ctx, s.Config.Bucket)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.Name, err)
+		}
+		s.store, s.closeStore = store, closeStore
+	}
+	return s.store, nil
 }
 
 // OnStop registers f to run once the port has stopped serving, before the
@@ -149,6 +165,9 @@ func (s *Service) close() {
 	}
 	if s.Pool != nil {
 		s.Pool.Close()
+	}
+	if s.closeStore != nil {
+		_ = s.closeStore()
 	}
 }
 

@@ -3,13 +3,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/events"
-	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/service"
 	"github.com/cmmsflow/cmmsflow/services/deployer/internal/deployer"
 	"github.com/cmmsflow/cmmsflow/services/deployer/internal/engine"
@@ -20,7 +18,7 @@ import (
 
 func main() { service.Main(run) }
 
-func run(ctx context.Context) (err error) {
+func run(ctx context.Context) error {
 	var cfg deployer.Config
 	if err := config.Load(ctx, &cfg); err != nil {
 		return err
@@ -31,14 +29,11 @@ func run(ctx context.Context) (err error) {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	store, closeStore, err := objstore.Connect(ctx, cfg.Bucket)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, closeStore()) }()
-	closeEngine := func() error { return nil }
-	defer func() { err = errors.Join(err, closeEngine()) }()
 	return service.Serve(ctx, events.Deployer, cfg.Common, func(s *service.Service) error {
+		store, err := s.Bucket(ctx)
+		if err != nil {
+			return err
+		}
 		var eng engine.Engine
 		switch cfg.Engine {
 		case engine.Vertex:
@@ -46,7 +41,7 @@ func run(ctx context.Context) (err error) {
 			if err != nil {
 				return err
 			}
-			closeEngine = v.Close
+			s.OnStop(func() { _ = v.Close() })
 			eng = v
 		default:
 			pred := predictor.New(predictor.Options{PredictRoute: cfg.PredictRoute, HealthRoute: cfg.HealthRoute})

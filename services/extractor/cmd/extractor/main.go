@@ -8,7 +8,6 @@ import (
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/events"
-	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/service"
 	"github.com/cmmsflow/cmmsflow/services/extractor/internal/extractor"
 )
@@ -20,21 +19,20 @@ func run(ctx context.Context) error {
 	if err := config.Load(ctx, &cfg); err != nil {
 		return err
 	}
-	store, closeStore, err := objstore.Connect(ctx, cfg.Bucket)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
 	pool, err := extractor.OpenPool(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	h, err := extractor.New(pool, store)
-	if err != nil {
-		return err
-	}
 	return service.Serve(ctx, events.Extractor, cfg.Common, func(s *service.Service) error {
+		store, err := s.Bucket(ctx)
+		if err != nil {
+			return err
+		}
+		h, err := extractor.New(pool, store)
+		if err != nil {
+			return err
+		}
 		h.Register(s.Router)
 		return nil
 	})

@@ -8,7 +8,6 @@ import (
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/events"
-	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/service"
 	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/featurejob"
 )
@@ -20,20 +19,19 @@ func run(ctx context.Context) error {
 	if err := config.Load(ctx, &cfg); err != nil {
 		return err
 	}
-	store, closeStore, err := objstore.Connect(ctx, cfg.Bucket)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	eng, err := featurejob.NewEngine(ctx, cfg, store)
-	if err != nil {
-		return err
-	}
-	h, err := featurejob.New(cfg, eng)
-	if err != nil {
-		return err
-	}
 	return service.Serve(ctx, events.Featurejob, cfg.Common, func(s *service.Service) error {
+		store, err := s.Bucket(ctx)
+		if err != nil {
+			return err
+		}
+		eng, err := featurejob.NewEngine(ctx, cfg, store)
+		if err != nil {
+			return err
+		}
+		h, err := featurejob.New(cfg, eng)
+		if err != nil {
+			return err
+		}
 		h.Register(s.Router)
 		return nil
 	})

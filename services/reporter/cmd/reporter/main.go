@@ -6,7 +6,6 @@ import (
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/events"
-	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/service"
 	"github.com/cmmsflow/cmmsflow/services/reporter/internal/reporter"
 )
@@ -18,16 +17,15 @@ func run(ctx context.Context) error {
 	if err := config.Load(ctx, &cfg); err != nil {
 		return err
 	}
-	store, closeStore, err := objstore.Connect(ctx, cfg.Bucket)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	h, err := reporter.New(cfg, store)
-	if err != nil {
-		return err
-	}
 	return service.Serve(ctx, events.Reporter, cfg.Common, func(s *service.Service) error {
+		store, err := s.Bucket(ctx)
+		if err != nil {
+			return err
+		}
+		h, err := reporter.New(cfg, store)
+		if err != nil {
+			return err
+		}
 		h.Register(s.Router)
 		return nil
 	})

@@ -3,28 +3,25 @@ package main
 
 import (
 	"context"
-	"errors"
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/events"
-	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/service"
 	"github.com/cmmsflow/cmmsflow/services/trainer/internal/trainer"
 )
 
 func main() { service.Main(run) }
 
-func run(ctx context.Context) (err error) {
+func run(ctx context.Context) error {
 	var cfg trainer.Config
 	if err := config.Load(ctx, &cfg); err != nil {
 		return err
 	}
-	store, closeStore, err := objstore.Connect(ctx, cfg.Bucket)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, closeStore()) }()
 	return service.Serve(ctx, events.Trainer, cfg.Common, func(s *service.Service) error {
+		store, err := s.Bucket(ctx)
+		if err != nil {
+			return err
+		}
 		h, err := trainer.New(cfg, store, s.Log)
 		if err != nil {
 			return err
