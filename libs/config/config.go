@@ -5,6 +5,7 @@ package config
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
@@ -39,4 +40,39 @@ type Common struct {
 	OutboxInterval time.Duration `env:"OUTBOX_POLL_INTERVAL, default=2s"`
 	ShutdownGrace  time.Duration `env:"SHUTDOWN_GRACE, default=9s"`
 	Bucket         string        `env:"BUCKET, default=cmmsflow-local"`
+
+	// PushAuth on makes /events accept only pushes carrying a Google-signed
+	// OIDC ID token (Pub/Sub push subscriptions with an OIDC token) whose
+	// audience is PushAudience and whose email is one of
+	// PushServiceAccounts; every other push gets 401.
+	PushAuth            Switch   `env:"PUSH_AUTH, default=off"`
+	PushAudience        string   `env:"PUSH_AUDIENCE"`
+	PushServiceAccounts []string `env:"PUSH_SERVICE_ACCOUNTS"` // comma separated emails
+	// PushJWKSURL is where the signing keys are fetched; empty: Google's.
+	PushJWKSURL string `env:"PUSH_JWKS_URL"`
+}
+
+// Switch is a boolean setting written on or off (also true/false, 1/0,
+// yes/no).
+type Switch bool
+
+// EnvDecode implements envconfig.Decoder.
+func (s *Switch) EnvDecode(val string) error {
+	switch strings.ToLower(strings.TrimSpace(val)) {
+	case "on", "true", "1", "yes":
+		*s = true
+	case "off", "false", "0", "no", "":
+		*s = false
+	default:
+		return fmt.Errorf("%q: want on or off", val)
+	}
+	return nil
+}
+
+// String returns on or off.
+func (s Switch) String() string {
+	if s {
+		return "on"
+	}
+	return "off"
 }

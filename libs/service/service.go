@@ -22,6 +22,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/logging"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
+	"github.com/cmmsflow/cmmsflow/libs/oidc"
 )
 
 // Main runs run under a context cancelled by SIGINT or SIGTERM and exits 1
@@ -46,6 +47,9 @@ type Service struct {
 	Publisher *eventing.PubSubPublisher
 	Relay     *eventing.Relay
 	Router    *eventing.Router
+	// PushAuth verifies the OIDC token of every push to /events; nil when
+	// PUSH_AUTH is off.
+	PushAuth *oidc.Verifier
 	// Mux serves /events, /healthz and /readyz; services add their own routes.
 	Mux *http.ServeMux
 	// Handler serves the port; nil serves Mux. (control puts its gRPC
@@ -80,6 +84,10 @@ func (s *Service) OnStop(f func()) { s.stops = append(s.stops, f) }
 func New(ctx context.Context, name string, cfg config.Common) (*Service, error) {
 	log := logging.New(os.Stdout, logging.Options{Format: cfg.LogFormat, Level: cfg.LogLevel, ProjectID: cfg.ProjectID}).
 		With("service", name)
+	pushAuth, err := PushVerifier(cfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	pool, err := db.Connect(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -96,9 +104,9 @@ func New(ctx context.Context, name string, cfg config.Common) (*Service, error) 
 	})
 	s := &Service{
 		Name: name, Config: cfg, Log: log, Pool: pool, PubSub: ps,
-		Publisher: pub, Relay: relay, Router: router, Mux: http.NewServeMux(),
+		Publisher: pub, Relay: relay, Router: router, PushAuth: pushAuth, Mux: http.NewServeMux(),
 	}
-	s.Mux.Handle("/events", router)
+	s.Mux.Handle("/events", protect(pushAuth, router))
 	s.Mux.Handle("GET /healthz", Healthz(name))
 	s.Mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -111,6 +119,30 @@ func New(ctx context.Context, name string, cfg config.Common) (*Service, error) 
 		fmt.Fprintf(w, `{"status":"ready","service":%q}`, name)
 	})
 	return s, nil
+}
+
+// PushVerifier returns the verifier of push tokens cfg asks for, nil when
+// PUSH_AUTH is off.
+func PushVerifier(cfg config.Common, log *slog.Logger) (*oidc.Verifier, error) {
+	if !cfg.PushAuth {
+		return nil, nil
+	}
+	v, err := oidc.New(oidc.Config{
+		Audiences: []string{cfg.PushAudience}, AllowedEmails: cfg.PushServiceAccounts,
+		JWKSURL: cfg.PushJWKSURL, Log: log.With("component", "push-auth"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("PUSH_AUTH=on needs PUSH_AUDIENCE and PUSH_SERVICE_ACCOUNTS: %w", err)
+	}
+	return v, nil
+}
+
+// protect puts v's check in front of h; a nil v leaves h open.
+func protect(v *oidc.Verifier, h http.Handler) http.Handler {
+	if v == nil {
+		return h
+	}
+	return v.Middleware(h)
 }
 
 // Listen binds the HTTP port now, so the caller knows the address before Run.
