@@ -1,165 +1,183 @@
-// Package admin serves control's server-rendered admin page: pipelines with
-// their schedules and last runs, the run history with every step, and the
-// dead letters.
+// Package admin serves control's admin page at /admin: pipeline cards with a
+// trigger button and a pause toggle, the run history, a run's step graph with
+// its figures and logs, technicians' inboxes, the report archive, the local
+// email outbox and the model registry.
+//
+// # Auth
+//
+// The page is a server-rendered shell (html/template) plus one embedded
+// vanilla JS file; the shell holds no data. The user logs in with an API
+// bearer token, which the script keeps in sessionStorage (gone when the tab
+// closes) and sends as `Authorization: Bearer` on every data call: the
+// ControlService's HTTP/JSON routes under /v1/ for pipelines, runs,
+// triggers, pause and inboxes, and this package's read-only JSON routes
+// under /admin/api/ for what the API does not cover (reports, models,
+// outbox, a run's logs, every technician's recent inbox). Those routes check
+// the token with internal/auth exactly as the API does (viewer or admin; 401
+// otherwise, with nothing about why). No cookie is ever set, so there is no
+// ambient credential for a cross-site request to ride on (no CSRF); a strict
+// Content-Security-Policy (scripts from 'self' only, no inline script) and
+// DOM building with textContent only keep injected data from running as
+// script and reading the token.
 package admin
 
 import (
-	"context"
 	"embed"
+	"encoding/json"
 	"html/template"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/cmmsflow/cmmsflow/libs/events"
-	"github.com/cmmsflow/cmmsflow/scheduler"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
 )
 
 //go:embed templates/*.html
 var templates embed.FS
 
-var page = template.Must(template.New("admin.html").Funcs(template.FuncMap{
-	"when": func(t *time.Time) string {
-		if t == nil {
-			return "—"
-		}
-		return t.UTC().Format("2006-01-02 15:04:05")
-	},
-}).ParseFS(templates, "templates/admin.html"))
+//go:embed static
+var static embed.FS
 
-// Handler serves the admin page.
+var page = template.Must(template.ParseFS(templates, "templates/admin.html"))
+
+// Options are the page's environment-dependent settings.
+type Options struct {
+	// OutboxDir is the local email outbox (EMAIL_OUTBOX_DIR); empty: email
+	// goes through SendGrid and the page has no outbox to show.
+	OutboxDir string
+	// Project is the Google Cloud project (GOOGLE_CLOUD_PROJECT).
+	Project string
+	// OnGCP links runs to Cloud Logging (set when K_SERVICE is, on Cloud Run).
+	OnGCP bool
+	// StorageEmulatorHost (STORAGE_EMULATOR_HOST) makes report links point
+	// at the local GCS emulator instead of the Cloud Storage browser.
+	StorageEmulatorHost string
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// OptionsFromEnv reads Options from the service's environment.
+func OptionsFromEnv() Options {
+	return Options{
+		OutboxDir:           os.Getenv("EMAIL_OUTBOX_DIR"),
+		Project:             os.Getenv("GOOGLE_CLOUD_PROJECT"),
+		OnGCP:               os.Getenv("K_SERVICE") != "",
+		StorageEmulatorHost: os.Getenv("STORAGE_EMULATOR_HOST"),
+	}
+}
+
+// Handler serves the admin page and its JSON routes.
 type Handler struct {
-	pool  *pgxpool.Pool
-	table scheduler.Table
-	log   *slog.Logger
+	pool   *pgxpool.Pool
+	tokens *auth.Tokens
+	log    *slog.Logger
+	opt    Options
 }
 
-// New returns the admin page handler.
-func New(pool *pgxpool.Pool, table scheduler.Table, log *slog.Logger) *Handler {
-	return &Handler{pool: pool, table: table, log: log}
+// New returns the admin page handler, configured from the environment;
+// tokens are the API's tokens, which the page's JSON routes accept too.
+func New(pool *pgxpool.Pool, tokens *auth.Tokens, log *slog.Logger) *Handler {
+	return NewWithOptions(pool, tokens, log, OptionsFromEnv())
 }
 
-// Register mounts the page at /admin (and / redirects to it).
+// NewWithOptions is New with explicit options.
+func NewWithOptions(pool *pgxpool.Pool, tokens *auth.Tokens, log *slog.Logger, opt Options) *Handler {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &Handler{pool: pool, tokens: tokens, log: log, opt: opt}
+}
+
+// Register mounts the page at /admin (/ redirects to it), its script and
+// style under /admin/static/ and its JSON routes under /admin/api/.
 func (h *Handler) Register(mux *http.ServeMux) {
-	mux.Handle("GET /admin", h)
+	mux.HandleFunc("GET /admin", h.shell)
+	mux.HandleFunc("GET /admin/{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/admin", http.StatusFound)
+	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/admin", http.StatusFound)
 	})
+	sub, _ := fs.Sub(static, "static")
+	files := http.StripPrefix("/admin/static/", http.FileServerFS(sub))
+	mux.Handle("GET /admin/static/", secure(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		files.ServeHTTP(w, r)
+	})))
+	mux.Handle("GET /admin/api/notifications", h.guard(h.notifications))
+	mux.Handle("GET /admin/api/reports", h.guard(h.reports))
+	mux.Handle("GET /admin/api/models", h.guard(h.models))
+	mux.Handle("GET /admin/api/outbox", h.guard(h.outbox))
+	mux.Handle("GET /admin/api/runs/{run_id}/logs", h.guard(h.runLogs))
 }
 
-type pipelineView struct {
-	ID, Description, Schedule, TimeZone string
-	Paused                              bool
-	NextRun                             *time.Time
-	LastState                           string
-	LastRun                             *time.Time
-}
+// csp allows the page's own script, style and API calls and nothing else.
+const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-type stepView struct {
-	Step, State, Error, Summary, Figures string
-	Attempts                             int
-	StartedAt, EndedAt                   *time.Time
-}
-
-type runView struct {
-	RunID, Pipeline, State, Source, Error string
-	QueuedAt                              time.Time
-	StartedAt, EndedAt                    *time.Time
-	Steps                                 []stepView
-}
-
-type deadLetterView struct {
-	Consumer, EventType, RunID, Reason string
-	ReceivedAt                         time.Time
-}
-
-type pageData struct {
-	Pipelines   []pipelineView
-	Runs        []runView
-	DeadLetters []deadLetterView
-	Running     bool
-	Now         time.Time
-}
-
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	data, err := h.load(r.Context())
-	if err != nil {
-		h.log.Error("admin page", "error", err)
-		http.Error(w, "could not load the admin page", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := page.Execute(w, data); err != nil {
-		h.log.Error("admin page render", "error", err)
-	}
-}
-
-func (h *Handler) load(ctx context.Context) (pageData, error) {
-	now := time.Now()
-	d := pageData{Now: now}
-	for _, p := range events.Pipelines {
-		v := pipelineView{ID: p.ID, Description: p.Description, TimeZone: h.table.TimeZone, LastState: "none"}
-		if e, ok := h.table.Lookup(p.ID); ok {
-			v.Schedule = e.Schedule
-			next := e.Next(now)
-			v.NextRun = &next
-		}
-		err := h.pool.QueryRow(ctx, `SELECT paused FROM pipelines WHERE id = $1`, p.ID).Scan(&v.Paused)
-		if err != nil && err != pgx.ErrNoRows {
-			return d, err
-		}
-		err = h.pool.QueryRow(ctx, `SELECT state, queued_at FROM runs WHERE pipeline = $1 ORDER BY queued_at DESC LIMIT 1`, p.ID).
-			Scan(&v.LastState, &v.LastRun)
-		if err != nil && err != pgx.ErrNoRows {
-			return d, err
-		}
-		d.Pipelines = append(d.Pipelines, v)
-	}
-	rows, err := h.pool.Query(ctx, `
-		SELECT run_id, pipeline, state, source, error, queued_at, started_at, ended_at
-		FROM runs ORDER BY queued_at DESC LIMIT 50`)
-	if err != nil {
-		return d, err
-	}
-	d.Runs, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (runView, error) {
-		var v runView
-		err := row.Scan(&v.RunID, &v.Pipeline, &v.State, &v.Source, &v.Error, &v.QueuedAt, &v.StartedAt, &v.EndedAt)
-		return v, err
+func secure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", csp)
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
 	})
-	if err != nil {
-		return d, err
+}
+
+type shellData struct {
+	Mode    string // "Google Cloud" or "local"
+	Project string
+	Outbox  bool
+}
+
+// shell renders the page without any data: everything shown comes from
+// token-authenticated JSON calls.
+func (h *Handler) shell(w http.ResponseWriter, r *http.Request) {
+	d := shellData{Mode: "local", Project: h.opt.Project, Outbox: h.opt.OutboxDir != ""}
+	if h.opt.OnGCP {
+		d.Mode = "Google Cloud"
 	}
-	for i := range d.Runs {
-		if d.Runs[i].State == "running" || d.Runs[i].State == "queued" {
-			d.Running = true
+	secure(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if err := page.Execute(w, d); err != nil {
+			h.log.Error("admin page render", "error", err)
 		}
-		rows, err := h.pool.Query(ctx, `
-			SELECT step, state, error, summary, figures::text, attempts, started_at, ended_at
-			FROM steps WHERE run_id = $1 ORDER BY position`, d.Runs[i].RunID)
+	})).ServeHTTP(w, r)
+}
+
+// guard admits requests carrying a configured API token (viewer or admin).
+func (h *Handler) guard(next func(http.ResponseWriter, *http.Request) (any, error)) http.Handler {
+	return secure(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		id, ok := h.tokens.Authenticate(r.Header.Get("Authorization"))
+		if !ok || id.Role < auth.RoleViewer {
+			auth.WriteUnauthenticated(w)
+			return
+		}
+		v, err := next(w, r)
 		if err != nil {
-			return d, err
+			var he *httpError
+			if asHTTPError(err, &he) {
+				writeJSON(w, he.status, map[string]any{"message": he.msg})
+				return
+			}
+			h.log.ErrorContext(r.Context(), "admin api", "path", r.URL.Path, "error", err)
+			writeJSON(w, http.StatusInternalServerError, map[string]any{"message": "internal error"})
+			return
 		}
-		d.Runs[i].Steps, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (stepView, error) {
-			var v stepView
-			err := row.Scan(&v.Step, &v.State, &v.Error, &v.Summary, &v.Figures, &v.Attempts, &v.StartedAt, &v.EndedAt)
-			return v, err
-		})
-		if err != nil {
-			return d, err
-		}
-	}
-	rows, err = h.pool.Query(ctx, `
-		SELECT consumer, event_type, run_id, reason, received_at FROM dead_letters ORDER BY id DESC LIMIT 20`)
-	if err != nil {
-		return d, err
-	}
-	d.DeadLetters, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (deadLetterView, error) {
-		var v deadLetterView
-		err := row.Scan(&v.Consumer, &v.EventType, &v.RunID, &v.Reason, &v.ReceivedAt)
-		return v, err
-	})
-	return d, err
+		writeJSON(w, http.StatusOK, v)
+	}))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/scheduler"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/admin"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/compat"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
 )
 
@@ -65,8 +66,9 @@ func Register(ctx context.Context, s *service.Service, cfg Config) (*Control, er
 		s.Log.Info("API enabled", "tokens", tokens.Len())
 	}
 	projection.New(TickFunc(table), s.Log).Register(s.Router)
-	admin.New(s.Pool, table, s.Log).Register(s.Mux)
+	admin.New(s.Pool, tokens, s.Log).Register(s.Mux)
 	guard := auth.NewGuard(tokens, auth.Policy, auth.RateLimit{Rate: cfg.TriggerRateLimit, Burst: cfg.TriggerBurst}, s.Log)
+	compat.New(s.Pool, table, s.Relay, guard, s.Log).Register(s.Mux)
 	c, err := newControl(ctx, s, table, guard)
 	if err != nil {
 		return nil, err

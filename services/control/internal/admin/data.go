@@ -1,0 +1,430 @@
+package admin
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/mail"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func asHTTPError(err error, target **httpError) bool { return errors.As(err, target) }
+
+func badRequest(format string, args ...any) error {
+	return &httpError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+// limit reads ?limit= (default def, at most 200).
+func limit(r *http.Request, def int) (int, error) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, badRequest("limit: want a positive integer")
+	}
+	return min(n, 200), nil
+}
+
+// Notification is an in-app notification with its technician.
+type Notification struct {
+	ID           int64      `json:"id"`
+	TechnicianID int64      `json:"technician_id"`
+	Technician   string     `json:"technician"`
+	RunID        string     `json:"run_id"`
+	Pipeline     string     `json:"pipeline"`
+	Kind         string     `json:"kind"`
+	Subject      string     `json:"subject"`
+	Body         string     `json:"body"`
+	Status       string     `json:"status"`
+	CreatedAt    time.Time  `json:"created_at"`
+	ReadAt       *time.Time `json:"read_at"`
+}
+
+// notifications lists the newest in-app notifications of every technician
+// (the API's ListNotifications reads one technician's inbox).
+func (h *Handler) notifications(_ http.ResponseWriter, r *http.Request) (any, error) {
+	n, err := limit(r, 50)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := h.pool.Query(r.Context(), `
+		SELECT n.id, coalesce(n.technician_id, 0), coalesce(t.name, n.recipient), n.run_id, n.pipeline, n.kind,
+		       n.subject, n.body, n.status, n.created_at, n.read_at
+		FROM notifications n LEFT JOIN technicians t ON t.id = n.technician_id
+		WHERE n.channel = 'inbox'
+		ORDER BY n.created_at DESC, n.id DESC LIMIT $1`, n)
+	if err != nil {
+		return nil, err
+	}
+	got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Notification, error) {
+		var v Notification
+		err := row.Scan(&v.ID, &v.TechnicianID, &v.Technician, &v.RunID, &v.Pipeline, &v.Kind,
+			&v.Subject, &v.Body, &v.Status, &v.CreatedAt, &v.ReadAt)
+		return v, err
+	})
+	return map[string]any{"notifications": nonNil(got)}, err
+}
+
+// Link is a named link.
+type Link struct {
+	Name string `json:"name"`
+	URI  string `json:"uri"`
+	URL  string `json:"url"`
+}
+
+// Report is a stored weekly report.
+type Report struct {
+	ISOWeek     string           `json:"iso_week"`
+	WeekStart   string           `json:"week_start"`
+	RunID       string           `json:"run_id"`
+	GeneratedAt time.Time        `json:"generated_at"`
+	Links       []Link           `json:"links"`
+	KPIs        map[string]any   `json:"kpis"`
+	Objects     []map[string]any `json:"objects"`
+}
+
+func (h *Handler) reports(_ http.ResponseWriter, r *http.Request) (any, error) {
+	n, err := limit(r, 52)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := h.pool.Query(r.Context(), `
+		SELECT iso_week, week_start::text, run_id, generated_at, pdf_uri, html_uri, csv_uri, kpis, objects
+		FROM reports ORDER BY week_start DESC LIMIT $1`, n)
+	if err != nil {
+		return nil, err
+	}
+	got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Report, error) {
+		var (
+			v             Report
+			pdf, htm, csv string
+		)
+		if err := row.Scan(&v.ISOWeek, &v.WeekStart, &v.RunID, &v.GeneratedAt, &pdf, &htm, &csv, &v.KPIs, &v.Objects); err != nil {
+			return v, err
+		}
+		for _, l := range []Link{{Name: "PDF", URI: pdf}, {Name: "HTML", URI: htm}, {Name: "CSV", URI: csv}} {
+			if l.URI != "" {
+				l.URL = h.objectURL(l.URI)
+				v.Links = append(v.Links, l)
+			}
+		}
+		return v, nil
+	})
+	return map[string]any{"reports": nonNil(got)}, err
+}
+
+// objectURL turns gs://bucket/object into a link a browser can open: the
+// local GCS emulator's download URL, or the Cloud Storage browser's.
+func (h *Handler) objectURL(uri string) string {
+	rest, ok := strings.CutPrefix(uri, "gs://")
+	if !ok {
+		return ""
+	}
+	bucket, object, ok := strings.Cut(rest, "/")
+	if !ok || bucket == "" || object == "" {
+		return ""
+	}
+	if h.opt.StorageEmulatorHost != "" {
+		host := h.opt.StorageEmulatorHost
+		if !strings.Contains(host, "://") {
+			host = "http://" + host
+		}
+		return strings.TrimSuffix(host, "/") + "/storage/v1/b/" + url.PathEscape(bucket) + "/o/" + url.PathEscape(object) + "?alt=media"
+	}
+	return "https://storage.cloud.google.com/" + bucket + "/" + (&url.URL{Path: object}).EscapedPath()
+}
+
+// Deployment is where a model version is served.
+type Deployment struct {
+	Engine     string    `json:"engine"`
+	Endpoint   string    `json:"endpoint"`
+	Active     bool      `json:"active"`
+	DeployedAt time.Time `json:"deployed_at"`
+}
+
+// Model is a model registry entry.
+type Model struct {
+	Version         string             `json:"version"`
+	RunID           string             `json:"run_id"`
+	Kind            string             `json:"kind"`
+	ArtifactURI     string             `json:"artifact_uri"`
+	Metrics         map[string]float64 `json:"metrics"`
+	Champion        bool               `json:"champion"`
+	Promoted        bool               `json:"promoted"`
+	GateReason      string             `json:"gate_reason"`
+	ComparedWith    string             `json:"compared_with"`
+	ChampionMetrics map[string]float64 `json:"champion_metrics"`
+	CreatedAt       time.Time          `json:"created_at"`
+	PromotedAt      *time.Time         `json:"promoted_at"`
+	Deployments     []Deployment       `json:"deployments"`
+}
+
+func (h *Handler) models(_ http.ResponseWriter, r *http.Request) (any, error) {
+	n, err := limit(r, 50)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := h.pool.Query(r.Context(), `
+		SELECT m.version, m.run_id, m.kind, m.artifact_uri, m.metrics, m.champion, m.promoted, m.gate_reason,
+		       coalesce(m.compared_with, ''), m.champion_metrics, m.created_at, m.promoted_at,
+		       coalesce((SELECT json_agg(json_build_object('engine', d.engine, 'endpoint', d.endpoint,
+		                   'active', d.active, 'deployed_at', d.deployed_at) ORDER BY d.deployed_at DESC)
+		                 FROM model_deployments d WHERE d.model_version = m.version), '[]')
+		FROM models m ORDER BY m.created_at DESC, m.version DESC LIMIT $1`, n)
+	if err != nil {
+		return nil, err
+	}
+	got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Model, error) {
+		var v Model
+		err := row.Scan(&v.Version, &v.RunID, &v.Kind, &v.ArtifactURI, &v.Metrics, &v.Champion, &v.Promoted, &v.GateReason,
+			&v.ComparedWith, &v.ChampionMetrics, &v.CreatedAt, &v.PromotedAt, &v.Deployments)
+		return v, err
+	})
+	return map[string]any{"models": nonNil(got)}, err
+}
+
+// Email is a message in the local outbox.
+type Email struct {
+	File    string    `json:"file"`
+	Subject string    `json:"subject"`
+	To      string    `json:"to"`
+	From    string    `json:"from"`
+	Date    time.Time `json:"date"`
+	Bytes   int64     `json:"bytes"`
+}
+
+// outbox lists the .eml files of the local email outbox, newest first.
+func (h *Handler) outbox(_ http.ResponseWriter, r *http.Request) (any, error) {
+	n, err := limit(r, 100)
+	if err != nil {
+		return nil, err
+	}
+	if h.opt.OutboxDir == "" {
+		return map[string]any{"configured": false, "emails": []Email{}}, nil
+	}
+	got, err := readOutbox(h.opt.OutboxDir, n)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"configured": true, "emails": got}, nil
+}
+
+func readOutbox(dir string, n int) ([]Email, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return []Email{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	type file struct {
+		name string
+		mod  time.Time
+		size int64
+	}
+	var files []file
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".eml") || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		files = append(files, file{e.Name(), info.ModTime(), info.Size()})
+	}
+	sort.Slice(files, func(i, j int) bool {
+		if !files[i].mod.Equal(files[j].mod) {
+			return files[i].mod.After(files[j].mod)
+		}
+		return files[i].name < files[j].name
+	})
+	out := []Email{}
+	for _, f := range files[:min(n, len(files))] {
+		e := Email{File: f.name, Date: f.mod, Bytes: f.size}
+		if err := readHeaders(filepath.Join(dir, f.name), &e); err != nil {
+			e.Subject = "(unreadable: " + err.Error() + ")"
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+var words = &mime.WordDecoder{}
+
+func readHeaders(path string, e *Email) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	m, err := mail.ReadMessage(bufio.NewReader(f))
+	if err != nil {
+		return err
+	}
+	dec := func(s string) string {
+		if d, err := words.DecodeHeader(s); err == nil {
+			return d
+		}
+		return s
+	}
+	e.Subject, e.To, e.From = dec(m.Header.Get("Subject")), dec(m.Header.Get("To")), dec(m.Header.Get("From"))
+	if d, err := m.Header.Date(); err == nil {
+		e.Date = d
+	}
+	return nil
+}
+
+// DeadLetter is an event a consumer gave up on.
+type DeadLetter struct {
+	Consumer   string    `json:"consumer"`
+	EventType  string    `json:"event_type"`
+	Reason     string    `json:"reason"`
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// Delivery is a notification a run sent (inbox, email, webhook).
+type Delivery struct {
+	Channel   string    `json:"channel"`
+	Recipient string    `json:"recipient"`
+	Subject   string    `json:"subject"`
+	Status    string    `json:"status"`
+	Error     string    `json:"error"`
+	Attempts  int       `json:"attempts"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// LogLine is one line of a run's log as the page shows it.
+type LogLine struct {
+	Time    *time.Time `json:"time"`
+	Step    string     `json:"step"`
+	Level   string     `json:"level"`
+	Message string     `json:"message"`
+}
+
+// RunLogs is what the page knows of a run's logs: on Google Cloud a Cloud
+// Logging query for the run; everywhere the step errors, dead letters and
+// notification deliveries recorded in the database.
+type RunLogs struct {
+	CloudLoggingURL string       `json:"cloud_logging_url"`
+	Lines           []LogLine    `json:"lines"`
+	DeadLetters     []DeadLetter `json:"dead_letters"`
+	Deliveries      []Delivery   `json:"deliveries"`
+}
+
+func (h *Handler) runLogs(_ http.ResponseWriter, r *http.Request) (any, error) {
+	ctx := r.Context()
+	runID := r.PathValue("run_id")
+	var exists bool
+	if err := h.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = $1)`, runID).Scan(&exists); err != nil {
+		return nil, err
+	}
+	if !exists {
+		return nil, &httpError{status: http.StatusNotFound, msg: fmt.Sprintf("run %q not found", runID)}
+	}
+	out := RunLogs{CloudLoggingURL: h.cloudLoggingURL(runID), Lines: []LogLine{}}
+	rows, err := h.pool.Query(ctx, `
+		SELECT step, state, attempts, started_at, ended_at, error, summary FROM steps WHERE run_id = $1 ORDER BY position`, runID)
+	if err != nil {
+		return nil, err
+	}
+	type stepRow struct {
+		step, state    string
+		attempts       int
+		started, ended *time.Time
+		err, summary   string
+	}
+	steps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (stepRow, error) {
+		var s stepRow
+		err := row.Scan(&s.step, &s.state, &s.attempts, &s.started, &s.ended, &s.err, &s.summary)
+		return s, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range steps {
+		if s.started != nil {
+			out.Lines = append(out.Lines, LogLine{Time: s.started, Step: s.step, Level: "info",
+				Message: fmt.Sprintf("started (attempt %d)", max(s.attempts, 1))})
+		}
+		if s.err != "" {
+			lvl := "error"
+			if s.state == "up_for_retry" || s.state == "success" {
+				lvl = "warning"
+			}
+			out.Lines = append(out.Lines, LogLine{Time: s.ended, Step: s.step, Level: lvl, Message: s.err})
+		}
+		if s.ended != nil && (s.state == "success" || s.state == "failed" || s.state == "skipped") {
+			msg := s.state
+			if s.summary != "" {
+				msg += ": " + s.summary
+			}
+			out.Lines = append(out.Lines, LogLine{Time: s.ended, Step: s.step, Level: "info", Message: msg})
+		}
+	}
+	rows, err = h.pool.Query(ctx, `
+		SELECT consumer, event_type, reason, received_at FROM dead_letters WHERE run_id = $1 ORDER BY id`, runID)
+	if err != nil {
+		return nil, err
+	}
+	out.DeadLetters, err = pgx.CollectRows(rows, pgx.RowToStructByPos[DeadLetter])
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range out.DeadLetters {
+		out.Lines = append(out.Lines, LogLine{Time: &d.ReceivedAt, Step: d.Consumer, Level: "error",
+			Message: "dead letter (" + d.EventType + "): " + d.Reason})
+	}
+	sort.SliceStable(out.Lines, func(i, j int) bool {
+		a, b := out.Lines[i].Time, out.Lines[j].Time
+		return a != nil && (b == nil || a.Before(*b))
+	})
+	rows, err = h.pool.Query(ctx, `
+		SELECT channel, recipient, subject, status, error, attempts, created_at
+		FROM notifications WHERE run_id = $1 ORDER BY created_at, id`, runID)
+	if err != nil {
+		return nil, err
+	}
+	out.Deliveries, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Delivery])
+	if err != nil {
+		return nil, err
+	}
+	out.DeadLetters, out.Deliveries = nonNil(out.DeadLetters), nonNil(out.Deliveries)
+	return out, nil
+}
+
+// cloudLoggingURL is the Logs Explorer filtered to the run's entries (every
+// service logs run_id in its JSON payload); empty off Google Cloud.
+func (h *Handler) cloudLoggingURL(runID string) string {
+	if !h.opt.OnGCP || h.opt.Project == "" {
+		return ""
+	}
+	q := fmt.Sprintf("jsonPayload.run_id=%q", runID)
+	return "https://console.cloud.google.com/logs/query;query=" + url.PathEscape(q) + "?project=" + url.QueryEscape(h.opt.Project)
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

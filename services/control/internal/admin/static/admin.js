@@ -1,0 +1,570 @@
+// cmmsflow admin page. Every datum comes from a token-authenticated JSON call
+// (control's API under /v1/, the page's own routes under /admin/api/); the
+// token lives in sessionStorage. The DOM is built with textContent only.
+(function () {
+  'use strict';
+
+  var TOKEN_KEY = 'cmmsflow.token';
+  var POLL_MS = 2000;
+  var MIN_LOADING_MS = 500; // a trigger's loading state stays visible at least this long
+  var RUNS_PAGE_SIZE = 20;
+
+  var state = {
+    token: sessionStorage.getItem(TOKEN_KEY) || '',
+    view: '',
+    pipelines: [],
+    cards: {},
+    runsTokens: [''], // page tokens of the pages seen, runsTokens[i] starts page i
+    runsPage: 0,
+    runsNext: '',
+    timer: 0,
+    generation: 0
+  };
+
+  function $(id) { return document.getElementById(id); }
+
+  // el builds an element: attrs (class, href, data-*, …) and children
+  // (strings become text nodes).
+  function el(tag, attrs) {
+    var e = document.createElement(tag);
+    setAttrs(e, attrs);
+    for (var i = 2; i < arguments.length; i++) append(e, arguments[i]);
+    return e;
+  }
+  var SVG = 'http://www.w3.org/2000/svg';
+  function svg(tag, attrs) {
+    var e = document.createElementNS(SVG, tag);
+    setAttrs(e, attrs);
+    for (var i = 2; i < arguments.length; i++) append(e, arguments[i]);
+    return e;
+  }
+  function setAttrs(e, attrs) {
+    if (!attrs) return;
+    Object.keys(attrs).forEach(function (k) {
+      var v = attrs[k];
+      if (v === undefined || v === null || v === false) return;
+      if (k === 'text') e.textContent = v;
+      else e.setAttribute(k, v === true ? '' : String(v));
+    });
+  }
+  function append(parent, c) {
+    if (c === undefined || c === null || c === false) return;
+    if (Array.isArray(c)) { c.forEach(function (x) { append(parent, x); }); return; }
+    parent.appendChild(typeof c === 'object' ? c : document.createTextNode(String(c)));
+  }
+  function clear(e) { while (e.firstChild) e.removeChild(e.firstChild); return e; }
+
+  function showError(id, msg) {
+    var e = $(id);
+    if (!e) return;
+    e.textContent = msg || '';
+    e.hidden = !msg;
+  }
+
+  function fmtTime(s) {
+    if (!s) return '—';
+    var d = new Date(s);
+    if (isNaN(d.getTime())) return String(s);
+    return d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC').replace(/Z$/, ' UTC');
+  }
+  function fmtDuration(a, b) {
+    if (!a) return '—';
+    var ms = (b ? new Date(b) : new Date()) - new Date(a);
+    if (!(ms >= 0)) return '—';
+    if (ms < 1000) return ms + ' ms';
+    var s = ms / 1000;
+    if (s < 60) return s.toFixed(1) + ' s';
+    var m = Math.floor(s / 60);
+    if (m < 60) return m + ' min ' + Math.round(s - m * 60) + ' s';
+    return Math.floor(m / 60) + ' h ' + (m % 60) + ' min';
+  }
+  function fmtNumber(v) {
+    if (typeof v !== 'number') return String(v);
+    if (Number.isInteger(v)) return v.toLocaleString('en-US');
+    return v.toFixed(Math.abs(v) < 10 ? 4 : 2);
+  }
+  function badge(s) { return el('span', { 'class': 'state ' + (s || 'none'), text: s || 'none' }); }
+  function runHref(id) { return '#run/' + encodeURIComponent(id); }
+  function runLink(id) { return id ? el('a', { href: runHref(id), 'class': 'run-link mono', text: id }) : '—'; }
+  function isActive(s) { return s === 'queued' || s === 'running'; }
+
+  // ApiError carries the HTTP status and the API's message.
+  function ApiError(status, message) {
+    this.status = status;
+    this.message = message;
+  }
+  ApiError.prototype.toString = function () { return this.message; };
+
+  // api calls a JSON route with the token. A 401 logs out.
+  function api(method, path, body, token) {
+    var opts = { method: method, headers: { 'Authorization': 'Bearer ' + (token || state.token), 'Accept': 'application/json' } };
+    if (body !== undefined) {
+      opts.headers['Content-Type'] = 'application/json';
+      opts.body = JSON.stringify(body);
+    }
+    return fetch(path, opts).then(function (resp) {
+      return resp.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+        if (resp.ok) return data;
+        var msg = (data && data.message) || (resp.status + ' ' + resp.statusText);
+        if (resp.status === 401 && !token) logout('Your token was refused (401 unauthenticated): log in again.');
+        if (resp.status === 403) msg = 'permission denied: this needs an admin token';
+        if (resp.status === 429) msg = 'rate limit exceeded: wait a moment and try again';
+        throw new ApiError(resp.status, msg);
+      });
+    }, function (err) {
+      throw new ApiError(0, 'network error: ' + (err && err.message ? err.message : err));
+    });
+  }
+  function errText(err) { return err instanceof ApiError ? err.message : String(err && err.message ? err.message : err); }
+
+  // ---- login -------------------------------------------------------------
+
+  function login(ev) {
+    ev.preventDefault();
+    var tok = $('token').value.trim();
+    if (!tok) return;
+    showError('login-error', '');
+    $('login-submit').disabled = true;
+    api('GET', '/v1/pipelines', undefined, tok).then(function () {
+      state.token = tok;
+      sessionStorage.setItem(TOKEN_KEY, tok);
+      $('token').value = '';
+      enter();
+    }, function (err) {
+      var msg = err.status === 401
+        ? 'That token was not accepted (401 unauthenticated). Check it, or make a new one with `cmmsflow token`.'
+        : 'Could not log in: ' + errText(err);
+      showError('login-error', msg);
+    }).then(function () { $('login-submit').disabled = false; });
+  }
+
+  function logout(msg) {
+    state.token = '';
+    sessionStorage.removeItem(TOKEN_KEY);
+    stopPolling();
+    state.cards = {};
+    clear($('pipelines'));
+    $('nav').hidden = true;
+    document.querySelectorAll('.view').forEach(function (v) { v.hidden = true; });
+    $('login-view').hidden = false;
+    showError('login-error', msg || '');
+  }
+
+  function enter() {
+    $('login-view').hidden = true;
+    $('nav').hidden = false;
+    route();
+  }
+
+  // ---- routing -----------------------------------------------------------
+
+  function route() {
+    if (!state.token) return;
+    var h = location.hash.replace(/^#/, '');
+    try { h = decodeURIComponent(h); } catch (e) { h = ''; }
+    h = h || 'pipelines';
+    var view = h, arg = '';
+    if (h.indexOf('run/') === 0) { view = 'run'; arg = h.slice(4); }
+    if (!$(view + '-view')) view = 'pipelines';
+    state.view = view;
+    state.generation++;
+    stopPolling();
+    document.querySelectorAll('.view').forEach(function (v) { v.hidden = v.id !== view + '-view'; });
+    document.querySelectorAll('#nav a').forEach(function (a) {
+      a.classList.toggle('active', a.getAttribute('data-view') === view);
+    });
+    switch (view) {
+      case 'pipelines': loadDashboard(); break;
+      case 'run': loadRun(arg); break;
+      case 'inbox': loadInbox(); break;
+      case 'reports': loadReports(); break;
+      case 'outbox': loadOutbox(); break;
+      case 'models': loadModels(); break;
+    }
+  }
+
+  function stopPolling() {
+    if (state.timer) clearTimeout(state.timer);
+    state.timer = 0;
+    $('refreshing').hidden = true;
+  }
+  // poll calls fn again after POLL_MS unless the view changed meanwhile.
+  function poll(fn) {
+    var gen = state.generation;
+    if (state.timer) clearTimeout(state.timer);
+    state.timer = setTimeout(function () {
+      state.timer = 0;
+      if (gen === state.generation && state.token) fn();
+    }, POLL_MS);
+  }
+
+  // ---- pipelines and runs --------------------------------------------------
+
+  function loadDashboard() {
+    var gen = state.generation;
+    return Promise.all([loadPipelines(), loadRuns()]).then(function (active) {
+      if (gen !== state.generation) return;
+      var running = active[0] || active[1];
+      $('refreshing').hidden = !running;
+      if (running) poll(loadDashboard);
+    });
+  }
+
+  // loadPipelines returns whether a pipeline's last run is still active.
+  function loadPipelines() {
+    return api('GET', '/v1/pipelines').then(function (data) {
+      showError('pipelines-error', '');
+      state.pipelines = (data && data.pipelines) || [];
+      var sel = $('runs-pipeline');
+      if (sel.options.length === 1) {
+        state.pipelines.forEach(function (p) { sel.appendChild(el('option', { value: p.id, text: p.id })); });
+      }
+      var active = false;
+      state.pipelines.forEach(function (p) {
+        renderCard(p);
+        if (p.last_run && isActive(p.last_run.state)) active = true;
+      });
+      return active;
+    }, function (err) {
+      showError('pipelines-error', 'Could not load the pipelines: ' + errText(err));
+      return false;
+    });
+  }
+
+  // renderCard creates a pipeline's card once and updates its fields, so a
+  // refresh keeps the trigger's message.
+  function renderCard(p) {
+    var c = state.cards[p.id];
+    if (!c) {
+      c = { f: {} };
+      var fields = ['schedule', 'next', 'last', 'steps'];
+      var dl = el('dl');
+      var labels = { schedule: 'Schedule', next: 'Next run', last: 'Last run', steps: 'Steps' };
+      fields.forEach(function (k) {
+        c.f[k] = el('dd', { 'class': k });
+        dl.appendChild(el('dt', { text: labels[k] }));
+        dl.appendChild(c.f[k]);
+      });
+      c.trigger = el('button', { type: 'button', 'class': 'trigger primary', text: 'Trigger' });
+      c.pause = el('input', { type: 'checkbox', 'class': 'pause-toggle' });
+      c.status = el('div', { 'class': 'trigger-status', role: 'status', 'aria-live': 'polite' });
+      c.desc = el('p', { 'class': 'desc' });
+      c.root = el('article', { 'class': 'card', 'data-pipeline': p.id },
+        el('h3', { text: p.id }), c.desc, dl,
+        el('div', { 'class': 'actions' }, c.trigger, el('label', null, c.pause, ' Paused')),
+        c.status);
+      c.trigger.addEventListener('click', function () { trigger(p.id, c); });
+      c.pause.addEventListener('change', function () { setPaused(p.id, c); });
+      state.cards[p.id] = c;
+      $('pipelines').appendChild(c.root);
+    }
+    c.desc.textContent = p.description || '';
+    clear(c.f.schedule).appendChild(el('span', null, p.schedule ? el('code', { text: p.schedule }) : 'manual only',
+      p.schedule ? ' (' + (p.time_zone || 'UTC') + ')' : ''));
+    c.f.next.textContent = fmtTime(p.next_run) + (p.paused ? ' (paused: will be skipped)' : '');
+    clear(c.f.last);
+    if (p.last_run) {
+      append(c.f.last, [badge(p.last_run.state), ' ', runLink(p.last_run.run_id)]);
+    } else {
+      append(c.f.last, badge('none'));
+    }
+    c.f.steps.textContent = (p.steps || []).join(' → ');
+    c.pause.checked = !!p.paused;
+    c.root.setAttribute('data-paused', p.paused ? 'true' : 'false');
+  }
+
+  function setStatus(c, kind, children) {
+    c.status.className = 'trigger-status' + (kind ? ' ' + kind : '');
+    clear(c.status);
+    append(c.status, children);
+  }
+
+  function trigger(id, c) {
+    c.trigger.disabled = true;
+    c.trigger.textContent = 'Triggering…';
+    setStatus(c, 'loading', [el('span', { 'class': 'spinner', 'aria-hidden': 'true' }), 'Queuing a run of ' + id + '…']);
+    var started = Date.now();
+    var wait = function (v) {
+      var left = MIN_LOADING_MS - (Date.now() - started);
+      return new Promise(function (resolve) { setTimeout(function () { resolve(v); }, Math.max(0, left)); });
+    };
+    api('POST', '/v1/pipelines/' + encodeURIComponent(id) + ':trigger', { conf: {} })
+      .then(wait, function (err) { return wait().then(function () { throw err; }); })
+      .then(function (data) {
+        var run = (data && data.run) || {};
+        setStatus(c, 'success success-msg', [data && data.created === false ? 'Run already queued: ' : 'Run queued: ', runLink(run.run_id)]);
+        if (state.view === 'pipelines') { state.runsTokens = ['']; state.runsPage = 0; loadDashboard(); }
+      }, function (err) {
+        setStatus(c, 'failure error', 'Trigger failed: ' + errText(err));
+      })
+      .then(function () {
+        c.trigger.disabled = false;
+        c.trigger.textContent = 'Trigger';
+      });
+  }
+
+  function setPaused(id, c) {
+    var want = c.pause.checked;
+    c.pause.disabled = true;
+    api('POST', '/v1/pipelines/' + encodeURIComponent(id) + (want ? ':pause' : ':unpause'), {})
+      .then(function (p) {
+        renderCard(p);
+        setStatus(c, 'success-msg', want ? 'Paused: scheduled runs are skipped.' : 'Unpaused: scheduled runs resume.');
+      }, function (err) {
+        c.pause.checked = !want;
+        setStatus(c, 'failure error', (want ? 'Pause' : 'Unpause') + ' failed: ' + errText(err));
+      })
+      .then(function () { c.pause.disabled = false; });
+  }
+
+  // loadRuns returns whether a listed run is still active.
+  function loadRuns() {
+    var q = '?page_size=' + RUNS_PAGE_SIZE;
+    var pl = $('runs-pipeline').value, st = $('runs-state').value, tok = state.runsTokens[state.runsPage];
+    if (pl) q += '&pipeline=' + encodeURIComponent(pl);
+    if (st) q += '&state=' + encodeURIComponent(st);
+    if (tok) q += '&page_token=' + encodeURIComponent(tok);
+    return api('GET', '/v1/runs' + q).then(function (data) {
+      showError('runs-error', '');
+      var runs = (data && data.runs) || [];
+      state.runsNext = (data && data.next_page_token) || '';
+      var body = clear($('runs').tBodies[0]);
+      var active = false;
+      runs.forEach(function (r) {
+        if (isActive(r.state)) active = true;
+        body.appendChild(el('tr', { 'data-run': r.run_id, 'data-state': r.state },
+          el('td', null, runLink(r.run_id)), el('td', { text: r.pipeline }), el('td', null, badge(r.state)),
+          el('td', { text: r.source }), el('td', { text: fmtTime(r.queued_at) }), el('td', { text: fmtTime(r.started_at) }),
+          el('td', { text: fmtDuration(r.started_at, r.ended_at) }), el('td', { 'class': 'err', text: r.error || '' })));
+      });
+      if (!runs.length) body.appendChild(el('tr', null, el('td', { colspan: 8, 'class': 'muted', text: 'No runs.' })));
+      $('runs-newer').disabled = state.runsPage === 0;
+      $('runs-older').disabled = !state.runsNext;
+      $('runs-page').textContent = 'page ' + (state.runsPage + 1);
+      return active;
+    }, function (err) {
+      showError('runs-error', 'Could not load the runs: ' + errText(err));
+      return false;
+    });
+  }
+
+  function runsFilterChanged() {
+    state.runsTokens = [''];
+    state.runsPage = 0;
+    state.generation++;
+    stopPolling();
+    loadDashboard();
+  }
+  function runsPage(delta) {
+    if (delta > 0) {
+      if (!state.runsNext) return;
+      state.runsTokens[state.runsPage + 1] = state.runsNext;
+    }
+    state.runsPage = Math.max(0, state.runsPage + delta);
+    state.runsTokens.length = state.runsPage + 1;
+    state.generation++;
+    stopPolling();
+    loadDashboard();
+  }
+
+  // ---- run detail -------------------------------------------------------------
+
+  function loadRun(id) {
+    var gen = state.generation;
+    return Promise.all([
+      api('GET', '/v1/runs/' + encodeURIComponent(id)),
+      api('GET', '/admin/api/runs/' + encodeURIComponent(id) + '/logs').catch(function (err) { return { error: errText(err) }; })
+    ]).then(function (res) {
+      if (gen !== state.generation) return;
+      showError('run-error', '');
+      renderRun(res[0], res[1]);
+      if (isActive(res[0].state) || (res[0].steps || []).some(function (s) { return isActive(s.state) || s.state === 'up_for_retry'; })) {
+        $('refreshing').hidden = false;
+        poll(function () { loadRun(id); });
+      }
+    }, function (err) {
+      if (gen !== state.generation) return;
+      clear($('run-detail'));
+      showError('run-error', 'Could not load run ' + id + ': ' + errText(err));
+    });
+  }
+
+  function renderRun(run, logs) {
+    var root = clear($('run-detail'));
+    root.setAttribute('data-run', run.run_id);
+    root.setAttribute('data-state', run.state);
+    var conf = Object.keys(run.conf || {}).map(function (k) { return k + '=' + run.conf[k]; }).join(', ');
+    var cancel = null;
+    if (isActive(run.state)) {
+      cancel = el('button', { type: 'button', id: 'cancel-run', text: 'Cancel run' });
+      cancel.addEventListener('click', function () {
+        cancel.disabled = true;
+        api('POST', '/v1/runs/' + encodeURIComponent(run.run_id) + ':cancel', {}).then(function () {
+          loadRun(run.run_id);
+        }, function (err) { showError('run-error', 'Cancel failed: ' + errText(err)); cancel.disabled = false; });
+      });
+    }
+    append(root, [
+      el('h2', null, 'Run ', el('span', { 'class': 'mono', text: run.run_id }), ' ', badge(run.state)),
+      el('p', { 'class': 'kv' },
+        'Pipeline ', el('strong', { text: run.pipeline }), ' · ', run.source, ' · logical date ', fmtTime(run.logical_date),
+        ' · queued ', fmtTime(run.queued_at), ' · started ', fmtTime(run.started_at), ' · ended ', fmtTime(run.ended_at),
+        ' · took ', fmtDuration(run.started_at, run.ended_at), conf ? ' · conf ' + conf : ''),
+      run.error ? el('p', { 'class': 'error', text: run.error }) : null,
+      cancel,
+      graph(run.steps || [])
+    ]);
+    var steps = el('div', { 'class': 'steps' });
+    (run.steps || []).forEach(function (s) { steps.appendChild(stepCard(s)); });
+    root.appendChild(steps);
+    root.appendChild(logsSection(logs || {}));
+  }
+
+  // graph draws the step chain as boxes joined by arrows, coloured by state.
+  function graph(steps) {
+    var w = 170, h = 60, gap = 50, pad = 6;
+    var width = Math.max(1, steps.length) * (w + gap) - gap + 2 * pad;
+    var g = svg('svg', { 'class': 'graph', id: 'run-graph', width: width, height: h + 2 * pad, viewBox: '0 0 ' + width + ' ' + (h + 2 * pad), role: 'img', 'aria-label': 'step graph' });
+    steps.forEach(function (s, i) {
+      var x = pad + i * (w + gap), y = pad;
+      if (i > 0) {
+        var x0 = x - gap + 4, x1 = x - 4, ym = y + h / 2;
+        g.appendChild(svg('line', { x1: x0, y1: ym, x2: x1 - 8, y2: ym }));
+        g.appendChild(svg('path', { 'class': 'head', d: 'M' + (x1 - 10) + ' ' + (ym - 6) + ' L' + x1 + ' ' + ym + ' L' + (x1 - 10) + ' ' + (ym + 6) + ' Z' }));
+      }
+      g.appendChild(svg('g', { 'class': 'node ' + s.state, 'data-step': s.step, 'data-state': s.state },
+        svg('title', { text: s.step + ': ' + s.state }),
+        svg('rect', { x: x, y: y, width: w, height: h, rx: 8 }),
+        svg('text', { x: x + 12, y: y + 24, text: s.step }),
+        svg('text', { x: x + 12, y: y + 44, 'class': 'st', text: s.state + (s.attempts > 1 ? ' · attempt ' + s.attempts : '') })));
+    });
+    return g;
+  }
+
+  function stepCard(s) {
+    var figs = Object.keys(s.figures || {}).sort();
+    var table = null;
+    if (figs.length) {
+      table = el('table', { 'class': 'figures' });
+      figs.forEach(function (k) { table.appendChild(el('tr', null, el('td', { 'class': 'muted', text: k }), el('td', { 'class': 'mono', text: fmtNumber(s.figures[k]) }))); });
+    }
+    return el('section', { 'class': 'step ' + s.state, 'data-step': s.step, 'data-state': s.state },
+      el('h3', null, (s.position + 1) + '. ' + s.step + ' ', badge(s.state)),
+      el('div', { 'class': 'kv' }, 'attempts ', String(s.attempts || 0), ' · started ', fmtTime(s.started_at),
+        ' · ended ', fmtTime(s.ended_at), ' · took ', fmtDuration(s.started_at, s.ended_at)),
+      s.summary ? el('p', { 'class': 'summary', text: s.summary }) : null,
+      s.error ? el('p', { 'class': 'error', text: s.error }) : null,
+      table);
+  }
+
+  function logsSection(logs) {
+    var sec = el('section', { id: 'run-logs' }, el('h2', { text: 'Logs' }));
+    if (logs.error) { sec.appendChild(el('p', { 'class': 'error', text: 'Could not load the logs: ' + logs.error })); return sec; }
+    if (logs.cloud_logging_url) {
+      sec.appendChild(el('p', null, el('a', { href: logs.cloud_logging_url, target: '_blank', rel: 'noopener noreferrer', text: 'Open this run\'s logs in Cloud Logging' })));
+    } else {
+      sec.appendChild(el('p', { 'class': 'muted', text: 'Local mode: step transitions, step errors and dead letters recorded for this run (full service logs are in the stack\'s output).' }));
+    }
+    var lines = logs.lines || [];
+    var pre = el('div', { 'class': 'log' });
+    lines.forEach(function (l) {
+      pre.appendChild(el('div', { 'class': l.level }, fmtTime(l.time) + '  ' + l.level.toUpperCase() + '  [' + l.step + ']  ' + l.message));
+    });
+    if (!lines.length) pre.appendChild(el('div', { text: 'No log lines yet.' }));
+    sec.appendChild(pre);
+    var dl = logs.deliveries || [];
+    if (dl.length) {
+      var t = el('table', { id: 'deliveries' }, el('thead', null, el('tr', null, ['Created', 'Channel', 'Recipient', 'Subject', 'Status', 'Error'].map(function (x) { return el('th', { text: x }); }))));
+      var b = el('tbody');
+      dl.forEach(function (d) {
+        b.appendChild(el('tr', null, el('td', { text: fmtTime(d.created_at) }), el('td', { text: d.channel }), el('td', { text: d.recipient }),
+          el('td', { text: d.subject }), el('td', null, el('span', { 'class': 'state ' + (d.status === 'sent' ? 'success' : d.status === 'failed' ? 'failed' : 'pending'), text: d.status })), el('td', { 'class': 'err', text: d.error })));
+      });
+      t.appendChild(b);
+      sec.appendChild(el('h3', { text: 'Notifications sent by this run' }));
+      sec.appendChild(t);
+    }
+    return sec;
+  }
+
+  // ---- other views -------------------------------------------------------------
+
+  function fill(tableId, rows, cols, empty) {
+    var body = clear($(tableId).tBodies[0]);
+    rows.forEach(function (r) { body.appendChild(el('tr', null, cols(r).map(function (c) { return el('td', null, c); }))); });
+    if (!rows.length) body.appendChild(el('tr', null, el('td', { colspan: $(tableId).tHead.rows[0].cells.length, 'class': 'muted', text: empty })));
+  }
+
+  function loadInbox() {
+    var tech = $('inbox-tech').value;
+    var req = tech
+      ? api('GET', '/v1/technicians/' + encodeURIComponent(tech) + '/notifications?page_size=50')
+      : api('GET', '/admin/api/notifications?limit=50');
+    req.then(function (data) {
+      showError('inbox-error', '');
+      fill('inbox', (data && data.notifications) || [], function (n) {
+        return [fmtTime(n.created_at), n.technician || ('#' + n.technician_id), n.kind,
+          el('details', null, el('summary', { text: n.subject }), el('pre', { text: n.body })),
+          n.status, n.read_at ? fmtTime(n.read_at) : 'unread', runLink(n.run_id)];
+      }, 'No notifications.');
+    }, function (err) { showError('inbox-error', 'Could not load the notifications: ' + errText(err)); });
+  }
+
+  function loadReports() {
+    api('GET', '/admin/api/reports').then(function (data) {
+      showError('reports-error', '');
+      fill('reports', (data && data.reports) || [], function (r) {
+        var links = (r.links || []).map(function (l, i) {
+          return [i ? ' · ' : '', l.url ? el('a', { href: l.url, target: '_blank', rel: 'noopener noreferrer', title: l.uri, text: l.name }) : el('span', { title: l.uri, text: l.name })];
+        });
+        var kpis = Object.keys(r.kpis || {}).sort().slice(0, 6).map(function (k) {
+          var v = r.kpis[k];
+          return el('div', { 'class': 'kv' }, k + ': ' + (typeof v === 'object' ? JSON.stringify(v) : fmtNumber(v)));
+        });
+        return [el('strong', { text: r.iso_week }), r.week_start, fmtTime(r.generated_at), links, kpis, runLink(r.run_id)];
+      }, 'No reports yet: trigger weekly_kpi_report.');
+    }, function (err) { showError('reports-error', 'Could not load the reports: ' + errText(err)); });
+  }
+
+  function loadOutbox() {
+    api('GET', '/admin/api/outbox').then(function (data) {
+      showError('outbox-error', '');
+      fill('outbox', (data && data.emails) || [], function (m) {
+        return [fmtTime(m.date), m.to, m.subject, el('span', { 'class': 'mono', text: m.file }), Math.ceil(m.bytes / 1024) + ' KiB'];
+      }, data && data.configured ? 'The outbox is empty.' : 'No local outbox (EMAIL_OUTBOX_DIR is not set).');
+    }, function (err) { showError('outbox-error', 'Could not load the outbox: ' + errText(err)); });
+  }
+
+  function loadModels() {
+    api('GET', '/admin/api/models').then(function (data) {
+      showError('models-error', '');
+      fill('models', (data && data.models) || [], function (m) {
+        var metrics = ['roc_auc', 'pr_auc', 'brier', 'ece'].filter(function (k) { return m.metrics && k in m.metrics; }).map(function (k) {
+          var cm = m.champion_metrics && k in m.champion_metrics ? ' (champion ' + fmtNumber(m.champion_metrics[k]) + ')' : '';
+          return el('div', { 'class': 'kv' }, k + ' ' + fmtNumber(m.metrics[k]) + cm);
+        });
+        var dep = (m.deployments || []).map(function (d) { return el('div', null, d.engine + (d.active ? ' (active)' : '') + ' ' + fmtTime(d.deployed_at)); });
+        return [el('span', { 'class': 'mono', text: m.version }), m.kind, fmtTime(m.created_at),
+          m.champion ? badge('champion') : (m.promoted ? 'promoted' : 'not promoted'),
+          metrics, (m.compared_with ? 'vs ' + m.compared_with + ': ' : '') + (m.gate_reason || '—'),
+          dep.length ? dep : '—', runLink(m.run_id)];
+      }, 'No models yet: trigger etl_ml_training.');
+    }, function (err) { showError('models-error', 'Could not load the models: ' + errText(err)); });
+  }
+
+  // ---- start -------------------------------------------------------------------
+
+  document.addEventListener('DOMContentLoaded', function () {
+    $('login').addEventListener('submit', login);
+    $('logout').addEventListener('click', function () { logout(''); });
+    $('runs-pipeline').addEventListener('change', runsFilterChanged);
+    $('runs-state').addEventListener('change', runsFilterChanged);
+    $('runs-newer').addEventListener('click', function () { runsPage(-1); });
+    $('runs-older').addEventListener('click', function () { runsPage(1); });
+    $('inbox-filter').addEventListener('submit', function (ev) { ev.preventDefault(); loadInbox(); });
+    window.addEventListener('hashchange', route);
+    if (state.token) enter(); else $('token').focus();
+  });
+})();

@@ -1,0 +1,737 @@
+package compat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/events"
+	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
+	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
+)
+
+// Paging of the Airflow collections: limit defaults to 100 and is capped at
+// 100 (Airflow's default maximum_page_limit).
+const (
+	defaultLimit = 100
+	maxLimit     = 100
+	maxBody      = 1 << 20
+)
+
+func (s *Server) airflowRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/dags", s.getDags)
+	mux.HandleFunc("GET /api/v1/dags/{dag_id}", s.getDag)
+	mux.HandleFunc("PATCH /api/v1/dags/{dag_id}", s.patchDag)
+	mux.HandleFunc("GET /api/v1/dags/{dag_id}/dagRuns", s.getDagRuns)
+	mux.HandleFunc("POST /api/v1/dags/{dag_id}/dagRuns", s.postDagRun)
+	mux.HandleFunc("GET /api/v1/dags/{dag_id}/dagRuns/{dag_run_id}", s.getDagRun)
+	mux.HandleFunc("GET /api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", s.getTaskInstances)
+	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusNotFound, "no route "+r.Method+" "+r.URL.Path)
+	})
+}
+
+// ---- JSON shapes (the contract's schemas) ----
+
+type cronExpression struct {
+	Type  string `json:"__type"`
+	Value string `json:"value"`
+}
+
+type tag struct {
+	Name string `json:"name"`
+}
+
+type dagJSON struct {
+	DagID                string          `json:"dag_id"`
+	DagDisplayName       string          `json:"dag_display_name"`
+	RootDagID            *string         `json:"root_dag_id"`
+	IsPaused             bool            `json:"is_paused"`
+	IsActive             bool            `json:"is_active"`
+	IsSubdag             bool            `json:"is_subdag"`
+	LastParsedTime       *string         `json:"last_parsed_time"`
+	Fileloc              string          `json:"fileloc"`
+	FileToken            string          `json:"file_token"`
+	Owners               []string        `json:"owners"`
+	Description          *string         `json:"description"`
+	ScheduleInterval     *cronExpression `json:"schedule_interval"`
+	TimetableDescription *string         `json:"timetable_description"`
+	Tags                 []tag           `json:"tags"`
+	MaxActiveTasks       *int            `json:"max_active_tasks"`
+	MaxActiveRuns        *int            `json:"max_active_runs"`
+	HasTaskConcurrency   bool            `json:"has_task_concurrency_limits"`
+	HasImportErrors      bool            `json:"has_import_errors"`
+	NextDagrun           *string         `json:"next_dagrun"`
+	NextDagrunCreate     *string         `json:"next_dagrun_create_after"`
+}
+
+type dagCollection struct {
+	Dags         []dagJSON `json:"dags"`
+	TotalEntries int       `json:"total_entries"`
+}
+
+type dagRunJSON struct {
+	DagRunID          string            `json:"dag_run_id"`
+	DagID             string            `json:"dag_id"`
+	LogicalDate       string            `json:"logical_date"`
+	ExecutionDate     string            `json:"execution_date"`
+	StartDate         *string           `json:"start_date"`
+	EndDate           *string           `json:"end_date"`
+	DataIntervalStart *string           `json:"data_interval_start"`
+	DataIntervalEnd   *string           `json:"data_interval_end"`
+	LastScheduling    *string           `json:"last_scheduling_decision"`
+	RunType           string            `json:"run_type"`
+	State             string            `json:"state"`
+	ExternalTrigger   bool              `json:"external_trigger"`
+	Conf              map[string]string `json:"conf"`
+	Note              *string           `json:"note"`
+}
+
+type dagRunCollection struct {
+	DagRuns      []dagRunJSON `json:"dag_runs"`
+	TotalEntries int          `json:"total_entries"`
+}
+
+type taskInstanceJSON struct {
+	TaskID          string   `json:"task_id"`
+	TaskDisplayName string   `json:"task_display_name"`
+	DagID           string   `json:"dag_id"`
+	DagRunID        string   `json:"dag_run_id"`
+	ExecutionDate   string   `json:"execution_date"`
+	StartDate       *string  `json:"start_date"`
+	EndDate         *string  `json:"end_date"`
+	Duration        *float64 `json:"duration"`
+	State           *string  `json:"state"`
+	TryNumber       int      `json:"try_number"`
+	MapIndex        int      `json:"map_index"`
+	MaxTries        int      `json:"max_tries"`
+	Hostname        string   `json:"hostname"`
+	Unixname        string   `json:"unixname"`
+	Pool            string   `json:"pool"`
+	PoolSlots       int      `json:"pool_slots"`
+	Queue           *string  `json:"queue"`
+	PriorityWeight  *int     `json:"priority_weight"`
+	Operator        *string  `json:"operator"`
+	QueuedWhen      *string  `json:"queued_when"`
+	Pid             *int     `json:"pid"`
+	Executor        *string  `json:"executor"`
+	RenderedFields  struct{} `json:"rendered_fields"`
+	Note            *string  `json:"note"`
+}
+
+type taskInstanceCollection struct {
+	TaskInstances []taskInstanceJSON `json:"task_instances"`
+	TotalEntries  int                `json:"total_entries"`
+}
+
+func strp(s string) *string { return &s }
+
+func tsp(t *timestamppb.Timestamp) *string {
+	if t == nil {
+		return nil
+	}
+	return strp(rfc3339(t.AsTime()))
+}
+
+func toDAG(p *controlv1.Pipeline) dagJSON {
+	d := dagJSON{
+		DagID: p.GetId(), DagDisplayName: p.GetId(), IsPaused: p.GetPaused(), IsActive: true,
+		Fileloc: "libs/events/registry.go", Owners: []string{"cmmsflow"}, Tags: []tag{},
+		Description: strp(p.GetDescription()),
+	}
+	if p.GetSchedule() != "" {
+		d.ScheduleInterval = &cronExpression{Type: "CronExpression", Value: p.GetSchedule()}
+		d.TimetableDescription = strp(fmt.Sprintf("cron %q in %s", p.GetSchedule(), p.GetTimeZone()))
+		d.NextDagrun, d.NextDagrunCreate = tsp(p.GetNextRun()), tsp(p.GetNextRun())
+	}
+	return d
+}
+
+func toDAGRun(r *controlv1.Run) dagRunJSON {
+	logical := rfc3339(r.GetLogicalDate().AsTime())
+	runType := "manual"
+	if r.GetSource() == "scheduled" {
+		runType = "scheduled"
+	}
+	conf := r.GetConf()
+	if conf == nil {
+		conf = map[string]string{}
+	}
+	return dagRunJSON{
+		DagRunID: r.GetRunId(), DagID: r.GetPipeline(), LogicalDate: logical, ExecutionDate: logical,
+		StartDate: tsp(r.GetStartedAt()), EndDate: tsp(r.GetEndedAt()),
+		DataIntervalStart: strp(logical), DataIntervalEnd: strp(logical),
+		RunType: runType, State: dagState(r.GetState()), ExternalTrigger: runType == "manual", Conf: conf,
+	}
+}
+
+func toTaskInstance(r *controlv1.Run, st *controlv1.Step) taskInstanceJSON {
+	ti := taskInstanceJSON{
+		TaskID: st.GetStep(), TaskDisplayName: st.GetStep(), DagID: r.GetPipeline(), DagRunID: r.GetRunId(),
+		ExecutionDate: rfc3339(r.GetLogicalDate().AsTime()),
+		StartDate:     tsp(st.GetStartedAt()), EndDate: tsp(st.GetEndedAt()),
+		State: taskState(st.GetState(), r.GetState()), TryNumber: int(st.GetAttempts()), MapIndex: -1,
+		Pool: "default_pool", PoolSlots: 1, Operator: strp(st.GetStep()),
+	}
+	if st.GetStartedAt() != nil && st.GetEndedAt() != nil {
+		d := st.GetEndedAt().AsTime().Sub(st.GetStartedAt().AsTime()).Seconds()
+		ti.Duration = &d
+	}
+	return ti
+}
+
+// ---- query parameters ----
+
+func paging(r *http.Request) (limit, offset int, err error) {
+	q := r.URL.Query()
+	limit, offset = defaultLimit, 0
+	if v := q.Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 {
+			return 0, 0, badRequest("limit: must be a positive integer")
+		}
+		limit = min(limit, maxLimit)
+	}
+	if v := q.Get("offset"); v != "" {
+		if offset, err = strconv.Atoi(v); err != nil || offset < 0 {
+			return 0, 0, badRequest("offset: must be a non-negative integer")
+		}
+	}
+	return limit, offset, nil
+}
+
+func page[T any](items []T, limit, offset int) []T {
+	if offset >= len(items) {
+		return []T{}
+	}
+	return items[offset:min(len(items), offset+limit)]
+}
+
+// listValues reads a repeated (or comma-separated) query parameter.
+func listValues(r *http.Request, name string) []string {
+	var out []string
+	for _, v := range r.URL.Query()[name] {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func parseTime(name, v string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return t, badRequest("%s: %q is not an RFC 3339 date-time", name, v)
+	}
+	return t, nil
+}
+
+// ---- DAGs ----
+
+func (s *Server) getDags(w http.ResponseWriter, r *http.Request) {
+	ctx, err := s.authorize(r, methodRead)
+	if err != nil {
+		writeProblemFor(w, err)
+		return
+	}
+	limit, offset, err := paging(r)
+	if err != nil {
+		writeProblemFor(w, err)
+		return
+	}
+	q := r.URL.Query()
+	var paused *bool
+	if v := q.Get("paused"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			writeProblemFor(w, badRequest("paused: must be true or false"))
+			return
+		}
+		paused = &b
+	}
+	if v := q.Get("only_active"); v != "" {
+		// Every registered pipeline is active: the filter keeps them all.
+		if _, err := strconv.ParseBool(v); err != nil {
+			writeProblemFor(w, badRequest("only_active: must be true or false"))
+			return
+		}
+	}
+	desc := false
+	switch q.Get("order_by") {
+	case "", "dag_id":
+	case "-dag_id":
+		desc = true
+	default:
+		writeProblemFor(w, badRequest("order_by: only dag_id and -dag_id are supported"))
+		return
+	}
+	resp, err := call(ctx, s, controlv1.ControlService_ListPipelines_FullMethodName,
+		func(ctx context.Context) (*controlv1.ListPipelinesResponse, error) {
+			return s.api.ListPipelines(ctx, &controlv1.ListPipelinesRequest{})
+		})
+	if err != nil {
+		writeProblemFor(w, err)
+		return
+	}
+	pattern := strings.ToLower(q.Get("dag_id_pattern"))
+	tags := listValues(r, "tags")
+	dags := []dagJSON{}
+	for _, p := range resp.GetPipelines() {
+		if paused != nil && p.GetPaused() != *paused {
+			continue
+		}
+		if pattern != "" && !strings.Contains(strings.ToLower(p.GetId()), pattern) {
+			continue
+		}
+		if len(tags) > 0 { // pipelines carry no tags
+			continue
+		}
+		dags = append(dags, toDAG(p))
+	}
+	slices.SortFunc(dags, func(a, b dagJSON) int {
+		if desc {
+			return strings.Compare(b.DagID, a.DagID)
+		}
+		return strings.Compare(a.DagID, b.DagID)
+	})
+	writeJSON(w, http.StatusOK, dagCollection{Dags: page(dags, limit, offset), TotalEntries: len(dags)})
+}
+
+func (s *Server) getDag(w http.ResponseWriter, r *http.Request) {
+	ctx, err := s.authorize(r, methodRead)
+	if err != nil {
+		writeProblemFor(w, err)
+		return
+	}
+	p, err := s.pipeline(ctx, r.PathValue("dag_id"))
+	if err != nil {
+		writeProblemFor(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toDAG(p))
+}
+
+func (s *Server) pipeline(ctx context.Context, id string) (*controlv1.Pipeline, error) {
+	if _, ok := events.LookupPipeline(id); !ok {
+		return nil, dagNotFound(id)
+	}
+	return call(ctx, s, controlv1.ControlService_GetPipeline_FullMethodName,
+		func(ctx context.Context) (*controlv1.Pipeline, error) {
+			return s.api.GetPipeline(ctx, &controlv1.GetPipelineRequest{Pipeline: id})
+		})
+}
+
+func dagNotFound(id string) error {
+	return status.Errorf(codes.NotFound, "DAG with dag_id: '%s' not found", id)
+}
+
+func (s *Server) patchDag(w http.ResponseWriter, r *http.Request) {
+	ctx, err := s.authorize(r, methodPause)
+	if err != nil {
+		writeProblemFor(w, err)
+		return
+	}
+	id := r.PathValue("dag_id")
+	for _, f := range listValues(r, "update_mask") {
+		if f != "is_paused" {
+			writeProblemFor(w, badRequest("update_mask: only `is_paused` can be updated, not %q", f))
+			return
+		}
+	}
+	var body struct {
+		IsPaused *bool `json:"is_paused"`
+	}
+	if err := decodeBody(r, &body); err != nil {
+		writeProblemFor(w, err)
+		return
+	}
+	if body.IsPaused == nil {
+		writeProblemFor(w, badRequest("is_paused: required"))
+		return
+	}
+	if _, ok := events.LookupPipeline(id); !ok {
+		writeProblemFor(w, dagNotFound(id))
+		return
+	}
+	method := methodUnpause
+	if *body.IsPaused {
+		method = methodPause
+	}
+	p, err := call(ctx, s, method, func(ctx context.Context) (*controlv1.Pipeline, error) {
+		if *body.IsPaused {
+			return s.api.PausePipeline(ctx, &controlv1.PausePipelineRequest{Pipeline: id})
+		}
+		return s.api.UnpausePipeline(ctx, &controlv1.UnpausePipelineRequest{Pipeline: id})
+	})
+	if err != nil {
+		writeProblemFor(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toDAG(p))
+}
+
+func decodeBody(r *http.Request, dst any) error { return decode(r, dst, false) }
+
+// decodeOptionalBody also accepts an empty body (dst is left as is).
+func decodeOptionalBody(r *http.Request, dst any) error { return decode(r, dst, true) }
+
+func decode(r *http.Request, dst any, optional bool) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err := dec.Decode(dst); err != nil {
+		if optional && errors.Is(err, io.EOF) {
+			return nil
+		}
+		return badRequest("request body: %v", err)
+	}
+	if dec.More() {
+		return badRequest("request body: more than one JSON value")
+	}
+	return nil
+}
+
+// ---- DAG runs ----
+
+// runColumns are the runs columns scanRun reads (as internal/api reads them).
+const runColumns = `run_id, pipeline, state, source, conf, logical_date, queued_at, started_at, ended_at, error, coalesce(idempotency_key, '')`
+
+func scanRun(r pgx.CollectableRow) (*controlv1.Run, error) {
+	var (
+		run             controlv1.Run
+		conf            map[string]string
+		logical, queued time.Time
+		started, ended  *time.Time
+	)
+	if err := r.Scan(&run.RunId, &run.Pipeline, &run.State, &run.Source, &conf, &logical, &queued,
+		&started, &ended, &run.Error, &run.IdempotencyKey); err != nil {
+		return nil, err
+	}
+	run.Conf = conf
+	run.LogicalDate, run.QueuedAt = timestamppb.New(logical), timestamppb.New(queued)
+	if started != nil {
+		run.StartedAt = timestamppb.New(*started)
+	}
+	if ended != nil {
+		run.EndedAt = timestamppb.New(*ended)
+	}
+	return &run, nil
+}
+
+// runOrder maps the order_by fields to runs columns.
+var runOrder = map[string]string{
+	"execution_date": "logical_date", "logical_date": "logical_date",
+	"start_date": "started_at", "end_date": "ended_at", "updated_at": "updated_at",
+	"dag_run_id": "run_id", "run_id": "run_id", "state": "state", "id": "queued_at",
+}
+
+// getDagRuns lists a DAG's runs (dag_id ~: every DAG's), newest first by
+// default, with offset paging and the total. An unknown DAG has no runs (the
+// contract has no 404 here).
+func (s *Server) getDagRuns(w http.ResponseWriter, r *http.Request) {
+	ctx, err := s.authorize(r, methodRead)
+	if err != nil {
+		writeProblemFor(w, err)
+		return
+	}
+	limit, offset, err := paging(r)
+	if err != nil {
+		writeProblemFor(w, err)
+		return
+	}
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	if id := r.PathValue("dag_id"); id != "~" {
+		where = append(where, "pipeline = "+arg(id))
+	}
+	if states := listValues(r, "state"); len(states) > 0 {
+		var rs []string
+		for _, st := range states {
+			rs = append(rs, runStatesFor(st)...)
+		}
+		where = append(where, "state = ANY("+arg(rs)+"::text[])")
+	}
+	for _, f := range []struct{ param, col, op string }{
+		{"execution_date_gte", "logical_date", ">="}, {"execution_date_lte", "logical_date", "<="},
+		{"start_date_gte", "started_at", ">="}, {"start_date_lte", "started_at", "<="},
+		{"end_date_gte", "ended_at", ">="}, {"end_date_lte", "ended_at", "<="},
+		{"updated_at_gte", "updated_at", ">="}, {"updated_at_lte", "updated_at", "<="},
+	} {
+		if v := r.URL.Query().Get(f.param); v != "" {
+			t, err := parseTime(f.param, v)
+			if err != nil {
+				writeProblemFor(w, err)
+				return
+			}
+			where = append(where, f.col+" "+f.op+" "+arg(t))
+		}
+	}
+	order := "queued_at DESC, run_id DESC"
+	if ob := r.URL.Query().Get("order_by"); ob != "" {
+		dir := "ASC"
+		if strings.HasPrefix(ob, "-") {
+			dir, ob = "DESC", ob[1:]
+		}
+		col, ok := runOrder[ob]
+		if !ok {
+			writeProblemFor(w, badRequest("order_by: ordering with %q is not supported", ob))
+			return
+		}
+		order = col + " " + dir + " NULLS LAST, run_id " + dir
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	var total int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM runs`+cond, args...).Scan(&total); err != nil {
+		writeProblemFor(w, s.internal(ctx, "count runs", err))
+		return
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM runs`+cond+` ORDER BY `+order+
+		` LIMIT `+arg(limit)+` OFFSET `+arg(offset), args...)
+	if err != nil {
+		writeProblemFor(w, s.internal(ctx, "list runs", err))
+		return
+	}
+	runs, err := pgx.CollectRows(rows, scanRun)
+	if err != nil {
+		writeProblemFor(w, s.internal(ctx, "list runs", err))
+		return
+	}
+	out := dagRunCollection{DagRuns: make([]dagRunJSON, len(runs)), TotalEntries: total}
+	for i, run := range runs {
+		out.DagRuns[i] = toDAGRun(run)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) internal(ctx context.Context, what string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return status.Error(codes.Canceled, "request cancelled")
+	}
+	s.log.ErrorContext(ctx, "compat: "+what, "error", err)
+	return status.Error(codes.Internal, "internal error")
+}
+
+// run returns a DAG's run with its steps (NotFound for another DAG's run).
+func (s *Server) run(ctx context.Context, dagID, runID string) (*controlv1.Run, error) {
+	run, err := call(ctx, s, controlv1.ControlService_GetRun_FullMethodName, func(ctx context.Context) (*controlv1.Run, error) {
+		return s.api.GetRun(ctx, &controlv1.GetRunRequest{RunId: runID})
+	})
+	if status.Code(err) == codes.NotFound || (err == nil && run.GetPipeline() != dagID) {
+		return nil, status.Errorf(codes.NotFound, "DAGRun with DAG ID: '%s' and DagRun ID: '%s' not found", dagID, runID)
+	}
+	return run, err
+}
+
+func (s *Server) getDagRun(w http.ResponseWriter, r *http.Request) {
+	ctx, err := s.authorize(r, methodRead)
+	if err != nil {
+		writeProblemFor(w, err)
+		return
+	}
+	run, err := s.run(ctx, r.PathValue("dag_id"), r.PathValue("dag_run_id"))
+	if err != nil {
+		writeProblemFor(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toDAGRun(run))
+}
+
+// getTaskInstances lists a run's steps in chain order. An unknown DAG or run
+// has none (the contract has no 404 here).
+func (s *Server) getTaskInstances(w http.ResponseWriter, r *http.Request) {
+	ctx, err := s.authorize(r, methodRead)
+	if err != nil {
+		writeProblemFor(w, err)
+		return
+	}
+	limit, offset, err := paging(r)
+	if err != nil {
+		writeProblemFor(w, err)
+		return
+	}
+	out := taskInstanceCollection{TaskInstances: []taskInstanceJSON{}}
+	run, err := s.run(ctx, r.PathValue("dag_id"), r.PathValue("dag_run_id"))
+	if status.Code(err) == codes.NotFound {
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	if err != nil {
+		writeProblemFor(w, err)
+		return
+	}
+	states := listValues(r, "state")
+	var tis []taskInstanceJSON
+	for _, st := range run.GetSteps() {
+		ti := toTaskInstance(run, st)
+		if len(states) > 0 {
+			name := "none"
+			if ti.State != nil {
+				name = *ti.State
+			}
+			if !slices.Contains(states, name) {
+				continue
+			}
+		}
+		tis = append(tis, ti)
+	}
+	out.TaskInstances, out.TotalEntries = page(tis, limit, offset), len(tis)
+	writeJSON(w, http.StatusOK, out)
+}
+
+// ---- trigger ----
+
+type triggerBody struct {
+	DagRunID          *string        `json:"dag_run_id"`
+	LogicalDate       *string        `json:"logical_date"`
+	ExecutionDate     *string        `json:"execution_date"`
+	Conf              map[string]any `json:"conf"`
+	DataIntervalStart *string        `json:"data_interval_start"`
+	DataIntervalEnd   *string        `json:"data_interval_end"`
+	Note              *string        `json:"note"`
+}
+
+// runIDRE is Airflow's default allowed_run_id_pattern.
+var runIDRE = regexp.MustCompile(`^[A-Za-z0-9_.~:+-]{1,250}$`)
+
+// postDagRun triggers a DAG. Without dag_run_id and logical_date it is
+// exactly the ControlService's TriggerPipeline (run manual__<now>); with
+// either, the run is inserted here with the same queued row and the same
+// pipeline.triggered event through the outbox, named dag_run_id or
+// manual__<logical_date>; a taken name is 409.
+func (s *Server) postDagRun(w http.ResponseWriter, r *http.Request) {
+	ctx, err := s.authorize(r, methodTrigger)
+	if err != nil {
+		writeProblemFor(w, err)
+		return
+	}
+	pl, ok := events.LookupPipeline(r.PathValue("dag_id"))
+	if !ok {
+		writeProblemFor(w, dagNotFound(r.PathValue("dag_id")))
+		return
+	}
+	var body triggerBody
+	if err := decodeBody(r, &body); err != nil {
+		writeProblemFor(w, err)
+		return
+	}
+	run, err := s.trigger(ctx, pl, body)
+	if err != nil {
+		writeProblemFor(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toDAGRun(run))
+}
+
+func (s *Server) trigger(ctx context.Context, pl events.Pipeline, body triggerBody) (*controlv1.Run, error) {
+	if body.DataIntervalStart != nil || body.DataIntervalEnd != nil {
+		return nil, badRequest("data_interval_start, data_interval_end: not supported (a run covers its logical date)")
+	}
+	if body.Note != nil {
+		return nil, badRequest("note: not supported")
+	}
+	conf, err := stringConf(body.Conf)
+	if err != nil {
+		return nil, badRequest("%v", err)
+	}
+	var logical *time.Time
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"logical_date", body.LogicalDate}, {"execution_date", body.ExecutionDate}} {
+		if f.v == nil {
+			continue
+		}
+		t, err := parseTime(f.name, *f.v)
+		if err != nil {
+			return nil, err
+		}
+		t = t.UTC().Truncate(time.Microsecond)
+		if logical != nil && !logical.Equal(t) {
+			return nil, badRequest("logical_date and execution_date differ")
+		}
+		logical = &t
+	}
+	if body.DagRunID == nil && logical == nil {
+		resp, err := call(ctx, s, methodTrigger, func(ctx context.Context) (*controlv1.TriggerPipelineResponse, error) {
+			return s.api.TriggerPipeline(ctx, &controlv1.TriggerPipelineRequest{Pipeline: pl.ID, Conf: conf})
+		})
+		if err != nil {
+			return nil, err
+		}
+		return resp.GetRun(), nil
+	}
+	if err := validateConf(pl, conf); err != nil {
+		return nil, badRequest("%v", err)
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	if logical == nil {
+		logical = &now
+	}
+	runID := projection.RunIDFor("manual", *logical)
+	if body.DagRunID != nil {
+		runID = *body.DagRunID
+		if !runIDRE.MatchString(runID) {
+			return nil, badRequest("dag_run_id: must be 1-250 characters of [A-Za-z0-9_.~:+-]")
+		}
+		if strings.HasPrefix(runID, "scheduled__") {
+			return nil, badRequest("dag_run_id: the scheduled__ prefix is reserved for scheduled runs")
+		}
+	}
+	var run *controlv1.Run
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			INSERT INTO runs (run_id, pipeline, state, source, conf, logical_date, queued_at)
+			VALUES ($1, $2, 'queued', 'manual', $3, $4, $5)
+			ON CONFLICT DO NOTHING
+			RETURNING `+runColumns, runID, pl.ID, conf, *logical, now)
+		if err != nil {
+			return fmt.Errorf("insert run: %w", err)
+		}
+		if run, err = pgx.CollectExactlyOneRow(rows, scanRun); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return status.Errorf(codes.AlreadyExists, "DAGRun with DAG ID: '%s' and DAGRun ID: '%s' already exists", pl.ID, runID)
+			}
+			return fmt.Errorf("insert run: %w", err)
+		}
+		ev, err := eventing.New(events.PipelineTriggered, events.Source(events.Control), runID, pl.ID, traceParent(ctx),
+			&eventsv1.PipelineTriggered{Source: "manual", LogicalDate: timestamppb.New(*logical), Conf: conf})
+		if err != nil {
+			return err
+		}
+		return eventing.Emit(ctx, tx, ev)
+	})
+	if status.Code(err) == codes.AlreadyExists {
+		return nil, err
+	}
+	if err != nil {
+		return nil, s.internal(ctx, "trigger", err)
+	}
+	s.relay.Nudge()
+	by := "unknown"
+	if id, ok := auth.IdentityFrom(ctx); ok {
+		by = id.Name
+	}
+	s.log.InfoContext(ctx, "run queued", "pipeline", pl.ID, "run_id", runID, "by", by, "via", "airflow-api")
+	return run, nil
+}

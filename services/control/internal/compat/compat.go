@@ -1,0 +1,164 @@
+// Package compat serves the compatibility APIs of control for clients of the
+// system it replaced:
+//
+//   - a subset of the Airflow stable REST API v1 (../shared/contracts/airflow-v1.yaml)
+//     under /api/v1/dags…: pipelines are DAGs, runs are DAG runs, steps are
+//     task instances (see states.go for the state mapping);
+//   - the old backend's /api/v1/core/composer/* routes (composer.go).
+//
+// Both call control's ControlService implementation (internal/api) for what it
+// offers, under the same bearer tokens and role policy (internal/auth): every
+// route needs a token, a trigger or a pause is admin-only and rate limited like
+// TriggerPipeline. Only what the ControlService cannot express (offset paging
+// with totals, several states at once, a caller-chosen dag_run_id or logical
+// date) is read or written here, with the same statements and events.
+package compat
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
+	"github.com/cmmsflow/cmmsflow/scheduler"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/api"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
+)
+
+// The ControlService methods whose role rules (auth.Policy) the routes take.
+const (
+	methodRead    = controlv1.ControlService_ListRuns_FullMethodName
+	methodTrigger = controlv1.ControlService_TriggerPipeline_FullMethodName
+	methodPause   = controlv1.ControlService_PausePipeline_FullMethodName
+	methodUnpause = controlv1.ControlService_UnpausePipeline_FullMethodName
+)
+
+// Server serves the compatibility routes.
+type Server struct {
+	api   *api.Server
+	pool  *pgxpool.Pool
+	relay api.Nudger
+	guard *auth.Guard
+	log   *slog.Logger
+	errs  grpc.UnaryServerInterceptor
+	now   func() time.Time
+}
+
+// New returns the compatibility API over control's database; table gives
+// schedules, relay is nudged after a trigger, guard checks every request.
+func New(pool *pgxpool.Pool, table scheduler.Table, relay api.Nudger, guard *auth.Guard, log *slog.Logger) *Server {
+	return &Server{
+		api: api.New(pool, table, relay, log), pool: pool, relay: relay, guard: guard, log: log,
+		errs: api.ErrorInterceptor(log), now: time.Now,
+	}
+}
+
+// Register mounts the routes under /api/v1/ on mux.
+func (s *Server) Register(mux *http.ServeMux) { mux.Handle("/api/v1/", s.Handler()) }
+
+// Handler serves /api/v1/…: a request without a valid token gets 401 before
+// routing (as on the rest of the API), so unauthenticated callers cannot probe
+// which routes exist.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.airflowRoutes(mux)
+	s.composerRoutes(mux)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		composer := strings.HasPrefix(r.URL.Path, composerPrefix)
+		if _, err := s.guard.Check(r.Context(), methodRead, r.Header.Get("Authorization")); err != nil {
+			if composer {
+				writeComposerError(w, err)
+			} else {
+				writeProblemFor(w, err)
+			}
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// authorize checks the request's token against method's rule (role, rate
+// limit) and returns the context carrying the caller's identity, plus the
+// caller's traceparent as the ControlService expects it.
+func (s *Server) authorize(r *http.Request, method string) (context.Context, error) {
+	ctx := r.Context()
+	if tp := r.Header.Get("Traceparent"); tp != "" {
+		ctx = metadata.NewIncomingContext(ctx, metadata.Pairs("traceparent", tp))
+	}
+	return s.guard.Check(ctx, method, r.Header.Get("Authorization"))
+}
+
+// call runs a ControlService method through the API's error mapping, so the
+// error is a gRPC status exactly as a gRPC or gateway caller would get it.
+func call[T any](ctx context.Context, s *Server, method string, fn func(context.Context) (T, error)) (T, error) {
+	var zero T
+	out, err := s.errs(ctx, nil, &grpc.UnaryServerInfo{FullMethod: method}, func(ctx context.Context, _ any) (any, error) {
+		return fn(ctx)
+	})
+	if err != nil {
+		return zero, err
+	}
+	return out.(T), nil
+}
+
+// httpStatus maps a gRPC status (from the guard or the API) to HTTP.
+func httpStatus(err error) int {
+	switch status.Code(err) {
+	case codes.InvalidArgument, codes.OutOfRange:
+		return http.StatusBadRequest
+	case codes.Unauthenticated:
+		return http.StatusUnauthorized
+	case codes.PermissionDenied:
+		return http.StatusForbidden
+	case codes.NotFound:
+		return http.StatusNotFound
+	case codes.AlreadyExists, codes.Aborted, codes.FailedPrecondition:
+		return http.StatusConflict
+	case codes.ResourceExhausted:
+		return http.StatusTooManyRequests
+	case codes.Canceled:
+		return 499
+	case codes.DeadlineExceeded:
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusInternalServerError
+}
+
+// message is what a caller may read of err: nothing about why a token was
+// refused, nothing of an internal error.
+func message(err error) string {
+	switch code := status.Code(err); code {
+	case codes.Unauthenticated:
+		return auth.MsgUnauthenticated
+	case codes.PermissionDenied:
+		return auth.MsgPermissionDenied
+	case codes.ResourceExhausted, codes.InvalidArgument, codes.OutOfRange, codes.NotFound,
+		codes.AlreadyExists, codes.Aborted, codes.FailedPrecondition, codes.Canceled, codes.DeadlineExceeded:
+		return status.Convert(err).Message()
+	}
+	return "internal error"
+}
+
+func challenge(w http.ResponseWriter, err error) {
+	if status.Code(err) == codes.Unauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cmmsflow"`)
+	}
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// traceParent is the caller's W3C traceparent (set by authorize), if any.
+func traceParent(ctx context.Context) string {
+	if v := metadata.ValueFromIncomingContext(ctx, "traceparent"); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}

@@ -1,0 +1,197 @@
+package compat
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/cmmsflow/cmmsflow/libs/events"
+	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
+)
+
+// composerPrefix is the old backend's ComposerClient routes. Their JSON is
+// documented in services/control/README.md: every answer has "success"; a
+// failure has "error" (and the HTTP status says which); states are Airflow
+// DagState values (states.go).
+const composerPrefix = "/api/v1/core/composer/"
+
+func (s *Server) composerRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+composerPrefix+"list_dags", s.composerListDags)
+	mux.HandleFunc("POST "+composerPrefix+"trigger_etl_ml_training", s.composerTrigger(events.ETLMLTraining))
+	mux.HandleFunc("POST "+composerPrefix+"trigger_preventive_maintenance", s.composerTrigger(events.PreventiveMaintenance))
+	mux.HandleFunc("POST "+composerPrefix+"trigger_report_generation", s.composerTrigger(events.WeeklyKPIReport))
+	mux.HandleFunc("GET "+composerPrefix+"dag_status", s.composerDagStatus)
+	mux.HandleFunc("GET "+composerPrefix+"dag_runs", s.composerDagRuns)
+	mux.HandleFunc(composerPrefix, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, composerError{Error: "no route " + r.Method + " " + r.URL.Path})
+	})
+}
+
+type composerError struct {
+	Success bool   `json:"success"`
+	Error   string `json:"error"`
+}
+
+func writeComposerError(w http.ResponseWriter, err error) {
+	challenge(w, err)
+	writeJSON(w, httpStatus(err), composerError{Error: message(err)})
+}
+
+type composerRun struct {
+	DagRunID    string            `json:"dag_run_id"`
+	DagID       string            `json:"dag_id"`
+	State       string            `json:"state"`
+	RunType     string            `json:"run_type"`
+	LogicalDate string            `json:"logical_date"`
+	StartDate   *string           `json:"start_date"`
+	EndDate     *string           `json:"end_date"`
+	Conf        map[string]string `json:"conf"`
+}
+
+func toComposerRun(r *controlv1.Run) composerRun {
+	d := toDAGRun(r)
+	return composerRun{DagRunID: d.DagRunID, DagID: d.DagID, State: d.State, RunType: d.RunType,
+		LogicalDate: d.LogicalDate, StartDate: d.StartDate, EndDate: d.EndDate, Conf: d.Conf}
+}
+
+type composerDag struct {
+	DagID       string       `json:"dag_id"`
+	Description string       `json:"description"`
+	IsPaused    bool         `json:"is_paused"`
+	Schedule    string       `json:"schedule"`
+	Timezone    string       `json:"timezone"`
+	NextRun     *string      `json:"next_run"`
+	LastRun     *composerRun `json:"last_run"`
+}
+
+func (s *Server) composerListDags(w http.ResponseWriter, r *http.Request) {
+	ctx, err := s.authorize(r, controlv1.ControlService_ListPipelines_FullMethodName)
+	if err != nil {
+		writeComposerError(w, err)
+		return
+	}
+	resp, err := call(ctx, s, controlv1.ControlService_ListPipelines_FullMethodName,
+		func(ctx context.Context) (*controlv1.ListPipelinesResponse, error) {
+			return s.api.ListPipelines(ctx, &controlv1.ListPipelinesRequest{})
+		})
+	if err != nil {
+		writeComposerError(w, err)
+		return
+	}
+	dags := []composerDag{}
+	for _, p := range resp.GetPipelines() {
+		d := composerDag{DagID: p.GetId(), Description: p.GetDescription(), IsPaused: p.GetPaused(),
+			Schedule: p.GetSchedule(), Timezone: p.GetTimeZone(), NextRun: tsp(p.GetNextRun())}
+		if p.GetLastRun() != nil {
+			lr := toComposerRun(p.GetLastRun())
+			d.LastRun = &lr
+		}
+		dags = append(dags, d)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "dags": dags, "total_entries": len(dags)})
+}
+
+// composerTrigger is TriggerPipeline with an optional JSON body
+// {"conf": {…}, "idempotency_key": "…"}.
+func (s *Server) composerTrigger(pipeline string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, err := s.authorize(r, methodTrigger)
+		if err != nil {
+			writeComposerError(w, err)
+			return
+		}
+		var body struct {
+			Conf           map[string]string `json:"conf"`
+			IdempotencyKey string            `json:"idempotency_key"`
+		}
+		if err := decodeOptionalBody(r, &body); err != nil {
+			writeComposerError(w, err)
+			return
+		}
+		resp, err := call(ctx, s, methodTrigger, func(ctx context.Context) (*controlv1.TriggerPipelineResponse, error) {
+			return s.api.TriggerPipeline(ctx, &controlv1.TriggerPipelineRequest{
+				Pipeline: pipeline, Conf: body.Conf, IdempotencyKey: body.IdempotencyKey,
+			})
+		})
+		if err != nil {
+			writeComposerError(w, err)
+			return
+		}
+		run := resp.GetRun()
+		msg := "DAG " + pipeline + " triggered"
+		if !resp.GetCreated() {
+			msg = "DAG " + pipeline + " was already triggered with this idempotency key"
+		}
+		writeJSON(w, http.StatusOK, map[string]any{
+			"success": true, "dag_id": pipeline, "dag_run_id": run.GetRunId(), "state": dagState(run.GetState()),
+			"logical_date": rfc3339(run.GetLogicalDate().AsTime()), "created": resp.GetCreated(), "message": msg,
+		})
+	}
+}
+
+func (s *Server) composerDagStatus(w http.ResponseWriter, r *http.Request) {
+	ctx, err := s.authorize(r, controlv1.ControlService_GetPipeline_FullMethodName)
+	if err != nil {
+		writeComposerError(w, err)
+		return
+	}
+	id := r.URL.Query().Get("dag_id")
+	if id == "" {
+		writeComposerError(w, badRequest("dag_id: required"))
+		return
+	}
+	p, err := s.pipeline(ctx, id)
+	if err != nil {
+		writeComposerError(w, err)
+		return
+	}
+	out := map[string]any{"success": true, "dag_id": id, "is_paused": p.GetPaused(), "state": nil, "dag_run_id": nil,
+		"logical_date": nil, "start_date": nil, "end_date": nil}
+	if lr := p.GetLastRun(); lr != nil {
+		out["state"] = dagState(lr.GetState())
+		out["dag_run_id"] = lr.GetRunId()
+		out["logical_date"] = rfc3339(lr.GetLogicalDate().AsTime())
+		out["start_date"], out["end_date"] = tsp(lr.GetStartedAt()), tsp(lr.GetEndedAt())
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// composerDagRuns lists a DAG's latest runs, newest first; limit defaults to
+// 10 (at most 100).
+func (s *Server) composerDagRuns(w http.ResponseWriter, r *http.Request) {
+	ctx, err := s.authorize(r, methodRead)
+	if err != nil {
+		writeComposerError(w, err)
+		return
+	}
+	id := r.URL.Query().Get("dag_id")
+	if id == "" {
+		writeComposerError(w, badRequest("dag_id: required"))
+		return
+	}
+	if _, ok := events.LookupPipeline(id); !ok {
+		writeComposerError(w, dagNotFound(id))
+		return
+	}
+	limit := 10
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			writeComposerError(w, badRequest("limit: must be a positive integer"))
+			return
+		}
+		limit = min(n, maxLimit)
+	}
+	resp, err := call(ctx, s, methodRead, func(ctx context.Context) (*controlv1.ListRunsResponse, error) {
+		return s.api.ListRuns(ctx, &controlv1.ListRunsRequest{Pipeline: id, PageSize: int32(limit)})
+	})
+	if err != nil {
+		writeComposerError(w, err)
+		return
+	}
+	runs := make([]composerRun, len(resp.GetRuns()))
+	for i, run := range resp.GetRuns() {
+		runs[i] = toComposerRun(run)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "dag_id": id, "dag_runs": runs, "count": len(runs)})
+}

@@ -1,0 +1,285 @@
+package compat
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/pgtest"
+	"github.com/cmmsflow/cmmsflow/scheduler"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
+)
+
+var (
+	adminToken, adminEntry   = mustToken(auth.RoleAdmin, "ops")
+	viewerToken, viewerEntry = mustToken(auth.RoleViewer, "viewer")
+	badToken                 = "cmf_not-a-configured-token"
+)
+
+func mustToken(r auth.Role, name string) (string, string) {
+	tok, entry, err := auth.NewToken(r, name)
+	if err != nil {
+		panic(err)
+	}
+	return tok, entry
+}
+
+// ---- the contract ----
+
+var (
+	contractOnce   sync.Once
+	contractRouter routers.Router
+	contractErr    error
+)
+
+// contractPath finds ../shared/contracts/airflow-v1.yaml beside the directory
+// holding go.work (CI lays shared/ beside the clone).
+func contractPath(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("contract: no go.work above the test's directory: cannot locate ../shared/contracts/airflow-v1.yaml")
+		}
+		dir = parent
+	}
+	p := filepath.Join(dir, "..", "shared", "contracts", "airflow-v1.yaml")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("contract: the Airflow contract is missing at %s (shared/ must sit beside the clone): %v", p, err)
+	}
+	return p
+}
+
+func contract(t *testing.T) routers.Router {
+	t.Helper()
+	p := contractPath(t)
+	contractOnce.Do(func() {
+		loader := openapi3.NewLoader()
+		doc, err := loader.LoadFromFile(p)
+		if err != nil {
+			contractErr = err
+			return
+		}
+		contractRouter, contractErr = gorillamux.NewRouter(doc)
+	})
+	if contractErr != nil {
+		t.Fatalf("contract %s: %v", p, contractErr)
+	}
+	return contractRouter
+}
+
+// ---- the server under test ----
+
+type fixture struct {
+	pool   *pgxpool.Pool
+	srv    *Server
+	url    string
+	events *eventing.Router
+}
+
+type nopPublisher struct{}
+
+func (nopPublisher) Publish(context.Context, string, eventing.Message) error { return nil }
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := projection.SyncPipelines(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	table, err := scheduler.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := auth.ParseTokens(adminEntry + "," + viewerEntry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay := eventing.NewRelay(pool, nopPublisher{}, log, time.Hour)
+	guard := auth.NewGuard(tokens, auth.Policy, auth.RateLimit{}, log)
+	srv := New(pool, table, relay, guard, log)
+	mux := http.NewServeMux()
+	srv.Register(mux)
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	router := eventing.NewRouter(eventing.RouterConfig{Service: events.Control, Pool: pool, Relay: relay, Log: log})
+	projection.New(func(_ string, t time.Time) (time.Time, error) { return t, nil }, log).Register(router)
+	return &fixture{pool: pool, srv: srv, url: ts.URL, events: router}
+}
+
+type response struct {
+	status int
+	header http.Header
+	raw    []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.raw, &m); err != nil {
+		t.Fatalf("body is not a JSON object: %v: %s", err, r.raw)
+	}
+	return m
+}
+
+func newRequest(t *testing.T, method, url, token string, body any) *http.Request {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req
+}
+
+func send(t *testing.T, req *http.Request) response {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, raw: raw}
+}
+
+// airflow makes a request of the Airflow subset, validating the request and
+// the response against the contract: the test fails on any deviation.
+// path is relative to /api/v1.
+func (f *fixture) airflow(t *testing.T, method, path, token string, body any) response {
+	t.Helper()
+	ctx := context.Background()
+	req := newRequest(t, method, f.url+"/api/v1"+path, token, body)
+	// The contract's server is the relative /api/v1: match on the path only.
+	match := newRequest(t, method, "/api/v1"+path, token, body)
+	route, params, err := contract(t).FindRoute(match)
+	if err != nil {
+		t.Fatalf("%s %s: not an operation of the contract: %v", method, path, err)
+	}
+	in := &openapi3filter.RequestValidationInput{
+		Request: match, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: true},
+	}
+	if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
+		t.Fatalf("%s %s: the request does not conform to the contract: %v", method, path, err)
+	}
+	resp := send(t, req)
+	out := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in, Status: resp.status, Header: resp.header,
+		Body:    io.NopCloser(bytes.NewReader(resp.raw)),
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
+		t.Fatalf("%s %s: the response (%d) does not conform to the contract: %v\n%s", method, path, resp.status, err, resp.raw)
+	}
+	if resp.status >= 400 {
+		p := resp.json(t)
+		if p["status"] != float64(resp.status) || !strings.HasPrefix(p["type"].(string), "https://") || p["title"] == "" {
+			t.Fatalf("%s %s: not an RFC 7807 problem: %s", method, path, resp.raw)
+		}
+	}
+	return resp
+}
+
+// composer makes a request of the old backend's routes.
+func (f *fixture) composer(t *testing.T, method, path, token string, body any) (int, map[string]any) {
+	t.Helper()
+	resp := send(t, newRequest(t, method, f.url+"/api/v1/core/composer/"+path, token, body))
+	if ct := resp.header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("%s %s: Content-Type %q", method, path, ct)
+	}
+	return resp.status, resp.json(t)
+}
+
+func (f *fixture) exec(t *testing.T, q string, args ...any) {
+	t.Helper()
+	if _, err := f.pool.Exec(context.Background(), q, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) count(t *testing.T, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := f.pool.QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// deliverTrigger hands the run's pipeline.triggered event, as written to the
+// outbox, to the projection.
+func (f *fixture) deliverTrigger(t *testing.T, runID string) {
+	t.Helper()
+	var (
+		attrs map[string]string
+		data  []byte
+	)
+	if err := f.pool.QueryRow(context.Background(), `SELECT attributes, data FROM outbox
+		WHERE event_type = $1 AND attributes->>'run_id' = $2`, events.PipelineTriggered, runID).Scan(&attrs, &data); err != nil {
+		t.Fatalf("the trigger of %s in the outbox: %v", runID, err)
+	}
+	f.deliver(t, eventing.Message{Attributes: attrs, Data: data})
+}
+
+func (f *fixture) deliverStep(t *testing.T, eventType, runID, pipeline string, payload proto.Message) {
+	t.Helper()
+	ev, err := eventing.New(eventType, events.Source(pipeline), runID, pipeline, "", payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.deliver(t, ev.Message())
+}
+
+func (f *fixture) deliver(t *testing.T, m eventing.Message) {
+	t.Helper()
+	out, err := f.events.Process(context.Background(), m)
+	if err != nil || out != eventing.Handled {
+		t.Fatalf("deliver %s: %s, %v", m.Attributes["ce-type"], out, err)
+	}
+}
