@@ -7,6 +7,13 @@ require (
 	github.com/cmmsflow/cmmsflow/proto v0.0.0
 )
 
+require github.com/chromedp/chromedp v0.23.0
+
+require (
+	github.com/chromedp/cdproto v0.159.0 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+)
+
 replace github.com/cmmsflow/cmmsflow/libs => ../libs
 
 replace github.com/cmmsflow/cmmsflow/proto => ../proto

@@ -24,3 +24,8 @@ if ! command -v pdftoppm >/dev/null 2>&1; then
   as_root apt-get update -q
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q poppler-utils
 fi
+if [ ! -x /usr/bin/chromium ]; then
+  echo "deps: installing Chromium (Debian package chromium) for the admin page's browser test"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+fi
