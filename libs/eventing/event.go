@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
@@ -130,6 +132,9 @@ func FromMessage(m Message) (Event, error) {
 	if id == "" && at == "" && m.PubSubID != "" && !m.PublishTime.IsZero() {
 		id, at = m.PubSubID, m.PublishTime.UTC().Format(time.RFC3339Nano)
 	}
+	if err := storable(AttrID, id); err != nil {
+		return Event{}, Permanent(err) // a Pub/Sub message id (the attributes are checked below)
+	}
 	var missing []string
 	for k, v := range map[string]string{AttrID: id, AttrTime: at, AttrSource: a[AttrSource], AttrType: a[AttrType],
 		AttrSpecVersion: a[AttrSpecVersion], AttrRunID: a[AttrRunID], AttrPipeline: a[AttrPipeline]} {
@@ -141,12 +146,24 @@ func FromMessage(m Message) (Event, error) {
 		slices.Sort(missing)
 		return Event{}, Permanent(fmt.Errorf("missing attributes: %s", strings.Join(missing, ", ")))
 	}
+	// Attributes end up in text and jsonb columns (processed_events,
+	// dead_letters, outbox), which take neither NUL nor invalid UTF-8.
+	for _, k := range slices.Sorted(maps.Keys(a)) {
+		if err := storable(k, a[k]); err != nil {
+			return Event{}, Permanent(err)
+		}
+	}
 	if v := a[AttrSpecVersion]; v != event.CloudEventsVersionV1 {
 		return Event{}, Permanent(fmt.Errorf("unsupported ce-specversion %q", v))
 	}
 	t, err := time.Parse(time.RFC3339Nano, at)
 	if err != nil {
 		return Event{}, Permanent(fmt.Errorf("bad ce-time %q: %w", at, err))
+	}
+	if y := t.UTC().Year(); y < 0 || y > 9999 || t.IsZero() {
+		// Message() encodes the time in UTC: it must stay RFC 3339. The zero
+		// time would be dropped (an event without a time).
+		return Event{}, Permanent(fmt.Errorf("bad ce-time %q: out of range", at))
 	}
 	ct := a[AttrContentType]
 	if ct == "" {
@@ -168,6 +185,25 @@ func FromMessage(m Message) (Event, error) {
 		return Event{}, Permanent(err)
 	}
 	return ev, nil
+}
+
+// storable checks that an attribute can be stored as PostgreSQL text.
+func storable(k, v string) error {
+	switch {
+	case !utf8.ValidString(k) || strings.ContainsRune(k, 0):
+		return fmt.Errorf("attribute name %q is not valid UTF-8 text", k)
+	case !utf8.ValidString(v):
+		return fmt.Errorf("attribute %s is not valid UTF-8", k)
+	case strings.ContainsRune(v, 0):
+		return fmt.Errorf("attribute %s contains a NUL character", k)
+	}
+	return nil
+}
+
+// toText makes s storable as PostgreSQL text: invalid UTF-8 and NUL become
+// U+FFFD.
+func toText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 func (e Event) validate() error {

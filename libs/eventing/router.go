@@ -310,7 +310,7 @@ func (r *Router) reportStarted(ctx context.Context, ev Event) error {
 // database may be what failed.
 func (r *Router) reportRetry(ctx context.Context, ev Event, cause error) {
 	failed, err := ev.Next(events.StepFailed, events.Source(r.service),
-		&eventsv1.StepFailed{Step: r.service, Error: cause.Error(), Retrying: true})
+		&eventsv1.StepFailed{Step: r.service, Error: toText(cause.Error()), Retrying: true})
 	if err == nil {
 		err = r.emitNow(context.WithoutCancel(ctx), failed)
 	}
@@ -325,14 +325,17 @@ func (r *Router) reportRetry(ctx context.Context, ev Event, cause error) {
 // is retried instead, so nothing is dropped silently.
 func (r *Router) deadLetter(ctx context.Context, msg Message, ev *Event, cause error) (Outcome, error) {
 	ctx = context.WithoutCancel(ctx)
-	key := msg.Attributes[AttrID]
+	// Bad input may hold NUL or invalid UTF-8, which text columns refuse:
+	// what is recorded is made storable, so that the poison is acked.
+	key := toText(msg.Attributes[AttrID])
 	if key == "" {
-		key = "pubsub:" + msg.PubSubID
+		key = "pubsub:" + toText(msg.PubSubID)
 	}
 	var runID, pipeline, typ string
 	if ev != nil {
-		runID, pipeline, typ = ev.RunID, ev.Pipeline, ev.Type()
+		runID, pipeline, typ = toText(ev.RunID), toText(ev.Pipeline), toText(ev.Type())
 	}
+	reason := toText(cause.Error())
 	outcome := DeadLettered
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		if key != "pubsub:" {
@@ -346,21 +349,21 @@ func (r *Router) deadLetter(ctx context.Context, msg Message, ev *Event, cause e
 				return nil
 			}
 		}
-		attrs := msg.Attributes
-		if attrs == nil {
-			attrs = map[string]string{}
+		attrs := make(map[string]string, len(msg.Attributes))
+		for k, v := range msg.Attributes {
+			attrs[toText(k)] = toText(v)
 		}
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO dead_letters (consumer, event_id, event_type, run_id, pipeline, reason, attributes, data)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			r.service, key, typ, runID, pipeline, cause.Error(), attrs, msg.Data); err != nil {
+			r.service, key, typ, runID, pipeline, reason, attrs, msg.Data); err != nil {
 			return err
 		}
 		if !r.isStep(ev) {
 			return nil
 		}
 		failed, err := ev.Next(events.StepFailed, events.Source(r.service),
-			&eventsv1.StepFailed{Step: r.service, Error: cause.Error()})
+			&eventsv1.StepFailed{Step: r.service, Error: reason})
 		if err != nil {
 			return err
 		}
@@ -371,7 +374,7 @@ func (r *Router) deadLetter(ctx context.Context, msg Message, ev *Event, cause e
 		return Retry, fmt.Errorf("record dead letter: %w", err)
 	}
 	if outcome == DeadLettered {
-		r.log.Error("event dead-lettered", "reason", cause.Error(), "event_id", key, "event_type", typ, "run_id", runID)
+		r.log.Error("event dead-lettered", "reason", reason, "event_id", key, "event_type", typ, "run_id", runID)
 		r.flush(ctx)
 	}
 	return outcome, nil
@@ -381,10 +384,10 @@ func (r *Router) deadLetter(ctx context.Context, msg Message, ev *Event, cause e
 // attributes, so its run step can still be failed.
 func partialEvent(msg Message) *Event {
 	runID, pipeline := msg.Attributes[AttrRunID], msg.Attributes[AttrPipeline]
-	if runID == "" || pipeline == "" {
-		return nil
+	if runID == "" || pipeline == "" || storable(AttrRunID, runID) != nil || storable(AttrPipeline, pipeline) != nil {
+		return nil // no run can be named so
 	}
-	ev := Event{Event: event.New(), RunID: runID, Pipeline: pipeline, TraceParent: msg.Attributes[AttrTraceParent]}
+	ev := Event{Event: event.New(), RunID: runID, Pipeline: pipeline, TraceParent: toText(msg.Attributes[AttrTraceParent])}
 	if t := msg.Attributes[AttrType]; t != "" {
 		ev.SetType(t)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -321,6 +322,11 @@ func (im *importer) checkIntervals(p *planIn) {
 	if v.IntervalValue != nil && v.IntervalUnit != nil && r.empty("next_due_date") {
 		if v.LastCompletedDate != nil {
 			v.NextDueDate = ptr(addInterval(*v.LastCompletedDate, int(*v.IntervalValue), *v.IntervalUnit))
+			// A date as far as a CSV date can go (and PostgreSQL's and
+			// pgx's date range are not overrun).
+			if v.NextDueDate.Year() > 9999 {
+				r.fail("next_due_date", "last_completed_date plus the interval is past 9999-12-31")
+			}
 		} else {
 			r.fail("next_due_date", "required for a plan with a calendar interval (or give last_completed_date)")
 		}
@@ -328,6 +334,9 @@ func (im *importer) checkIntervals(p *planIn) {
 	if v.MeterInterval != nil && v.MeterUnit != nil && r.empty("next_due_meter") {
 		if v.LastCompletedMeter != nil {
 			v.NextDueMeter = ptr(round1(*v.LastCompletedMeter + *v.MeterInterval))
+			if *v.NextDueMeter > numeric12_1.max {
+				r.fail("next_due_meter", "last_completed_meter plus meter_interval is more than %s", strconv.FormatFloat(numeric12_1.max, 'f', -1, 64))
+			}
 		} else {
 			r.fail("next_due_meter", "required for a plan with a meter interval (or give last_completed_meter)")
 		}

@@ -299,6 +299,9 @@ func (s *Server) CancelRun(ctx context.Context, req *controlv1.CancelRunRequest)
 	if runID == "" {
 		return nil, invalid("run_id: required")
 	}
+	if !isText(runID) {
+		return nil, notFound("run %q not found", runID)
+	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var state string
 		if err := tx.QueryRow(ctx, `SELECT state FROM runs WHERE run_id = $1 FOR UPDATE`, runID).Scan(&state); err != nil {

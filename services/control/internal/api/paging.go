@@ -3,7 +3,9 @@ package api
 import (
 	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Page sizes of the List calls. A larger page_size is treated as MaxPageSize
@@ -45,7 +47,7 @@ func decodeToken(s, filter string) (*pageToken, error) {
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	var t pageToken
-	if err != nil || json.Unmarshal(b, &t) != nil || t.ID == "" {
+	if err != nil || json.Unmarshal(b, &t) != nil || t.ID == "" || !isText(t.ID) {
 		return nil, invalid("page_token: invalid")
 	}
 	if t.Filter != filter {
@@ -55,3 +57,7 @@ func decodeToken(s, filter string) (*pageToken, error) {
 }
 
 func (t *pageToken) time() time.Time { return time.UnixMicro(t.Time) }
+
+// isText reports whether s can be a PostgreSQL text value (a key looked up
+// in the database): valid UTF-8 without NUL.
+func isText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }

@@ -90,6 +90,9 @@ func (s *Server) GetRun(ctx context.Context, req *controlv1.GetRunRequest) (*con
 	if req.GetRunId() == "" {
 		return nil, invalid("run_id: required")
 	}
+	if !isText(req.GetRunId()) {
+		return nil, notFound("run %q not found", req.GetRunId())
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM runs WHERE run_id = $1`, req.GetRunId())
 	if err != nil {
 		return nil, fmt.Errorf("get run: %w", err)

@@ -1,11 +1,18 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
@@ -77,12 +84,83 @@ func newControl(ctx context.Context, s *service.Service, table scheduler.Table, 
 		c.Close()
 		return nil, err
 	}
-	s.Mux.Handle("/v1/", guard.RequireToken(gw))
+	s.Mux.Handle("/v1/", guard.RequireToken(checkRequest(gw)))
 	s.Mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(controlv1.OpenAPI)
 	})
 	return c, nil
+}
+
+// maxRequestBody bounds an API request's body: a trigger is a few hundred
+// bytes.
+const maxRequestBody = 1 << 20
+
+// checkRequest refuses what the gateway would mishandle: a body over
+// maxRequestBody (413, where the gRPC message limit would answer 429), a
+// body with data after its JSON value (which the gateway ignores) and a URL
+// that is not valid UTF-8 (which fails as an internal error).
+func checkRequest(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !validURL(r.URL) {
+			writeError(w, http.StatusBadRequest, "the request URL is not valid UTF-8")
+			return
+		}
+		tooLarge := fmt.Sprintf("request body too large: the limit is %d bytes", maxRequestBody)
+		if r.ContentLength > maxRequestBody {
+			writeError(w, http.StatusRequestEntityTooLarge, tooLarge)
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
+			switch {
+			case err != nil:
+				writeError(w, http.StatusBadRequest, "read request body: "+err.Error())
+				return
+			case len(body) > maxRequestBody:
+				writeError(w, http.StatusRequestEntityTooLarge, tooLarge)
+				return
+			}
+			dec := json.NewDecoder(bytes.NewReader(body))
+			var v json.RawMessage
+			if dec.Decode(&v) == nil { // a malformed body is left to the gateway, which names the error
+				if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+					writeError(w, http.StatusBadRequest, "request body: data after the JSON value")
+					return
+				}
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func validURL(u *url.URL) bool {
+	if !utf8.ValidString(u.Path) {
+		return false
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return false
+	}
+	for k, vs := range q {
+		if !utf8.ValidString(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// writeError answers as the gateway does: {code, message, details}.
+func writeError(w http.ResponseWriter, httpStatus int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(httpStatus)
+	_ = json.NewEncoder(w).Encode(map[string]any{"code": codes.InvalidArgument, "message": msg, "details": []any{}})
 }
 
 // headerMatcher passes the W3C traceparent on to the gRPC call (the
