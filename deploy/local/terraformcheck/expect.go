@@ -1,0 +1,62 @@
+package terraformcheck
+
+import (
+	"fmt"
+
+	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/scheduler"
+)
+
+// Expect is what the Terraform must provide: the code's view of the system.
+type Expect struct {
+	Services      []string              // each its own Cloud Run service and service account
+	EventTopics   []string              // one per event type with consumers
+	Topics        []string              // EventTopics and every dead-letter topic
+	Subscriptions []events.Subscription // push subscriptions
+	Delivery      Delivery
+	TimeZone      string            // of the cron table
+	Schedules     map[string]string // pipeline → 5-field cron
+	KickTopic     string
+	Kicks         map[string]Kick // pipeline → the message its job publishes
+}
+
+// Delivery is the registry's delivery settings.
+type Delivery struct {
+	AckDeadlineSeconds, MaxDeliveryAttempts, MinBackoffSeconds, MaxBackoffSeconds int
+}
+
+// Kick is a Cloud Scheduler job's static message.
+type Kick struct {
+	Attributes map[string]string
+	Data       string
+}
+
+// FromCode is the expectation of the code in this repository.
+func FromCode() (Expect, error) {
+	table, err := scheduler.Load()
+	if err != nil {
+		return Expect{}, fmt.Errorf("cron table: %w", err)
+	}
+	exp := Expect{
+		Services:      events.Services,
+		Topics:        events.Topics(),
+		Subscriptions: events.Subscriptions(),
+		Delivery: Delivery{
+			AckDeadlineSeconds: events.AckDeadlineSeconds, MaxDeliveryAttempts: events.MaxDeliveryAttempts,
+			MinBackoffSeconds: events.MinBackoffSeconds, MaxBackoffSeconds: events.MaxBackoffSeconds,
+		},
+		TimeZone:  table.TimeZone,
+		Schedules: map[string]string{},
+		KickTopic: scheduler.KickTopic(),
+		Kicks:     map[string]Kick{},
+	}
+	for _, t := range events.Types {
+		exp.EventTopics = append(exp.EventTopics, t.Topic)
+	}
+	for _, en := range table.Entries {
+		exp.Schedules[en.Pipeline] = en.Schedule
+		msg := scheduler.KickMessage(en.Pipeline)
+		exp.Kicks[en.Pipeline] = Kick{Attributes: msg.Attributes, Data: string(msg.Data)}
+	}
+	return exp, nil
+}

@@ -1,0 +1,207 @@
+# One cmmsflow service: a Cloud Run v2 service scaled to zero, its own runtime
+# service account, and IAM on exactly the topics, bucket prefixes, secrets,
+# Cloud SQL instance and managed APIs it uses.
+
+locals {
+  # Cloud Run's deterministic URL, known before the service exists, so the
+  # service can be told its own push audience without a dependency cycle.
+  url = "https://${var.name}-${var.project_number}.${var.region}.run.app"
+
+  # Every service's common configuration (libs/config.Common); PORT is set by
+  # Cloud Run.
+  env = merge({
+    GOOGLE_CLOUD_PROJECT = var.project_id
+    BUCKET               = var.bucket
+    DATABASE_URL         = var.database_url
+    HANDLER_TIMEOUT      = "${var.handler_timeout_seconds}s"
+    LOG_FORMAT           = "json"
+    LOG_LEVEL            = var.log_level
+  }, local.push_auth_env, var.env)
+
+  # Push authentication (the receiver verifies Google-signed OIDC tokens).
+  push_auth_env = var.push_service_account == "" ? {} : {
+    PUSH_AUTH             = "on"
+    PUSH_AUDIENCE         = local.url
+    PUSH_SERVICE_ACCOUNTS = var.push_service_account
+  }
+
+  secret_env = merge(var.secret_env, { PGPASSWORD = var.db_password_secret })
+
+  # project:region:instance
+  cloudsql_parts = split(":", var.cloudsql_instance)
+  member         = "serviceAccount:${google_service_account.this.email}"
+}
+
+resource "google_service_account" "this" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-${var.name}"
+  display_name = "cmmsflow ${var.name} (Cloud Run runtime)"
+}
+
+resource "google_cloud_run_v2_service" "this" {
+  project             = var.project_id
+  name                = var.name
+  location            = var.region
+  ingress             = var.ingress
+  labels              = merge(var.labels, { "cmmsflow-service" = var.name })
+  deletion_protection = var.deletion_protection
+
+  template {
+    service_account                  = google_service_account.this.email
+    timeout                          = "${var.timeout_seconds}s"
+    max_instance_request_concurrency = var.concurrency
+
+    scaling {
+      min_instance_count = 0
+      max_instance_count = var.max_instances
+    }
+
+    volumes {
+      name = "cloudsql"
+      cloud_sql_instance {
+        instances = [var.cloudsql_instance]
+      }
+    }
+
+    containers {
+      image = var.image
+
+      ports {
+        container_port = 8080
+      }
+
+      resources {
+        limits = {
+          cpu    = var.cpu
+          memory = var.memory
+        }
+        cpu_idle          = true
+        startup_cpu_boost = true
+      }
+
+      dynamic "env" {
+        for_each = local.env
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+
+      dynamic "env" {
+        for_each = local.secret_env
+        content {
+          name = env.key
+          value_source {
+            secret_key_ref {
+              secret  = env.value
+              version = "latest"
+            }
+          }
+        }
+      }
+
+      volume_mounts {
+        name       = "cloudsql"
+        mount_path = "/cloudsql"
+      }
+
+      startup_probe {
+        http_get {
+          path = "/healthz"
+        }
+        period_seconds    = 2
+        failure_threshold = 15
+      }
+
+      liveness_probe {
+        http_get {
+          path = "/healthz"
+        }
+        period_seconds = 30
+      }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.timeout_seconds > var.handler_timeout_seconds
+      error_message = "timeout_seconds must exceed handler_timeout_seconds: the handler, not Cloud Run, must end a slow request."
+    }
+  }
+
+  depends_on = [
+    google_secret_manager_secret_iam_member.secret,
+    google_project_iam_member.cloudsql,
+  ]
+}
+
+# Pub/Sub: publish to exactly the topics of the events it emits.
+resource "google_pubsub_topic_iam_member" "publish" {
+  for_each = toset(var.publish_topics)
+  project  = var.project_id
+  topic    = each.value
+  role     = "roles/pubsub.publisher"
+  member   = local.member
+}
+
+# Cloud Storage: each prefix with its role, conditioned on the object name.
+# Listing is checked on the bucket itself, so the condition also admits the
+# bucket (object names only; reading an object still needs its prefix).
+resource "google_storage_bucket_iam_member" "prefix" {
+  for_each = var.bucket_prefixes
+  bucket   = var.bucket
+  role     = each.value
+  member   = local.member
+
+  condition {
+    title       = "${var.name} ${trimsuffix(each.key, "/")}"
+    description = "cmmsflow ${var.name}: objects under ${each.key}"
+    expression  = "resource.name == \"projects/_/buckets/${var.bucket}\" || resource.name.startsWith(\"projects/_/buckets/${var.bucket}/objects/${each.key}\")"
+  }
+}
+
+# Secret Manager: exactly the secrets it mounts.
+resource "google_secret_manager_secret_iam_member" "secret" {
+  for_each  = toset(values(local.secret_env))
+  project   = var.project_id
+  secret_id = each.value
+  role      = "roles/secretmanager.secretAccessor"
+  member    = local.member
+}
+
+# Cloud SQL: connect to the one instance.
+resource "google_project_iam_member" "cloudsql" {
+  project = var.project_id
+  role    = "roles/cloudsql.client"
+  member  = local.member
+
+  condition {
+    title      = "${var.name} cloudsql"
+    expression = "resource.name == \"projects/${local.cloudsql_parts[0]}/instances/${local.cloudsql_parts[2]}\""
+  }
+}
+
+# Managed APIs the service drives (Dataproc, Vertex AI).
+resource "google_project_iam_member" "role" {
+  for_each = toset(var.project_roles)
+  project  = var.project_id
+  role     = each.value
+  member   = local.member
+}
+
+# Runtime accounts the service hands to Dataproc or Vertex AI.
+resource "google_service_account_iam_member" "act_as" {
+  for_each           = toset(var.act_as)
+  service_account_id = "projects/${var.project_id}/serviceAccounts/${each.value}"
+  role               = "roles/iam.serviceAccountUser"
+  member             = local.member
+}
+
+resource "google_cloud_run_v2_service_iam_member" "invoker" {
+  for_each = toset(var.invoker_members)
+  project  = var.project_id
+  location = var.region
+  name     = google_cloud_run_v2_service.this.name
+  role     = "roles/run.invoker"
+  member   = each.value
+}

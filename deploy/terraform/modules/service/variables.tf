@@ -1,0 +1,155 @@
+variable "name" {
+  description = "Service name (one of libs/events.Services): the Cloud Run service is named after it, its runtime service account is <name_prefix>-<name>."
+  type        = string
+}
+
+variable "name_prefix" {
+  description = "Prefix of the runtime service account id (6-30 characters in total with the name)."
+  type        = string
+  default     = "cmmsflow"
+}
+
+variable "project_id" {
+  description = "Project the service runs in."
+  type        = string
+}
+
+variable "project_number" {
+  description = "Number of the project: Cloud Run's deterministic URL is https://<name>-<project_number>.<region>.run.app."
+  type        = string
+}
+
+variable "region" {
+  description = "Cloud Run region."
+  type        = string
+}
+
+variable "image" {
+  description = "Container image (Artifact Registry URI with tag or digest), built by deploy/cloudbuild.yaml from deploy/Dockerfile."
+  type        = string
+}
+
+variable "env" {
+  description = "Plain environment variables (name => value), in addition to the ones every service gets (GOOGLE_CLOUD_PROJECT, BUCKET, DATABASE_URL, HANDLER_TIMEOUT, LOG_FORMAT, LOG_LEVEL)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "secret_env" {
+  description = "Environment variables read from Secret Manager (name => secret id); the runtime account gets secretAccessor on exactly these secrets. The latest version is mounted."
+  type        = map(string)
+  default     = {}
+}
+
+variable "publish_topics" {
+  description = "Topic ids the service publishes to (the event types it emits through its outbox); it gets roles/pubsub.publisher on exactly these."
+  type        = list(string)
+  default     = []
+}
+
+variable "bucket" {
+  description = "The run bucket."
+  type        = string
+}
+
+variable "bucket_prefixes" {
+  description = "Object prefixes in the run bucket the service uses (prefix => role, roles/storage.objectViewer to read or roles/storage.objectUser to read and write), granted with an IAM condition on the object name."
+  type        = map(string)
+  default     = {}
+}
+
+variable "project_roles" {
+  description = "Project roles the service needs for a managed API (e.g. roles/dataproc.editor for featurejob's Dataproc engine)."
+  type        = list(string)
+  default     = []
+}
+
+variable "act_as" {
+  description = "Service account emails the service may act as (roles/iam.serviceAccountUser), e.g. the Dataproc or Vertex AI runtime accounts it hands to those services."
+  type        = list(string)
+  default     = []
+}
+
+variable "database_url" {
+  description = "DATABASE_URL without the password (the password comes from the PGPASSWORD secret, which pgx merges in)."
+  type        = string
+}
+
+variable "db_password_secret" {
+  description = "Secret Manager secret id holding the database password, mounted as PGPASSWORD."
+  type        = string
+}
+
+variable "cloudsql_instance" {
+  description = "Cloud SQL instance connection name (project:region:instance), mounted as a unix socket under /cloudsql."
+  type        = string
+}
+
+variable "push_service_account" {
+  description = "Email of the Pub/Sub push identity: the service is told to accept push requests only with an OIDC token from it for its own URL (audience). Empty: push authentication off."
+  type        = string
+  default     = ""
+}
+
+variable "invoker_members" {
+  description = "Members allowed to invoke the service (roles/run.invoker): the Pub/Sub push identity for consumers, allUsers for control when it is public (it checks its own API tokens)."
+  type        = list(string)
+  default     = []
+}
+
+variable "ingress" {
+  description = "Cloud Run ingress: INGRESS_TRAFFIC_INTERNAL_ONLY is enough for Pub/Sub push in the same project; control uses INGRESS_TRAFFIC_ALL for its API and admin page."
+  type        = string
+  default     = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+}
+
+variable "timeout_seconds" {
+  description = "Cloud Run request timeout; must exceed handler_timeout_seconds so the handler, not Cloud Run, ends a slow request."
+  type        = number
+}
+
+variable "handler_timeout_seconds" {
+  description = "HANDLER_TIMEOUT of the event handlers; at most the subscriptions' ack deadline so a push is not redelivered while it is still being handled."
+  type        = number
+}
+
+variable "concurrency" {
+  description = "Requests one instance handles at once (max_instance_request_concurrency)."
+  type        = number
+}
+
+variable "max_instances" {
+  description = "Upper bound on instances (min is always 0: scale to zero)."
+  type        = number
+  default     = 3
+}
+
+variable "cpu" {
+  description = "CPU limit per instance."
+  type        = string
+  default     = "1"
+}
+
+variable "memory" {
+  description = "Memory limit per instance."
+  type        = string
+  default     = "512Mi"
+}
+
+variable "log_level" {
+  description = "LOG_LEVEL: debug, info, warn or error."
+  type        = string
+  default     = "info"
+}
+
+variable "labels" {
+  description = "Labels on the Cloud Run service."
+  type        = map(string)
+  default     = {}
+}
+
+variable "deletion_protection" {
+  description = "Refuse to destroy the Cloud Run service."
+  type        = bool
+  default     = false
+}

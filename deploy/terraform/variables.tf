@@ -1,0 +1,225 @@
+# ---- project ---------------------------------------------------------------
+
+variable "project_id" {
+  description = "The Google Cloud project cmmsflow runs in."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of Cloud Run, Cloud Scheduler, Artifact Registry and the bucket (pick the Cloud SQL instance's region)."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "name_prefix" {
+  description = "Prefix of service account ids, secret ids and the Artifact Registry repository."
+  type        = string
+  default     = "cmmsflow"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{2,9}$", var.name_prefix))
+    error_message = "name_prefix: 3-10 lower-case letters, digits or hyphens (service account ids are <prefix>-<service>, at most 30 characters)."
+  }
+}
+
+variable "labels" {
+  description = "Labels added to the Cloud Run services and the bucket."
+  type        = map(string)
+  default     = {}
+}
+
+# ---- images ----------------------------------------------------------------
+
+variable "image_repository" {
+  description = "Artifact Registry repository id (created here) that deploy/cloudbuild.yaml pushes to."
+  type        = string
+  default     = "cmmsflow"
+}
+
+variable "image_tag" {
+  description = "Tag of the service images to deploy (the _TAG given to Cloud Build, e.g. the git commit). Changing it and applying is a deploy; setting the previous tag back is a rollback."
+  type        = string
+}
+
+# ---- storage -----------------------------------------------------------------
+
+variable "bucket_name" {
+  description = "Name of the run bucket (globally unique): runs/<run_id>/ artefacts, models/, reports/, code/ (the PySpark script)."
+  type        = string
+}
+
+variable "bucket_location" {
+  description = "Bucket location; empty means the region."
+  type        = string
+  default     = ""
+}
+
+variable "run_artifact_retention_days" {
+  description = "Objects under runs/ (raw extracts, features, per-run model copies) are deleted after this many days; models/ and reports/ are kept."
+  type        = number
+  default     = 90
+}
+
+variable "report_nearline_after_days" {
+  description = "Reports under reports/ move to the Nearline storage class after this many days."
+  type        = number
+  default     = 60
+}
+
+# ---- database ----------------------------------------------------------------
+
+variable "cloudsql_instance" {
+  description = "Connection name (project:region:instance) of the existing Cloud SQL for PostgreSQL instance (the CMMS database); every service connects through Cloud Run's Cloud SQL volume."
+  type        = string
+
+  validation {
+    condition     = length(split(":", var.cloudsql_instance)) == 3
+    error_message = "cloudsql_instance: want project:region:instance."
+  }
+}
+
+variable "database_name" {
+  description = "PostgreSQL database name."
+  type        = string
+  default     = "cmmsflow"
+}
+
+variable "database_user" {
+  description = "PostgreSQL user the services connect as; its password goes into the <prefix>-db-password secret (never into Terraform)."
+  type        = string
+  default     = "cmmsflow"
+}
+
+# ---- scheduling ----------------------------------------------------------------
+
+variable "scheduler_region" {
+  description = "Cloud Scheduler location; empty means the region."
+  type        = string
+  default     = ""
+}
+
+variable "scheduler_paused" {
+  description = "Create the Cloud Scheduler jobs paused (e.g. while the Composer environment still runs the DAGs during a migration)."
+  type        = bool
+  default     = false
+}
+
+# ---- control ----------------------------------------------------------------
+
+variable "control_public" {
+  description = "Let anyone reach control (roles/run.invoker for allUsers, ingress all): control checks its own API tokens on every route, which the old backend's Airflow client sends. false keeps it behind Cloud Run IAM."
+  type        = bool
+  default     = true
+}
+
+variable "trigger_rate_limit" {
+  description = "TRIGGER_RATE_LIMIT: triggers per second per token."
+  type        = number
+  default     = 1
+}
+
+# ---- featurejob / Dataproc ---------------------------------------------------------
+
+variable "feature_engine" {
+  description = "FEATURE_ENGINE: local (in the featurejob container) or dataproc."
+  type        = string
+  default     = "dataproc"
+
+  validation {
+    condition     = contains(["local", "dataproc"], var.feature_engine)
+    error_message = "feature_engine: local or dataproc."
+  }
+}
+
+variable "dataproc" {
+  description = "Dataproc settings (featurejob's DATAPROC_* variables): mode serverless or cluster, region, subnetwork (empty: default network; it needs Private Google Access), runtime/image versions and the ephemeral cluster's shape."
+  type = object({
+    mode                = optional(string, "serverless")
+    region              = optional(string, "")
+    subnetwork          = optional(string, "")
+    runtime_version     = optional(string, "2.2")
+    image_version       = optional(string, "2.2-debian12")
+    master_machine_type = optional(string, "n2-standard-4")
+    worker_machine_type = optional(string, "n2-standard-4")
+    workers             = optional(number, 2)
+    disk_size_gb        = optional(number, 100)
+    wait                = optional(string, "8m")
+    timeout             = optional(string, "75m")
+  })
+  default = {}
+}
+
+# ---- deployer / Vertex AI ----------------------------------------------------------
+
+variable "deploy_engine" {
+  description = "DEPLOY_ENGINE: local (the deployer scores in-process) or vertex (a Vertex AI endpoint serves the predictor image)."
+  type        = string
+  default     = "vertex"
+
+  validation {
+    condition     = contains(["local", "vertex"], var.deploy_engine)
+    error_message = "deploy_engine: local or vertex."
+  }
+}
+
+variable "vertex" {
+  description = "Vertex AI settings (deployer's VERTEX_* variables): location (empty: the region), endpoint id (numeric, created here), serving machine type and replicas."
+  type = object({
+    location      = optional(string, "")
+    endpoint_id   = optional(string, "1900")
+    machine_type  = optional(string, "n1-standard-2")
+    min_replicas  = optional(number, 1)
+    max_replicas  = optional(number, 1)
+    display_name  = optional(string, "cmmsflow-failure-risk")
+    predict_batch = optional(number, 200)
+  })
+  default = {}
+}
+
+# ---- notifier / pmgen / reporter -----------------------------------------------------
+
+variable "email_from" {
+  description = "EMAIL_FROM: the SendGrid-verified sender."
+  type        = string
+}
+
+variable "admin_emails" {
+  description = "ADMIN_EMAILS: comma-separated recipients of success and failure emails."
+  type        = string
+}
+
+variable "report_recipients" {
+  description = "REPORT_RECIPIENTS: comma-separated recipients of the weekly KPI report; empty means admin_emails."
+  type        = string
+  default     = ""
+}
+
+variable "report_public_base_url" {
+  description = "REPORT_PUBLIC_BASE_URL: base URL report links in emails point at (e.g. https://storage.cloud.google.com/<bucket>); empty: no links."
+  type        = string
+  default     = ""
+}
+
+variable "notify_webhooks" {
+  description = "Create the <prefix>-notify-webhook-urls secret, mounted as notifier's NOTIFY_WEBHOOK_URLS (slack=…,teams=…,json=…; webhook URLs carry credentials)."
+  type        = bool
+  default     = false
+}
+
+variable "pm_backend_url" {
+  description = "PM_BACKEND_URL: create work orders through the existing CMMS backend instead of the database; its token goes into the <prefix>-pm-backend-token secret. Empty: pmgen writes to the database."
+  type        = string
+  default     = ""
+}
+
+variable "time_zone" {
+  description = "PM_TIME_ZONE and REPORT_TIME_ZONE (IANA name). The cron time zone is scheduler/crontab.yaml's time_zone."
+  type        = string
+  default     = "UTC"
+}
+
+variable "log_level" {
+  description = "LOG_LEVEL of every service."
+  type        = string
+  default     = "info"
+}
