@@ -681,7 +681,7 @@ func (s *Server) trigger(ctx context.Context, pl events.Pipeline, body triggerBo
 		}
 		return resp.GetRun(), nil
 	}
-	if err := validateConf(pl, conf); err != nil {
+	if err := pl.ValidateConf(conf); err != nil {
 		return nil, badRequest("%v", err)
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)

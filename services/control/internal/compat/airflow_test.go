@@ -355,8 +355,9 @@ func TestStateMapping(t *testing.T) {
 	}
 }
 
-// TestConfRulesMatchAPI keeps validateConf (for triggers with a custom run id)
-// in step with the ControlService's TriggerPipeline.
+// TestConfRulesMatchAPI: a trigger with a custom run id (inserted here) and
+// the ControlService's TriggerPipeline reject the same conf with the same
+// message (both use the registry's Pipeline.ValidateConf).
 func TestConfRulesMatchAPI(t *testing.T) {
 	f := newFixture(t)
 	ctx := auth.WithIdentity(context.Background(), auth.Identity{Name: "test", Role: auth.RoleAdmin})
@@ -371,7 +372,7 @@ func TestConfRulesMatchAPI(t *testing.T) {
 		{etl, map[string]string{"snapshot_date": "2024-01-31"}}, {etl, map[string]string{"snapshot_date": "x", "b": "y"}},
 	} {
 		pl, _ := events.LookupPipeline(c.pipeline)
-		mine := validateConf(pl, c.conf)
+		mine := pl.ValidateConf(c.conf)
 		_, theirs := call(ctx, f.srv, methodTrigger, func(ctx context.Context) (*controlv1.TriggerPipelineResponse, error) {
 			return f.srv.api.TriggerPipeline(ctx, &controlv1.TriggerPipelineRequest{Pipeline: c.pipeline, Conf: c.conf})
 		})
