@@ -27,7 +27,7 @@ up: deps
 ## then a short fuzz run.
 test: deps
 	@go build -o .local/bin/testenv ./deploy/local/cmd/testenv
-	.local/bin/testenv -- $(GOTEST) $(PKGS)
+	E2E_ARTIFACTS=$(CURDIR)/.local/e2e-artifacts .local/bin/testenv -- $(GOTEST) $(PKGS)
 	@$(MAKE) --no-print-directory fuzz-short
 
 # The fuzz targets (no database needed), as Target:package. Their corpora are
