@@ -1,5 +1,6 @@
-// Command cmmsflow is the admin CLI: schema migrations, demo data and CSV
-// import (and, later, the pipeline API). The commands live in
+// Command cmmsflow is the admin CLI: schema migrations, demo data, CSV
+// import, API tokens, and the pipelines through control's API (pipelines,
+// trigger [--wait], runs, run, pause, unpause). The commands live in
 // services/control/internal/cli.
 package main
 

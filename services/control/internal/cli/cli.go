@@ -12,8 +12,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 
 	"github.com/cmmsflow/cmmsflow/libs/db"
+	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
 )
 
 // Exit statuses.
@@ -34,6 +36,10 @@ type App struct {
 
 	databaseURL string
 	pool        *pgxpool.Pool
+
+	control, token string
+	conn           *grpc.ClientConn
+	client         controlv1.ControlServiceClient
 }
 
 // Run executes the command line args (without the program name) and returns
@@ -64,6 +70,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 const (
 	groupDatabase = "database"
 	groupAPI      = "api"
+	groupPipeline = "pipeline"
 )
 
 // NewRootCommand builds the command tree.
@@ -72,7 +79,8 @@ func NewRootCommand(a *App) *cobra.Command {
 		Use:   "cmmsflow",
 		Short: "Administer a cmmsflow installation",
 		Long: "cmmsflow administers a cmmsflow installation: it migrates the database schema,\n" +
-			"seeds a synthetic demo fleet and imports CMMS data from CSV files.",
+			"seeds a synthetic demo fleet and imports CMMS data from CSV files; through control's API it\n" +
+			"lists, triggers, follows and pauses the pipelines.",
 		Args:          usageArgs(cobra.NoArgs),
 		SilenceErrors: true,
 		SilenceUsage:  true,
@@ -83,15 +91,26 @@ func NewRootCommand(a *App) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.PersistentFlags().StringVar(&a.databaseURL, "database-url", "",
 		"PostgreSQL URL (default $"+EnvDatabaseURL+")")
+	root.PersistentFlags().StringVar(&a.control, "control", "",
+		"control's URL (default $"+EnvControl+", else "+DefaultControl+")")
+	root.PersistentFlags().StringVar(&a.token, "token", "",
+		"API bearer token (default $"+EnvToken+")")
 	root.CompletionOptions.DisableDefaultCmd = true
 
 	root.AddGroup(&cobra.Group{ID: groupDatabase, Title: "Database commands:"})
+	root.AddGroup(&cobra.Group{ID: groupPipeline, Title: "Pipeline commands (control's API):"})
 	root.AddGroup(&cobra.Group{ID: groupAPI, Title: "API commands:"})
 	for _, c := range []*cobra.Command{
 		newMigrateCommand(a),
 		newSeedCommand(a),
 		newImportCommand(a),
 		newTokenCommand(a),
+		newPipelinesCommand(a),
+		newTriggerCommand(a),
+		newRunsCommand(a),
+		newRunCommand(a),
+		newPauseCommand(a, true),
+		newPauseCommand(a, false),
 	} {
 		root.AddCommand(c)
 	}
@@ -121,6 +140,9 @@ func (a *App) Pool(ctx context.Context) (*pgxpool.Pool, error) {
 func (a *App) close() {
 	if a.pool != nil {
 		a.pool.Close()
+	}
+	if a.conn != nil {
+		_ = a.conn.Close()
 	}
 }
 

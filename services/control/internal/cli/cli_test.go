@@ -197,7 +197,8 @@ func TestHelp(t *testing.T) {
 	if r.code != ExitOK {
 		t.Fatalf("%+v", r)
 	}
-	for _, want := range []string{"Database commands:", "migrate", "seed", "import", "--database-url"} {
+	for _, want := range []string{"Database commands:", "migrate", "seed", "import", "--database-url",
+		"Pipeline commands", "pipelines", "trigger", "runs", "unpause", "--control", "--token"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("help lacks %q:\n%s", want, r.stdout)
 		}
