@@ -1,5 +1,6 @@
 // The control API: list, trigger, pause and follow cmmsflow's pipelines and
-// their runs, and read technicians' notification inboxes. Served by the
+// their runs, read technicians' notification inboxes and list the weekly KPI
+// reports. Served by the
 // control service over gRPC and, through grpc-gateway, as HTTP/JSON on the
 // same port (field names as in this file, snake_case).
 //
@@ -591,6 +592,122 @@ func (x *Notification) GetReadAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// A weekly KPI report stored by the reporter (one per ISO week; regenerating
+// a week replaces it).
+type Report struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ISO week, e.g. 2026-W47.
+	IsoWeek string `protobuf:"bytes,1,opt,name=iso_week,json=isoWeek,proto3" json:"iso_week,omitempty"`
+	// The week's Monday, YYYY-MM-DD.
+	WeekStart string `protobuf:"bytes,2,opt,name=week_start,json=weekStart,proto3" json:"week_start,omitempty"`
+	// The run that last generated the report.
+	RunId       string                 `protobuf:"bytes,3,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	GeneratedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=generated_at,json=generatedAt,proto3" json:"generated_at,omitempty"`
+	// Where the report's files are stored (gs:// or file:// URIs).
+	PdfUri  string `protobuf:"bytes,5,opt,name=pdf_uri,json=pdfUri,proto3" json:"pdf_uri,omitempty"`
+	HtmlUri string `protobuf:"bytes,6,opt,name=html_uri,json=htmlUri,proto3" json:"html_uri,omitempty"`
+	CsvUri  string `protobuf:"bytes,7,opt,name=csv_uri,json=csvUri,proto3" json:"csv_uri,omitempty"`
+	// The stored chart images, in the order the report shows them.
+	ChartUris []string `protobuf:"bytes,8,rep,name=chart_uris,json=chartUris,proto3" json:"chart_uris,omitempty"`
+	// The headline figures, e.g. wo_completed, mttr_hours, pm_compliance_pct.
+	Kpis          map[string]float64 `protobuf:"bytes,9,rep,name=kpis,proto3" json:"kpis,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Report) Reset() {
+	*x = Report{}
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Report) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Report) ProtoMessage() {}
+
+func (x *Report) ProtoReflect() protoreflect.Message {
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Report.ProtoReflect.Descriptor instead.
+func (*Report) Descriptor() ([]byte, []int) {
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Report) GetIsoWeek() string {
+	if x != nil {
+		return x.IsoWeek
+	}
+	return ""
+}
+
+func (x *Report) GetWeekStart() string {
+	if x != nil {
+		return x.WeekStart
+	}
+	return ""
+}
+
+func (x *Report) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *Report) GetGeneratedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.GeneratedAt
+	}
+	return nil
+}
+
+func (x *Report) GetPdfUri() string {
+	if x != nil {
+		return x.PdfUri
+	}
+	return ""
+}
+
+func (x *Report) GetHtmlUri() string {
+	if x != nil {
+		return x.HtmlUri
+	}
+	return ""
+}
+
+func (x *Report) GetCsvUri() string {
+	if x != nil {
+		return x.CsvUri
+	}
+	return ""
+}
+
+func (x *Report) GetChartUris() []string {
+	if x != nil {
+		return x.ChartUris
+	}
+	return nil
+}
+
+func (x *Report) GetKpis() map[string]float64 {
+	if x != nil {
+		return x.Kpis
+	}
+	return nil
+}
+
 type ListPipelinesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -599,7 +716,7 @@ type ListPipelinesRequest struct {
 
 func (x *ListPipelinesRequest) Reset() {
 	*x = ListPipelinesRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[5]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -611,7 +728,7 @@ func (x *ListPipelinesRequest) String() string {
 func (*ListPipelinesRequest) ProtoMessage() {}
 
 func (x *ListPipelinesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[5]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +741,7 @@ func (x *ListPipelinesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPipelinesRequest.ProtoReflect.Descriptor instead.
 func (*ListPipelinesRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{5}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{6}
 }
 
 type ListPipelinesResponse struct {
@@ -636,7 +753,7 @@ type ListPipelinesResponse struct {
 
 func (x *ListPipelinesResponse) Reset() {
 	*x = ListPipelinesResponse{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[6]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -648,7 +765,7 @@ func (x *ListPipelinesResponse) String() string {
 func (*ListPipelinesResponse) ProtoMessage() {}
 
 func (x *ListPipelinesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[6]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -661,7 +778,7 @@ func (x *ListPipelinesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPipelinesResponse.ProtoReflect.Descriptor instead.
 func (*ListPipelinesResponse) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{6}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListPipelinesResponse) GetPipelines() []*Pipeline {
@@ -680,7 +797,7 @@ type GetPipelineRequest struct {
 
 func (x *GetPipelineRequest) Reset() {
 	*x = GetPipelineRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[7]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -692,7 +809,7 @@ func (x *GetPipelineRequest) String() string {
 func (*GetPipelineRequest) ProtoMessage() {}
 
 func (x *GetPipelineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[7]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -705,7 +822,7 @@ func (x *GetPipelineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPipelineRequest.ProtoReflect.Descriptor instead.
 func (*GetPipelineRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{7}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetPipelineRequest) GetPipeline() string {
@@ -730,7 +847,7 @@ type TriggerPipelineRequest struct {
 
 func (x *TriggerPipelineRequest) Reset() {
 	*x = TriggerPipelineRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[8]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +859,7 @@ func (x *TriggerPipelineRequest) String() string {
 func (*TriggerPipelineRequest) ProtoMessage() {}
 
 func (x *TriggerPipelineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[8]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +872,7 @@ func (x *TriggerPipelineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerPipelineRequest.ProtoReflect.Descriptor instead.
 func (*TriggerPipelineRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{8}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TriggerPipelineRequest) GetPipeline() string {
@@ -791,7 +908,7 @@ type TriggerPipelineResponse struct {
 
 func (x *TriggerPipelineResponse) Reset() {
 	*x = TriggerPipelineResponse{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[9]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +920,7 @@ func (x *TriggerPipelineResponse) String() string {
 func (*TriggerPipelineResponse) ProtoMessage() {}
 
 func (x *TriggerPipelineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[9]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +933,7 @@ func (x *TriggerPipelineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerPipelineResponse.ProtoReflect.Descriptor instead.
 func (*TriggerPipelineResponse) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TriggerPipelineResponse) GetRun() *Run {
@@ -849,7 +966,7 @@ type ListRunsRequest struct {
 
 func (x *ListRunsRequest) Reset() {
 	*x = ListRunsRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[10]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +978,7 @@ func (x *ListRunsRequest) String() string {
 func (*ListRunsRequest) ProtoMessage() {}
 
 func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[10]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +991,7 @@ func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunsRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{10}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListRunsRequest) GetPipeline() string {
@@ -916,7 +1033,7 @@ type ListRunsResponse struct {
 
 func (x *ListRunsResponse) Reset() {
 	*x = ListRunsResponse{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[11]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -928,7 +1045,7 @@ func (x *ListRunsResponse) String() string {
 func (*ListRunsResponse) ProtoMessage() {}
 
 func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[11]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -941,7 +1058,7 @@ func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunsResponse) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{11}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListRunsResponse) GetRuns() []*Run {
@@ -967,7 +1084,7 @@ type GetRunRequest struct {
 
 func (x *GetRunRequest) Reset() {
 	*x = GetRunRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[12]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -979,7 +1096,7 @@ func (x *GetRunRequest) String() string {
 func (*GetRunRequest) ProtoMessage() {}
 
 func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[12]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -992,7 +1109,7 @@ func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
 func (*GetRunRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{12}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetRunRequest) GetRunId() string {
@@ -1011,7 +1128,7 @@ type PausePipelineRequest struct {
 
 func (x *PausePipelineRequest) Reset() {
 	*x = PausePipelineRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[13]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1023,7 +1140,7 @@ func (x *PausePipelineRequest) String() string {
 func (*PausePipelineRequest) ProtoMessage() {}
 
 func (x *PausePipelineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[13]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1036,7 +1153,7 @@ func (x *PausePipelineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PausePipelineRequest.ProtoReflect.Descriptor instead.
 func (*PausePipelineRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{13}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PausePipelineRequest) GetPipeline() string {
@@ -1055,7 +1172,7 @@ type UnpausePipelineRequest struct {
 
 func (x *UnpausePipelineRequest) Reset() {
 	*x = UnpausePipelineRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[14]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1067,7 +1184,7 @@ func (x *UnpausePipelineRequest) String() string {
 func (*UnpausePipelineRequest) ProtoMessage() {}
 
 func (x *UnpausePipelineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[14]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1080,7 +1197,7 @@ func (x *UnpausePipelineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnpausePipelineRequest.ProtoReflect.Descriptor instead.
 func (*UnpausePipelineRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{14}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UnpausePipelineRequest) GetPipeline() string {
@@ -1099,7 +1216,7 @@ type CancelRunRequest struct {
 
 func (x *CancelRunRequest) Reset() {
 	*x = CancelRunRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[15]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1111,7 +1228,7 @@ func (x *CancelRunRequest) String() string {
 func (*CancelRunRequest) ProtoMessage() {}
 
 func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[15]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1124,7 +1241,7 @@ func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunRequest.ProtoReflect.Descriptor instead.
 func (*CancelRunRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{15}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CancelRunRequest) GetRunId() string {
@@ -1147,7 +1264,7 @@ type ListNotificationsRequest struct {
 
 func (x *ListNotificationsRequest) Reset() {
 	*x = ListNotificationsRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[16]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1159,7 +1276,7 @@ func (x *ListNotificationsRequest) String() string {
 func (*ListNotificationsRequest) ProtoMessage() {}
 
 func (x *ListNotificationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[16]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1172,7 +1289,7 @@ func (x *ListNotificationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNotificationsRequest.ProtoReflect.Descriptor instead.
 func (*ListNotificationsRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{16}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListNotificationsRequest) GetTechnicianId() int64 {
@@ -1207,7 +1324,7 @@ type ListNotificationsResponse struct {
 
 func (x *ListNotificationsResponse) Reset() {
 	*x = ListNotificationsResponse{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[17]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1336,7 @@ func (x *ListNotificationsResponse) String() string {
 func (*ListNotificationsResponse) ProtoMessage() {}
 
 func (x *ListNotificationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[17]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1349,7 @@ func (x *ListNotificationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNotificationsResponse.ProtoReflect.Descriptor instead.
 func (*ListNotificationsResponse) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{17}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListNotificationsResponse) GetNotifications() []*Notification {
@@ -1243,6 +1360,113 @@ func (x *ListNotificationsResponse) GetNotifications() []*Notification {
 }
 
 func (x *ListNotificationsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type ListReportsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many reports (default 20; values above 100 are treated as 100).
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListReportsRequest) Reset() {
+	*x = ListReportsRequest{}
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListReportsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListReportsRequest) ProtoMessage() {}
+
+func (x *ListReportsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListReportsRequest.ProtoReflect.Descriptor instead.
+func (*ListReportsRequest) Descriptor() ([]byte, []int) {
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListReportsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListReportsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListReportsResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Reports []*Report              `protobuf:"bytes,1,rep,name=reports,proto3" json:"reports,omitempty"`
+	// Pass as page_token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListReportsResponse) Reset() {
+	*x = ListReportsResponse{}
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListReportsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListReportsResponse) ProtoMessage() {}
+
+func (x *ListReportsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListReportsResponse.ProtoReflect.Descriptor instead.
+func (*ListReportsResponse) Descriptor() ([]byte, []int) {
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListReportsResponse) GetReports() []*Report {
+	if x != nil {
+		return x.Reports
+	}
+	return nil
+}
+
+func (x *ListReportsResponse) GetNextPageToken() string {
 	if x != nil {
 		return x.NextPageToken
 	}
@@ -1313,7 +1537,22 @@ const file_cmmsflow_control_v1_control_proto_rawDesc = "" +
 	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x123\n" +
 	"\asent_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\x123\n" +
-	"\aread_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x06readAt\"\x16\n" +
+	"\aread_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x06readAt\"\xf8\x02\n" +
+	"\x06Report\x12\x19\n" +
+	"\biso_week\x18\x01 \x01(\tR\aisoWeek\x12\x1d\n" +
+	"\n" +
+	"week_start\x18\x02 \x01(\tR\tweekStart\x12\x15\n" +
+	"\x06run_id\x18\x03 \x01(\tR\x05runId\x12=\n" +
+	"\fgenerated_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vgeneratedAt\x12\x17\n" +
+	"\apdf_uri\x18\x05 \x01(\tR\x06pdfUri\x12\x19\n" +
+	"\bhtml_uri\x18\x06 \x01(\tR\ahtmlUri\x12\x17\n" +
+	"\acsv_uri\x18\a \x01(\tR\x06csvUri\x12\x1d\n" +
+	"\n" +
+	"chart_uris\x18\b \x03(\tR\tchartUris\x129\n" +
+	"\x04kpis\x18\t \x03(\v2%.cmmsflow.control.v1.Report.KpisEntryR\x04kpis\x1a7\n" +
+	"\tKpisEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x16\n" +
 	"\x14ListPipelinesRequest\"T\n" +
 	"\x15ListPipelinesResponse\x12;\n" +
 	"\tpipelines\x18\x01 \x03(\v2\x1d.cmmsflow.control.v1.PipelineR\tpipelines\"0\n" +
@@ -1353,7 +1592,15 @@ const file_cmmsflow_control_v1_control_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"\x8c\x01\n" +
 	"\x19ListNotificationsResponse\x12G\n" +
 	"\rnotifications\x18\x01 \x03(\v2!.cmmsflow.control.v1.NotificationR\rnotifications\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xa5\t\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"P\n" +
+	"\x12ListReportsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"t\n" +
+	"\x13ListReportsResponse\x125\n" +
+	"\areports\x18\x01 \x03(\v2\x1b.cmmsflow.control.v1.ReportR\areports\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x9c\n" +
+	"\n" +
 	"\x0eControlService\x12}\n" +
 	"\rListPipelines\x12).cmmsflow.control.v1.ListPipelinesRequest\x1a*.cmmsflow.control.v1.ListPipelinesResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/pipelines\x12w\n" +
 	"\vGetPipeline\x12'.cmmsflow.control.v1.GetPipelineRequest\x1a\x1d.cmmsflow.control.v1.Pipeline\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/pipelines/{pipeline}\x12\x99\x01\n" +
@@ -1364,7 +1611,8 @@ const file_cmmsflow_control_v1_control_proto_rawDesc = "" +
 	"\rPausePipeline\x12).cmmsflow.control.v1.PausePipelineRequest\x1a\x1d.cmmsflow.control.v1.Pipeline\")\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/pipelines/{pipeline}:pause\x12\x8a\x01\n" +
 	"\x0fUnpausePipeline\x12+.cmmsflow.control.v1.UnpausePipelineRequest\x1a\x1d.cmmsflow.control.v1.Pipeline\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/pipelines/{pipeline}:unpause\x12q\n" +
 	"\tCancelRun\x12%.cmmsflow.control.v1.CancelRunRequest\x1a\x18.cmmsflow.control.v1.Run\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/runs/{run_id}:cancel\x12\xa9\x01\n" +
-	"\x11ListNotifications\x12-.cmmsflow.control.v1.ListNotificationsRequest\x1a..cmmsflow.control.v1.ListNotificationsResponse\"5\x82\xd3\xe4\x93\x02/\x12-/v1/technicians/{technician_id}/notificationsB\xf3\x02\x92A\xad\x02\x12\x81\x01\n" +
+	"\x11ListNotifications\x12-.cmmsflow.control.v1.ListNotificationsRequest\x1a..cmmsflow.control.v1.ListNotificationsResponse\"5\x82\xd3\xe4\x93\x02/\x12-/v1/technicians/{technician_id}/notifications\x12u\n" +
+	"\vListReports\x12'.cmmsflow.control.v1.ListReportsRequest\x1a(.cmmsflow.control.v1.ListReportsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/reportsB\xf3\x02\x92A\xad\x02\x12\x81\x01\n" +
 	"\x14cmmsflow control API\x12eTrigger and follow cmmsflow's pipelines (etl_ml_training, preventive_maintenance, weekly_kpi_report).2\x02v12\x10application/json:\x10application/jsonZu\n" +
 	"s\n" +
 	"\x06bearer\x12i\b\x02\x12TBearer <token>: a token configured in control's API_TOKENS (roles admin and viewer).\x1a\rAuthorization \x02b\f\n" +
@@ -1384,75 +1632,84 @@ func file_cmmsflow_control_v1_control_proto_rawDescGZIP() []byte {
 	return file_cmmsflow_control_v1_control_proto_rawDescData
 }
 
-var file_cmmsflow_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_cmmsflow_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_cmmsflow_control_v1_control_proto_goTypes = []any{
 	(*Pipeline)(nil),                  // 0: cmmsflow.control.v1.Pipeline
 	(*ConfKey)(nil),                   // 1: cmmsflow.control.v1.ConfKey
 	(*Run)(nil),                       // 2: cmmsflow.control.v1.Run
 	(*Step)(nil),                      // 3: cmmsflow.control.v1.Step
 	(*Notification)(nil),              // 4: cmmsflow.control.v1.Notification
-	(*ListPipelinesRequest)(nil),      // 5: cmmsflow.control.v1.ListPipelinesRequest
-	(*ListPipelinesResponse)(nil),     // 6: cmmsflow.control.v1.ListPipelinesResponse
-	(*GetPipelineRequest)(nil),        // 7: cmmsflow.control.v1.GetPipelineRequest
-	(*TriggerPipelineRequest)(nil),    // 8: cmmsflow.control.v1.TriggerPipelineRequest
-	(*TriggerPipelineResponse)(nil),   // 9: cmmsflow.control.v1.TriggerPipelineResponse
-	(*ListRunsRequest)(nil),           // 10: cmmsflow.control.v1.ListRunsRequest
-	(*ListRunsResponse)(nil),          // 11: cmmsflow.control.v1.ListRunsResponse
-	(*GetRunRequest)(nil),             // 12: cmmsflow.control.v1.GetRunRequest
-	(*PausePipelineRequest)(nil),      // 13: cmmsflow.control.v1.PausePipelineRequest
-	(*UnpausePipelineRequest)(nil),    // 14: cmmsflow.control.v1.UnpausePipelineRequest
-	(*CancelRunRequest)(nil),          // 15: cmmsflow.control.v1.CancelRunRequest
-	(*ListNotificationsRequest)(nil),  // 16: cmmsflow.control.v1.ListNotificationsRequest
-	(*ListNotificationsResponse)(nil), // 17: cmmsflow.control.v1.ListNotificationsResponse
-	nil,                               // 18: cmmsflow.control.v1.Run.ConfEntry
-	nil,                               // 19: cmmsflow.control.v1.Step.FiguresEntry
-	nil,                               // 20: cmmsflow.control.v1.TriggerPipelineRequest.ConfEntry
-	(*timestamppb.Timestamp)(nil),     // 21: google.protobuf.Timestamp
+	(*Report)(nil),                    // 5: cmmsflow.control.v1.Report
+	(*ListPipelinesRequest)(nil),      // 6: cmmsflow.control.v1.ListPipelinesRequest
+	(*ListPipelinesResponse)(nil),     // 7: cmmsflow.control.v1.ListPipelinesResponse
+	(*GetPipelineRequest)(nil),        // 8: cmmsflow.control.v1.GetPipelineRequest
+	(*TriggerPipelineRequest)(nil),    // 9: cmmsflow.control.v1.TriggerPipelineRequest
+	(*TriggerPipelineResponse)(nil),   // 10: cmmsflow.control.v1.TriggerPipelineResponse
+	(*ListRunsRequest)(nil),           // 11: cmmsflow.control.v1.ListRunsRequest
+	(*ListRunsResponse)(nil),          // 12: cmmsflow.control.v1.ListRunsResponse
+	(*GetRunRequest)(nil),             // 13: cmmsflow.control.v1.GetRunRequest
+	(*PausePipelineRequest)(nil),      // 14: cmmsflow.control.v1.PausePipelineRequest
+	(*UnpausePipelineRequest)(nil),    // 15: cmmsflow.control.v1.UnpausePipelineRequest
+	(*CancelRunRequest)(nil),          // 16: cmmsflow.control.v1.CancelRunRequest
+	(*ListNotificationsRequest)(nil),  // 17: cmmsflow.control.v1.ListNotificationsRequest
+	(*ListNotificationsResponse)(nil), // 18: cmmsflow.control.v1.ListNotificationsResponse
+	(*ListReportsRequest)(nil),        // 19: cmmsflow.control.v1.ListReportsRequest
+	(*ListReportsResponse)(nil),       // 20: cmmsflow.control.v1.ListReportsResponse
+	nil,                               // 21: cmmsflow.control.v1.Run.ConfEntry
+	nil,                               // 22: cmmsflow.control.v1.Step.FiguresEntry
+	nil,                               // 23: cmmsflow.control.v1.Report.KpisEntry
+	nil,                               // 24: cmmsflow.control.v1.TriggerPipelineRequest.ConfEntry
+	(*timestamppb.Timestamp)(nil),     // 25: google.protobuf.Timestamp
 }
 var file_cmmsflow_control_v1_control_proto_depIdxs = []int32{
 	2,  // 0: cmmsflow.control.v1.Pipeline.last_run:type_name -> cmmsflow.control.v1.Run
-	21, // 1: cmmsflow.control.v1.Pipeline.next_run:type_name -> google.protobuf.Timestamp
+	25, // 1: cmmsflow.control.v1.Pipeline.next_run:type_name -> google.protobuf.Timestamp
 	1,  // 2: cmmsflow.control.v1.Pipeline.conf_keys:type_name -> cmmsflow.control.v1.ConfKey
-	18, // 3: cmmsflow.control.v1.Run.conf:type_name -> cmmsflow.control.v1.Run.ConfEntry
-	21, // 4: cmmsflow.control.v1.Run.logical_date:type_name -> google.protobuf.Timestamp
-	21, // 5: cmmsflow.control.v1.Run.queued_at:type_name -> google.protobuf.Timestamp
-	21, // 6: cmmsflow.control.v1.Run.started_at:type_name -> google.protobuf.Timestamp
-	21, // 7: cmmsflow.control.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
+	21, // 3: cmmsflow.control.v1.Run.conf:type_name -> cmmsflow.control.v1.Run.ConfEntry
+	25, // 4: cmmsflow.control.v1.Run.logical_date:type_name -> google.protobuf.Timestamp
+	25, // 5: cmmsflow.control.v1.Run.queued_at:type_name -> google.protobuf.Timestamp
+	25, // 6: cmmsflow.control.v1.Run.started_at:type_name -> google.protobuf.Timestamp
+	25, // 7: cmmsflow.control.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
 	3,  // 8: cmmsflow.control.v1.Run.steps:type_name -> cmmsflow.control.v1.Step
-	21, // 9: cmmsflow.control.v1.Step.started_at:type_name -> google.protobuf.Timestamp
-	21, // 10: cmmsflow.control.v1.Step.ended_at:type_name -> google.protobuf.Timestamp
-	19, // 11: cmmsflow.control.v1.Step.figures:type_name -> cmmsflow.control.v1.Step.FiguresEntry
-	21, // 12: cmmsflow.control.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
-	21, // 13: cmmsflow.control.v1.Notification.sent_at:type_name -> google.protobuf.Timestamp
-	21, // 14: cmmsflow.control.v1.Notification.read_at:type_name -> google.protobuf.Timestamp
-	0,  // 15: cmmsflow.control.v1.ListPipelinesResponse.pipelines:type_name -> cmmsflow.control.v1.Pipeline
-	20, // 16: cmmsflow.control.v1.TriggerPipelineRequest.conf:type_name -> cmmsflow.control.v1.TriggerPipelineRequest.ConfEntry
-	2,  // 17: cmmsflow.control.v1.TriggerPipelineResponse.run:type_name -> cmmsflow.control.v1.Run
-	2,  // 18: cmmsflow.control.v1.ListRunsResponse.runs:type_name -> cmmsflow.control.v1.Run
-	4,  // 19: cmmsflow.control.v1.ListNotificationsResponse.notifications:type_name -> cmmsflow.control.v1.Notification
-	5,  // 20: cmmsflow.control.v1.ControlService.ListPipelines:input_type -> cmmsflow.control.v1.ListPipelinesRequest
-	7,  // 21: cmmsflow.control.v1.ControlService.GetPipeline:input_type -> cmmsflow.control.v1.GetPipelineRequest
-	8,  // 22: cmmsflow.control.v1.ControlService.TriggerPipeline:input_type -> cmmsflow.control.v1.TriggerPipelineRequest
-	10, // 23: cmmsflow.control.v1.ControlService.ListRuns:input_type -> cmmsflow.control.v1.ListRunsRequest
-	12, // 24: cmmsflow.control.v1.ControlService.GetRun:input_type -> cmmsflow.control.v1.GetRunRequest
-	13, // 25: cmmsflow.control.v1.ControlService.PausePipeline:input_type -> cmmsflow.control.v1.PausePipelineRequest
-	14, // 26: cmmsflow.control.v1.ControlService.UnpausePipeline:input_type -> cmmsflow.control.v1.UnpausePipelineRequest
-	15, // 27: cmmsflow.control.v1.ControlService.CancelRun:input_type -> cmmsflow.control.v1.CancelRunRequest
-	16, // 28: cmmsflow.control.v1.ControlService.ListNotifications:input_type -> cmmsflow.control.v1.ListNotificationsRequest
-	6,  // 29: cmmsflow.control.v1.ControlService.ListPipelines:output_type -> cmmsflow.control.v1.ListPipelinesResponse
-	0,  // 30: cmmsflow.control.v1.ControlService.GetPipeline:output_type -> cmmsflow.control.v1.Pipeline
-	9,  // 31: cmmsflow.control.v1.ControlService.TriggerPipeline:output_type -> cmmsflow.control.v1.TriggerPipelineResponse
-	11, // 32: cmmsflow.control.v1.ControlService.ListRuns:output_type -> cmmsflow.control.v1.ListRunsResponse
-	2,  // 33: cmmsflow.control.v1.ControlService.GetRun:output_type -> cmmsflow.control.v1.Run
-	0,  // 34: cmmsflow.control.v1.ControlService.PausePipeline:output_type -> cmmsflow.control.v1.Pipeline
-	0,  // 35: cmmsflow.control.v1.ControlService.UnpausePipeline:output_type -> cmmsflow.control.v1.Pipeline
-	2,  // 36: cmmsflow.control.v1.ControlService.CancelRun:output_type -> cmmsflow.control.v1.Run
-	17, // 37: cmmsflow.control.v1.ControlService.ListNotifications:output_type -> cmmsflow.control.v1.ListNotificationsResponse
-	29, // [29:38] is the sub-list for method output_type
-	20, // [20:29] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	25, // 9: cmmsflow.control.v1.Step.started_at:type_name -> google.protobuf.Timestamp
+	25, // 10: cmmsflow.control.v1.Step.ended_at:type_name -> google.protobuf.Timestamp
+	22, // 11: cmmsflow.control.v1.Step.figures:type_name -> cmmsflow.control.v1.Step.FiguresEntry
+	25, // 12: cmmsflow.control.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
+	25, // 13: cmmsflow.control.v1.Notification.sent_at:type_name -> google.protobuf.Timestamp
+	25, // 14: cmmsflow.control.v1.Notification.read_at:type_name -> google.protobuf.Timestamp
+	25, // 15: cmmsflow.control.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
+	23, // 16: cmmsflow.control.v1.Report.kpis:type_name -> cmmsflow.control.v1.Report.KpisEntry
+	0,  // 17: cmmsflow.control.v1.ListPipelinesResponse.pipelines:type_name -> cmmsflow.control.v1.Pipeline
+	24, // 18: cmmsflow.control.v1.TriggerPipelineRequest.conf:type_name -> cmmsflow.control.v1.TriggerPipelineRequest.ConfEntry
+	2,  // 19: cmmsflow.control.v1.TriggerPipelineResponse.run:type_name -> cmmsflow.control.v1.Run
+	2,  // 20: cmmsflow.control.v1.ListRunsResponse.runs:type_name -> cmmsflow.control.v1.Run
+	4,  // 21: cmmsflow.control.v1.ListNotificationsResponse.notifications:type_name -> cmmsflow.control.v1.Notification
+	5,  // 22: cmmsflow.control.v1.ListReportsResponse.reports:type_name -> cmmsflow.control.v1.Report
+	6,  // 23: cmmsflow.control.v1.ControlService.ListPipelines:input_type -> cmmsflow.control.v1.ListPipelinesRequest
+	8,  // 24: cmmsflow.control.v1.ControlService.GetPipeline:input_type -> cmmsflow.control.v1.GetPipelineRequest
+	9,  // 25: cmmsflow.control.v1.ControlService.TriggerPipeline:input_type -> cmmsflow.control.v1.TriggerPipelineRequest
+	11, // 26: cmmsflow.control.v1.ControlService.ListRuns:input_type -> cmmsflow.control.v1.ListRunsRequest
+	13, // 27: cmmsflow.control.v1.ControlService.GetRun:input_type -> cmmsflow.control.v1.GetRunRequest
+	14, // 28: cmmsflow.control.v1.ControlService.PausePipeline:input_type -> cmmsflow.control.v1.PausePipelineRequest
+	15, // 29: cmmsflow.control.v1.ControlService.UnpausePipeline:input_type -> cmmsflow.control.v1.UnpausePipelineRequest
+	16, // 30: cmmsflow.control.v1.ControlService.CancelRun:input_type -> cmmsflow.control.v1.CancelRunRequest
+	17, // 31: cmmsflow.control.v1.ControlService.ListNotifications:input_type -> cmmsflow.control.v1.ListNotificationsRequest
+	19, // 32: cmmsflow.control.v1.ControlService.ListReports:input_type -> cmmsflow.control.v1.ListReportsRequest
+	7,  // 33: cmmsflow.control.v1.ControlService.ListPipelines:output_type -> cmmsflow.control.v1.ListPipelinesResponse
+	0,  // 34: cmmsflow.control.v1.ControlService.GetPipeline:output_type -> cmmsflow.control.v1.Pipeline
+	10, // 35: cmmsflow.control.v1.ControlService.TriggerPipeline:output_type -> cmmsflow.control.v1.TriggerPipelineResponse
+	12, // 36: cmmsflow.control.v1.ControlService.ListRuns:output_type -> cmmsflow.control.v1.ListRunsResponse
+	2,  // 37: cmmsflow.control.v1.ControlService.GetRun:output_type -> cmmsflow.control.v1.Run
+	0,  // 38: cmmsflow.control.v1.ControlService.PausePipeline:output_type -> cmmsflow.control.v1.Pipeline
+	0,  // 39: cmmsflow.control.v1.ControlService.UnpausePipeline:output_type -> cmmsflow.control.v1.Pipeline
+	2,  // 40: cmmsflow.control.v1.ControlService.CancelRun:output_type -> cmmsflow.control.v1.Run
+	18, // 41: cmmsflow.control.v1.ControlService.ListNotifications:output_type -> cmmsflow.control.v1.ListNotificationsResponse
+	20, // 42: cmmsflow.control.v1.ControlService.ListReports:output_type -> cmmsflow.control.v1.ListReportsResponse
+	33, // [33:43] is the sub-list for method output_type
+	23, // [23:33] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_cmmsflow_control_v1_control_proto_init() }
@@ -1466,7 +1723,7 @@ func file_cmmsflow_control_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cmmsflow_control_v1_control_proto_rawDesc), len(file_cmmsflow_control_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,5 +1,6 @@
 // The control API: list, trigger, pause and follow cmmsflow's pipelines and
-// their runs, and read technicians' notification inboxes. Served by the
+// their runs, read technicians' notification inboxes and list the weekly KPI
+// reports. Served by the
 // control service over gRPC and, through grpc-gateway, as HTTP/JSON on the
 // same port (field names as in this file, snake_case).
 //
@@ -37,6 +38,7 @@ const (
 	ControlService_UnpausePipeline_FullMethodName   = "/cmmsflow.control.v1.ControlService/UnpausePipeline"
 	ControlService_CancelRun_FullMethodName         = "/cmmsflow.control.v1.ControlService/CancelRun"
 	ControlService_ListNotifications_FullMethodName = "/cmmsflow.control.v1.ControlService/ListNotifications"
+	ControlService_ListReports_FullMethodName       = "/cmmsflow.control.v1.ControlService/ListReports"
 )
 
 // ControlServiceClient is the client API for ControlService service.
@@ -66,6 +68,8 @@ type ControlServiceClient interface {
 	CancelRun(ctx context.Context, in *CancelRunRequest, opts ...grpc.CallOption) (*Run, error)
 	// Lists a technician's in-app notifications, newest first.
 	ListNotifications(ctx context.Context, in *ListNotificationsRequest, opts ...grpc.CallOption) (*ListNotificationsResponse, error)
+	// Lists the stored weekly KPI reports, newest ISO week first.
+	ListReports(ctx context.Context, in *ListReportsRequest, opts ...grpc.CallOption) (*ListReportsResponse, error)
 }
 
 type controlServiceClient struct {
@@ -166,6 +170,16 @@ func (c *controlServiceClient) ListNotifications(ctx context.Context, in *ListNo
 	return out, nil
 }
 
+func (c *controlServiceClient) ListReports(ctx context.Context, in *ListReportsRequest, opts ...grpc.CallOption) (*ListReportsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListReportsResponse)
+	err := c.cc.Invoke(ctx, ControlService_ListReports_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlServiceServer is the server API for ControlService service.
 // All implementations must embed UnimplementedControlServiceServer
 // for forward compatibility.
@@ -193,6 +207,8 @@ type ControlServiceServer interface {
 	CancelRun(context.Context, *CancelRunRequest) (*Run, error)
 	// Lists a technician's in-app notifications, newest first.
 	ListNotifications(context.Context, *ListNotificationsRequest) (*ListNotificationsResponse, error)
+	// Lists the stored weekly KPI reports, newest ISO week first.
+	ListReports(context.Context, *ListReportsRequest) (*ListReportsResponse, error)
 	mustEmbedUnimplementedControlServiceServer()
 }
 
@@ -229,6 +245,9 @@ func (UnimplementedControlServiceServer) CancelRun(context.Context, *CancelRunRe
 }
 func (UnimplementedControlServiceServer) ListNotifications(context.Context, *ListNotificationsRequest) (*ListNotificationsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListNotifications not implemented")
+}
+func (UnimplementedControlServiceServer) ListReports(context.Context, *ListReportsRequest) (*ListReportsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListReports not implemented")
 }
 func (UnimplementedControlServiceServer) mustEmbedUnimplementedControlServiceServer() {}
 func (UnimplementedControlServiceServer) testEmbeddedByValue()                        {}
@@ -413,6 +432,24 @@ func _ControlService_ListNotifications_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControlService_ListReports_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListReportsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).ListReports(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_ListReports_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).ListReports(ctx, req.(*ListReportsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ControlService_ServiceDesc is the grpc.ServiceDesc for ControlService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -455,6 +492,10 @@ var ControlService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListNotifications",
 			Handler:    _ControlService_ListNotifications_Handler,
+		},
+		{
+			MethodName: "ListReports",
+			Handler:    _ControlService_ListReports_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

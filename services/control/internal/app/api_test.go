@@ -587,13 +587,14 @@ func TestHealthReflectionAndOpenAPI(t *testing.T) {
 		"/v1/pipelines": "get", "/v1/pipelines/{pipeline}": "get", "/v1/pipelines/{pipeline}:trigger": "post",
 		"/v1/pipelines/{pipeline}:pause": "post", "/v1/pipelines/{pipeline}:unpause": "post", "/v1/runs": "get",
 		"/v1/runs/{run_id}": "get", "/v1/runs/{run_id}:cancel": "post", "/v1/technicians/{technician_id}/notifications": "get",
+		"/v1/reports": "get",
 	}
 	for path, method := range routes {
 		if _, ok := doc.Paths[path][method]; !ok {
 			t.Errorf("openapi has no %s %s", method, path)
 		}
 	}
-	if len(doc.Paths) != len(routes) || doc.Defs["v1Run"] == nil || doc.Sec["bearer"].In != "header" {
+	if len(doc.Paths) != len(routes) || doc.Defs["v1Run"] == nil || doc.Defs["v1Report"] == nil || doc.Sec["bearer"].In != "header" {
 		t.Errorf("openapi paths %d, security %v", len(doc.Paths), doc.Sec)
 	}
 }

@@ -33,6 +33,13 @@ type Config struct {
 	// second (0: unlimited), with bursts of TriggerBurst.
 	TriggerRateLimit float64 `env:"TRIGGER_RATE_LIMIT, default=1"`
 	TriggerBurst     int     `env:"TRIGGER_BURST, default=10"`
+	// IDTokenAudience and IDTokenAccounts ("<email>:<role>,…") also admit
+	// Google-signed ID tokens of those service accounts for that audience
+	// (control's URL); both empty: off. IDTokenJWKSURL is where the signing
+	// keys are fetched.
+	IDTokenAudience string `env:"API_ID_TOKEN_AUDIENCE"`
+	IDTokenAccounts string `env:"API_ID_TOKEN_ACCOUNTS"`
+	IDTokenJWKSURL  string `env:"API_ID_TOKEN_JWKS_URL, default=https://www.googleapis.com/oauth2/v3/certs"`
 }
 
 // Register adds control's handlers, pages and API to s: the projection, the
@@ -60,10 +67,16 @@ func Register(ctx context.Context, s *service.Service, cfg Config) (*Control, er
 	if err != nil {
 		return nil, err
 	}
-	if tokens.Len() == 0 {
+	if err := tokens.AcceptIDTokens(auth.IDTokenConfig{
+		Audience: cfg.IDTokenAudience, Accounts: cfg.IDTokenAccounts, JWKSURL: cfg.IDTokenJWKSURL,
+		Log: s.Log.With("component", "api-id-tokens"),
+	}); err != nil {
+		return nil, err
+	}
+	if tokens.Len() == 0 && tokens.IDTokenAccounts() == 0 {
 		s.Log.Warn("API disabled: API_TOKENS is empty, every API call is refused with 401 (make a token with `cmmsflow token`)")
 	} else {
-		s.Log.Info("API enabled", "tokens", tokens.Len())
+		s.Log.Info("API enabled", "tokens", tokens.Len(), "id_token_accounts", tokens.IDTokenAccounts())
 	}
 	projection.New(TickFunc(table), s.Log).Register(s.Router)
 	admin.New(s.Pool, tokens, s.Log).Register(s.Mux)

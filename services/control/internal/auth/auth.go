@@ -70,6 +70,8 @@ type entry struct {
 // configuration) accepts no token: the API is disabled.
 type Tokens struct {
 	entries []entry
+	// id, when set, verifies Google-signed ID tokens (AcceptIDTokens).
+	id *idTokens
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
@@ -126,8 +128,15 @@ func (t *Tokens) Len() int { return len(t.entries) }
 // Authenticate checks an Authorization header value ("Bearer <token>"). It
 // hashes the token and compares the hash with every configured one in
 // constant time, so neither the timing nor the answer tells which part of a
-// token was wrong.
+// token was wrong. A token matching none, when ID tokens are accepted, is
+// then verified as a Google-signed ID token.
 func (t *Tokens) Authenticate(authorization string) (Identity, bool) {
+	return t.AuthenticateContext(context.Background(), authorization)
+}
+
+// AuthenticateContext is Authenticate with ctx bounding an ID token's key
+// fetch.
+func (t *Tokens) AuthenticateContext(ctx context.Context, authorization string) (Identity, bool) {
 	token, ok := bearer(authorization)
 	if !ok {
 		return Identity{}, false
@@ -139,6 +148,9 @@ func (t *Tokens) Authenticate(authorization string) (Identity, bool) {
 		if subtle.ConstantTimeCompare(sum[:], e.hash[:]) == 1 {
 			found, match = e.id, 1
 		}
+	}
+	if match == 0 && t.id != nil {
+		return t.id.authenticate(ctx, token)
 	}
 	return found, match == 1
 }

@@ -34,6 +34,7 @@ var Policy = map[string]Rule{
 	controlv1.ControlService_ListRuns_FullMethodName:          {Role: RoleViewer},
 	controlv1.ControlService_GetRun_FullMethodName:            {Role: RoleViewer},
 	controlv1.ControlService_ListNotifications_FullMethodName: {Role: RoleViewer},
+	controlv1.ControlService_ListReports_FullMethodName:       {Role: RoleViewer},
 	controlv1.ControlService_TriggerPipeline_FullMethodName:   {Role: RoleAdmin, RateLimited: true},
 	controlv1.ControlService_PausePipeline_FullMethodName:     {Role: RoleAdmin},
 	controlv1.ControlService_UnpausePipeline_FullMethodName:   {Role: RoleAdmin},
@@ -87,7 +88,7 @@ func (g *Guard) Check(ctx context.Context, method, authorization string) (contex
 	if known && rule.Role == RoleNone {
 		return ctx, nil
 	}
-	id, ok := g.tokens.Authenticate(authorization)
+	id, ok := g.tokens.AuthenticateContext(ctx, authorization)
 	if !ok {
 		g.log.DebugContext(ctx, "api call refused: unauthenticated", "method", method)
 		return ctx, status.Error(codes.Unauthenticated, MsgUnauthenticated)
@@ -160,7 +161,7 @@ func (s *identityStream) Context() context.Context { return s.ctx }
 // interceptor the HTTP gateway calls through.
 func (g *Guard) RequireToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := g.tokens.Authenticate(r.Header.Get("Authorization")); !ok {
+		if _, ok := g.tokens.AuthenticateContext(r.Context(), r.Header.Get("Authorization")); !ok {
 			WriteUnauthenticated(w)
 			return
 		}
