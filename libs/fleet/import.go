@@ -118,19 +118,9 @@ func Import(ctx context.Context, pool *pgxpool.Pool, dir string) (Stats, error) 
 	if found == 0 && errs.total == 0 {
 		return Stats{}, fmt.Errorf("fleet: import: no CSV files in %s (expected %s)", dir, strings.Join(known, ", "))
 	}
-	for _, spec := range importSpecs {
-		path := filepath.Join(dir, spec.name)
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			im.files[spec.name] = &csvFile{spec: spec, pos: map[string]int{}}
-			continue
-		}
-		f, err := readCSV(path, spec)
-		if err != nil {
-			return Stats{}, err
-		}
-		im.files[spec.name] = f
+	if err := im.load(dir); err != nil {
+		return Stats{}, err
 	}
-	im.parse()
 
 	var st Stats
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -153,6 +143,25 @@ func Import(ctx context.Context, pool *pgxpool.Pool, dir string) (Stats, error) 
 		return Stats{}, err
 	}
 	return st, nil
+}
+
+// load reads every known file of dir (a missing one is an empty file) and
+// parses its rows.
+func (im *importer) load(dir string) error {
+	for _, spec := range importSpecs {
+		path := filepath.Join(dir, spec.name)
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			im.files[spec.name] = &csvFile{spec: spec, pos: map[string]int{}}
+			continue
+		}
+		f, err := readCSV(path, spec)
+		if err != nil {
+			return err
+		}
+		im.files[spec.name] = f
+	}
+	im.parse()
+	return nil
 }
 
 // parse reads every row's fields into typed rows, recording what does not

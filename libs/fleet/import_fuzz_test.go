@@ -16,19 +16,9 @@ import (
 // database's keys, which an empty database does not have, and the write.)
 func validate(dir string) (*importer, *ImportError, error) {
 	im := &importer{files: map[string]*csvFile{}}
-	for _, spec := range importSpecs {
-		path := filepath.Join(dir, spec.name)
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			im.files[spec.name] = &csvFile{spec: spec, pos: map[string]int{}}
-			continue
-		}
-		f, err := readCSV(path, spec)
-		if err != nil {
-			return nil, nil, err
-		}
-		im.files[spec.name] = f
+	if err := im.load(dir); err != nil {
+		return nil, nil, err
 	}
-	im.parse()
 	im.check(&inDB{techs: map[string]int64{}, assets: map[string]int64{}, planIDs: map[string]int64{},
 		planAsset: map[string]string{}, planDues: map[string]map[string]bool{}, woNumbers: map[string]bool{}, skus: map[string]bool{}})
 	var errs errorList
