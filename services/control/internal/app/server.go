@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,13 +16,10 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/cmmsflow/cmmsflow/libs/service"
 	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
@@ -35,52 +31,36 @@ import (
 // Control is the control API: a gRPC server (ControlService, health,
 // reflection) and the grpc-gateway HTTP/JSON mux in front of it.
 //
-// The gateway reaches the gRPC server over an in-process bufconn listener,
-// so an HTTP call runs through exactly the interceptors a gRPC call does
-// (auth, rate limit, error mapping): one policy, one error mapping.
+// The gateway calls the API in process (inprocConn), through the same
+// interceptors a gRPC call runs through (auth, rate limit, error mapping):
+// one policy, one error mapping.
 type Control struct {
 	GRPC   *grpc.Server
 	Health *health.Server
-
-	buf  *bufconn.Listener
-	conn *grpc.ClientConn
-	done chan struct{}
 }
 
 func newControl(ctx context.Context, s *service.Service, table scheduler.Table, guard *auth.Guard) (*Control, error) {
+	intercept := []grpc.UnaryServerInterceptor{guard.UnaryInterceptor(), api.ErrorInterceptor(s.Log)}
 	gs := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(guard.UnaryInterceptor(), api.ErrorInterceptor(s.Log)),
+		grpc.ChainUnaryInterceptor(intercept...),
 		grpc.ChainStreamInterceptor(guard.StreamInterceptor()),
 	)
-	controlv1.RegisterControlServiceServer(gs, api.New(s.Pool, table, s.Relay, s.Log))
+	srv := api.New(s.Pool, table, s.Relay, s.Log)
+	controlv1.RegisterControlServiceServer(gs, srv)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(controlv1.ControlService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
 
-	c := &Control{GRPC: gs, Health: hs, buf: bufconn.Listen(1 << 20), done: make(chan struct{})}
-	go func() {
-		defer close(c.done)
-		_ = gs.Serve(c.buf)
-	}()
-	conn, err := grpc.NewClient("passthrough:///control",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return c.buf.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	c.conn = conn
+	c := &Control{GRPC: gs, Health: hs}
+	conn := newInprocConn(&controlv1.ControlService_ServiceDesc, srv, chainUnary(intercept...))
 	gw := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
-			UnmarshalOptions: protojson.UnmarshalOptions{},
-		}),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, newJSONMarshaler()),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
 		runtime.WithErrorHandler(errorHandler),
 	)
-	if err := controlv1.RegisterControlServiceHandler(ctx, gw, conn); err != nil {
+	if err := controlv1.RegisterControlServiceHandlerClient(ctx, gw, controlv1.NewControlServiceClient(conn)); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -194,13 +174,9 @@ func (c *Control) Handler(mux http.Handler) http.Handler {
 	})
 }
 
-// Close stops the gateway's connection and the gRPC server, letting
-// in-flight calls finish for up to 5 s.
+// Close stops the gRPC server, letting in-flight calls finish for up to 5 s.
 func (c *Control) Close() {
 	c.Health.Shutdown()
-	if c.conn != nil {
-		_ = c.conn.Close()
-	}
 	stopped := make(chan struct{})
 	go func() { c.GRPC.GracefulStop(); close(stopped) }()
 	select {
@@ -208,5 +184,17 @@ func (c *Control) Close() {
 	case <-time.After(5 * time.Second):
 		c.GRPC.Stop()
 	}
-	<-c.done
+}
+
+// chainUnary is grpc.ChainUnaryInterceptor's order as one interceptor: the
+// first runs outermost.
+func chainUnary(ics ...grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		h := handler
+		for i := len(ics) - 1; i >= 0; i-- {
+			ic, next := ics[i], h
+			h = func(ctx context.Context, req any) (any, error) { return ic(ctx, req, info, next) }
+		}
+		return h(ctx, req)
+	}
 }
