@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"reflect"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -69,9 +70,21 @@ func (c *inprocConn) Invoke(ctx context.Context, method string, args, reply any,
 	if !ok {
 		return status.Errorf(codes.Internal, "%s: response %T is not a protobuf message", method, resp)
 	}
-	proto.Reset(out)
-	proto.Merge(out, r)
+	move(out, r)
 	return nil
+}
+
+// move sets *dst to *src, a response nothing else holds: a shallow copy of
+// the struct is a move (a deep proto.Merge of a page of runs cost 5% of
+// control's CPU under load). Messages of different types are merged.
+func move(dst, src proto.Message) {
+	d, s := reflect.ValueOf(dst), reflect.ValueOf(src)
+	if d.Type() != s.Type() || d.Kind() != reflect.Pointer || d.IsNil() || s.IsNil() {
+		proto.Reset(dst)
+		proto.Merge(dst, src)
+		return
+	}
+	d.Elem().Set(s.Elem())
 }
 
 // NewStream is not supported: the gateway maps only unary methods.

@@ -305,8 +305,20 @@ func appendTimestamp(b []byte, m protoreflect.Message) ([]byte, error) {
 		return nil, errFallback
 	}
 	t := time.Unix(secs, nanos).UTC()
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
 	b = append(b, '"')
-	b = t.AppendFormat(b, "2006-01-02T15:04:05")
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, minute, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
 	switch {
 	case nanos == 0:
 	case nanos%1e6 == 0:
@@ -320,10 +332,20 @@ func appendTimestamp(b []byte, m protoreflect.Message) ([]byte, error) {
 }
 
 func appendFraction(b []byte, v int64, digits int) []byte {
-	b = append(b, '.')
-	s := strconv.AppendInt(make([]byte, 0, 9), v, 10)
-	for range digits - len(s) {
-		b = append(b, '0')
+	return appendDigits(append(b, '.'), int(v), digits)
+}
+
+// appendDigits writes v (≥ 0) zero-padded to width digits.
+func appendDigits(b []byte, v, width int) []byte {
+	var buf [20]byte
+	i := len(buf)
+	for v >= 10 || width > 1 {
+		i--
+		buf[i] = byte('0' + v%10)
+		v /= 10
+		width--
 	}
-	return append(b, s...)
+	i--
+	buf[i] = byte('0' + v)
+	return append(b, buf[i:]...)
 }
