@@ -73,9 +73,9 @@ func TestInprocConn(t *testing.T) {
 	}
 	for in, want := range map[error]codes.Code{
 		status.Error(codes.PermissionDenied, "no"): codes.PermissionDenied,
-		errors.New("boom"):       codes.Unknown,
-		context.Canceled:         codes.Canceled,
-		context.DeadlineExceeded: codes.DeadlineExceeded,
+		errors.New("boom"):                         codes.Unknown,
+		context.Canceled:                           codes.Canceled,
+		context.DeadlineExceeded:                   codes.DeadlineExceeded,
 	} {
 		fail = in
 		if _, err := client.Check(ctx, req); status.Code(err) != want {
