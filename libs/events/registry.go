@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Event types. Versioned: cmmsflow.<noun>.<verb>.v1.
@@ -56,6 +57,10 @@ type Pipeline struct {
 	// Conf lists the keys a trigger's conf may set; control rejects any
 	// other key and any value not in the key's format.
 	Conf []ConfKey
+	// Timeout is how long a run may go without any step finishing (counted
+	// from the run's start, then from its latest step end) before control's
+	// stale-run sweeper fails it (control's RUN_TIMEOUTS overrides it).
+	Timeout time.Duration
 }
 
 // ConfFormat is the format of a conf value.
@@ -90,6 +95,8 @@ var Pipelines = []Pipeline{
 		ID:          ETLMLTraining,
 		Description: "Extract assets and work orders, engineer features, train and gate a failure-risk model, deploy it and score the fleet.",
 		Steps:       []string{Extractor, Featurejob, Trainer, Deployer, Notifier},
+		// featurejob on Dataproc may take DATAPROC_TIMEOUT (75m) by itself.
+		Timeout: 2 * time.Hour,
 		Conf: []ConfKey{{Name: "snapshot_date", Format: ConfDate,
 			Description: "the day the features describe the fleet at (default: the run's logical date)"}},
 	},
@@ -97,6 +104,7 @@ var Pipelines = []Pipeline{
 		ID:          PreventiveMaintenance,
 		Description: "Create a work order for every due maintenance plan exactly once, advance the plans and notify technicians.",
 		Steps:       []string{Pmgen, Notifier},
+		Timeout:     30 * time.Minute,
 		Conf: []ConfKey{{Name: "as_of", Format: ConfDate,
 			Description: "the day maintenance plans are evaluated for (default: the run's logical date)"}},
 	},
@@ -104,6 +112,7 @@ var Pipelines = []Pipeline{
 		ID:          WeeklyKPIReport,
 		Description: "Compute the week's maintenance KPIs, draw the charts, build the HTML and PDF report and email it.",
 		Steps:       []string{Reporter, Notifier},
+		Timeout:     30 * time.Minute,
 		Conf: []ConfKey{{Name: "week", Format: ConfISOWeek,
 			Description: "the ISO week to report on (default: the week before the run's logical date)"}},
 	},

@@ -16,6 +16,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/compat"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/sweeper"
 )
 
 // Config is the control service's configuration, from the environment.
@@ -40,6 +41,12 @@ type Config struct {
 	IDTokenAudience string `env:"API_ID_TOKEN_AUDIENCE"`
 	IDTokenAccounts string `env:"API_ID_TOKEN_ACCOUNTS"`
 	IDTokenJWKSURL  string `env:"API_ID_TOKEN_JWKS_URL, default=https://www.googleapis.com/oauth2/v3/certs"`
+	// RunTimeouts overrides the registry's per-pipeline run timeouts:
+	// "<pipeline>=<duration>,…", "*" for every pipeline not named. A run
+	// with no step finished for that long is failed by the stale-run sweeper.
+	RunTimeouts string `env:"RUN_TIMEOUTS"`
+	// StaleRunSweepInterval is how often the sweeper looks for stale runs.
+	StaleRunSweepInterval time.Duration `env:"STALE_RUN_SWEEP_INTERVAL, default=1m"`
 }
 
 // Register adds control's handlers, pages and API to s: the projection, the
@@ -62,6 +69,13 @@ func Register(ctx context.Context, s *service.Service, cfg Config) (*Control, er
 		if table, err = table.InZone(cfg.CronTimeZone); err != nil {
 			return nil, err
 		}
+	}
+	timeouts, err := sweeper.ParseTimeouts(cfg.RunTimeouts)
+	if err != nil {
+		return nil, fmt.Errorf("RUN_TIMEOUTS: %w", err)
+	}
+	if cfg.StaleRunSweepInterval < 0 {
+		return nil, fmt.Errorf("STALE_RUN_SWEEP_INTERVAL must not be negative, got %s", cfg.StaleRunSweepInterval)
 	}
 	tokens, err := auth.ParseTokens(cfg.APITokens)
 	if err != nil {
@@ -88,6 +102,14 @@ func Register(ctx context.Context, s *service.Service, cfg Config) (*Control, er
 	}
 	s.Handler = c.Handler(s.Mux)
 	s.OnStop(c.Close)
+	// The stale-run sweeper runs until the service stops.
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		sweeper.New(s.Pool, timeouts, s.Relay, s.Log.With("component", "stale-run-sweeper")).Run(sweepCtx, cfg.StaleRunSweepInterval)
+	}()
+	s.OnStop(func() { stopSweep(); <-sweepDone })
 	return c, nil
 }
 
