@@ -63,10 +63,16 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(state)
+	otelEnv, stopOTLP, err := startOTLP() // every service exports its spans to it (otel_test.go)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer stopOTLP()
 	sys, err = stack.Start(ctx, stack.Options{
 		Root: root, StateDir: state, DatabaseURL: dbURL, Emulator: stack.EmulatorAuto,
 		Seed: true, SeedOptions: fleet.SeedOptions{Assets: 150, Seed: 7, Now: time.Now()},
-		Out: logs,
+		Out: logs, Env: otelEnv,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: start stack:", err, "\n(service logs in", logs.Name()+")")

@@ -50,6 +50,17 @@ type Common struct {
 	PushServiceAccounts []string `env:"PUSH_SERVICE_ACCOUNTS"` // comma separated emails
 	// PushJWKSURL is where the signing keys are fetched; empty: Google's.
 	PushJWKSURL string `env:"PUSH_JWKS_URL"`
+
+	// Telemetry (libs/telemetry). Traces are exported over OTLP when
+	// OTEL_TRACES_EXPORTER is otlp, or is unset and an OTLP endpoint is set;
+	// otherwise nothing is exported (a no-op tracer). The exporter reads the
+	// other standard OTEL_* variables itself.
+	TracesExporter     string `env:"OTEL_TRACES_EXPORTER"`
+	OTLPEndpoint       string `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
+	OTLPTracesEndpoint string `env:"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"`
+	OTLPProtocol       string `env:"OTEL_EXPORTER_OTLP_PROTOCOL, default=http/protobuf"`
+	// Metrics on serves GET /metrics (Prometheus text format, no auth).
+	Metrics Switch `env:"METRICS, default=on"`
 }
 
 // Switch is a boolean setting written on or off (also true/false, 1/0,

@@ -4,8 +4,6 @@
 package eventing
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -21,7 +19,8 @@ import (
 )
 
 // Pub/Sub attribute names. The ce-* set is the googleapis/google-cloudevents
-// Pub/Sub binary-mode format; run_id, pipeline and traceparent are ours.
+// Pub/Sub binary-mode format; run_id, pipeline and the W3C trace context
+// (traceparent, tracestate) are ours, as DESIGN.md names them.
 const (
 	AttrID          = "ce-id"
 	AttrSource      = "ce-source"
@@ -32,16 +31,25 @@ const (
 	AttrRunID       = "run_id"
 	AttrPipeline    = "pipeline"
 	AttrTraceParent = "traceparent"
+	AttrTraceState  = "tracestate"
 )
 
 const jsonContentType = "application/json"
 
 // Event is a CloudEvent plus the attributes every cmmsflow event carries.
+//
+// TraceParent and TraceState are the W3C trace context the event continues.
+// Emit replaces them with its producer span's, and the router with the
+// delivery's span's, so a handler sees the trace it runs in.
 type Event struct {
 	event.Event
 	RunID       string
 	Pipeline    string
 	TraceParent string
+	TraceState  string
+	// rootTrace: TraceParent was made up by New for an event that starts a
+	// trace; Emit starts a real root span instead when a tracer records.
+	rootTrace bool
 }
 
 // Message is what travels on Pub/Sub: attributes and data.
@@ -57,7 +65,8 @@ type Message struct {
 var marshal = protojson.MarshalOptions{UseProtoNames: true}
 
 // New builds an event of type eventType from source for a run, with payload as
-// its JSON data. An empty traceparent starts a new trace.
+// its JSON data, continuing the W3C traceparent given (the caller's span).
+// An empty or invalid one starts a new trace.
 func New(eventType, source, runID, pipeline, traceparent string, payload proto.Message) (Event, error) {
 	data, err := marshal.Marshal(payload)
 	if err != nil {
@@ -71,18 +80,19 @@ func New(eventType, source, runID, pipeline, traceparent string, payload proto.M
 	if err := ce.SetData(jsonContentType, data); err != nil {
 		return Event{}, err
 	}
-	if traceparent == "" {
-		traceparent = newTraceParent("")
-	} else {
-		traceparent = newTraceParent(traceparent)
+	root := !spanContextOf(traceparent, "").IsValid()
+	if root {
+		traceparent = newTraceParent()
 	}
-	ev := Event{Event: ce, RunID: runID, Pipeline: pipeline, TraceParent: traceparent}
+	ev := Event{Event: ce, RunID: runID, Pipeline: pipeline, TraceParent: traceparent, rootTrace: root}
 	return ev, ev.validate()
 }
 
 // Next builds the event that follows ev in the same run and trace.
 func (e Event) Next(eventType, source string, payload proto.Message) (Event, error) {
-	return New(eventType, source, e.RunID, e.Pipeline, e.TraceParent, payload)
+	next, err := New(eventType, source, e.RunID, e.Pipeline, e.TraceParent, payload)
+	next.TraceState = e.TraceState
+	return next, err
 }
 
 // Decode unmarshals the event's data into dst, rejecting unknown fields.
@@ -116,6 +126,9 @@ func (e Event) Message() Message {
 	}
 	if e.TraceParent != "" {
 		attrs[AttrTraceParent] = e.TraceParent
+	}
+	if e.TraceState != "" {
+		attrs[AttrTraceState] = e.TraceState
 	}
 	return Message{Attributes: attrs, Data: e.Data()}
 }
@@ -180,7 +193,8 @@ func FromMessage(m Message) (Event, error) {
 	if err := ce.SetData(ct, m.Data); err != nil {
 		return Event{}, Permanent(err)
 	}
-	ev := Event{Event: ce, RunID: a[AttrRunID], Pipeline: a[AttrPipeline], TraceParent: a[AttrTraceParent]}
+	c := attrCarrier(a)
+	ev := Event{Event: ce, RunID: a[AttrRunID], Pipeline: a[AttrPipeline], TraceParent: c.Get(AttrTraceParent), TraceState: c.Get(AttrTraceState)}
 	if err := ev.validate(); err != nil {
 		return Event{}, Permanent(err)
 	}
@@ -216,21 +230,8 @@ func (e Event) validate() error {
 	return nil
 }
 
-// newTraceParent returns a W3C traceparent: a child span of parent's trace
-// when parent is valid, a new trace otherwise.
-func newTraceParent(parent string) string {
-	trace := ""
-	if p := strings.Split(parent, "-"); len(p) == 4 && len(p[1]) == 32 {
-		trace = p[1]
-	}
-	if trace == "" {
-		trace = randHex(16)
-	}
-	return "00-" + trace + "-" + randHex(8) + "-01"
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+// newTraceParent returns the W3C traceparent of a new trace (sampled).
+func newTraceParent() string {
+	tp, _ := traceHeaders(newRootSpanContext())
+	return tp
 }

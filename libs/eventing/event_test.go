@@ -47,8 +47,8 @@ func TestEventRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if next.TraceID() != ev.TraceID() || next.TraceParent == ev.TraceParent || next.RunID != ev.RunID {
-		t.Fatalf("Next must keep run and trace, new span: %q vs %q", next.TraceParent, ev.TraceParent)
+	if next.TraceID() != ev.TraceID() || next.TraceParent != ev.TraceParent || next.RunID != ev.RunID {
+		t.Fatalf("Next must keep run and trace context (Emit makes the span): %q vs %q", next.TraceParent, ev.TraceParent)
 	}
 }
 

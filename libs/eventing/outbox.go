@@ -9,17 +9,24 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/cmmsflow/cmmsflow/libs/events"
 )
 
 // Emit writes ev to the outbox inside tx, so the event exists if and only if
 // the transaction commits. The relay publishes it after commit.
+//
+// The row's attributes carry the trace context of a producer span ("create
+// <topic>"), a child of the span in ctx: the relay publishes it with the
+// event, and the consumer's span continues it, so a run is one trace.
 func Emit(ctx context.Context, tx pgx.Tx, ev Event) error {
 	t, ok := events.LookupType(ev.Type())
 	if !ok {
 		return fmt.Errorf("emit: unregistered event type %q", ev.Type())
 	}
+	span := startEmit(ctx, t.Topic, &ev)
+	defer span.End()
 	m := ev.Message()
 	_, err := tx.Exec(ctx,
 		`INSERT INTO outbox (topic, event_id, event_type, attributes, data) VALUES ($1, $2, $3, $4, $5)`,
@@ -40,11 +47,50 @@ type Relay struct {
 	interval time.Duration
 	batch    int
 	nudge    chan struct{}
+	tel      relayInstruments
 }
 
 // NewRelay returns a relay that polls every interval.
 func NewRelay(pool *pgxpool.Pool, pub Publisher, log *slog.Logger, interval time.Duration) *Relay {
-	return &Relay{pool: pool, pub: pub, log: log, interval: interval, batch: 100, nudge: make(chan struct{}, 1)}
+	return &Relay{pool: pool, pub: pub, log: log, interval: interval, batch: 100, nudge: make(chan struct{}, 1),
+		tel: newRelayInstruments("", Telemetry{})}
+}
+
+// Instrument makes the relay report a span per publish and the outbox
+// metrics, labelled with service, to t. Call it before Run.
+//
+// It also registers the outbox backlog gauges, read from the database when
+// metrics are collected (a scrape of /metrics): pending rows and the age of
+// the oldest, over the whole outbox table, which every service sharing the
+// database reports alike.
+func (r *Relay) Instrument(service string, t Telemetry) error {
+	r.tel = newRelayInstruments(service, t)
+	m := t.meter()
+	pending, err := m.Int64ObservableGauge("cmmsflow.outbox.pending", metric.WithUnit("{event}"),
+		metric.WithDescription("Outbox rows not yet published (whole table)."))
+	if err != nil {
+		return err
+	}
+	oldest, err := m.Float64ObservableGauge("cmmsflow.outbox.oldest_pending.age", metric.WithUnit("s"),
+		metric.WithDescription("Age of the oldest unpublished outbox row (whole table); 0 when none."))
+	if err != nil {
+		return err
+	}
+	_, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		var n int64
+		var age float64
+		if err := r.pool.QueryRow(ctx, `
+			SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
+			FROM outbox WHERE published_at IS NULL`).Scan(&n, &age); err != nil {
+			return nil // the database is down: no reading this time
+		}
+		o.ObserveInt64(pending, n)
+		o.ObserveFloat64(oldest, age)
+		return nil
+	}, pending, oldest)
+	return err
 }
 
 // Run flushes at once, then on every Nudge and every interval, until ctx ends.
@@ -95,9 +141,10 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 }
 
 type outboxRow struct {
-	id    int64
-	topic string
-	msg   Message
+	id      int64
+	topic   string
+	msg     Message
+	created time.Time
 }
 
 func (r *Relay) flushBatch(ctx context.Context) (int, error) {
@@ -105,7 +152,7 @@ func (r *Relay) flushBatch(ctx context.Context) (int, error) {
 	var publishErr error
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
-			SELECT id, topic, attributes, data FROM outbox
+			SELECT id, topic, attributes, data, created_at FROM outbox
 			WHERE published_at IS NULL ORDER BY id LIMIT $1
 			FOR UPDATE SKIP LOCKED`, r.batch)
 		if err != nil {
@@ -113,7 +160,7 @@ func (r *Relay) flushBatch(ctx context.Context) (int, error) {
 		}
 		batch, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (outboxRow, error) {
 			var o outboxRow
-			err := row.Scan(&o.id, &o.topic, &o.msg.Attributes, &o.msg.Data)
+			err := row.Scan(&o.id, &o.topic, &o.msg.Attributes, &o.msg.Data, &o.created)
 			return o, err
 		})
 		if err != nil {
@@ -126,7 +173,9 @@ func (r *Relay) flushBatch(ctx context.Context) (int, error) {
 		done := make(chan int, len(batch))
 		for i, o := range batch {
 			go func() {
+				ctx, span := r.tel.startSend(ctx, o)
 				errs[i] = r.pub.Publish(ctx, o.topic, o.msg)
+				r.tel.sent(ctx, span, o, errs[i])
 				done <- i
 			}()
 		}

@@ -13,8 +13,11 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/logging"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 )
 
@@ -54,6 +57,7 @@ type Router struct {
 	maxBody int64
 	routes  map[string]route
 	extra   []Middleware
+	tel     routerInstruments
 }
 
 type route struct {
@@ -69,6 +73,9 @@ type RouterConfig struct {
 	Log     *slog.Logger
 	Timeout time.Duration // per event; 0 means 5 minutes
 	MaxBody int64         // push body limit; 0 means 16 MiB
+	// Telemetry receives a span per delivery and the event metrics; the zero
+	// value uses OpenTelemetry's global providers.
+	Telemetry Telemetry
 }
 
 // NewRouter returns a router with no routes.
@@ -82,6 +89,7 @@ func NewRouter(c RouterConfig) *Router {
 	return &Router{
 		service: c.Service, pool: c.Pool, relay: c.Relay, log: c.Log,
 		timeout: c.Timeout, maxBody: c.MaxBody, routes: map[string]route{},
+		tel: newRouterInstruments(c.Telemetry),
 	}
 }
 
@@ -142,22 +150,40 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 func (r *Router) Receive(ctx context.Context, req *http.Request) (Outcome, error) {
 	msg, err := DecodePush(req, r.maxBody)
 	if err != nil {
-		if !IsPermanent(err) {
-			return Retry, err
+		started := time.Now()
+		ctx, span := r.tel.startProcess(ctx, r.service, msg)
+		out := Retry
+		if IsPermanent(err) {
+			out, err = r.deadLetter(ctx, msg, nil, err)
 		}
-		return r.deadLetter(ctx, msg, nil, err)
+		r.tel.finish(ctx, span, r.service, "", out, err, time.Since(started))
+		return out, err
 	}
 	return r.Process(ctx, msg)
 }
 
-// Process runs one Pub/Sub message through the chain.
+// Process runs one Pub/Sub message through the chain, in a consumer span that
+// continues the trace the message carries.
 func (r *Router) Process(ctx context.Context, msg Message) (Outcome, error) {
+	started := time.Now()
+	ctx, span := r.tel.startProcess(ctx, r.service, msg)
+	out, err := r.process(ctx, msg)
+	r.tel.finish(ctx, span, r.service, msg.Attributes[AttrType], out, err, time.Since(started))
+	return out, err
+}
+
+func (r *Router) process(ctx context.Context, msg Message) (Outcome, error) {
 	ev, err := FromMessage(msg)
 	if err != nil {
-		return r.deadLetter(ctx, msg, partialEvent(msg), err)
+		pe := partialEvent(msg)
+		if pe != nil {
+			withEventTrace(ctx, pe)
+		}
+		return r.deadLetter(ctx, msg, pe, err)
 	}
-	log := r.log.With("event_id", ev.ID(), "event_type", ev.Type(), "run_id", ev.RunID,
-		"pipeline", ev.Pipeline, "trace_id", ev.TraceID())
+	withEventTrace(ctx, &ev)
+	log := r.log.With("event_id", ev.ID(), "event_type", ev.Type(), "run_id", ev.RunID, "pipeline", ev.Pipeline)
+	ctx = logging.With(ctx, log)
 	rt, ok := r.routes[ev.Type()]
 	if !ok {
 		return r.deadLetter(ctx, msg, &ev, Permanent(fmt.Errorf("%s does not handle event type %q", r.service, ev.Type())))
@@ -173,13 +199,13 @@ func (r *Router) Process(ctx context.Context, msg Message) (Outcome, error) {
 	err = next(ctx, ev)
 	switch {
 	case err == nil:
-		log.Info("event "+string(outcome), "took", time.Since(started))
+		log.InfoContext(ctx, "event "+string(outcome), "took", time.Since(started))
 		return outcome, nil
 	case IsPermanent(err):
-		log.Error("event dead-lettered", "error", err)
+		log.ErrorContext(ctx, "event dead-lettered", "error", err)
 		return r.deadLetter(ctx, msg, &ev, err)
 	default:
-		log.Warn("event failed, will be retried", "error", err, "attempt", msg.DeliveryAttempt)
+		log.WarnContext(ctx, "event failed, will be retried", "error", err, "attempt", msg.DeliveryAttempt)
 		if rt.step {
 			r.reportRetry(ctx, ev, err)
 		}
@@ -224,7 +250,7 @@ func (r *Router) transact(rt route, outcome *Outcome) Next {
 				*outcome = Duplicate
 				return errDuplicate
 			}
-			return rt.handler(ctx, tx, ev)
+			return r.handle(ctx, rt, tx, ev)
 		})
 		if errors.Is(err, errDuplicate) {
 			return nil
@@ -237,6 +263,20 @@ func (r *Router) transact(rt route, outcome *Outcome) Next {
 }
 
 var errDuplicate = errors.New("duplicate delivery")
+
+// handle runs the handler in a span of its own, the parent of its database
+// work and of the events it emits.
+func (r *Router) handle(ctx context.Context, rt route, tx pgx.Tx, ev Event) error {
+	ctx, span := r.tel.tracer.Start(ctx, "handle "+r.service)
+	defer span.End()
+	withEventTrace(ctx, &ev)
+	err := rt.handler(ctx, tx, ev)
+	if err != nil && span.IsRecording() {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "handler failed")
+	}
+	return err
+}
 
 // cancelled reports whether ev's run was cancelled (control's CancelRun), and
 // if so records the event as processed so that the step is never performed.
@@ -265,7 +305,7 @@ func (r *Router) flush(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
 	defer cancel()
 	if _, err := r.relay.Flush(ctx); err != nil {
-		r.log.Warn("outbox flush after commit failed; the relay will retry", "error", err)
+		r.log.WarnContext(ctx, "outbox flush after commit failed; the relay will retry", "error", err)
 		r.relay.Nudge()
 	}
 }
@@ -315,7 +355,7 @@ func (r *Router) reportRetry(ctx context.Context, ev Event, cause error) {
 		err = r.emitNow(context.WithoutCancel(ctx), failed)
 	}
 	if err != nil {
-		r.log.Warn("could not report step retry", "error", err)
+		r.log.WarnContext(ctx, "could not report step retry", "error", err)
 	}
 }
 
@@ -325,6 +365,7 @@ func (r *Router) reportRetry(ctx context.Context, ev Event, cause error) {
 // is retried instead, so nothing is dropped silently.
 func (r *Router) deadLetter(ctx context.Context, msg Message, ev *Event, cause error) (Outcome, error) {
 	ctx = context.WithoutCancel(ctx)
+	trace.SpanFromContext(ctx).RecordError(cause) // the delivery's span: the reason is on it
 	// Bad input may hold NUL or invalid UTF-8, which text columns refuse:
 	// what is recorded is made storable, so that the poison is acked.
 	key := toText(msg.Attributes[AttrID])
@@ -370,11 +411,11 @@ func (r *Router) deadLetter(ctx context.Context, msg Message, ev *Event, cause e
 		return Emit(ctx, tx, failed)
 	})
 	if err != nil {
-		r.log.Error("could not record dead letter; message will be retried", "error", err, "reason", cause)
+		r.log.ErrorContext(ctx, "could not record dead letter; message will be retried", "error", err, "reason", cause)
 		return Retry, fmt.Errorf("record dead letter: %w", err)
 	}
 	if outcome == DeadLettered {
-		r.log.Error("event dead-lettered", "reason", reason, "event_id", key, "event_type", typ, "run_id", runID)
+		r.log.ErrorContext(ctx, "event dead-lettered", "reason", reason, "event_id", key, "event_type", typ, "run_id", runID)
 		r.flush(ctx)
 	}
 	return outcome, nil

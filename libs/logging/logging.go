@@ -1,6 +1,12 @@
 // Package logging builds the slog logger every service uses: JSON with Cloud
-// Logging's keys (severity, message, logging.googleapis.com/trace) on GCP,
-// readable text locally.
+// Logging's keys (severity, message, logging.googleapis.com/trace and
+// spanId) on GCP, readable text locally.
+//
+// A line logged with a context inside a span (log.InfoContext(ctx, …))
+// carries the span's trace and span ids: in JSON as
+// logging.googleapis.com/trace = projects/<project>/traces/<trace-id> and
+// logging.googleapis.com/spanId, so Cloud Logging shows it with its trace;
+// in text as trace_id and span_id.
 package logging
 
 import (
@@ -8,6 +14,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options selects the output.
@@ -24,9 +32,9 @@ func New(w io.Writer, o Options) *slog.Logger {
 		level = slog.LevelInfo
 	}
 	if strings.EqualFold(o.Format, "text") {
-		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+		return slog.New(traceHandler{Handler: slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})})
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{
+	return slog.New(traceHandler{json: true, Handler: slog.NewJSONHandler(w, &slog.HandlerOptions{
 		Level: level,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if len(groups) > 0 {
@@ -41,10 +49,44 @@ func New(w io.Writer, o Options) *slog.Logger {
 				if o.ProjectID != "" && a.Value.String() != "" {
 					return slog.String("logging.googleapis.com/trace", "projects/"+o.ProjectID+"/traces/"+a.Value.String())
 				}
+			case "span_id":
+				if o.ProjectID != "" {
+					a.Key = "logging.googleapis.com/spanId"
+				}
+			case "trace_sampled":
+				if o.ProjectID != "" {
+					a.Key = "logging.googleapis.com/trace_sampled"
+				}
 			}
 			return a
 		},
-	}))
+	})})
+}
+
+// traceHandler adds the trace and span ids of the span in a record's
+// context (and, in JSON, whether the trace is sampled).
+type traceHandler struct {
+	slog.Handler
+	json bool
+}
+
+func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r = r.Clone()
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+		if h.json {
+			r.AddAttrs(slog.Bool("trace_sampled", sc.IsSampled()))
+		}
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h traceHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return traceHandler{Handler: h.Handler.WithAttrs(as), json: h.json}
+}
+
+func (h traceHandler) WithGroup(name string) slog.Handler {
+	return traceHandler{Handler: h.Handler.WithGroup(name), json: h.json}
 }
 
 func severity(l slog.Level) string {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/logging"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/oidc"
+	"github.com/cmmsflow/cmmsflow/libs/telemetry"
 )
 
 // Main runs run under a context cancelled by SIGINT or SIGTERM and exits 1
@@ -50,7 +52,11 @@ type Service struct {
 	// PushAuth verifies the OIDC token of every push to /events; nil when
 	// PUSH_AUTH is off.
 	PushAuth *oidc.Verifier
-	// Mux serves /events, /healthz and /readyz; services add their own routes.
+	// Telemetry holds the tracer and meter providers (traces exported only
+	// when an OTLP endpoint is configured; metrics served at /metrics).
+	Telemetry *telemetry.Telemetry
+	// Mux serves /events, /healthz, /readyz and /metrics; services add their
+	// own routes.
 	Mux *http.ServeMux
 	// Handler serves the port; nil serves Mux. (control puts its gRPC
 	// server in front of Mux.)
@@ -88,25 +94,43 @@ func New(ctx context.Context, name string, cfg config.Common) (*Service, error) 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	pool, err := db.Connect(ctx, cfg.DatabaseURL)
+	tel, err := telemetry.New(ctx, TelemetryConfig(name, cfg))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	if tel.Tracing() {
+		log.Info("tracing on", "exporter", tel.Exporter())
+	}
+	s := &Service{Name: name, Config: cfg, Log: log, PushAuth: pushAuth, Telemetry: tel, Mux: http.NewServeMux()}
+	pool, err := db.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	s.Pool = pool
 	ps, err := pubsub.NewClient(ctx, cfg.ProjectID)
 	if err != nil {
-		pool.Close()
+		s.close()
 		return nil, fmt.Errorf("%s: pubsub client: %w", name, err)
 	}
-	pub := eventing.NewPubSubPublisher(ps)
-	relay := eventing.NewRelay(pool, pub, log, cfg.OutboxInterval)
-	router := eventing.NewRouter(eventing.RouterConfig{
-		Service: name, Pool: pool, Relay: relay, Log: log, Timeout: cfg.HandlerTimeout,
-	})
-	s := &Service{
-		Name: name, Config: cfg, Log: log, Pool: pool, PubSub: ps,
-		Publisher: pub, Relay: relay, Router: router, PushAuth: pushAuth, Mux: http.NewServeMux(),
+	s.PubSub = ps
+	evTel := eventing.Telemetry{TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider}
+	s.Publisher = eventing.NewPubSubPublisher(ps)
+	s.Relay = eventing.NewRelay(pool, s.Publisher, log, cfg.OutboxInterval)
+	if err := s.Relay.Instrument(name, evTel); err != nil {
+		s.close()
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	s.Router = eventing.NewRouter(eventing.RouterConfig{
+		Service: name, Pool: pool, Relay: s.Relay, Log: log, Timeout: cfg.HandlerTimeout, Telemetry: evTel,
+	})
+	router := s.Router
 	s.Mux.Handle("/events", protect(pushAuth, router))
+	if tel.Metrics != nil {
+		// Not behind the push auth: scraped by Prometheus or a collector
+		// sidecar; it reveals counts, no payloads.
+		s.Mux.Handle("GET /metrics", tel.Metrics)
+	}
 	s.Mux.Handle("GET /healthz", Healthz(name))
 	s.Mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -119,6 +143,14 @@ func New(ctx context.Context, name string, cfg config.Common) (*Service, error) 
 		fmt.Fprintf(w, `{"status":"ready","service":%q}`, name)
 	})
 	return s, nil
+}
+
+// TelemetryConfig is the telemetry cfg asks for.
+func TelemetryConfig(name string, cfg config.Common) telemetry.Config {
+	return telemetry.Config{
+		Service: name, TracesExporter: cfg.TracesExporter, OTLPEndpoint: cfg.OTLPEndpoint,
+		OTLPTracesEndpoint: cfg.OTLPTracesEndpoint, OTLPProtocol: cfg.OTLPProtocol, Metrics: bool(cfg.Metrics),
+	}
 }
 
 // PushVerifier returns the verifier of push tokens cfg asks for, nil when
@@ -165,6 +197,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if _, err := s.Listen(); err != nil {
 		return err
 	}
+	var stopAt atomic.Int64 // when ctx ended: the shutdown grace counts from then
+	stopAfter := context.AfterFunc(ctx, func() { stopAt.Store(time.Now().UnixNano()) })
+	defer stopAfter()
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	relayDone := make(chan struct{})
 	go func() { defer close(relayDone); s.Relay.Run(relayCtx) }()
@@ -185,10 +220,33 @@ func (s *Service) Run(ctx context.Context) error {
 	if _, ferr := s.Relay.Flush(flushCtx); ferr != nil {
 		s.Log.Warn("final outbox flush failed; rows stay for the next start", "error", ferr)
 	}
+	// Spans still batched are flushed within what is left of the grace
+	// period (at least half a second).
+	deadline := time.Now().Add(500 * time.Millisecond)
+	if at := stopAt.Load(); at != 0 {
+		deadline = maxTime(deadline, time.Unix(0, at).Add(s.Config.ShutdownGrace))
+	}
+	telCtx, cancelTel := context.WithDeadline(context.Background(), deadline)
+	defer cancelTel()
+	if terr := s.Telemetry.Shutdown(telCtx); terr != nil {
+		s.Log.Warn("telemetry shutdown: spans may be lost", "error", terr)
+	}
 	return err
 }
 
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 func (s *Service) close() {
+	if s.Telemetry != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = s.Telemetry.Shutdown(ctx) // a no-op after Run's shutdown
+		cancel()
+	}
 	if s.Publisher != nil {
 		s.Publisher.Close()
 	}

@@ -116,6 +116,30 @@ func TestPushAuthOn(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("/healthz: %d", resp.StatusCode)
 	}
+	// So does /metrics, which counted the dead letter.
+	if code, body := get(t, srv.URL+"/metrics"); code != http.StatusOK ||
+		!strings.Contains(body, `cmmsflow_events_dead_letters_total{event_type="unknown",service="extractor"} 1`) {
+		t.Errorf("/metrics: %d\n%s", code, body)
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// METRICS=off serves no /metrics.
+func TestMetricsOff(t *testing.T) {
+	_, srv, _ := newService(t, map[string]string{"METRICS": "off"})
+	if code, _ := get(t, srv.URL+"/metrics"); code != http.StatusNotFound {
+		t.Errorf("/metrics with METRICS=off: %d, want 404", code)
+	}
 }
 
 // By default (PUSH_AUTH off) /events is open, as on the local stack.

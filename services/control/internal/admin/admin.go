@@ -56,6 +56,10 @@ type Options struct {
 	// StorageEmulatorHost (STORAGE_EMULATOR_HOST) makes report links point
 	// at the local GCS emulator instead of the Cloud Storage browser.
 	StorageEmulatorHost string
+	// TraceLink (TRACE_LINK) is a trace viewer's URL with {trace_id} in it
+	// (e.g. http://127.0.0.1:16686/trace/{trace_id} for a local Jaeger); the
+	// run page links the run's trace there instead of to Cloud Trace.
+	TraceLink string
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -67,6 +71,7 @@ func OptionsFromEnv() Options {
 		Project:             os.Getenv("GOOGLE_CLOUD_PROJECT"),
 		OnGCP:               os.Getenv("K_SERVICE") != "",
 		StorageEmulatorHost: os.Getenv("STORAGE_EMULATOR_HOST"),
+		TraceLink:           os.Getenv("TRACE_LINK"),
 	}
 }
 

@@ -20,7 +20,10 @@ import (
 	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
 )
 
-const secretRun = "manual__2026-11-20T08:00:00.000001+00:00"
+const (
+	secretRun   = "manual__2026-11-20T08:00:00.000001+00:00"
+	secretTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+)
 
 type fixture struct {
 	pool                *pgxpool.Pool
@@ -57,9 +60,9 @@ func newFixture(t *testing.T, opt admin.Options) *fixture {
 func (f *fixture) seed(t *testing.T) {
 	t.Helper()
 	exec(t, f.pool, `INSERT INTO pipelines (id) VALUES ('weekly_kpi_report') ON CONFLICT DO NOTHING`)
-	exec(t, f.pool, `INSERT INTO runs (run_id, pipeline, state, source, logical_date, queued_at, started_at, ended_at)
+	exec(t, f.pool, `INSERT INTO runs (run_id, pipeline, state, source, logical_date, queued_at, started_at, ended_at, trace_id)
 		VALUES ($1, 'weekly_kpi_report', 'success', 'manual', '2026-11-20T08:00:00Z', '2026-11-20T08:00:00Z',
-		        '2026-11-20T08:00:01Z', '2026-11-20T08:00:05Z')`, secretRun)
+		        '2026-11-20T08:00:01Z', '2026-11-20T08:00:05Z', $2)`, secretRun, secretTrace)
 	exec(t, f.pool, `INSERT INTO steps (run_id, step, position, state, attempts, started_at, ended_at, error, summary, figures) VALUES
 		($1, 'reporter', 0, 'success', 2, '2026-11-20T08:00:01Z', '2026-11-20T08:00:03Z', 'bucket timeout (retried)', 'report 2026-W47', '{"work_orders": 412}'),
 		($1, 'notifier', 1, 'success', 1, '2026-11-20T08:00:03Z', '2026-11-20T08:00:05Z', '', 'emailed 3', '{}')`, secretRun)
@@ -321,6 +324,12 @@ func TestRunLogs(t *testing.T) {
 	if got.CloudLoggingURL != "" {
 		t.Errorf("local mode links to Cloud Logging: %s", got.CloudLoggingURL)
 	}
+	if got.TraceID != secretTrace || got.TraceURL != "" {
+		t.Errorf("local mode: trace %q, link %q; want the id and no link", got.TraceID, got.TraceURL)
+	}
+	if len(got.Steps) != 2 || got.Steps[0].Step != "reporter" || got.Steps[1].Step != "notifier" || got.Steps[0].CloudLoggingURL != "" {
+		t.Errorf("local mode steps: %+v", got.Steps)
+	}
 	var text []string
 	for _, l := range got.Lines {
 		text = append(text, l.Level+" ["+l.Step+"] "+l.Message)
@@ -347,5 +356,18 @@ func TestRunLogs(t *testing.T) {
 	want := "https://console.cloud.google.com/logs/query;query=jsonPayload.run_id=%22manual__2026-11-20T08:00:00.000001+00:00%22?project=acme-prod"
 	if got.CloudLoggingURL != want {
 		t.Errorf("Cloud Logging URL\n got %s\nwant %s", got.CloudLoggingURL, want)
+	}
+	want = "https://console.cloud.google.com/logs/query;query=jsonPayload.service=%22notifier%22%20AND%20%28jsonPayload.run_id=%22manual__2026-11-20T08:00:00.000001+00:00%22%20OR%20trace=%22projects%2Facme-prod%2Ftraces%2F" + secretTrace + "%22%29?project=acme-prod"
+	if len(got.Steps) != 2 || got.Steps[1].CloudLoggingURL != want {
+		t.Errorf("step Cloud Logging URL\n got %+v\nwant %s", got.Steps, want)
+	}
+	if want := "https://console.cloud.google.com/traces/list?project=acme-prod&tid=" + secretTrace; got.TraceURL != want {
+		t.Errorf("Cloud Trace URL %q, want %q", got.TraceURL, want)
+	}
+
+	f = newFixture(t, admin.Options{TraceLink: "http://127.0.0.1:16686/trace/{trace_id}"})
+	getJSON(t, f.url+"/admin/api/runs/"+secretRun+"/logs", f.viewer, &got)
+	if want := "http://127.0.0.1:16686/trace/" + secretTrace; got.TraceURL != want {
+		t.Errorf("TRACE_LINK URL %q, want %q", got.TraceURL, want)
 	}
 }

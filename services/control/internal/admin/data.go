@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -322,26 +323,46 @@ type LogLine struct {
 }
 
 // RunLogs is what the page knows of a run's logs: on Google Cloud a Cloud
-// Logging query for the run; everywhere the step errors, dead letters and
-// notification deliveries recorded in the database.
+// Logging query for the run and for each step, and a Cloud Trace link for the
+// run's trace; everywhere the run's trace id and the step errors, dead
+// letters and notification deliveries recorded in the database.
 type RunLogs struct {
-	CloudLoggingURL string       `json:"cloud_logging_url"`
-	Lines           []LogLine    `json:"lines"`
-	DeadLetters     []DeadLetter `json:"dead_letters"`
-	Deliveries      []Delivery   `json:"deliveries"`
+	CloudLoggingURL string `json:"cloud_logging_url"`
+	// TraceID is the run's trace (every service's spans and log lines of
+	// the run carry it); TraceURL opens it (Cloud Trace on Google Cloud, or
+	// TRACE_LINK's viewer), empty when there is none.
+	TraceID     string       `json:"trace_id"`
+	TraceURL    string       `json:"trace_url"`
+	Steps       []StepLogs   `json:"steps"`
+	Lines       []LogLine    `json:"lines"`
+	DeadLetters []DeadLetter `json:"dead_letters"`
+	Deliveries  []Delivery   `json:"deliveries"`
+}
+
+// StepLogs links a step to its logs: on Google Cloud a Cloud Logging query
+// for the step's service's entries of the run (by run_id, or by the run's
+// trace); empty locally, where the page points at the step's lines below.
+type StepLogs struct {
+	Step            string `json:"step"`
+	CloudLoggingURL string `json:"cloud_logging_url"`
 }
 
 func (h *Handler) runLogs(_ http.ResponseWriter, r *http.Request) (any, error) {
 	ctx := r.Context()
 	runID := r.PathValue("run_id")
-	var exists bool
-	if err := h.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = $1)`, runID).Scan(&exists); err != nil {
-		return nil, err
-	}
-	if !exists {
+	var traceID string
+	err := h.pool.QueryRow(ctx, `SELECT trace_id FROM runs WHERE run_id = $1`, runID).Scan(&traceID)
+	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, &httpError{status: http.StatusNotFound, msg: fmt.Sprintf("run %q not found", runID)}
 	}
-	out := RunLogs{CloudLoggingURL: h.cloudLoggingURL(runID), Lines: []LogLine{}}
+	if err != nil {
+		return nil, err
+	}
+	if !traceIDRE.MatchString(traceID) {
+		traceID = "" // none recorded (or not a W3C trace id: never put in a link)
+	}
+	out := RunLogs{CloudLoggingURL: h.cloudLoggingURL(runID), TraceID: traceID, TraceURL: h.traceURL(traceID),
+		Steps: []StepLogs{}, Lines: []LogLine{}}
 	rows, err := h.pool.Query(ctx, `
 		SELECT step, state, attempts, started_at, ended_at, error, summary FROM steps WHERE run_id = $1 ORDER BY position`, runID)
 	if err != nil {
@@ -362,6 +383,7 @@ func (h *Handler) runLogs(_ http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	for _, s := range steps {
+		out.Steps = append(out.Steps, StepLogs{Step: s.step, CloudLoggingURL: h.stepLoggingURL(runID, s.step, traceID)})
 		if s.started != nil {
 			out.Lines = append(out.Lines, LogLine{Time: s.started, Step: s.step, Level: "info",
 				Message: fmt.Sprintf("started (attempt %d)", max(s.attempts, 1))})
@@ -420,6 +442,37 @@ func (h *Handler) cloudLoggingURL(runID string) string {
 	}
 	q := fmt.Sprintf("jsonPayload.run_id=%q", runID)
 	return "https://console.cloud.google.com/logs/query;query=" + url.PathEscape(q) + "?project=" + url.QueryEscape(h.opt.Project)
+}
+
+// stepLoggingURL is the Logs Explorer filtered to one step's entries of the
+// run: its service's lines that name the run, or that were written inside
+// the run's trace (a handler's own lines); empty off Google Cloud.
+func (h *Handler) stepLoggingURL(runID, step, traceID string) string {
+	if !h.opt.OnGCP || h.opt.Project == "" {
+		return ""
+	}
+	q := fmt.Sprintf("jsonPayload.service=%q AND jsonPayload.run_id=%q", step, runID)
+	if traceID != "" {
+		q = fmt.Sprintf("jsonPayload.service=%q AND (jsonPayload.run_id=%q OR trace=%q)", step, runID,
+			"projects/"+h.opt.Project+"/traces/"+traceID)
+	}
+	return "https://console.cloud.google.com/logs/query;query=" + url.PathEscape(q) + "?project=" + url.QueryEscape(h.opt.Project)
+}
+
+var traceIDRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// traceURL opens the run's trace: TRACE_LINK's viewer when set (e.g. a local
+// Jaeger), Cloud Trace on Google Cloud; empty otherwise.
+func (h *Handler) traceURL(traceID string) string {
+	switch {
+	case traceID == "":
+		return ""
+	case strings.HasPrefix(h.opt.TraceLink, "http://") || strings.HasPrefix(h.opt.TraceLink, "https://"):
+		return strings.ReplaceAll(h.opt.TraceLink, "{trace_id}", traceID)
+	case h.opt.OnGCP && h.opt.Project != "":
+		return "https://console.cloud.google.com/traces/list?project=" + url.QueryEscape(h.opt.Project) + "&tid=" + traceID
+	}
+	return ""
 }
 
 func nonNil[T any](s []T) []T {

@@ -141,7 +141,7 @@ func TestTriggerQueuesRunAndEmitsOneEvent(t *testing.T) {
 			}
 			a := msgs[0].Attributes
 			if a["ce-type"] != events.PipelineTriggered || a["pipeline"] != events.PreventiveMaintenance ||
-				a["run_id"] != run.GetRunId() || a["ce-source"] != "//cmmsflow/control" || a["traceparent"] == "" {
+				a["run_id"] != run.GetRunId() || a["ce-source"] != "//cmmsflow/control" || a[eventing.AttrTraceParent] == "" {
 				t.Fatalf("attributes %v", a)
 			}
 			ev, err := eventing.FromMessage(msgs[0])

@@ -108,7 +108,7 @@ func (p *Projection) triggered(ctx context.Context, tx pgx.Tx, ev eventing.Event
 	tag, err := tx.Exec(ctx, `
 		INSERT INTO runs (run_id, pipeline, state, source, conf, logical_date, started_at, trace_id)
 		VALUES ($1, $2, 'running', $3, $4, $5, now(), $6)
-		ON CONFLICT (run_id) DO UPDATE SET state = 'running', started_at = now(), updated_at = now()
+		ON CONFLICT (run_id) DO UPDATE SET state = 'running', started_at = now(), updated_at = now(), trace_id = EXCLUDED.trace_id
 		WHERE runs.state = 'queued'`,
 		runID, pl.ID, source, conf, logical, ev.TraceID())
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,5 +187,32 @@ func TestBadTriggersAndStrayStepsAreRejected(t *testing.T) {
 	_ = f.pool.QueryRow(context.Background(), `SELECT count(*) FROM dead_letters WHERE consumer = 'control'`).Scan(&n)
 	if n != 3 {
 		t.Fatalf("%d dead letters, want 3", n)
+	}
+}
+
+// TestRunRecordsItsTrace: a run queued by the API (no trace yet) records
+// the trace its trigger carries when it starts, and run-started continues it.
+func TestRunRecordsItsTrace(t *testing.T) {
+	f := newFixture(t)
+	const run = "manual__2026-11-27T10:00:00+00:00"
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	ctx := context.Background()
+	if _, err := f.pool.Exec(ctx, `INSERT INTO runs (run_id, pipeline, state, source, conf, logical_date, queued_at)
+		VALUES ($1, $2, 'queued', 'manual', '{}', now(), now())`, run, events.PreventiveMaintenance); err != nil {
+		t.Fatal(err)
+	}
+	trig, err := eventing.New(events.PipelineTriggered, "//test", run, events.PreventiveMaintenance,
+		"00-"+traceID+"-00f067aa0ba902b7-01", &eventsv1.PipelineTriggered{Source: "manual"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.deliver(t, trig.Message(), eventing.Handled)
+	var got, started string
+	if err := f.pool.QueryRow(ctx, `SELECT trace_id FROM runs WHERE run_id = $1`, run).Scan(&got); err != nil || got != traceID {
+		t.Fatalf("run trace_id %q (%v), want %s", got, err, traceID)
+	}
+	if err := f.pool.QueryRow(ctx, `SELECT attributes->>'traceparent' FROM outbox WHERE event_type = $1`, events.RunStarted).Scan(&started); err != nil ||
+		!strings.Contains(started, traceID) {
+		t.Fatalf("run-started traceparent %q (%v), want trace %s", started, err, traceID)
 	}
 }

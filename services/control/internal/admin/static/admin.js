@@ -413,11 +413,14 @@
         ' · queued ', fmtTime(run.queued_at), ' · started ', fmtTime(run.started_at), ' · ended ', fmtTime(run.ended_at),
         ' · took ', fmtDuration(run.started_at, run.ended_at), conf ? ' · conf ' + conf : ''),
       run.error ? el('p', { 'class': 'error', text: run.error }) : null,
+      traceLine(logs || {}),
       cancel,
       graph(run.steps || [])
     ]);
+    var stepLinks = {};
+    ((logs || {}).steps || []).forEach(function (s) { stepLinks[s.step] = s; });
     var steps = el('div', { 'class': 'steps' });
-    (run.steps || []).forEach(function (s) { steps.appendChild(stepCard(s)); });
+    (run.steps || []).forEach(function (s) { steps.appendChild(stepCard(s, stepLinks[s.step], !!(logs && !logs.error))); });
     root.appendChild(steps);
     root.appendChild(logsSection(logs || {}));
   }
@@ -443,7 +446,40 @@
     return g;
   }
 
-  function stepCard(s) {
+  // traceLine shows the run's trace id (every service's spans and log lines
+  // of the run carry it), linked to the trace viewer when there is one.
+  function traceLine(logs) {
+    if (!logs.trace_id) return null;
+    var id = el('span', { 'class': 'mono', id: 'run-trace-id', text: logs.trace_id });
+    return el('p', { 'class': 'kv', id: 'run-trace' }, 'Trace ',
+      safeURL(logs.trace_url) ? el('a', { href: logs.trace_url, target: '_blank', rel: 'noopener noreferrer', id: 'run-trace-link' }, id) : id);
+  }
+
+  function safeURL(u) { return typeof u === 'string' && /^https?:\/\//.test(u); }
+
+  // stepLogsLink opens the step's logs in Cloud Logging, or (locally) shows
+  // the step's lines in the log below.
+  function stepLogsLink(s, links, haveLogs) {
+    if (links && safeURL(links.cloud_logging_url)) {
+      return el('a', { href: links.cloud_logging_url, target: '_blank', rel: 'noopener noreferrer', 'class': 'step-logs', text: 'Logs in Cloud Logging' });
+    }
+    if (!haveLogs) return null;
+    var a = el('a', { href: '#', 'class': 'step-logs', 'data-step': s.step, text: 'Log lines' });
+    a.addEventListener('click', function (ev) {
+      ev.preventDefault();
+      var lines = document.querySelectorAll('#run-logs .log div');
+      var first = null;
+      Array.prototype.forEach.call(lines, function (l) {
+        var mine = l.getAttribute('data-step') === s.step;
+        l.classList.toggle('highlight', mine);
+        if (mine && !first) first = l;
+      });
+      (first || $('run-logs')).scrollIntoView({ block: 'center' });
+    });
+    return a;
+  }
+
+  function stepCard(s, links, haveLogs) {
     var figs = Object.keys(s.figures || {}).sort();
     var table = null;
     if (figs.length) {
@@ -456,7 +492,8 @@
         ' · ended ', fmtTime(s.ended_at), ' · took ', fmtDuration(s.started_at, s.ended_at)),
       s.summary ? el('p', { 'class': 'summary', text: s.summary }) : null,
       s.error ? el('p', { 'class': 'error', text: s.error }) : null,
-      table);
+      table,
+      stepLogsLink(s, links, haveLogs));
   }
 
   function logsSection(logs) {
@@ -470,7 +507,7 @@
     var lines = logs.lines || [];
     var pre = el('div', { 'class': 'log' });
     lines.forEach(function (l) {
-      pre.appendChild(el('div', { 'class': l.level }, fmtTime(l.time) + '  ' + l.level.toUpperCase() + '  [' + l.step + ']  ' + l.message));
+      pre.appendChild(el('div', { 'class': l.level, 'data-step': l.step }, fmtTime(l.time) + '  ' + l.level.toUpperCase() + '  [' + l.step + ']  ' + l.message));
     });
     if (!lines.length) pre.appendChild(el('div', { text: 'No log lines yet.' }));
     sec.appendChild(pre);
