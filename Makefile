@@ -30,6 +30,17 @@ test: deps
 	E2E_ARTIFACTS=$(CURDIR)/.local/e2e-artifacts .local/bin/testenv -- $(GOTEST) $(PKGS)
 	@$(MAKE) --no-print-directory fuzz-short
 
+## chaos: every pipeline triggered over and over for CHAOS_DURATION (10 min)
+## on a stack of its own while services are SIGKILLed, PostgreSQL restarts,
+## Pub/Sub duplicates and reorders deliveries and SendGrid answers 429/5xx;
+## then the invariants, and a table of counts. CHAOS_SEED=N replays a run.
+## (`make test` runs the same test for 1 minute.)
+CHAOS_DURATION ?= 10m
+.PHONY: chaos
+chaos: deps
+	@go build -o .local/bin/testenv ./deploy/local/cmd/testenv
+	CHAOS_DURATION=$(CHAOS_DURATION) .local/bin/testenv -- go test -count=1 -timeout=60m -run '^TestChaos$$' -v ./e2e/chaos
+
 # The fuzz targets (no database needed), as Target:package. Their corpora are
 # committed under the package's testdata/fuzz/<Target>/.
 FUZZ_TARGETS := FuzzDecodePush:./libs/eventing FuzzFromMessage:./libs/eventing \

@@ -142,7 +142,7 @@ func StartCloudSDK(ctx context.Context, o Options) (*Emulator, error) {
 		_ = e.stop()
 		return nil, fmt.Errorf("pubsub: Cloud SDK emulator on %s did not start: %w\n%s", host, err, out.tail(30))
 	}
-	g, err := startGate(host, o.Project, o.Logger)
+	g, err := startGate(host, o.Project, o.Logger, o.Faults)
 	if err != nil {
 		_ = e.stop()
 		return nil, err

@@ -46,6 +46,9 @@ func StartEmbedded(_ context.Context, o Options) (*Emulator, error) {
 	var stopErr error
 	e.stop = func() error {
 		once.Do(func() {
+			if o.Faults != nil {
+				o.Faults.stop()
+			}
 			cancel()
 			<-done
 			p.close()

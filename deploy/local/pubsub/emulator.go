@@ -66,6 +66,10 @@ type Options struct {
 	// PushTimeout bounds one push request of the embedded pusher; default the
 	// subscription's ack deadline, as on Pub/Sub.
 	PushTimeout time.Duration
+
+	// Faults, when set, injects duplicate and out-of-order deliveries into
+	// every push (chaos tests; see DeliveryFaults). Nil for `make up`.
+	Faults *DeliveryFaults
 }
 
 func (o Options) withDefaults() (Options, error) {

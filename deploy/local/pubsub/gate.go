@@ -40,6 +40,9 @@ type gate struct {
 	subs   pubsubpb.SubscriberClient
 	client *http.Client
 	log    *slog.Logger
+	// faults, when set, carries every subscription through the gate and
+	// injects duplicate and out-of-order deliveries.
+	faults *DeliveryFaults
 
 	mu      sync.Mutex
 	filters map[string]cachedFilter
@@ -57,7 +60,7 @@ const (
 	filterRefresh = 2 * time.Second
 )
 
-func startGate(emulatorHost, project string, log *slog.Logger) (*gate, error) {
+func startGate(emulatorHost, project string, log *slog.Logger, faults *DeliveryFaults) (*gate, error) {
 	conn, err := grpc.NewClient(emulatorHost, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, fmt.Errorf("pubsub: filter gate: dial emulator: %w", err)
@@ -69,11 +72,16 @@ func startGate(emulatorHost, project string, log *slog.Logger) (*gate, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil
+	var rt http.RoundTripper = tr
+	if faults != nil {
+		rt = faults.transport(tr)
+	}
 	g := &gate{
 		base:    "http://" + ln.Addr().String(),
 		conn:    conn,
 		subs:    pubsubpb.NewSubscriberClient(conn),
-		client:  &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		faults:  faults,
+		client:  &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		log:     log.With("component", "pubsub-filter-gate", "project", project),
 		filters: map[string]cachedFilter{},
 	}
@@ -90,13 +98,17 @@ func (g *gate) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = g.srv.Shutdown(ctx)
-	g.client.Transport.(*http.Transport).CloseIdleConnections()
+	if g.faults != nil {
+		g.faults.stop()
+	}
+	g.client.CloseIdleConnections()
 	_ = g.conn.Close()
 }
 
-// pushURL routes filtered subscriptions through the gate.
+// pushURL routes filtered subscriptions through the gate, and every
+// subscription when faults are injected.
 func (g *gate) pushURL(s events.Subscription, serviceURL string) string {
-	if s.Filter() == "" {
+	if s.Filter() == "" && g.faults == nil {
 		return serviceURL
 	}
 	return g.base + gatePrefix + base64.RawURLEncoding.EncodeToString([]byte(serviceURL))

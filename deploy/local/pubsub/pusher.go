@@ -80,10 +80,14 @@ const (
 func newPusher(pub pubsubpb.PublisherClient, sub pubsubpb.SubscriberClient, o Options, nudge <-chan struct{}) *pusher {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil // push endpoints are local; never go through a proxy
+	var rt http.RoundTripper = tr
+	if o.Faults != nil {
+		rt = o.Faults.transport(tr)
+	}
 	return &pusher{
 		pub: pub, sub: sub, project: o.Project,
 		log:         o.Logger.With("component", "pubsub-pusher"),
-		http:        &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		http:        &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		poll:        o.PollInterval,
 		pushTimeout: o.PushTimeout,
 		slots:       make(chan struct{}, o.MaxConcurrentPushes),
@@ -108,7 +112,7 @@ func (p *pusher) run(ctx context.Context) {
 	}
 }
 
-func (p *pusher) close() { p.http.Transport.(*http.Transport).CloseIdleConnections() }
+func (p *pusher) close() { p.http.CloseIdleConnections() }
 
 // sweep pulls every push subscription once and starts a delivery for each
 // message, as far as push slots are free.

@@ -66,6 +66,17 @@ type Options struct {
 	AdminToken string
 	// Out receives the prefixed logs of every part; default os.Stdout.
 	Out io.Writer
+
+	// Fault injection, for chaos tests; all off by default (`make up`).
+	//
+	// DeliveryFaults, when set, makes the Pub/Sub push path deliver
+	// duplicates and out-of-order events (see localpubsub.DeliveryFaults).
+	DeliveryFaults *localpubsub.DeliveryFaults
+	// MinRetryBackoff and MaxRetryBackoff, when set, replace the registry's
+	// push retry backoff (so a test's redeliveries come in seconds).
+	MinRetryBackoff, MaxRetryBackoff time.Duration
+	// FastPostgres runs the private cluster with fsync off (test stacks).
+	FastPostgres bool
 }
 
 // Stack is a running local system.
@@ -189,7 +200,7 @@ func (s *Stack) startPostgres(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		s.cluster = &pg.Cluster{Dir: filepath.Join(s.StateDir, "pg"), Port: port}
+		s.cluster = &pg.Cluster{Dir: filepath.Join(s.StateDir, "pg"), Port: port, Fast: s.FastPostgres}
 		if s.pgStarted, err = s.cluster.Start(ctx); err != nil {
 			return err
 		}
@@ -227,7 +238,7 @@ func (s *Stack) startPubSub(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	opts := localpubsub.Options{Port: port, Project: s.Project, LogWriter: s.writer("pubsub")}
+	opts := localpubsub.Options{Port: port, Project: s.Project, LogWriter: s.writer("pubsub"), Faults: s.DeliveryFaults}
 	kind := s.Emulator
 	if kind == EmulatorAuto {
 		kind = EmulatorEmbedded
@@ -301,7 +312,11 @@ func (s *Stack) startServices(ctx context.Context) error {
 		}
 	}
 	// Subscriptions first: a service may publish as soon as it starts.
-	if err := s.emulator.Provision(ctx, s.PubSub, func(service string) string { return s.Services[service].URL }); err != nil {
+	var popts []localpubsub.ProvisionOption
+	if s.MinRetryBackoff > 0 && s.MaxRetryBackoff > 0 {
+		popts = append(popts, localpubsub.WithRetryBackoff(s.MinRetryBackoff, s.MaxRetryBackoff))
+	}
+	if err := s.emulator.Provision(ctx, s.PubSub, func(service string) string { return s.Services[service].URL }, popts...); err != nil {
 		return fmt.Errorf("provision topics and subscriptions: %w", err)
 	}
 	procs := make([]*Proc, 0, len(s.Services)+1)
@@ -333,6 +348,27 @@ func (s *Stack) startServices(ctx context.Context) error {
 		all = append(all, <-errs)
 	}
 	return errors.Join(all...)
+}
+
+// RestartPostgres stops the private PostgreSQL server (fast shutdown: every
+// session is ended, as a failover would) and starts it again on the same
+// port after down. The services keep running and must reconnect. It is an
+// error when the stack uses an external DATABASE_URL.
+func (s *Stack) RestartPostgres(ctx context.Context, down time.Duration) error {
+	if s.cluster == nil {
+		return errors.New("stack: PostgreSQL is external (DATABASE_URL); it cannot be restarted")
+	}
+	if err := s.cluster.Stop(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(down):
+	}
+	if _, err := s.cluster.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	return nil
 }
 
 // Stop stops the services (SIGTERM, then SIGKILL after Cloud Run's 10 s),

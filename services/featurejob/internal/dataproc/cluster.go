@@ -86,9 +86,15 @@ func (e *Engine) runOnCluster(ctx, wctx context.Context, log *slog.Logger, sp sp
 		}
 		if derr := e.deleteCluster(ctx, log, sp.id); derr != nil {
 			log.ErrorContext(ctx, "dataproc cluster delete failed", "cluster", sp.id, "error", derr)
-			if err == nil {
+			switch {
+			case err == nil:
 				res, err = Result{}, fmt.Errorf("dataproc: the job succeeded but the cluster was not deleted (retrying): %w", derr)
-			} else {
+			case eventing.IsPermanent(err) && ctx.Err() == nil:
+				// Not permanent yet: a dead-lettered event would leave the
+				// cluster to the idle TTL. The redelivery re-attaches to the
+				// failed job, deletes the cluster and reports the failure.
+				res, err = Result{}, fmt.Errorf("dataproc: %v; the cluster was not deleted (retrying): %w", err, derr)
+			default:
 				err = errors.Join(err, derr)
 			}
 		}

@@ -529,9 +529,22 @@ func TestClusterDeleteFailureDoesNotMaskJobFailure(t *testing.T) {
 			fake.SetBehavior(b)
 			e := newEngine(t, fake, ModeCluster)
 			_, err := e.Build(t.Context(), request())
-			mustFail(t, err, true, "boom", "delete cluster", "disk detach failed")
+			// Transient while the cluster stands, so the event is redelivered
+			// rather than dead-lettered with the cluster left behind.
+			mustFail(t, err, false, "boom", "delete cluster", "disk detach failed")
 			if n := len(fake.DeleteClusterRequests()); n != 1 {
 				t.Errorf("%d DeleteCluster requests, want 1", n)
+			}
+			// The redelivery deletes the cluster and reports the job failure
+			// for good, without a new job attempt.
+			fake.SetBehavior(dataproctest.Behavior{FailJob: b.FailJob})
+			_, err = e.Build(t.Context(), request())
+			mustFail(t, err, true, "boom")
+			if c := fake.Clusters(); len(c) != 0 {
+				t.Errorf("clusters left: %v", c)
+			}
+			if n := len(fake.SubmitJobRequests()); n != 1 {
+				t.Errorf("%d SubmitJob requests, want 1", n)
 			}
 		})
 	}
