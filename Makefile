@@ -15,7 +15,7 @@ GRPC_GATEWAY := github.com/grpc-ecosystem/grpc-gateway/v2
 PROTOC_GEN_GATEWAY := $(GRPC_GATEWAY)/protoc-gen-grpc-gateway@v2.33.0
 PROTOC_GEN_OPENAPI := $(GRPC_GATEWAY)/protoc-gen-openapiv2@v2.33.0
 
-.PHONY: up test bench deps lint build generate generate-check clean
+.PHONY: up test bench bench-report deps lint build generate generate-check clean
 
 ## up: start the whole system locally with demo data; Ctrl-C stops it.
 up: deps
@@ -58,13 +58,22 @@ fuzz-short:
 	  go test -run '^$$' -fuzz "^$${t%%:*}\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $${t#*:}; \
 	done
 
-## bench: every benchmark beside its baseline, in the same run; results go
-## into docs/benchmarks.md.
+## bench: every benchmark beside its baseline, in the same run, then
+## docs/benchmarks.md regenerated from the results (10-20 minutes). The steps
+## (deploy/local/cmd/benchreport): every Go benchmark (-benchtime 1x -count 3),
+## scikit-learn on the trainer's split, wrk on control's API and on a trivial
+## net/http handler, end-to-end latency per pipeline on the local stack. Raw
+## outputs in .local/bench*; BENCH_FLAGS passes flags (go run
+## ./deploy/local/cmd/benchreport -help), e.g. BENCH_FLAGS='-steps latency'.
 bench: deps
 	@go build -o .local/bin/testenv ./deploy/local/cmd/testenv
-	.local/bin/testenv -- go test -run '^$$' -bench . -benchtime 1x -count 3 $(PKGS) | tee .local/bench.txt
-	@# control's HTTP API under wrk on loopback: GET runs, POST trigger, 30 s each (issue 6).
-	set -o pipefail; .local/bin/testenv -- bash services/control/bench/api.sh | tee .local/bench-api.txt
+	@# Its own PostgreSQL folder: a concurrent make test stops .local/test-pg's server when it ends.
+	.local/bin/testenv -dir .local/bench-run-pg -- go run ./deploy/local/cmd/benchreport -run $(BENCH_FLAGS)
+
+## bench-report: rewrite docs/benchmarks.md from the last run's outputs in
+## .local (after editing its template); measures nothing.
+bench-report:
+	go run ./deploy/local/cmd/benchreport
 
 ## deps: install what a fresh machine lacks (PostgreSQL server binaries).
 deps:

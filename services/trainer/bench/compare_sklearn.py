@@ -8,7 +8,10 @@ which writes it as CSV (Debian has no python3-pyarrow, so no Parquet here):
 columns split (train|holdout), snapshot_date, the model inputs in order, label.
 
     CMMSFLOW_TEST_DATABASE_URL=... go test -run '^$' -bench Train -benchtime 5x ./services/trainer/bench/
-    /usr/bin/python3 services/trainer/bench/compare_sklearn.py services/trainer/bench/out/split.csv
+    /usr/bin/python3 services/trainer/bench/compare_sklearn.py services/trainer/bench/out/split.csv [fits]
+
+fits (default 5) is the number of fits per model; the best time is reported.
+`make bench` passes its -count, the number of fits the Go side had.
 
 Needs Debian's python3-sklearn and python3-pandas (/usr/bin/python3: a pyenv
 python3 earlier on PATH may lack them).
@@ -26,10 +29,10 @@ from sklearn.metrics import (average_precision_score, brier_score_loss,
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-REPEATS = 5  # fits per model; the best time is reported, as on the Go side
+REPEATS = 5  # fits per model by default; the best time is reported, as on the Go side
 
 
-def main(path):
+def main(path, repeats=REPEATS):
     df = pd.read_csv(path)
     inputs = [c for c in df.columns if c not in ("split", "snapshot_date", "label")]
     train, hold = df[df.split == "train"], df[df.split == "holdout"]
@@ -46,7 +49,7 @@ def main(path):
     }
     for name, make in models.items():
         best, model = None, None
-        for _ in range(REPEATS):
+        for _ in range(repeats):
             m = make()
             t0 = time.perf_counter()
             m.fit(X, y)
@@ -66,4 +69,5 @@ def main(path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "services/trainer/bench/out/split.csv")
+    main(sys.argv[1] if len(sys.argv) > 1 else "services/trainer/bench/out/split.csv",
+         int(sys.argv[2]) if len(sys.argv) > 2 else REPEATS)

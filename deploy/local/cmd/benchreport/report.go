@@ -1,0 +1,626 @@
+package main
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+)
+
+//go:embed report.md.tmpl
+var reportTemplate string
+
+// Inputs are the raw outputs of one run; any may be nil when its step did
+// not run, and the report says so instead of showing a number.
+type Inputs struct {
+	Info     *RunInfo
+	Go       *GoBench
+	Sklearn  *Sklearn
+	API      *APIRun
+	Baseline *APIRun
+	Latency  *Latency
+	// Missing names the raw files that could not be read, with why.
+	Missing []string
+}
+
+// readInputs reads the raw files under dir (.local).
+func readInputs(dir string) *Inputs {
+	in := &Inputs{}
+	missing := func(name string, err error) {
+		in.Missing = append(in.Missing, fmt.Sprintf("%s (%v)", filepath.Join(".local", name), err))
+	}
+	var info RunInfo
+	if err := readJSON(filepath.Join(dir, fileRun), &info); err != nil {
+		missing(fileRun, err)
+	} else {
+		in.Info = &info
+	}
+	open := func(name string, parse func(*os.File) error) {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			missing(name, err)
+			return
+		}
+		defer f.Close()
+		if err := parse(f); err != nil {
+			missing(name, err)
+		}
+	}
+	open(fileGo, func(f *os.File) (err error) { in.Go, err = ParseGoBench(f, f.Name()); return })
+	open(fileSklearn, func(f *os.File) (err error) { in.Sklearn, err = ParseSklearn(f); return })
+	open(fileAPI, func(f *os.File) (err error) { in.API, err = ParseAPI(f); return })
+	open(fileBaseline, func(f *os.File) (err error) { in.Baseline, err = ParseAPI(f); return })
+	var lat Latency
+	if err := readJSON(filepath.Join(dir, fileLatency), &lat); err != nil {
+		missing(fileLatency, err)
+	} else {
+		in.Latency = &lat
+	}
+	return in
+}
+
+// Row is one line of the summary table.
+type Row struct {
+	What, Ours, Baseline, Goal, Verdict, Reproduce string
+}
+
+// nan marks a figure this run does not have; every formatter prints "—"
+// for it, so a missing number is never shown as 0.
+var nan = math.NaN()
+
+func med(xs []float64) float64 {
+	if len(xs) == 0 {
+		return nan
+	}
+	return median(xs)
+}
+
+func minOf(xs []float64) float64 {
+	if len(xs) == 0 {
+		return nan
+	}
+	return slices.Min(xs)
+}
+
+const dash = "—"
+
+// secs formats nanoseconds as seconds.
+func secs(ns float64) string {
+	if math.IsNaN(ns) {
+		return dash
+	}
+	s := ns / 1e9
+	switch {
+	case s >= 10:
+		return fmt.Sprintf("%.1f s", s)
+	case s >= 0.1:
+		return fmt.Sprintf("%.2f s", s)
+	default:
+		return fmt.Sprintf("%.1f ms", s*1e3)
+	}
+}
+
+// dur formats a duration for the latency tables.
+func dur(d time.Duration) string {
+	if d < 0 {
+		return "−" + dur(-d)
+	}
+	switch {
+	case d >= 10*time.Second:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	case d >= time.Second:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	case d >= 10*time.Millisecond:
+		return fmt.Sprintf("%.0f ms", float64(d)/1e6)
+	default:
+		return fmt.Sprintf("%.1f ms", float64(d)/1e6)
+	}
+}
+
+// num formats x rounded to three significant figures with thousands
+// separators: 28409 → "28,400".
+func num(x float64) string {
+	if math.IsNaN(x) {
+		return dash
+	}
+	if x == 0 {
+		return "0"
+	}
+	mag := math.Pow(10, math.Floor(math.Log10(math.Abs(x)))-2)
+	r := math.Round(x/mag) * mag
+	if math.Abs(r) < 100 {
+		return strconv.FormatFloat(x, 'g', 3, 64)
+	}
+	return thousands(int64(math.Round(r)))
+}
+
+// count formats an integer count exactly with separators.
+func count(x float64) string {
+	if math.IsNaN(x) {
+		return dash
+	}
+	return thousands(int64(math.Round(x)))
+}
+
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func fixed(prec int, x float64) string {
+	if math.IsNaN(x) {
+		return dash
+	}
+	return strconv.FormatFloat(x, 'f', prec, 64)
+}
+
+func ms(x float64) string {
+	if math.IsNaN(x) {
+		return dash
+	}
+	if x >= 100 {
+		return fmt.Sprintf("%.0f ms", x)
+	}
+	return fmt.Sprintf("%.1f ms", x)
+}
+
+// times formats a/b as "1.28×".
+func times(a, b float64) string {
+	if math.IsNaN(a) || math.IsNaN(b) || b == 0 {
+		return dash
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+// verdict is "met", "**missed**", or "—" when a figure is missing.
+func verdict(ok bool, figures ...float64) string {
+	for _, f := range figures {
+		if math.IsNaN(f) {
+			return dash
+		}
+	}
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+// report holds what the template renders.
+type report struct {
+	*Inputs
+	Summary  []Row
+	Learners []learnerRow
+	Lat      []latencyRow
+	// HopsAll is every step-to-step hop of every pipeline.
+	HopsAll statLine
+}
+
+type learnerRow struct {
+	Name, Learner               string
+	ROCAUC, PRAUC, TrainSeconds float64
+	Fits                        int
+}
+
+type latencyRow struct {
+	ID       string
+	Steps    []string
+	Runs     []LatencyRun
+	Total    statLine // trigger → last step finished
+	FirstHop statLine // trigger → first step started
+	Hops     statLine // step finished → next step started
+	Work     statLine // time inside the handlers
+	PerHop   []hopStat
+}
+
+type hopStat struct {
+	From, To string
+	statLine
+}
+
+type statLine struct {
+	N             int
+	Median, P95   time.Duration
+	Min, Max      time.Duration
+	HasP95, Valid bool
+}
+
+func stats(ds []time.Duration) statLine {
+	if len(ds) == 0 {
+		return statLine{}
+	}
+	xs := make([]float64, len(ds))
+	for i, d := range ds {
+		xs[i] = float64(d)
+	}
+	return statLine{N: len(ds), Median: time.Duration(median(xs)), P95: time.Duration(quantile(xs, 0.95)),
+		Min: time.Duration(slices.Min(xs)), Max: time.Duration(slices.Max(xs)), Valid: true}
+}
+
+// String is "median 120 ms, p95 180 ms".
+func (s statLine) String() string {
+	if !s.Valid {
+		return dash
+	}
+	return "median " + dur(s.Median) + ", p95 " + dur(s.P95)
+}
+
+// Render writes the report for in.
+func Render(in *Inputs) ([]byte, error) {
+	r := &report{Inputs: in}
+	r.build()
+	t, err := template.New("report").Funcs(template.FuncMap{
+		"vals":  func(name, unit string) []float64 { return in.Go.Values(name, unit) },
+		"med":   med,
+		"min":   minOf,
+		"secs":  secs,
+		"num":   num,
+		"count": count,
+		"fixed": fixed,
+		"ms":    ms,
+		"times": times,
+		"dur":   dur,
+		"int":   func(n int) string { return thousands(int64(n)) },
+		"join":  strings.Join,
+		"date":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") },
+		"inc":   func(i int) int { return i + 1 },
+		"api":   r.api,
+		"total": func(r LatencyRun) string { return dur(r.Total()) },
+		"first": func(r LatencyRun) string { return dur(r.FirstHop()) },
+		"hops": func(r LatencyRun) string {
+			var s []string
+			for _, h := range r.Hops() {
+				s = append(s, dur(h))
+			}
+			return strings.Join(s, ", ")
+		},
+		"work": func(r LatencyRun) string { return dur(r.Work()) },
+		"mib":  mib,
+		"mul":  func(a, b float64) float64 { return a * b },
+		"secsList": func(xs []float64) string {
+			if len(xs) == 0 {
+				return dash
+			}
+			s := make([]string, len(xs))
+			for i, x := range xs {
+				s[i] = secs(x)
+			}
+			return strings.Join(s, " · ")
+		},
+		"trainRows": r.trainRowsText,
+		"apiNames":  func() []string { return []string{"get_runs", "baseline_get", "trigger", "baseline_post"} },
+		"apiLabel": func(name string) string {
+			return map[string]string{
+				"get_runs":      "control `GET /v1/runs?page_size=20`",
+				"baseline_get":  "baseline: trivial handler, GET",
+				"trigger":       "control `POST /v1/pipelines/preventive_maintenance:trigger`",
+				"baseline_post": "baseline: trivial handler, POST",
+			}[name]
+		},
+	}).Parse(reportTemplate)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, r); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// api returns the wrk result name from api.sh (control) or the baseline
+// run; a zero WRK with NaN figures when absent.
+func (r *report) api(name string) WRK {
+	for _, a := range []*APIRun{r.API, r.Baseline} {
+		if a == nil {
+			continue
+		}
+		if w, ok := a.Results[name]; ok {
+			return w
+		}
+	}
+	return WRK{Name: name, Missing: true, ReqPerSec: nan, P50: nan, P90: nan, P99: nan, Max: nan, CPUCores: nan}
+}
+
+// reproduce is the command that reruns the Go benchmarks matching re in
+// the package pkg (an import path) with this run's settings.
+func (r *report) reproduce(re, pkg string) string {
+	count, benchtime := 3, "1x"
+	if r.Info != nil {
+		count, benchtime = r.Info.Settings.Count, r.Info.Settings.Benchtime
+	}
+	return fmt.Sprintf("`go test -run '^$' -bench '%s' -benchtime %s -count %d %s`", re, benchtime, count, pkgDir(pkg))
+}
+
+const modulePrefix = "github.com/cmmsflow/cmmsflow/"
+
+// pkgDir turns an import path of this repository into ./path.
+func pkgDir(pkg string) string {
+	if rest, ok := strings.CutPrefix(pkg, modulePrefix); ok {
+		return "./" + rest + "/"
+	}
+	return pkg
+}
+
+func (r *report) pkg(name, fallback string) string {
+	if r.Go != nil && r.Go.Pkg[name] != "" {
+		return r.Go.Pkg[name]
+	}
+	return modulePrefix + fallback
+}
+
+// build computes the summary rows and the derived tables.
+func (r *report) build() {
+	g := r.Go
+	v := func(name, unit string) float64 { return med(g.Values(name, unit)) }
+	withRate := func(ns, rate float64, unit string) string {
+		if math.IsNaN(ns) {
+			return dash
+		}
+		if math.IsNaN(rate) {
+			return "**" + secs(ns) + "**"
+		}
+		return "**" + secs(ns) + "** (" + num(rate) + " " + unit + ")"
+	}
+
+	// Issue 3: pmgen.
+	pm, pmBase := v("Generate100k", "ns/op"), v("BaselineInsertSelect100k", "ns/op")
+	r.Summary = append(r.Summary, Row{
+		What:      "pmgen: 100,000 due plans → work orders (issue 3)",
+		Ours:      withRate(pm, v("Generate100k", "plans/s"), "plans/s"),
+		Baseline:  withRate(pmBase, v("BaselineInsertSelect100k", "plans/s"), "plans/s") + ", one `INSERT … SELECT … ON CONFLICT`; ours = " + times(pm, pmBase),
+		Goal:      "< 10 s, ≤ 2× baseline",
+		Verdict:   verdict(pm < 10e9 && pm <= 2*pmBase, pm, pmBase),
+		Reproduce: r.reproduce("Generate100k|BaselineInsertSelect100k", r.pkg("Generate100k", "services/pmgen/internal/generate")),
+	})
+	seed := v("Seed5000", "ns/op")
+	r.Summary = append(r.Summary, Row{
+		What:      "demo fleet seeding: 5,000 vehicles with plans and history (COPY)",
+		Ours:      withRate(seed, nan, ""),
+		Baseline:  "none (setup cost of `make up`)",
+		Goal:      dash,
+		Verdict:   dash,
+		Reproduce: r.reproduce("Seed5000", r.pkg("Seed5000", "libs/fleet")),
+	})
+
+	// Issue 4: extractor, featurejob, trainer.
+	wo, copyCSV := v("Extract1M/work_orders-only", "ns/op"), v("Extract1M/copy-csv-baseline", "ns/op")
+	r.Summary = append(r.Summary, Row{
+		What:      "extractor: 1,000,000 work orders → Parquet in the bucket (issue 4)",
+		Ours:      withRate(wo, v("Extract1M/work_orders-only", "rows/s"), "rows/s"),
+		Baseline:  withRate(copyCSV, v("Extract1M/copy-csv-baseline", "rows/s"), "rows/s") + ", `COPY (same query) TO STDOUT (FORMAT csv)`; ours = " + times(wo, copyCSV),
+		Goal:      "beside `\\copy` (no ratio set)",
+		Verdict:   dash,
+		Reproduce: r.reproduce("Extract1M", r.pkg("Extract1M/parquet", "services/extractor/internal/extract")),
+	})
+	all := v("Extract1M/parquet", "ns/op")
+	r.Summary = append(r.Summary, Row{
+		What: "extractor: all 3 tables in parallel (50,000 assets, 1M work orders), peak heap",
+		Ours: withRate(all, nan, "") + ", peak heap " + mib(v("Extract1M/parquet", "peak-heap-MB")) +
+			" (incl. the in-process bucket emulator)",
+		Baseline:  dash,
+		Goal:      dash,
+		Verdict:   dash,
+		Reproduce: r.reproduce("Extract1M", r.pkg("Extract1M/parquet", "services/extractor/internal/extract")),
+	})
+	small, large := v("Extract/work_orders=200000", "peak-heap-MB"), v("Extract/work_orders=1000000", "peak-heap-MB")
+	r.Summary = append(r.Summary, Row{
+		What:      "extractor memory as work orders grow 5× (to a discard sink)",
+		Ours:      "peak heap " + mib(small) + " at 200k → **" + mib(large) + "** at 1M",
+		Baseline:  dash,
+		Goal:      "flat (streaming)",
+		Verdict:   verdict(large <= 1.5*small, small, large),
+		Reproduce: r.reproduce("Extract$", r.pkg("Extract/work_orders=200000", "services/extractor/internal/extract")),
+	})
+	feat := v("Features", "ns/op")
+	r.Summary = append(r.Summary, Row{
+		What: "featurejob (local engine): 1,000,000 work orders → training rows",
+		Ours: withRate(feat, v("Features", "wo-rows/s"), "work orders/s") + ", " + count(v("Features", "training-rows")) +
+			" training rows, peak heap " + mib(v("Features", "peak-heap-MB")),
+		Baseline:  "none in the same run",
+		Goal:      dash,
+		Verdict:   dash,
+		Reproduce: r.reproduce("Features", r.pkg("Features", "services/featurejob/internal/local")),
+	})
+	r.trainerRows()
+
+	// Issue 5: KPI report.
+	rep, sql := v("Report1M/report", "ns/op"), v("Report1M/sql_only", "ns/op")
+	r.Summary = append(r.Summary, Row{
+		What:      "weekly KPI report over 1,000,000 work orders: SQL, charts, HTML, PDF, CSV (issue 5)",
+		Ours:      withRate(rep, nan, ""),
+		Baseline:  withRate(sql, nan, "") + ", the KPI SQL alone; ours = " + times(rep, sql),
+		Goal:      "< 5 s, mostly PostgreSQL",
+		Verdict:   verdict(rep < 5e9 && sql >= rep/2, rep, sql),
+		Reproduce: r.reproduce("Report1M", r.pkg("Report1M/report", "services/reporter/internal/reporter")),
+	})
+
+	// Issue 6: the API under wrk.
+	for _, c := range []struct{ name, base, what string }{
+		{"get_runs", "baseline_get", "control API: `GET /v1/runs?page_size=20` under wrk (issue 6)"},
+		{"trigger", "baseline_post", "control API: `POST /v1/pipelines/…:trigger` under wrk (issue 6)"},
+	} {
+		ours, base := r.api(c.name), r.api(c.base)
+		wrk := func(w WRK, bold bool) string {
+			if w.Missing {
+				return dash
+			}
+			s := num(w.ReqPerSec) + " req/s"
+			if bold {
+				s = "**" + s + "**"
+			}
+			return s + ", p99 " + ms(w.P99)
+		}
+		row := Row{
+			What:      c.what,
+			Ours:      wrk(ours, true),
+			Baseline:  wrk(base, false) + ", trivial net/http handler; ours = " + times(ours.ReqPerSec, base.ReqPerSec) + " of its req/s",
+			Reproduce: "`bash services/control/bench/api.sh`; the baseline: `make bench` (its step `baseline`)",
+		}
+		if c.name == "get_runs" {
+			row.Goal = "≥ 5,000 req/s, p99 < 20 ms"
+			row.Verdict = verdict(ours.ReqPerSec >= 5000 && ours.P99 < 20, ours.ReqPerSec, ours.P99)
+		} else {
+			row.Goal, row.Verdict = dash, dash
+		}
+		r.Summary = append(r.Summary, row)
+	}
+
+	// End-to-end latency per pipeline.
+	var allHops []time.Duration
+	if r.Latency != nil {
+		for _, p := range r.Latency.Pipelines {
+			lr := latencyRow{ID: p.ID, Steps: p.Steps, Runs: p.Runs}
+			var total, first, hops, work []time.Duration
+			per := make([][]time.Duration, max(len(p.Steps)-1, 0))
+			for _, run := range p.Runs {
+				total = append(total, run.Total())
+				first = append(first, run.FirstHop())
+				work = append(work, run.Work())
+				for i, h := range run.Hops() {
+					hops = append(hops, h)
+					if i < len(per) {
+						per[i] = append(per[i], h)
+					}
+				}
+			}
+			lr.Total, lr.FirstHop, lr.Hops, lr.Work = stats(total), stats(first), stats(hops), stats(work)
+			for i, hs := range per {
+				lr.PerHop = append(lr.PerHop, hopStat{From: p.Steps[i], To: p.Steps[i+1], statLine: stats(hs)})
+			}
+			allHops = append(allHops, hops...)
+			r.Lat = append(r.Lat, lr)
+		}
+	}
+	r.HopsAll = stats(allHops)
+	for _, lr := range r.Lat {
+		r.Summary = append(r.Summary, Row{
+			What:      "end to end, `" + lr.ID + "` (" + strings.Join(lr.Steps, " → ") + ") on the demo fleet: trigger → last step finished",
+			Ours:      "**" + lr.Total.String() + "**; step → next step " + lr.Hops.String() + " (" + strconv.Itoa(lr.Total.N) + " runs)",
+			Baseline:  "Airflow: seconds per task for scheduling alone (typical, not measured here)",
+			Goal:      dash,
+			Verdict:   dash,
+			Reproduce: "`make bench` (its step `latency`)",
+		})
+	}
+	if r.Latency == nil {
+		r.Summary = append(r.Summary, Row{What: "end to end per pipeline: trigger → last step finished", Ours: dash + " (not measured in this run)",
+			Baseline: dash, Goal: dash, Verdict: dash, Reproduce: "`make bench` (its step `latency`)"})
+	}
+}
+
+// trainerRows pairs each Go learner with its scikit-learn counterpart.
+func (r *report) trainerRows() {
+	fits := 0
+	best := map[string]learnerRow{}
+	var learners []Learner
+	if r.Go != nil {
+		learners = append(learners, r.Go.Learners...)
+	}
+	if r.Sklearn != nil {
+		learners = append(learners, r.Sklearn.Learners...)
+	}
+	for _, l := range learners {
+		b, ok := best[l.Learner]
+		if !ok || l.TrainSeconds < b.TrainSeconds {
+			b.TrainSeconds = l.TrainSeconds
+		}
+		b.Learner, b.ROCAUC, b.PRAUC = l.Learner, l.ROCAUC, l.PRAUC
+		b.Fits++
+		best[l.Learner] = b
+		if strings.HasPrefix(l.Learner, "go-") {
+			fits = max(fits, b.Fits)
+		}
+	}
+	get := func(name, label string) learnerRow {
+		b, ok := best[name]
+		if !ok {
+			return learnerRow{Name: label, Learner: name, ROCAUC: nan, PRAUC: nan, TrainSeconds: nan}
+		}
+		b.Name = label
+		return b
+	}
+	gl, gg := get("go-logistic", "Go L2 logistic regression (default)"), get("go-gbt", "Go boosted trees (`MODEL_KIND=gbt`)")
+	sl, sh := get("sklearn-logistic", "scikit-learn `LogisticRegression`"), get("sklearn-hgb", "scikit-learn `HistGradientBoostingClassifier`")
+	r.Learners = []learnerRow{gl, gg, sl, sh}
+	skl := func(l learnerRow) string {
+		if r.Sklearn == nil || r.Sklearn.Unavailable != "" {
+			why := "not run"
+			if r.Sklearn != nil {
+				why = r.Sklearn.Unavailable
+			}
+			return "not measured: " + why
+		}
+		return "AUC " + fixed(4, l.ROCAUC) + ", fit " + secs(l.TrainSeconds*1e9)
+	}
+	bestSk := math.Max(sl.ROCAUC, sh.ROCAUC)
+	if math.IsNaN(sl.ROCAUC) || math.IsNaN(sh.ROCAUC) {
+		bestSk = nan
+	}
+	rowFor := func(what string, g, s learnerRow) Row {
+		ours := dash
+		if g.Fits > 0 {
+			ours = "**AUC " + fixed(4, g.ROCAUC) + "**, fit " + secs(g.TrainSeconds*1e9) + " (best of " + strconv.Itoa(fits) + ")"
+		}
+		return Row{
+			What:      what,
+			Ours:      ours,
+			Baseline:  skl(s),
+			Goal:      "AUC within 0.02 of the better sklearn model",
+			Verdict:   verdict(g.ROCAUC >= bestSk-0.02, g.ROCAUC, bestSk),
+			Reproduce: r.reproduce("Train", r.pkg("Train/logistic", "services/trainer/bench")) + " then `compare_sklearn.py`",
+		}
+	}
+	r.Summary = append(r.Summary,
+		rowFor("trainer: failure-risk model, holdout ROC AUC and fit time, logistic (issue 4)", gl, sl),
+		rowFor("trainer: boosted trees vs `HistGradientBoostingClassifier`", gg, sh))
+}
+
+// trainRowsText is "N training rows, M holdout rows" from BenchmarkTrain.
+func (r *report) trainRowsText() string {
+	if r.Go == nil || len(r.Go.Learners) == 0 {
+		return "row counts: " + dash
+	}
+	l := r.Go.Learners[0]
+	return count(float64(l.RowsTrain)) + " training rows, " + count(float64(l.RowsHoldout)) + " holdout rows"
+}
+
+// mib formats a MiB figure (the benchmarks' "-MB" metrics are MiB).
+func mib(x float64) string {
+	if math.IsNaN(x) {
+		return dash
+	}
+	return num(x) + " MiB"
+}
+
+// Partial lists the steps this run did not make, when it made only some.
+func (r *report) Partial() string {
+	if r.Info == nil {
+		return ""
+	}
+	var skipped []string
+	for _, s := range allSteps {
+		if !slices.Contains(r.Info.Settings.Steps, s) {
+			skipped = append(skipped, "`"+s+"`")
+		}
+	}
+	return strings.Join(skipped, ", ")
+}
