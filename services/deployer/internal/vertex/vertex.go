@@ -1,8 +1,10 @@
 // Package vertex is the deployer's Vertex AI engine. Deploying a model
 // uploads it to the Vertex AI Model Registry with the predictor image as its
 // custom container (the AIP_* contract of internal/predictor), deploys it to
-// the configured endpoint with all traffic, and undeploys every other model
-// from that endpoint. Scoring calls the endpoint's Predict in batches.
+// the configured endpoint beside the serving model without traffic, switches
+// all the traffic to it in the call that undeploys the serving model, and
+// undeploys every other model from that endpoint. Scoring calls the
+// endpoint's Predict in batches.
 //
 // Deploy is idempotent, keyed by the model version: the registry model id
 // (ModelID) and the deployed model id (DeployedModelID) are derived from the
@@ -12,16 +14,27 @@
 // library does (polling google.longrunning.Operations), bounded by the
 // caller's context: if the handler's deadline passes first the error is
 // transient, and the redelivery picks up where the last one stopped.
+//
+// A deploy that fails leaves the previous model serving: until the switch
+// the new model has no traffic, and a permanent error before it undeploys
+// the new model again (if that fails too, the error is transient, so the
+// redelivery retries). Once the new model has all the traffic the deploy is
+// done but for undeploying the others, and errors doing so are transient:
+// the redelivery finishes the cleanup. Models stay in the registry (one per
+// version), so deploying an earlier version again reuses its model.
 package vertex
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 
 	aiplatform "cloud.google.com/go/aiplatform/apiv1"
@@ -192,8 +205,9 @@ func DeployedModelID(version string) string {
 }
 
 // Deploy uploads m (unless already uploaded), deploys it to the endpoint
-// with 100% of the traffic (unless already deployed) and undeploys every
-// other model from the endpoint.
+// without traffic (unless already deployed), then gives it all the traffic
+// while undeploying the model that had it, and undeploys every other model.
+// When it fails the previous model keeps serving (see the package comment).
 func (e *Engine) Deploy(ctx context.Context, m engine.Model) (engine.Deployment, error) {
 	version := m.Version()
 	d := engine.Deployment{
@@ -212,38 +226,107 @@ func (e *Engine) Deploy(ctx context.Context, m engine.Model) (engine.Deployment,
 		if d.ModelResource, err = e.upload(ctx, m); err != nil {
 			return d, err
 		}
-		if err := e.deploy(ctx, d); err != nil {
-			return d, err
+		if err := e.deploy(ctx, d, ep); err != nil {
+			return d, e.rollback(ctx, d, err)
 		}
 		d.New = true
 		e.log.Info("vertex: model deployed", "version", version, "model", d.ModelResource,
 			"endpoint", e.cfg.Endpoint, "deployed_model_id", d.DeployedModelID)
 		if ep, err = e.endpoints.GetEndpoint(ctx, &aiplatformpb.GetEndpointRequest{Name: e.cfg.Endpoint}); err != nil {
-			return d, classify(fmt.Errorf("vertex: get endpoint %s: %w", e.cfg.Endpoint, err))
+			return d, e.rollback(ctx, d, classify(fmt.Errorf("vertex: get endpoint %s: %w", e.cfg.Endpoint, err)))
 		}
 	}
-	for _, old := range ep.GetDeployedModels() {
-		if old.GetId() == d.DeployedModelID {
-			continue
+	if err := e.switchTo(ctx, &d, ep); err != nil {
+		return d, e.rollback(ctx, d, err)
+	}
+	return d, nil
+}
+
+// switchTo undeploys every model of ep but d's: first those with traffic —
+// the first of them in the call that gives d all the traffic, unless d has
+// it already — then the others. Once d has all the traffic, errors are
+// transient: d serves, and the redelivery undeploys what is left.
+func (e *Engine) switchTo(ctx context.Context, d *engine.Deployment, ep *aiplatformpb.Endpoint) error {
+	split := ep.GetTrafficSplit()
+	serving := split[d.DeployedModelID] == 100
+	var others []*aiplatformpb.DeployedModel
+	for _, dm := range ep.GetDeployedModels() {
+		if dm.GetId() != d.DeployedModelID {
+			others = append(others, dm)
 		}
-		op, err := e.endpoints.UndeployModel(ctx, &aiplatformpb.UndeployModelRequest{
-			Endpoint:        e.cfg.Endpoint,
-			DeployedModelId: old.GetId(),
-			TrafficSplit:    map[string]int32{d.DeployedModelID: 100},
-		})
+	}
+	slices.SortStableFunc(others, func(a, b *aiplatformpb.DeployedModel) int {
+		return cmp.Compare(split[b.GetId()], split[a.GetId()]) // most traffic first
+	})
+	verify := false
+	for _, old := range others {
+		req := &aiplatformpb.UndeployModelRequest{Endpoint: e.cfg.Endpoint, DeployedModelId: old.GetId()}
+		switching := !serving && split[old.GetId()] > 0
+		if switching {
+			req.TrafficSplit = map[string]int32{d.DeployedModelID: 100}
+		}
+		op, err := e.endpoints.UndeployModel(ctx, req)
 		if err == nil {
 			_, err = op.Wait(ctx)
 		}
 		if status.Code(err) == codes.NotFound {
-			err = nil // undeployed meanwhile
+			// Undeployed meanwhile: whether its traffic went to d is unknown.
+			verify, switching, err = verify || switching, false, nil
 		}
 		if err != nil {
-			return d, classify(fmt.Errorf("vertex: undeploy %s (%s) from %s: %w", old.GetId(), old.GetDisplayName(), e.cfg.Endpoint, err))
+			what := fmt.Sprintf("undeploy %s (%s) from %s", old.GetId(), old.GetDisplayName(), e.cfg.Endpoint)
+			if serving {
+				return fmt.Errorf("vertex: %s serves all the traffic, but %s failed (retrying): %w", d.ModelVersion, what, err)
+			}
+			return classify(fmt.Errorf("vertex: %s: %w", what, err))
 		}
+		serving = serving || switching
 		d.Undeployed = append(d.Undeployed, old.GetId())
-		e.log.Info("vertex: previous model undeployed", "deployed_model_id", old.GetId(), "model", old.GetModel())
+		e.log.Info("vertex: previous model undeployed", "deployed_model_id", old.GetId(), "model", old.GetModel(),
+			"traffic_to", d.DeployedModelID, "switch", switching)
 	}
-	return d, nil
+	if serving && !verify {
+		return nil
+	}
+	ep, err := e.endpoints.GetEndpoint(ctx, &aiplatformpb.GetEndpointRequest{Name: e.cfg.Endpoint})
+	if err != nil {
+		return fmt.Errorf("vertex: get endpoint %s: %w", e.cfg.Endpoint, err)
+	}
+	if len(ep.GetDeployedModels()) != 1 || ep.GetTrafficSplit()[d.DeployedModelID] != 100 {
+		return fmt.Errorf("vertex: %s does not serve all the traffic of %s yet (traffic %v)", d.ModelVersion, e.cfg.Endpoint, ep.GetTrafficSplit())
+	}
+	return nil
+}
+
+// rollback handles a failed deploy of d: when err is permanent and d is
+// deployed without traffic (the switch not made), it undeploys d so the
+// failure leaves the endpoint as the deploy found it. If that fails, or d
+// already has traffic, the error is transient: the redelivery retries the
+// deploy (and, failing again, the rollback).
+func (e *Engine) rollback(ctx context.Context, d engine.Deployment, err error) error {
+	if !eventing.IsPermanent(err) {
+		return err
+	}
+	ep, gerr := e.endpoints.GetEndpoint(ctx, &aiplatformpb.GetEndpointRequest{Name: e.cfg.Endpoint})
+	if gerr != nil {
+		return fmt.Errorf("%v; rolling back: get endpoint %s (retrying): %w", err, e.cfg.Endpoint, gerr)
+	}
+	if find(ep, d.DeployedModelID) == nil {
+		return err // nothing deployed
+	}
+	if pct := ep.GetTrafficSplit()[d.DeployedModelID]; pct > 0 {
+		return fmt.Errorf("%v; %s already has %d%% of the traffic of %s (retrying)", err, d.ModelVersion, pct, e.cfg.Endpoint)
+	}
+	op, uerr := e.endpoints.UndeployModel(ctx, &aiplatformpb.UndeployModelRequest{Endpoint: e.cfg.Endpoint, DeployedModelId: d.DeployedModelID})
+	if uerr == nil {
+		_, uerr = op.Wait(ctx)
+	}
+	if uerr != nil && status.Code(uerr) != codes.NotFound {
+		return fmt.Errorf("%v; rolling back: undeploy %s from %s (retrying): %w", err, d.DeployedModelID, e.cfg.Endpoint, uerr)
+	}
+	e.log.Warn("vertex: deploy failed, new model undeployed; the previous model serves", "version", d.ModelVersion,
+		"deployed_model_id", d.DeployedModelID, "error", err)
+	return fmt.Errorf("%w (rolled back: %s undeployed from %s)", err, d.DeployedModelID, e.cfg.Endpoint)
 }
 
 func find(ep *aiplatformpb.Endpoint, id string) *aiplatformpb.DeployedModel {
@@ -294,15 +377,26 @@ func (e *Engine) upload(ctx context.Context, m engine.Model) (string, error) {
 		return "", classify(fmt.Errorf("vertex: upload model %s: %w", version, err))
 	}
 	got, err := e.models.GetModel(ctx, &aiplatformpb.GetModelRequest{Name: name})
+	if status.Code(err) == codes.NotFound {
+		// ALREADY_EXISTS but not found: an earlier delivery's upload is
+		// still running.
+		return "", fmt.Errorf("vertex: upload of model %s is still in progress: %w", name, err)
+	}
 	if err != nil {
 		return "", classify(fmt.Errorf("vertex: get model %s: %w", name, err))
 	}
 	return got.GetName(), nil
 }
 
-// deploy deploys the uploaded model under d.DeployedModelID with all the
-// traffic ("0" is the model being deployed).
-func (e *Engine) deploy(ctx context.Context, d engine.Deployment) error {
+// deploy deploys the uploaded model under d.DeployedModelID ("0" in the
+// traffic split) beside the models of ep, without traffic: the serving model
+// keeps serving until switchTo. On an empty endpoint it gets all the traffic.
+func (e *Engine) deploy(ctx context.Context, d engine.Deployment, ep *aiplatformpb.Endpoint) error {
+	split := map[string]int32{"0": 100}
+	if len(ep.GetDeployedModels()) > 0 {
+		split = maps.Clone(ep.GetTrafficSplit())
+		split["0"] = 0
+	}
 	dm := &aiplatformpb.DeployedModel{
 		Id:          d.DeployedModelID,
 		Model:       d.ModelResource,
@@ -317,7 +411,7 @@ func (e *Engine) deploy(ctx context.Context, d engine.Deployment) error {
 	op, err := e.endpoints.DeployModel(ctx, &aiplatformpb.DeployModelRequest{
 		Endpoint:      e.cfg.Endpoint,
 		DeployedModel: dm,
-		TrafficSplit:  map[string]int32{"0": 100},
+		TrafficSplit:  split,
 	})
 	if err == nil {
 		_, err = op.Wait(ctx)

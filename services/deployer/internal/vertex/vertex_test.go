@@ -6,8 +6,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/aiplatform/apiv1/aiplatformpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
@@ -112,7 +115,10 @@ func TestDeployUploadsDeploysAndUndeploysThePrevious(t *testing.T) {
 	if !d2.New || len(d2.Undeployed) != 1 || d2.Undeployed[0] != d1.DeployedModelID {
 		t.Fatalf("second deployment %+v", d2)
 	}
-	if deps := f.fake.Deploys(); len(deps) != 2 || deps[1].GetTrafficSplit()["0"] != 100 {
+	// Deployed beside the first without traffic; the undeploy of the first
+	// switches the traffic.
+	if deps := f.fake.Deploys(); len(deps) != 2 || len(deps[1].GetTrafficSplit()) != 2 ||
+		deps[1].GetTrafficSplit()["0"] != 0 || deps[1].GetTrafficSplit()[d1.DeployedModelID] != 100 {
 		t.Errorf("second deploy %v", deps)
 	}
 	und := f.fake.Undeploys()
@@ -196,6 +202,121 @@ func TestDeployFailures(t *testing.T) {
 	defer eng.Close()
 	if _, err := eng.Deploy(ctx, f.model(t, "v2", 2)); !eventing.IsPermanent(err) {
 		t.Fatalf("missing endpoint: %v, want permanent", err)
+	}
+}
+
+// A deploy failing for good before the switch undeploys the new model: the
+// previous one serves as before. (It used to get all the traffic at deploy
+// time, so a rejected undeploy of the previous one left the failed model
+// serving and the previous one deployed beside it without traffic.)
+func TestFailedDeployRollsBack(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t, vertex.Config{})
+	m1, m2 := f.model(t, "v1", 1), f.model(t, "v2", 2)
+	if _, err := f.eng.Deploy(ctx, m1); err != nil {
+		t.Fatal(err)
+	}
+	f.fake.FailNext("UndeployModel", status.Error(codes.InvalidArgument, "rejected"))
+	_, err := f.eng.Deploy(ctx, m2)
+	if !eventing.IsPermanent(err) || !strings.Contains(err.Error(), "rejected") || !strings.Contains(err.Error(), "rolled back") {
+		t.Fatalf("deploy with the switch rejected: %v, want permanent, rolled back", err)
+	}
+	servesAlone(t, f, "v1")
+	if d, err := f.eng.Deploy(ctx, m2); err != nil || !d.New {
+		t.Fatalf("deploying v2 again: %+v, %v", d, err)
+	}
+	servesAlone(t, f, "v2")
+}
+
+// A rollback that fails is retried: the error is transient, and the
+// previous model serves meanwhile.
+func TestFailedRollbackIsTransient(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t, vertex.Config{})
+	m1, m2 := f.model(t, "v1", 1), f.model(t, "v2", 2)
+	if _, err := f.eng.Deploy(ctx, m1); err != nil {
+		t.Fatal(err)
+	}
+	f.fake.FailNext("UndeployModel", status.Error(codes.InvalidArgument, "rejected"), status.Error(codes.Unavailable, "down"))
+	_, err := f.eng.Deploy(ctx, m2)
+	if err == nil || eventing.IsPermanent(err) || !strings.Contains(err.Error(), "rolling back") {
+		t.Fatalf("deploy with the switch rejected and the rollback failing: %v, want transient", err)
+	}
+	ep := f.fake.Endpoint(f.endpoint)
+	if ep.GetTrafficSplit()[vertex.DeployedModelID("v1")] != 100 || len(ep.GetDeployedModels()) != 2 {
+		t.Fatalf("endpoint %v: want v1 serving, v2 beside it without traffic", ep)
+	}
+	// The redelivery finds v2 deployed and switches.
+	if _, err := f.eng.Deploy(ctx, m2); err != nil {
+		t.Fatal(err)
+	}
+	servesAlone(t, f, "v2")
+}
+
+// Once the new model has all the traffic, failing to undeploy another is
+// transient (the redelivery finishes the cleanup), never a failed deploy.
+func TestCleanupAfterTheSwitchIsTransient(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t, vertex.Config{})
+	m1, m2, m3 := f.model(t, "v1", 1), f.model(t, "v2", 2), f.model(t, "v3", 3)
+	if _, err := f.eng.Deploy(ctx, m1); err != nil {
+		t.Fatal(err)
+	}
+	// v2's switch fails and its event is dead-lettered: v2 stays without traffic.
+	f.fake.FailNext("UndeployModel", status.Error(codes.Unavailable, "down"))
+	if _, err := f.eng.Deploy(ctx, m2); err == nil || eventing.IsPermanent(err) {
+		t.Fatalf("v2: %v, want transient", err)
+	}
+	// v3: the switch (undeploying v1) passes, undeploying v2 is rejected.
+	f.fake.FailNext("UndeployModel", nil, status.Error(codes.InvalidArgument, "rejected"))
+	_, err := f.eng.Deploy(ctx, m3)
+	if err == nil || eventing.IsPermanent(err) || !strings.Contains(err.Error(), "serves all the traffic") {
+		t.Fatalf("v3 with the cleanup rejected: %v, want transient", err)
+	}
+	if ep := f.fake.Endpoint(f.endpoint); ep.GetTrafficSplit()[vertex.DeployedModelID("v3")] != 100 {
+		t.Fatalf("endpoint %v: want v3 serving", ep)
+	}
+	d, err := f.eng.Deploy(ctx, m3)
+	if err != nil || d.New || len(d.Undeployed) != 1 || d.Undeployed[0] != vertex.DeployedModelID("v2") {
+		t.Fatalf("v3 redelivered: %+v, %v", d, err)
+	}
+	servesAlone(t, f, "v3")
+}
+
+// A redelivery while the first delivery's upload is still running (the
+// model id taken, the model not found yet) is retried, not failed.
+func TestRedeliveryDuringUploadIsTransient(t *testing.T) {
+	f := setup(t, vertex.Config{})
+	m := f.model(t, "v1", 1)
+	f.fake.SetFaults(vertextest.Faults{Seed: 1, Stuck: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := f.eng.Deploy(ctx, m); err == nil || eventing.IsPermanent(err) {
+		t.Fatalf("deploy with the upload still running at the deadline: %v, want transient", err)
+	}
+	f.fake.SetFaults(vertextest.Faults{})
+	_, err := f.eng.Deploy(context.Background(), m)
+	if err == nil || eventing.IsPermanent(err) || !strings.Contains(err.Error(), "still in progress") {
+		t.Fatalf("redelivery during the upload: %v, want transient, in progress", err)
+	}
+	f.fake.Advance()
+	if _, err := f.eng.Deploy(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	servesAlone(t, f, "v1")
+	if n := len(f.fake.Models()); n != 1 {
+		t.Errorf("%d registry models, want 1", n)
+	}
+}
+
+// servesAlone checks that version is the endpoint's only deployed model,
+// with all the traffic.
+func servesAlone(t *testing.T, f fixture, version string) {
+	t.Helper()
+	ep := f.fake.Endpoint(f.endpoint)
+	id := vertex.DeployedModelID(version)
+	if len(ep.GetDeployedModels()) != 1 || ep.GetDeployedModels()[0].GetId() != id || ep.GetTrafficSplit()[id] != 100 {
+		t.Errorf("endpoint %v: want %s (%s) alone with all the traffic", ep, version, id)
 	}
 }
 

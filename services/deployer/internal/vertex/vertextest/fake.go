@@ -11,6 +11,12 @@
 // checks its health route answers 200 (Vertex AI's readiness check), and
 // Predict posts {"instances": [...]} to its predict route, as Vertex AI
 // forwards requests to a custom container.
+//
+// SetFaults makes the fake fail at random, from a seed (see Faults): RPC
+// errors, requests rejected, responses lost after the change was made,
+// operations that finish with an error and operations that stay pending
+// until Advance — the operations a caller gave up waiting for, which go on
+// and finish (or fail) meanwhile.
 package vertextest
 
 import (
@@ -18,6 +24,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -61,6 +68,14 @@ type Server struct {
 	nextOp       int
 	polls        int
 
+	faults   *Faults
+	rng      *rand.Rand
+	injected Injected
+	seen     map[string]bool // mutating requests already answered (by key)
+	inflight map[string]bool // resources an operation pending until Advance is changing
+	stuck    []string        // those operations, oldest first
+	failNext map[string][]error
+
 	uploads   []*aiplatformpb.UploadModelRequest
 	deploys   []*aiplatformpb.DeployModelRequest
 	undeploys []*aiplatformpb.UndeployModelRequest
@@ -70,6 +85,200 @@ type Server struct {
 type op struct {
 	pending int
 	done    *longrunningpb.Operation
+	// finish, for an operation pending until Advance, makes its change (or
+	// fails) and returns the operation's result.
+	finish func() (proto.Message, error)
+}
+
+// Faults are the probabilities of the faults the fake injects. Each RPC of
+// the ModelService and EndpointService draws them in turn; Predict and the
+// Operations service are never failed, so the sequence of draws, hence the
+// faults, depend only on the seed and the requests made.
+type Faults struct {
+	Seed uint64
+	// RPC: the call fails before doing anything, UNAVAILABLE or INTERNAL.
+	RPC float64
+	// Rejected: a mutating request (upload, deploy, undeploy) the fake sees
+	// for the first time is rejected, INVALID_ARGUMENT or
+	// FAILED_PRECONDITION, either as the RPC's error or as its operation's.
+	// Only the first time: Vertex AI does not reject a request it accepted
+	// before, and a rejected request sent again is drawn again.
+	Rejected float64
+	// LostResponse: a mutating call makes its change, then answers
+	// UNAVAILABLE (the response lost on the way back).
+	LostResponse float64
+	// OpError: the call's operation finishes with INTERNAL, having changed
+	// nothing.
+	OpError float64
+	// Stuck: the call's operation stays pending — polls answer "not done" —
+	// until Advance, which makes its change then (or fails it, when the
+	// state no longer allows it). Meanwhile the resource is busy: the model
+	// id or deployed model id is taken (ALREADY_EXISTS) but not visible
+	// yet, and undeploying it again is FAILED_PRECONDITION.
+	Stuck float64
+	// Cleanup is added to RPC and to OpError for UndeployModel, the only
+	// cleanup call the engine makes.
+	Cleanup float64
+}
+
+// Injected counts the faults injected since SetFaults.
+type Injected struct {
+	RPC, Rejected, LostResponse, OpError, Stuck int
+}
+
+// Total is the number of faults.
+func (i Injected) Total() int { return i.RPC + i.Rejected + i.LostResponse + i.OpError + i.Stuck }
+
+// SetFaults injects f's faults from now on (a zero Faults: none). Pending
+// operations stay pending until Advance.
+func (s *Server) SetFaults(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f == (Faults{}) {
+		s.faults, s.rng = nil, nil
+		return
+	}
+	s.faults, s.rng, s.injected = &f, rand.New(rand.NewPCG(f.Seed, f.Seed^0x5eed)), Injected{}
+}
+
+// FailNext makes the next calls of method (UploadModel, GetModel,
+// GetEndpoint, DeployModel, UndeployModel) answer errs in turn, before doing
+// anything; a nil error lets that call through. For deterministic tests;
+// counted in Injected as RPC errors.
+func (s *Server) FailNext(method string, errs ...error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failNext[method] = append(s.failNext[method], errs...)
+}
+
+// Injected returns the faults injected since SetFaults.
+func (s *Server) Injected() Injected {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.injected
+}
+
+// Advance lets time pass: every operation pending until Advance finishes,
+// oldest first, making its change or failing.
+func (s *Server) Advance() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, name := range s.stuck {
+		o := s.ops[name]
+		resp, err := o.finish()
+		o.finish, o.pending = nil, 0
+		setResult(o.done, resp, err)
+	}
+	s.stuck = nil
+}
+
+// Pending is the number of operations pending until Advance.
+func (s *Server) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.stuck)
+}
+
+// Models returns copies of the registry's models, by name.
+func (s *Server) Models() map[string]*aiplatformpb.Model {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]*aiplatformpb.Model, len(s.models))
+	for k, m := range s.models {
+		out[k] = proto.Clone(m).(*aiplatformpb.Model)
+	}
+	return out
+}
+
+var (
+	transientCodes = []codes.Code{codes.Unavailable, codes.Internal}
+	rejectedCodes  = []codes.Code{codes.InvalidArgument, codes.FailedPrecondition}
+)
+
+// inject draws the faults of a call before it does anything: an error to
+// return, or (mutating calls) the error its operation is to finish with.
+// Call with s.mu.
+func (s *Server) inject(method string, req proto.Message, mutating bool) (opErr, err error) {
+	if q := s.failNext[method]; len(q) > 0 {
+		s.failNext[method] = q[1:]
+		if q[0] != nil {
+			s.injected.RPC++
+			return nil, q[0]
+		}
+	}
+	f := s.faults
+	if f == nil {
+		return nil, nil
+	}
+	p := f.RPC
+	if method == "UndeployModel" {
+		p += f.Cleanup
+	}
+	if s.rng.Float64() < p {
+		s.injected.RPC++
+		return nil, status.Errorf(transientCodes[s.rng.IntN(2)], "vertextest: injected %s failure", method)
+	}
+	if !mutating {
+		return nil, nil
+	}
+	b, merr := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+	if merr != nil {
+		panic(merr)
+	}
+	key := method + "\x00" + string(b)
+	first := !s.seen[key]
+	s.seen[key] = true
+	if first && s.rng.Float64() < f.Rejected {
+		s.injected.Rejected++
+		err := status.Errorf(rejectedCodes[s.rng.IntN(2)], "vertextest: injected rejection of %s", method)
+		if s.rng.IntN(2) == 0 {
+			return nil, err
+		}
+		return err, nil
+	}
+	p = f.OpError
+	if method == "UndeployModel" {
+		p += f.Cleanup
+	}
+	if s.rng.Float64() < p {
+		s.injected.OpError++
+		return status.Errorf(codes.Internal, "vertextest: injected %s operation failure", method), nil
+	}
+	return nil, nil
+}
+
+// change ends a mutating call whose request is valid: its operation fails
+// with opErr (nothing changed), or stays pending until Advance (busy marks
+// the resource meanwhile; check and apply run then), or the change is made
+// now — and, drawn last, its response may be lost. Call with s.mu.
+func (s *Server) change(parent string, meta proto.Message, opErr error, busy string,
+	check func() error, apply func() proto.Message,
+) (*longrunningpb.Operation, error) {
+	if opErr != nil {
+		return s.newOp(parent, meta, nil, opErr), nil
+	}
+	if f := s.faults; f != nil && s.rng.Float64() < f.Stuck {
+		s.injected.Stuck++
+		s.inflight[busy] = true
+		o := s.newOp(parent, meta, &aiplatformpb.UndeployModelResponse{}, nil) // result set by Advance
+		pending := s.ops[o.GetName()]
+		pending.pending = -1
+		pending.finish = func() (proto.Message, error) {
+			delete(s.inflight, busy)
+			if err := check(); err != nil {
+				return nil, err
+			}
+			return apply(), nil
+		}
+		s.stuck = append(s.stuck, o.GetName())
+		return &longrunningpb.Operation{Name: o.GetName(), Metadata: o.GetMetadata()}, nil
+	}
+	resp := apply()
+	if f := s.faults; f != nil && s.rng.Float64() < f.LostResponse {
+		s.injected.LostResponse++
+		return nil, status.Error(codes.Unavailable, "vertextest: injected loss of the response (the change was made)")
+	}
+	return s.newOp(parent, meta, resp, nil), nil
 }
 
 // New starts a fake serving containers built by c, stopped at test end.
@@ -83,6 +292,7 @@ func New(t testing.TB, c Container) *Server {
 		Addr: l.Addr().String(), grpc: grpc.NewServer(), container: c,
 		models: map[string]*aiplatformpb.Model{}, endpoints: map[string]*aiplatformpb.Endpoint{},
 		serving: map[string]http.Handler{}, ops: map[string]*op{},
+		seen: map[string]bool{}, inflight: map[string]bool{}, failNext: map[string][]error{},
 	}
 	aiplatformpb.RegisterModelServiceServer(s.grpc, modelService{s: s})
 	aiplatformpb.RegisterEndpointServiceServer(s.grpc, endpointService{s: s})
@@ -167,20 +377,24 @@ func (s *Server) newOp(parent string, meta, resp proto.Message, err error) *long
 	if m, aerr := anypb.New(meta); aerr == nil {
 		done.Metadata = m
 	}
-	if err != nil {
-		done.Result = &longrunningpb.Operation_Error{Error: status.Convert(err).Proto()}
-	} else {
-		a, aerr := anypb.New(resp)
-		if aerr != nil {
-			panic(aerr)
-		}
-		done.Result = &longrunningpb.Operation_Response{Response: a}
-	}
+	setResult(done, resp, err)
 	s.ops[name] = &op{pending: s.pendingPolls, done: done}
 	if s.pendingPolls > 0 {
 		return &longrunningpb.Operation{Name: name, Metadata: done.Metadata}
 	}
 	return proto.Clone(done).(*longrunningpb.Operation)
+}
+
+func setResult(done *longrunningpb.Operation, resp proto.Message, err error) {
+	if err != nil {
+		done.Result = &longrunningpb.Operation_Error{Error: status.Convert(err).Proto()}
+		return
+	}
+	a, aerr := anypb.New(resp)
+	if aerr != nil {
+		panic(aerr)
+	}
+	done.Result = &longrunningpb.Operation_Response{Response: a}
 }
 
 func parentOf(name string) string {
@@ -201,6 +415,10 @@ func (m modelService) UploadModel(_ context.Context, req *aiplatformpb.UploadMod
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.uploads = append(s.uploads, proto.Clone(req).(*aiplatformpb.UploadModelRequest))
+	opErr, err := s.inject("UploadModel", req, true)
+	if err != nil {
+		return nil, err
+	}
 	if !parentRe.MatchString(req.GetParent()) {
 		return nil, status.Errorf(codes.InvalidArgument, "parent %q: want projects/*/locations/*", req.GetParent())
 	}
@@ -225,19 +443,30 @@ func (m modelService) UploadModel(_ context.Context, req *aiplatformpb.UploadMod
 		return nil, status.Errorf(codes.InvalidArgument, "model_id %q: want [a-z][a-z0-9_-]{0,62}", id)
 	}
 	name := req.GetParent() + "/models/" + id
-	if _, ok := s.models[name]; ok {
-		return nil, status.Errorf(codes.AlreadyExists, "model %s already exists", name)
+	busy := "model:" + name
+	check := func() error {
+		if _, ok := s.models[name]; ok || s.inflight[busy] {
+			return status.Errorf(codes.AlreadyExists, "model %s already exists", name)
+		}
+		return nil
 	}
-	stored := proto.Clone(md).(*aiplatformpb.Model)
-	stored.Name, stored.VersionId = name, "1"
-	s.models[name] = stored
-	return s.newOp(req.GetParent(), &aiplatformpb.UploadModelOperationMetadata{},
-		&aiplatformpb.UploadModelResponse{Model: name, ModelVersionId: "1"}, nil), nil
+	if err := check(); err != nil {
+		return nil, err
+	}
+	return s.change(req.GetParent(), &aiplatformpb.UploadModelOperationMetadata{}, opErr, busy, check, func() proto.Message {
+		stored := proto.Clone(md).(*aiplatformpb.Model)
+		stored.Name, stored.VersionId = name, "1"
+		s.models[name] = stored
+		return &aiplatformpb.UploadModelResponse{Model: name, ModelVersionId: "1"}
+	})
 }
 
 func (m modelService) GetModel(_ context.Context, req *aiplatformpb.GetModelRequest) (*aiplatformpb.Model, error) {
 	m.s.mu.Lock()
 	defer m.s.mu.Unlock()
+	if _, err := m.s.inject("GetModel", req, false); err != nil {
+		return nil, err
+	}
 	md, ok := m.s.models[strings.SplitN(req.GetName(), "@", 2)[0]]
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "model %s not found", req.GetName())
@@ -251,6 +480,12 @@ type endpointService struct {
 }
 
 func (e endpointService) GetEndpoint(_ context.Context, req *aiplatformpb.GetEndpointRequest) (*aiplatformpb.Endpoint, error) {
+	e.s.mu.Lock()
+	_, err := e.s.inject("GetEndpoint", req, false)
+	e.s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	if ep := e.s.Endpoint(req.GetName()); ep != nil {
 		return ep, nil
 	}
@@ -262,15 +497,11 @@ func (e endpointService) DeployModel(_ context.Context, req *aiplatformpb.Deploy
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.deploys = append(s.deploys, proto.Clone(req).(*aiplatformpb.DeployModelRequest))
-	ep, ok := s.endpoints[req.GetEndpoint()]
-	if !ok {
-		return nil, status.Errorf(codes.NotFound, "endpoint %s not found", req.GetEndpoint())
+	opErr, err := s.inject("DeployModel", req, true)
+	if err != nil {
+		return nil, err
 	}
 	dm := proto.Clone(req.GetDeployedModel()).(*aiplatformpb.DeployedModel)
-	md, ok := s.models[strings.SplitN(dm.GetModel(), "@", 2)[0]]
-	if !ok {
-		return nil, status.Errorf(codes.NotFound, "model %s not found", dm.GetModel())
-	}
 	if dm.GetDedicatedResources().GetMachineSpec().GetMachineType() == "" {
 		return nil, status.Error(codes.InvalidArgument, "a custom-container model needs dedicated_resources.machine_spec.machine_type")
 	}
@@ -282,28 +513,44 @@ func (e endpointService) DeployModel(_ context.Context, req *aiplatformpb.Deploy
 	} else if !deployIDRe.MatchString(dm.GetId()) {
 		return nil, status.Errorf(codes.InvalidArgument, "deployed_model.id %q: want 1-10 digits", dm.GetId())
 	}
-	for _, old := range ep.GetDeployedModels() {
-		if old.GetId() == dm.GetId() {
-			return nil, status.Errorf(codes.AlreadyExists, "deployed model %s already exists on %s", dm.GetId(), ep.GetName())
+	busy := "deploy:" + req.GetEndpoint() + "/" + dm.GetId()
+	var (
+		ep    *aiplatformpb.Endpoint
+		md    *aiplatformpb.Model
+		split map[string]int32
+	)
+	// check validates the request against the state, now and (an operation
+	// pending until Advance) when it finishes.
+	check := func() error {
+		var ok bool
+		if ep, ok = s.endpoints[req.GetEndpoint()]; !ok {
+			return status.Errorf(codes.NotFound, "endpoint %s not found", req.GetEndpoint())
 		}
-	}
-	split := map[string]int32{}
-	for k, v := range req.GetTrafficSplit() {
-		if k == "0" {
-			k = dm.GetId()
-		} else if find(ep, k) == nil {
-			return nil, status.Errorf(codes.InvalidArgument, "traffic_split names %s, not deployed on %s", k, ep.GetName())
+		if md, ok = s.models[strings.SplitN(dm.GetModel(), "@", 2)[0]]; !ok {
+			return status.Errorf(codes.NotFound, "model %s not found", dm.GetModel())
 		}
-		split[k] = v
-	}
-	if len(req.GetTrafficSplit()) == 0 {
-		if len(ep.GetDeployedModels()) > 0 {
-			split = ep.GetTrafficSplit() // the new model gets none
-		} else {
-			split = map[string]int32{dm.GetId(): 100}
+		if find(ep, dm.GetId()) != nil || s.inflight[busy] {
+			return status.Errorf(codes.AlreadyExists, "deployed model %s already exists on %s", dm.GetId(), ep.GetName())
 		}
+		split = map[string]int32{}
+		for k, v := range req.GetTrafficSplit() {
+			if k == "0" {
+				k = dm.GetId()
+			} else if find(ep, k) == nil {
+				return status.Errorf(codes.InvalidArgument, "traffic_split names %s, not deployed on %s", k, ep.GetName())
+			}
+			split[k] = v
+		}
+		if len(req.GetTrafficSplit()) == 0 {
+			if len(ep.GetDeployedModels()) > 0 {
+				split = copySplit(ep.GetTrafficSplit()) // the new model gets none
+			} else {
+				split = map[string]int32{dm.GetId(): 100}
+			}
+		}
+		return checkSplit(split)
 	}
-	if err := checkSplit(split); err != nil {
+	if err := check(); err != nil {
 		return nil, err
 	}
 	h, err := s.container(md, dm.GetId())
@@ -315,12 +562,13 @@ func (e endpointService) DeployModel(_ context.Context, req *aiplatformpb.Deploy
 		return s.newOp(parentOf(ep.GetName()), &aiplatformpb.DeployModelOperationMetadata{}, nil,
 			status.Errorf(codes.FailedPrecondition, "container not ready: %v", err)), nil
 	}
-	dm.Model = md.GetName()
-	ep.DeployedModels = append(ep.DeployedModels, dm)
-	ep.TrafficSplit = split
-	s.serving[dm.GetId()] = h
-	return s.newOp(parentOf(ep.GetName()), &aiplatformpb.DeployModelOperationMetadata{},
-		&aiplatformpb.DeployModelResponse{DeployedModel: proto.Clone(dm).(*aiplatformpb.DeployedModel)}, nil), nil
+	return s.change(parentOf(ep.GetName()), &aiplatformpb.DeployModelOperationMetadata{}, opErr, busy, check, func() proto.Message {
+		dm.Model = md.GetName()
+		ep.DeployedModels = append(ep.DeployedModels, dm)
+		ep.TrafficSplit = split
+		s.serving[dm.GetId()] = h
+		return &aiplatformpb.DeployModelResponse{DeployedModel: proto.Clone(dm).(*aiplatformpb.DeployedModel)}
+	})
 }
 
 func (e endpointService) UndeployModel(_ context.Context, req *aiplatformpb.UndeployModelRequest) (*longrunningpb.Operation, error) {
@@ -328,45 +576,62 @@ func (e endpointService) UndeployModel(_ context.Context, req *aiplatformpb.Unde
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.undeploys = append(s.undeploys, proto.Clone(req).(*aiplatformpb.UndeployModelRequest))
-	ep, ok := s.endpoints[req.GetEndpoint()]
-	if !ok {
-		return nil, status.Errorf(codes.NotFound, "endpoint %s not found", req.GetEndpoint())
+	opErr, err := s.inject("UndeployModel", req, true)
+	if err != nil {
+		return nil, err
 	}
 	id := req.GetDeployedModelId()
-	if find(ep, id) == nil {
-		return nil, status.Errorf(codes.NotFound, "deployed model %s not found on %s", id, ep.GetName())
-	}
-	split := ep.GetTrafficSplit()
-	if len(req.GetTrafficSplit()) > 0 {
-		split = req.GetTrafficSplit()
-	}
-	var rest []*aiplatformpb.DeployedModel
-	for _, dm := range ep.GetDeployedModels() {
-		if dm.GetId() != id {
-			rest = append(rest, dm)
+	busy := "undeploy:" + req.GetEndpoint() + "/" + id
+	var (
+		ep    *aiplatformpb.Endpoint
+		rest  []*aiplatformpb.DeployedModel
+		split map[string]int32
+	)
+	check := func() error {
+		var ok bool
+		if ep, ok = s.endpoints[req.GetEndpoint()]; !ok {
+			return status.Errorf(codes.NotFound, "endpoint %s not found", req.GetEndpoint())
 		}
-	}
-	if len(rest) == 0 {
-		split = nil
-	} else {
+		if find(ep, id) == nil {
+			return status.Errorf(codes.NotFound, "deployed model %s not found on %s", id, ep.GetName())
+		}
+		if s.inflight[busy] {
+			return status.Errorf(codes.FailedPrecondition, "deployed model %s is being undeployed", id)
+		}
+		split = ep.GetTrafficSplit()
+		if len(req.GetTrafficSplit()) > 0 {
+			split = req.GetTrafficSplit()
+		}
+		rest = nil
+		for _, dm := range ep.GetDeployedModels() {
+			if dm.GetId() != id {
+				rest = append(rest, dm)
+			}
+		}
+		if len(rest) == 0 {
+			split = nil
+			return nil
+		}
 		if split[id] > 0 {
-			return nil, status.Errorf(codes.FailedPrecondition, "deployed model %s still has %d%% of the traffic", id, split[id])
+			return status.Errorf(codes.FailedPrecondition, "deployed model %s still has %d%% of the traffic", id, split[id])
 		}
 		split = copySplit(split)
 		delete(split, id)
 		for k := range split {
 			if find(ep, k) == nil {
-				return nil, status.Errorf(codes.InvalidArgument, "traffic_split names %s, not deployed on %s", k, ep.GetName())
+				return status.Errorf(codes.InvalidArgument, "traffic_split names %s, not deployed on %s", k, ep.GetName())
 			}
 		}
-		if err := checkSplit(split); err != nil {
-			return nil, err
-		}
+		return checkSplit(split)
 	}
-	ep.DeployedModels, ep.TrafficSplit = rest, split
-	delete(s.serving, id)
-	return s.newOp(parentOf(ep.GetName()), &aiplatformpb.UndeployModelOperationMetadata{},
-		&aiplatformpb.UndeployModelResponse{}, nil), nil
+	if err := check(); err != nil {
+		return nil, err
+	}
+	return s.change(parentOf(ep.GetName()), &aiplatformpb.UndeployModelOperationMetadata{}, opErr, busy, check, func() proto.Message {
+		ep.DeployedModels, ep.TrafficSplit = rest, split
+		delete(s.serving, id)
+		return &aiplatformpb.UndeployModelResponse{}
+	})
 }
 
 func find(ep *aiplatformpb.Endpoint, id string) *aiplatformpb.DeployedModel {
@@ -513,8 +778,10 @@ func (o operations) GetOperation(_ context.Context, req *longrunningpb.GetOperat
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "operation %s not found", req.GetName())
 	}
-	if op.pending > 0 {
-		op.pending--
+	if op.pending != 0 {
+		if op.pending > 0 {
+			op.pending--
+		}
 		return &longrunningpb.Operation{Name: op.done.GetName(), Metadata: op.done.GetMetadata()}, nil
 	}
 	return proto.Clone(op.done).(*longrunningpb.Operation), nil
