@@ -5,17 +5,13 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cmmsflow/cmmsflow/deploy/local/stack"
@@ -40,13 +36,18 @@ func run(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	dbURL, drop, err := newDatabase(ctx)
+	admin := os.Getenv(pgtest.EnvVar)
+	if admin == "" {
+		fmt.Fprintf(os.Stderr, "e2e: %s is not set: run the tests with `make test`\n", pgtest.EnvVar)
+		return 1
+	}
+	dbURL, drop, err := pgtest.CreateDatabase(ctx, admin, "e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
 	defer drop()
-	root, err := repoRoot()
+	root, err := stack.FindRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
@@ -90,51 +91,4 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e: service logs in", logs.Name())
 	}
 	return code
-}
-
-// newDatabase creates an empty database for the stack on the test server.
-func newDatabase(ctx context.Context) (string, func(), error) {
-	admin := os.Getenv(pgtest.EnvVar)
-	if admin == "" {
-		return "", nil, fmt.Errorf("%s is not set: run the tests with `make test`", pgtest.EnvVar)
-	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	name := "e2e_" + hex.EncodeToString(b)
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return "", nil, err
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", nil, err
-	}
-	u, _ := url.Parse(admin)
-	u.Path = "/" + name
-	drop := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, admin); err == nil {
-			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			c.Close(ctx)
-		}
-	}
-	return u.String(), drop, nil
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.work above the working directory")
-		}
-		dir = parent
-	}
 }

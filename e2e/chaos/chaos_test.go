@@ -157,7 +157,7 @@ func TestChaos(t *testing.T) {
 
 func startStack(t *testing.T, seed uint64, emulator string) (*stack.Stack, *pgxpool.Pool, *sendgridfake.Server, *localpubsub.DeliveryFaults) {
 	t.Helper()
-	root, err := repoRoot()
+	root, err := stack.FindRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,23 +398,6 @@ func waitRun(ctx context.Context, pool *pgxpool.Pool, runID string) string {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return state
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.work above the working directory")
-		}
-		dir = parent
-	}
 }
 
 func sortedKeys[M ~map[string]V, V any](m M) []string {

@@ -3,14 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"time"
 
@@ -20,6 +17,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/fleet"
+	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 )
 
 // Latency is the end-to-end measurement: every pipeline triggered through
@@ -108,7 +106,7 @@ type latencyOptions struct {
 // database with the demo fleet, triggers each pipeline o.Runs times, one run
 // at a time, and reads the runs' timings back.
 func measureLatency(ctx context.Context, o latencyOptions) (*Latency, error) {
-	dbURL, drop, err := newDatabase(ctx, o.AdminURL)
+	dbURL, drop, err := pgtest.CreateDatabase(ctx, o.AdminURL, "bench")
 	if err != nil {
 		return nil, err
 	}
@@ -227,33 +225,4 @@ func waitRun(ctx context.Context, pool interface {
 		r.Steps = append(r.Steps, s)
 	}
 	return r, rows.Err()
-}
-
-// newDatabase creates an empty database on the test server, as e2e does.
-func newDatabase(ctx context.Context, admin string) (string, func(), error) {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	name := "bench_" + hex.EncodeToString(b)
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return "", nil, err
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", nil, err
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		return "", nil, err
-	}
-	u.Path = "/" + name
-	drop := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, admin); err == nil {
-			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			_ = c.Close(ctx)
-		}
-	}
-	return u.String(), drop, nil
 }

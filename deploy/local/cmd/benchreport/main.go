@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string) error {
 	root := *rootFlag
 	if root == "" {
 		var err error
-		if root, err = repoRoot(); err != nil {
+		if root, err = stack.FindRoot(); err != nil {
 			return err
 		}
 	}
@@ -134,21 +134,4 @@ func modulePackages(ctx context.Context, root string) ([]string, error) {
 		pkgs = append(pkgs, "./"+filepath.ToSlash(rel)+"/...")
 	}
 	return pkgs, nil
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.work above the working directory")
-		}
-		dir = parent
-	}
 }
