@@ -202,6 +202,10 @@ func startStack(t *testing.T, seed uint64, emulator string) (*stack.Stack, *pgxp
 			"NOTIFY_MAX_ATTEMPTS":      "8",
 			"RUN_TIMEOUTS":             "*=" + runTimeout.String(),
 			"STALE_RUN_SWEEP_INTERVAL": sweepInterval.String(),
+			// A failed run whose step-failed event Pub/Sub dead-lettered
+			// (notifier down past its retries) is alerted by the reconciler.
+			"ALERT_RECONCILE_INTERVAL": "2s",
+			"ALERT_RECONCILE_AFTER":    "5s",
 			"TRIGGER_RATE_LIMIT":       "0",
 			"OUTBOX_POLL_INTERVAL":     "500ms",
 		},
@@ -370,15 +374,18 @@ func trigger(sys *stack.Stack, pipeline string, conf map[string]string) (string,
 	return out.Run.RunID, nil
 }
 
-// settle waits, up to bound, until no run is queued or running and no
-// notification is waiting to be (re)sent. It reports whether it got there.
+// settle waits, up to bound, until no run is queued or running, no
+// notification is waiting to be (re)sent and every failed run has its alert.
+// It reports whether it got there.
 func settle(ctx context.Context, pool *pgxpool.Pool, bound time.Duration) bool {
 	deadline := time.Now().Add(bound)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		var open int
 		err := pool.QueryRow(ctx, `SELECT
 			(SELECT count(*) FROM runs WHERE state IN ('queued', 'running')) +
-			(SELECT count(*) FROM notifications WHERE status IN ('pending', 'sending') OR (status = 'failed' AND retryable))`).Scan(&open)
+			(SELECT count(*) FROM notifications WHERE status IN ('pending', 'sending') OR (status = 'failed' AND retryable)) +
+			(SELECT count(*) FROM runs r WHERE r.state = 'failed'
+				AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.run_id = r.run_id AND n.kind = 'alert'))`).Scan(&open)
 		if err == nil && open == 0 {
 			return true
 		}

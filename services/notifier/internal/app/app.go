@@ -50,6 +50,11 @@ type Config struct {
 	// objects (e.g. https://storage.googleapis.com/<bucket>), used to link a
 	// report too large to attach; otherwise the link is its gs:// URI.
 	ReportPublicBaseURL string `env:"REPORT_PUBLIC_BASE_URL"`
+	// AlertReconcileInterval is how often failed runs without an alert are
+	// looked for and alerted (0: never); AlertReconcileAfter is how long
+	// after a run failed its own step-failed event is waited for first.
+	AlertReconcileInterval time.Duration `env:"ALERT_RECONCILE_INTERVAL, default=1m"`
+	AlertReconcileAfter    time.Duration `env:"ALERT_RECONCILE_AFTER, default=2m"`
 }
 
 // App is the notifier's dependencies, built from the configuration before
@@ -58,6 +63,8 @@ type App struct {
 	Sender email.Sender
 	Poster *webhook.Poster
 	Notify notify.Config
+	// ReconcileInterval and ReconcileAfter drive the alert reconciler.
+	ReconcileInterval, ReconcileAfter time.Duration
 	// Close releases the bucket client.
 	Close func() error
 }
@@ -88,6 +95,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		if u, err := url.Parse(b); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return nil, fmt.Errorf("REPORT_PUBLIC_BASE_URL %q: want an http(s) URL", b)
 		}
+	}
+	if cfg.AlertReconcileInterval < 0 || cfg.AlertReconcileAfter < 0 {
+		return nil, fmt.Errorf("ALERT_RECONCILE_INTERVAL and ALERT_RECONCILE_AFTER must not be negative")
 	}
 	if cfg.MaxAttempts < 1 {
 		return nil, fmt.Errorf("NOTIFY_MAX_ATTEMPTS must be at least 1, got %d", cfg.MaxAttempts)
@@ -122,12 +132,24 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 			From: *from, Admins: admins, Webhooks: hooks, MaxAttempts: cfg.MaxAttempts,
 			Reports: reports, ReportLinkBase: cfg.ReportPublicBaseURL, Bucket: store,
 		},
+		ReconcileInterval: cfg.AlertReconcileInterval, ReconcileAfter: cfg.AlertReconcileAfter,
 		Close: closeStore,
 	}, nil
 }
 
-// Register adds the notify handlers to the service's router.
+// Register adds the notify handlers to the service's router and, unless
+// its interval is 0, starts the alert reconciler until the service stops.
 func (a *App) Register(s *service.Service) error {
-	notify.New(s.Pool, a.Sender, a.Poster, a.Notify, s.Log).Register(s.Router)
+	n := notify.New(s.Pool, a.Sender, a.Poster, a.Notify, s.Log)
+	n.Register(s.Router)
+	if a.ReconcileInterval > 0 {
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			n.RunAlertReconciler(ctx, a.ReconcileInterval, a.ReconcileAfter)
+		}()
+		s.OnStop(func() { stop(); <-done })
+	}
 	return nil
 }

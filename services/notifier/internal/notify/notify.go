@@ -8,11 +8,13 @@ package notify
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/mail"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -152,15 +154,27 @@ func (n *Notifier) StepFailed(ctx context.Context, tx pgx.Tx, ev eventing.Event)
 	if p.Retrying {
 		return nil
 	}
-	step := cmp.Or(p.Step, "unknown")
+	return n.alert(ctx, tx, failedRun{RunID: ev.RunID, Pipeline: ev.Pipeline, Step: p.Step, Error: p.Error, At: ev.Time()})
+}
+
+// failedRun is what an alert says of a run that failed.
+type failedRun struct {
+	RunID, Pipeline, Step, Error string
+	At                           time.Time
+}
+
+// alert sends run's alert email to the admins and posts it to every webhook,
+// each once per run (keys alert:<run>…), whichever path asks first.
+func (n *Notifier) alert(ctx context.Context, tx pgx.Tx, run failedRun) error {
+	step := cmp.Or(run.Step, "unknown")
 	r, err := email.RenderAlert(email.Alert{
-		RunID: ev.RunID, Pipeline: ev.Pipeline, Step: step, Error: truncate(p.Error, 8000), At: ev.Time(),
+		RunID: run.RunID, Pipeline: run.Pipeline, Step: step, Error: truncate(run.Error, 8000), At: run.At,
 	})
 	if err != nil {
 		return eventing.Permanent(fmt.Errorf("render alert: %w", err))
 	}
 	var ds []delivery
-	key := "alert:" + ev.RunID
+	key := "alert:" + run.RunID
 	if len(n.cfg.Admins) > 0 {
 		ds = append(ds, delivery{
 			Key: key, Channel: ChannelEmail, Kind: email.KindAlert,
@@ -168,15 +182,76 @@ func (n *Notifier) StepFailed(ctx context.Context, tx pgx.Tx, ev eventing.Event)
 		})
 	}
 	hooks, err := n.webhookDeliveries(key+":webhook:", email.KindAlert, r.Subject, webhook.Message{
-		Kind: email.KindAlert, RunID: ev.RunID, Pipeline: ev.Pipeline, Severity: "error",
-		Title: r.Subject, Text: truncate(p.Error, 1500),
-		Facts: []webhook.Fact{{Label: "Pipeline", Value: ev.Pipeline}, {Label: "Step", Value: step}, {Label: "Run", Value: ev.RunID}},
-		Data:  map[string]any{"step": step, "error": p.Error},
+		Kind: email.KindAlert, RunID: run.RunID, Pipeline: run.Pipeline, Severity: "error",
+		Title: r.Subject, Text: truncate(run.Error, 1500),
+		Facts: []webhook.Fact{{Label: "Pipeline", Value: run.Pipeline}, {Label: "Step", Value: step}, {Label: "Run", Value: run.RunID}},
+		Data:  map[string]any{"step": step, "error": run.Error},
 	})
 	if err != nil {
 		return err
 	}
-	return n.deliver(ctx, tx, ev, append(ds, hooks...))
+	return n.deliver(ctx, tx, eventing.Event{RunID: run.RunID, Pipeline: run.Pipeline}, append(ds, hooks...))
+}
+
+// reconcileHorizon bounds how far back ReconcileAlerts looks: a failure
+// older than a day is history, not news.
+const reconcileHorizon = 24 * time.Hour
+
+// ReconcileAlerts alerts every run that failed between a day and grace ago
+// and has no alert: one whose step-failed event never reached notifier
+// (dead-lettered by Pub/Sub while notifier was down longer than its retries,
+// say). Alerts are keyed per run, so a run this and its event both alert is
+// alerted once. It returns how many runs it alerted; nothing is done when
+// there are neither admin emails nor webhooks to alert.
+func (n *Notifier) ReconcileAlerts(ctx context.Context, grace time.Duration) (int, error) {
+	if len(n.cfg.Admins) == 0 && len(n.cfg.Webhooks) == 0 {
+		return 0, nil
+	}
+	now := time.Now()
+	rows, err := n.pool.Query(ctx, `
+		SELECT r.run_id, r.pipeline, coalesce(s.step, ''), coalesce(nullif(s.error, ''), r.error), r.ended_at
+		FROM runs r
+		LEFT JOIN LATERAL (SELECT step, error FROM steps
+			WHERE run_id = r.run_id AND state = 'failed' ORDER BY position LIMIT 1) s ON true
+		WHERE r.state = 'failed' AND r.ended_at <= $1 AND r.ended_at > $2
+		  AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.run_id = r.run_id AND n.kind = $3)
+		ORDER BY r.ended_at
+		LIMIT 100`, now.Add(-grace), now.Add(-reconcileHorizon), email.KindAlert)
+	if err != nil {
+		return 0, fmt.Errorf("notify: find failed runs without an alert: %w", err)
+	}
+	runs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (failedRun, error) {
+		var f failedRun
+		return f, r.Scan(&f.RunID, &f.Pipeline, &f.Step, &f.Error, &f.At)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("notify: find failed runs without an alert: %w", err)
+	}
+	var errs []error
+	for _, run := range runs {
+		n.log.WarnContext(ctx, "failed run has no alert (its step-failed event never arrived): alerting now",
+			"run_id", run.RunID, "pipeline", run.Pipeline, "step", run.Step)
+		if err := pgx.BeginFunc(ctx, n.pool, func(tx pgx.Tx) error { return n.alert(ctx, tx, run) }); err != nil {
+			errs = append(errs, fmt.Errorf("alert run %s: %w", run.RunID, err))
+		}
+	}
+	return len(runs) - len(errs), errors.Join(errs...)
+}
+
+// RunAlertReconciler calls ReconcileAlerts every interval until ctx ends.
+func (n *Notifier) RunAlertReconciler(ctx context.Context, interval, grace time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := n.ReconcileAlerts(ctx, grace); err != nil && ctx.Err() == nil {
+			n.log.ErrorContext(ctx, "alert reconciliation", "error", err)
+		}
+	}
 }
 
 // workOrder is a work order of the run with its assignee.

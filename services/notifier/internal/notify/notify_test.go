@@ -105,6 +105,7 @@ func (h *hookServer) received() [][]byte {
 type fixture struct {
 	t      *testing.T
 	pool   *pgxpool.Pool
+	n      *notify.Notifier
 	router *eventing.Router
 	http   *httptest.Server
 	mail   *recorder
@@ -151,10 +152,11 @@ func newFixture(t *testing.T, o options) *fixture {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f.router = eventing.NewRouter(eventing.RouterConfig{Service: events.Notifier, Pool: f.pool, Log: log, Timeout: o.timeout})
-	notify.New(f.pool, f.mail, webhook.NewPoster(nil), notify.Config{
+	f.n = notify.New(f.pool, f.mail, webhook.NewPoster(nil), notify.Config{
 		From:   mail.Address{Name: "cmmsflow", Address: "cmmsflow@fleet.test"},
 		Admins: admins, Webhooks: targets, MaxAttempts: o.maxAttempts,
-	}, log).Register(f.router)
+	}, log)
+	f.n.Register(f.router)
 	f.http = httptest.NewServer(f.router)
 	t.Cleanup(f.http.Close)
 	f.seed()
@@ -762,6 +764,59 @@ func TestAlertOncePerFailedRun(t *testing.T) {
 	// An alert is not a step of its own: no step reports.
 	if n := f.count(`SELECT count(*) FROM outbox`); n != 0 {
 		t.Fatalf("%d events emitted while alerting, want 0", n)
+	}
+}
+
+// TestReconcileAlertsAlertsWhatNoEventDid: a failed run whose step-failed
+// event never arrived (dead-lettered while notifier was down) is alerted
+// once, naming its failed step, after the grace; a run already alerted, a
+// run still in its grace, an older one and a successful one are not; the
+// late event afterwards sends nothing.
+func TestReconcileAlertsAlertsWhatNoEventDid(t *testing.T) {
+	slack := newHook(t, 200)
+	f := newFixture(t, options{webhooks: "slack={slack}/alerts", hooks: map[string]*hookServer{"slack": slack}})
+	f.exec(`INSERT INTO pipelines (id) VALUES ('preventive_maintenance') ON CONFLICT DO NOTHING`)
+	f.exec(`INSERT INTO runs (run_id, pipeline, state, source, logical_date, ended_at, error) VALUES
+		('lost',    'preventive_maintenance', 'failed',  'manual', now(), now() - interval '10 minutes', 'pmgen: failed'),
+		('alerted', 'preventive_maintenance', 'failed',  'manual', now(), now() - interval '10 minutes', 'x'),
+		('fresh',   'preventive_maintenance', 'failed',  'manual', now(), now() - interval '5 seconds', 'x'),
+		('old',     'preventive_maintenance', 'failed',  'manual', now(), now() - interval '3 days', 'x'),
+		('fine',    'preventive_maintenance', 'success', 'manual', now(), now() - interval '10 minutes', '')`)
+	f.exec(`INSERT INTO steps (run_id, step, position, state, error) VALUES
+		('lost', 'pmgen', 0, 'failed', 'plan 7: interval_unit "fortnights" unknown'),
+		('lost', 'notifier', 1, 'pending', '')`)
+	f.process(stepFailed(t, "alerted", events.Pmgen, "boom", false), eventing.Handled)
+	if f.mail.count() != 1 {
+		t.Fatalf("%d emails before reconciling, want the one alert", f.mail.count())
+	}
+
+	n, err := f.n.ReconcileAlerts(t.Context(), time.Minute)
+	if err != nil || n != 1 {
+		t.Fatalf("reconcile alerted %d runs (%v), want 1", n, err)
+	}
+	files := f.outboxFiles()
+	alert, ok := files[email.FileName("alert:lost")]
+	if !ok || f.mail.count() != 2 || len(slack.received()) != 2 {
+		t.Fatalf("outbox %v, %d emails, %d slack posts", files, f.mail.count(), len(slack.received()))
+	}
+	contains(t, "alert", alert.text, "lost failed at step pmgen", `plan 7: interval_unit "fortnights" unknown`)
+
+	// Again, and the late event: nothing more.
+	if n, err := f.n.ReconcileAlerts(t.Context(), time.Minute); err != nil || n != 0 {
+		t.Fatalf("second reconcile alerted %d runs (%v)", n, err)
+	}
+	f.process(stepFailed(t, "lost", events.Pmgen, "late", false), eventing.Handled)
+	if f.mail.count() != 2 || len(slack.received()) != 2 {
+		t.Fatalf("%d emails, %d slack posts after the late event, want 2 each", f.mail.count(), len(slack.received()))
+	}
+	// With no grace, the fresh run is alerted too; never the old or the fine.
+	if n, err := f.n.ReconcileAlerts(t.Context(), 0); err != nil || n != 1 {
+		t.Fatalf("reconcile without grace alerted %d runs (%v), want 1 (fresh)", n, err)
+	}
+	for _, run := range []string{"old", "fine"} {
+		if c := f.count(`SELECT count(*) FROM notifications WHERE run_id = $1`, run); c != 0 {
+			t.Errorf("run %s has %d notifications", run, c)
+		}
 	}
 }
 
