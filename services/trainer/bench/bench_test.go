@@ -147,9 +147,34 @@ func BenchmarkTrain(b *testing.B) {
 				"learner": "go-" + string(kind), "params": params(m), "roc_auc": e.ROCAUC, "pr_auc": e.PRAUC, "brier": e.Brier, "ece": e.ECE,
 				"train_seconds_best": best.Seconds(), "rows_train": len(ds.Train), "rows_holdout": len(ds.Holdout),
 			})
-			fmt.Fprintln(os.Stderr, string(line))
+			learnerLines.Add(string(line))
 		})
 	}
+}
+
+// learnerLines are BenchmarkTrain's JSON lines (one per learner and run,
+// read by make bench's report), printed by TestMain after every benchmark:
+// printed from inside a benchmark, they would split the result line that
+// go test writes around each run (-count > 1).
+var learnerLines lines
+
+type lines struct {
+	mu sync.Mutex
+	l  []string
+}
+
+func (l *lines) Add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.l = append(l.l, s)
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, l := range learnerLines.l {
+		fmt.Fprintln(os.Stderr, l)
+	}
+	os.Exit(code)
 }
 
 func params(m *model.Model) map[string]any {

@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -96,9 +97,14 @@ func run(ctx context.Context, args []string) error {
 		r := &runner{root: root, local: local, adminURL: admin, info: info, emulator: *emulator}
 		runErr = r.measure(ctx)
 	}
-	doc, err := Render(readInputs(local))
+	in := readInputs(local)
+	doc, err := Render(in)
 	if err != nil {
 		return err
+	}
+	if *measure && len(in.Missing) > 0 {
+		// The doc says so too; a measuring run that lost figures fails.
+		runErr = errors.Join(runErr, fmt.Errorf("raw outputs missing or unreadable: %s", strings.Join(in.Missing, "; ")))
 	}
 	if *out == "-" {
 		_, err = os.Stdout.Write(doc)
