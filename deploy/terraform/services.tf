@@ -17,6 +17,21 @@
 # long steps (extractor, featurejob, trainer, deployer) get 9 minutes.
 
 locals {
+  # What every service shares (modules/service's variable "platform").
+  platform = {
+    name_prefix          = var.name_prefix
+    project_id           = var.project_id
+    project_number       = local.project_number
+    region               = var.region
+    bucket               = google_storage_bucket.runs.name
+    database_url         = local.database_url
+    db_password_secret   = local.secret_ids.db_password
+    cloudsql_instance    = var.cloudsql_instance
+    push_service_account = local.push_service_account
+    log_level            = var.log_level
+    labels               = var.labels
+  }
+
   step_topics = ["step-started", "step-succeeded", "step-failed"]
   push_member = "serviceAccount:${local.push_service_account}"
   rw          = "roles/storage.objectUser"
@@ -37,18 +52,8 @@ locals {
 module "control" {
   source                  = "./modules/service"
   name                    = "control"
-  name_prefix             = var.name_prefix
-  project_id              = var.project_id
-  project_number          = local.project_number
-  region                  = var.region
+  platform                = local.platform
   image                   = local.images["control"]
-  bucket                  = google_storage_bucket.runs.name
-  database_url            = local.database_url
-  db_password_secret      = local.secret_ids.db_password
-  cloudsql_instance       = var.cloudsql_instance
-  push_service_account    = local.push_service_account
-  log_level               = var.log_level
-  labels                  = var.labels
   timeout_seconds         = 300
   handler_timeout_seconds = 240
   concurrency             = 80
@@ -70,18 +75,8 @@ module "control" {
 module "extractor" {
   source                  = "./modules/service"
   name                    = "extractor"
-  name_prefix             = var.name_prefix
-  project_id              = var.project_id
-  project_number          = local.project_number
-  region                  = var.region
+  platform                = local.platform
   image                   = local.images["extractor"]
-  bucket                  = google_storage_bucket.runs.name
-  database_url            = local.database_url
-  db_password_secret      = local.secret_ids.db_password
-  cloudsql_instance       = var.cloudsql_instance
-  push_service_account    = local.push_service_account
-  log_level               = var.log_level
-  labels                  = var.labels
   timeout_seconds         = 600
   handler_timeout_seconds = 540
   concurrency             = 2
@@ -97,18 +92,8 @@ module "extractor" {
 module "featurejob" {
   source                  = "./modules/service"
   name                    = "featurejob"
-  name_prefix             = var.name_prefix
-  project_id              = var.project_id
-  project_number          = local.project_number
-  region                  = var.region
+  platform                = local.platform
   image                   = local.images["featurejob"]
-  bucket                  = google_storage_bucket.runs.name
-  database_url            = local.database_url
-  db_password_secret      = local.secret_ids.db_password
-  cloudsql_instance       = var.cloudsql_instance
-  push_service_account    = local.push_service_account
-  log_level               = var.log_level
-  labels                  = var.labels
   timeout_seconds         = 600
   handler_timeout_seconds = 540 # DATAPROC_WAIT (8m) fits; a longer job is picked up again on redelivery
   concurrency             = 1
@@ -143,18 +128,8 @@ module "featurejob" {
 module "trainer" {
   source                  = "./modules/service"
   name                    = "trainer"
-  name_prefix             = var.name_prefix
-  project_id              = var.project_id
-  project_number          = local.project_number
-  region                  = var.region
+  platform                = local.platform
   image                   = local.images["trainer"]
-  bucket                  = google_storage_bucket.runs.name
-  database_url            = local.database_url
-  db_password_secret      = local.secret_ids.db_password
-  cloudsql_instance       = var.cloudsql_instance
-  push_service_account    = local.push_service_account
-  log_level               = var.log_level
-  labels                  = var.labels
   timeout_seconds         = 600
   handler_timeout_seconds = 540
   concurrency             = 1
@@ -171,18 +146,8 @@ module "trainer" {
 module "deployer" {
   source                  = "./modules/service"
   name                    = "deployer"
-  name_prefix             = var.name_prefix
-  project_id              = var.project_id
-  project_number          = local.project_number
-  region                  = var.region
+  platform                = local.platform
   image                   = local.images["deployer"]
-  bucket                  = google_storage_bucket.runs.name
-  database_url            = local.database_url
-  db_password_secret      = local.secret_ids.db_password
-  cloudsql_instance       = var.cloudsql_instance
-  push_service_account    = local.push_service_account
-  log_level               = var.log_level
-  labels                  = var.labels
   timeout_seconds         = 600
   handler_timeout_seconds = 540 # a Vertex deployment takes minutes; the engine resumes on redelivery
   concurrency             = 1
@@ -213,18 +178,8 @@ module "deployer" {
 module "pmgen" {
   source                  = "./modules/service"
   name                    = "pmgen"
-  name_prefix             = var.name_prefix
-  project_id              = var.project_id
-  project_number          = local.project_number
-  region                  = var.region
+  platform                = local.platform
   image                   = local.images["pmgen"]
-  bucket                  = google_storage_bucket.runs.name
-  database_url            = local.database_url
-  db_password_secret      = local.secret_ids.db_password
-  cloudsql_instance       = var.cloudsql_instance
-  push_service_account    = local.push_service_account
-  log_level               = var.log_level
-  labels                  = var.labels
   timeout_seconds         = 300
   handler_timeout_seconds = 240
   concurrency             = 10
@@ -243,18 +198,8 @@ module "pmgen" {
 module "notifier" {
   source                  = "./modules/service"
   name                    = "notifier"
-  name_prefix             = var.name_prefix
-  project_id              = var.project_id
-  project_number          = local.project_number
-  region                  = var.region
+  platform                = local.platform
   image                   = local.images["notifier"]
-  bucket                  = google_storage_bucket.runs.name
-  database_url            = local.database_url
-  db_password_secret      = local.secret_ids.db_password
-  cloudsql_instance       = var.cloudsql_instance
-  push_service_account    = local.push_service_account
-  log_level               = var.log_level
-  labels                  = var.labels
   timeout_seconds         = 300
   handler_timeout_seconds = 240
   concurrency             = 20
@@ -282,18 +227,8 @@ module "notifier" {
 module "reporter" {
   source                  = "./modules/service"
   name                    = "reporter"
-  name_prefix             = var.name_prefix
-  project_id              = var.project_id
-  project_number          = local.project_number
-  region                  = var.region
+  platform                = local.platform
   image                   = local.images["reporter"]
-  bucket                  = google_storage_bucket.runs.name
-  database_url            = local.database_url
-  db_password_secret      = local.secret_ids.db_password
-  cloudsql_instance       = var.cloudsql_instance
-  push_service_account    = local.push_service_account
-  log_level               = var.log_level
-  labels                  = var.labels
   timeout_seconds         = 300
   handler_timeout_seconds = 240
   concurrency             = 2

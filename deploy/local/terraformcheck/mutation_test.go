@@ -90,7 +90,7 @@ func TestCheckCatchesMismatch(t *testing.T) {
 			`name                    = "reporter"`, `name                    = "reporting"`,
 			"service reporter: no Cloud Run service named reporter"},
 		{"shared service account", "modules/service/main.tf",
-			`account_id   = "${var.name_prefix}-${var.name}"`, `account_id   = "${var.name_prefix}-all"`,
+			`account_id   = "${var.platform.name_prefix}-${var.name}"`, `account_id   = "${var.platform.name_prefix}-all"`,
 			"shares service account"},
 		{"not scaled to zero", "modules/service/main.tf",
 			"min_instance_count = 0", "min_instance_count = 1",

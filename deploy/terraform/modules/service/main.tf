@@ -5,45 +5,45 @@
 locals {
   # Cloud Run's deterministic URL, known before the service exists, so the
   # service can be told its own push audience without a dependency cycle.
-  url = "https://${var.name}-${var.project_number}.${var.region}.run.app"
+  url = "https://${var.name}-${var.platform.project_number}.${var.platform.region}.run.app"
 
   # Every service's common configuration (libs/config.Common); PORT is set by
   # Cloud Run.
   env = merge({
-    GOOGLE_CLOUD_PROJECT = var.project_id
-    BUCKET               = var.bucket
-    DATABASE_URL         = var.database_url
+    GOOGLE_CLOUD_PROJECT = var.platform.project_id
+    BUCKET               = var.platform.bucket
+    DATABASE_URL         = var.platform.database_url
     HANDLER_TIMEOUT      = "${var.handler_timeout_seconds}s"
     LOG_FORMAT           = "json"
-    LOG_LEVEL            = var.log_level
+    LOG_LEVEL            = var.platform.log_level
   }, local.push_auth_env, var.env)
 
   # Push authentication (the receiver verifies Google-signed OIDC tokens).
-  push_auth_env = var.push_service_account == "" ? {} : {
+  push_auth_env = var.platform.push_service_account == "" ? {} : {
     PUSH_AUTH             = "on"
     PUSH_AUDIENCE         = local.url
-    PUSH_SERVICE_ACCOUNTS = var.push_service_account
+    PUSH_SERVICE_ACCOUNTS = var.platform.push_service_account
   }
 
-  secret_env = merge(var.secret_env, { PGPASSWORD = var.db_password_secret })
+  secret_env = merge(var.secret_env, { PGPASSWORD = var.platform.db_password_secret })
 
   # project:region:instance
-  cloudsql_parts = split(":", var.cloudsql_instance)
+  cloudsql_parts = split(":", var.platform.cloudsql_instance)
   member         = "serviceAccount:${google_service_account.this.email}"
 }
 
 resource "google_service_account" "this" {
-  project      = var.project_id
-  account_id   = "${var.name_prefix}-${var.name}"
+  project      = var.platform.project_id
+  account_id   = "${var.platform.name_prefix}-${var.name}"
   display_name = "cmmsflow ${var.name} (Cloud Run runtime)"
 }
 
 resource "google_cloud_run_v2_service" "this" {
-  project             = var.project_id
+  project             = var.platform.project_id
   name                = var.name
-  location            = var.region
+  location            = var.platform.region
   ingress             = var.ingress
-  labels              = merge(var.labels, { "cmmsflow-service" = var.name })
+  labels              = merge(var.platform.labels, { "cmmsflow-service" = var.name })
   deletion_protection = var.deletion_protection
 
   template {
@@ -59,7 +59,7 @@ resource "google_cloud_run_v2_service" "this" {
     volumes {
       name = "cloudsql"
       cloud_sql_instance {
-        instances = [var.cloudsql_instance]
+        instances = [var.platform.cloudsql_instance]
       }
     }
 
@@ -138,7 +138,7 @@ resource "google_cloud_run_v2_service" "this" {
 # Pub/Sub: publish to exactly the topics of the events it emits.
 resource "google_pubsub_topic_iam_member" "publish" {
   for_each = toset(var.publish_topics)
-  project  = var.project_id
+  project  = var.platform.project_id
   topic    = each.value
   role     = "roles/pubsub.publisher"
   member   = local.member
@@ -149,21 +149,21 @@ resource "google_pubsub_topic_iam_member" "publish" {
 # bucket (object names only; reading an object still needs its prefix).
 resource "google_storage_bucket_iam_member" "prefix" {
   for_each = var.bucket_prefixes
-  bucket   = var.bucket
+  bucket   = var.platform.bucket
   role     = each.value
   member   = local.member
 
   condition {
     title       = "${var.name} ${trimsuffix(each.key, "/")}"
     description = "cmmsflow ${var.name}: objects under ${each.key}"
-    expression  = "resource.name == \"projects/_/buckets/${var.bucket}\" || resource.name.startsWith(\"projects/_/buckets/${var.bucket}/objects/${each.key}\")"
+    expression  = "resource.name == \"projects/_/buckets/${var.platform.bucket}\" || resource.name.startsWith(\"projects/_/buckets/${var.platform.bucket}/objects/${each.key}\")"
   }
 }
 
 # Secret Manager: exactly the secrets it mounts.
 resource "google_secret_manager_secret_iam_member" "secret" {
   for_each  = toset(values(local.secret_env))
-  project   = var.project_id
+  project   = var.platform.project_id
   secret_id = each.value
   role      = "roles/secretmanager.secretAccessor"
   member    = local.member
@@ -171,7 +171,7 @@ resource "google_secret_manager_secret_iam_member" "secret" {
 
 # Cloud SQL: connect to the one instance.
 resource "google_project_iam_member" "cloudsql" {
-  project = var.project_id
+  project = var.platform.project_id
   role    = "roles/cloudsql.client"
   member  = local.member
 
@@ -184,7 +184,7 @@ resource "google_project_iam_member" "cloudsql" {
 # Managed APIs the service drives (Dataproc, Vertex AI).
 resource "google_project_iam_member" "role" {
   for_each = toset(var.project_roles)
-  project  = var.project_id
+  project  = var.platform.project_id
   role     = each.value
   member   = local.member
 }
@@ -192,15 +192,15 @@ resource "google_project_iam_member" "role" {
 # Runtime accounts the service hands to Dataproc or Vertex AI.
 resource "google_service_account_iam_member" "act_as" {
   for_each           = toset(var.act_as)
-  service_account_id = "projects/${var.project_id}/serviceAccounts/${each.value}"
+  service_account_id = "projects/${var.platform.project_id}/serviceAccounts/${each.value}"
   role               = "roles/iam.serviceAccountUser"
   member             = local.member
 }
 
 resource "google_cloud_run_v2_service_iam_member" "invoker" {
   for_each = toset(var.invoker_members)
-  project  = var.project_id
-  location = var.region
+  project  = var.platform.project_id
+  location = var.platform.region
   name     = google_cloud_run_v2_service.this.name
   role     = "roles/run.invoker"
   member   = each.value

@@ -3,25 +3,35 @@ variable "name" {
   type        = string
 }
 
-variable "name_prefix" {
-  description = "Prefix of the runtime service account id (6-30 characters in total with the name)."
-  type        = string
-  default     = "cmmsflow"
-}
-
-variable "project_id" {
-  description = "Project the service runs in."
-  type        = string
-}
-
-variable "project_number" {
-  description = "Number of the project: Cloud Run's deterministic URL is https://<name>-<project_number>.<region>.run.app."
-  type        = string
-}
-
-variable "region" {
-  description = "Cloud Run region."
-  type        = string
+# platform is what every service shares, passed as one object (the root's
+# local.platform) rather than repeated in each module call:
+#
+#   name_prefix          Prefix of the runtime service account id (6-30 characters in total with the name).
+#   project_id           Project the service runs in.
+#   project_number       Number of the project: Cloud Run's deterministic URL is https://<name>-<project_number>.<region>.run.app.
+#   region               Cloud Run region.
+#   bucket               The run bucket.
+#   database_url         DATABASE_URL without the password (the password comes from the PGPASSWORD secret, which pgx merges in).
+#   db_password_secret   Secret Manager secret id holding the database password, mounted as PGPASSWORD.
+#   cloudsql_instance    Cloud SQL instance connection name (project:region:instance), mounted as a unix socket under /cloudsql.
+#   push_service_account Email of the Pub/Sub push identity: the service is told to accept push requests only with an OIDC token from it for its own URL (audience). Empty: push authentication off.
+#   log_level            LOG_LEVEL: debug, info, warn or error.
+#   labels               Labels on the Cloud Run service.
+variable "platform" {
+  description = "Settings every service shares: name_prefix, project_id, project_number, region, bucket, database_url, db_password_secret, cloudsql_instance, push_service_account (empty: push authentication off), log_level, labels (see the comment above)."
+  type = object({
+    name_prefix          = string
+    project_id           = string
+    project_number       = string
+    region               = string
+    bucket               = string
+    database_url         = string
+    db_password_secret   = string
+    cloudsql_instance    = string
+    push_service_account = string
+    log_level            = string
+    labels               = map(string)
+  })
 }
 
 variable "image" {
@@ -47,11 +57,6 @@ variable "publish_topics" {
   default     = []
 }
 
-variable "bucket" {
-  description = "The run bucket."
-  type        = string
-}
-
 variable "bucket_prefixes" {
   description = "Object prefixes in the run bucket the service uses (prefix => role, roles/storage.objectViewer to read or roles/storage.objectUser to read and write), granted with an IAM condition on the object name."
   type        = map(string)
@@ -68,27 +73,6 @@ variable "act_as" {
   description = "Service account emails the service may act as (roles/iam.serviceAccountUser), e.g. the Dataproc or Vertex AI runtime accounts it hands to those services."
   type        = list(string)
   default     = []
-}
-
-variable "database_url" {
-  description = "DATABASE_URL without the password (the password comes from the PGPASSWORD secret, which pgx merges in)."
-  type        = string
-}
-
-variable "db_password_secret" {
-  description = "Secret Manager secret id holding the database password, mounted as PGPASSWORD."
-  type        = string
-}
-
-variable "cloudsql_instance" {
-  description = "Cloud SQL instance connection name (project:region:instance), mounted as a unix socket under /cloudsql."
-  type        = string
-}
-
-variable "push_service_account" {
-  description = "Email of the Pub/Sub push identity: the service is told to accept push requests only with an OIDC token from it for its own URL (audience). Empty: push authentication off."
-  type        = string
-  default     = ""
 }
 
 variable "invoker_members" {
@@ -134,18 +118,6 @@ variable "memory" {
   description = "Memory limit per instance."
   type        = string
   default     = "512Mi"
-}
-
-variable "log_level" {
-  description = "LOG_LEVEL: debug, info, warn or error."
-  type        = string
-  default     = "info"
-}
-
-variable "labels" {
-  description = "Labels on the Cloud Run service."
-  type        = map(string)
-  default     = {}
 }
 
 variable "deletion_protection" {
