@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"net/http"
 	"testing"
 	"time"
 
@@ -24,32 +21,11 @@ func trigger(t *testing.T, pipeline string) string {
 // triggerWith is trigger with a run conf.
 func triggerWith(t *testing.T, pipeline string, conf map[string]string) string {
 	t.Helper()
-	body, err := json.Marshal(map[string]any{"conf": conf})
-	if err != nil {
-		t.Fatal(err)
+	runID, created, err := sys.Trigger(t.Context(), pipeline, conf)
+	if err != nil || !created {
+		t.Fatalf("trigger %s: run %q created %v: %v", pipeline, runID, created, err)
 	}
-	req, err := http.NewRequest(http.MethodPost, sys.Services[events.Control].URL+"/v1/pipelines/"+pipeline+":trigger", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+sys.AdminToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Run struct {
-			RunID string `json:"run_id"`
-			State string `json:"state"`
-		} `json:"run"`
-		Created bool `json:"created"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK || !out.Created || out.Run.RunID == "" {
-		t.Fatalf("trigger %s: %d %+v %v", pipeline, resp.StatusCode, out, err)
-	}
-	return out.Run.RunID
+	return runID
 }
 
 // publishTrigger publishes a manual trigger event straight to Pub/Sub, as

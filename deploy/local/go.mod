@@ -91,7 +91,7 @@ require (
 	github.com/cmmsflow/cmmsflow/scheduler v0.0.0
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
-	golang.org/x/text v0.44.0 // indirect
+	golang.org/x/text v0.44.0
 )
 
 replace github.com/cmmsflow/cmmsflow/libs => ../../libs

@@ -9,12 +9,9 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -141,7 +138,7 @@ func TestChaos(t *testing.T) {
 
 	// A run after the faults still does the work nobody did: due plans get
 	// their work order (once, see the invariants).
-	final, err := trigger(sys, events.PreventiveMaintenance, map[string]string{"as_of": asOf})
+	final, err := trigger(settleCtx, sys, events.PreventiveMaintenance, map[string]string{"as_of": asOf})
 	if err != nil {
 		t.Fatalf("trigger the final run: %v", err)
 	}
@@ -251,7 +248,7 @@ func triggerLoop(ctx context.Context, t *testing.T, sys *stack.Stack, pool *pgxp
 		case r < 60:
 			p, conf = events.WeeklyKPIReport, nil
 		}
-		runID, err := trigger(sys, p, conf)
+		runID, err := trigger(ctx, sys, p, conf)
 		if err != nil {
 			c.add(func(c *counts) { c.triggerErrors++ })
 			continue
@@ -344,34 +341,13 @@ func restart(ctx context.Context, p *stack.Proc) error {
 	return nil
 }
 
-// trigger starts a manual run through control's HTTP API.
-func trigger(sys *stack.Stack, pipeline string, conf map[string]string) (string, error) {
-	body, err := json.Marshal(map[string]any{"conf": conf})
-	if err != nil {
-		return "", err
-	}
-	req, err := http.NewRequest(http.MethodPost, sys.Services[events.Control].URL+"/v1/pipelines/"+pipeline+":trigger",
-		bytes.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+sys.AdminToken)
-	req.Header.Set("Content-Type", "application/json")
-	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Run struct {
-			RunID string `json:"run_id"`
-		} `json:"run"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK || out.Run.RunID == "" {
-		return "", fmt.Errorf("trigger %s: status %d, %v", pipeline, resp.StatusCode, err)
-	}
-	return out.Run.RunID, nil
+// trigger starts a manual run through control's HTTP API, waiting at most
+// 10 s for control (it may be down or waiting for PostgreSQL).
+func trigger(ctx context.Context, sys *stack.Stack, pipeline string, conf map[string]string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	runID, _, err := sys.Trigger(ctx, pipeline, conf)
+	return runID, err
 }
 
 // settle waits, up to bound, until no run is queued or running, no

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"time"
 
@@ -136,7 +134,7 @@ func measureLatency(ctx context.Context, o latencyOptions) (*Latency, error) {
 	for _, p := range events.Pipelines {
 		pl := PipelineLatency{ID: p.ID, Steps: p.Steps}
 		for i := range o.Runs {
-			runID, err := triggerRun(ctx, sys.Services[events.Control].URL, sys.AdminToken, p.ID)
+			runID, _, err := sys.Trigger(ctx, p.ID, nil)
 			if err != nil {
 				return nil, err
 			}
@@ -150,30 +148,6 @@ func measureLatency(ctx context.Context, o latencyOptions) (*Latency, error) {
 		out.Pipelines = append(out.Pipelines, pl)
 	}
 	return out, nil
-}
-
-// triggerRun starts a manual run through control's HTTP API, as a user does.
-func triggerRun(ctx context.Context, base, token, pipeline string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/pipelines/"+pipeline+":trigger", bytes.NewReader([]byte(`{}`)))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Run struct {
-			RunID string `json:"run_id"`
-		} `json:"run"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK || body.Run.RunID == "" {
-		return "", fmt.Errorf("trigger %s: HTTP %d, %v", pipeline, resp.StatusCode, err)
-	}
-	return body.Run.RunID, nil
 }
 
 // waitRun polls until the run is final and returns its timings.

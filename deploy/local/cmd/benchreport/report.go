@@ -12,6 +12,9 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 )
 
 //go:embed report.md.tmpl
@@ -149,22 +152,10 @@ func count(x float64) string {
 	return thousands(int64(math.Round(x)))
 }
 
-func thousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
+// thousands writes n with thousands separators: 1,234,567.
+func thousands(n int64) string { return english.Sprintf("%d", n) }
+
+var english = message.NewPrinter(language.English)
 
 func fixed(prec int, x float64) string {
 	if math.IsNaN(x) {
