@@ -18,6 +18,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/fleet"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
+	"github.com/cmmsflow/cmmsflow/libs/repo"
 )
 
 var (
@@ -47,7 +48,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer drop()
-	root, err := stack.FindRoot()
+	root, err := repo.Root()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1

@@ -28,6 +28,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/fleet"
+	"github.com/cmmsflow/cmmsflow/libs/repo"
 )
 
 // Settings, from the environment.
@@ -154,7 +155,7 @@ func TestChaos(t *testing.T) {
 
 func startStack(t *testing.T, seed uint64, emulator string) (*stack.Stack, *pgxpool.Pool, *sendgridfake.Server, *localpubsub.DeliveryFaults) {
 	t.Helper()
-	root, err := stack.FindRoot()
+	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/cmmsflow/cmmsflow/deploy/local/stack"
+	"github.com/cmmsflow/cmmsflow/libs/repo"
 )
 
 func main() {
@@ -64,7 +65,7 @@ func run(ctx context.Context, args []string) error {
 	root := *rootFlag
 	if root == "" {
 		var err error
-		if root, err = stack.FindRoot(); err != nil {
+		if root, err = repo.Root(); err != nil {
 			return err
 		}
 	}

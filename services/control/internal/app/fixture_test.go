@@ -25,23 +25,16 @@ import (
 	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/app"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/auth/authtest"
 )
 
 // Tokens of every test server: two admins, a viewer.
 var (
-	adminToken, adminEntry   = mustToken(auth.RoleAdmin, "ops")
-	admin2Token, admin2Entry = mustToken(auth.RoleAdmin, "ops2")
-	viewerToken, viewerEntry = mustToken(auth.RoleViewer, "")
+	adminToken, adminEntry   = authtest.Token(auth.RoleAdmin, "ops")
+	admin2Token, admin2Entry = authtest.Token(auth.RoleAdmin, "ops2")
+	viewerToken, viewerEntry = authtest.Token(auth.RoleViewer, "")
 	badToken                 = "cmf_not-a-configured-token"
 )
-
-func mustToken(r auth.Role, name string) (string, string) {
-	tok, entry, err := auth.NewToken(r, name)
-	if err != nil {
-		panic(err)
-	}
-	return tok, entry
-}
 
 type published struct {
 	topic string

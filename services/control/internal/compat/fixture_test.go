@@ -25,24 +25,18 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
+	"github.com/cmmsflow/cmmsflow/libs/repo"
 	"github.com/cmmsflow/cmmsflow/scheduler"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/auth/authtest"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
 )
 
 var (
-	adminToken, adminEntry   = mustToken(auth.RoleAdmin, "ops")
-	viewerToken, viewerEntry = mustToken(auth.RoleViewer, "viewer")
+	adminToken, adminEntry   = authtest.Token(auth.RoleAdmin, "ops")
+	viewerToken, viewerEntry = authtest.Token(auth.RoleViewer, "viewer")
 	badToken                 = "cmf_not-a-configured-token"
 )
-
-func mustToken(r auth.Role, name string) (string, string) {
-	tok, entry, err := auth.NewToken(r, name)
-	if err != nil {
-		panic(err)
-	}
-	return tok, entry
-}
 
 // ---- the contract ----
 
@@ -56,19 +50,9 @@ var (
 // holding go.work (CI lays shared/ beside the clone).
 func contractPath(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	dir, err := repo.Root()
 	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("contract: no go.work above the test's directory: cannot locate ../shared/contracts/airflow-v1.yaml")
-		}
-		dir = parent
+		t.Fatalf("contract: cannot locate ../shared/contracts/airflow-v1.yaml: %v", err)
 	}
 	p := filepath.Join(dir, "..", "shared", "contracts", "airflow-v1.yaml")
 	if _, err := os.Stat(p); err != nil {
