@@ -68,6 +68,14 @@ func cloudSDKCheck() (string, error) {
 //     CloudPubSubDeadLetterSource{DeliveryCount,Subscription (the id),
 //     SubscriptionProject,TopicPublishTime} — the same as the pusher.
 
+// javaLogging is the emulator JVM's java.util.logging configuration: warnings
+// and errors only. At INFO it logs two lines per connection ("Detected HTTP/2
+// connection") and per forwarded header.
+const javaLogging = `handlers=java.util.logging.ConsoleHandler
+.level=WARNING
+java.util.logging.ConsoleHandler.level=WARNING
+`
+
 // StartCloudSDK runs `gcloud beta emulators pubsub start` on 127.0.0.1 in its
 // own process group and returns once the emulator answers (10–15 s on a cold
 // JVM). ctx bounds the start-up only; the emulator runs until Stop, which
@@ -101,6 +109,11 @@ func StartCloudSDK(ctx context.Context, o Options) (*Emulator, error) {
 		}
 	}
 
+	logConfig := filepath.Join(dir, "logging.properties")
+	if err := os.WriteFile(logConfig, []byte(javaLogging), 0o600); err != nil {
+		cleanup()
+		return nil, err
+	}
 	out := &tailWriter{w: o.LogWriter, max: 64 << 10}
 	cmd := exec.Command(gcloud, "beta", "emulators", "pubsub", "start",
 		"--host-port="+host, "--project="+o.Project, "--data-dir="+filepath.Join(dir, "data"), "--quiet")
@@ -109,6 +122,8 @@ func StartCloudSDK(ctx context.Context, o Options) (*Emulator, error) {
 		"CLOUDSDK_CORE_DISABLE_PROMPTS=1",
 		"CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK=true",
 		"CLOUDSDK_CORE_DISABLE_USAGE_REPORTING=true",
+		// The emulator's start script passes this to the JVM.
+		"CLOUD_PUBSUB_EMULATOR_OPTS=-Djava.util.logging.config.file="+logConfig,
 	)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -123,6 +123,12 @@ func TestCloudSDKEmulator(t *testing.T) {
 		}
 	})
 
+	// The subtests opened many connections: at INFO each logs "Detected
+	// HTTP/2 connection". Only warnings and errors are kept.
+	if strings.Contains(out.String(), "INFO:") {
+		t.Errorf("the emulator logged at INFO:\n%s", out.String())
+	}
+
 	if err := e.Stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
