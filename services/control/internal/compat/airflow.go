@@ -23,6 +23,7 @@ import (
 	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/compat/airflowspec"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
 )
 
@@ -34,15 +35,46 @@ const (
 	maxBody      = 1 << 20
 )
 
+// airflowPrefix is the Airflow API's base path (the contract's server URL).
+const airflowPrefix = "/api/v1"
+
+// airflowRoute is an Airflow operation compat serves and its handler.
+type airflowRoute struct {
+	method, path string // path is relative to airflowPrefix, as in the contract
+	handle       func(*Server, http.ResponseWriter, *http.Request)
+}
+
+// airflowTable is the one list of the Airflow operations compat serves: the
+// routes airflowRoutes registers and the operations of the derived contract
+// (testdata/airflow-v1.yaml). A row added here must be cut into the contract
+// again (go run ./services/control/cmd/airflowcontract).
+var airflowTable = []airflowRoute{
+	{"GET", "/dags", (*Server).getDags},
+	{"GET", "/dags/{dag_id}", (*Server).getDag},
+	{"PATCH", "/dags/{dag_id}", (*Server).patchDag},
+	{"GET", "/dags/{dag_id}/dagRuns", (*Server).getDagRuns},
+	{"POST", "/dags/{dag_id}/dagRuns", (*Server).postDagRun},
+	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}", (*Server).getDagRun},
+	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", (*Server).getTaskInstances},
+}
+
+// AirflowOperations lists the Airflow operations compat serves, in the order
+// of the route table.
+func AirflowOperations() []airflowspec.Operation {
+	ops := make([]airflowspec.Operation, len(airflowTable))
+	for i, r := range airflowTable {
+		ops[i] = airflowspec.Operation{Method: r.method, Path: r.path}
+	}
+	return ops
+}
+
 func (s *Server) airflowRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /api/v1/dags", s.getDags)
-	mux.HandleFunc("GET /api/v1/dags/{dag_id}", s.getDag)
-	mux.HandleFunc("PATCH /api/v1/dags/{dag_id}", s.patchDag)
-	mux.HandleFunc("GET /api/v1/dags/{dag_id}/dagRuns", s.getDagRuns)
-	mux.HandleFunc("POST /api/v1/dags/{dag_id}/dagRuns", s.postDagRun)
-	mux.HandleFunc("GET /api/v1/dags/{dag_id}/dagRuns/{dag_run_id}", s.getDagRun)
-	mux.HandleFunc("GET /api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", s.getTaskInstances)
-	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
+	for _, r := range airflowTable {
+		mux.HandleFunc(r.method+" "+airflowPrefix+r.path, func(w http.ResponseWriter, req *http.Request) {
+			r.handle(s, w, req)
+		})
+	}
+	mux.HandleFunc(airflowPrefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "no route "+r.Method+" "+r.URL.Path)
 	})
 }

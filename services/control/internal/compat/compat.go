@@ -1,9 +1,14 @@
 // Package compat serves the compatibility APIs of control for clients of the
 // system it replaced:
 //
-//   - a subset of the Airflow stable REST API v1 (../shared/contracts/airflow-v1.yaml)
-//     under /api/v1/dags…: pipelines are DAGs, runs are DAG runs, steps are
-//     task instances (see states.go for the state mapping);
+//   - a subset of the Airflow stable REST API v1 under /api/v1/dags…: pipelines
+//     are DAGs, runs are DAG runs, steps are task instances (see states.go for
+//     the state mapping). The operations served are the rows of airflowTable
+//     (airflow.go); testdata/airflow-v1.yaml is their contract, cut from the
+//     upstream spec (../shared/contracts/airflow-v1.yaml beside the clone) by
+//     go run ./services/control/cmd/airflowcontract, which is run again after
+//     a change to the table. The tests check every request and response
+//     against it;
 //   - the old backend's /api/v1/core/composer/* routes (composer.go).
 //
 // Both call control's ControlService implementation (internal/api) for what it
