@@ -15,20 +15,30 @@ GRPC_GATEWAY := github.com/grpc-ecosystem/grpc-gateway/v2
 PROTOC_GEN_GATEWAY := $(GRPC_GATEWAY)/protoc-gen-grpc-gateway@v2.33.0
 PROTOC_GEN_OPENAPI := $(GRPC_GATEWAY)/protoc-gen-openapiv2@v2.33.0
 
-.PHONY: up test bench bench-report deps lint build generate generate-check clean
+# The stacks of make up, the e2e and chaos tests and make bench run the
+# binaries that the bins target built here (deploy/local/stack.Binaries).
+STACK_BIN := CMMSFLOW_BIN_DIR=$(CURDIR)/.local/bin
+
+.PHONY: up test bench bench-report deps bins lint build generate generate-check clean
 
 ## up: start the whole system locally with demo data; Ctrl-C stops it.
-up: deps
-	@echo "building the services (the first build takes a minute or two)"
-	@$(GOBUILD) -o .local/bin/ ./deploy/local/cmd/up $(BINARIES)
-	.local/bin/up $(UP_FLAGS)
+up: deps bins
+	@$(GOBUILD) -o .local/bin/ ./deploy/local/cmd/up
+	$(STACK_BIN) .local/bin/up $(UP_FLAGS)
 
 ## test: unit, integration (real PostgreSQL and emulators) and e2e tests,
-## then a short fuzz run.
-test: deps
+## then a short fuzz run. The service binaries are built first, so no test's
+## time budget covers their compilation.
+test: deps bins
 	@go build -o .local/bin/testenv ./deploy/local/cmd/testenv
-	E2E_ARTIFACTS=$(CURDIR)/.local/e2e-artifacts .local/bin/testenv -- $(GOTEST) $(PKGS)
+	E2E_ARTIFACTS=$(CURDIR)/.local/e2e-artifacts $(STACK_BIN) .local/bin/testenv -- $(GOTEST) $(PKGS)
 	@$(MAKE) --no-print-directory fuzz-short
+
+## bins: the service binaries of the local stack, into .local/bin, built as
+## the Dockerfile builds them (the first build on a cold cache takes minutes).
+bins:
+	@echo "building the services into .local/bin"
+	@$(GOBUILD) -o .local/bin/ $(BINARIES)
 
 ## chaos: every pipeline triggered over and over for CHAOS_DURATION (10 min)
 ## on a stack of its own while services are SIGKILLed, PostgreSQL restarts,
@@ -37,9 +47,9 @@ test: deps
 ## (`make test` runs the same test for 1 minute.)
 CHAOS_DURATION ?= 10m
 .PHONY: chaos
-chaos: deps
+chaos: deps bins
 	@go build -o .local/bin/testenv ./deploy/local/cmd/testenv
-	CHAOS_DURATION=$(CHAOS_DURATION) .local/bin/testenv -- go test -count=1 -timeout=60m -run '^TestChaos$$' -v ./e2e/chaos
+	CHAOS_DURATION=$(CHAOS_DURATION) $(STACK_BIN) .local/bin/testenv -- go test -count=1 -timeout=60m -run '^TestChaos$$' -v ./e2e/chaos
 
 # The fuzz targets (no database needed), as Target:package. Their corpora are
 # committed under the package's testdata/fuzz/<Target>/.
@@ -68,10 +78,10 @@ fuzz-short:
 ## net/http handler, end-to-end latency per pipeline on the local stack. Raw
 ## outputs in .local/bench*; BENCH_FLAGS passes flags (go run
 ## ./deploy/local/cmd/benchreport -help), e.g. BENCH_FLAGS='-steps latency'.
-bench: deps
+bench: deps bins
 	@go build -o .local/bin/testenv ./deploy/local/cmd/testenv
 	@# Its own PostgreSQL folder: a concurrent make test stops .local/test-pg's server when it ends.
-	.local/bin/testenv -dir .local/bench-run-pg -- go run ./deploy/local/cmd/benchreport -run $(BENCH_FLAGS)
+	$(STACK_BIN) .local/bin/testenv -dir .local/bench-run-pg -- go run ./deploy/local/cmd/benchreport -run $(BENCH_FLAGS)
 
 ## bench-report: rewrite docs/benchmarks.md from the last run's outputs in
 ## .local (after editing its template); measures nothing.
@@ -106,5 +116,8 @@ generate:
 generate-check: generate
 	@test -z "$$(git status --porcelain -- proto)" || (git status --short -- proto; echo "generated code is stale: run make generate and commit"; exit 1)
 
+## clean: remove what the commands made, with the PostgreSQL data that a
+## clone in a private folder keeps in the postgres user's home (package pg).
 clean:
+	@for d in .local/*pg; do if [ -L "$$d" ]; then rm -rf "$$(readlink "$$d")"; fi; done
 	rm -rf .local bin

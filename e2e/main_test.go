@@ -35,36 +35,43 @@ func run(m *testing.M) int {
 	if f := flag.Lookup("test.run"); f != nil && f.Value.String() == "^$" {
 		return m.Run() // benchmarks only (make bench): no stack needed
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
 	admin := os.Getenv(pgtest.EnvVar)
 	if admin == "" {
 		fmt.Fprintf(os.Stderr, "e2e: %s is not set: run the tests with `make test`\n", pgtest.EnvVar)
 		return 1
 	}
-	dbURL, drop, err := pgtest.CreateDatabase(ctx, admin, "e2e")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	defer drop()
 	root, err := repo.Root()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	logs, err := os.Create(filepath.Join(os.TempDir(), "cmmsflow-e2e.log"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	defer logs.Close()
 	state, err := os.MkdirTemp("", "cmmsflow-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
 	defer os.RemoveAll(state)
+	// Built (or found built by make) before the clock starts: a cold first
+	// build takes minutes while go test compiles every other package.
+	bin, err := stack.Binaries(context.Background(), root, filepath.Join(state, "bin"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dbURL, drop, err := pgtest.CreateDatabase(ctx, admin, "e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer drop()
+	logs, err := os.Create(filepath.Join(os.TempDir(), "cmmsflow-e2e.log"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer logs.Close()
 	otelEnv, stopOTLP, err := startOTLP() // every service exports its spans to it (otel_test.go)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
@@ -72,7 +79,7 @@ func run(m *testing.M) int {
 	}
 	defer stopOTLP()
 	sys, err = stack.Start(ctx, stack.Options{
-		Root: root, StateDir: state, DatabaseURL: dbURL, Emulator: stack.EmulatorAuto,
+		Root: root, StateDir: state, BinDir: bin, DatabaseURL: dbURL, Emulator: stack.EmulatorAuto,
 		Seed: true, SeedOptions: fleet.SeedOptions{Assets: 150, Seed: 7, Now: time.Now()},
 		Out: logs, Env: otelEnv,
 	})

@@ -165,7 +165,9 @@ func startStack(t *testing.T, seed uint64, emulator string) (*stack.Stack, *pgxp
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(state) })
 	// The PostgreSQL server (run as the postgres user when we are root)
-	// must reach its folder.
+	// must reach its folder, so that the cluster stays inside state and goes
+	// with it (package pg would otherwise keep it in the postgres user's
+	// home).
 	if err := os.Chmod(state, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -184,11 +186,15 @@ func startStack(t *testing.T, seed uint64, emulator string) (*stack.Stack, *pgxp
 		t.Fatal(err)
 	}
 	t.Cleanup(sg.Close)
+	bin, err := stack.Binaries(t.Context(), root, filepath.Join(state, "bin")) // before the clock starts
+	if err != nil {
+		t.Fatal(err)
+	}
 	faults := &localpubsub.DeliveryFaults{DuplicateRate: 0.15, DelayRate: 0.15, MaxDelay: 1500 * time.Millisecond, Seed: seed}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	sys, err := stack.Start(ctx, stack.Options{
-		Root: root, StateDir: state, Emulator: emulator, FastPostgres: true,
+		Root: root, StateDir: state, BinDir: bin, Emulator: emulator, FastPostgres: true,
 		Seed: true, SeedOptions: fleet.SeedOptions{Assets: 100, Seed: 7, Now: time.Now()},
 		DeliveryFaults:  faults,
 		MinRetryBackoff: 200 * time.Millisecond, MaxRetryBackoff: 3 * time.Second,

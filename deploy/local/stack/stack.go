@@ -42,8 +42,11 @@ const (
 
 // Options configures Start. Zero ports mean "pick a free one".
 type Options struct {
-	Root        string // repository root (where go.work is)
-	StateDir    string // default <Root>/.local
+	Root     string // repository root (where go.work is)
+	StateDir string // default <Root>/.local
+	// BinDir holds the service binaries, built beforehand (see Binaries);
+	// empty builds them into <StateDir>/bin first.
+	BinDir      string
 	DatabaseURL string // use this database instead of a private cluster
 	PGPort      int
 	PubSubPort  int
@@ -172,24 +175,46 @@ func (s *Stack) writer(prefix string) *prefixWriter {
 	return &prefixWriter{mu: &s.outMu, w: s.Out, prefix: fmt.Sprintf("%-10s", prefix)}
 }
 
-// BinDir holds the service binaries built by Start.
-func (s *Stack) BinDir() string { return filepath.Join(s.StateDir, "bin") }
+// BinDirEnv names the folder of service binaries that make built before the
+// tests (make test, make chaos, make bench), so no test's time budget
+// covers their compilation.
+const BinDirEnv = "CMMSFLOW_BIN_DIR"
 
-// build compiles every service and the cron publisher with the flags the
-// Dockerfile uses, so the local stack runs what production runs.
-func (s *Stack) build(ctx context.Context) error {
+// Binaries returns the folder of up-to-date service binaries: $CMMSFLOW_BIN_DIR
+// when set, else dir after building them there. Tests call it before they
+// start their clocks: the first build on a cold cache takes minutes.
+func Binaries(ctx context.Context, root, dir string) (string, error) {
+	if d := os.Getenv(BinDirEnv); d != "" {
+		return d, nil
+	}
+	return dir, Build(ctx, root, dir)
+}
+
+// Build compiles every service and the cron publisher into dir with the
+// flags the Dockerfile uses, so the local stack runs what production runs.
+// It is the Go side of the Makefile's bins target.
+func Build(ctx context.Context, root, dir string) error {
 	pkgs := []string{"./scheduler/cmd/cron"}
 	for _, svc := range events.Services {
 		pkgs = append(pkgs, "./services/"+svc+"/cmd/"+svc)
 	}
-	args := append([]string{"build", "-trimpath", "-o", s.BinDir() + "/"}, pkgs...)
+	args := append([]string{"build", "-trimpath", "-o", dir + "/"}, pkgs...)
 	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = s.Root
+	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %w\n%s", err, out)
 	}
 	return nil
+}
+
+// build compiles the binaries when no BinDir was given.
+func (s *Stack) build(ctx context.Context) error {
+	if s.Options.BinDir != "" {
+		return nil
+	}
+	s.BinDir = filepath.Join(s.StateDir, "bin")
+	return Build(ctx, s.Root, s.BinDir)
 }
 
 func (s *Stack) startPostgres(ctx context.Context) error {
@@ -307,7 +332,7 @@ func (s *Stack) startServices(ctx context.Context) error {
 			return err
 		}
 		s.Services[name] = &Proc{
-			Name: name, URL: "http://127.0.0.1:" + strconv.Itoa(port), bin: filepath.Join(s.BinDir(), name), dir: s.StateDir,
+			Name: name, URL: "http://127.0.0.1:" + strconv.Itoa(port), bin: filepath.Join(s.BinDir, name), dir: s.StateDir,
 			env: slices.Concat(common, []string{"PORT=" + strconv.Itoa(port)}), out: s.writer(name), health: "/readyz",
 		}
 	}
@@ -329,7 +354,7 @@ func (s *Stack) startServices(ctx context.Context) error {
 			return err
 		}
 		s.Cron = &Proc{
-			Name: "cron", URL: "http://127.0.0.1:" + strconv.Itoa(port), bin: filepath.Join(s.BinDir(), "cron"), dir: s.StateDir,
+			Name: "cron", URL: "http://127.0.0.1:" + strconv.Itoa(port), bin: filepath.Join(s.BinDir, "cron"), dir: s.StateDir,
 			env: slices.Concat(common, []string{"PORT=" + strconv.Itoa(port)}), out: s.writer("cron"), health: "/healthz",
 		}
 		procs = append(procs, s.Cron)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -114,9 +115,13 @@ func measureLatency(ctx context.Context, o latencyOptions) (*Latency, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(state)
+	bin, err := stack.Binaries(ctx, o.Root, filepath.Join(state, "bin"))
+	if err != nil {
+		return nil, err
+	}
 	emulator := o.Emulator
 	sys, err := stack.Start(ctx, stack.Options{
-		Root: o.Root, StateDir: state, DatabaseURL: dbURL, Emulator: emulator,
+		Root: o.Root, StateDir: state, BinDir: bin, DatabaseURL: dbURL, Emulator: emulator,
 		Seed: true, SeedOptions: fleet.SeedOptions{Assets: o.Assets, Now: time.Now()},
 		Out: o.Log,
 	})

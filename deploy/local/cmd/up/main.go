@@ -51,8 +51,12 @@ func run(root string, basePort, pgPort, pubsubPort, gcsPort, cronPort int, emula
 		ports[svc] = basePort + i
 	}
 	t0 := time.Now()
+	bin, err := stack.Binaries(ctx, abs, filepath.Join(abs, ".local", "bin"))
+	if err != nil {
+		return err
+	}
 	s, err := stack.Start(ctx, stack.Options{
-		Root: abs, DatabaseURL: os.Getenv("DATABASE_URL"), PGPort: pgPort, PubSubPort: pubsubPort, GCSPort: gcsPort,
+		Root: abs, BinDir: bin, DatabaseURL: os.Getenv("DATABASE_URL"), PGPort: pgPort, PubSubPort: pubsubPort, GCSPort: gcsPort,
 		ServicePorts: ports, CronPort: cronPort, Emulator: emulator, Cron: cron,
 		Seed: seed, SeedOptions: fleet.SeedOptions{Assets: assets, Now: time.Now()},
 	})
