@@ -3,9 +3,7 @@ package events
 import (
 	"fmt"
 	"regexp"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -14,36 +12,29 @@ var (
 	isoWeekRE = regexp.MustCompile(`^([0-9]{4})-W([0-9]{2})$`)
 )
 
-// ValidateConf checks a trigger's conf against the pipeline's declared keys
-// and their formats. The error names the key and the reason; every API that
-// triggers a run (control's, the Airflow-compatible one) uses this one check.
-func (p Pipeline) ValidateConf(conf map[string]string) error {
-	keys := make([]string, 0, len(conf))
-	for k := range conf {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		ck, ok := p.ConfKey(k)
+// ValidateConf checks a trigger's conf, a JSON object as Airflow's conf is:
+// the pipeline's declared keys must be strings in their formats; any other
+// key, of any JSON type, is kept with the run and read by no step. It returns
+// the declared keys' values, which is what the steps read. The error names
+// the key and the reason; every API that triggers a run (control's, the
+// Airflow-compatible one, the old composer routes) uses this one check.
+func (p Pipeline) ValidateConf(conf map[string]any) (map[string]string, error) {
+	known := map[string]string{}
+	for _, ck := range p.Conf {
+		v, ok := conf[ck.Name]
 		if !ok {
-			return fmt.Errorf("conf: unknown key %q for pipeline %s (allowed: %s)", k, p.ID, p.allowedConfKeys())
+			continue
 		}
-		if err := CheckConfValue(ck.Format, conf[k]); err != nil {
-			return fmt.Errorf("conf: key %q: %w", k, err)
+		s, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("conf: key %q: the value must be a string (%s)", ck.Name, ck.Format)
 		}
+		if err := CheckConfValue(ck.Format, s); err != nil {
+			return nil, fmt.Errorf("conf: key %q: %w", ck.Name, err)
+		}
+		known[ck.Name] = s
 	}
-	return nil
-}
-
-func (p Pipeline) allowedConfKeys() string {
-	if len(p.Conf) == 0 {
-		return "none"
-	}
-	names := make([]string, len(p.Conf))
-	for i, k := range p.Conf {
-		names[i] = k.Name
-	}
-	return strings.Join(names, ", ")
+	return known, nil
 }
 
 // CheckConfValue checks one conf value against its format.

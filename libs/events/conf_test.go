@@ -36,3 +36,30 @@ func TestISOWeeksIn(t *testing.T) {
 		}
 	}
 }
+
+// A declared key must be a string in its format; other keys, of any JSON
+// type, are kept for the run but are not what the steps read.
+func TestValidateConf(t *testing.T) {
+	pm, _ := LookupPipeline(PreventiveMaintenance)
+	known, err := pm.ValidateConf(map[string]any{
+		"as_of": "2026-11-30", "triggered_by": "ComposerClient", "retries": 3.0, "tags": []any{"a"}, "extra": nil,
+	})
+	if err != nil || len(known) != 1 || known["as_of"] != "2026-11-30" {
+		t.Fatalf("known %v, %v", known, err)
+	}
+	for _, c := range []struct {
+		conf map[string]any
+		want string
+	}{
+		{map[string]any{"as_of": "2026-02-30"}, `conf: key "as_of": "2026-02-30" is not a calendar day`},
+		{map[string]any{"as_of": 20261130.0}, `conf: key "as_of": the value must be a string (date)`},
+		{map[string]any{"as_of": nil, "x": 1.0}, `conf: key "as_of": the value must be a string (date)`},
+	} {
+		if _, err := pm.ValidateConf(c.conf); err == nil || err.Error() != c.want {
+			t.Errorf("%v: %v, want %s", c.conf, err, c.want)
+		}
+	}
+	if known, err := pm.ValidateConf(nil); err != nil || len(known) != 0 {
+		t.Errorf("nil conf: %v, %v", known, err)
+	}
+}

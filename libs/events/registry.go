@@ -51,7 +51,11 @@ const (
 // Pipeline is one of the old Airflow DAGs, now a chain of steps; a step is
 // named after the service that performs it.
 type Pipeline struct {
-	ID          string
+	ID string
+	// Aliases are other ids the pipeline answers to wherever an id is taken
+	// (APIs, kicks): the old DAG ids. It is listed, stored and published
+	// under ID only.
+	Aliases     []string
 	Description string
 	Steps       []string
 	// Conf lists the keys a trigger's conf may set; control rejects any
@@ -102,6 +106,7 @@ var Pipelines = []Pipeline{
 	},
 	{
 		ID:          PreventiveMaintenance,
+		Aliases:     []string{"preventive_maintenance_generator"}, // the Composer DAG's id
 		Description: "Create a work order for every due maintenance plan exactly once, advance the plans and notify technicians.",
 		Steps:       []string{Pmgen, Notifier},
 		Timeout:     30 * time.Minute,
@@ -118,9 +123,10 @@ var Pipelines = []Pipeline{
 	},
 }
 
-// LookupPipeline returns the pipeline with the given id.
+// LookupPipeline returns the pipeline with the given id or alias; callers
+// go on with its ID.
 func LookupPipeline(id string) (Pipeline, bool) {
-	i := slices.IndexFunc(Pipelines, func(p Pipeline) bool { return p.ID == id })
+	i := slices.IndexFunc(Pipelines, func(p Pipeline) bool { return p.ID == id || slices.Contains(p.Aliases, id) })
 	if i < 0 {
 		return Pipeline{}, false
 	}

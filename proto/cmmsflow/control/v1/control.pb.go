@@ -53,7 +53,10 @@ type Pipeline struct {
 	// The next cron tick (also when paused: the tick that will be ignored).
 	NextRun *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=next_run,json=nextRun,proto3" json:"next_run,omitempty"`
 	// The keys a trigger's conf may set.
-	ConfKeys      []*ConfKey `protobuf:"bytes,9,rep,name=conf_keys,json=confKeys,proto3" json:"conf_keys,omitempty"`
+	ConfKeys []*ConfKey `protobuf:"bytes,9,rep,name=conf_keys,json=confKeys,proto3" json:"conf_keys,omitempty"`
+	// Other ids the pipeline answers to wherever an id is taken (the old
+	// Composer DAG ids, e.g. preventive_maintenance_generator).
+	Aliases       []string `protobuf:"bytes,10,rep,name=aliases,proto3" json:"aliases,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -151,6 +154,13 @@ func (x *Pipeline) GetConfKeys() []*ConfKey {
 	return nil
 }
 
+func (x *Pipeline) GetAliases() []string {
+	if x != nil {
+		return x.Aliases
+	}
+	return nil
+}
+
 // A key a pipeline's trigger conf may set.
 type ConfKey struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -222,8 +232,12 @@ type Run struct {
 	// queued, running, success, failed, cancelled or skipped.
 	State string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
 	// manual or scheduled.
-	Source string            `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
-	Conf   map[string]string `protobuf:"bytes,5,rep,name=conf,proto3" json:"conf,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Source string `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	// The conf's string values (what the steps read).
+	Conf map[string]string `protobuf:"bytes,5,rep,name=conf,proto3" json:"conf,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The whole conf as triggered: a JSON object whose values may be of any
+	// JSON type (Airflow's conf), unknown keys included.
+	ConfJson string `protobuf:"bytes,13,opt,name=conf_json,json=confJson,proto3" json:"conf_json,omitempty"`
 	// The run's logical date (Airflow's logical_date).
 	LogicalDate *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=logical_date,json=logicalDate,proto3" json:"logical_date,omitempty"`
 	QueuedAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=queued_at,json=queuedAt,proto3" json:"queued_at,omitempty"`
@@ -302,6 +316,13 @@ func (x *Run) GetConf() map[string]string {
 		return x.Conf
 	}
 	return nil
+}
+
+func (x *Run) GetConfJson() string {
+	if x != nil {
+		return x.ConfJson
+	}
+	return ""
 }
 
 func (x *Run) GetLogicalDate() *timestamppb.Timestamp {
@@ -835,8 +856,13 @@ func (x *GetPipelineRequest) GetPipeline() string {
 type TriggerPipelineRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Pipeline string                 `protobuf:"bytes,1,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
-	// Per-run configuration; only the pipeline's conf_keys, in their formats.
+	// Per-run configuration. The pipeline's conf_keys must be in their
+	// formats; other keys are kept with the run (as Airflow keeps them) and
+	// read by no step.
 	Conf map[string]string `protobuf:"bytes,2,rep,name=conf,proto3" json:"conf,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The conf as a JSON object whose values may be of any JSON type, instead
+	// of conf (at most 64 KiB). Its conf_keys must be strings in their formats.
+	ConfJson string `protobuf:"bytes,4,opt,name=conf_json,json=confJson,proto3" json:"conf_json,omitempty"`
 	// Optional, 1-128 characters of [A-Za-z0-9._:-], unique per pipeline: a
 	// repeat returns the run the first trigger created (created = false); the
 	// same key with a different conf is ALREADY_EXISTS.
@@ -887,6 +913,13 @@ func (x *TriggerPipelineRequest) GetConf() map[string]string {
 		return x.Conf
 	}
 	return nil
+}
+
+func (x *TriggerPipelineRequest) GetConfJson() string {
+	if x != nil {
+		return x.ConfJson
+	}
+	return ""
 }
 
 func (x *TriggerPipelineRequest) GetIdempotencyKey() string {
@@ -1477,7 +1510,7 @@ var File_cmmsflow_control_v1_control_proto protoreflect.FileDescriptor
 
 const file_cmmsflow_control_v1_control_proto_rawDesc = "" +
 	"\n" +
-	"!cmmsflow/control/v1/control.proto\x12\x13cmmsflow.control.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xca\x02\n" +
+	"!cmmsflow/control/v1/control.proto\x12\x13cmmsflow.control.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xe4\x02\n" +
 	"\bPipeline\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x14\n" +
@@ -1487,17 +1520,20 @@ const file_cmmsflow_control_v1_control_proto_rawDesc = "" +
 	"\x06paused\x18\x06 \x01(\bR\x06paused\x123\n" +
 	"\blast_run\x18\a \x01(\v2\x18.cmmsflow.control.v1.RunR\alastRun\x125\n" +
 	"\bnext_run\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\anextRun\x129\n" +
-	"\tconf_keys\x18\t \x03(\v2\x1c.cmmsflow.control.v1.ConfKeyR\bconfKeys\"W\n" +
+	"\tconf_keys\x18\t \x03(\v2\x1c.cmmsflow.control.v1.ConfKeyR\bconfKeys\x12\x18\n" +
+	"\aaliases\x18\n" +
+	" \x03(\tR\aaliases\"W\n" +
 	"\aConfKey\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06format\x18\x02 \x01(\tR\x06format\x12 \n" +
-	"\vdescription\x18\x03 \x01(\tR\vdescription\"\xf2\x04\n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\"\x8f\x05\n" +
 	"\x03Run\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1a\n" +
 	"\bpipeline\x18\x02 \x01(\tR\bpipeline\x12U\n" +
 	"\x05state\x18\x03 \x01(\tB?\x92A<\xf2\x02\x06queued\xf2\x02\arunning\xf2\x02\asuccess\xf2\x02\x06failed\xf2\x02\tcancelled\xf2\x02\askippedR\x05state\x12\x16\n" +
 	"\x06source\x18\x04 \x01(\tR\x06source\x126\n" +
-	"\x04conf\x18\x05 \x03(\v2\".cmmsflow.control.v1.Run.ConfEntryR\x04conf\x12=\n" +
+	"\x04conf\x18\x05 \x03(\v2\".cmmsflow.control.v1.Run.ConfEntryR\x04conf\x12\x1b\n" +
+	"\tconf_json\x18\r \x01(\tR\bconfJson\x12=\n" +
 	"\flogical_date\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vlogicalDate\x127\n" +
 	"\tqueued_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bqueuedAt\x129\n" +
 	"\n" +
@@ -1557,10 +1593,11 @@ const file_cmmsflow_control_v1_control_proto_rawDesc = "" +
 	"\x15ListPipelinesResponse\x12;\n" +
 	"\tpipelines\x18\x01 \x03(\v2\x1d.cmmsflow.control.v1.PipelineR\tpipelines\"0\n" +
 	"\x12GetPipelineRequest\x12\x1a\n" +
-	"\bpipeline\x18\x01 \x01(\tR\bpipeline\"\xe1\x01\n" +
+	"\bpipeline\x18\x01 \x01(\tR\bpipeline\"\xfe\x01\n" +
 	"\x16TriggerPipelineRequest\x12\x1a\n" +
 	"\bpipeline\x18\x01 \x01(\tR\bpipeline\x12I\n" +
-	"\x04conf\x18\x02 \x03(\v25.cmmsflow.control.v1.TriggerPipelineRequest.ConfEntryR\x04conf\x12'\n" +
+	"\x04conf\x18\x02 \x03(\v25.cmmsflow.control.v1.TriggerPipelineRequest.ConfEntryR\x04conf\x12\x1b\n" +
+	"\tconf_json\x18\x04 \x01(\tR\bconfJson\x12'\n" +
 	"\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\x1a7\n" +
 	"\tConfEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +

@@ -54,10 +54,10 @@ var (
 	runStates     = []string{"queued", "running", "success", "failed", "cancelled", "skipped"}
 	cancellable   = []string{"queued", "running"}
 	manualSource  = "manual"
-	runColumns    = `run_id, pipeline, state, source, conf, logical_date, queued_at, started_at, ended_at, error, coalesce(idempotency_key, '')`
 	errNoPipeline = errors.New("no such pipeline")
 )
 
+// lookupPipeline finds a pipeline by id or alias; callers go on with its ID.
 func lookupPipeline(id string) (events.Pipeline, error) {
 	pl, ok := events.LookupPipeline(id)
 	if !ok {
@@ -85,10 +85,11 @@ func (s *Server) GetPipeline(ctx context.Context, req *controlv1.GetPipelineRequ
 }
 
 func (s *Server) pipeline(ctx context.Context, id string) (*controlv1.Pipeline, error) {
-	if _, err := lookupPipeline(id); err != nil {
+	pl, err := lookupPipeline(id)
+	if err != nil {
 		return nil, err
 	}
-	got, err := s.pipelines(ctx, []string{id})
+	got, err := s.pipelines(ctx, []string{pl.ID})
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +104,7 @@ func (s *Server) pipelines(ctx context.Context, ids []string) ([]*controlv1.Pipe
 		FROM unnest($1::text[]) WITH ORDINALITY AS want(id, n)
 		JOIN pipelines p ON p.id = want.id
 		LEFT JOIN LATERAL (
-			SELECT `+runColumns+` FROM runs WHERE runs.pipeline = p.id
+			SELECT `+RunColumns+` FROM runs WHERE runs.pipeline = p.id
 			ORDER BY queued_at DESC, run_id DESC LIMIT 1
 		) r ON true
 		ORDER BY want.n`, ids)
@@ -119,7 +120,7 @@ func (s *Server) pipelines(ctx context.Context, ids []string) ([]*controlv1.Pipe
 		var (
 			x                    row
 			runID, pl, st, src   *string
-			conf                 map[string]string
+			conf                 []byte
 			logical, queued      *time.Time
 			started, ended       *time.Time
 			errText, idempotency *string
@@ -128,11 +129,11 @@ func (s *Server) pipelines(ctx context.Context, ids []string) ([]*controlv1.Pipe
 			return x, err
 		}
 		if runID != nil {
-			x.last = &controlv1.Run{
-				RunId: *runID, Pipeline: *pl, State: *st, Source: *src, Conf: conf,
+			x.last = &controlv1.Run{RunId: *runID, Pipeline: *pl, State: *st, Source: *src,
 				LogicalDate: ts(logical), QueuedAt: ts(queued), StartedAt: ts(started), EndedAt: ts(ended),
 				Error: *errText, IdempotencyKey: *idempotency,
 			}
+			x.last.Conf, x.last.ConfJson = runConf(conf)
 		}
 		return x, nil
 	})
@@ -148,7 +149,7 @@ func (s *Server) pipelines(ctx context.Context, ids []string) ([]*controlv1.Pipe
 	for i, g := range got {
 		pl, _ := events.LookupPipeline(g.id)
 		p := &controlv1.Pipeline{
-			Id: pl.ID, Description: pl.Description, Steps: pl.Steps,
+			Id: pl.ID, Aliases: pl.Aliases, Description: pl.Description, Steps: pl.Steps,
 			TimeZone: s.table.TimeZone, Paused: g.paused, LastRun: g.last,
 		}
 		if e, ok := s.table.Lookup(pl.ID); ok {
@@ -174,9 +175,11 @@ func (s *Server) UnpausePipeline(ctx context.Context, req *controlv1.UnpausePipe
 }
 
 func (s *Server) setPaused(ctx context.Context, id string, paused bool) (*controlv1.Pipeline, error) {
-	if _, err := lookupPipeline(id); err != nil {
+	pl, err := lookupPipeline(id)
+	if err != nil {
 		return nil, err
 	}
+	id = pl.ID
 	if _, err := s.pool.Exec(ctx, `
 		INSERT INTO pipelines (id, paused) VALUES ($1, $2)
 		ON CONFLICT (id) DO UPDATE SET paused = $2, updated_at = now() WHERE pipelines.paused <> $2`, id, paused); err != nil {
@@ -194,16 +197,13 @@ func (s *Server) TriggerPipeline(ctx context.Context, req *controlv1.TriggerPipe
 	if err != nil {
 		return nil, err
 	}
-	if err := validateConf(pl, req.GetConf()); err != nil {
+	conf, err := requestConf(pl, req)
+	if err != nil {
 		return nil, err
 	}
 	key := req.GetIdempotencyKey()
 	if err := validateIdempotencyKey(key); err != nil {
 		return nil, err
-	}
-	conf := req.GetConf()
-	if conf == nil {
-		conf = map[string]string{}
 	}
 	var (
 		run     *controlv1.Run
@@ -215,7 +215,7 @@ func (s *Server) TriggerPipeline(ctx context.Context, req *controlv1.TriggerPipe
 			return err
 		}
 		ev, err := eventing.New(events.PipelineTriggered, events.Source(events.Control), run.GetRunId(), pl.ID,
-			traceParent(ctx), &eventsv1.PipelineTriggered{Source: manualSource, LogicalDate: run.GetLogicalDate(), Conf: conf})
+			traceParent(ctx), &eventsv1.PipelineTriggered{Source: manualSource, LogicalDate: run.GetLogicalDate(), Conf: conf.Known})
 		if err != nil {
 			return err
 		}
@@ -234,7 +234,7 @@ func (s *Server) TriggerPipeline(ctx context.Context, req *controlv1.TriggerPipe
 // insertRun inserts the queued run, named manual__<now>. With an idempotency
 // key already used for the pipeline it returns the existing run instead (a
 // concurrent first use waits on the unique index, then finds the row).
-func (s *Server) insertRun(ctx context.Context, tx pgx.Tx, pl events.Pipeline, conf map[string]string, key string) (*controlv1.Run, bool, error) {
+func (s *Server) insertRun(ctx context.Context, tx pgx.Tx, pl events.Pipeline, conf Conf, key string) (*controlv1.Run, bool, error) {
 	var nullKey *string
 	if key != "" {
 		nullKey = &key
@@ -245,12 +245,12 @@ func (s *Server) insertRun(ctx context.Context, tx pgx.Tx, pl events.Pipeline, c
 			INSERT INTO runs (run_id, pipeline, state, source, conf, logical_date, queued_at, idempotency_key)
 			VALUES ($1, $2, 'queued', $3, $4, $5, $5, $6)
 			ON CONFLICT DO NOTHING
-			RETURNING `+runColumns,
-			projection.RunIDFor(manualSource, now), pl.ID, manualSource, conf, now, nullKey)
+			RETURNING `+RunColumns,
+			projection.RunIDFor(manualSource, now), pl.ID, manualSource, string(conf.JSON), now, nullKey)
 		if err != nil {
 			return nil, false, fmt.Errorf("insert run: %w", err)
 		}
-		run, err := pgx.CollectExactlyOneRow(rows, scanRun)
+		run, err := pgx.CollectExactlyOneRow(rows, ScanRun)
 		if err == nil {
 			return run, true, nil
 		}
@@ -258,13 +258,13 @@ func (s *Server) insertRun(ctx context.Context, tx pgx.Tx, pl events.Pipeline, c
 			return nil, false, fmt.Errorf("insert run: %w", err)
 		}
 		if key != "" {
-			rows, err := tx.Query(ctx, `SELECT `+runColumns+` FROM runs WHERE pipeline = $1 AND idempotency_key = $2`, pl.ID, key)
+			rows, err := tx.Query(ctx, `SELECT `+RunColumns+` FROM runs WHERE pipeline = $1 AND idempotency_key = $2`, pl.ID, key)
 			if err != nil {
 				return nil, false, fmt.Errorf("find run by idempotency key: %w", err)
 			}
-			run, err := pgx.CollectExactlyOneRow(rows, scanRun)
+			run, err := pgx.CollectExactlyOneRow(rows, ScanRun)
 			if err == nil {
-				if !sameConf(run.GetConf(), conf) {
+				if !sameConf(run.GetConfJson(), conf.JSON) {
 					return nil, false, errorf(codes.AlreadyExists, "idempotency_key %q was used with a different conf (run %s)", key, run.GetRunId())
 				}
 				return run, false, nil
@@ -277,18 +277,6 @@ func (s *Server) insertRun(ctx context.Context, tx pgx.Tx, pl events.Pipeline, c
 		now = now.Add(time.Microsecond)
 	}
 	return nil, false, errorf(codes.Aborted, "could not name the run: too many triggers at once, retry")
-}
-
-func sameConf(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // CancelRun cancels a queued or running run. Its pending steps become

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,9 +16,10 @@ var (
 	canonicalWeek = regexp.MustCompile(`^[0-9]{4}-W(0[1-9]|[1-4][0-9]|5[0-3])$`)
 )
 
-// FuzzConfValidator: validateConf and validateIdempotencyKey never panic;
-// what they accept is accepted again (they are pure), every accepted key is
-// one the pipeline declares, every accepted value is in its format's
+// FuzzConfValidator: ParseConf and validateIdempotencyKey never panic; what
+// they accept is accepted again (they are pure), an undeclared key is kept
+// in the conf's JSON and not among the values steps read, every accepted
+// value of a declared key is in its format's
 // canonical form (a real calendar day, an ISO week the year has) — so no
 // SQL-looking string, whitespace or control character ever passes — and an
 // accepted idempotency key is 1-128 characters of [A-Za-z0-9._:-].
@@ -49,19 +51,27 @@ func FuzzConfValidator(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, pipeline uint8, key, value, idem string) {
 		pl := events.Pipelines[int(pipeline)%len(events.Pipelines)]
-		conf := map[string]string{key: value}
-		err := validateConf(pl, conf)
-		if again := validateConf(pl, conf); (err == nil) != (again == nil) {
-			t.Fatalf("validateConf is not deterministic: %v then %v", err, again)
+		obj := map[string]any{key: value}
+		conf, err := ParseConf(pl, obj)
+		if _, again := ParseConf(pl, obj); (err == nil) != (again == nil) {
+			t.Fatalf("ParseConf is not deterministic: %v then %v", err, again)
 		}
+		ck, declared := pl.ConfKey(key)
 		if err != nil {
 			if _, ok := toStatus(err); !ok || !strings.Contains(err.Error(), "conf: ") {
 				t.Fatalf("rejection %v is not an InvalidArgument naming the conf", err)
 			}
+			if !declared && len(value)+len(key) < MaxConfBytes/8 {
+				t.Fatalf("rejected undeclared key %q: %v", key, err)
+			}
+		} else if !declared {
+			// Kept for the run (Airflow's conf), never read by a step.
+			if _, ok := conf.Known[key]; ok || !sameConf(string(conf.JSON), mustJSON(t, obj)) {
+				t.Fatalf("undeclared key %q: known %v, JSON %s", key, conf.Known, conf.JSON)
+			}
 		} else {
-			ck, ok := pl.ConfKey(key)
-			if !ok {
-				t.Fatalf("accepted undeclared key %q for %s", key, pl.ID)
+			if conf.Known[key] != value {
+				t.Fatalf("declared key %q: known %v", key, conf.Known)
 			}
 			switch ck.Format {
 			case events.ConfDate:
@@ -90,4 +100,13 @@ func FuzzConfValidator(f *testing.F) {
 			t.Fatalf("idempotency key %q: %v", idem, err)
 		}
 	})
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -13,11 +13,14 @@ import (
 	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
 )
 
-// scanRun scans the runColumns of a runs row.
-func scanRun(r pgx.CollectableRow) (*controlv1.Run, error) {
+// RunColumns are the runs columns ScanRun reads.
+const RunColumns = `run_id, pipeline, state, source, conf, logical_date, queued_at, started_at, ended_at, error, coalesce(idempotency_key, '')`
+
+// ScanRun scans the RunColumns of a runs row.
+func ScanRun(r pgx.CollectableRow) (*controlv1.Run, error) {
 	var (
 		run             controlv1.Run
-		conf            map[string]string
+		conf            []byte
 		logical, queued time.Time
 		started, ended  *time.Time
 	)
@@ -25,7 +28,7 @@ func scanRun(r pgx.CollectableRow) (*controlv1.Run, error) {
 		&started, &ended, &run.Error, &run.IdempotencyKey); err != nil {
 		return nil, err
 	}
-	run.Conf = conf
+	run.Conf, run.ConfJson = runConf(conf)
 	run.LogicalDate, run.QueuedAt = ts(&logical), ts(&queued)
 	run.StartedAt, run.EndedAt = ts(started), ts(ended)
 	return &run, nil
@@ -43,11 +46,14 @@ func (s *Server) ListRuns(ctx context.Context, req *controlv1.ListRunsRequest) (
 		args  []any
 	)
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	if p := req.GetPipeline(); p != "" {
-		if _, err := lookupPipeline(p); err != nil {
-			return nil, invalid("pipeline: unknown pipeline %q", p)
+	pipeline := req.GetPipeline()
+	if pipeline != "" {
+		pl, err := lookupPipeline(pipeline)
+		if err != nil {
+			return nil, invalid("pipeline: unknown pipeline %q", pipeline)
 		}
-		where = append(where, "pipeline = "+arg(p))
+		pipeline = pl.ID
+		where = append(where, "pipeline = "+arg(pipeline))
 	}
 	if st := req.GetState(); st != "" {
 		if !slices.Contains(runStates, st) {
@@ -55,7 +61,7 @@ func (s *Server) ListRuns(ctx context.Context, req *controlv1.ListRunsRequest) (
 		}
 		where = append(where, "state = "+arg(st))
 	}
-	filter := req.GetPipeline() + "|" + req.GetState()
+	filter := pipeline + "|" + req.GetState()
 	tok, err := decodeToken(req.GetPageToken(), filter)
 	if err != nil {
 		return nil, err
@@ -63,7 +69,7 @@ func (s *Server) ListRuns(ctx context.Context, req *controlv1.ListRunsRequest) (
 	if tok != nil {
 		where = append(where, "(queued_at, run_id) < ("+arg(tok.time())+", "+arg(tok.ID)+")")
 	}
-	q := `SELECT ` + runColumns + ` FROM runs`
+	q := `SELECT ` + RunColumns + ` FROM runs`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -72,7 +78,7 @@ func (s *Server) ListRuns(ctx context.Context, req *controlv1.ListRunsRequest) (
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
-	runs, err := pgx.CollectRows(rows, scanRun)
+	runs, err := pgx.CollectRows(rows, ScanRun)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
@@ -93,11 +99,11 @@ func (s *Server) GetRun(ctx context.Context, req *controlv1.GetRunRequest) (*con
 	if !isText(req.GetRunId()) {
 		return nil, notFound("run %q not found", req.GetRunId())
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM runs WHERE run_id = $1`, req.GetRunId())
+	rows, err := s.pool.Query(ctx, `SELECT `+RunColumns+` FROM runs WHERE run_id = $1`, req.GetRunId())
 	if err != nil {
 		return nil, fmt.Errorf("get run: %w", err)
 	}
-	run, err := pgx.CollectExactlyOneRow(rows, scanRun)
+	run, err := pgx.CollectExactlyOneRow(rows, ScanRun)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("run %q not found", req.GetRunId())
 	}

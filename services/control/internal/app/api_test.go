@@ -235,21 +235,22 @@ func TestTriggerConfValidation(t *testing.T) {
 		{events.WeeklyKPIReport, map[string]string{"week": "2026-W01"}, true, ""},
 		{events.WeeklyKPIReport, map[string]string{"week": "2026-W53"}, true, ""}, // 2026 has 53 ISO weeks
 		{events.ETLMLTraining, map[string]string{"snapshot_date": "2026-01-31"}, true, ""},
-		{events.PreventiveMaintenance, map[string]string{"week": "2026-W01"}, false, `"week"`},
+		// Undeclared keys are kept for the run (Airflow's conf), whatever they say.
+		{events.PreventiveMaintenance, map[string]string{"week": "2026-W01"}, true, ""},
 		{events.PreventiveMaintenance, map[string]string{"as_of": "2026-02-30"}, false, `"as_of"`},
 		{events.PreventiveMaintenance, map[string]string{"as_of": "2026-2-3"}, false, `"as_of"`},
 		{events.PreventiveMaintenance, map[string]string{"as_of": "yesterday"}, false, `"as_of"`},
 		{events.PreventiveMaintenance, map[string]string{"as_of": "2026-03-01T00:00:00Z"}, false, `"as_of"`},
 		{events.PreventiveMaintenance, map[string]string{"as_of": " 2026-03-01"}, false, `"as_of"`},
 		{events.PreventiveMaintenance, map[string]string{"as_of": "2026-03-01'; DROP TABLE runs; --"}, false, `"as_of"`},
-		{events.PreventiveMaintenance, map[string]string{"as_of": "2026-03-01", "x": "1"}, false, `"x"`},
-		{events.PreventiveMaintenance, map[string]string{"as_of) VALUES ('x": "2026-03-01"}, false, `as_of) VALUES`},
+		{events.PreventiveMaintenance, map[string]string{"as_of": "2026-03-01", "x": "1"}, true, ""},
+		{events.PreventiveMaintenance, map[string]string{"as_of) VALUES ('x": "2026-03-01"}, true, ""},
 		{events.WeeklyKPIReport, map[string]string{"week": "2025-W53"}, false, `"week"`}, // 2025 has 52
 		{events.WeeklyKPIReport, map[string]string{"week": "2026-W00"}, false, `"week"`},
 		{events.WeeklyKPIReport, map[string]string{"week": "2026-10"}, false, `"week"`},
 		{events.WeeklyKPIReport, map[string]string{"week": "1 OR 1=1"}, false, `"week"`},
 		{events.ETLMLTraining, map[string]string{"snapshot_date": ""}, false, `"snapshot_date"`},
-		{events.ETLMLTraining, map[string]string{"as_of": "2026-01-31"}, false, `"as_of"`},
+		{events.ETLMLTraining, map[string]string{"as_of": "2026-01-31"}, true, ""},
 	}
 	for i, c := range cases {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
@@ -270,11 +271,11 @@ func TestTriggerConfValidation(t *testing.T) {
 			}
 		})
 	}
-	if n := f.count(t, `SELECT count(*) FROM runs`); n != 12 {
-		t.Errorf("%d runs, want 12 (the 6 valid cases, twice)", n)
+	if n := f.count(t, `SELECT count(*) FROM runs`); n != 20 {
+		t.Errorf("%d runs, want 20 (the 10 valid cases, twice)", n)
 	}
-	if n := f.count(t, `SELECT count(*) FROM outbox`); n != 12 {
-		t.Errorf("%d outbox rows, want 12", n)
+	if n := f.count(t, `SELECT count(*) FROM outbox`); n != 20 {
+		t.Errorf("%d outbox rows, want 20", n)
 	}
 	// Unknown pipeline, unknown body field.
 	_, err := f.client.TriggerPipeline(rpc(t, adminToken), &controlv1.TriggerPipelineRequest{Pipeline: "nope"})

@@ -22,6 +22,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/api"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/compat/airflowspec"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
@@ -42,6 +43,7 @@ const airflowPrefix = "/api/v1"
 type airflowRoute struct {
 	method, path string // path is relative to airflowPrefix, as in the contract
 	handle       func(*Server, http.ResponseWriter, *http.Request)
+	public       bool // served without credentials (monitoring)
 }
 
 // airflowTable is the one list of the Airflow operations compat serves: the
@@ -49,13 +51,25 @@ type airflowRoute struct {
 // (testdata/airflow-v1.yaml). A row added here must be cut into the contract
 // again (go run ./services/control/cmd/airflowcontract).
 var airflowTable = []airflowRoute{
-	{"GET", "/dags", (*Server).getDags},
-	{"GET", "/dags/{dag_id}", (*Server).getDag},
-	{"PATCH", "/dags/{dag_id}", (*Server).patchDag},
-	{"GET", "/dags/{dag_id}/dagRuns", (*Server).getDagRuns},
-	{"POST", "/dags/{dag_id}/dagRuns", (*Server).postDagRun},
-	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}", (*Server).getDagRun},
-	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", (*Server).getTaskInstances},
+	{"GET", "/dags", (*Server).getDags, false},
+	{"GET", "/dags/{dag_id}", (*Server).getDag, false},
+	{"PATCH", "/dags/{dag_id}", (*Server).patchDag, false},
+	{"GET", "/dags/{dag_id}/dagRuns", (*Server).getDagRuns, false},
+	{"POST", "/dags/{dag_id}/dagRuns", (*Server).postDagRun, false},
+	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}", (*Server).getDagRun, false},
+	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", (*Server).getTaskInstances, false},
+	{"GET", "/health", (*Server).getHealth, true},
+	{"GET", "/version", (*Server).getVersion, true},
+}
+
+// publicRoute reports whether r is for a route served without credentials.
+func publicRoute(r *http.Request) bool {
+	for _, rt := range airflowTable {
+		if rt.public && r.Method == rt.method && r.URL.Path == airflowPrefix+rt.path {
+			return true
+		}
+	}
+	return false
 }
 
 // AirflowOperations lists the Airflow operations compat serves, in the order
@@ -119,20 +133,20 @@ type dagCollection struct {
 }
 
 type dagRunJSON struct {
-	DagRunID          string            `json:"dag_run_id"`
-	DagID             string            `json:"dag_id"`
-	LogicalDate       string            `json:"logical_date"`
-	ExecutionDate     string            `json:"execution_date"`
-	StartDate         *string           `json:"start_date"`
-	EndDate           *string           `json:"end_date"`
-	DataIntervalStart *string           `json:"data_interval_start"`
-	DataIntervalEnd   *string           `json:"data_interval_end"`
-	LastScheduling    *string           `json:"last_scheduling_decision"`
-	RunType           string            `json:"run_type"`
-	State             string            `json:"state"`
-	ExternalTrigger   bool              `json:"external_trigger"`
-	Conf              map[string]string `json:"conf"`
-	Note              *string           `json:"note"`
+	DagRunID          string          `json:"dag_run_id"`
+	DagID             string          `json:"dag_id"`
+	LogicalDate       string          `json:"logical_date"`
+	ExecutionDate     string          `json:"execution_date"`
+	StartDate         *string         `json:"start_date"`
+	EndDate           *string         `json:"end_date"`
+	DataIntervalStart *string         `json:"data_interval_start"`
+	DataIntervalEnd   *string         `json:"data_interval_end"`
+	LastScheduling    *string         `json:"last_scheduling_decision"`
+	RunType           string          `json:"run_type"`
+	State             string          `json:"state"`
+	ExternalTrigger   bool            `json:"external_trigger"`
+	Conf              json.RawMessage `json:"conf"`
+	Note              *string         `json:"note"`
 }
 
 type dagRunCollection struct {
@@ -181,11 +195,17 @@ func tsp(t *timestamppb.Timestamp) *string {
 	return strp(rfc3339(t.AsTime()))
 }
 
+// aliasTag prefixes the tags that show a DAG's other ids (its old DAG ids).
+const aliasTag = "alias:"
+
 func toDAG(p *controlv1.Pipeline) dagJSON {
 	d := dagJSON{
 		DagID: p.GetId(), DagDisplayName: p.GetId(), IsPaused: p.GetPaused(), IsActive: true,
 		Fileloc: "libs/events/registry.go", Owners: []string{"cmmsflow"}, Tags: []tag{},
 		Description: strp(p.GetDescription()),
+	}
+	for _, a := range p.GetAliases() {
+		d.Tags = append(d.Tags, tag{Name: aliasTag + a})
 	}
 	if p.GetSchedule() != "" {
 		d.ScheduleInterval = &cronExpression{Type: "CronExpression", Value: p.GetSchedule()}
@@ -201,16 +221,20 @@ func toDAGRun(r *controlv1.Run) dagRunJSON {
 	if r.GetSource() == "scheduled" {
 		runType = "scheduled"
 	}
-	conf := r.GetConf()
-	if conf == nil {
-		conf = map[string]string{}
-	}
 	return dagRunJSON{
 		DagRunID: r.GetRunId(), DagID: r.GetPipeline(), LogicalDate: logical, ExecutionDate: logical,
 		StartDate: tsp(r.GetStartedAt()), EndDate: tsp(r.GetEndedAt()),
 		DataIntervalStart: strp(logical), DataIntervalEnd: strp(logical),
-		RunType: runType, State: dagState(r.GetState()), ExternalTrigger: runType == "manual", Conf: conf,
+		RunType: runType, State: dagState(r.GetState()), ExternalTrigger: runType == "manual", Conf: confJSON(r),
 	}
+}
+
+// confJSON is the run's conf as triggered: any JSON object.
+func confJSON(r *controlv1.Run) json.RawMessage {
+	if r.GetConfJson() == "" {
+		return json.RawMessage("{}")
+	}
+	return json.RawMessage(r.GetConfJson())
 }
 
 func toTaskInstance(r *controlv1.Run, st *controlv1.Step) taskInstanceJSON {
@@ -329,13 +353,16 @@ func (s *Server) getDags(w http.ResponseWriter, r *http.Request) {
 		if paused != nil && p.GetPaused() != *paused {
 			continue
 		}
-		if pattern != "" && !strings.Contains(strings.ToLower(p.GetId()), pattern) {
+		if pattern != "" && !slices.ContainsFunc(append([]string{p.GetId()}, p.GetAliases()...), func(id string) bool {
+			return strings.Contains(strings.ToLower(id), pattern)
+		}) {
 			continue
 		}
-		if len(tags) > 0 { // pipelines carry no tags
+		d := toDAG(p)
+		if len(tags) > 0 && !slices.ContainsFunc(d.Tags, func(t tag) bool { return slices.Contains(tags, t.Name) }) {
 			continue
 		}
-		dags = append(dags, toDAG(p))
+		dags = append(dags, d)
 	}
 	slices.SortFunc(dags, func(a, b dagJSON) int {
 		if desc {
@@ -368,6 +395,15 @@ func (s *Server) pipeline(ctx context.Context, id string) (*controlv1.Pipeline, 
 		func(ctx context.Context) (*controlv1.Pipeline, error) {
 			return s.api.GetPipeline(ctx, &controlv1.GetPipelineRequest{Pipeline: id})
 		})
+}
+
+// canonicalID is the id of the pipeline that id names (its own or an alias),
+// or id when it names none.
+func canonicalID(id string) string {
+	if pl, ok := events.LookupPipeline(id); ok {
+		return pl.ID
+	}
+	return id
 }
 
 func dagNotFound(id string) error {
@@ -440,31 +476,6 @@ func decode(r *http.Request, dst any, optional bool) error {
 
 // ---- DAG runs ----
 
-// runColumns are the runs columns scanRun reads (as internal/api reads them).
-const runColumns = `run_id, pipeline, state, source, conf, logical_date, queued_at, started_at, ended_at, error, coalesce(idempotency_key, '')`
-
-func scanRun(r pgx.CollectableRow) (*controlv1.Run, error) {
-	var (
-		run             controlv1.Run
-		conf            map[string]string
-		logical, queued time.Time
-		started, ended  *time.Time
-	)
-	if err := r.Scan(&run.RunId, &run.Pipeline, &run.State, &run.Source, &conf, &logical, &queued,
-		&started, &ended, &run.Error, &run.IdempotencyKey); err != nil {
-		return nil, err
-	}
-	run.Conf = conf
-	run.LogicalDate, run.QueuedAt = timestamppb.New(logical), timestamppb.New(queued)
-	if started != nil {
-		run.StartedAt = timestamppb.New(*started)
-	}
-	if ended != nil {
-		run.EndedAt = timestamppb.New(*ended)
-	}
-	return &run, nil
-}
-
 // runOrder maps the order_by fields to runs columns.
 var runOrder = map[string]string{
 	"execution_date": "logical_date", "logical_date": "logical_date",
@@ -492,7 +503,7 @@ func (s *Server) getDagRuns(w http.ResponseWriter, r *http.Request) {
 	)
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
 	if id := r.PathValue("dag_id"); id != "~" {
-		where = append(where, "pipeline = "+arg(id))
+		where = append(where, "pipeline = "+arg(canonicalID(id)))
 	}
 	if states := listValues(r, "state"); len(states) > 0 {
 		var rs []string
@@ -538,13 +549,13 @@ func (s *Server) getDagRuns(w http.ResponseWriter, r *http.Request) {
 		writeProblemFor(w, s.internal(ctx, "count runs", err))
 		return
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM runs`+cond+` ORDER BY `+order+
+	rows, err := s.pool.Query(ctx, `SELECT `+api.RunColumns+` FROM runs`+cond+` ORDER BY `+order+
 		` LIMIT `+arg(limit)+` OFFSET `+arg(offset), args...)
 	if err != nil {
 		writeProblemFor(w, s.internal(ctx, "list runs", err))
 		return
 	}
-	runs, err := pgx.CollectRows(rows, scanRun)
+	runs, err := pgx.CollectRows(rows, api.ScanRun)
 	if err != nil {
 		writeProblemFor(w, s.internal(ctx, "list runs", err))
 		return
@@ -569,7 +580,7 @@ func (s *Server) run(ctx context.Context, dagID, runID string) (*controlv1.Run, 
 	run, err := call(ctx, s, controlv1.ControlService_GetRun_FullMethodName, func(ctx context.Context) (*controlv1.Run, error) {
 		return s.api.GetRun(ctx, &controlv1.GetRunRequest{RunId: runID})
 	})
-	if status.Code(err) == codes.NotFound || (err == nil && run.GetPipeline() != dagID) {
+	if status.Code(err) == codes.NotFound || (err == nil && run.GetPipeline() != canonicalID(dagID)) {
 		return nil, status.Errorf(codes.NotFound, "DAGRun with DAG ID: '%s' and DagRun ID: '%s' not found", dagID, runID)
 	}
 	return run, err
@@ -682,9 +693,9 @@ func (s *Server) trigger(ctx context.Context, pl events.Pipeline, body triggerBo
 	if body.Note != nil {
 		return nil, badRequest("note: not supported")
 	}
-	conf, err := stringConf(body.Conf)
+	conf, err := api.ParseConf(pl, body.Conf)
 	if err != nil {
-		return nil, badRequest("%v", err)
+		return nil, err
 	}
 	var logical *time.Time
 	for _, f := range []struct {
@@ -706,15 +717,12 @@ func (s *Server) trigger(ctx context.Context, pl events.Pipeline, body triggerBo
 	}
 	if body.DagRunID == nil && logical == nil {
 		resp, err := call(ctx, s, methodTrigger, func(ctx context.Context) (*controlv1.TriggerPipelineResponse, error) {
-			return s.api.TriggerPipeline(ctx, &controlv1.TriggerPipelineRequest{Pipeline: pl.ID, Conf: conf})
+			return s.api.TriggerPipeline(ctx, &controlv1.TriggerPipelineRequest{Pipeline: pl.ID, ConfJson: string(conf.JSON)})
 		})
 		if err != nil {
 			return nil, err
 		}
 		return resp.GetRun(), nil
-	}
-	if err := pl.ValidateConf(conf); err != nil {
-		return nil, badRequest("%v", err)
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	if logical == nil {
@@ -736,18 +744,18 @@ func (s *Server) trigger(ctx context.Context, pl events.Pipeline, body triggerBo
 			INSERT INTO runs (run_id, pipeline, state, source, conf, logical_date, queued_at)
 			VALUES ($1, $2, 'queued', 'manual', $3, $4, $5)
 			ON CONFLICT DO NOTHING
-			RETURNING `+runColumns, runID, pl.ID, conf, *logical, now)
+			RETURNING `+api.RunColumns, runID, pl.ID, string(conf.JSON), *logical, now)
 		if err != nil {
 			return fmt.Errorf("insert run: %w", err)
 		}
-		if run, err = pgx.CollectExactlyOneRow(rows, scanRun); err != nil {
+		if run, err = pgx.CollectExactlyOneRow(rows, api.ScanRun); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
 				return status.Errorf(codes.AlreadyExists, "DAGRun with DAG ID: '%s' and DAGRun ID: '%s' already exists", pl.ID, runID)
 			}
 			return fmt.Errorf("insert run: %w", err)
 		}
 		ev, err := eventing.New(events.PipelineTriggered, events.Source(events.Control), runID, pl.ID, traceParent(ctx),
-			&eventsv1.PipelineTriggered{Source: "manual", LogicalDate: timestamppb.New(*logical), Conf: conf})
+			&eventsv1.PipelineTriggered{Source: "manual", LogicalDate: timestamppb.New(*logical), Conf: conf.Known})
 		if err != nil {
 			return err
 		}

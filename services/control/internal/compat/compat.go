@@ -50,6 +50,7 @@ const (
 type Server struct {
 	api   *api.Server
 	pool  *pgxpool.Pool
+	table scheduler.Table
 	relay api.Nudger
 	guard *auth.Guard
 	log   *slog.Logger
@@ -61,7 +62,7 @@ type Server struct {
 // schedules, relay is nudged after a trigger, guard checks every request.
 func New(pool *pgxpool.Pool, table scheduler.Table, relay api.Nudger, guard *auth.Guard, log *slog.Logger) *Server {
 	return &Server{
-		api: api.New(pool, table, relay, log), pool: pool, relay: relay, guard: guard, log: log,
+		api: api.New(pool, table, relay, log), pool: pool, table: table, relay: relay, guard: guard, log: log,
 		errs: api.ErrorInterceptor(log), now: time.Now,
 	}
 }
@@ -71,12 +72,17 @@ func (s *Server) Register(mux *http.ServeMux) { mux.Handle("/api/v1/", s.Handler
 
 // Handler serves /api/v1/…: a request without a valid token gets 401 before
 // routing (as on the rest of the API), so unauthenticated callers cannot probe
-// which routes exist.
+// which routes exist; only the public monitoring routes (health, version)
+// answer without one.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.airflowRoutes(mux)
 	s.composerRoutes(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if publicRoute(r) {
+			mux.ServeHTTP(w, r)
+			return
+		}
 		composer := strings.HasPrefix(r.URL.Path, composerPrefix)
 		if _, err := s.guard.Check(r.Context(), methodRead, r.Header.Get("Authorization")); err != nil {
 			if composer {

@@ -2,6 +2,7 @@ package compat
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 
@@ -15,13 +16,23 @@ import (
 // DagState values (states.go).
 const composerPrefix = "/api/v1/core/composer/"
 
+// composerRoutes registers each route with and without the trailing slash:
+// the old backend (Django) wrote them with one, its clients call either.
 func (s *Server) composerRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET "+composerPrefix+"list_dags", s.composerListDags)
-	mux.HandleFunc("POST "+composerPrefix+"trigger_etl_ml_training", s.composerTrigger(events.ETLMLTraining))
-	mux.HandleFunc("POST "+composerPrefix+"trigger_preventive_maintenance", s.composerTrigger(events.PreventiveMaintenance))
-	mux.HandleFunc("POST "+composerPrefix+"trigger_report_generation", s.composerTrigger(events.WeeklyKPIReport))
-	mux.HandleFunc("GET "+composerPrefix+"dag_status", s.composerDagStatus)
-	mux.HandleFunc("GET "+composerPrefix+"dag_runs", s.composerDagRuns)
+	for _, r := range []struct {
+		method, name string
+		h            http.HandlerFunc
+	}{
+		{"GET", "list_dags", s.composerListDags},
+		{"POST", "trigger_etl_ml_training", s.composerTrigger(events.ETLMLTraining)},
+		{"POST", "trigger_preventive_maintenance", s.composerTrigger(events.PreventiveMaintenance)},
+		{"POST", "trigger_report_generation", s.composerTrigger(events.WeeklyKPIReport)},
+		{"GET", "dag_status", s.composerDagStatus},
+		{"GET", "dag_runs", s.composerDagRuns},
+	} {
+		mux.HandleFunc(r.method+" "+composerPrefix+r.name, r.h)
+		mux.HandleFunc(r.method+" "+composerPrefix+r.name+"/{$}", r.h)
+	}
 	mux.HandleFunc(composerPrefix, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, composerError{Error: "no route " + r.Method + " " + r.URL.Path})
 	})
@@ -38,14 +49,14 @@ func writeComposerError(w http.ResponseWriter, err error) {
 }
 
 type composerRun struct {
-	DagRunID    string            `json:"dag_run_id"`
-	DagID       string            `json:"dag_id"`
-	State       string            `json:"state"`
-	RunType     string            `json:"run_type"`
-	LogicalDate string            `json:"logical_date"`
-	StartDate   *string           `json:"start_date"`
-	EndDate     *string           `json:"end_date"`
-	Conf        map[string]string `json:"conf"`
+	DagRunID    string          `json:"dag_run_id"`
+	DagID       string          `json:"dag_id"`
+	State       string          `json:"state"`
+	RunType     string          `json:"run_type"`
+	LogicalDate string          `json:"logical_date"`
+	StartDate   *string         `json:"start_date"`
+	EndDate     *string         `json:"end_date"`
+	Conf        json.RawMessage `json:"conf"`
 }
 
 func toComposerRun(r *controlv1.Run) composerRun {
@@ -62,6 +73,7 @@ type composerDag struct {
 	Timezone    string       `json:"timezone"`
 	NextRun     *string      `json:"next_run"`
 	LastRun     *composerRun `json:"last_run"`
+	Aliases     []string     `json:"aliases"` // the DAG's other ids (its old ones)
 }
 
 func (s *Server) composerListDags(w http.ResponseWriter, r *http.Request) {
@@ -81,7 +93,8 @@ func (s *Server) composerListDags(w http.ResponseWriter, r *http.Request) {
 	dags := []composerDag{}
 	for _, p := range resp.GetPipelines() {
 		d := composerDag{DagID: p.GetId(), Description: p.GetDescription(), IsPaused: p.GetPaused(),
-			Schedule: p.GetSchedule(), Timezone: p.GetTimeZone(), NextRun: tsp(p.GetNextRun())}
+			Schedule: p.GetSchedule(), Timezone: p.GetTimeZone(), NextRun: tsp(p.GetNextRun()),
+			Aliases: append([]string{}, p.GetAliases()...)}
 		if p.GetLastRun() != nil {
 			lr := toComposerRun(p.GetLastRun())
 			d.LastRun = &lr
@@ -101,16 +114,20 @@ func (s *Server) composerTrigger(pipeline string) http.HandlerFunc {
 			return
 		}
 		var body struct {
-			Conf           map[string]string `json:"conf"`
-			IdempotencyKey string            `json:"idempotency_key"`
+			Conf           json.RawMessage `json:"conf"` // any JSON object, checked by the API
+			IdempotencyKey string          `json:"idempotency_key"`
 		}
 		if err := decodeOptionalBody(r, &body); err != nil {
 			writeComposerError(w, err)
 			return
 		}
+		conf := string(body.Conf)
+		if conf == "null" {
+			conf = ""
+		}
 		resp, err := call(ctx, s, methodTrigger, func(ctx context.Context) (*controlv1.TriggerPipelineResponse, error) {
 			return s.api.TriggerPipeline(ctx, &controlv1.TriggerPipelineRequest{
-				Pipeline: pipeline, Conf: body.Conf, IdempotencyKey: body.IdempotencyKey,
+				Pipeline: pipeline, ConfJson: conf, IdempotencyKey: body.IdempotencyKey,
 			})
 		})
 		if err != nil {
