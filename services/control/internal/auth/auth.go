@@ -1,7 +1,9 @@
 // Package auth guards control's API: bearer tokens configured as SHA-256
 // hashes with a role, checked on every gRPC call (interceptors) and on every
 // HTTP API request (middleware), a per-method role policy and a per-token
-// rate limit on triggers.
+// rate limit on triggers. Users with a password (API_USERS) may also log in
+// with HTTP Basic, on the routes that allow it only (the Airflow-compatible
+// ones, for Airflow's clients; basic.go).
 //
 // A caller learns only "unauthenticated" (401 / UNAUTHENTICATED), "permission
 // denied" (403 / PERMISSION_DENIED) or "rate limit exceeded" (429 /
@@ -54,7 +56,8 @@ func ParseRole(s string) (Role, error) {
 
 // Identity is an authenticated caller.
 type Identity struct {
-	// Name is the token's name, for logs and audit (never the token).
+	// Name is the token's, account's or user's name, for logs and audit
+	// (never the credential).
 	Name string
 	Role Role
 	// key identifies the token (its hash) for rate limiting.
@@ -72,6 +75,8 @@ type Tokens struct {
 	entries []entry
 	// id, when set, verifies Google-signed ID tokens (AcceptIDTokens).
 	id *idTokens
+	// users log in with HTTP Basic (AcceptUsers), by name.
+	users map[string]user
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)

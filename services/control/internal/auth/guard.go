@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
@@ -69,26 +70,73 @@ type Guard struct {
 	limit  RateLimit
 	log    *slog.Logger
 
+	// basic checks the passwords of tokens' users; nil when there are none.
+	basic *basicAuth
+
 	mu       sync.Mutex
 	limiters map[[32]byte]*rate.Limiter
 }
 
-// NewGuard returns a guard enforcing policy for tokens.
-func NewGuard(tokens *Tokens, policy map[string]Rule, limit RateLimit, log *slog.Logger) *Guard {
+// GuardOption configures a Guard.
+type GuardOption func(*guardOptions)
+
+type guardOptions struct {
+	now func() time.Time
+}
+
+// WithClock makes the guard read the time from now, for the windows of
+// failed Basic logins and the cache of verified ones (tests).
+func WithClock(now func() time.Time) GuardOption {
+	return func(o *guardOptions) { o.now = now }
+}
+
+// NewGuard returns a guard enforcing policy for tokens (and their users).
+func NewGuard(tokens *Tokens, policy map[string]Rule, limit RateLimit, log *slog.Logger, opts ...GuardOption) *Guard {
+	o := guardOptions{now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if limit.Burst < 1 {
 		limit.Burst = 1
 	}
-	return &Guard{tokens: tokens, policy: policy, limit: limit, log: log, limiters: map[[32]byte]*rate.Limiter{}}
+	g := &Guard{tokens: tokens, policy: policy, limit: limit, log: log, limiters: map[[32]byte]*rate.Limiter{}}
+	if tokens.Users() > 0 {
+		g.basic = newBasicAuth(tokens.users, o.now, log)
+	}
+	return g
 }
 
-// Check decides a call of method with the given Authorization value and
-// returns ctx carrying the caller's identity, or a gRPC status error.
+// Check decides a call of method with the given Authorization value, a
+// bearer token, and returns ctx carrying the caller's identity, or a gRPC
+// status error.
 func (g *Guard) Check(ctx context.Context, method, authorization string) (context.Context, error) {
+	return g.check(ctx, method, func() (Identity, bool) { return g.tokens.AuthenticateContext(ctx, authorization) })
+}
+
+// CheckBearerOrBasic is Check also accepting the HTTP Basic credentials of a
+// user (API_USERS): for the routes of Airflow's clients, which log in with a
+// user name and password. The rest of the API stays bearer-only.
+func (g *Guard) CheckBearerOrBasic(ctx context.Context, method, authorization string) (context.Context, error) {
+	return g.check(ctx, method, func() (Identity, bool) {
+		if !isBasic(authorization) {
+			return g.tokens.AuthenticateContext(ctx, authorization)
+		}
+		name, pw, ok := basicCredentials(authorization)
+		if !ok || g.basic == nil {
+			return Identity{}, false
+		}
+		return g.basic.authenticate(ctx, name, pw)
+	})
+}
+
+// check decides a call of method, authenticating the caller (unless the
+// method is public) with authenticate.
+func (g *Guard) check(ctx context.Context, method string, authenticate func() (Identity, bool)) (context.Context, error) {
 	rule, known := g.policy[method]
 	if known && rule.Role == RoleNone {
 		return ctx, nil
 	}
-	id, ok := g.tokens.AuthenticateContext(ctx, authorization)
+	id, ok := authenticate()
 	if !ok {
 		g.log.DebugContext(ctx, "api call refused: unauthenticated", "method", method)
 		return ctx, status.Error(codes.Unauthenticated, MsgUnauthenticated)
@@ -111,7 +159,8 @@ func (g *Guard) allow(id Identity) bool {
 	g.mu.Lock()
 	l, ok := g.limiters[id.key]
 	if !ok {
-		// One limiter per configured token: the map cannot outgrow API_TOKENS.
+		// One limiter per configured token, account or user: the map cannot
+		// outgrow the configuration.
 		l = rate.NewLimiter(rate.Limit(g.limit.Rate), g.limit.Burst)
 		g.limiters[id.key] = l
 	}
