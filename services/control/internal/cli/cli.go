@@ -28,9 +28,12 @@ const (
 // EnvDatabaseURL is the environment variable --database-url defaults to.
 const EnvDatabaseURL = "DATABASE_URL"
 
-// App is what every command shares: output streams, the environment and
-// the global flags, and the resources opened on demand (closed by Run).
+// App is what every command shares: input and output streams, the
+// environment and the global flags, and the resources opened on demand
+// (closed by Run).
 type App struct {
+	// Stdin is nil when there is no input.
+	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
 
@@ -44,8 +47,8 @@ type App struct {
 
 // Run executes the command line args (without the program name) and returns
 // the process exit status.
-func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	a := &App{Stdout: stdout, Stderr: stderr, Getenv: getenv}
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	a := &App{Stdin: stdin, Stdout: stdout, Stderr: stderr, Getenv: getenv}
 	defer a.close()
 	root := NewRootCommand(a)
 	root.SetArgs(args)
@@ -105,6 +108,7 @@ func NewRootCommand(a *App) *cobra.Command {
 		newSeedCommand(a),
 		newImportCommand(a),
 		newTokenCommand(a),
+		newUserCommand(a),
 		newPipelinesCommand(a),
 		newTriggerCommand(a),
 		newRunsCommand(a),

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cmmsflow/cmmsflow/libs/password"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 )
 
@@ -29,10 +31,16 @@ type result struct {
 // run executes the CLI in-process with the given environment.
 func run(t *testing.T, env map[string]string, args ...string) result {
 	t.Helper()
+	return runInput(t, nil, env, args...)
+}
+
+// runInput is run with stdin as the standard input.
+func runInput(t *testing.T, stdin io.Reader, env map[string]string, args ...string) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	code := Run(ctx, args, &out, &errb, func(k string) string { return env[k] })
+	code := Run(ctx, args, stdin, &out, &errb, func(k string) string { return env[k] })
 	return result{code, out.String(), errb.String()}
 }
 
@@ -201,6 +209,49 @@ func TestHelp(t *testing.T) {
 		"Pipeline commands", "pipelines", "trigger", "runs", "unpause", "--control", "--token"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("help lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+func TestUser(t *testing.T) {
+	entryRE := regexp.MustCompile(`(?m)^API_USERS: airflow:(\$argon2id\$v=19\$m=19456,t=2,p=1\$[^$:]+\$[^$:]+):viewer$`)
+	verifies := func(t *testing.T, stdout, pw string) {
+		t.Helper()
+		m := entryRE.FindStringSubmatch(stdout)
+		if m == nil {
+			t.Fatalf("output %q", stdout)
+		}
+		if ok, err := password.Verify(m[1], pw); !ok || err != nil {
+			t.Fatalf("the printed hash does not verify the password: %v %v", ok, err)
+		}
+	}
+
+	// Piped: the first line is the password, and it is not printed.
+	r := runInput(t, strings.NewReader("s3cret,with:colons\r\nsecond line\n"), nil, "user", "airflow", "--role", "viewer")
+	if r.code != ExitOK || strings.Contains(r.stdout, "s3cret") || strings.Contains(r.stdout, "password:") {
+		t.Fatalf("piped: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	verifies(t, r.stdout, "s3cret,with:colons")
+
+	// A character device (a terminal; /dev/null here): a random password, printed once.
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devNull.Close()
+	r = runInput(t, devNull, nil, "user", "airflow", "--role", "viewer")
+	m := regexp.MustCompile(`(?m)^password:  ([A-Za-z0-9_-]{24})$`).FindStringSubmatch(r.stdout)
+	if r.code != ExitOK || m == nil {
+		t.Fatalf("generated: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	verifies(t, r.stdout, m[1])
+
+	if r := runInput(t, strings.NewReader("\n"), nil, "user", "airflow"); r.code != ExitError || !strings.Contains(r.stderr, "empty") {
+		t.Errorf("empty password: %+v", r)
+	}
+	for _, args := range [][]string{{"user", "airflow", "--role", "root"}, {"user", "a b"}, {"user"}, {"user", "a", "b"}} {
+		if r := runInput(t, strings.NewReader("pw\n"), nil, args...); r.code != ExitUsage || r.stdout != "" {
+			t.Errorf("%v: exit %d %q", args, r.code, r.stdout)
 		}
 	}
 }
