@@ -30,6 +30,11 @@ type Config struct {
 	// "<sha256-hex-of-token>:<role>[:<name>],…" with role admin or viewer
 	// (`cmmsflow token` makes one). Empty: the API is disabled, every call 401.
 	APITokens string `env:"API_TOKENS"`
+	// APIUsers lists users who may log in with HTTP Basic on the
+	// Airflow-compatible routes (/api/v1/…), as Airflow's clients do:
+	// "<name>:<argon2id or bcrypt hash>:<role>,…" (`cmmsflow user` makes
+	// one). The rest of the API stays bearer-only.
+	APIUsers string `env:"API_USERS"`
 	// TriggerRateLimit is each token's average TriggerPipeline calls per
 	// second (0: unlimited), with bursts of TriggerBurst.
 	TriggerRateLimit float64 `env:"TRIGGER_RATE_LIMIT, default=1"`
@@ -87,10 +92,13 @@ func Register(ctx context.Context, s *service.Service, cfg Config) (*Control, er
 	}); err != nil {
 		return nil, err
 	}
-	if tokens.Len() == 0 && tokens.IDTokenAccounts() == 0 {
+	if err := tokens.AcceptUsers(cfg.APIUsers); err != nil {
+		return nil, err
+	}
+	if tokens.Len() == 0 && tokens.IDTokenAccounts() == 0 && tokens.Users() == 0 {
 		s.Log.Warn("API disabled: API_TOKENS is empty, every API call is refused with 401 (make a token with `cmmsflow token`)")
 	} else {
-		s.Log.Info("API enabled", "tokens", tokens.Len(), "id_token_accounts", tokens.IDTokenAccounts())
+		s.Log.Info("API enabled", "tokens", tokens.Len(), "id_token_accounts", tokens.IDTokenAccounts(), "basic_auth_users", tokens.Users())
 	}
 	projection.New(TickFunc(table), s.Log).Register(s.Router)
 	admin.New(s.Pool, tokens, s.Log).Register(s.Mux)

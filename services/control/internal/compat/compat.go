@@ -13,10 +13,11 @@
 //
 // Both call control's ControlService implementation (internal/api) for what it
 // offers, under the same bearer tokens and role policy (internal/auth): every
-// route needs a token, a trigger or a pause is admin-only and rate limited like
-// TriggerPipeline. Only what the ControlService cannot express (offset paging
-// with totals, several states at once, a caller-chosen dag_run_id or logical
-// date) is read or written here, with the same statements and events.
+// route but the monitoring ones (health, version) needs a token or, as
+// Airflow's clients send, the HTTP Basic credentials of an API_USERS user; a
+// trigger or a pause is admin-only and rate limited like TriggerPipeline. Only what the ControlService cannot express (offset
+// paging with totals, several states at once, a caller-chosen dag_run_id or
+// logical date) is read or written here, with the same statements and events.
 package compat
 
 import (
@@ -84,7 +85,7 @@ func (s *Server) Handler() http.Handler {
 			return
 		}
 		composer := strings.HasPrefix(r.URL.Path, composerPrefix)
-		if _, err := s.guard.Check(r.Context(), methodRead, r.Header.Get("Authorization")); err != nil {
+		if _, err := s.guard.CheckBearerOrBasic(r.Context(), methodRead, r.Header.Get("Authorization")); err != nil {
 			if composer {
 				writeComposerError(w, err)
 			} else {
@@ -96,15 +97,15 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
-// authorize checks the request's token against method's rule (role, rate
-// limit) and returns the context carrying the caller's identity, plus the
-// caller's traceparent as the ControlService expects it.
+// authorize checks the request's token or Basic credentials against method's
+// rule (role, rate limit) and returns the context carrying the caller's
+// identity, plus the caller's traceparent as the ControlService expects it.
 func (s *Server) authorize(r *http.Request, method string) (context.Context, error) {
 	ctx := r.Context()
 	if tp := r.Header.Get("Traceparent"); tp != "" {
 		ctx = metadata.NewIncomingContext(ctx, metadata.Pairs("traceparent", tp))
 	}
-	return s.guard.Check(ctx, method, r.Header.Get("Authorization"))
+	return s.guard.CheckBearerOrBasic(ctx, method, r.Header.Get("Authorization"))
 }
 
 // call runs a ControlService method through the API's error mapping, so the
@@ -158,9 +159,12 @@ func message(err error) string {
 	return "internal error"
 }
 
+// challenge names the schemes these routes accept on a 401: Basic first, the
+// one Airflow's clients use.
 func challenge(w http.ResponseWriter, err error) {
 	if status.Code(err) == codes.Unauthenticated {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="cmmsflow"`)
+		w.Header().Add("WWW-Authenticate", `Basic realm="cmmsflow"`)
+		w.Header().Add("WWW-Authenticate", `Bearer realm="cmmsflow"`)
 	}
 }
 

@@ -34,6 +34,10 @@ var (
 	adminToken, adminEntry   = authtest.Token(auth.RoleAdmin, "ops")
 	viewerToken, viewerEntry = authtest.Token(auth.RoleViewer, "viewer")
 	badToken                 = "cmf_not-a-configured-token"
+	// Users of Airflow's clients (HTTP Basic): made once, as an argon2id
+	// hash costs tens of milliseconds.
+	airflowPassword, airflowUserEntry = authtest.User(auth.RoleAdmin, "airflow")
+	readerPassword, readerUserEntry   = authtest.User(auth.RoleViewer, "reader")
 )
 
 // ---- the contract ----
@@ -84,6 +88,25 @@ type fixture struct {
 	srv    *Server
 	url    string
 	events *eventing.Router
+	clock  *testClock // the guard's
+}
+
+// testClock is a settable time, the guard's clock.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 type nopPublisher struct{}
@@ -106,8 +129,12 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := tokens.AcceptUsers(airflowUserEntry + "," + readerUserEntry); err != nil {
+		t.Fatal(err)
+	}
 	relay := eventing.NewRelay(pool, nopPublisher{}, log, time.Hour)
-	guard := auth.NewGuard(tokens, auth.Policy, auth.RateLimit{}, log)
+	clock := &testClock{t: time.Now()}
+	guard := auth.NewGuard(tokens, auth.Policy, auth.RateLimit{}, log, auth.WithClock(clock.now))
 	srv := New(pool, table, relay, guard, log)
 	mux := http.NewServeMux()
 	srv.Register(mux)
@@ -115,7 +142,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(ts.Close)
 	router := eventing.NewRouter(eventing.RouterConfig{Service: events.Control, Pool: pool, Relay: relay, Log: log})
 	projection.New(func(_ string, t time.Time) (time.Time, error) { return t, nil }, log).Register(router)
-	return &fixture{pool: pool, srv: srv, url: ts.URL, events: router}
+	return &fixture{pool: pool, srv: srv, url: ts.URL, events: router, clock: clock}
 }
 
 type response struct {
@@ -147,7 +174,11 @@ func newRequest(t *testing.T, method, url, token string, body any) *http.Request
 	if err != nil {
 		t.Fatal(err)
 	}
-	if token != "" {
+	switch {
+	case strings.HasPrefix(token, "Basic"):
+		// A whole Basic Authorization value (authtest.Basic), not a token.
+		req.Header.Set("Authorization", token)
+	case token != "":
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	if body != nil {
