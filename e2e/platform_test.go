@@ -45,3 +45,21 @@ func TestTriggerReachesServiceOverPushAndRunIsRecorded(t *testing.T) {
 		t.Fatalf("notifier step missing: %+v", steps)
 	}
 }
+
+// Airflow's clients log in with HTTP Basic on the Airflow-compatible API: the
+// stack's admin user (API_USERS) may.
+func TestAirflowAPIAcceptsBasicAuth(t *testing.T) {
+	req, err := http.NewRequest("GET", sys.Services[events.Control].URL+"/api/v1/dags", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(sys.AdminUser, sys.AdminPassword)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/v1/dags as %s with Basic: %d", sys.AdminUser, resp.StatusCode)
+	}
+}

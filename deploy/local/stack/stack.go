@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -31,6 +32,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/fleet"
+	"github.com/cmmsflow/cmmsflow/libs/password"
 )
 
 // Emulator choices.
@@ -67,6 +69,10 @@ type Options struct {
 	// AdminToken is the control API's admin bearer token; empty makes a
 	// random one for this start.
 	AdminToken string
+	// AdminUser and AdminPassword are an admin user of API_USERS, who logs
+	// in with HTTP Basic on the Airflow-compatible routes as Airflow's
+	// clients do; by default "admin" and a random password for this start.
+	AdminUser, AdminPassword string
 	// Out receives the prefixed logs of every part; default os.Stdout.
 	Out io.Writer
 
@@ -167,6 +173,16 @@ func (o *Options) defaults() error {
 			return err
 		}
 		o.AdminToken = hex.EncodeToString(b)
+	}
+	if o.AdminUser == "" {
+		o.AdminUser = "admin"
+	}
+	if o.AdminPassword == "" {
+		b := make([]byte, 18)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		o.AdminPassword = base64.RawURLEncoding.EncodeToString(b)
 	}
 	return nil
 }
@@ -311,6 +327,10 @@ func (s *Stack) startGCS(context.Context) error {
 }
 
 func (s *Stack) startServices(ctx context.Context) error {
+	users, err := userEntry(s.AdminUser, s.AdminPassword, "admin")
+	if err != nil {
+		return err
+	}
 	common := append(os.Environ(),
 		"DATABASE_URL="+s.DatabaseURL,
 		"PUBSUB_EMULATOR_HOST="+s.PubSubHost,
@@ -322,6 +342,7 @@ func (s *Stack) startServices(ctx context.Context) error {
 		"LOG_FORMAT=text",
 		"MIGRATE_ON_START=false",
 		"API_TOKENS="+tokenEntry(s.AdminToken, "admin", "local-admin"),
+		"API_USERS="+users,
 	)
 	for k, v := range s.Env {
 		common = append(common, k+"="+v)
@@ -432,6 +453,15 @@ func (s *Stack) Stop() {
 func tokenEntry(token, role, name string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:]) + ":" + role + ":" + name
+}
+
+// userEntry is the API_USERS entry of a user: name, password hash and role.
+func userEntry(name, pw, role string) (string, error) {
+	hash, err := password.Hash(pw)
+	if err != nil {
+		return "", err
+	}
+	return name + ":" + hash + ":" + role, nil
 }
 
 // portOr returns p, or a free loopback port when p is 0.

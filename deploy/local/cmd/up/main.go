@@ -70,6 +70,7 @@ func run(root string, basePort, pgPort, pubsubPort, gcsPort, cronPort int, emula
 	fmt.Fprintf(w, "  admin page\t%s/admin\n", s.Services[events.Control].URL)
 	fmt.Fprintf(w, "  API\t%s/v1/pipelines  (gRPC on the same port; OpenAPI at /openapi.json)\n", s.Services[events.Control].URL)
 	fmt.Fprintf(w, "  admin token\t%s  (valid until Ctrl-C)\n", s.AdminToken)
+	fmt.Fprintf(w, "  admin user\t%s:%s\n", s.AdminUser, s.AdminPassword)
 	fmt.Fprintf(w, "  try\tcurl -s -X POST -H 'Authorization: Bearer %s' %s/v1/pipelines/preventive_maintenance:trigger\n",
 		s.AdminToken, s.Services[events.Control].URL)
 	fmt.Fprintf(w, "  database\t%s\n", s.DatabaseURL)
