@@ -41,6 +41,13 @@ type Entry struct {
 	Pipeline    string
 	Schedule    string // 5-field unix-cron: minute hour day-of-month month day-of-week
 	Description string
+	// MaxActiveRuns is how many of the pipeline's runs may run at once;
+	// more wait queued and start in order as runs end (Airflow's
+	// max_active_runs). Default 1.
+	MaxActiveRuns int
+	// Catchup: a missed tick (no run after a grace period) gets its run
+	// (Airflow's catchup). Default false.
+	Catchup bool
 
 	loc *time.Location
 	// spec matches wall-clock times: it is evaluated on naive times in UTC,
@@ -55,9 +62,17 @@ type file struct {
 }
 
 type fileEntry struct {
-	Schedule    string `yaml:"schedule"`
-	Description string `yaml:"description"`
+	Schedule      string `yaml:"schedule"`
+	Description   string `yaml:"description"`
+	MaxActiveRuns *int   `yaml:"max_active_runs"`
+	Catchup       *bool  `yaml:"catchup"`
 }
+
+// Bounds and defaults of an entry's run policy.
+const (
+	DefaultMaxActiveRuns = 1
+	MaxMaxActiveRuns     = 64
+)
 
 // Load returns the embedded cron table.
 func Load() (Table, error) { return Parse(crontab) }
@@ -144,10 +159,20 @@ func newEntry(id string, fe fileEntry, loc *time.Location) (Entry, error) {
 	if err != nil {
 		errs = append(errs, fmt.Errorf("schedule %q: %w", fe.Schedule, err))
 	}
+	e := Entry{Pipeline: id, Schedule: fe.Schedule, Description: fe.Description, loc: loc, spec: spec,
+		MaxActiveRuns: DefaultMaxActiveRuns}
+	if fe.MaxActiveRuns != nil {
+		e.MaxActiveRuns = *fe.MaxActiveRuns
+		if e.MaxActiveRuns < 1 || e.MaxActiveRuns > MaxMaxActiveRuns {
+			errs = append(errs, fmt.Errorf("max_active_runs %d: want 1 to %d", e.MaxActiveRuns, MaxMaxActiveRuns))
+		}
+	}
+	if fe.Catchup != nil {
+		e.Catchup = *fe.Catchup
+	}
 	if len(errs) > 0 {
 		return Entry{}, errors.Join(errs...)
 	}
-	e := Entry{Pipeline: id, Schedule: fe.Schedule, Description: fe.Description, loc: loc, spec: spec}
 	if loc != nil && e.Next(time.Now()).IsZero() {
 		return Entry{}, fmt.Errorf("schedule %q: never fires", fe.Schedule)
 	}
@@ -172,6 +197,15 @@ func parseSchedule(s string) (*cron.SpecSchedule, error) {
 	}
 	spec.Location = time.UTC
 	return spec, nil
+}
+
+// MaxActiveRuns is pipeline's max_active_runs (the default for a pipeline
+// without an entry).
+func (t Table) MaxActiveRuns(pipeline string) int {
+	if e, ok := t.Lookup(pipeline); ok && e.MaxActiveRuns > 0 {
+		return e.MaxActiveRuns
+	}
+	return DefaultMaxActiveRuns
 }
 
 // Lookup returns the entry of a pipeline.

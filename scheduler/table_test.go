@@ -56,6 +56,12 @@ func TestLoad(t *testing.T) {
 		if e.Location() != time.UTC {
 			t.Errorf("%s: location %v, want UTC", p.ID, e.Location())
 		}
+		if e.MaxActiveRuns != 1 || tab.MaxActiveRuns(p.ID) != 1 {
+			t.Errorf("%s: max_active_runs %d, want 1", p.ID, e.MaxActiveRuns)
+		}
+		if wantCatchup := p.ID != events.ETLMLTraining; e.Catchup != wantCatchup {
+			t.Errorf("%s: catchup %v, want %v", p.ID, e.Catchup, wantCatchup)
+		}
 		if got, ok := tab.Lookup(p.ID); !ok || got.Schedule != e.Schedule {
 			t.Errorf("Lookup(%s) = %+v, %v", p.ID, got, ok)
 		}
@@ -314,6 +320,12 @@ func TestParseErrors(t *testing.T) {
 			[]string{"pipeline etl_ml_training", "description: missing"}},
 		{"unknown field", strings.Replace(valid, "    description: test\n", "    description: test\n    schedul: \"0 1 * * *\"\n", 1),
 			[]string{"field schedul not found"}},
+		{"max_active_runs 0", strings.Replace(valid, "    description: test\n", "    description: test\n    max_active_runs: 0\n", 1),
+			[]string{"pipeline etl_ml_training", "max_active_runs 0: want 1 to 64"}},
+		{"max_active_runs not a number", strings.Replace(valid, "    description: test\n", "    description: test\n    max_active_runs: many\n", 1),
+			[]string{"line 6", "`many` into int"}},
+		{"catchup not a bool", strings.Replace(valid, "    description: test\n", "    description: test\n    catchup: sometimes\n", 1),
+			[]string{"line 6", "`sometimes` into bool"}},
 		{"not yaml", "time_zone: [", []string{"scheduler: cron table"}},
 		{"several problems", strings.Replace(string(tableYAML("Nowhere/Land", map[string]string{events.ETLMLTraining: "x"})), "  weekly_kpi_report:", "  weekly:", 1),
 			[]string{"time_zone", "pipeline etl_ml_training", "pipeline weekly_kpi_report: missing", "pipeline weekly: unknown"}},
@@ -333,7 +345,15 @@ func TestParseErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := scheduler.Parse([]byte(valid)); err != nil {
+	tab, err := scheduler.Parse([]byte(valid))
+	if err != nil {
 		t.Fatalf("valid table: %v", err)
+	}
+	if e, _ := tab.Lookup(events.ETLMLTraining); e.MaxActiveRuns != 1 || e.Catchup {
+		t.Errorf("defaults: max_active_runs %d, catchup %v", e.MaxActiveRuns, e.Catchup)
+	}
+	tab, err = scheduler.Parse([]byte(strings.Replace(valid, "    description: test\n", "    description: test\n    max_active_runs: 3\n    catchup: true\n", 1)))
+	if e, _ := tab.Lookup(events.ETLMLTraining); err != nil || e.MaxActiveRuns != 3 || !e.Catchup || tab.MaxActiveRuns(events.ETLMLTraining) != 3 {
+		t.Errorf("set: %+v, %v", e, err)
 	}
 }

@@ -56,7 +56,12 @@ type Pipeline struct {
 	ConfKeys []*ConfKey `protobuf:"bytes,9,rep,name=conf_keys,json=confKeys,proto3" json:"conf_keys,omitempty"`
 	// Other ids the pipeline answers to wherever an id is taken (the old
 	// Composer DAG ids, e.g. preventive_maintenance_generator).
-	Aliases       []string `protobuf:"bytes,10,rep,name=aliases,proto3" json:"aliases,omitempty"`
+	Aliases []string `protobuf:"bytes,10,rep,name=aliases,proto3" json:"aliases,omitempty"`
+	// How many runs may run at once; more wait queued and start in order as
+	// runs end (the cron table's max_active_runs).
+	MaxActiveRuns int32 `protobuf:"varint,11,opt,name=max_active_runs,json=maxActiveRuns,proto3" json:"max_active_runs,omitempty"`
+	// Whether a missed cron tick gets its run (the cron table's catchup).
+	Catchup       bool `protobuf:"varint,12,opt,name=catchup,proto3" json:"catchup,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -159,6 +164,20 @@ func (x *Pipeline) GetAliases() []string {
 		return x.Aliases
 	}
 	return nil
+}
+
+func (x *Pipeline) GetMaxActiveRuns() int32 {
+	if x != nil {
+		return x.MaxActiveRuns
+	}
+	return 0
+}
+
+func (x *Pipeline) GetCatchup() bool {
+	if x != nil {
+		return x.Catchup
+	}
+	return false
 }
 
 // A key a pipeline's trigger conf may set.
@@ -1510,7 +1529,7 @@ var File_cmmsflow_control_v1_control_proto protoreflect.FileDescriptor
 
 const file_cmmsflow_control_v1_control_proto_rawDesc = "" +
 	"\n" +
-	"!cmmsflow/control/v1/control.proto\x12\x13cmmsflow.control.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xe4\x02\n" +
+	"!cmmsflow/control/v1/control.proto\x12\x13cmmsflow.control.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xa6\x03\n" +
 	"\bPipeline\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x14\n" +
@@ -1522,7 +1541,9 @@ const file_cmmsflow_control_v1_control_proto_rawDesc = "" +
 	"\bnext_run\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\anextRun\x129\n" +
 	"\tconf_keys\x18\t \x03(\v2\x1c.cmmsflow.control.v1.ConfKeyR\bconfKeys\x12\x18\n" +
 	"\aaliases\x18\n" +
-	" \x03(\tR\aaliases\"W\n" +
+	" \x03(\tR\aaliases\x12&\n" +
+	"\x0fmax_active_runs\x18\v \x01(\x05R\rmaxActiveRuns\x12\x18\n" +
+	"\acatchup\x18\f \x01(\bR\acatchup\"W\n" +
 	"\aConfKey\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06format\x18\x02 \x01(\tR\x06format\x12 \n" +

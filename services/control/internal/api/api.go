@@ -36,17 +36,18 @@ type Nudger interface{ Nudge() }
 // Server implements controlv1.ControlServiceServer.
 type Server struct {
 	controlv1.UnimplementedControlServiceServer
-	pool  *pgxpool.Pool
-	table scheduler.Table
-	relay Nudger
-	log   *slog.Logger
-	now   func() time.Time
+	pool    *pgxpool.Pool
+	table   scheduler.Table
+	relay   Nudger
+	starter *projection.Starter
+	log     *slog.Logger
+	now     func() time.Time
 }
 
-// New returns the API over pool; table gives schedules, relay is nudged after
-// every trigger.
+// New returns the API over pool; table gives schedules and max_active_runs,
+// relay is nudged after every trigger.
 func New(pool *pgxpool.Pool, table scheduler.Table, relay Nudger, log *slog.Logger) *Server {
-	return &Server{pool: pool, table: table, relay: relay, log: log, now: time.Now}
+	return &Server{pool: pool, table: table, relay: relay, starter: projection.NewStarter(table.MaxActiveRuns), log: log, now: time.Now}
 }
 
 // Run states (runs.state) and step states (steps.state).
@@ -155,7 +156,9 @@ func (s *Server) pipelines(ctx context.Context, ids []string) ([]*controlv1.Pipe
 		if e, ok := s.table.Lookup(pl.ID); ok {
 			p.Schedule = e.Schedule
 			p.NextRun = timestamppb.New(e.Next(now))
+			p.Catchup = e.Catchup
 		}
+		p.MaxActiveRuns = int32(s.table.MaxActiveRuns(pl.ID))
 		for _, k := range pl.Conf {
 			p.ConfKeys = append(p.ConfKeys, &controlv1.ConfKey{Name: k.Name, Format: string(k.Format), Description: k.Description})
 		}
@@ -291,11 +294,8 @@ func (s *Server) CancelRun(ctx context.Context, req *controlv1.CancelRunRequest)
 		return nil, notFound("run %q not found", runID)
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var state string
-		if err := tx.QueryRow(ctx, `SELECT state FROM runs WHERE run_id = $1 FOR UPDATE`, runID).Scan(&state); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				return notFound("run %q not found", runID)
-			}
+		pl, state, err := s.lockRun(ctx, tx, runID)
+		if err != nil {
 			return err
 		}
 		if !slices.Contains(cancellable, state) {
@@ -305,14 +305,42 @@ func (s *Server) CancelRun(ctx context.Context, req *controlv1.CancelRunRequest)
 			WHERE run_id = $1`, runID, "cancelled by "+caller(ctx)); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE steps SET state = 'skipped', updated_at = now() WHERE run_id = $1 AND state = 'pending'`, runID)
+		if _, err := tx.Exec(ctx, `UPDATE steps SET state = 'skipped', updated_at = now() WHERE run_id = $1 AND state = 'pending'`, runID); err != nil {
+			return err
+		}
+		_, err = s.starter.StartQueued(ctx, tx, pl) // a slot may have freed
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.relay.Nudge()
 	s.log.InfoContext(ctx, "run cancelled", "run_id", runID, "by", caller(ctx))
 	return s.GetRun(ctx, &controlv1.GetRunRequest{RunId: runID})
+}
+
+// lockRun locks a run's pipeline (projection.LockPipeline), then the run's
+// row, and returns its pipeline and state.
+func (s *Server) lockRun(ctx context.Context, tx pgx.Tx, runID string) (events.Pipeline, string, error) {
+	var id, state string
+	err := tx.QueryRow(ctx, `SELECT pipeline FROM runs WHERE run_id = $1`, runID).Scan(&id)
+	if err == nil {
+		err = projection.LockPipeline(ctx, tx, id)
+	}
+	if err == nil {
+		err = tx.QueryRow(ctx, `SELECT state FROM runs WHERE run_id = $1 FOR UPDATE`, runID).Scan(&state)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return events.Pipeline{}, "", notFound("run %q not found", runID)
+	}
+	if err != nil {
+		return events.Pipeline{}, "", err
+	}
+	pl, ok := events.LookupPipeline(id)
+	if !ok {
+		return pl, "", fmt.Errorf("run %s: unknown pipeline %q", runID, id)
+	}
+	return pl, state, nil
 }
 
 // caller names the authenticated caller in logs and run errors.

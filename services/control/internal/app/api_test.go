@@ -444,6 +444,8 @@ func TestCancelRun(t *testing.T) {
 	f.exec(t, `UPDATE steps SET state = 'success' WHERE run_id = 'running-run' AND step = 'extractor'`)
 	f.exec(t, `UPDATE steps SET state = 'running' WHERE run_id = 'running-run' AND step = 'featurejob'`)
 	f.insertRun(t, "done-run", events.PreventiveMaintenance, "success", now)
+	// Waits for running-run's slot (max_active_runs 1).
+	f.insertRun(t, "next-etl", events.ETLMLTraining, "queued", now.Add(time.Second))
 
 	code, body := f.do(t, "POST", "/v1/runs/queued-run:cancel", adminToken, map[string]any{})
 	if code != 200 || body["state"] != "cancelled" || body["error"] != "cancelled by ops" || body["ended_at"] == nil {
@@ -461,6 +463,13 @@ func TestCancelRun(t *testing.T) {
 	// pending ones are skipped.
 	if want := []string{"success", "running", "skipped", "skipped", "skipped"}; !slices.Equal(states, want) {
 		t.Fatalf("steps %v, want %v", states, want)
+	}
+	// The cancel freed running-run's slot: the queued ETL run started.
+	if n := f.count(t, `SELECT count(*) FROM runs WHERE run_id = 'next-etl' AND state = 'running'`); n != 1 {
+		t.Fatal("cancelling the running run did not start the queued one")
+	}
+	if n := f.count(t, `SELECT count(*) FROM outbox WHERE event_type = $1 AND attributes->>'run_id' = 'next-etl'`, events.RunStarted); n != 1 {
+		t.Fatalf("%d run-started events for the queued run", n)
 	}
 	_, err = f.client.CancelRun(rpc(t, adminToken), &controlv1.CancelRunRequest{RunId: "done-run"})
 	wantCode(t, err, codes.FailedPrecondition)

@@ -100,7 +100,8 @@ func Register(ctx context.Context, s *service.Service, cfg Config) (*Control, er
 	} else {
 		s.Log.Info("API enabled", "tokens", tokens.Len(), "id_token_accounts", tokens.IDTokenAccounts(), "basic_auth_users", tokens.Users())
 	}
-	projection.New(TickFunc(table), s.Log).Register(s.Router)
+	starter := projection.NewStarter(table.MaxActiveRuns)
+	projection.New(TickFunc(table), starter, s.Log).Register(s.Router)
 	admin.New(s.Pool, tokens, s.Log).Register(s.Mux)
 	guard := auth.NewGuard(tokens, auth.Policy, auth.RateLimit{Rate: cfg.TriggerRateLimit, Burst: cfg.TriggerBurst}, s.Log)
 	compat.New(s.Pool, table, s.Relay, guard, s.Log).Register(s.Mux)
@@ -115,7 +116,7 @@ func Register(ctx context.Context, s *service.Service, cfg Config) (*Control, er
 	sweepDone := make(chan struct{})
 	go func() {
 		defer close(sweepDone)
-		sweeper.New(s.Pool, timeouts, s.Relay, s.Log.With("component", "stale-run-sweeper")).Run(sweepCtx, cfg.StaleRunSweepInterval)
+		sweeper.New(s.Pool, timeouts, starter, s.Relay, s.Log.With("component", "stale-run-sweeper")).Run(sweepCtx, cfg.StaleRunSweepInterval)
 	}()
 	s.OnStop(func() { stopSweep(); <-sweepDone })
 	return c, nil

@@ -207,6 +207,9 @@ func toDAG(p *controlv1.Pipeline) dagJSON {
 	for _, a := range p.GetAliases() {
 		d.Tags = append(d.Tags, tag{Name: aliasTag + a})
 	}
+	if n := int(p.GetMaxActiveRuns()); n > 0 {
+		d.MaxActiveRuns = &n
+	}
 	if p.GetSchedule() != "" {
 		d.ScheduleInterval = &cronExpression{Type: "CronExpression", Value: p.GetSchedule()}
 		d.TimetableDescription = strp(fmt.Sprintf("cron %q in %s", p.GetSchedule(), p.GetTimeZone()))

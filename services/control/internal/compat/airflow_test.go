@@ -39,6 +39,9 @@ func TestDAGs(t *testing.T) {
 	if first["next_dagrun"] == nil {
 		t.Fatal("next_dagrun missing")
 	}
+	if first["max_active_runs"] != float64(1) {
+		t.Fatalf("max_active_runs %v, want the cron table's 1", first["max_active_runs"])
+	}
 
 	pg := f.airflow(t, "GET", "/dags?limit=1&offset=1&only_active=true", viewerToken, nil).json(t)
 	if dags := pg["dags"].([]any); pg["total_entries"] != float64(3) || len(dags) != 1 || dags[0].(map[string]any)["dag_id"] != pm {

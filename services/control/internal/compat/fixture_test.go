@@ -141,7 +141,7 @@ func newFixture(t *testing.T) *fixture {
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
 	router := eventing.NewRouter(eventing.RouterConfig{Service: events.Control, Pool: pool, Relay: relay, Log: log})
-	projection.New(func(_ string, t time.Time) (time.Time, error) { return t, nil }, log).Register(router)
+	projection.New(func(_ string, t time.Time) (time.Time, error) { return t, nil }, projection.NewStarter(table.MaxActiveRuns), log).Register(router)
 	return &fixture{pool: pool, srv: srv, url: ts.URL, events: router, clock: clock}
 }
 

@@ -10,11 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
@@ -31,12 +32,16 @@ type TickFunc func(pipeline string, t time.Time) (time.Time, error)
 
 // Projection handles control's events.
 type Projection struct {
-	tick TickFunc
-	log  *slog.Logger
+	tick    TickFunc
+	starter *Starter
+	log     *slog.Logger
 }
 
-// New returns a projection naming scheduled runs with tick.
-func New(tick TickFunc, log *slog.Logger) *Projection { return &Projection{tick: tick, log: log} }
+// New returns a projection naming scheduled runs with tick and starting
+// runs with starter.
+func New(tick TickFunc, starter *Starter, log *slog.Logger) *Projection {
+	return &Projection{tick: tick, starter: starter, log: log}
+}
 
 // Register adds the projection's handlers to the router.
 func (p *Projection) Register(r *eventing.Router) {
@@ -81,11 +86,11 @@ func (p *Projection) triggered(ctx context.Context, tx pgx.Tx, ev eventing.Event
 		logical = trig.GetLogicalDate().AsTime()
 	}
 	runID := ev.RunID
+	var paused bool // and the pipeline locked first (see LockPipeline)
+	if err := tx.QueryRow(ctx, `SELECT paused FROM pipelines WHERE id = $1 FOR UPDATE`, pl.ID).Scan(&paused); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
 	if source == "scheduled" {
-		var paused bool
-		if err := tx.QueryRow(ctx, `SELECT paused FROM pipelines WHERE id = $1`, pl.ID).Scan(&paused); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
 		if paused {
 			p.log.Info("scheduled trigger ignored: pipeline paused", "pipeline", pl.ID)
 			return nil
@@ -104,13 +109,14 @@ func (p *Projection) triggered(ctx context.Context, tx pgx.Tx, ev eventing.Event
 		return err
 	}
 	// A manual run is inserted as queued by control's API before its trigger
-	// is published; either way the run is started exactly once.
+	// is published; a scheduled one is inserted here. Either way it waits
+	// queued for a slot (max_active_runs) and keeps the trigger's trace.
 	tag, err := tx.Exec(ctx, `
-		INSERT INTO runs (run_id, pipeline, state, source, conf, logical_date, started_at, trace_id)
-		VALUES ($1, $2, 'running', $3, $4, $5, now(), $6)
-		ON CONFLICT (run_id) DO UPDATE SET state = 'running', started_at = now(), updated_at = now(), trace_id = EXCLUDED.trace_id
-		WHERE runs.state = 'queued'`,
-		runID, pl.ID, source, conf, logical, ev.TraceID())
+		INSERT INTO runs (run_id, pipeline, state, source, conf, logical_date, traceparent)
+		VALUES ($1, $2, 'queued', $3, $4, $5, $6)
+		ON CONFLICT (run_id) DO UPDATE SET traceparent = EXCLUDED.traceparent, updated_at = now()
+		WHERE runs.state = 'queued' AND runs.traceparent = ''`,
+		runID, pl.ID, source, conf, logical, ev.TraceParent)
 	if err != nil {
 		return fmt.Errorf("create run: %w", err)
 	}
@@ -118,18 +124,11 @@ func (p *Projection) triggered(ctx context.Context, tx pgx.Tx, ev eventing.Event
 		p.log.Info("trigger for an existing run ignored", "run_id", runID)
 		return nil
 	}
-	for i, step := range pl.Steps {
-		if _, err := tx.Exec(ctx, `INSERT INTO steps (run_id, step, position, state) VALUES ($1, $2, $3, 'pending') ON CONFLICT DO NOTHING`,
-			runID, step, i); err != nil {
-			return fmt.Errorf("create steps: %w", err)
-		}
+	started, err := p.starter.StartQueued(ctx, tx, pl)
+	if err == nil && !slices.Contains(started, runID) {
+		p.log.Info("run queued: the pipeline has max_active_runs running", "run_id", runID, "pipeline", pl.ID)
 	}
-	start, err := eventing.New(events.RunStarted, events.Source(events.Control), runID, pl.ID, ev.TraceParent,
-		&eventsv1.RunStarted{LogicalDate: timestamppb.New(logical), Conf: trig.GetConf()})
-	if err != nil {
-		return err
-	}
-	return eventing.Emit(ctx, tx, start)
+	return err
 }
 
 // stepStarted counts an attempt. Events may arrive out of order: a step that
@@ -179,8 +178,21 @@ func (p *Projection) stepSucceeded(ctx context.Context, tx pgx.Tx, ev eventing.E
 	if pl.StepIndex(s.GetStep()) != len(pl.Steps)-1 {
 		return nil
 	}
-	_, err = tx.Exec(ctx, `UPDATE runs SET state = 'success', ended_at = $2, updated_at = now()
+	if err := LockPipeline(ctx, tx, pl.ID); err != nil {
+		return err
+	}
+	tag, err := tx.Exec(ctx, `UPDATE runs SET state = 'success', ended_at = $2, updated_at = now()
 		WHERE run_id = $1 AND state IN ('queued', 'running')`, ev.RunID, ev.Time())
+	return p.ended(ctx, tx, pl, tag, err)
+}
+
+// ended starts the pipeline's next queued runs after a run ended (tag is the
+// UPDATE that ended it).
+func (p *Projection) ended(ctx context.Context, tx pgx.Tx, pl events.Pipeline, tag pgconn.CommandTag, err error) error {
+	if err != nil || tag.RowsAffected() == 0 {
+		return err
+	}
+	_, err = p.starter.StartQueued(ctx, tx, pl)
 	return err
 }
 
@@ -189,7 +201,8 @@ func (p *Projection) stepFailed(ctx context.Context, tx pgx.Tx, ev eventing.Even
 	if err := ev.Decode(&s); err != nil {
 		return err
 	}
-	if err := p.ensureStep(ctx, tx, ev, s.GetStep()); err != nil {
+	pl, err := p.ensureStepOf(ctx, tx, ev, s.GetStep())
+	if err != nil {
 		return err
 	}
 	if s.GetRetrying() {
@@ -207,9 +220,12 @@ func (p *Projection) stepFailed(ctx context.Context, tx pgx.Tx, ev eventing.Even
 		WHERE run_id = $1 AND step = $2 AND state <> 'success'`, ev.RunID, s.GetStep(), s.GetError(), ev.Time(), figures); err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `UPDATE runs SET state = 'failed', error = $2, ended_at = $3, updated_at = now()
+	if err := LockPipeline(ctx, tx, pl.ID); err != nil {
+		return err
+	}
+	tag, err := tx.Exec(ctx, `UPDATE runs SET state = 'failed', error = $2, ended_at = $3, updated_at = now()
 		WHERE run_id = $1 AND state IN ('queued', 'running')`, ev.RunID, s.GetStep()+": "+s.GetError(), ev.Time())
-	return err
+	return p.ended(ctx, tx, pl, tag, err)
 }
 
 func (p *Projection) ensureStep(ctx context.Context, tx pgx.Tx, ev eventing.Event, step string) error {

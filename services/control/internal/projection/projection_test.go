@@ -33,14 +33,18 @@ func dailyAt6(_ string, t time.Time) (time.Time, error) {
 	return tick, nil
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture allows many runs of a pipeline at once; newFixtureLimit sets
+// every pipeline's max_active_runs.
+func newFixture(t *testing.T) *fixture { return newFixtureLimit(t, 64) }
+
+func newFixtureLimit(t *testing.T, limit int) *fixture {
 	pool := pgtest.New(t)
 	if err := projection.SyncPipelines(context.Background(), pool); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	r := eventing.NewRouter(eventing.RouterConfig{Service: events.Control, Pool: pool, Log: log})
-	projection.New(dailyAt6, log).Register(r)
+	projection.New(dailyAt6, projection.NewStarter(func(string) int { return limit }), log).Register(r)
 	return &fixture{pool: pool, router: r}
 }
 

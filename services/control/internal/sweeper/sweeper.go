@@ -34,6 +34,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
 )
 
 // DefaultInterval is how often the sweeper looks for stale runs.
@@ -43,14 +44,17 @@ const DefaultInterval = time.Minute
 type Sweeper struct {
 	pool     *pgxpool.Pool
 	timeouts map[string]time.Duration // by pipeline
-	relay    *eventing.Relay          // nil: the relay's own loop publishes
+	starter  *projection.Starter
+	relay    *eventing.Relay // nil: the relay's own loop publishes
 	log      *slog.Logger
 }
 
 // New returns a sweeper using each pipeline's registry Timeout, overridden
 // by timeouts (by pipeline id; ParseTimeouts reads control's RUN_TIMEOUTS).
-// relay, when set, is flushed after a sweep that emitted events.
-func New(pool *pgxpool.Pool, timeouts map[string]time.Duration, relay *eventing.Relay, log *slog.Logger) *Sweeper {
+// starter starts queued runs as the sweep frees slots (and any a lost event
+// left queued with a slot free); relay, when set, is flushed after a sweep
+// that emitted events.
+func New(pool *pgxpool.Pool, timeouts map[string]time.Duration, starter *projection.Starter, relay *eventing.Relay, log *slog.Logger) *Sweeper {
 	all := map[string]time.Duration{}
 	for _, p := range events.Pipelines {
 		all[p.ID] = p.Timeout
@@ -58,7 +62,7 @@ func New(pool *pgxpool.Pool, timeouts map[string]time.Duration, relay *eventing.
 			all[p.ID] = d
 		}
 	}
-	return &Sweeper{pool: pool, timeouts: all, relay: relay, log: log}
+	return &Sweeper{pool: pool, timeouts: all, starter: starter, relay: relay, log: log}
 }
 
 // ParseTimeouts reads "pipeline=duration,…"; the pipeline "*" sets every
@@ -159,15 +163,22 @@ func (s *Sweeper) sweepPipeline(ctx context.Context, pipeline string, timeout ti
 	if timeout <= 0 {
 		return nil, nil
 	}
+	pl, _ := events.LookupPipeline(pipeline)
 	reason := Reason(timeout)
 	var out []Failed
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		out = out[:0]
-		// Quiet since the later of the run's start and its latest step end.
+		// A queued run whose trigger was lost starts when a slot is free.
+		if _, err := s.starter.StartQueued(ctx, tx, pl); err != nil {
+			return err
+		}
+		// Quiet since the later of the run's start and its latest step end;
+		// a queued run waiting for a slot (another run is running) is not.
 		rows, err := tx.Query(ctx, `
 			WITH stale AS (
 				SELECT r.run_id FROM runs r
 				WHERE r.pipeline = $1 AND r.state IN ('queued', 'running')
+				  AND (r.state = 'running' OR NOT EXISTS (SELECT 1 FROM runs o WHERE o.pipeline = r.pipeline AND o.state = 'running'))
 				  AND greatest(coalesce(r.started_at, r.queued_at),
 				               (SELECT max(s.ended_at) FROM steps s WHERE s.run_id = r.run_id))
 				      < now() - make_interval(secs => $2)
@@ -204,7 +215,11 @@ func (s *Sweeper) sweepPipeline(ctx context.Context, pipeline string, timeout ti
 			}
 			out = append(out, Failed{RunID: r.id, Pipeline: pipeline, Step: step, Reason: reason})
 		}
-		return nil
+		if len(runs) == 0 {
+			return nil
+		}
+		_, err = s.starter.StartQueued(ctx, tx, pl) // the failed runs freed their slots
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -105,7 +105,8 @@ func TestSweepFailsStaleRunsOnly(t *testing.T) {
 	hour := time.Hour
 	// Stale: pmgen running for an hour (PM's timeout is 30m).
 	addRun(t, pool, "stuck-running", pm, "running", hour, []string{"running"}, 0)
-	// Stale: a queued run whose trigger never arrived, no steps at all.
+	// A queued run whose trigger never arrived, no steps at all, and no run
+	// of its pipeline running: the sweep starts it (its slot is free).
 	exec(t, pool, `INSERT INTO runs (run_id, pipeline, state, source, logical_date, queued_at)
 		VALUES ('stuck-queued', $1, 'queued', 'manual', now(), now() - interval '1 hour')`, events.WeeklyKPIReport)
 	// Stale: first step ended 45m ago, the second up for retry since.
@@ -118,7 +119,7 @@ func TestSweepFailsStaleRunsOnly(t *testing.T) {
 	addRun(t, pool, "done", pm, "success", 5*hour, []string{"success", "success"}, 4*hour)
 	addRun(t, pool, "failed-before", pm, "failed", 5*hour, []string{"failed"}, 4*hour)
 
-	s := sweeper.New(pool, nil, nil, quiet)
+	s := sweeper.New(pool, nil, projection.NewStarter(nil), nil, quiet)
 	failed, err := s.Sweep(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -127,11 +128,18 @@ func TestSweepFailsStaleRunsOnly(t *testing.T) {
 	for _, f := range failed {
 		got[f.RunID] = f
 	}
-	if len(got) != 3 || got["stuck-running"].Step != "pmgen" || got["stuck-queued"].Step != "reporter" || got["stuck-retry"].Step != "notifier" {
+	if len(got) != 2 || got["stuck-running"].Step != "pmgen" || got["stuck-retry"].Step != "notifier" {
 		t.Fatalf("swept %+v", failed)
 	}
+	if state, _, steps := runState(t, pool, "stuck-queued"); state != "running" || steps["reporter"] != "pending:" {
+		t.Fatalf("stuck-queued: %s %v, want started", state, steps)
+	}
+	var started int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE event_type = $1 AND attributes->>'run_id' = 'stuck-queued'`, events.RunStarted).Scan(&started); err != nil || started != 1 {
+		t.Fatalf("run-started events for stuck-queued: %d, %v", started, err)
+	}
 	reason := "timed out: no step finished within 30m0s"
-	for id, step := range map[string]string{"stuck-running": "pmgen", "stuck-queued": "reporter", "stuck-retry": "notifier"} {
+	for id, step := range map[string]string{"stuck-running": "pmgen", "stuck-retry": "notifier"} {
 		state, errText, steps := runState(t, pool, id)
 		if state != "failed" || errText != reason || steps[step] != "failed:"+reason {
 			t.Fatalf("%s: %s %q %v", id, state, errText, steps)
@@ -147,8 +155,8 @@ func TestSweepFailsStaleRunsOnly(t *testing.T) {
 	}
 	// One alert event (step failed, not retrying) per swept run, nothing else.
 	evs := stepFailedEvents(t, pool)
-	if len(evs) != 3 {
-		t.Fatalf("step-failed events for %d runs, want 3: %v", len(evs), evs)
+	if len(evs) != 2 {
+		t.Fatalf("step-failed events for %d runs, want 2: %v", len(evs), evs)
 	}
 	for id, list := range evs {
 		if len(list) != 1 || list[0].Retrying || list[0].Error != reason || list[0].Step != got[id].Step {
@@ -191,7 +199,7 @@ func TestConcurrentSweepersFailEachRunOnce(t *testing.T) {
 				return
 			}
 			defer p2.Close()
-			failed, err := sweeper.New(p2, nil, nil, quiet).Sweep(ctx)
+			failed, err := sweeper.New(p2, nil, projection.NewStarter(nil), nil, quiet).Sweep(ctx)
 			if err != nil {
 				t.Error(err)
 			}
@@ -241,7 +249,7 @@ func TestOverrideTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	addRun(t, pool, "recent", events.WeeklyKPIReport, "running", 10*time.Second, []string{"running"}, 0)
-	failed, err := sweeper.New(pool, map[string]time.Duration{events.WeeklyKPIReport: 5 * time.Second}, nil, quiet).Sweep(ctx)
+	failed, err := sweeper.New(pool, map[string]time.Duration{events.WeeklyKPIReport: 5 * time.Second}, projection.NewStarter(nil), nil, quiet).Sweep(ctx)
 	if err != nil || len(failed) != 1 || failed[0].Reason != "timed out: no step finished within 5s" {
 		t.Fatalf("%+v %v", failed, err)
 	}

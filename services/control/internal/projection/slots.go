@@ -1,0 +1,133 @@
+package projection
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/events"
+	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
+)
+
+// LimitFunc is a pipeline's max_active_runs (scheduler.Table.MaxActiveRuns).
+type LimitFunc func(pipeline string) int
+
+// Starter starts queued runs within their pipeline's max_active_runs:
+// Airflow's limit on concurrent DAG runs. Whatever ends a run (its last step,
+// a failed step, a cancel, the stale-run sweeper) calls StartQueued in the
+// same transaction, so a freed slot is taken at once.
+type Starter struct {
+	limit LimitFunc
+}
+
+// NewStarter returns a Starter; a nil limit allows one run at a time.
+func NewStarter(limit LimitFunc) *Starter {
+	if limit == nil {
+		limit = func(string) int { return 1 }
+	}
+	return &Starter{limit: limit}
+}
+
+// LockPipeline locks a pipeline's row for the transaction. Every
+// transaction that ends, starts or queues a run of the pipeline takes it
+// before any of the pipeline's runs rows, in that order, so starts are
+// serialised across control instances and no two such transactions wait on
+// each other in a cycle.
+func LockPipeline(ctx context.Context, tx pgx.Tx, pipeline string) error {
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM pipelines WHERE id = $1 FOR UPDATE`, pipeline); err != nil {
+		return fmt.Errorf("lock pipeline %s: %w", pipeline, err)
+	}
+	return nil
+}
+
+// StartQueued starts pl's oldest queued runs (queued_at, then run_id) while
+// fewer than its limit are running, and returns their ids. It holds the
+// pipeline's lock (LockPipeline), so the limit holds under concurrent
+// triggers and several control instances.
+func (s *Starter) StartQueued(ctx context.Context, tx pgx.Tx, pl events.Pipeline) ([]string, error) {
+	if err := LockPipeline(ctx, tx, pl.ID); err != nil {
+		return nil, err
+	}
+	var running int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM runs WHERE pipeline = $1 AND state = 'running'`, pl.ID).Scan(&running); err != nil {
+		return nil, err
+	}
+	free := s.limit(pl.ID) - running
+	if free <= 0 {
+		return nil, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT run_id, conf, logical_date, traceparent FROM runs
+		WHERE pipeline = $1 AND state = 'queued' ORDER BY queued_at, run_id LIMIT $2`, pl.ID, free)
+	if err != nil {
+		return nil, err
+	}
+	queued, err := pgx.CollectRows(rows, pgx.RowToStructByPos[queuedRun])
+	if err != nil {
+		return nil, err
+	}
+	var started []string
+	for _, r := range queued {
+		if err := start(ctx, tx, pl, r); err != nil {
+			return nil, fmt.Errorf("start run %s: %w", r.RunID, err)
+		}
+		started = append(started, r.RunID)
+	}
+	return started, nil
+}
+
+type queuedRun struct {
+	RunID       string
+	Conf        []byte
+	Logical     time.Time
+	TraceParent string
+}
+
+// start makes a queued run running, creates its steps and emits run-started,
+// which starts its first step, with the conf keys the steps read.
+func start(ctx context.Context, tx pgx.Tx, pl events.Pipeline, r queuedRun) error {
+	if _, err := tx.Exec(ctx, `UPDATE runs SET state = 'running', started_at = now(), updated_at = now(), trace_id = $2
+		WHERE run_id = $1`, r.RunID, traceID(r.TraceParent)); err != nil {
+		return err
+	}
+	for i, step := range pl.Steps {
+		if _, err := tx.Exec(ctx, `INSERT INTO steps (run_id, step, position, state) VALUES ($1, $2, $3, 'pending') ON CONFLICT DO NOTHING`,
+			r.RunID, step, i); err != nil {
+			return fmt.Errorf("create steps: %w", err)
+		}
+	}
+	ev, err := eventing.New(events.RunStarted, events.Source(events.Control), r.RunID, pl.ID, r.TraceParent,
+		&eventsv1.RunStarted{LogicalDate: timestamppb.New(r.Logical), Conf: declaredConf(pl, r.Conf)})
+	if err != nil {
+		return err
+	}
+	return eventing.Emit(ctx, tx, ev)
+}
+
+// declaredConf is the string values of pl's declared conf keys in a stored
+// conf: what the steps read (the trigger checked their formats).
+func declaredConf(pl events.Pipeline, conf []byte) map[string]string {
+	var obj map[string]any
+	_ = json.Unmarshal(conf, &obj)
+	out := map[string]string{}
+	for _, k := range pl.Conf {
+		if v, ok := obj[k.Name].(string); ok {
+			out[k.Name] = v
+		}
+	}
+	return out
+}
+
+// traceID is the trace id of a W3C traceparent, or "".
+func traceID(traceparent string) string {
+	parts := strings.Split(traceparent, "-")
+	if len(parts) != 4 {
+		return ""
+	}
+	return parts[1]
+}

@@ -1,0 +1,124 @@
+package projection_test
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/events"
+	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
+)
+
+// runsIn lists a pipeline's runs in a state, oldest first.
+func (f *fixture) runsIn(t *testing.T, pipeline, state string) []string {
+	t.Helper()
+	rows, err := f.pool.Query(context.Background(), `SELECT run_id FROM runs WHERE pipeline = $1 AND state = $2 ORDER BY queued_at, run_id`, pipeline, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// startedRuns lists the runs that got a run-started event, in order.
+func (f *fixture) startedRuns(t *testing.T) []string {
+	t.Helper()
+	rows, err := f.pool.Query(context.Background(), `SELECT attributes->>'run_id' FROM outbox WHERE event_type = $1 ORDER BY id`, events.RunStarted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// With max_active_runs 1 a second and third trigger wait queued; each run
+// that ends, by success or failure, starts the oldest queued one.
+func TestMaxActiveRunsQueuesInOrder(t *testing.T) {
+	f := newFixtureLimit(t, 1)
+	pm := events.PreventiveMaintenance
+	for i := range 3 {
+		run := fmt.Sprintf("manual__r%d", i)
+		f.deliver(t, event(t, events.PipelineTriggered, run, pm, &eventsv1.PipelineTriggered{Source: "manual", Conf: map[string]string{"as_of": "2026-11-30"}}).Message(), eventing.Handled)
+	}
+	// Another pipeline has a slot of its own.
+	f.deliver(t, event(t, events.PipelineTriggered, "manual__kpi", events.WeeklyKPIReport, &eventsv1.PipelineTriggered{Source: "manual"}).Message(), eventing.Handled)
+	if got := f.runsIn(t, pm, "running"); !reflect.DeepEqual(got, []string{"manual__r0"}) {
+		t.Fatalf("running %v", got)
+	}
+	if got := f.runsIn(t, pm, "queued"); !reflect.DeepEqual(got, []string{"manual__r1", "manual__r2"}) {
+		t.Fatalf("queued %v", got)
+	}
+	if _, _, steps := f.run(t, "manual__r1"); len(steps) != 0 {
+		t.Fatalf("a queued run has steps: %v", steps)
+	}
+	// r0 succeeds: r1 starts, with its conf.
+	f.deliver(t, event(t, events.StepSucceeded, "manual__r0", pm, &eventsv1.StepSucceeded{Step: "pmgen"}).Message(), eventing.Handled)
+	f.deliver(t, event(t, events.StepSucceeded, "manual__r0", pm, &eventsv1.StepSucceeded{Step: "notifier"}).Message(), eventing.Handled)
+	if got := f.runsIn(t, pm, "running"); !reflect.DeepEqual(got, []string{"manual__r1"}) {
+		t.Fatalf("after r0 ended, running %v", got)
+	}
+	var data []byte
+	if err := f.pool.QueryRow(context.Background(), `SELECT data FROM outbox WHERE event_type = $1 AND attributes->>'run_id' = 'manual__r1'`, events.RunStarted).Scan(&data); err != nil {
+		t.Fatal(err)
+	}
+	var started eventsv1.RunStarted
+	if err := protojson.Unmarshal(data, &started); err != nil || !reflect.DeepEqual(started.GetConf(), map[string]string{"as_of": "2026-11-30"}) {
+		t.Fatalf("r1's run-started: %s, %v", data, err)
+	}
+	// r1 fails: r2 starts.
+	f.deliver(t, event(t, events.StepFailed, "manual__r1", pm, &eventsv1.StepFailed{Step: "pmgen", Error: "boom"}).Message(), eventing.Handled)
+	if got := f.runsIn(t, pm, "running"); !reflect.DeepEqual(got, []string{"manual__r2"}) {
+		t.Fatalf("after r1 failed, running %v", got)
+	}
+	want := []string{"manual__r0", "manual__kpi", "manual__r1", "manual__r2"}
+	if got := f.startedRuns(t); !reflect.DeepEqual(got, want) {
+		t.Fatalf("started %v, want %v", got, want)
+	}
+}
+
+// Concurrent triggers, each in its own transaction, never start more runs
+// than the limit.
+func TestMaxActiveRunsHoldsUnderConcurrentTriggers(t *testing.T) {
+	for _, limit := range []int{1, 3} {
+		t.Run(fmt.Sprint(limit), func(t *testing.T) {
+			f := newFixtureLimit(t, limit)
+			pm := events.PreventiveMaintenance
+			var wg sync.WaitGroup
+			for i := range 20 {
+				wg.Go(func() {
+					m := event(t, events.PipelineTriggered, fmt.Sprintf("manual__c%02d", i), pm, &eventsv1.PipelineTriggered{Source: "manual"}).Message()
+					// A deadlock would be retried by Pub/Sub: here it fails.
+					if out, err := f.router.Process(context.Background(), m); out != eventing.Handled {
+						t.Errorf("trigger %d: %s %v", i, out, err)
+					}
+				})
+			}
+			wg.Wait()
+			if got := len(f.runsIn(t, pm, "running")); got != limit {
+				t.Fatalf("%d running, want %d", got, limit)
+			}
+			if got := len(f.runsIn(t, pm, "queued")); got != 20-limit {
+				t.Fatalf("%d queued, want %d", got, 20-limit)
+			}
+		})
+	}
+}
