@@ -78,6 +78,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer stopOTLP()
+	// The missed-tick watcher looks every second (ticks_test.go).
+	otelEnv["MISSED_TICK_INTERVAL"] = "1s"
 	sys, err = stack.Start(ctx, stack.Options{
 		Root: root, StateDir: state, BinDir: bin, DatabaseURL: dbURL, Emulator: stack.EmulatorAuto,
 		Seed: true, SeedOptions: fleet.SeedOptions{Assets: 150, Seed: 7, Now: time.Now()},

@@ -6,7 +6,7 @@
 
 locals {
   services     = ["control", "extractor", "featurejob", "trainer", "deployer", "pmgen", "notifier", "reporter"]
-  event_topics = ["pipeline-triggered", "run-started", "step-started", "step-succeeded", "step-failed", "workorders-generated", "raw-extracted", "features-built", "model-trained", "model-deployed", "report-generated"]
+  event_topics = ["pipeline-triggered", "run-started", "step-started", "step-succeeded", "step-failed", "workorders-generated", "raw-extracted", "features-built", "model-trained", "model-deployed", "report-generated", "schedule-missed"]
 
   subscriptions = {
     features-built--trainer = {
@@ -71,6 +71,13 @@ locals {
       filter            = "attributes.pipeline = \"weekly_kpi_report\""
       service           = "reporter"
       topic             = "run-started"
+    }
+    schedule-missed--notifier = {
+      dead_letter_topic = "schedule-missed--notifier--dead-letter"
+      event_type        = "cmmsflow.schedule.missed.v1"
+      filter            = ""
+      service           = "notifier"
+      topic             = "schedule-missed"
     }
     step-failed--control = {
       dead_letter_topic = "step-failed--control--dead-letter"

@@ -2,7 +2,8 @@
 # runtime service account and IAM on exactly what it uses:
 #
 #   service     publishes (its outbox)                     bucket prefixes        secrets
-#   control     pipeline-triggered, run-started            -                      API_TOKENS
+#   control     pipeline-triggered, run-started,           -                      API_TOKENS
+#               step-failed (stale-run sweeper), schedule-missed
 #   extractor   raw-extracted, step-*                      runs/ rw               -
 #   featurejob  features-built, step-*                     runs/ rw, code/ rw     -
 #   trainer     model-trained, step-*                      runs/ rw, models/ rw   -
@@ -61,7 +62,7 @@ module "control" {
   ingress                 = var.control_public ? "INGRESS_TRAFFIC_ALL" : "INGRESS_TRAFFIC_INTERNAL_ONLY"
   invoker_members         = concat([local.push_member], var.control_public ? ["allUsers"] : [])
 
-  publish_topics = ["pipeline-triggered", "run-started"]
+  publish_topics = ["pipeline-triggered", "run-started", "step-failed", "schedule-missed"]
   env = {
     MIGRATE_ON_START   = "true"
     CRON_TIME_ZONE     = local.crontab.time_zone

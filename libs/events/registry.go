@@ -24,6 +24,7 @@ const (
 	ModelTrained        = "cmmsflow.model.trained.v1"        // trainer → deployer
 	ModelDeployed       = "cmmsflow.model.deployed.v1"       // deployer → notifier
 	ReportGenerated     = "cmmsflow.report.generated.v1"     // reporter → notifier
+	ScheduleMissed      = "cmmsflow.schedule.missed.v1"      // control → notifier
 )
 
 // Services, one Cloud Run service each.
@@ -164,6 +165,7 @@ var Types = []Type{
 	{Name: ModelTrained, Topic: "model-trained", Consumers: []Consumer{{Service: Deployer}}},
 	{Name: ModelDeployed, Topic: "model-deployed", Consumers: []Consumer{{Service: Notifier}}},
 	{Name: ReportGenerated, Topic: "report-generated", Consumers: []Consumer{{Service: Notifier}}},
+	{Name: ScheduleMissed, Topic: "schedule-missed", Consumers: []Consumer{{Service: Notifier}}},
 }
 
 // firstSteps subscribes the first service of every pipeline to run-started,

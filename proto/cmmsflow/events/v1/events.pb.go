@@ -904,6 +904,62 @@ func (x *ReportGenerated) GetKpis() map[string]float64 {
 	return nil
 }
 
+// cmmsflow.schedule.missed.v1 — control found a cron tick with no run after
+// its grace period (Cloud Scheduler down, or the kick dead-lettered). The
+// event's run_id is the run the tick should have had, scheduled__<tick>.
+type ScheduleMissed struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Tick  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=tick,proto3" json:"tick,omitempty"`
+	// Whether control created that run itself (the pipeline's catchup).
+	CaughtUp      bool `protobuf:"varint,2,opt,name=caught_up,json=caughtUp,proto3" json:"caught_up,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScheduleMissed) Reset() {
+	*x = ScheduleMissed{}
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScheduleMissed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScheduleMissed) ProtoMessage() {}
+
+func (x *ScheduleMissed) ProtoReflect() protoreflect.Message {
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScheduleMissed.ProtoReflect.Descriptor instead.
+func (*ScheduleMissed) Descriptor() ([]byte, []int) {
+	return file_cmmsflow_events_v1_events_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ScheduleMissed) GetTick() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Tick
+	}
+	return nil
+}
+
+func (x *ScheduleMissed) GetCaughtUp() bool {
+	if x != nil {
+		return x.CaughtUp
+	}
+	return false
+}
+
 var File_cmmsflow_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_cmmsflow_events_v1_events_proto_rawDesc = "" +
@@ -1007,7 +1063,10 @@ const file_cmmsflow_events_v1_events_proto_rawDesc = "" +
 	"\x04kpis\x18\x06 \x03(\v2-.cmmsflow.events.v1.ReportGenerated.KpisEntryR\x04kpis\x1a7\n" +
 	"\tKpisEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01B@Z>github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1;eventsv1b\x06proto3"
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"]\n" +
+	"\x0eScheduleMissed\x12.\n" +
+	"\x04tick\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04tick\x12\x1b\n" +
+	"\tcaught_up\x18\x02 \x01(\bR\bcaughtUpB@Z>github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_cmmsflow_events_v1_events_proto_rawDescOnce sync.Once
@@ -1021,7 +1080,7 @@ func file_cmmsflow_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_cmmsflow_events_v1_events_proto_rawDescData
 }
 
-var file_cmmsflow_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_cmmsflow_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_cmmsflow_events_v1_events_proto_goTypes = []any{
 	(*PipelineTriggered)(nil),     // 0: cmmsflow.events.v1.PipelineTriggered
 	(*RunStarted)(nil),            // 1: cmmsflow.events.v1.RunStarted
@@ -1035,45 +1094,47 @@ var file_cmmsflow_events_v1_events_proto_goTypes = []any{
 	(*ModelTrained)(nil),          // 9: cmmsflow.events.v1.ModelTrained
 	(*ModelDeployed)(nil),         // 10: cmmsflow.events.v1.ModelDeployed
 	(*ReportGenerated)(nil),       // 11: cmmsflow.events.v1.ReportGenerated
-	nil,                           // 12: cmmsflow.events.v1.PipelineTriggered.ConfEntry
-	nil,                           // 13: cmmsflow.events.v1.RunStarted.ConfEntry
-	nil,                           // 14: cmmsflow.events.v1.StepSucceeded.FiguresEntry
-	nil,                           // 15: cmmsflow.events.v1.StepFailed.FiguresEntry
-	nil,                           // 16: cmmsflow.events.v1.WorkOrdersGenerated.CreatedByVehicleTypeEntry
-	nil,                           // 17: cmmsflow.events.v1.ModelTrained.MetricsEntry
-	nil,                           // 18: cmmsflow.events.v1.ModelTrained.ChampionMetricsEntry
-	nil,                           // 19: cmmsflow.events.v1.ModelDeployed.RiskLevelsEntry
-	nil,                           // 20: cmmsflow.events.v1.ModelDeployed.MetricsEntry
-	nil,                           // 21: cmmsflow.events.v1.ReportGenerated.KpisEntry
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*ScheduleMissed)(nil),        // 12: cmmsflow.events.v1.ScheduleMissed
+	nil,                           // 13: cmmsflow.events.v1.PipelineTriggered.ConfEntry
+	nil,                           // 14: cmmsflow.events.v1.RunStarted.ConfEntry
+	nil,                           // 15: cmmsflow.events.v1.StepSucceeded.FiguresEntry
+	nil,                           // 16: cmmsflow.events.v1.StepFailed.FiguresEntry
+	nil,                           // 17: cmmsflow.events.v1.WorkOrdersGenerated.CreatedByVehicleTypeEntry
+	nil,                           // 18: cmmsflow.events.v1.ModelTrained.MetricsEntry
+	nil,                           // 19: cmmsflow.events.v1.ModelTrained.ChampionMetricsEntry
+	nil,                           // 20: cmmsflow.events.v1.ModelDeployed.RiskLevelsEntry
+	nil,                           // 21: cmmsflow.events.v1.ModelDeployed.MetricsEntry
+	nil,                           // 22: cmmsflow.events.v1.ReportGenerated.KpisEntry
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
 }
 var file_cmmsflow_events_v1_events_proto_depIdxs = []int32{
-	22, // 0: cmmsflow.events.v1.PipelineTriggered.logical_date:type_name -> google.protobuf.Timestamp
-	12, // 1: cmmsflow.events.v1.PipelineTriggered.conf:type_name -> cmmsflow.events.v1.PipelineTriggered.ConfEntry
-	22, // 2: cmmsflow.events.v1.RunStarted.logical_date:type_name -> google.protobuf.Timestamp
-	13, // 3: cmmsflow.events.v1.RunStarted.conf:type_name -> cmmsflow.events.v1.RunStarted.ConfEntry
-	14, // 4: cmmsflow.events.v1.StepSucceeded.figures:type_name -> cmmsflow.events.v1.StepSucceeded.FiguresEntry
-	15, // 5: cmmsflow.events.v1.StepFailed.figures:type_name -> cmmsflow.events.v1.StepFailed.FiguresEntry
-	16, // 6: cmmsflow.events.v1.WorkOrdersGenerated.created_by_vehicle_type:type_name -> cmmsflow.events.v1.WorkOrdersGenerated.CreatedByVehicleTypeEntry
+	23, // 0: cmmsflow.events.v1.PipelineTriggered.logical_date:type_name -> google.protobuf.Timestamp
+	13, // 1: cmmsflow.events.v1.PipelineTriggered.conf:type_name -> cmmsflow.events.v1.PipelineTriggered.ConfEntry
+	23, // 2: cmmsflow.events.v1.RunStarted.logical_date:type_name -> google.protobuf.Timestamp
+	14, // 3: cmmsflow.events.v1.RunStarted.conf:type_name -> cmmsflow.events.v1.RunStarted.ConfEntry
+	15, // 4: cmmsflow.events.v1.StepSucceeded.figures:type_name -> cmmsflow.events.v1.StepSucceeded.FiguresEntry
+	16, // 5: cmmsflow.events.v1.StepFailed.figures:type_name -> cmmsflow.events.v1.StepFailed.FiguresEntry
+	17, // 6: cmmsflow.events.v1.WorkOrdersGenerated.created_by_vehicle_type:type_name -> cmmsflow.events.v1.WorkOrdersGenerated.CreatedByVehicleTypeEntry
 	6,  // 7: cmmsflow.events.v1.RawExtracted.objects:type_name -> cmmsflow.events.v1.StoredObject
 	6,  // 8: cmmsflow.events.v1.FeaturesBuilt.training:type_name -> cmmsflow.events.v1.StoredObject
 	6,  // 9: cmmsflow.events.v1.FeaturesBuilt.scoring:type_name -> cmmsflow.events.v1.StoredObject
 	6,  // 10: cmmsflow.events.v1.ModelTrained.artifact:type_name -> cmmsflow.events.v1.StoredObject
-	17, // 11: cmmsflow.events.v1.ModelTrained.metrics:type_name -> cmmsflow.events.v1.ModelTrained.MetricsEntry
-	18, // 12: cmmsflow.events.v1.ModelTrained.champion_metrics:type_name -> cmmsflow.events.v1.ModelTrained.ChampionMetricsEntry
+	18, // 11: cmmsflow.events.v1.ModelTrained.metrics:type_name -> cmmsflow.events.v1.ModelTrained.MetricsEntry
+	19, // 12: cmmsflow.events.v1.ModelTrained.champion_metrics:type_name -> cmmsflow.events.v1.ModelTrained.ChampionMetricsEntry
 	6,  // 13: cmmsflow.events.v1.ModelTrained.scoring:type_name -> cmmsflow.events.v1.StoredObject
-	19, // 14: cmmsflow.events.v1.ModelDeployed.risk_levels:type_name -> cmmsflow.events.v1.ModelDeployed.RiskLevelsEntry
-	20, // 15: cmmsflow.events.v1.ModelDeployed.metrics:type_name -> cmmsflow.events.v1.ModelDeployed.MetricsEntry
+	20, // 14: cmmsflow.events.v1.ModelDeployed.risk_levels:type_name -> cmmsflow.events.v1.ModelDeployed.RiskLevelsEntry
+	21, // 15: cmmsflow.events.v1.ModelDeployed.metrics:type_name -> cmmsflow.events.v1.ModelDeployed.MetricsEntry
 	6,  // 16: cmmsflow.events.v1.ReportGenerated.pdf:type_name -> cmmsflow.events.v1.StoredObject
 	6,  // 17: cmmsflow.events.v1.ReportGenerated.html:type_name -> cmmsflow.events.v1.StoredObject
 	6,  // 18: cmmsflow.events.v1.ReportGenerated.csv:type_name -> cmmsflow.events.v1.StoredObject
 	6,  // 19: cmmsflow.events.v1.ReportGenerated.charts:type_name -> cmmsflow.events.v1.StoredObject
-	21, // 20: cmmsflow.events.v1.ReportGenerated.kpis:type_name -> cmmsflow.events.v1.ReportGenerated.KpisEntry
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	22, // 20: cmmsflow.events.v1.ReportGenerated.kpis:type_name -> cmmsflow.events.v1.ReportGenerated.KpisEntry
+	23, // 21: cmmsflow.events.v1.ScheduleMissed.tick:type_name -> google.protobuf.Timestamp
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_cmmsflow_events_v1_events_proto_init() }
@@ -1087,7 +1148,7 @@ func file_cmmsflow_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cmmsflow_events_v1_events_proto_rawDesc), len(file_cmmsflow_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

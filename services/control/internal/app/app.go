@@ -17,6 +17,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/services/control/internal/compat"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/sweeper"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/ticks"
 )
 
 // Config is the control service's configuration, from the environment.
@@ -52,6 +53,12 @@ type Config struct {
 	RunTimeouts string `env:"RUN_TIMEOUTS"`
 	// StaleRunSweepInterval is how often the sweeper looks for stale runs.
 	StaleRunSweepInterval time.Duration `env:"STALE_RUN_SWEEP_INTERVAL, default=1m"`
+	// MissedTickGrace is how long after a cron tick its run may still come
+	// before the tick counts as missed (alerted, and caught up for a
+	// pipeline with catchup); MissedTickInterval is how often that is
+	// checked.
+	MissedTickGrace    time.Duration `env:"MISSED_TICK_GRACE, default=10m"`
+	MissedTickInterval time.Duration `env:"MISSED_TICK_INTERVAL, default=1m"`
 }
 
 // Register adds control's handlers, pages and API to s: the projection, the
@@ -111,15 +118,24 @@ func Register(ctx context.Context, s *service.Service, cfg Config) (*Control, er
 	}
 	s.Handler = c.Handler(s.Mux)
 	s.OnStop(c.Close)
-	// The stale-run sweeper runs until the service stops.
-	sweepCtx, stopSweep := context.WithCancel(ctx)
-	sweepDone := make(chan struct{})
-	go func() {
-		defer close(sweepDone)
-		sweeper.New(s.Pool, timeouts, starter, s.Relay, s.Log.With("component", "stale-run-sweeper")).Run(sweepCtx, cfg.StaleRunSweepInterval)
-	}()
-	s.OnStop(func() { stopSweep(); <-sweepDone })
+	// The stale-run sweeper and the missed-tick watcher run until the
+	// service stops.
+	sweep := sweeper.New(s.Pool, timeouts, starter, s.Relay, s.Log.With("component", "stale-run-sweeper"))
+	background(ctx, s, func(ctx context.Context) { sweep.Run(ctx, cfg.StaleRunSweepInterval) })
+	watch := ticks.NewWatcher(s.Pool, table, starter, s.Relay, cfg.MissedTickGrace, s.Log.With("component", "missed-ticks"))
+	background(ctx, s, func(ctx context.Context) { watch.Run(ctx, cfg.MissedTickInterval) })
 	return c, nil
+}
+
+// background runs job until the service stops, and waits for it then.
+func background(ctx context.Context, s *service.Service, job func(context.Context)) {
+	ctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		job(ctx)
+	}()
+	s.OnStop(func() { stop(); <-done })
 }
 
 // TickFunc names scheduled runs after the cron table's ticks.

@@ -6,16 +6,13 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cmmsflow/cmmsflow/services/control/internal/ticks"
 )
 
 // Airflow's monitoring routes, public as in Airflow: load balancers and
 // uptime checks call them without credentials.
-
-// missedTickGrace is how long after a cron tick its scheduled run may still
-// be on its way (Cloud Scheduler's retries, push delivery) before /health
-// calls the scheduler unhealthy.
-const missedTickGrace = 10 * time.Minute
 
 type healthStatus struct {
 	Status string `json:"status"`
@@ -28,7 +25,8 @@ type schedulerStatus struct {
 
 // getHealth reports the database, and the schedules as Airflow's scheduler:
 // healthy unless an unpaused pipeline's latest tick (older than
-// missedTickGrace, and newer than its pause state's last change) has no run.
+// the missed-tick grace, and newer than its pause state's last change) has no
+// run.
 // The heartbeat is the newest scheduled run's creation.
 func (s *Server) getHealth(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -48,36 +46,30 @@ func (s *Server) getHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"metadatabase": healthStatus{db}, "scheduler": sched})
 }
 
-// missedTicks lists the scheduled run ids that should exist by now and don't.
-func (s *Server) missedTicks(ctx context.Context) ([]string, error) {
+// missedTicks lists, per unpaused pipeline, its latest tick older than the
+// grace period (and newer than its pause state's last change) when that tick
+// has no run.
+func (s *Server) missedTicks(ctx context.Context) ([]time.Time, error) {
 	now := s.now()
-	rows, err := s.pool.Query(ctx, `SELECT id, paused, updated_at FROM pipelines`)
+	rows, err := s.pool.Query(ctx, `SELECT id, updated_at FROM pipelines WHERE NOT paused`)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var want []string
-	for rows.Next() {
-		var (
-			id      string
-			paused  bool
-			changed time.Time
-		)
-		if err := rows.Scan(&id, &paused, &changed); err != nil {
-			return nil, err
-		}
-		e, ok := s.table.Lookup(id)
-		if tick := e.Prev(now.Add(-missedTickGrace)); ok && !paused && !tick.IsZero() && tick.After(changed) {
-			want = append(want, projection.RunIDFor("scheduled", tick))
-		}
-	}
-	if err := rows.Err(); err != nil {
+	changed, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct {
+		ID string
+		At time.Time
+	}])
+	if err != nil {
 		return nil, err
 	}
-	var missed []string
-	err = s.pool.QueryRow(ctx, `SELECT coalesce(array_agg(id), '{}') FROM unnest($1::text[]) AS w(id)
-		WHERE NOT EXISTS (SELECT 1 FROM runs WHERE run_id = w.id)`, want).Scan(&missed)
-	return missed, err
+	var latest []time.Time
+	for _, c := range changed {
+		e, ok := s.table.Lookup(c.ID)
+		if tick := e.Prev(now.Add(-ticks.DefaultGrace)); ok && !tick.IsZero() && tick.After(c.At) {
+			latest = append(latest, tick)
+		}
+	}
+	return ticks.Missing(ctx, s.pool, latest)
 }
 
 // getVersion answers with the build's module version and commit.

@@ -15,6 +15,7 @@ import (
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/ticks"
 )
 
 // The old ComposerClient writes its routes with a trailing slash (Django's
@@ -204,7 +205,7 @@ func TestHealthAndVersion(t *testing.T) {
 	// Each pipeline's latest tick has its run: healthy, with the heartbeat.
 	var last string
 	for _, e := range f.srv.table.Entries {
-		tick := e.Prev(now.Add(-missedTickGrace))
+		tick := e.Prev(now.Add(-ticks.DefaultGrace))
 		last = projection.RunIDFor("scheduled", tick)
 		f.exec(t, `INSERT INTO runs (run_id, pipeline, state, source, logical_date, queued_at) VALUES ($1, $2, 'success', 'scheduled', $3, $3)`,
 			last, e.Pipeline, tick)

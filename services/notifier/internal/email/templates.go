@@ -57,6 +57,7 @@ const (
 	KindWorkOrderDigest = "wo_digest"
 	KindPMSummary       = "pm_summary"
 	KindAlert           = "alert"
+	KindMissedTick      = "missed_tick"
 )
 
 // Rendered is a subject with its plain-text and HTML bodies.
@@ -144,6 +145,17 @@ func RenderPMSummary(s PMSummary) (Rendered, error) { return render(KindPMSummar
 
 // RenderAlert renders a failed-run alert.
 func RenderAlert(a Alert) (Rendered, error) { return render(KindAlert, a) }
+
+// MissedTick is a cron tick that had no run.
+type MissedTick struct {
+	Pipeline string
+	RunID    string // the run the tick should have had
+	Tick     time.Time
+	CaughtUp bool // control created that run itself
+}
+
+// RenderMissedTick renders a missed-tick alert.
+func RenderMissedTick(m MissedTick) (Rendered, error) { return render(KindMissedTick, m) }
 
 func render(kind string, data any) (Rendered, error) {
 	var subject, text, html bytes.Buffer

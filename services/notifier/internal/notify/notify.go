@@ -94,6 +94,7 @@ func (n *Notifier) Register(r *eventing.Router) {
 	r.HandleStep(events.ReportGenerated, n.ReportGenerated)
 	r.HandleStep(events.ModelDeployed, n.ModelDeployed)
 	r.Handle(events.StepFailed, n.StepFailed)
+	r.Handle(events.ScheduleMissed, n.ScheduleMissed)
 }
 
 func limit(size int) eventing.Middleware {
@@ -173,24 +174,51 @@ func (n *Notifier) alert(ctx context.Context, tx pgx.Tx, run failedRun) error {
 	if err != nil {
 		return eventing.Permanent(fmt.Errorf("render alert: %w", err))
 	}
-	var ds []delivery
-	key := "alert:" + run.RunID
-	if len(n.cfg.Admins) > 0 {
-		ds = append(ds, delivery{
-			Key: key, Channel: ChannelEmail, Kind: email.KindAlert,
-			Recipient: email.FormatAddressList(n.cfg.Admins), Subject: r.Subject, Body: r.Text, BodyHTML: r.HTML,
-		})
-	}
-	hooks, err := n.webhookDeliveries(key+":webhook:", email.KindAlert, r.Subject, webhook.Message{
+	return n.toAdmins(ctx, tx, "alert:"+run.RunID, email.KindAlert, r, webhook.Message{
 		Kind: email.KindAlert, RunID: run.RunID, Pipeline: run.Pipeline, Severity: "error",
 		Title: r.Subject, Text: truncate(run.Error, 1500),
 		Facts: []webhook.Fact{{Label: "Pipeline", Value: run.Pipeline}, {Label: "Step", Value: step}, {Label: "Run", Value: run.RunID}},
 		Data:  map[string]any{"step": step, "error": run.Error},
 	})
+}
+
+// ScheduleMissed alerts the admins, by email and webhooks, that a cron tick
+// had no run after its grace period: once per tick (keys
+// missed:<pipeline>:<tick>…).
+func (n *Notifier) ScheduleMissed(ctx context.Context, tx pgx.Tx, ev eventing.Event) error {
+	var p eventsv1.ScheduleMissed
+	if err := ev.Decode(&p); err != nil {
+		return err
+	}
+	tick := p.GetTick().AsTime().UTC()
+	r, err := email.RenderMissedTick(email.MissedTick{Pipeline: ev.Pipeline, RunID: ev.RunID, Tick: tick, CaughtUp: p.GetCaughtUp()})
+	if err != nil {
+		return eventing.Permanent(fmt.Errorf("render missed tick: %w", err))
+	}
+	return n.toAdmins(ctx, tx, "missed:"+ev.Pipeline+":"+tick.Format(time.RFC3339), email.KindMissedTick, r, webhook.Message{
+		Kind: email.KindMissedTick, RunID: ev.RunID, Pipeline: ev.Pipeline, Severity: "error",
+		Title: r.Subject, Text: truncate(r.Text, 1500),
+		Facts: []webhook.Fact{{Label: "Pipeline", Value: ev.Pipeline}, {Label: "Tick", Value: tick.Format(time.RFC3339)},
+			{Label: "Caught up", Value: fmt.Sprint(p.GetCaughtUp())}},
+		Data: map[string]any{"tick": tick.Format(time.RFC3339), "caught_up": p.GetCaughtUp()},
+	})
+}
+
+// toAdmins sends r to the admins' email and m to every webhook, each once
+// per key.
+func (n *Notifier) toAdmins(ctx context.Context, tx pgx.Tx, key, kind string, r email.Rendered, m webhook.Message) error {
+	var ds []delivery
+	if len(n.cfg.Admins) > 0 {
+		ds = append(ds, delivery{
+			Key: key, Channel: ChannelEmail, Kind: kind,
+			Recipient: email.FormatAddressList(n.cfg.Admins), Subject: r.Subject, Body: r.Text, BodyHTML: r.HTML,
+		})
+	}
+	hooks, err := n.webhookDeliveries(key+":webhook:", kind, r.Subject, m)
 	if err != nil {
 		return err
 	}
-	return n.deliver(ctx, tx, eventing.Event{RunID: run.RunID, Pipeline: run.Pipeline}, append(ds, hooks...))
+	return n.deliver(ctx, tx, eventing.Event{RunID: m.RunID, Pipeline: m.Pipeline}, append(ds, hooks...))
 }
 
 // reconcileHorizon bounds how far back ReconcileAlerts looks: a failure

@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
@@ -854,5 +855,42 @@ func TestUndecodablePayloadIsDeadLettered(t *testing.T) {
 	}
 	if f.mail.count() != 0 || f.count(`SELECT count(*) FROM notifications`) != 0 {
 		t.Fatal("an undecodable event sent something")
+	}
+}
+
+// A missed cron tick is alerted to the admins and the webhooks once per
+// tick, whatever the number of reports, saying whether it was caught up.
+func TestScheduleMissedAlertsOncePerTick(t *testing.T) {
+	slack := newHook(t, 200)
+	f := newFixture(t, options{webhooks: "slack={slack}/alerts", hooks: map[string]*hookServer{"slack": slack}})
+	tick := time.Date(2026, 11, 28, 6, 0, 0, 0, time.UTC)
+	missed := func(tick time.Time, caughtUp bool) eventing.Event {
+		return event(t, events.ScheduleMissed, "scheduled__"+tick.Format("2006-01-02T15:04:05-07:00"),
+			&eventsv1.ScheduleMissed{Tick: timestamppb.New(tick), CaughtUp: caughtUp})
+	}
+	ev := missed(tick, true)
+	f.process(ev, eventing.Handled)
+	f.process(ev, eventing.Duplicate)
+	f.process(missed(tick, true), eventing.Handled) // reported again under a new id
+	files := f.outboxFiles()
+	key := "missed:preventive_maintenance:2026-11-28T06:00:00Z"
+	mail, ok := files[email.FileName(key)]
+	if len(files) != 1 || !ok || f.mail.count() != 1 || len(slack.received()) != 1 {
+		t.Fatalf("outbox %v, %d emails, %d slack posts: want one alert", files, f.mail.count(), len(slack.received()))
+	}
+	if mail.subject != "[cmmsflow] ALERT: preventive_maintenance missed its scheduled run of 2026-11-28 06:00 UTC" {
+		t.Errorf("subject %q", mail.subject)
+	}
+	contains(t, "missed tick", mail.text, "Caught up: control created the run scheduled__2026-11-28T06:00:00+00:00")
+	if r := f.row(key); r.Kind != email.KindMissedTick || r.Status != notify.StatusSent {
+		t.Errorf("row %+v", r)
+	}
+	// Another tick is alerted too; without catchup the email says how to
+	// backfill it.
+	f.process(missed(tick.AddDate(0, 0, 1), false), eventing.Handled)
+	next := f.outboxFiles()[email.FileName("missed:preventive_maintenance:2026-11-29T06:00:00Z")]
+	contains(t, "not caught up", next.text, "Not caught up", "cmmsflow backfill preventive_maintenance --from 2026-11-29 --to 2026-11-29")
+	if f.mail.count() != 2 || len(slack.received()) != 2 {
+		t.Fatalf("%d emails, %d slack posts for two ticks", f.mail.count(), len(slack.received()))
 	}
 }
