@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
 	"testing"
 	"time"
 
@@ -56,4 +59,58 @@ func TestMissedTickIsAlertedAndCaughtUpOnce(t *testing.T) {
 	if n := count(t, `SELECT count(*) FROM runs WHERE pipeline = $1 AND source = 'scheduled'`, events.PreventiveMaintenance); n != 1 {
 		t.Fatalf("%d scheduled PM runs, want the one caught up", n)
 	}
+}
+
+// Backfilling three weeks of the weekly KPI report, twice, gives three runs,
+// which run one at a time (max_active_runs) and succeed.
+func TestBackfillThreeWeeksTwice(t *testing.T) {
+	// Three Mondays, well before the week the KPI test reports on.
+	monday := time.Now().UTC().AddDate(0, 0, -7*8)
+	for monday.Weekday() != time.Monday {
+		monday = monday.AddDate(0, 0, -1)
+	}
+	from, to := monday.Format(time.DateOnly), monday.AddDate(0, 0, 14).Format(time.DateOnly)
+	var runIDs []string
+	for i := range 2 {
+		created, existing := backfill(t, events.WeeklyKPIReport, from, to)
+		if len(created) != 3-3*i || existing != 3*i {
+			t.Fatalf("backfill %d of %s..%s: created %v, %d had their run", i+1, from, to, created, existing)
+		}
+		runIDs = append(runIDs, created...)
+	}
+	if len(runIDs) != 3 {
+		t.Fatalf("runs %v", runIDs)
+	}
+	for _, id := range runIDs {
+		if state, steps := waitRun(t, id, 2*time.Minute); state != "success" {
+			t.Fatalf("backfilled run %s: %s %+v", id, state, steps)
+		}
+	}
+	if n := count(t, `SELECT count(*) FROM runs WHERE source = 'backfill'`); n != 3 {
+		t.Fatalf("%d backfilled runs, want 3", n)
+	}
+}
+
+// backfill calls control's BackfillPipeline over HTTP with the admin token.
+func backfill(t *testing.T, pipeline, from, to string) (created []string, existing int) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"from_date": from, "to_date": to})
+	req, err := http.NewRequest(http.MethodPost, sys.Services[events.Control].URL+"/v1/pipelines/"+pipeline+":backfill", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+sys.AdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Created  []string `json:"created_run_ids"`
+		Existing int      `json:"existing"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("backfill: HTTP %d, %v", resp.StatusCode, err)
+	}
+	return out.Created, out.Existing
 }

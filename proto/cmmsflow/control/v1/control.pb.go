@@ -1303,6 +1303,140 @@ func (x *CancelRunRequest) GetRunId() string {
 	return ""
 }
 
+type BackfillPipelineRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Pipeline string                 `protobuf:"bytes,1,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	// The first and last day of the range (YYYY-MM-DD, in the cron table's
+	// time zone), both included.
+	FromDate string `protobuf:"bytes,2,opt,name=from_date,json=fromDate,proto3" json:"from_date,omitempty"`
+	ToDate   string `protobuf:"bytes,3,opt,name=to_date,json=toDate,proto3" json:"to_date,omitempty"`
+	// List the ticks and what would be created; create nothing.
+	DryRun        bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackfillPipelineRequest) Reset() {
+	*x = BackfillPipelineRequest{}
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackfillPipelineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackfillPipelineRequest) ProtoMessage() {}
+
+func (x *BackfillPipelineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackfillPipelineRequest.ProtoReflect.Descriptor instead.
+func (*BackfillPipelineRequest) Descriptor() ([]byte, []int) {
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *BackfillPipelineRequest) GetPipeline() string {
+	if x != nil {
+		return x.Pipeline
+	}
+	return ""
+}
+
+func (x *BackfillPipelineRequest) GetFromDate() string {
+	if x != nil {
+		return x.FromDate
+	}
+	return ""
+}
+
+func (x *BackfillPipelineRequest) GetToDate() string {
+	if x != nil {
+		return x.ToDate
+	}
+	return ""
+}
+
+func (x *BackfillPipelineRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type BackfillPipelineResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every tick of the range, oldest first.
+	Ticks []*timestamppb.Timestamp `protobuf:"bytes,1,rep,name=ticks,proto3" json:"ticks,omitempty"`
+	// The runs this call created (none for a dry run), oldest tick first.
+	CreatedRunIds []string `protobuf:"bytes,2,rep,name=created_run_ids,json=createdRunIds,proto3" json:"created_run_ids,omitempty"`
+	// The ticks that had their run already.
+	Existing      int32 `protobuf:"varint,3,opt,name=existing,proto3" json:"existing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackfillPipelineResponse) Reset() {
+	*x = BackfillPipelineResponse{}
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackfillPipelineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackfillPipelineResponse) ProtoMessage() {}
+
+func (x *BackfillPipelineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackfillPipelineResponse.ProtoReflect.Descriptor instead.
+func (*BackfillPipelineResponse) Descriptor() ([]byte, []int) {
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *BackfillPipelineResponse) GetTicks() []*timestamppb.Timestamp {
+	if x != nil {
+		return x.Ticks
+	}
+	return nil
+}
+
+func (x *BackfillPipelineResponse) GetCreatedRunIds() []string {
+	if x != nil {
+		return x.CreatedRunIds
+	}
+	return nil
+}
+
+func (x *BackfillPipelineResponse) GetExisting() int32 {
+	if x != nil {
+		return x.Existing
+	}
+	return 0
+}
+
 type ListNotificationsRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	TechnicianId int64                  `protobuf:"varint,1,opt,name=technician_id,json=technicianId,proto3" json:"technician_id,omitempty"`
@@ -1316,7 +1450,7 @@ type ListNotificationsRequest struct {
 
 func (x *ListNotificationsRequest) Reset() {
 	*x = ListNotificationsRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[17]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1328,7 +1462,7 @@ func (x *ListNotificationsRequest) String() string {
 func (*ListNotificationsRequest) ProtoMessage() {}
 
 func (x *ListNotificationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[17]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1341,7 +1475,7 @@ func (x *ListNotificationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNotificationsRequest.ProtoReflect.Descriptor instead.
 func (*ListNotificationsRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{17}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListNotificationsRequest) GetTechnicianId() int64 {
@@ -1376,7 +1510,7 @@ type ListNotificationsResponse struct {
 
 func (x *ListNotificationsResponse) Reset() {
 	*x = ListNotificationsResponse{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[18]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1388,7 +1522,7 @@ func (x *ListNotificationsResponse) String() string {
 func (*ListNotificationsResponse) ProtoMessage() {}
 
 func (x *ListNotificationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[18]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1401,7 +1535,7 @@ func (x *ListNotificationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNotificationsResponse.ProtoReflect.Descriptor instead.
 func (*ListNotificationsResponse) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{18}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListNotificationsResponse) GetNotifications() []*Notification {
@@ -1430,7 +1564,7 @@ type ListReportsRequest struct {
 
 func (x *ListReportsRequest) Reset() {
 	*x = ListReportsRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[19]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1442,7 +1576,7 @@ func (x *ListReportsRequest) String() string {
 func (*ListReportsRequest) ProtoMessage() {}
 
 func (x *ListReportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[19]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1455,7 +1589,7 @@ func (x *ListReportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReportsRequest.ProtoReflect.Descriptor instead.
 func (*ListReportsRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{19}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListReportsRequest) GetPageSize() int32 {
@@ -1483,7 +1617,7 @@ type ListReportsResponse struct {
 
 func (x *ListReportsResponse) Reset() {
 	*x = ListReportsResponse{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[20]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1495,7 +1629,7 @@ func (x *ListReportsResponse) String() string {
 func (*ListReportsResponse) ProtoMessage() {}
 
 func (x *ListReportsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[20]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1508,7 +1642,7 @@ func (x *ListReportsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReportsResponse.ProtoReflect.Descriptor instead.
 func (*ListReportsResponse) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{20}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListReportsResponse) GetReports() []*Report {
@@ -1642,7 +1776,16 @@ const file_cmmsflow_control_v1_control_proto_rawDesc = "" +
 	"\x16UnpausePipelineRequest\x12\x1a\n" +
 	"\bpipeline\x18\x01 \x01(\tR\bpipeline\")\n" +
 	"\x10CancelRunRequest\x12\x15\n" +
-	"\x06run_id\x18\x01 \x01(\tR\x05runId\"{\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\"\x84\x01\n" +
+	"\x17BackfillPipelineRequest\x12\x1a\n" +
+	"\bpipeline\x18\x01 \x01(\tR\bpipeline\x12\x1b\n" +
+	"\tfrom_date\x18\x02 \x01(\tR\bfromDate\x12\x17\n" +
+	"\ato_date\x18\x03 \x01(\tR\x06toDate\x12\x17\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\"\x90\x01\n" +
+	"\x18BackfillPipelineResponse\x120\n" +
+	"\x05ticks\x18\x01 \x03(\v2\x1a.google.protobuf.TimestampR\x05ticks\x12&\n" +
+	"\x0fcreated_run_ids\x18\x02 \x03(\tR\rcreatedRunIds\x12\x1a\n" +
+	"\bexisting\x18\x03 \x01(\x05R\bexisting\"{\n" +
 	"\x18ListNotificationsRequest\x12#\n" +
 	"\rtechnician_id\x18\x01 \x01(\x03R\ftechnicianId\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -1657,8 +1800,7 @@ const file_cmmsflow_control_v1_control_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"t\n" +
 	"\x13ListReportsResponse\x125\n" +
 	"\areports\x18\x01 \x03(\v2\x1b.cmmsflow.control.v1.ReportR\areports\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x9c\n" +
-	"\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xbc\v\n" +
 	"\x0eControlService\x12}\n" +
 	"\rListPipelines\x12).cmmsflow.control.v1.ListPipelinesRequest\x1a*.cmmsflow.control.v1.ListPipelinesResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/pipelines\x12w\n" +
 	"\vGetPipeline\x12'.cmmsflow.control.v1.GetPipelineRequest\x1a\x1d.cmmsflow.control.v1.Pipeline\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/pipelines/{pipeline}\x12\x99\x01\n" +
@@ -1668,7 +1810,8 @@ const file_cmmsflow_control_v1_control_proto_rawDesc = "" +
 	"\x06GetRun\x12\".cmmsflow.control.v1.GetRunRequest\x1a\x18.cmmsflow.control.v1.Run\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/runs/{run_id}\x12\x84\x01\n" +
 	"\rPausePipeline\x12).cmmsflow.control.v1.PausePipelineRequest\x1a\x1d.cmmsflow.control.v1.Pipeline\")\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/pipelines/{pipeline}:pause\x12\x8a\x01\n" +
 	"\x0fUnpausePipeline\x12+.cmmsflow.control.v1.UnpausePipelineRequest\x1a\x1d.cmmsflow.control.v1.Pipeline\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/pipelines/{pipeline}:unpause\x12q\n" +
-	"\tCancelRun\x12%.cmmsflow.control.v1.CancelRunRequest\x1a\x18.cmmsflow.control.v1.Run\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/runs/{run_id}:cancel\x12\xa9\x01\n" +
+	"\tCancelRun\x12%.cmmsflow.control.v1.CancelRunRequest\x1a\x18.cmmsflow.control.v1.Run\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/runs/{run_id}:cancel\x12\x9d\x01\n" +
+	"\x10BackfillPipeline\x12,.cmmsflow.control.v1.BackfillPipelineRequest\x1a-.cmmsflow.control.v1.BackfillPipelineResponse\",\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/pipelines/{pipeline}:backfill\x12\xa9\x01\n" +
 	"\x11ListNotifications\x12-.cmmsflow.control.v1.ListNotificationsRequest\x1a..cmmsflow.control.v1.ListNotificationsResponse\"5\x82\xd3\xe4\x93\x02/\x12-/v1/technicians/{technician_id}/notifications\x12u\n" +
 	"\vListReports\x12'.cmmsflow.control.v1.ListReportsRequest\x1a(.cmmsflow.control.v1.ListReportsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/reportsB\xf3\x02\x92A\xad\x02\x12\x81\x01\n" +
 	"\x14cmmsflow control API\x12eTrigger and follow cmmsflow's pipelines (etl_ml_training, preventive_maintenance, weekly_kpi_report).2\x02v12\x10application/json:\x10application/jsonZu\n" +
@@ -1690,7 +1833,7 @@ func file_cmmsflow_control_v1_control_proto_rawDescGZIP() []byte {
 	return file_cmmsflow_control_v1_control_proto_rawDescData
 }
 
-var file_cmmsflow_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_cmmsflow_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_cmmsflow_control_v1_control_proto_goTypes = []any{
 	(*Pipeline)(nil),                  // 0: cmmsflow.control.v1.Pipeline
 	(*ConfKey)(nil),                   // 1: cmmsflow.control.v1.ConfKey
@@ -1709,65 +1852,70 @@ var file_cmmsflow_control_v1_control_proto_goTypes = []any{
 	(*PausePipelineRequest)(nil),      // 14: cmmsflow.control.v1.PausePipelineRequest
 	(*UnpausePipelineRequest)(nil),    // 15: cmmsflow.control.v1.UnpausePipelineRequest
 	(*CancelRunRequest)(nil),          // 16: cmmsflow.control.v1.CancelRunRequest
-	(*ListNotificationsRequest)(nil),  // 17: cmmsflow.control.v1.ListNotificationsRequest
-	(*ListNotificationsResponse)(nil), // 18: cmmsflow.control.v1.ListNotificationsResponse
-	(*ListReportsRequest)(nil),        // 19: cmmsflow.control.v1.ListReportsRequest
-	(*ListReportsResponse)(nil),       // 20: cmmsflow.control.v1.ListReportsResponse
-	nil,                               // 21: cmmsflow.control.v1.Run.ConfEntry
-	nil,                               // 22: cmmsflow.control.v1.Step.FiguresEntry
-	nil,                               // 23: cmmsflow.control.v1.Report.KpisEntry
-	nil,                               // 24: cmmsflow.control.v1.TriggerPipelineRequest.ConfEntry
-	(*timestamppb.Timestamp)(nil),     // 25: google.protobuf.Timestamp
+	(*BackfillPipelineRequest)(nil),   // 17: cmmsflow.control.v1.BackfillPipelineRequest
+	(*BackfillPipelineResponse)(nil),  // 18: cmmsflow.control.v1.BackfillPipelineResponse
+	(*ListNotificationsRequest)(nil),  // 19: cmmsflow.control.v1.ListNotificationsRequest
+	(*ListNotificationsResponse)(nil), // 20: cmmsflow.control.v1.ListNotificationsResponse
+	(*ListReportsRequest)(nil),        // 21: cmmsflow.control.v1.ListReportsRequest
+	(*ListReportsResponse)(nil),       // 22: cmmsflow.control.v1.ListReportsResponse
+	nil,                               // 23: cmmsflow.control.v1.Run.ConfEntry
+	nil,                               // 24: cmmsflow.control.v1.Step.FiguresEntry
+	nil,                               // 25: cmmsflow.control.v1.Report.KpisEntry
+	nil,                               // 26: cmmsflow.control.v1.TriggerPipelineRequest.ConfEntry
+	(*timestamppb.Timestamp)(nil),     // 27: google.protobuf.Timestamp
 }
 var file_cmmsflow_control_v1_control_proto_depIdxs = []int32{
 	2,  // 0: cmmsflow.control.v1.Pipeline.last_run:type_name -> cmmsflow.control.v1.Run
-	25, // 1: cmmsflow.control.v1.Pipeline.next_run:type_name -> google.protobuf.Timestamp
+	27, // 1: cmmsflow.control.v1.Pipeline.next_run:type_name -> google.protobuf.Timestamp
 	1,  // 2: cmmsflow.control.v1.Pipeline.conf_keys:type_name -> cmmsflow.control.v1.ConfKey
-	21, // 3: cmmsflow.control.v1.Run.conf:type_name -> cmmsflow.control.v1.Run.ConfEntry
-	25, // 4: cmmsflow.control.v1.Run.logical_date:type_name -> google.protobuf.Timestamp
-	25, // 5: cmmsflow.control.v1.Run.queued_at:type_name -> google.protobuf.Timestamp
-	25, // 6: cmmsflow.control.v1.Run.started_at:type_name -> google.protobuf.Timestamp
-	25, // 7: cmmsflow.control.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
+	23, // 3: cmmsflow.control.v1.Run.conf:type_name -> cmmsflow.control.v1.Run.ConfEntry
+	27, // 4: cmmsflow.control.v1.Run.logical_date:type_name -> google.protobuf.Timestamp
+	27, // 5: cmmsflow.control.v1.Run.queued_at:type_name -> google.protobuf.Timestamp
+	27, // 6: cmmsflow.control.v1.Run.started_at:type_name -> google.protobuf.Timestamp
+	27, // 7: cmmsflow.control.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
 	3,  // 8: cmmsflow.control.v1.Run.steps:type_name -> cmmsflow.control.v1.Step
-	25, // 9: cmmsflow.control.v1.Step.started_at:type_name -> google.protobuf.Timestamp
-	25, // 10: cmmsflow.control.v1.Step.ended_at:type_name -> google.protobuf.Timestamp
-	22, // 11: cmmsflow.control.v1.Step.figures:type_name -> cmmsflow.control.v1.Step.FiguresEntry
-	25, // 12: cmmsflow.control.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
-	25, // 13: cmmsflow.control.v1.Notification.sent_at:type_name -> google.protobuf.Timestamp
-	25, // 14: cmmsflow.control.v1.Notification.read_at:type_name -> google.protobuf.Timestamp
-	25, // 15: cmmsflow.control.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
-	23, // 16: cmmsflow.control.v1.Report.kpis:type_name -> cmmsflow.control.v1.Report.KpisEntry
+	27, // 9: cmmsflow.control.v1.Step.started_at:type_name -> google.protobuf.Timestamp
+	27, // 10: cmmsflow.control.v1.Step.ended_at:type_name -> google.protobuf.Timestamp
+	24, // 11: cmmsflow.control.v1.Step.figures:type_name -> cmmsflow.control.v1.Step.FiguresEntry
+	27, // 12: cmmsflow.control.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
+	27, // 13: cmmsflow.control.v1.Notification.sent_at:type_name -> google.protobuf.Timestamp
+	27, // 14: cmmsflow.control.v1.Notification.read_at:type_name -> google.protobuf.Timestamp
+	27, // 15: cmmsflow.control.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
+	25, // 16: cmmsflow.control.v1.Report.kpis:type_name -> cmmsflow.control.v1.Report.KpisEntry
 	0,  // 17: cmmsflow.control.v1.ListPipelinesResponse.pipelines:type_name -> cmmsflow.control.v1.Pipeline
-	24, // 18: cmmsflow.control.v1.TriggerPipelineRequest.conf:type_name -> cmmsflow.control.v1.TriggerPipelineRequest.ConfEntry
+	26, // 18: cmmsflow.control.v1.TriggerPipelineRequest.conf:type_name -> cmmsflow.control.v1.TriggerPipelineRequest.ConfEntry
 	2,  // 19: cmmsflow.control.v1.TriggerPipelineResponse.run:type_name -> cmmsflow.control.v1.Run
 	2,  // 20: cmmsflow.control.v1.ListRunsResponse.runs:type_name -> cmmsflow.control.v1.Run
-	4,  // 21: cmmsflow.control.v1.ListNotificationsResponse.notifications:type_name -> cmmsflow.control.v1.Notification
-	5,  // 22: cmmsflow.control.v1.ListReportsResponse.reports:type_name -> cmmsflow.control.v1.Report
-	6,  // 23: cmmsflow.control.v1.ControlService.ListPipelines:input_type -> cmmsflow.control.v1.ListPipelinesRequest
-	8,  // 24: cmmsflow.control.v1.ControlService.GetPipeline:input_type -> cmmsflow.control.v1.GetPipelineRequest
-	9,  // 25: cmmsflow.control.v1.ControlService.TriggerPipeline:input_type -> cmmsflow.control.v1.TriggerPipelineRequest
-	11, // 26: cmmsflow.control.v1.ControlService.ListRuns:input_type -> cmmsflow.control.v1.ListRunsRequest
-	13, // 27: cmmsflow.control.v1.ControlService.GetRun:input_type -> cmmsflow.control.v1.GetRunRequest
-	14, // 28: cmmsflow.control.v1.ControlService.PausePipeline:input_type -> cmmsflow.control.v1.PausePipelineRequest
-	15, // 29: cmmsflow.control.v1.ControlService.UnpausePipeline:input_type -> cmmsflow.control.v1.UnpausePipelineRequest
-	16, // 30: cmmsflow.control.v1.ControlService.CancelRun:input_type -> cmmsflow.control.v1.CancelRunRequest
-	17, // 31: cmmsflow.control.v1.ControlService.ListNotifications:input_type -> cmmsflow.control.v1.ListNotificationsRequest
-	19, // 32: cmmsflow.control.v1.ControlService.ListReports:input_type -> cmmsflow.control.v1.ListReportsRequest
-	7,  // 33: cmmsflow.control.v1.ControlService.ListPipelines:output_type -> cmmsflow.control.v1.ListPipelinesResponse
-	0,  // 34: cmmsflow.control.v1.ControlService.GetPipeline:output_type -> cmmsflow.control.v1.Pipeline
-	10, // 35: cmmsflow.control.v1.ControlService.TriggerPipeline:output_type -> cmmsflow.control.v1.TriggerPipelineResponse
-	12, // 36: cmmsflow.control.v1.ControlService.ListRuns:output_type -> cmmsflow.control.v1.ListRunsResponse
-	2,  // 37: cmmsflow.control.v1.ControlService.GetRun:output_type -> cmmsflow.control.v1.Run
-	0,  // 38: cmmsflow.control.v1.ControlService.PausePipeline:output_type -> cmmsflow.control.v1.Pipeline
-	0,  // 39: cmmsflow.control.v1.ControlService.UnpausePipeline:output_type -> cmmsflow.control.v1.Pipeline
-	2,  // 40: cmmsflow.control.v1.ControlService.CancelRun:output_type -> cmmsflow.control.v1.Run
-	18, // 41: cmmsflow.control.v1.ControlService.ListNotifications:output_type -> cmmsflow.control.v1.ListNotificationsResponse
-	20, // 42: cmmsflow.control.v1.ControlService.ListReports:output_type -> cmmsflow.control.v1.ListReportsResponse
-	33, // [33:43] is the sub-list for method output_type
-	23, // [23:33] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	27, // 21: cmmsflow.control.v1.BackfillPipelineResponse.ticks:type_name -> google.protobuf.Timestamp
+	4,  // 22: cmmsflow.control.v1.ListNotificationsResponse.notifications:type_name -> cmmsflow.control.v1.Notification
+	5,  // 23: cmmsflow.control.v1.ListReportsResponse.reports:type_name -> cmmsflow.control.v1.Report
+	6,  // 24: cmmsflow.control.v1.ControlService.ListPipelines:input_type -> cmmsflow.control.v1.ListPipelinesRequest
+	8,  // 25: cmmsflow.control.v1.ControlService.GetPipeline:input_type -> cmmsflow.control.v1.GetPipelineRequest
+	9,  // 26: cmmsflow.control.v1.ControlService.TriggerPipeline:input_type -> cmmsflow.control.v1.TriggerPipelineRequest
+	11, // 27: cmmsflow.control.v1.ControlService.ListRuns:input_type -> cmmsflow.control.v1.ListRunsRequest
+	13, // 28: cmmsflow.control.v1.ControlService.GetRun:input_type -> cmmsflow.control.v1.GetRunRequest
+	14, // 29: cmmsflow.control.v1.ControlService.PausePipeline:input_type -> cmmsflow.control.v1.PausePipelineRequest
+	15, // 30: cmmsflow.control.v1.ControlService.UnpausePipeline:input_type -> cmmsflow.control.v1.UnpausePipelineRequest
+	16, // 31: cmmsflow.control.v1.ControlService.CancelRun:input_type -> cmmsflow.control.v1.CancelRunRequest
+	17, // 32: cmmsflow.control.v1.ControlService.BackfillPipeline:input_type -> cmmsflow.control.v1.BackfillPipelineRequest
+	19, // 33: cmmsflow.control.v1.ControlService.ListNotifications:input_type -> cmmsflow.control.v1.ListNotificationsRequest
+	21, // 34: cmmsflow.control.v1.ControlService.ListReports:input_type -> cmmsflow.control.v1.ListReportsRequest
+	7,  // 35: cmmsflow.control.v1.ControlService.ListPipelines:output_type -> cmmsflow.control.v1.ListPipelinesResponse
+	0,  // 36: cmmsflow.control.v1.ControlService.GetPipeline:output_type -> cmmsflow.control.v1.Pipeline
+	10, // 37: cmmsflow.control.v1.ControlService.TriggerPipeline:output_type -> cmmsflow.control.v1.TriggerPipelineResponse
+	12, // 38: cmmsflow.control.v1.ControlService.ListRuns:output_type -> cmmsflow.control.v1.ListRunsResponse
+	2,  // 39: cmmsflow.control.v1.ControlService.GetRun:output_type -> cmmsflow.control.v1.Run
+	0,  // 40: cmmsflow.control.v1.ControlService.PausePipeline:output_type -> cmmsflow.control.v1.Pipeline
+	0,  // 41: cmmsflow.control.v1.ControlService.UnpausePipeline:output_type -> cmmsflow.control.v1.Pipeline
+	2,  // 42: cmmsflow.control.v1.ControlService.CancelRun:output_type -> cmmsflow.control.v1.Run
+	18, // 43: cmmsflow.control.v1.ControlService.BackfillPipeline:output_type -> cmmsflow.control.v1.BackfillPipelineResponse
+	20, // 44: cmmsflow.control.v1.ControlService.ListNotifications:output_type -> cmmsflow.control.v1.ListNotificationsResponse
+	22, // 45: cmmsflow.control.v1.ControlService.ListReports:output_type -> cmmsflow.control.v1.ListReportsResponse
+	35, // [35:46] is the sub-list for method output_type
+	24, // [24:35] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_cmmsflow_control_v1_control_proto_init() }
@@ -1781,7 +1929,7 @@ func file_cmmsflow_control_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cmmsflow_control_v1_control_proto_rawDesc), len(file_cmmsflow_control_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -37,6 +37,7 @@ const (
 	ControlService_PausePipeline_FullMethodName     = "/cmmsflow.control.v1.ControlService/PausePipeline"
 	ControlService_UnpausePipeline_FullMethodName   = "/cmmsflow.control.v1.ControlService/UnpausePipeline"
 	ControlService_CancelRun_FullMethodName         = "/cmmsflow.control.v1.ControlService/CancelRun"
+	ControlService_BackfillPipeline_FullMethodName  = "/cmmsflow.control.v1.ControlService/BackfillPipeline"
 	ControlService_ListNotifications_FullMethodName = "/cmmsflow.control.v1.ControlService/ListNotifications"
 	ControlService_ListReports_FullMethodName       = "/cmmsflow.control.v1.ControlService/ListReports"
 )
@@ -66,6 +67,11 @@ type ControlServiceClient interface {
 	// Cancels a queued or running run (admin); a finished run cannot be
 	// cancelled (FAILED_PRECONDITION).
 	CancelRun(ctx context.Context, in *CancelRunRequest, opts ...grpc.CallOption) (*Run, error)
+	// Creates the scheduled run of every cron tick of the pipeline from
+	// from_date to to_date (admin): runs scheduled__<tick>, queued within the
+	// pipeline's max_active_runs. A tick that has its run already is left
+	// alone, so repeating a backfill creates nothing. At most 366 ticks.
+	BackfillPipeline(ctx context.Context, in *BackfillPipelineRequest, opts ...grpc.CallOption) (*BackfillPipelineResponse, error)
 	// Lists a technician's in-app notifications, newest first.
 	ListNotifications(ctx context.Context, in *ListNotificationsRequest, opts ...grpc.CallOption) (*ListNotificationsResponse, error)
 	// Lists the stored weekly KPI reports, newest ISO week first.
@@ -160,6 +166,16 @@ func (c *controlServiceClient) CancelRun(ctx context.Context, in *CancelRunReque
 	return out, nil
 }
 
+func (c *controlServiceClient) BackfillPipeline(ctx context.Context, in *BackfillPipelineRequest, opts ...grpc.CallOption) (*BackfillPipelineResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BackfillPipelineResponse)
+	err := c.cc.Invoke(ctx, ControlService_BackfillPipeline_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *controlServiceClient) ListNotifications(ctx context.Context, in *ListNotificationsRequest, opts ...grpc.CallOption) (*ListNotificationsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListNotificationsResponse)
@@ -205,6 +221,11 @@ type ControlServiceServer interface {
 	// Cancels a queued or running run (admin); a finished run cannot be
 	// cancelled (FAILED_PRECONDITION).
 	CancelRun(context.Context, *CancelRunRequest) (*Run, error)
+	// Creates the scheduled run of every cron tick of the pipeline from
+	// from_date to to_date (admin): runs scheduled__<tick>, queued within the
+	// pipeline's max_active_runs. A tick that has its run already is left
+	// alone, so repeating a backfill creates nothing. At most 366 ticks.
+	BackfillPipeline(context.Context, *BackfillPipelineRequest) (*BackfillPipelineResponse, error)
 	// Lists a technician's in-app notifications, newest first.
 	ListNotifications(context.Context, *ListNotificationsRequest) (*ListNotificationsResponse, error)
 	// Lists the stored weekly KPI reports, newest ISO week first.
@@ -242,6 +263,9 @@ func (UnimplementedControlServiceServer) UnpausePipeline(context.Context, *Unpau
 }
 func (UnimplementedControlServiceServer) CancelRun(context.Context, *CancelRunRequest) (*Run, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelRun not implemented")
+}
+func (UnimplementedControlServiceServer) BackfillPipeline(context.Context, *BackfillPipelineRequest) (*BackfillPipelineResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BackfillPipeline not implemented")
 }
 func (UnimplementedControlServiceServer) ListNotifications(context.Context, *ListNotificationsRequest) (*ListNotificationsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListNotifications not implemented")
@@ -414,6 +438,24 @@ func _ControlService_CancelRun_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControlService_BackfillPipeline_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BackfillPipelineRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).BackfillPipeline(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_BackfillPipeline_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).BackfillPipeline(ctx, req.(*BackfillPipelineRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ControlService_ListNotifications_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListNotificationsRequest)
 	if err := dec(in); err != nil {
@@ -488,6 +530,10 @@ var ControlService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelRun",
 			Handler:    _ControlService_CancelRun_Handler,
+		},
+		{
+			MethodName: "BackfillPipeline",
+			Handler:    _ControlService_BackfillPipeline_Handler,
 		},
 		{
 			MethodName: "ListNotifications",

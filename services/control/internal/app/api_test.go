@@ -597,7 +597,7 @@ func TestHealthReflectionAndOpenAPI(t *testing.T) {
 		"/v1/pipelines": "get", "/v1/pipelines/{pipeline}": "get", "/v1/pipelines/{pipeline}:trigger": "post",
 		"/v1/pipelines/{pipeline}:pause": "post", "/v1/pipelines/{pipeline}:unpause": "post", "/v1/runs": "get",
 		"/v1/runs/{run_id}": "get", "/v1/runs/{run_id}:cancel": "post", "/v1/technicians/{technician_id}/notifications": "get",
-		"/v1/reports": "get",
+		"/v1/reports": "get", "/v1/pipelines/{pipeline}:backfill": "post",
 	}
 	for path, method := range routes {
 		if _, ok := doc.Paths[path][method]; !ok {

@@ -40,6 +40,7 @@ var Policy = map[string]Rule{
 	controlv1.ControlService_PausePipeline_FullMethodName:     {Role: RoleAdmin},
 	controlv1.ControlService_UnpausePipeline_FullMethodName:   {Role: RoleAdmin},
 	controlv1.ControlService_CancelRun_FullMethodName:         {Role: RoleAdmin},
+	controlv1.ControlService_BackfillPipeline_FullMethodName:  {Role: RoleAdmin},
 	// Probes carry no token.
 	healthpb.Health_Check_FullMethodName: {Role: RoleNone},
 	healthpb.Health_Watch_FullMethodName: {Role: RoleNone},

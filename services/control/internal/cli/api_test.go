@@ -384,3 +384,30 @@ func TestGRPCTarget(t *testing.T) {
 		}
 	}
 }
+
+// backfill creates the runs of a range of ticks, once: a second call and a
+// dry run create nothing; bad ranges are the API's 400s.
+func TestBackfillCommand(t *testing.T) {
+	c := newControl(t)
+	args := []string{"backfill", "weekly_kpi_report", "--from", "2026-11-02", "--to", "2026-11-22"}
+	r := run(t, c.env(c.adminTok), append(args, "--dry-run")...)
+	if r.code != ExitOK || r.stdout != "3 ticks from 2026-11-02 to 2026-11-22; 0 have their run, 3 would be created (dry run)\n" {
+		t.Fatalf("dry run: %+v", r)
+	}
+	r = run(t, c.env(c.adminTok), args...)
+	want := "queued scheduled__2026-11-02T08:00:00+00:00\nqueued scheduled__2026-11-09T08:00:00+00:00\nqueued scheduled__2026-11-16T08:00:00+00:00\n" +
+		"3 ticks from 2026-11-02 to 2026-11-22: 3 runs created, 0 had their run\n"
+	if r.code != ExitOK || r.stdout != want {
+		t.Fatalf("backfill: %+v", r)
+	}
+	if r = run(t, c.env(c.adminTok), args...); r.code != ExitOK || !strings.HasSuffix(r.stdout, "0 runs created, 3 had their run\n") {
+		t.Fatalf("backfill again: %+v", r)
+	}
+	if r = run(t, c.env(c.adminTok), "backfill", "preventive_maintenance", "--from", "2020-01-01", "--to", "2026-01-01"); r.code != ExitError ||
+		!strings.Contains(r.stderr, "invalid request (400): from_date, to_date: the range holds more than 366 ticks") {
+		t.Fatalf("too long: %+v", r)
+	}
+	if r = run(t, c.env(c.adminTok), "backfill", "preventive_maintenance", "--from", "2020-01-01"); r.code != ExitUsage {
+		t.Fatalf("no --to: %+v", r)
+	}
+}

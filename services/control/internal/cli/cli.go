@@ -115,6 +115,7 @@ func NewRootCommand(a *App) *cobra.Command {
 		newRunCommand(a),
 		newPauseCommand(a, true),
 		newPauseCommand(a, false),
+		newBackfillCommand(a),
 	} {
 		root.AddCommand(c)
 	}

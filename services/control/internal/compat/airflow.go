@@ -221,8 +221,8 @@ func toDAG(p *controlv1.Pipeline) dagJSON {
 func toDAGRun(r *controlv1.Run) dagRunJSON {
 	logical := rfc3339(r.GetLogicalDate().AsTime())
 	runType := "manual"
-	if r.GetSource() == "scheduled" {
-		runType = "scheduled"
+	if src := r.GetSource(); src == "scheduled" || src == "backfill" {
+		runType = src
 	}
 	return dagRunJSON{
 		DagRunID: r.GetRunId(), DagID: r.GetPipeline(), LogicalDate: logical, ExecutionDate: logical,
