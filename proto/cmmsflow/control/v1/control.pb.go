@@ -61,7 +61,12 @@ type Pipeline struct {
 	// runs end (the cron table's max_active_runs).
 	MaxActiveRuns int32 `protobuf:"varint,11,opt,name=max_active_runs,json=maxActiveRuns,proto3" json:"max_active_runs,omitempty"`
 	// Whether a missed cron tick gets its run (the cron table's catchup).
-	Catchup       bool `protobuf:"varint,12,opt,name=catchup,proto3" json:"catchup,omitempty"`
+	Catchup bool `protobuf:"varint,12,opt,name=catchup,proto3" json:"catchup,omitempty"`
+	// The pipeline's runs running now, and waiting queued for a slot.
+	ActiveRuns int32 `protobuf:"varint,13,opt,name=active_runs,json=activeRuns,proto3" json:"active_runs,omitempty"`
+	QueuedRuns int32 `protobuf:"varint,14,opt,name=queued_runs,json=queuedRuns,proto3" json:"queued_runs,omitempty"`
+	// The cron ticks of the last 7 days that had no run in time, newest first.
+	MissedTicks   []*MissedTick `protobuf:"bytes,15,rep,name=missed_ticks,json=missedTicks,proto3" json:"missed_ticks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -180,6 +185,90 @@ func (x *Pipeline) GetCatchup() bool {
 	return false
 }
 
+func (x *Pipeline) GetActiveRuns() int32 {
+	if x != nil {
+		return x.ActiveRuns
+	}
+	return 0
+}
+
+func (x *Pipeline) GetQueuedRuns() int32 {
+	if x != nil {
+		return x.QueuedRuns
+	}
+	return 0
+}
+
+func (x *Pipeline) GetMissedTicks() []*MissedTick {
+	if x != nil {
+		return x.MissedTicks
+	}
+	return nil
+}
+
+// A cron tick whose kick never came (control alerted it).
+type MissedTick struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Tick  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=tick,proto3" json:"tick,omitempty"`
+	// Whether control created the tick's run itself (catchup).
+	CaughtUp bool `protobuf:"varint,2,opt,name=caught_up,json=caughtUp,proto3" json:"caught_up,omitempty"`
+	// The tick's run, scheduled__<tick>, when it exists now.
+	RunId         string `protobuf:"bytes,3,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MissedTick) Reset() {
+	*x = MissedTick{}
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MissedTick) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MissedTick) ProtoMessage() {}
+
+func (x *MissedTick) ProtoReflect() protoreflect.Message {
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MissedTick.ProtoReflect.Descriptor instead.
+func (*MissedTick) Descriptor() ([]byte, []int) {
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MissedTick) GetTick() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Tick
+	}
+	return nil
+}
+
+func (x *MissedTick) GetCaughtUp() bool {
+	if x != nil {
+		return x.CaughtUp
+	}
+	return false
+}
+
+func (x *MissedTick) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
 // A key a pipeline's trigger conf may set.
 type ConfKey struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -193,7 +282,7 @@ type ConfKey struct {
 
 func (x *ConfKey) Reset() {
 	*x = ConfKey{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[1]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -205,7 +294,7 @@ func (x *ConfKey) String() string {
 func (*ConfKey) ProtoMessage() {}
 
 func (x *ConfKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[1]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -218,7 +307,7 @@ func (x *ConfKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfKey.ProtoReflect.Descriptor instead.
 func (*ConfKey) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{1}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ConfKey) GetName() string {
@@ -274,7 +363,7 @@ type Run struct {
 
 func (x *Run) Reset() {
 	*x = Run{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[2]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -286,7 +375,7 @@ func (x *Run) String() string {
 func (*Run) ProtoMessage() {}
 
 func (x *Run) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[2]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -299,7 +388,7 @@ func (x *Run) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Run.ProtoReflect.Descriptor instead.
 func (*Run) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{2}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Run) GetRunId() string {
@@ -414,7 +503,7 @@ type Step struct {
 
 func (x *Step) Reset() {
 	*x = Step{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[3]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -426,7 +515,7 @@ func (x *Step) String() string {
 func (*Step) ProtoMessage() {}
 
 func (x *Step) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[3]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -439,7 +528,7 @@ func (x *Step) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Step.ProtoReflect.Descriptor instead.
 func (*Step) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{3}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Step) GetStep() string {
@@ -527,7 +616,7 @@ type Notification struct {
 
 func (x *Notification) Reset() {
 	*x = Notification{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[4]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -539,7 +628,7 @@ func (x *Notification) String() string {
 func (*Notification) ProtoMessage() {}
 
 func (x *Notification) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[4]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -552,7 +641,7 @@ func (x *Notification) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Notification.ProtoReflect.Descriptor instead.
 func (*Notification) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{4}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Notification) GetId() int64 {
@@ -657,7 +746,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[5]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +758,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[5]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +771,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{5}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Report) GetIsoWeek() string {
@@ -756,7 +845,7 @@ type ListPipelinesRequest struct {
 
 func (x *ListPipelinesRequest) Reset() {
 	*x = ListPipelinesRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[6]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -768,7 +857,7 @@ func (x *ListPipelinesRequest) String() string {
 func (*ListPipelinesRequest) ProtoMessage() {}
 
 func (x *ListPipelinesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[6]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -781,7 +870,7 @@ func (x *ListPipelinesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPipelinesRequest.ProtoReflect.Descriptor instead.
 func (*ListPipelinesRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{6}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{7}
 }
 
 type ListPipelinesResponse struct {
@@ -793,7 +882,7 @@ type ListPipelinesResponse struct {
 
 func (x *ListPipelinesResponse) Reset() {
 	*x = ListPipelinesResponse{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[7]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -805,7 +894,7 @@ func (x *ListPipelinesResponse) String() string {
 func (*ListPipelinesResponse) ProtoMessage() {}
 
 func (x *ListPipelinesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[7]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -818,7 +907,7 @@ func (x *ListPipelinesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPipelinesResponse.ProtoReflect.Descriptor instead.
 func (*ListPipelinesResponse) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{7}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListPipelinesResponse) GetPipelines() []*Pipeline {
@@ -837,7 +926,7 @@ type GetPipelineRequest struct {
 
 func (x *GetPipelineRequest) Reset() {
 	*x = GetPipelineRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[8]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -849,7 +938,7 @@ func (x *GetPipelineRequest) String() string {
 func (*GetPipelineRequest) ProtoMessage() {}
 
 func (x *GetPipelineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[8]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -862,7 +951,7 @@ func (x *GetPipelineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPipelineRequest.ProtoReflect.Descriptor instead.
 func (*GetPipelineRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{8}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetPipelineRequest) GetPipeline() string {
@@ -892,7 +981,7 @@ type TriggerPipelineRequest struct {
 
 func (x *TriggerPipelineRequest) Reset() {
 	*x = TriggerPipelineRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[9]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -904,7 +993,7 @@ func (x *TriggerPipelineRequest) String() string {
 func (*TriggerPipelineRequest) ProtoMessage() {}
 
 func (x *TriggerPipelineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[9]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -917,7 +1006,7 @@ func (x *TriggerPipelineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerPipelineRequest.ProtoReflect.Descriptor instead.
 func (*TriggerPipelineRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TriggerPipelineRequest) GetPipeline() string {
@@ -960,7 +1049,7 @@ type TriggerPipelineResponse struct {
 
 func (x *TriggerPipelineResponse) Reset() {
 	*x = TriggerPipelineResponse{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[10]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1061,7 @@ func (x *TriggerPipelineResponse) String() string {
 func (*TriggerPipelineResponse) ProtoMessage() {}
 
 func (x *TriggerPipelineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[10]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1074,7 @@ func (x *TriggerPipelineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerPipelineResponse.ProtoReflect.Descriptor instead.
 func (*TriggerPipelineResponse) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{10}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TriggerPipelineResponse) GetRun() *Run {
@@ -1018,7 +1107,7 @@ type ListRunsRequest struct {
 
 func (x *ListRunsRequest) Reset() {
 	*x = ListRunsRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[11]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1030,7 +1119,7 @@ func (x *ListRunsRequest) String() string {
 func (*ListRunsRequest) ProtoMessage() {}
 
 func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[11]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1043,7 +1132,7 @@ func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunsRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{11}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListRunsRequest) GetPipeline() string {
@@ -1085,7 +1174,7 @@ type ListRunsResponse struct {
 
 func (x *ListRunsResponse) Reset() {
 	*x = ListRunsResponse{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[12]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1097,7 +1186,7 @@ func (x *ListRunsResponse) String() string {
 func (*ListRunsResponse) ProtoMessage() {}
 
 func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[12]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1110,7 +1199,7 @@ func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunsResponse) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{12}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListRunsResponse) GetRuns() []*Run {
@@ -1136,7 +1225,7 @@ type GetRunRequest struct {
 
 func (x *GetRunRequest) Reset() {
 	*x = GetRunRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[13]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1148,7 +1237,7 @@ func (x *GetRunRequest) String() string {
 func (*GetRunRequest) ProtoMessage() {}
 
 func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[13]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1161,7 +1250,7 @@ func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
 func (*GetRunRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{13}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetRunRequest) GetRunId() string {
@@ -1180,7 +1269,7 @@ type PausePipelineRequest struct {
 
 func (x *PausePipelineRequest) Reset() {
 	*x = PausePipelineRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[14]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1192,7 +1281,7 @@ func (x *PausePipelineRequest) String() string {
 func (*PausePipelineRequest) ProtoMessage() {}
 
 func (x *PausePipelineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[14]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1205,7 +1294,7 @@ func (x *PausePipelineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PausePipelineRequest.ProtoReflect.Descriptor instead.
 func (*PausePipelineRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{14}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PausePipelineRequest) GetPipeline() string {
@@ -1224,7 +1313,7 @@ type UnpausePipelineRequest struct {
 
 func (x *UnpausePipelineRequest) Reset() {
 	*x = UnpausePipelineRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[15]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1236,7 +1325,7 @@ func (x *UnpausePipelineRequest) String() string {
 func (*UnpausePipelineRequest) ProtoMessage() {}
 
 func (x *UnpausePipelineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[15]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1249,7 +1338,7 @@ func (x *UnpausePipelineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnpausePipelineRequest.ProtoReflect.Descriptor instead.
 func (*UnpausePipelineRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{15}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UnpausePipelineRequest) GetPipeline() string {
@@ -1268,7 +1357,7 @@ type CancelRunRequest struct {
 
 func (x *CancelRunRequest) Reset() {
 	*x = CancelRunRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[16]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +1369,7 @@ func (x *CancelRunRequest) String() string {
 func (*CancelRunRequest) ProtoMessage() {}
 
 func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[16]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1382,7 @@ func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunRequest.ProtoReflect.Descriptor instead.
 func (*CancelRunRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{16}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CancelRunRequest) GetRunId() string {
@@ -1318,7 +1407,7 @@ type BackfillPipelineRequest struct {
 
 func (x *BackfillPipelineRequest) Reset() {
 	*x = BackfillPipelineRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[17]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1330,7 +1419,7 @@ func (x *BackfillPipelineRequest) String() string {
 func (*BackfillPipelineRequest) ProtoMessage() {}
 
 func (x *BackfillPipelineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[17]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1343,7 +1432,7 @@ func (x *BackfillPipelineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackfillPipelineRequest.ProtoReflect.Descriptor instead.
 func (*BackfillPipelineRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{17}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *BackfillPipelineRequest) GetPipeline() string {
@@ -1388,7 +1477,7 @@ type BackfillPipelineResponse struct {
 
 func (x *BackfillPipelineResponse) Reset() {
 	*x = BackfillPipelineResponse{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[18]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1489,7 @@ func (x *BackfillPipelineResponse) String() string {
 func (*BackfillPipelineResponse) ProtoMessage() {}
 
 func (x *BackfillPipelineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[18]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1502,7 @@ func (x *BackfillPipelineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackfillPipelineResponse.ProtoReflect.Descriptor instead.
 func (*BackfillPipelineResponse) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{18}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *BackfillPipelineResponse) GetTicks() []*timestamppb.Timestamp {
@@ -1450,7 +1539,7 @@ type ListNotificationsRequest struct {
 
 func (x *ListNotificationsRequest) Reset() {
 	*x = ListNotificationsRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[19]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1551,7 @@ func (x *ListNotificationsRequest) String() string {
 func (*ListNotificationsRequest) ProtoMessage() {}
 
 func (x *ListNotificationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[19]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1564,7 @@ func (x *ListNotificationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNotificationsRequest.ProtoReflect.Descriptor instead.
 func (*ListNotificationsRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{19}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListNotificationsRequest) GetTechnicianId() int64 {
@@ -1510,7 +1599,7 @@ type ListNotificationsResponse struct {
 
 func (x *ListNotificationsResponse) Reset() {
 	*x = ListNotificationsResponse{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[20]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1522,7 +1611,7 @@ func (x *ListNotificationsResponse) String() string {
 func (*ListNotificationsResponse) ProtoMessage() {}
 
 func (x *ListNotificationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[20]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1535,7 +1624,7 @@ func (x *ListNotificationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNotificationsResponse.ProtoReflect.Descriptor instead.
 func (*ListNotificationsResponse) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{20}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListNotificationsResponse) GetNotifications() []*Notification {
@@ -1564,7 +1653,7 @@ type ListReportsRequest struct {
 
 func (x *ListReportsRequest) Reset() {
 	*x = ListReportsRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[21]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1576,7 +1665,7 @@ func (x *ListReportsRequest) String() string {
 func (*ListReportsRequest) ProtoMessage() {}
 
 func (x *ListReportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[21]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1589,7 +1678,7 @@ func (x *ListReportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReportsRequest.ProtoReflect.Descriptor instead.
 func (*ListReportsRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{21}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListReportsRequest) GetPageSize() int32 {
@@ -1617,7 +1706,7 @@ type ListReportsResponse struct {
 
 func (x *ListReportsResponse) Reset() {
 	*x = ListReportsResponse{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[22]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1629,7 +1718,7 @@ func (x *ListReportsResponse) String() string {
 func (*ListReportsResponse) ProtoMessage() {}
 
 func (x *ListReportsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[22]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1642,7 +1731,7 @@ func (x *ListReportsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReportsResponse.ProtoReflect.Descriptor instead.
 func (*ListReportsResponse) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{22}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListReportsResponse) GetReports() []*Report {
@@ -1663,7 +1752,7 @@ var File_cmmsflow_control_v1_control_proto protoreflect.FileDescriptor
 
 const file_cmmsflow_control_v1_control_proto_rawDesc = "" +
 	"\n" +
-	"!cmmsflow/control/v1/control.proto\x12\x13cmmsflow.control.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xa6\x03\n" +
+	"!cmmsflow/control/v1/control.proto\x12\x13cmmsflow.control.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xac\x04\n" +
 	"\bPipeline\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x14\n" +
@@ -1677,7 +1766,17 @@ const file_cmmsflow_control_v1_control_proto_rawDesc = "" +
 	"\aaliases\x18\n" +
 	" \x03(\tR\aaliases\x12&\n" +
 	"\x0fmax_active_runs\x18\v \x01(\x05R\rmaxActiveRuns\x12\x18\n" +
-	"\acatchup\x18\f \x01(\bR\acatchup\"W\n" +
+	"\acatchup\x18\f \x01(\bR\acatchup\x12\x1f\n" +
+	"\vactive_runs\x18\r \x01(\x05R\n" +
+	"activeRuns\x12\x1f\n" +
+	"\vqueued_runs\x18\x0e \x01(\x05R\n" +
+	"queuedRuns\x12B\n" +
+	"\fmissed_ticks\x18\x0f \x03(\v2\x1f.cmmsflow.control.v1.MissedTickR\vmissedTicks\"p\n" +
+	"\n" +
+	"MissedTick\x12.\n" +
+	"\x04tick\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04tick\x12\x1b\n" +
+	"\tcaught_up\x18\x02 \x01(\bR\bcaughtUp\x12\x15\n" +
+	"\x06run_id\x18\x03 \x01(\tR\x05runId\"W\n" +
 	"\aConfKey\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06format\x18\x02 \x01(\tR\x06format\x12 \n" +
@@ -1833,89 +1932,92 @@ func file_cmmsflow_control_v1_control_proto_rawDescGZIP() []byte {
 	return file_cmmsflow_control_v1_control_proto_rawDescData
 }
 
-var file_cmmsflow_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_cmmsflow_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_cmmsflow_control_v1_control_proto_goTypes = []any{
 	(*Pipeline)(nil),                  // 0: cmmsflow.control.v1.Pipeline
-	(*ConfKey)(nil),                   // 1: cmmsflow.control.v1.ConfKey
-	(*Run)(nil),                       // 2: cmmsflow.control.v1.Run
-	(*Step)(nil),                      // 3: cmmsflow.control.v1.Step
-	(*Notification)(nil),              // 4: cmmsflow.control.v1.Notification
-	(*Report)(nil),                    // 5: cmmsflow.control.v1.Report
-	(*ListPipelinesRequest)(nil),      // 6: cmmsflow.control.v1.ListPipelinesRequest
-	(*ListPipelinesResponse)(nil),     // 7: cmmsflow.control.v1.ListPipelinesResponse
-	(*GetPipelineRequest)(nil),        // 8: cmmsflow.control.v1.GetPipelineRequest
-	(*TriggerPipelineRequest)(nil),    // 9: cmmsflow.control.v1.TriggerPipelineRequest
-	(*TriggerPipelineResponse)(nil),   // 10: cmmsflow.control.v1.TriggerPipelineResponse
-	(*ListRunsRequest)(nil),           // 11: cmmsflow.control.v1.ListRunsRequest
-	(*ListRunsResponse)(nil),          // 12: cmmsflow.control.v1.ListRunsResponse
-	(*GetRunRequest)(nil),             // 13: cmmsflow.control.v1.GetRunRequest
-	(*PausePipelineRequest)(nil),      // 14: cmmsflow.control.v1.PausePipelineRequest
-	(*UnpausePipelineRequest)(nil),    // 15: cmmsflow.control.v1.UnpausePipelineRequest
-	(*CancelRunRequest)(nil),          // 16: cmmsflow.control.v1.CancelRunRequest
-	(*BackfillPipelineRequest)(nil),   // 17: cmmsflow.control.v1.BackfillPipelineRequest
-	(*BackfillPipelineResponse)(nil),  // 18: cmmsflow.control.v1.BackfillPipelineResponse
-	(*ListNotificationsRequest)(nil),  // 19: cmmsflow.control.v1.ListNotificationsRequest
-	(*ListNotificationsResponse)(nil), // 20: cmmsflow.control.v1.ListNotificationsResponse
-	(*ListReportsRequest)(nil),        // 21: cmmsflow.control.v1.ListReportsRequest
-	(*ListReportsResponse)(nil),       // 22: cmmsflow.control.v1.ListReportsResponse
-	nil,                               // 23: cmmsflow.control.v1.Run.ConfEntry
-	nil,                               // 24: cmmsflow.control.v1.Step.FiguresEntry
-	nil,                               // 25: cmmsflow.control.v1.Report.KpisEntry
-	nil,                               // 26: cmmsflow.control.v1.TriggerPipelineRequest.ConfEntry
-	(*timestamppb.Timestamp)(nil),     // 27: google.protobuf.Timestamp
+	(*MissedTick)(nil),                // 1: cmmsflow.control.v1.MissedTick
+	(*ConfKey)(nil),                   // 2: cmmsflow.control.v1.ConfKey
+	(*Run)(nil),                       // 3: cmmsflow.control.v1.Run
+	(*Step)(nil),                      // 4: cmmsflow.control.v1.Step
+	(*Notification)(nil),              // 5: cmmsflow.control.v1.Notification
+	(*Report)(nil),                    // 6: cmmsflow.control.v1.Report
+	(*ListPipelinesRequest)(nil),      // 7: cmmsflow.control.v1.ListPipelinesRequest
+	(*ListPipelinesResponse)(nil),     // 8: cmmsflow.control.v1.ListPipelinesResponse
+	(*GetPipelineRequest)(nil),        // 9: cmmsflow.control.v1.GetPipelineRequest
+	(*TriggerPipelineRequest)(nil),    // 10: cmmsflow.control.v1.TriggerPipelineRequest
+	(*TriggerPipelineResponse)(nil),   // 11: cmmsflow.control.v1.TriggerPipelineResponse
+	(*ListRunsRequest)(nil),           // 12: cmmsflow.control.v1.ListRunsRequest
+	(*ListRunsResponse)(nil),          // 13: cmmsflow.control.v1.ListRunsResponse
+	(*GetRunRequest)(nil),             // 14: cmmsflow.control.v1.GetRunRequest
+	(*PausePipelineRequest)(nil),      // 15: cmmsflow.control.v1.PausePipelineRequest
+	(*UnpausePipelineRequest)(nil),    // 16: cmmsflow.control.v1.UnpausePipelineRequest
+	(*CancelRunRequest)(nil),          // 17: cmmsflow.control.v1.CancelRunRequest
+	(*BackfillPipelineRequest)(nil),   // 18: cmmsflow.control.v1.BackfillPipelineRequest
+	(*BackfillPipelineResponse)(nil),  // 19: cmmsflow.control.v1.BackfillPipelineResponse
+	(*ListNotificationsRequest)(nil),  // 20: cmmsflow.control.v1.ListNotificationsRequest
+	(*ListNotificationsResponse)(nil), // 21: cmmsflow.control.v1.ListNotificationsResponse
+	(*ListReportsRequest)(nil),        // 22: cmmsflow.control.v1.ListReportsRequest
+	(*ListReportsResponse)(nil),       // 23: cmmsflow.control.v1.ListReportsResponse
+	nil,                               // 24: cmmsflow.control.v1.Run.ConfEntry
+	nil,                               // 25: cmmsflow.control.v1.Step.FiguresEntry
+	nil,                               // 26: cmmsflow.control.v1.Report.KpisEntry
+	nil,                               // 27: cmmsflow.control.v1.TriggerPipelineRequest.ConfEntry
+	(*timestamppb.Timestamp)(nil),     // 28: google.protobuf.Timestamp
 }
 var file_cmmsflow_control_v1_control_proto_depIdxs = []int32{
-	2,  // 0: cmmsflow.control.v1.Pipeline.last_run:type_name -> cmmsflow.control.v1.Run
-	27, // 1: cmmsflow.control.v1.Pipeline.next_run:type_name -> google.protobuf.Timestamp
-	1,  // 2: cmmsflow.control.v1.Pipeline.conf_keys:type_name -> cmmsflow.control.v1.ConfKey
-	23, // 3: cmmsflow.control.v1.Run.conf:type_name -> cmmsflow.control.v1.Run.ConfEntry
-	27, // 4: cmmsflow.control.v1.Run.logical_date:type_name -> google.protobuf.Timestamp
-	27, // 5: cmmsflow.control.v1.Run.queued_at:type_name -> google.protobuf.Timestamp
-	27, // 6: cmmsflow.control.v1.Run.started_at:type_name -> google.protobuf.Timestamp
-	27, // 7: cmmsflow.control.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
-	3,  // 8: cmmsflow.control.v1.Run.steps:type_name -> cmmsflow.control.v1.Step
-	27, // 9: cmmsflow.control.v1.Step.started_at:type_name -> google.protobuf.Timestamp
-	27, // 10: cmmsflow.control.v1.Step.ended_at:type_name -> google.protobuf.Timestamp
-	24, // 11: cmmsflow.control.v1.Step.figures:type_name -> cmmsflow.control.v1.Step.FiguresEntry
-	27, // 12: cmmsflow.control.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
-	27, // 13: cmmsflow.control.v1.Notification.sent_at:type_name -> google.protobuf.Timestamp
-	27, // 14: cmmsflow.control.v1.Notification.read_at:type_name -> google.protobuf.Timestamp
-	27, // 15: cmmsflow.control.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
-	25, // 16: cmmsflow.control.v1.Report.kpis:type_name -> cmmsflow.control.v1.Report.KpisEntry
-	0,  // 17: cmmsflow.control.v1.ListPipelinesResponse.pipelines:type_name -> cmmsflow.control.v1.Pipeline
-	26, // 18: cmmsflow.control.v1.TriggerPipelineRequest.conf:type_name -> cmmsflow.control.v1.TriggerPipelineRequest.ConfEntry
-	2,  // 19: cmmsflow.control.v1.TriggerPipelineResponse.run:type_name -> cmmsflow.control.v1.Run
-	2,  // 20: cmmsflow.control.v1.ListRunsResponse.runs:type_name -> cmmsflow.control.v1.Run
-	27, // 21: cmmsflow.control.v1.BackfillPipelineResponse.ticks:type_name -> google.protobuf.Timestamp
-	4,  // 22: cmmsflow.control.v1.ListNotificationsResponse.notifications:type_name -> cmmsflow.control.v1.Notification
-	5,  // 23: cmmsflow.control.v1.ListReportsResponse.reports:type_name -> cmmsflow.control.v1.Report
-	6,  // 24: cmmsflow.control.v1.ControlService.ListPipelines:input_type -> cmmsflow.control.v1.ListPipelinesRequest
-	8,  // 25: cmmsflow.control.v1.ControlService.GetPipeline:input_type -> cmmsflow.control.v1.GetPipelineRequest
-	9,  // 26: cmmsflow.control.v1.ControlService.TriggerPipeline:input_type -> cmmsflow.control.v1.TriggerPipelineRequest
-	11, // 27: cmmsflow.control.v1.ControlService.ListRuns:input_type -> cmmsflow.control.v1.ListRunsRequest
-	13, // 28: cmmsflow.control.v1.ControlService.GetRun:input_type -> cmmsflow.control.v1.GetRunRequest
-	14, // 29: cmmsflow.control.v1.ControlService.PausePipeline:input_type -> cmmsflow.control.v1.PausePipelineRequest
-	15, // 30: cmmsflow.control.v1.ControlService.UnpausePipeline:input_type -> cmmsflow.control.v1.UnpausePipelineRequest
-	16, // 31: cmmsflow.control.v1.ControlService.CancelRun:input_type -> cmmsflow.control.v1.CancelRunRequest
-	17, // 32: cmmsflow.control.v1.ControlService.BackfillPipeline:input_type -> cmmsflow.control.v1.BackfillPipelineRequest
-	19, // 33: cmmsflow.control.v1.ControlService.ListNotifications:input_type -> cmmsflow.control.v1.ListNotificationsRequest
-	21, // 34: cmmsflow.control.v1.ControlService.ListReports:input_type -> cmmsflow.control.v1.ListReportsRequest
-	7,  // 35: cmmsflow.control.v1.ControlService.ListPipelines:output_type -> cmmsflow.control.v1.ListPipelinesResponse
-	0,  // 36: cmmsflow.control.v1.ControlService.GetPipeline:output_type -> cmmsflow.control.v1.Pipeline
-	10, // 37: cmmsflow.control.v1.ControlService.TriggerPipeline:output_type -> cmmsflow.control.v1.TriggerPipelineResponse
-	12, // 38: cmmsflow.control.v1.ControlService.ListRuns:output_type -> cmmsflow.control.v1.ListRunsResponse
-	2,  // 39: cmmsflow.control.v1.ControlService.GetRun:output_type -> cmmsflow.control.v1.Run
-	0,  // 40: cmmsflow.control.v1.ControlService.PausePipeline:output_type -> cmmsflow.control.v1.Pipeline
-	0,  // 41: cmmsflow.control.v1.ControlService.UnpausePipeline:output_type -> cmmsflow.control.v1.Pipeline
-	2,  // 42: cmmsflow.control.v1.ControlService.CancelRun:output_type -> cmmsflow.control.v1.Run
-	18, // 43: cmmsflow.control.v1.ControlService.BackfillPipeline:output_type -> cmmsflow.control.v1.BackfillPipelineResponse
-	20, // 44: cmmsflow.control.v1.ControlService.ListNotifications:output_type -> cmmsflow.control.v1.ListNotificationsResponse
-	22, // 45: cmmsflow.control.v1.ControlService.ListReports:output_type -> cmmsflow.control.v1.ListReportsResponse
-	35, // [35:46] is the sub-list for method output_type
-	24, // [24:35] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	3,  // 0: cmmsflow.control.v1.Pipeline.last_run:type_name -> cmmsflow.control.v1.Run
+	28, // 1: cmmsflow.control.v1.Pipeline.next_run:type_name -> google.protobuf.Timestamp
+	2,  // 2: cmmsflow.control.v1.Pipeline.conf_keys:type_name -> cmmsflow.control.v1.ConfKey
+	1,  // 3: cmmsflow.control.v1.Pipeline.missed_ticks:type_name -> cmmsflow.control.v1.MissedTick
+	28, // 4: cmmsflow.control.v1.MissedTick.tick:type_name -> google.protobuf.Timestamp
+	24, // 5: cmmsflow.control.v1.Run.conf:type_name -> cmmsflow.control.v1.Run.ConfEntry
+	28, // 6: cmmsflow.control.v1.Run.logical_date:type_name -> google.protobuf.Timestamp
+	28, // 7: cmmsflow.control.v1.Run.queued_at:type_name -> google.protobuf.Timestamp
+	28, // 8: cmmsflow.control.v1.Run.started_at:type_name -> google.protobuf.Timestamp
+	28, // 9: cmmsflow.control.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
+	4,  // 10: cmmsflow.control.v1.Run.steps:type_name -> cmmsflow.control.v1.Step
+	28, // 11: cmmsflow.control.v1.Step.started_at:type_name -> google.protobuf.Timestamp
+	28, // 12: cmmsflow.control.v1.Step.ended_at:type_name -> google.protobuf.Timestamp
+	25, // 13: cmmsflow.control.v1.Step.figures:type_name -> cmmsflow.control.v1.Step.FiguresEntry
+	28, // 14: cmmsflow.control.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
+	28, // 15: cmmsflow.control.v1.Notification.sent_at:type_name -> google.protobuf.Timestamp
+	28, // 16: cmmsflow.control.v1.Notification.read_at:type_name -> google.protobuf.Timestamp
+	28, // 17: cmmsflow.control.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
+	26, // 18: cmmsflow.control.v1.Report.kpis:type_name -> cmmsflow.control.v1.Report.KpisEntry
+	0,  // 19: cmmsflow.control.v1.ListPipelinesResponse.pipelines:type_name -> cmmsflow.control.v1.Pipeline
+	27, // 20: cmmsflow.control.v1.TriggerPipelineRequest.conf:type_name -> cmmsflow.control.v1.TriggerPipelineRequest.ConfEntry
+	3,  // 21: cmmsflow.control.v1.TriggerPipelineResponse.run:type_name -> cmmsflow.control.v1.Run
+	3,  // 22: cmmsflow.control.v1.ListRunsResponse.runs:type_name -> cmmsflow.control.v1.Run
+	28, // 23: cmmsflow.control.v1.BackfillPipelineResponse.ticks:type_name -> google.protobuf.Timestamp
+	5,  // 24: cmmsflow.control.v1.ListNotificationsResponse.notifications:type_name -> cmmsflow.control.v1.Notification
+	6,  // 25: cmmsflow.control.v1.ListReportsResponse.reports:type_name -> cmmsflow.control.v1.Report
+	7,  // 26: cmmsflow.control.v1.ControlService.ListPipelines:input_type -> cmmsflow.control.v1.ListPipelinesRequest
+	9,  // 27: cmmsflow.control.v1.ControlService.GetPipeline:input_type -> cmmsflow.control.v1.GetPipelineRequest
+	10, // 28: cmmsflow.control.v1.ControlService.TriggerPipeline:input_type -> cmmsflow.control.v1.TriggerPipelineRequest
+	12, // 29: cmmsflow.control.v1.ControlService.ListRuns:input_type -> cmmsflow.control.v1.ListRunsRequest
+	14, // 30: cmmsflow.control.v1.ControlService.GetRun:input_type -> cmmsflow.control.v1.GetRunRequest
+	15, // 31: cmmsflow.control.v1.ControlService.PausePipeline:input_type -> cmmsflow.control.v1.PausePipelineRequest
+	16, // 32: cmmsflow.control.v1.ControlService.UnpausePipeline:input_type -> cmmsflow.control.v1.UnpausePipelineRequest
+	17, // 33: cmmsflow.control.v1.ControlService.CancelRun:input_type -> cmmsflow.control.v1.CancelRunRequest
+	18, // 34: cmmsflow.control.v1.ControlService.BackfillPipeline:input_type -> cmmsflow.control.v1.BackfillPipelineRequest
+	20, // 35: cmmsflow.control.v1.ControlService.ListNotifications:input_type -> cmmsflow.control.v1.ListNotificationsRequest
+	22, // 36: cmmsflow.control.v1.ControlService.ListReports:input_type -> cmmsflow.control.v1.ListReportsRequest
+	8,  // 37: cmmsflow.control.v1.ControlService.ListPipelines:output_type -> cmmsflow.control.v1.ListPipelinesResponse
+	0,  // 38: cmmsflow.control.v1.ControlService.GetPipeline:output_type -> cmmsflow.control.v1.Pipeline
+	11, // 39: cmmsflow.control.v1.ControlService.TriggerPipeline:output_type -> cmmsflow.control.v1.TriggerPipelineResponse
+	13, // 40: cmmsflow.control.v1.ControlService.ListRuns:output_type -> cmmsflow.control.v1.ListRunsResponse
+	3,  // 41: cmmsflow.control.v1.ControlService.GetRun:output_type -> cmmsflow.control.v1.Run
+	0,  // 42: cmmsflow.control.v1.ControlService.PausePipeline:output_type -> cmmsflow.control.v1.Pipeline
+	0,  // 43: cmmsflow.control.v1.ControlService.UnpausePipeline:output_type -> cmmsflow.control.v1.Pipeline
+	3,  // 44: cmmsflow.control.v1.ControlService.CancelRun:output_type -> cmmsflow.control.v1.Run
+	19, // 45: cmmsflow.control.v1.ControlService.BackfillPipeline:output_type -> cmmsflow.control.v1.BackfillPipelineResponse
+	21, // 46: cmmsflow.control.v1.ControlService.ListNotifications:output_type -> cmmsflow.control.v1.ListNotificationsResponse
+	23, // 47: cmmsflow.control.v1.ControlService.ListReports:output_type -> cmmsflow.control.v1.ListReportsResponse
+	37, // [37:48] is the sub-list for method output_type
+	26, // [26:37] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_cmmsflow_control_v1_control_proto_init() }
@@ -1929,7 +2031,7 @@ func file_cmmsflow_control_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cmmsflow_control_v1_control_proto_rawDesc), len(file_cmmsflow_control_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

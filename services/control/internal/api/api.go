@@ -28,6 +28,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/scheduler"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/ticks"
 )
 
 // Nudger wakes the outbox relay (eventing.Relay).
@@ -101,9 +102,13 @@ func (s *Server) pipeline(ctx context.Context, id string) (*controlv1.Pipeline, 
 // in one query.
 func (s *Server) pipelines(ctx context.Context, ids []string) ([]*controlv1.Pipeline, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT p.id, p.paused, r.*
+		SELECT p.id, p.paused, a.running, a.queued, r.*
 		FROM unnest($1::text[]) WITH ORDINALITY AS want(id, n)
 		JOIN pipelines p ON p.id = want.id
+		CROSS JOIN LATERAL (
+			SELECT count(*) FILTER (WHERE state = 'running') AS running, count(*) FILTER (WHERE state = 'queued') AS queued
+			FROM runs WHERE runs.pipeline = p.id AND state IN ('queued', 'running')
+		) a
 		LEFT JOIN LATERAL (
 			SELECT `+RunColumns+` FROM runs WHERE runs.pipeline = p.id
 			ORDER BY queued_at DESC, run_id DESC LIMIT 1
@@ -113,9 +118,10 @@ func (s *Server) pipelines(ctx context.Context, ids []string) ([]*controlv1.Pipe
 		return nil, fmt.Errorf("load pipelines: %w", err)
 	}
 	type row struct {
-		id     string
-		paused bool
-		last   *controlv1.Run
+		id              string
+		paused          bool
+		running, queued int32
+		last            *controlv1.Run
 	}
 	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
 		var (
@@ -126,7 +132,7 @@ func (s *Server) pipelines(ctx context.Context, ids []string) ([]*controlv1.Pipe
 			started, ended       *time.Time
 			errText, idempotency *string
 		)
-		if err := r.Scan(&x.id, &x.paused, &runID, &pl, &st, &src, &conf, &logical, &queued, &started, &ended, &errText, &idempotency); err != nil {
+		if err := r.Scan(&x.id, &x.paused, &x.running, &x.queued, &runID, &pl, &st, &src, &conf, &logical, &queued, &started, &ended, &errText, &idempotency); err != nil {
 			return x, err
 		}
 		if runID != nil {
@@ -145,6 +151,10 @@ func (s *Server) pipelines(ctx context.Context, ids []string) ([]*controlv1.Pipe
 		// SyncPipelines runs at start-up; a missing row is a broken install.
 		return nil, fmt.Errorf("load pipelines %v: %w in the pipelines table", ids, errNoPipeline)
 	}
+	missed, err := s.missedTicks(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now()
 	out := make([]*controlv1.Pipeline, len(got))
 	for i, g := range got {
@@ -152,6 +162,7 @@ func (s *Server) pipelines(ctx context.Context, ids []string) ([]*controlv1.Pipe
 		p := &controlv1.Pipeline{
 			Id: pl.ID, Aliases: pl.Aliases, Description: pl.Description, Steps: pl.Steps,
 			TimeZone: s.table.TimeZone, Paused: g.paused, LastRun: g.last,
+			ActiveRuns: g.running, QueuedRuns: g.queued, MissedTicks: missed[pl.ID],
 		}
 		if e, ok := s.table.Lookup(pl.ID); ok {
 			p.Schedule = e.Schedule
@@ -163,6 +174,42 @@ func (s *Server) pipelines(ctx context.Context, ids []string) ([]*controlv1.Pipe
 			p.ConfKeys = append(p.ConfKeys, &controlv1.ConfKey{Name: k.Name, Format: string(k.Format), Description: k.Description})
 		}
 		out[i] = p
+	}
+	return out, nil
+}
+
+// missedTicks loads the last 7 days' missed ticks of pipelines ids, newest
+// first, by pipeline, each with its run when that exists now.
+func (s *Server) missedTicks(ctx context.Context, ids []string) (map[string][]*controlv1.MissedTick, error) {
+	rows, err := s.pool.Query(ctx, `SELECT pipeline, tick, caught_up FROM missed_ticks
+		WHERE pipeline = ANY($1) AND detected_at > now() - interval '7 days' ORDER BY tick DESC LIMIT 100`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("load missed ticks: %w", err)
+	}
+	type missed struct {
+		Pipeline string
+		Tick     time.Time
+		CaughtUp bool
+	}
+	all, err := pgx.CollectRows(rows, pgx.RowToStructByPos[missed])
+	if err != nil || len(all) == 0 {
+		return nil, err
+	}
+	tickTimes := make([]time.Time, len(all))
+	for i, m := range all {
+		tickTimes[i] = m.Tick
+	}
+	absent, err := ticks.Missing(ctx, s.pool, tickTimes)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]*controlv1.MissedTick{}
+	for _, m := range all {
+		mt := &controlv1.MissedTick{Tick: timestamppb.New(m.Tick), CaughtUp: m.CaughtUp}
+		if !slices.ContainsFunc(absent, m.Tick.Equal) {
+			mt.RunId = projection.RunIDFor("scheduled", m.Tick)
+		}
+		out[m.Pipeline] = append(out[m.Pipeline], mt)
 	}
 	return out, nil
 }

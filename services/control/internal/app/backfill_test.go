@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 
@@ -86,5 +87,39 @@ func TestBackfillRejectsBadInput(t *testing.T) {
 	wantCode(t, err, codes.PermissionDenied)
 	if n := f.count(t, `SELECT count(*) FROM runs`); n != 0 {
 		t.Fatalf("%d runs created by refused backfills", n)
+	}
+}
+
+// A pipeline shows its running and queued runs and the last week's missed
+// ticks, newest first, each with its run when that exists.
+func TestPipelineShowsActiveQueuedAndMissedTicks(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	pm := events.PreventiveMaintenance
+	f.insertRun(t, "r-running", pm, "running", now)
+	f.insertRun(t, "r-queued-1", pm, "queued", now)
+	f.insertRun(t, "r-queued-2", pm, "queued", now)
+	f.insertRun(t, "r-done", pm, "success", now)
+	caught := time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC)
+	f.insertRun(t, "scheduled__2026-11-30T06:00:00+00:00", pm, "success", caught)
+	f.exec(t, `INSERT INTO missed_ticks (pipeline, tick, caught_up) VALUES ($1, $2, true), ($1, $3, false), ($1, $4, false)`,
+		pm, caught, caught.AddDate(0, 0, 1), caught.AddDate(0, 0, -30))
+	f.exec(t, `UPDATE missed_ticks SET detected_at = now() - interval '8 days' WHERE tick = $1`, caught.AddDate(0, 0, -30))
+
+	p, err := f.client.GetPipeline(rpc(t, viewerToken), &controlv1.GetPipelineRequest{Pipeline: pm})
+	if err != nil || p.GetActiveRuns() != 1 || p.GetQueuedRuns() != 2 || p.GetMaxActiveRuns() != 1 || !p.GetCatchup() {
+		t.Fatalf("pipeline: %v, %v", p, err)
+	}
+	var got []string
+	for _, m := range p.GetMissedTicks() {
+		got = append(got, fmt.Sprintf("%s %v %q", m.GetTick().AsTime().Format(time.RFC3339), m.GetCaughtUp(), m.GetRunId()))
+	}
+	want := []string{`2026-12-01T06:00:00Z false ""`, `2026-11-30T06:00:00Z true "scheduled__2026-11-30T06:00:00+00:00"`}
+	if !slices.Equal(got, want) {
+		t.Fatalf("missed ticks %v, want %v", got, want)
+	}
+	code, body := f.do(t, "GET", "/v1/pipelines/"+events.WeeklyKPIReport, viewerToken, nil)
+	if code != 200 || body["active_runs"] != float64(0) || len(body["missed_ticks"].([]any)) != 0 {
+		t.Fatalf("KPI over HTTP: %d %v", code, body)
 	}
 }
