@@ -239,9 +239,9 @@
     var c = state.cards[p.id];
     if (!c) {
       c = { f: {} };
-      var fields = ['schedule', 'next', 'last', 'steps'];
+      var fields = ['schedule', 'next', 'last', 'now', 'steps'];
       var dl = el('dl');
-      var labels = { schedule: 'Schedule', next: 'Next run', last: 'Last run', steps: 'Steps' };
+      var labels = { schedule: 'Schedule', next: 'Next run', last: 'Last run', now: 'Runs now', steps: 'Steps' };
       fields.forEach(function (k) {
         c.f[k] = el('dd', { 'class': k });
         dl.appendChild(el('dt', { text: labels[k] }));
@@ -251,11 +251,17 @@
       c.pause = el('input', { type: 'checkbox', 'class': 'pause-toggle' });
       c.status = el('div', { 'class': 'trigger-status', role: 'status', 'aria-live': 'polite' });
       c.desc = el('p', { 'class': 'desc' });
+      c.aliases = el('p', { 'class': 'aliases muted' });
+      c.missed = el('ul', { 'class': 'missed' });
+      c.params = paramsForm(p);
+      c.backfillButton = el('button', { type: 'button', 'class': 'backfill-open', text: 'Backfill…' });
+      c.backfill = backfillForm(p.id, c);
       c.root = el('article', { 'class': 'card', 'data-pipeline': p.id },
-        el('h3', { text: p.id }), c.desc, dl,
-        el('div', { 'class': 'actions' }, c.trigger, el('label', null, c.pause, ' Paused')),
-        c.status);
+        el('h3', { text: p.id }), c.aliases, c.desc, dl, c.missed, c.params.root,
+        el('div', { 'class': 'actions' }, c.trigger, el('label', null, c.pause, ' Paused'), c.backfillButton),
+        c.backfill.root, c.status);
       c.trigger.addEventListener('click', function () { trigger(p.id, c); });
+      c.backfillButton.addEventListener('click', function () { c.backfill.root.hidden = !c.backfill.root.hidden; });
       c.pause.addEventListener('change', function () { setPaused(p.id, c); });
       state.cards[p.id] = c;
       $('pipelines').appendChild(c.root);
@@ -271,6 +277,10 @@
       append(c.f.last, badge('none'));
     }
     c.f.steps.textContent = (p.steps || []).join(' → ');
+    c.f.now.textContent = (p.active_runs || 0) + ' running, ' + (p.queued_runs || 0) + ' queued' +
+      (p.max_active_runs ? ' · at most ' + p.max_active_runs + ' at once' : '');
+    c.aliases.textContent = (p.aliases || []).length ? 'also answers to ' + p.aliases.join(', ') : '';
+    renderMissed(c.missed, p.missed_ticks || []);
     c.pause.checked = !!p.paused;
     c.root.setAttribute('data-paused', p.paused ? 'true' : 'false');
   }
@@ -290,7 +300,14 @@
       var left = MIN_LOADING_MS - (Date.now() - started);
       return new Promise(function (resolve) { setTimeout(function () { resolve(v); }, Math.max(0, left)); });
     };
-    api('POST', '/v1/pipelines/' + encodeURIComponent(id) + ':trigger', { conf: {} })
+    var conf = c.params.read();
+    if (!conf) {
+      setStatus(c, 'failure error', 'Fix the parameters first.');
+      c.trigger.disabled = false;
+      c.trigger.textContent = 'Trigger';
+      return;
+    }
+    api('POST', '/v1/pipelines/' + encodeURIComponent(id) + ':trigger', { conf: conf })
       .then(wait, function (err) { return wait().then(function () { throw err; }); })
       .then(function (data) {
         var run = (data && data.run) || {};
@@ -303,6 +320,95 @@
         c.trigger.disabled = false;
         c.trigger.textContent = 'Trigger';
       });
+  }
+
+  // renderMissed lists a pipeline's missed cron ticks: alerted, and caught
+  // up (with the run) or not.
+  function renderMissed(ul, missed) {
+    clear(ul);
+    ul.hidden = missed.length === 0;
+    missed.forEach(function (m) {
+      append(ul, el('li', { 'class': 'missed-tick' }, '⚠ missed tick ' + fmtTime(m.tick) + ' — ',
+        m.caught_up ? ['caught up: ', runLink(m.run_id)] : (m.run_id ? ['run later: ', runLink(m.run_id)] : 'not caught up (catchup off)')));
+    });
+  }
+
+  // confChecks are the client-side checks of the conf formats; the server
+  // checks again (and knows how many weeks a year has).
+  var confChecks = {
+    date: function (v) {
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(v)) return 'not a date YYYY-MM-DD';
+      var d = new Date(v + 'T00:00:00Z');
+      return !isNaN(d) && d.toISOString().slice(0, 10) === v ? '' : 'not a calendar day';
+    },
+    iso_week: function (v) {
+      var m = /^(\d{4})-W(\d{2})$/.exec(v);
+      return m && +m[2] >= 1 && +m[2] <= 53 ? '' : 'not an ISO week YYYY-Www';
+    }
+  };
+
+  // paramsForm is the trigger's parameters, one field per conf key of the
+  // pipeline; read returns the conf to send, or null after marking a bad
+  // field.
+  function paramsForm(p) {
+    var keys = p.conf_keys || [];
+    var root = el('details', { 'class': 'params' }, el('summary', { text: 'Parameters' }));
+    root.hidden = keys.length === 0;
+    var inputs = keys.map(function (k) {
+      var input = el('input', { name: k.name, 'class': 'param', placeholder: k.format === 'date' ? 'YYYY-MM-DD' : 'YYYY-Www', spellcheck: 'false' });
+      var msg = el('span', { 'class': 'field-error', role: 'alert' });
+      append(root, el('label', { title: k.description }, el('code', { text: k.name }), ' ', input, ' ', el('span', { 'class': 'muted', text: k.description }), msg));
+      return { key: k, input: input, msg: msg };
+    });
+    return {
+      root: root,
+      read: function () {
+        var conf = {}, ok = true;
+        inputs.forEach(function (f) {
+          var v = f.input.value.trim();
+          var problem = v && confChecks[f.key.format] ? confChecks[f.key.format](v) : '';
+          f.msg.textContent = problem ? ' ' + f.key.name + ': ' + problem : '';
+          f.input.setAttribute('aria-invalid', problem ? 'true' : 'false');
+          if (problem) ok = false;
+          else if (v) conf[f.key.name] = v;
+        });
+        if (!ok) root.open = true;
+        return ok ? conf : null;
+      }
+    };
+  }
+
+  // backfillForm creates the scheduled runs of a range of days: Preview is
+  // a dry run, Create queues them.
+  function backfillForm(id, c) {
+    var from = el('input', { type: 'date', 'class': 'backfill-from' });
+    var to = el('input', { type: 'date', 'class': 'backfill-to' });
+    var preview = el('button', { type: 'button', 'class': 'backfill-preview', text: 'Preview' });
+    var create = el('button', { type: 'button', 'class': 'backfill-create primary', text: 'Create runs' });
+    var out = el('div', { 'class': 'backfill-status', role: 'status', 'aria-live': 'polite' });
+    var root = el('div', { 'class': 'backfill' }, el('strong', { text: 'Backfill' }), ' one run per cron tick from ',
+      from, ' to ', to, ' ', preview, ' ', create, out);
+    root.hidden = true;
+    function call(dry) {
+      if (!from.value || !to.value) { out.className = 'backfill-status error'; out.textContent = 'Choose the first and the last day.'; return; }
+      preview.disabled = create.disabled = true;
+      api('POST', '/v1/pipelines/' + encodeURIComponent(id) + ':backfill', { from_date: from.value, to_date: to.value, dry_run: dry })
+        .then(function (r) {
+          var ticks = (r.ticks || []).length, created = (r.created_run_ids || []).length;
+          out.className = 'backfill-status success-msg';
+          out.textContent = dry
+            ? ticks + ' ticks; ' + (r.existing || 0) + ' have their run, ' + (ticks - (r.existing || 0)) + ' would be created.'
+            : created + ' runs queued, ' + (r.existing || 0) + ' ticks had their run.';
+          if (!dry) { state.runsTokens = ['']; state.runsPage = 0; loadDashboard(); }
+        }, function (err) {
+          out.className = 'backfill-status error';
+          out.textContent = 'Backfill failed: ' + errText(err);
+        })
+        .then(function () { preview.disabled = create.disabled = false; });
+    }
+    preview.addEventListener('click', function () { call(true); });
+    create.addEventListener('click', function () { call(false); });
+    return { root: root };
   }
 
   function setPaused(id, c) {
