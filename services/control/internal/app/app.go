@@ -121,21 +121,10 @@ func Register(ctx context.Context, s *service.Service, cfg Config) (*Control, er
 	// The stale-run sweeper and the missed-tick watcher run until the
 	// service stops.
 	sweep := sweeper.New(s.Pool, timeouts, starter, s.Relay, s.Log.With("component", "stale-run-sweeper"))
-	background(ctx, s, func(ctx context.Context) { sweep.Run(ctx, cfg.StaleRunSweepInterval) })
+	s.Background(func(ctx context.Context) { sweep.Run(ctx, cfg.StaleRunSweepInterval) })
 	watch := ticks.NewWatcher(s.Pool, table, starter, s.Relay, cfg.MissedTickGrace, s.Log.With("component", "missed-ticks"))
-	background(ctx, s, func(ctx context.Context) { watch.Run(ctx, cfg.MissedTickInterval) })
+	s.Background(func(ctx context.Context) { watch.Run(ctx, cfg.MissedTickInterval) })
 	return c, nil
-}
-
-// background runs job until the service stops, and waits for it then.
-func background(ctx context.Context, s *service.Service, job func(context.Context)) {
-	ctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		job(ctx)
-	}()
-	s.OnStop(func() { stop(); <-done })
 }
 
 // TickFunc names scheduled runs after the cron table's ticks.

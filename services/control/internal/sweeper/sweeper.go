@@ -33,6 +33,7 @@ import (
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/service"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
 )
@@ -115,18 +116,10 @@ func (s *Sweeper) Run(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("stale-run sweep failed; will retry", "error", err)
-		}
-	}
+	service.Every(ctx, interval, s.log, "stale-run sweep", func(ctx context.Context) error {
+		_, err := s.Sweep(ctx)
+		return err
+	})
 }
 
 // Failed is a run the sweeper failed.

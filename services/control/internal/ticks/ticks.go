@@ -20,6 +20,7 @@ import (
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/service"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/scheduler"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
@@ -104,18 +105,10 @@ func (w *Watcher) Run(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if _, err := w.Check(ctx); err != nil && ctx.Err() == nil {
-			w.log.Warn("missed-tick check failed; will retry", "error", err)
-		}
-	}
+	service.Every(ctx, interval, w.log, "missed-tick check", func(ctx context.Context) error {
+		_, err := w.Check(ctx)
+		return err
+	})
 }
 
 // Check handles the missed ticks of every pipeline now and returns them.

@@ -143,13 +143,7 @@ func (a *App) Register(s *service.Service) error {
 	n := notify.New(s.Pool, a.Sender, a.Poster, a.Notify, s.Log)
 	n.Register(s.Router)
 	if a.ReconcileInterval > 0 {
-		ctx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			n.RunAlertReconciler(ctx, a.ReconcileInterval, a.ReconcileAfter)
-		}()
-		s.OnStop(func() { stop(); <-done })
+		s.Background(func(ctx context.Context) { n.RunAlertReconciler(ctx, a.ReconcileInterval, a.ReconcileAfter) })
 	}
 	return nil
 }

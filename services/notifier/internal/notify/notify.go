@@ -21,6 +21,7 @@ import (
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/service"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/email"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/webhook"
@@ -268,18 +269,10 @@ func (n *Notifier) ReconcileAlerts(ctx context.Context, grace time.Duration) (in
 
 // RunAlertReconciler calls ReconcileAlerts every interval until ctx ends.
 func (n *Notifier) RunAlertReconciler(ctx context.Context, interval, grace time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if _, err := n.ReconcileAlerts(ctx, grace); err != nil && ctx.Err() == nil {
-			n.log.ErrorContext(ctx, "alert reconciliation", "error", err)
-		}
-	}
+	service.Every(ctx, interval, n.log, "alert reconciliation", func(ctx context.Context) error {
+		_, err := n.ReconcileAlerts(ctx, grace)
+		return err
+	})
 }
 
 // workOrder is a work order of the run with its assignee.

@@ -1,0 +1,36 @@
+package service
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Background runs job until the service stops: Stop cancels job's context
+// and waits for it to return.
+func (s *Service) Background(job func(ctx context.Context)) {
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		job(ctx)
+	}()
+	s.OnStop(func() { stop(); <-done })
+}
+
+// Every calls job every interval until ctx ends. A failed call is logged as
+// what failed, unless ctx ended; the next tick tries again.
+func Every(ctx context.Context, interval time.Duration, log *slog.Logger, what string, job func(context.Context) error) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := job(ctx); err != nil && ctx.Err() == nil {
+			log.WarnContext(ctx, what+" failed; will retry", "error", err)
+		}
+	}
+}
