@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
@@ -16,38 +17,25 @@ import (
 
 // runsIn lists a pipeline's runs in a state, oldest first.
 func (f *fixture) runsIn(t *testing.T, pipeline, state string) []string {
-	t.Helper()
-	rows, err := f.pool.Query(context.Background(), `SELECT run_id FROM runs WHERE pipeline = $1 AND state = $2 ORDER BY queued_at, run_id`, pipeline, state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	return ids
+	return f.strings(t, `SELECT run_id FROM runs WHERE pipeline = $1 AND state = $2 ORDER BY queued_at, run_id`, pipeline, state)
 }
 
 // startedRuns lists the runs that got a run-started event, in order.
 func (f *fixture) startedRuns(t *testing.T) []string {
+	return f.strings(t, `SELECT attributes->>'run_id' FROM outbox WHERE event_type = $1 ORDER BY id`, events.RunStarted)
+}
+
+func (f *fixture) strings(t *testing.T, q string, args ...any) []string {
 	t.Helper()
-	rows, err := f.pool.Query(context.Background(), `SELECT attributes->>'run_id' FROM outbox WHERE event_type = $1 ORDER BY id`, events.RunStarted)
+	rows, err := f.pool.Query(context.Background(), q, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
 	}
-	return ids
+	return out
 }
 
 // With max_active_runs 1 a second and third trigger wait queued; each run
