@@ -86,8 +86,9 @@ func TestBackfillThreeWeeksTwice(t *testing.T) {
 			t.Fatalf("backfilled run %s: %s %+v", id, state, steps)
 		}
 	}
-	if n := count(t, `SELECT count(*) FROM runs WHERE source = 'backfill'`); n != 3 {
-		t.Fatalf("%d backfilled runs, want 3", n)
+	if n := count(t, `SELECT count(*) FROM runs WHERE source = 'backfill' AND logical_date >= $1 AND logical_date < $2`,
+		monday.Truncate(24*time.Hour), monday.Truncate(24*time.Hour).AddDate(0, 0, 15)); n != 3 {
+		t.Fatalf("%d backfilled runs in the range, want 3", n)
 	}
 }
 
