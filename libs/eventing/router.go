@@ -182,9 +182,9 @@ func (r *Router) process(ctx context.Context, msg Message) (Outcome, error) {
 		return r.deadLetter(ctx, msg, pe, err)
 	}
 	withEventTrace(ctx, &ev)
-	log := r.log.With("event_id", ev.ID(), "event_type", ev.Type(), "run_id", ev.RunID, "pipeline", ev.Pipeline)
-	ctx = logging.With(ctx, log)
 	rt, ok := r.routes[ev.Type()]
+	log := r.deliveryLog(ev, msg, ok && rt.step)
+	ctx = logging.With(ctx, log)
 	if !ok {
 		return r.deadLetter(ctx, msg, &ev, Permanent(fmt.Errorf("%s does not handle event type %q", r.service, ev.Type())))
 	}
@@ -205,12 +205,33 @@ func (r *Router) process(ctx context.Context, msg Message) (Outcome, error) {
 		log.ErrorContext(ctx, "event dead-lettered", "error", err)
 		return r.deadLetter(ctx, msg, &ev, err)
 	default:
-		log.WarnContext(ctx, "event failed, will be retried", "error", err, "attempt", msg.DeliveryAttempt)
+		log.WarnContext(ctx, "event failed, will be retried", "error", err)
 		if rt.step {
 			r.reportRetry(ctx, ev, err)
 		}
 		return Retry, err
 	}
+}
+
+// StepStartedLog is the message of the line the router logs, through the
+// delivery's logger, each time it reports a step started: one line per
+// attempt that control counts (steps.attempts), so a step's log lines can be
+// split into its tries at these lines.
+const StepStartedLog = "step started"
+
+// deliveryLog is the logger of one delivery, which the handler gets with
+// logging.From(ctx): every line names the event, the run and its pipeline,
+// the step when the event starts this service's step, and Pub/Sub's delivery
+// attempt when the push carries one.
+func (r *Router) deliveryLog(ev Event, msg Message, step bool) *slog.Logger {
+	attrs := []any{"event_id", ev.ID(), "event_type", ev.Type(), "run_id", ev.RunID, "pipeline", ev.Pipeline}
+	if step {
+		attrs = append(attrs, "step", r.service)
+	}
+	if msg.DeliveryAttempt > 0 {
+		attrs = append(attrs, "delivery_attempt", msg.DeliveryAttempt)
+	}
+	return r.log.With(attrs...)
 }
 
 // transact is the innermost middleware: it dedupes on the event id in the
@@ -239,6 +260,7 @@ func (r *Router) transact(rt route, outcome *Outcome) Next {
 			if err := r.reportStarted(ctx, ev); err != nil {
 				return err
 			}
+			logging.From(ctx).InfoContext(ctx, StepStartedLog)
 		}
 		err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 			tag, err := tx.Exec(ctx, `INSERT INTO processed_events (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,

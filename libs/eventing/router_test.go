@@ -22,6 +22,7 @@ import (
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/logging"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	"github.com/cmmsflow/cmmsflow/libs/pubsubtest"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
@@ -326,5 +327,74 @@ func TestStepOfCancelledRunIsNotPerformed(t *testing.T) {
 	}
 	if calls.Load() != 0 || h.count(t, `SELECT count(*) FROM outbox`) != 0 {
 		t.Fatalf("a cancelled run's step ran (%d calls) or reported", calls.Load())
+	}
+}
+
+// syncBuffer is a log sink safe for the router's concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// lines decodes the JSON lines written so far.
+func (b *syncBuffer) lines(t *testing.T) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("not a JSON line: %q", l)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestStepLogLinesNameRunStepAndAttempt: every line a step handler logs
+// through its context logger names the event, run, pipeline and step, and the
+// router marks each attempt it reports started with one StepStartedLog line.
+func TestStepLogLinesNameRunStepAndAttempt(t *testing.T) {
+	h := newHarness(t, time.Minute)
+	var sink syncBuffer
+	log := slog.New(slog.NewJSONHandler(&sink, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	router := eventing.NewRouter(eventing.RouterConfig{Service: events.Pmgen, Pool: h.pool, Log: log})
+	var calls atomic.Int32
+	router.HandleStep(events.RunStarted, func(ctx context.Context, tx pgx.Tx, ev eventing.Event) (eventing.StepResult, error) {
+		n := calls.Add(1)
+		logging.From(ctx).DebugContext(ctx, "handling", "call", n)
+		if n == 1 {
+			return eventing.StepResult{}, errors.New("backend answered 503")
+		}
+		return effect(ctx, tx, ev)
+	})
+	ev := runStarted(t)
+	for i, want := range []eventing.Outcome{eventing.Retry, eventing.Handled} {
+		m := ev.Message()
+		m.DeliveryAttempt = i + 1
+		if out, _ := router.Process(context.Background(), m); out != want {
+			t.Fatalf("delivery %d: %s, want %s", i+1, out, want)
+		}
+	}
+	var got []string
+	for _, l := range sink.lines(t) {
+		if l["run_id"] != ev.RunID || l["pipeline"] != events.PreventiveMaintenance || l["step"] != events.Pmgen || l["event_id"] != ev.ID() {
+			t.Errorf("line without the run's attributes: %v", l)
+		}
+		got = append(got, fmt.Sprintf("%s %v %v", l["msg"], l["delivery_attempt"], l["call"]))
+	}
+	want := []string{
+		eventing.StepStartedLog + " 1 <nil>", "handling 1 1", "event failed, will be retried 1 <nil>",
+		eventing.StepStartedLog + " 2 <nil>", "handling 2 2", "event handled 2 <nil>",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("lines\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/logging"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/backend"
 	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/due"
@@ -99,10 +100,14 @@ func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (event
 	if err != nil {
 		return eventing.StepResult{}, eventing.Permanent(err)
 	}
+	log := logging.From(ctx)
+	log.DebugContext(ctx, "evaluating maintenance plans", "as_of", asOf.String(), "backend", h.backend != nil)
 	res, err := generate.Run(ctx, tx, generate.Request{AsOf: asOf, Location: h.loc, RunID: ev.RunID, Backend: h.backend})
 	if err != nil {
 		return eventing.StepResult{}, err
 	}
+	log.InfoContext(ctx, "work orders generated", "as_of", asOf.String(), "evaluated", res.Evaluated,
+		"created", res.Created, "skipped_open", res.SkippedOpen, "failed", res.Failed)
 	byType := map[string]int32{}
 	for k, v := range res.CreatedByVehicleType {
 		byType[k] = int32(v)

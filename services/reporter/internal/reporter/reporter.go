@@ -18,6 +18,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/logging"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/reporter/internal/kpi"
@@ -119,6 +120,8 @@ func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (event
 		return eventing.StepResult{}, eventing.Permanent(err)
 	}
 	started := time.Now()
+	log := logging.From(ctx)
+	log.DebugContext(ctx, "computing KPIs", "week", week.String())
 	rep, err := kpi.Compute(ctx, tx, kpi.Params{Week: week, Location: h.loc, MTBFWindowDays: h.window, Now: h.now()})
 	if err != nil {
 		return eventing.StepResult{}, err
@@ -133,6 +136,8 @@ func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (event
 	}
 	headline := kpi.Headline(kpi.Rows(rep))
 	out.IsoWeek, out.Kpis = week.String(), headline
+	log.InfoContext(ctx, "KPI report stored", "week", week.String(), "folder", h.bucket.URI(Folder(week)),
+		"pdf_bytes", out.Pdf.Bytes)
 	if err := record(ctx, tx, ev.RunID, week, out); err != nil {
 		return eventing.StepResult{}, err
 	}
