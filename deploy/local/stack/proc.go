@@ -130,11 +130,15 @@ func (p *Proc) WaitReady(ctx context.Context, timeout time.Duration) error {
 }
 
 // prefixWriter writes each line of a process's output as "name | line".
+// A service's writer also appends the raw line to its log file (file) and
+// prints it rendered (render) on the console.
 type prefixWriter struct {
 	mu     *sync.Mutex // shared by all processes of the stack
 	w      io.Writer
 	prefix string
 	buf    []byte
+	file   io.Writer           // nil: no log file
+	render func([]byte) []byte // nil: printed as it is
 }
 
 func (w *prefixWriter) Write(b []byte) (int, error) {
@@ -146,7 +150,14 @@ func (w *prefixWriter) Write(b []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		fmt.Fprintf(w.w, "%s | %s\n", w.prefix, w.buf[:i])
+		line := w.buf[:i]
+		if w.file != nil {
+			_, _ = w.file.Write(w.buf[:i+1]) // a full disk must not stop the service
+		}
+		if w.render != nil {
+			line = w.render(line)
+		}
+		fmt.Fprintf(w.w, "%s | %s\n", w.prefix, line)
 		w.buf = w.buf[i+1:]
 	}
 	return len(b), nil

@@ -98,12 +98,16 @@ type Stack struct {
 	Services    map[string]*Proc // by service name
 	Cron        *Proc            // nil unless Options.Cron
 	Log         *slog.Logger
+	// LogDir holds each service's raw (JSON) output, <service>.log; control
+	// reads steps' log lines there (LOG_DIR).
+	LogDir string
 
 	cluster   *pg.Cluster
 	pgStarted bool
 	emulator  *localpubsub.Emulator
 	gcs       *fakestorage.Server
 	outMu     sync.Mutex
+	logFiles  []*os.File
 }
 
 // Start brings the whole stack up and returns when every service is ready.
@@ -189,6 +193,19 @@ func (o *Options) defaults() error {
 
 func (s *Stack) writer(prefix string) *prefixWriter {
 	return &prefixWriter{mu: &s.outMu, w: s.Out, prefix: fmt.Sprintf("%-10s", prefix)}
+}
+
+// serviceWriter is a service's output: appended as it is to
+// <LogDir>/<name>.log and rendered as short text on the console.
+func (s *Stack) serviceWriter(name string) (*prefixWriter, error) {
+	f, err := openLogFile(s.LogDir, name)
+	if err != nil {
+		return nil, fmt.Errorf("log file of %s: %w", name, err)
+	}
+	s.logFiles = append(s.logFiles, f)
+	w := s.writer(name)
+	w.file, w.render = f, renderLine
+	return w, nil
 }
 
 // BinDirEnv names the folder of service binaries that make built before the
@@ -339,11 +356,12 @@ func (s *Stack) startServices(ctx context.Context) error {
 		"BUCKET="+s.Bucket,
 		"HOST=127.0.0.1",
 		"EMAIL_OUTBOX_DIR="+filepath.Join(s.StateDir, "outbox"),
-		"LOG_FORMAT=text",
+		"LOG_FORMAT=json",
 		"MIGRATE_ON_START=false",
 		"API_TOKENS="+tokenEntry(s.AdminToken, "admin", "local-admin"),
 		"API_USERS="+users,
 	)
+	s.LogDir = filepath.Join(s.StateDir, "logs")
 	for k, v := range s.Env {
 		common = append(common, k+"="+v)
 	}
@@ -352,9 +370,17 @@ func (s *Stack) startServices(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		out, err := s.serviceWriter(name)
+		if err != nil {
+			return err
+		}
+		env := []string{"PORT=" + strconv.Itoa(port)}
+		if name == events.Control {
+			env = append(env, "LOG_DIR="+s.LogDir)
+		}
 		s.Services[name] = &Proc{
 			Name: name, URL: "http://127.0.0.1:" + strconv.Itoa(port), bin: filepath.Join(s.BinDir, name), dir: s.StateDir,
-			env: slices.Concat(common, []string{"PORT=" + strconv.Itoa(port)}), out: s.writer(name), health: "/readyz",
+			env: slices.Concat(common, env), out: out, health: "/readyz",
 		}
 	}
 	// Subscriptions first: a service may publish as soon as it starts.
@@ -374,9 +400,13 @@ func (s *Stack) startServices(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		out, err := s.serviceWriter("cron")
+		if err != nil {
+			return err
+		}
 		s.Cron = &Proc{
 			Name: "cron", URL: "http://127.0.0.1:" + strconv.Itoa(port), bin: filepath.Join(s.BinDir, "cron"), dir: s.StateDir,
-			env: slices.Concat(common, []string{"PORT=" + strconv.Itoa(port)}), out: s.writer("cron"), health: "/healthz",
+			env: slices.Concat(common, []string{"PORT=" + strconv.Itoa(port)}), out: out, health: "/healthz",
 		}
 		procs = append(procs, s.Cron)
 	}
@@ -446,6 +476,9 @@ func (s *Stack) Stop() {
 		if err := s.cluster.Stop(context.Background()); err != nil {
 			s.Log.Warn("stop postgres", "error", err)
 		}
+	}
+	for _, f := range s.logFiles {
+		_ = f.Close()
 	}
 }
 
