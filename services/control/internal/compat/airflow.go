@@ -58,6 +58,7 @@ var airflowTable = []airflowRoute{
 	{"POST", "/dags/{dag_id}/dagRuns", (*Server).postDagRun, false},
 	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}", (*Server).getDagRun, false},
 	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", (*Server).getTaskInstances, false},
+	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}", (*Server).getLog, false},
 	{"GET", "/health", (*Server).getHealth, true},
 	{"GET", "/version", (*Server).getVersion, true},
 }

@@ -37,6 +37,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/scheduler"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/api"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/steplogs"
 )
 
 // The ControlService methods whose role rules (auth.Policy) the routes take.
@@ -57,6 +58,7 @@ type Server struct {
 	log   *slog.Logger
 	errs  grpc.UnaryServerInterceptor
 	now   func() time.Time
+	logs  steplogs.Reader // nil: no task logs
 }
 
 // New returns the compatibility API over control's database; table gives

@@ -206,10 +206,19 @@ func send(t *testing.T, req *http.Request) response {
 // path is relative to /api/v1.
 func (f *fixture) airflow(t *testing.T, method, path, token string, body any) response {
 	t.Helper()
+	return f.airflowWith(t, method, path, token, body, nil)
+}
+
+// airflowWith is airflow with more request headers (e.g. Accept).
+func (f *fixture) airflowWith(t *testing.T, method, path, token string, body any, hdr http.Header) response {
+	t.Helper()
 	ctx := context.Background()
 	req := newRequest(t, method, f.url+"/api/v1"+path, token, body)
 	// The contract's server is the relative /api/v1: match on the path only.
 	match := newRequest(t, method, "/api/v1"+path, token, body)
+	for k, v := range hdr {
+		req.Header[k], match.Header[k] = v, v
+	}
 	route, params, err := contract(t).FindRoute(match)
 	if err != nil {
 		t.Fatalf("%s %s: not an operation of the contract: %v", method, path, err)
