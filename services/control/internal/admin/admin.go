@@ -34,6 +34,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/steplogs"
 )
 
 //go:embed templates/*.html
@@ -60,6 +61,9 @@ type Options struct {
 	// (e.g. http://127.0.0.1:16686/trace/{trace_id} for a local Jaeger); the
 	// run page links the run's trace there instead of to Cloud Trace.
 	TraceLink string
+	// Logs reads steps' own log lines for the run view; nil: the view shows
+	// the step transitions recorded in the database only.
+	Logs steplogs.Reader
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }

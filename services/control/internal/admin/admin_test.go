@@ -1,8 +1,11 @@
 package admin_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,9 +18,12 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/logging"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/admin"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/steplogs"
 )
 
 const (
@@ -369,5 +375,65 @@ func TestRunLogs(t *testing.T) {
 	getJSON(t, f.url+"/admin/api/runs/"+secretRun+"/logs", f.viewer, &got)
 	if want := "http://127.0.0.1:16686/trace/" + secretTrace; got.TraceURL != want {
 		t.Errorf("TRACE_LINK URL %q, want %q", got.TraceURL, want)
+	}
+}
+
+// failingReader is a log reader that always fails.
+type failingReader struct{}
+
+func (failingReader) Read(context.Context, steplogs.Query) (steplogs.Result, error) {
+	return steplogs.Result{}, errors.New("quota exceeded")
+}
+func (failingReader) Backend() string { return "cloudlogging" }
+
+// With a log reader, each step carries its own lines of the run (every try,
+// every level unless ?level=), the newest ?limit.
+func TestRunStepLogLines(t *testing.T) {
+	dir := t.TempDir()
+	var b bytes.Buffer
+	log := logging.New(&b, logging.Options{Format: "json", Level: "debug"}).With("service", "reporter")
+	mine := log.With("run_id", secretRun, "step", "reporter")
+	mine.Info(eventing.StepStartedLog)
+	mine.Debug("computing KPIs", "week", "2026-W47")
+	log.With("run_id", "other_run").Info("KPI report stored", "week", "2026-W01")
+	mine.Warn("event failed, will be retried", "error", "bucket timeout")
+	mine.Info(eventing.StepStartedLog)
+	mine.Info("KPI report stored", "week", "2026-W47")
+	if err := os.WriteFile(filepath.Join(dir, "reporter.log"), b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, admin.Options{Logs: steplogs.Files{Dir: dir}})
+	lines := func(query string) (admin.RunLogs, string) {
+		var got admin.RunLogs
+		getJSON(t, f.url+"/admin/api/runs/"+secretRun+"/logs"+query, f.viewer, &got)
+		var text []string
+		for _, l := range got.Steps[0].Lines {
+			text = append(text, fmt.Sprintf("%d %s %s week=%v", l.Try, l.Level, l.Message, l.Attrs["week"]))
+		}
+		return got, strings.Join(text, "; ")
+	}
+	got, text := lines("")
+	want := "1 INFO step started week=<nil>; 1 DEBUG computing KPIs week=2026-W47; 1 WARNING event failed, will be retried week=<nil>; " +
+		"2 INFO step started week=<nil>; 2 INFO KPI report stored week=2026-W47"
+	if got.LogsBackend != "files" || text != want || len(got.Steps[1].Lines) != 0 || got.Steps[0].Dropped != 0 {
+		t.Fatalf("backend %q, reporter lines\n got %s\nwant %s\nnotifier %+v", got.LogsBackend, text, want, got.Steps[1])
+	}
+	if len(got.Lines) == 0 {
+		t.Fatal("the transitions are gone")
+	}
+	if got, text = lines("?level=warn"); text != "1 WARNING event failed, will be retried week=<nil>" {
+		t.Fatalf("level warn: %s", text)
+	}
+	if got, text = lines("?level=info&limit=1"); text != "2 INFO KPI report stored week=2026-W47" || got.Steps[0].Dropped != 3 {
+		t.Fatalf("limit 1: %s, dropped %d", text, got.Steps[0].Dropped)
+	}
+	if resp, body := get(t, f.url+"/admin/api/runs/"+secretRun+"/logs?level=loud", f.viewer); resp.StatusCode != 400 {
+		t.Fatalf("bad level: %d %s", resp.StatusCode, body)
+	}
+
+	f = newFixture(t, admin.Options{Logs: failingReader{}})
+	getJSON(t, f.url+"/admin/api/runs/"+secretRun+"/logs", f.viewer, &got)
+	if got.Steps[0].Error == "" || strings.Contains(got.Steps[0].Error, "quota") || len(got.Lines) == 0 {
+		t.Fatalf("a failing reader: %+v", got.Steps[0])
 	}
 }

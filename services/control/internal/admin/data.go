@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"mime"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cmmsflow/cmmsflow/services/control/internal/steplogs"
 )
 
 type httpError struct {
@@ -328,6 +331,9 @@ type LogLine struct {
 // letters and notification deliveries recorded in the database.
 type RunLogs struct {
 	CloudLoggingURL string `json:"cloud_logging_url"`
+	// LogsBackend is where the steps' own lines come from: files,
+	// cloudlogging, or empty when control has no log reader.
+	LogsBackend string `json:"logs_backend"`
 	// TraceID is the run's trace (every service's spans and log lines of
 	// the run carry it); TraceURL opens it (Cloud Trace on Google Cloud, or
 	// TRACE_LINK's viewer), empty when there is none.
@@ -339,19 +345,31 @@ type RunLogs struct {
 	Deliveries  []Delivery   `json:"deliveries"`
 }
 
-// StepLogs links a step to its logs: on Google Cloud a Cloud Logging query
-// for the step's service's entries of the run (by run_id, or by the run's
-// trace); empty locally, where the page points at the step's lines below.
+// StepLogs is a step's logs: on Google Cloud a Cloud Logging query for the
+// step's service's entries of the run (by run_id, or by the run's trace),
+// and, when control has a log reader (Options.Logs), the step's own lines.
 type StepLogs struct {
 	Step            string `json:"step"`
 	CloudLoggingURL string `json:"cloud_logging_url"`
+	// Lines are the step's own lines of the run, every try, oldest first:
+	// the newest ?limit (default 200) at or above ?level.
+	Lines []steplogs.Line `json:"lines"`
+	// Dropped counts older lines not sent; Partial is set when the reader
+	// reached its bound (lines may be missing); Error when it failed.
+	Dropped int    `json:"dropped"`
+	Partial bool   `json:"partial"`
+	Error   string `json:"error,omitempty"`
 }
 
 func (h *Handler) runLogs(_ http.ResponseWriter, r *http.Request) (any, error) {
 	ctx := r.Context()
 	runID := r.PathValue("run_id")
+	lines, err := h.lineQuery(r)
+	if err != nil {
+		return nil, err
+	}
 	var traceID string
-	err := h.pool.QueryRow(ctx, `SELECT trace_id FROM runs WHERE run_id = $1`, runID).Scan(&traceID)
+	err = h.pool.QueryRow(ctx, `SELECT trace_id, queued_at FROM runs WHERE run_id = $1`, runID).Scan(&traceID, &lines.Since)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, &httpError{status: http.StatusNotFound, msg: fmt.Sprintf("run %q not found", runID)}
 	}
@@ -363,6 +381,11 @@ func (h *Handler) runLogs(_ http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	out := RunLogs{CloudLoggingURL: h.cloudLoggingURL(runID), TraceID: traceID, TraceURL: h.traceURL(traceID),
 		Steps: []StepLogs{}, Lines: []LogLine{}}
+	if h.opt.Logs != nil {
+		out.LogsBackend = h.opt.Logs.Backend()
+	}
+	// Lines a little older than the run's queue time, for the services' clocks.
+	lines.RunID, lines.Since = runID, lines.Since.Add(-time.Minute)
 	rows, err := h.pool.Query(ctx, `
 		SELECT step, state, attempts, started_at, ended_at, error, summary FROM steps WHERE run_id = $1 ORDER BY position`, runID)
 	if err != nil {
@@ -383,7 +406,11 @@ func (h *Handler) runLogs(_ http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	for _, s := range steps {
-		out.Steps = append(out.Steps, StepLogs{Step: s.step, CloudLoggingURL: h.stepLoggingURL(runID, s.step, traceID)})
+		sl := StepLogs{Step: s.step, CloudLoggingURL: h.stepLoggingURL(runID, s.step, traceID), Lines: []steplogs.Line{}}
+		if s.attempts > 0 || s.started != nil {
+			h.stepLines(ctx, &sl, lines)
+		}
+		out.Steps = append(out.Steps, sl)
 		if s.started != nil {
 			out.Lines = append(out.Lines, LogLine{Time: s.started, Step: s.step, Level: "info",
 				Message: fmt.Sprintf("started (attempt %d)", max(s.attempts, 1))})
@@ -432,6 +459,37 @@ func (h *Handler) runLogs(_ http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	out.DeadLetters, out.Deliveries = nonNil(out.DeadLetters), nonNil(out.Deliveries)
 	return out, nil
+}
+
+// lineQuery is the query of the steps' own lines a run view asks for: the
+// newest ?limit (default 200) of each step at or above ?level (debug, info,
+// warning, error; default every level).
+func (h *Handler) lineQuery(r *http.Request) (steplogs.Query, error) {
+	n, err := limit(r, 200)
+	if err != nil {
+		return steplogs.Query{}, err
+	}
+	level, err := steplogs.ParseLevel(r.URL.Query().Get("level"))
+	if err != nil {
+		return steplogs.Query{}, badRequest("%v", err)
+	}
+	return steplogs.Query{MinLevel: level, MaxLines: n}, nil
+}
+
+// stepLines reads a step's own lines of the run into sl; a reader's failure
+// is told on the step, the rest of the view stands.
+func (h *Handler) stepLines(ctx context.Context, sl *StepLogs, q steplogs.Query) {
+	if h.opt.Logs == nil {
+		return
+	}
+	q.Service = sl.Step
+	res, err := h.opt.Logs.Read(ctx, q)
+	if err != nil {
+		h.log.WarnContext(ctx, "admin: read step log lines", "step", sl.Step, "error", err)
+		sl.Error = "could not read the step's log lines"
+		return
+	}
+	sl.Lines, sl.Dropped, sl.Partial = res.Lines, res.Dropped, res.Partial
 }
 
 // cloudLoggingURL is the Logs Explorer filtered to the run's entries (every

@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
@@ -16,6 +17,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/compat"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/steplogs"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/sweeper"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/ticks"
 )
@@ -59,6 +61,14 @@ type Config struct {
 	// checked.
 	MissedTickGrace    time.Duration `env:"MISSED_TICK_GRACE, default=10m"`
 	MissedTickInterval time.Duration `env:"MISSED_TICK_INTERVAL, default=1m"`
+	// LogsBackend is where steps' own log lines are read (the Airflow task
+	// log route, the admin page's run view): files (LogDir), cloudlogging,
+	// off; empty: files when LOG_DIR is set, cloudlogging on Cloud Run
+	// (K_SERVICE), else off.
+	LogsBackend string `env:"LOGS_BACKEND"`
+	// LogDir holds the services' JSON log files, <service>.log (the local
+	// stack sets it).
+	LogDir string `env:"LOG_DIR"`
 }
 
 // Register adds control's handlers, pages and API to s: the projection, the
@@ -107,11 +117,23 @@ func Register(ctx context.Context, s *service.Service, cfg Config) (*Control, er
 	} else {
 		s.Log.Info("API enabled", "tokens", tokens.Len(), "id_token_accounts", tokens.IDTokenAccounts(), "basic_auth_users", tokens.Users())
 	}
+	logs, closeLogs, err := steplogs.Open(ctx, steplogs.Config{
+		Backend: cfg.LogsBackend, Dir: cfg.LogDir, Project: cfg.ProjectID, OnCloudRun: os.Getenv("K_SERVICE") != "",
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.OnStop(func() { _ = closeLogs() })
+	if logs != nil {
+		s.Log.Info("step logs", "backend", logs.Backend())
+	}
 	starter := projection.NewStarter(table.MaxActiveRuns)
 	projection.New(TickFunc(table), starter, s.Log).Register(s.Router)
-	admin.New(s.Pool, tokens, s.Log).Register(s.Mux)
+	adminOpt := admin.OptionsFromEnv()
+	adminOpt.Logs = logs
+	admin.NewWithOptions(s.Pool, tokens, s.Log, adminOpt).Register(s.Mux)
 	guard := auth.NewGuard(tokens, auth.Policy, auth.RateLimit{Rate: cfg.TriggerRateLimit, Burst: cfg.TriggerBurst}, s.Log)
-	compat.New(s.Pool, table, s.Relay, guard, s.Log).Register(s.Mux)
+	compat.New(s.Pool, table, s.Relay, guard, s.Log).WithLogs(logs).Register(s.Mux)
 	c, err := newControl(ctx, s, table, guard)
 	if err != nil {
 		return nil, err

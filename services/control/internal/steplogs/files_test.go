@@ -92,7 +92,7 @@ func TestFilesFiltersByRunTryAndLevel(t *testing.T) {
 		t.Fatalf("tries %d, partial %v", all.Tries, all.Partial)
 	}
 	l := all.Lines[5]
-	if l.Attrs["created"] != 3.0 || l.Attrs["run_id"] != runA || l.Attrs["step"] != "pmgen" || l.Attrs["service"] != nil ||
+	if all.Lines[2].Try != 1 || l.Try != 2 || l.Attrs["created"] != 3.0 || l.Attrs["run_id"] != runA || l.Attrs["step"] != "pmgen" || l.Attrs["service"] != nil ||
 		time.Since(l.Time) > time.Minute {
 		t.Fatalf("line %+v", l)
 	}
@@ -157,5 +157,32 @@ func TestLineText(t *testing.T) {
 	}
 	if _, err := ParseLevel("loud"); err == nil {
 		t.Fatal("loud accepted")
+	}
+}
+
+func TestOpen(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		c    Config
+		want string
+	}{
+		{Config{}, "off"}, {Config{Dir: "/x"}, "files"}, {Config{Dir: "/x", OnCloudRun: true}, "files"},
+		{Config{Backend: "off", Dir: "/x"}, "off"}, {Config{Backend: "files"}, "error"}, {Config{Backend: "loki"}, "error"},
+		{Config{Backend: "cloudlogging"}, "error"}, // no project
+	} {
+		r, closeR, err := Open(ctx, tc.c)
+		got := "off"
+		switch {
+		case err != nil:
+			got = "error"
+		case r != nil:
+			got = r.Backend()
+		}
+		if got != tc.want {
+			t.Errorf("%+v: %s, want %s", tc.c, got, tc.want)
+		}
+		if err == nil {
+			_ = closeR()
+		}
 	}
 }

@@ -32,6 +32,8 @@ type Line struct {
 	Level   string         `json:"level"`
 	Message string         `json:"message"`
 	Attrs   map[string]any `json:"attrs"`
+	// Try is the try the line belongs to (1, 2…).
+	Try int `json:"try"`
 }
 
 // Query selects a step's lines.
@@ -142,7 +144,8 @@ func (c *collector) add(l Line) {
 	if l.Message == eventing.StepStartedLog {
 		c.res.Tries++
 	}
-	if c.q.Try != 0 && max(c.res.Tries, 1) != c.q.Try {
+	l.Try = max(c.res.Tries, 1)
+	if c.q.Try != 0 && l.Try != c.q.Try {
 		return
 	}
 	if rank(l.Level) < c.min {
@@ -212,4 +215,46 @@ func oneLine(s string) string {
 	}
 	q := strconv.Quote(s)
 	return q[1 : len(q)-1]
+}
+
+// Config selects a Reader (control's LOGS_BACKEND and LOG_DIR).
+type Config struct {
+	// Backend is "files", "cloudlogging" or "off"; "": files when Dir is
+	// set, else cloudlogging on Cloud Run (OnCloudRun), else off.
+	Backend    string
+	Dir        string // the files' folder
+	Project    string // Cloud Logging's project
+	OnCloudRun bool
+}
+
+// Open returns the configured Reader (nil when off) and its closer.
+func Open(ctx context.Context, c Config) (Reader, func() error, error) {
+	backend := c.Backend
+	if backend == "" {
+		switch {
+		case c.Dir != "":
+			backend = "files"
+		case c.OnCloudRun:
+			backend = "cloudlogging"
+		default:
+			backend = "off"
+		}
+	}
+	none := func() error { return nil }
+	switch backend {
+	case "off":
+		return nil, none, nil
+	case "files":
+		if c.Dir == "" {
+			return nil, none, fmt.Errorf("LOGS_BACKEND=files needs LOG_DIR")
+		}
+		return Files{Dir: c.Dir}, none, nil
+	case "cloudlogging":
+		r, err := NewCloudLogging(ctx, c.Project)
+		if err != nil {
+			return nil, none, err
+		}
+		return r, r.Close, nil
+	}
+	return nil, none, fmt.Errorf("LOGS_BACKEND %q: want files, cloudlogging or off", c.Backend)
 }

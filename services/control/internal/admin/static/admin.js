@@ -18,7 +18,8 @@
     runsPage: 0,
     runsNext: '',
     timer: 0,
-    generation: 0
+    generation: 0,
+    logLevel: '' // the run view's step log filter: '' (every level), debug, info, warning, error
   };
 
   function $(id) { return document.getElementById(id); }
@@ -481,7 +482,7 @@
     var gen = state.generation;
     return Promise.all([
       api('GET', '/v1/runs/' + encodeURIComponent(id)),
-      api('GET', '/admin/api/runs/' + encodeURIComponent(id) + '/logs').catch(function (err) { return { error: errText(err) }; })
+      api('GET', '/admin/api/runs/' + encodeURIComponent(id) + '/logs?level=' + encodeURIComponent(state.logLevel)).catch(function (err) { return { error: errText(err) }; })
     ]).then(function (res) {
       if (gen !== state.generation) return;
       showError('run-error', '');
@@ -526,9 +527,48 @@
     var stepLinks = {};
     ((logs || {}).steps || []).forEach(function (s) { stepLinks[s.step] = s; });
     var steps = el('div', { 'class': 'steps' });
-    (run.steps || []).forEach(function (s) { steps.appendChild(stepCard(s, stepLinks[s.step], !!(logs && !logs.error))); });
+    (run.steps || []).forEach(function (s) { steps.appendChild(stepCard(s, stepLinks[s.step], logs || {})); });
     root.appendChild(steps);
+    if (logs && logs.logs_backend) root.appendChild(stepLogsSection(run, logs));
     root.appendChild(logsSection(logs || {}));
+  }
+
+  // stepLogsSection shows each step's own log lines (the lines its service
+  // logged while handling the run), with a level filter.
+  function stepLogsSection(run, logs) {
+    var level = el('select', { id: 'log-level', 'aria-label': 'level' });
+    [['', 'every level'], ['debug', 'debug and up'], ['info', 'info and up'], ['warning', 'warning and up'], ['error', 'error']].forEach(function (o) {
+      level.appendChild(el('option', { value: o[0], text: o[1], selected: state.logLevel === o[0] }));
+    });
+    level.addEventListener('change', function () {
+      state.logLevel = level.value;
+      state.generation++;
+      stopPolling();
+      loadRun(run.run_id);
+    });
+    var sec = el('section', { id: 'step-logs' }, el('h2', { text: 'Step logs' }),
+      el('p', { 'class': 'kv' }, 'The lines each step\'s service logged while handling this run (' +
+        (logs.logs_backend === 'cloudlogging' ? 'Cloud Logging' : 'local log files') + '). Show ', level));
+    (logs.steps || []).forEach(function (s) { sec.appendChild(stepLog(s)); });
+    return sec;
+  }
+
+  function stepLog(s) {
+    var box = el('div', { 'class': 'log', id: 'step-log-' + s.step, 'data-step': s.step });
+    (s.lines || []).forEach(function (l) {
+      var attrs = Object.keys(l.attrs || {}).sort().map(function (k) {
+        var v = l.attrs[k];
+        return k + '=' + (typeof v === 'string' ? v : JSON.stringify(v));
+      }).join(' ');
+      box.appendChild(el('div', { 'class': (l.level || '').toLowerCase(), 'data-try': l['try'] },
+        fmtTime(l.time) + '  ' + l.level + '  try ' + l['try'] + '  ' + l.message, attrs ? el('span', { 'class': 'muted', text: '  ' + attrs }) : null));
+    });
+    if (!(s.lines || []).length) box.appendChild(el('div', { text: s.error ? '' : 'No log lines.' }));
+    return el('div', { 'class': 'step-log' }, el('h3', { text: s.step }),
+      s.error ? el('p', { 'class': 'error', text: s.error }) : null,
+      s.dropped ? el('p', { 'class': 'muted', text: s.dropped + ' older lines not shown.' }) : null,
+      s.partial ? el('p', { 'class': 'muted', text: 'The log reader reached its bound: lines may be missing.' }) : null,
+      box);
   }
 
   // graph draws the step chain as boxes joined by arrows, coloured by state.
@@ -563,13 +603,25 @@
 
   function safeURL(u) { return typeof u === 'string' && /^https?:\/\//.test(u); }
 
-  // stepLogsLink opens the step's logs in Cloud Logging, or (locally) shows
-  // the step's lines in the log below.
-  function stepLogsLink(s, links, haveLogs) {
+  // stepLogsLinks open the step's logs in Cloud Logging and show its own
+  // lines below, or (with no log reader) highlight its transitions in the
+  // run's log.
+  function stepLogsLinks(s, links, logs) {
+    var out = [];
     if (links && safeURL(links.cloud_logging_url)) {
-      return el('a', { href: links.cloud_logging_url, target: '_blank', rel: 'noopener noreferrer', 'class': 'step-logs', text: 'Logs in Cloud Logging' });
+      out.push(el('a', { href: links.cloud_logging_url, target: '_blank', rel: 'noopener noreferrer', 'class': 'step-logs', text: 'Logs in Cloud Logging' }));
     }
-    if (!haveLogs) return null;
+    if (logs.error) return out;
+    if (logs.logs_backend) {
+      var own = el('a', { href: '#', 'class': 'step-logs own', 'data-step': s.step, text: 'Step log (' + ((links && links.lines) || []).length + ' lines)' });
+      own.addEventListener('click', function (ev) {
+        ev.preventDefault();
+        ($('step-log-' + s.step) || $('step-logs')).scrollIntoView({ block: 'center' });
+      });
+      out.push(own);
+      return out;
+    }
+    if (out.length) return out;
     var a = el('a', { href: '#', 'class': 'step-logs', 'data-step': s.step, text: 'Log lines' });
     a.addEventListener('click', function (ev) {
       ev.preventDefault();
@@ -582,10 +634,10 @@
       });
       (first || $('run-logs')).scrollIntoView({ block: 'center' });
     });
-    return a;
+    return [a];
   }
 
-  function stepCard(s, links, haveLogs) {
+  function stepCard(s, links, logs) {
     var figs = Object.keys(s.figures || {}).sort();
     var table = null;
     if (figs.length) {
@@ -599,7 +651,7 @@
       s.summary ? el('p', { 'class': 'summary', text: s.summary }) : null,
       s.error ? el('p', { 'class': 'error', text: s.error }) : null,
       table,
-      stepLogsLink(s, links, haveLogs));
+      stepLogsLinks(s, links, logs));
   }
 
   function logsSection(logs) {
@@ -608,7 +660,8 @@
     if (logs.cloud_logging_url) {
       sec.appendChild(el('p', null, el('a', { href: logs.cloud_logging_url, target: '_blank', rel: 'noopener noreferrer', text: 'Open this run\'s logs in Cloud Logging' })));
     } else {
-      sec.appendChild(el('p', { 'class': 'muted', text: 'Local mode: step transitions, step errors and dead letters recorded for this run (full service logs are in the stack\'s output).' }));
+      sec.appendChild(el('p', { 'class': 'muted', text: 'Step transitions, step errors and dead letters recorded for this run' +
+        (logs.logs_backend ? ' (each step\'s own lines are under Step logs).' : ' (control has no log reader: the services\' lines are in their output).') }));
     }
     var lines = logs.lines || [];
     var pre = el('div', { 'class': 'log' });
