@@ -4,6 +4,7 @@
 #   service     publishes (its outbox)                     bucket prefixes        secrets
 #   control     pipeline-triggered, run-started,           -                      API_TOKENS
 #               step-failed (stale-run sweeper), schedule-missed
+#               (and roles/logging.viewer: it reads the steps' log lines)
 #   extractor   raw-extracted, step-*                      runs/ rw               -
 #   featurejob  features-built, step-*                     runs/ rw, code/ rw     -
 #   trainer     model-trained, step-*                      runs/ rw, models/ rw   -
@@ -63,10 +64,13 @@ module "control" {
   invoker_members         = concat([local.push_member], var.control_public ? ["allUsers"] : [])
 
   publish_topics = ["pipeline-triggered", "run-started", "step-failed", "schedule-missed"]
+  # Steps' own log lines (the Airflow task log route, the admin run view).
+  project_roles = ["roles/logging.viewer"]
   env = {
     MIGRATE_ON_START   = "true"
     CRON_TIME_ZONE     = local.crontab.time_zone
     TRIGGER_RATE_LIMIT = tostring(var.trigger_rate_limit)
+    LOGS_BACKEND       = "cloudlogging"
   }
   secret_env = { API_TOKENS = local.secret_ids.api_tokens }
 
