@@ -1,6 +1,6 @@
 // Package logging builds the slog logger every service uses: JSON with Cloud
 // Logging's keys (severity, message, logging.googleapis.com/trace and
-// spanId) on GCP, readable text locally.
+// spanId; durations as "1.5s"), or text.
 //
 // A line logged with a context inside a span (log.InfoContext(ctx, …))
 // carries the span's trace and span ids: in JSON as
@@ -37,6 +37,10 @@ func New(w io.Writer, o Options) *slog.Logger {
 	return slog.New(traceHandler{json: true, Handler: slog.NewJSONHandler(w, &slog.HandlerOptions{
 		Level: level,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				// "1.5s", as the text format writes it, not nanoseconds.
+				return slog.String(a.Key, a.Value.Duration().String())
+			}
 			if len(groups) > 0 {
 				return a
 			}

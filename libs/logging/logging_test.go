@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -60,5 +62,19 @@ func TestTextLinesInASpanCarryTraceIDs(t *testing.T) {
 	log.WarnContext(spanContext(t), "hello")
 	if s := buf.String(); !strings.Contains(s, "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7") {
 		t.Errorf("%s", s)
+	}
+}
+
+// Durations read as in the text format, in groups too, not as nanoseconds.
+func TestJSONDurationsAreReadable(t *testing.T) {
+	var buf bytes.Buffer
+	log := logging.New(&buf, logging.Options{Format: "json"})
+	log.Info("done", "took", 1500*time.Millisecond, slog.Group("g", "wait", 41700*time.Microsecond))
+	var m map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["took"] != "1.5s" || m["g"].(map[string]any)["wait"] != "41.7ms" {
+		t.Fatalf("%s", buf.Bytes())
 	}
 }
