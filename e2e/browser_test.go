@@ -232,7 +232,15 @@ func TestAdminPageInBrowser(t *testing.T) {
 		t.Errorf("steps %q", got)
 	}
 	poll("run logs", `document.querySelectorAll('#run-logs .log div').length >= 4`, 10*time.Second)
+	// Each step's own lines, every level, then filtered by level.
+	hasReportLine := `Array.from(document.querySelectorAll('#step-log-reporter div.info')).some(function (d) {
+		return d.textContent.indexOf('KPI report stored') >= 0 && d.textContent.indexOf('week=') >= 0; })`
+	poll("reporter's own lines", hasReportLine, 10*time.Second)
 	shot("run-success")
+	eval(`(function () { var s = document.querySelector('#log-level'); s.value = 'error'; s.dispatchEvent(new Event('change')); return ''; })()`)
+	poll("level filter", `document.querySelector('#log-level').value === 'error' && !(`+hasReportLine+`)`, 10*time.Second)
+	eval(`(function () { var s = document.querySelector('#log-level'); s.value = ''; s.dispatchEvent(new Event('change')); return ''; })()`)
+	poll("every level again", hasReportLine, 10*time.Second)
 
 	// The run history lists it; the other views render.
 	do("run history", chromedp.Navigate(sys.Services[events.Control].URL+"/admin#pipelines"),

@@ -553,15 +553,25 @@
     return sec;
   }
 
+  // CONTEXT_ATTRS are on every line of a run's step (the run, the event, the
+  // trace): shown on hover, not in the line.
+  var CONTEXT_ATTRS = ['run_id', 'pipeline', 'step', 'event_id', 'event_type', 'logging.googleapis.com/trace',
+    'logging.googleapis.com/spanId', 'logging.googleapis.com/trace_sampled'];
+
+  function attrText(attrs, keys) {
+    return keys.map(function (k) {
+      var v = attrs[k];
+      return k + '=' + (typeof v === 'string' ? v : JSON.stringify(v));
+    }).join(' ');
+  }
+
   function stepLog(s) {
     var box = el('div', { 'class': 'log', id: 'step-log-' + s.step, 'data-step': s.step });
     (s.lines || []).forEach(function (l) {
-      var attrs = Object.keys(l.attrs || {}).sort().map(function (k) {
-        var v = l.attrs[k];
-        return k + '=' + (typeof v === 'string' ? v : JSON.stringify(v));
-      }).join(' ');
-      box.appendChild(el('div', { 'class': (l.level || '').toLowerCase(), 'data-try': l['try'] },
-        fmtTime(l.time) + '  ' + l.level + '  try ' + l['try'] + '  ' + l.message, attrs ? el('span', { 'class': 'muted', text: '  ' + attrs }) : null));
+      var a = l.attrs || {}, keys = Object.keys(a).sort();
+      var own = attrText(a, keys.filter(function (k) { return CONTEXT_ATTRS.indexOf(k) < 0; }));
+      box.appendChild(el('div', { 'class': (l.level || '').toLowerCase(), 'data-try': l['try'], title: attrText(a, keys) },
+        fmtTime(l.time) + '  ' + l.level + '  try ' + l['try'] + '  ' + l.message, own ? el('span', { 'class': 'muted', text: '  ' + own }) : null));
     });
     if (!(s.lines || []).length) box.appendChild(el('div', { text: s.error ? '' : 'No log lines.' }));
     return el('div', { 'class': 'step-log' }, el('h3', { text: s.step }),
