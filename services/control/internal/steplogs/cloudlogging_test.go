@@ -45,6 +45,15 @@ func (f *fakeLogging) ListLogEntries(_ context.Context, req *loggingpb.ListLogEn
 	return resp, nil
 }
 
+// seen returns the requests so far and forgets them.
+func (f *fakeLogging) seen() []*loggingpb.ListLogEntriesRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.requests
+	f.requests = nil
+	return r
+}
+
 func startFake(t *testing.T, f *fakeLogging) *CloudLogging {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -106,25 +115,25 @@ func TestCloudLoggingReadsTheStepsEntries(t *testing.T) {
 		l.Attrs["logging.googleapis.com/trace"] != "projects/proj/traces/abc" || l.Attrs["logging.googleapis.com/spanId"] != "def" {
 		t.Fatalf("line %+v", l)
 	}
-	if got.Tries != 2 || got.Partial || len(f.requests) != 3 {
-		t.Fatalf("tries %d, partial %v, %d requests (want 3 pages)", got.Tries, got.Partial, len(f.requests))
+	reqs := f.seen()
+	if got.Tries != 2 || got.Partial || len(reqs) != 3 {
+		t.Fatalf("tries %d, partial %v, %d requests (want 3 pages)", got.Tries, got.Partial, len(reqs))
 	}
-	req := f.requests[0]
+	req := reqs[0]
 	wantFilter := `resource.type="cloud_run_revision" AND resource.labels.service_name="pmgen" AND ` +
 		`jsonPayload.run_id="` + runA + `" AND timestamp>="2026-12-02T05:59:00Z"`
 	if req.GetFilter() != wantFilter || req.GetOrderBy() != "" || req.GetPageSize() != pageSize ||
 		len(req.GetResourceNames()) != 1 || req.GetResourceNames()[0] != "projects/proj" {
 		t.Fatalf("request %v\nwant filter %s", req, wantFilter)
 	}
-	if f.requests[1].GetPageToken() != "2" || f.requests[2].GetPageToken() != "4" {
-		t.Fatalf("page tokens %q %q", f.requests[1].GetPageToken(), f.requests[2].GetPageToken())
+	if reqs[1].GetPageToken() != "2" || reqs[2].GetPageToken() != "4" {
+		t.Fatalf("page tokens %q %q", reqs[1].GetPageToken(), reqs[2].GetPageToken())
 	}
 
 	// Try 1 ends at the second "step started": the third page is not asked for.
-	f.requests = nil
 	got, err = c.Read(context.Background(), Query{RunID: runA, Service: "pmgen", Try: 1, MinLevel: "INFO", Since: since})
-	if err != nil || messages(got) != "INFO step started; WARNING event failed, will be retried" || len(f.requests) != 2 {
-		t.Fatalf("try 1: %s, %v, %d requests", messages(got), err, len(f.requests))
+	if n := len(f.seen()); err != nil || messages(got) != "INFO step started; WARNING event failed, will be retried" || n != 2 {
+		t.Fatalf("try 1: %s, %v, %d requests", messages(got), err, n)
 	}
 	// The entry bound.
 	c.MaxEntries = 3
