@@ -236,6 +236,8 @@ func TestAdminPageInBrowser(t *testing.T) {
 	hasReportLine := `Array.from(document.querySelectorAll('#step-log-reporter div.info')).some(function (d) {
 		return d.textContent.indexOf('KPI report stored') >= 0 && d.textContent.indexOf('week=') >= 0; })`
 	poll("reporter's own lines", hasReportLine, 10*time.Second)
+	poll("notifier's own lines", `Array.from(document.querySelectorAll('#step-log-notifier div.info')).some(function (d) {
+		return d.textContent.indexOf('notification sent') >= 0; })`, 10*time.Second)
 	shot("run-success")
 	eval(`(function () { var s = document.querySelector('#log-level'); s.value = 'error'; s.dispatchEvent(new Event('change')); return ''; })()`)
 	poll("level filter", `document.querySelector('#log-level').value === 'error' && !(`+hasReportLine+`)`, 10*time.Second)

@@ -114,9 +114,13 @@ func With(ctx context.Context, log *slog.Logger) context.Context {
 }
 
 // From returns the logger in ctx, or the default logger.
-func From(ctx context.Context) *slog.Logger {
+func From(ctx context.Context) *slog.Logger { return FromOr(ctx, slog.Default()) }
+
+// FromOr returns the logger in ctx (a delivery's, naming its run and step),
+// or def when ctx has none (work outside a delivery).
+func FromOr(ctx context.Context, def *slog.Logger) *slog.Logger {
 	if l, ok := ctx.Value(ctxKey{}).(*slog.Logger); ok {
 		return l
 	}
-	return slog.Default()
+	return def
 }

@@ -78,3 +78,10 @@ func TestJSONDurationsAreReadable(t *testing.T) {
 		t.Fatalf("%s", buf.Bytes())
 	}
 }
+
+func TestFromOr(t *testing.T) {
+	def, mine := slog.New(slog.DiscardHandler), slog.New(slog.DiscardHandler)
+	if logging.FromOr(context.Background(), def) != def || logging.FromOr(logging.With(context.Background(), mine), def) != mine {
+		t.Fatal("FromOr")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/logging"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/email"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/webhook"
 )
@@ -103,6 +104,7 @@ func (n *Notifier) deliver(ctx context.Context, tx pgx.Tx, ev eventing.Event, ds
 	if len(ds) == 0 {
 		return nil
 	}
+	log := logging.FromOr(ctx, n.log) // in a delivery: the step's lines name the run
 	if err := lockRun(ctx, tx, ev.RunID); err != nil {
 		return err
 	}
@@ -120,7 +122,7 @@ func (n *Notifier) deliver(ctx context.Context, tx pgx.Tx, ev eventing.Event, ds
 		return err
 	}
 	for _, k := range orphans {
-		n.log.Warn("notification left in flight by a stopped attempt; marked failed, not resent", "key", k)
+		log.WarnContext(ctx, "notification left in flight by a stopped attempt; marked failed, not resent", "key", k)
 	}
 	rows, err := n.claim(ctx, keys)
 	if err != nil {
@@ -148,7 +150,7 @@ func (n *Notifier) deliver(ctx context.Context, tx pgx.Tx, ev eventing.Event, ds
 		}
 		note, err := n.send(ctx, c)
 		if err == nil {
-			n.log.Info("notification sent", "key", c.Key, "channel", c.Channel, "kind", c.Kind, "note", note)
+			log.InfoContext(ctx, "notification sent", "key", c.Key, "channel", c.Channel, "kind", c.Kind, "note", note)
 			if merr := n.mark(ctx, c.id, StatusSent, note, false); merr != nil {
 				return stop(i+1, fmt.Errorf("notify: record %s as sent: %w", c.Key, merr))
 			}
@@ -159,7 +161,7 @@ func (n *Notifier) deliver(ctx context.Context, tx pgx.Tx, ev eventing.Event, ds
 		if !permanent(err) && !retryable {
 			msg = fmt.Sprintf("gave up after %d attempts: %s", c.attempts, msg)
 		}
-		n.log.Warn("notification failed", "key", c.Key, "channel", c.Channel, "kind", c.Kind,
+		log.WarnContext(ctx, "notification failed", "key", c.Key, "channel", c.Channel, "kind", c.Kind,
 			"attempt", c.attempts, "retryable", retryable, "error", msg)
 		if merr := n.mark(ctx, c.id, StatusFailed, msg, retryable); merr != nil {
 			return stop(i+1, fmt.Errorf("notify: record %s as failed: %w", c.Key, merr))
