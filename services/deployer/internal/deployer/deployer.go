@@ -21,6 +21,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/features"
+	"github.com/cmmsflow/cmmsflow/libs/logging"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/deployer/internal/engine"
@@ -147,7 +148,7 @@ func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (event
 	if err := eventing.Emit(ctx, tx, out); err != nil {
 		return eventing.StepResult{}, err
 	}
-	h.log.Info("fleet scored", "model_version", version, "trained_version", p.GetModelVersion(), "promoted", p.GetPromoted(),
+	logging.FromOr(ctx, h.log).InfoContext(ctx, "fleet scored", "model_version", version, "trained_version", p.GetModelVersion(), "promoted", p.GetPromoted(),
 		"engine", d.Engine, "endpoint", d.Endpoint, "new_deployment", d.New, "scored_assets", scored, "risk_levels", levels)
 
 	figures := map[string]float64{

@@ -45,6 +45,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/logging"
 	"github.com/cmmsflow/cmmsflow/services/deployer/internal/engine"
 	"github.com/cmmsflow/cmmsflow/services/deployer/internal/predictor"
 )
@@ -230,7 +231,7 @@ func (e *Engine) Deploy(ctx context.Context, m engine.Model) (engine.Deployment,
 			return d, e.rollback(ctx, d, err)
 		}
 		d.New = true
-		e.log.Info("vertex: model deployed", "version", version, "model", d.ModelResource,
+		logging.FromOr(ctx, e.log).InfoContext(ctx, "vertex: model deployed", "version", version, "model", d.ModelResource,
 			"endpoint", e.cfg.Endpoint, "deployed_model_id", d.DeployedModelID)
 		if ep, err = e.endpoints.GetEndpoint(ctx, &aiplatformpb.GetEndpointRequest{Name: e.cfg.Endpoint}); err != nil {
 			return d, e.rollback(ctx, d, classify(fmt.Errorf("vertex: get endpoint %s: %w", e.cfg.Endpoint, err)))
@@ -282,7 +283,7 @@ func (e *Engine) switchTo(ctx context.Context, d *engine.Deployment, ep *aiplatf
 		}
 		serving = serving || switching
 		d.Undeployed = append(d.Undeployed, old.GetId())
-		e.log.Info("vertex: previous model undeployed", "deployed_model_id", old.GetId(), "model", old.GetModel(),
+		logging.FromOr(ctx, e.log).InfoContext(ctx, "vertex: previous model undeployed", "deployed_model_id", old.GetId(), "model", old.GetModel(),
 			"traffic_to", d.DeployedModelID, "switch", switching)
 	}
 	if serving && !verify {
@@ -324,7 +325,7 @@ func (e *Engine) rollback(ctx context.Context, d engine.Deployment, err error) e
 	if uerr != nil && status.Code(uerr) != codes.NotFound {
 		return fmt.Errorf("%v; rolling back: undeploy %s from %s (retrying): %w", err, d.DeployedModelID, e.cfg.Endpoint, uerr)
 	}
-	e.log.Warn("vertex: deploy failed, new model undeployed; the previous model serves", "version", d.ModelVersion,
+	logging.FromOr(ctx, e.log).WarnContext(ctx, "vertex: deploy failed, new model undeployed; the previous model serves", "version", d.ModelVersion,
 		"deployed_model_id", d.DeployedModelID, "error", err)
 	return fmt.Errorf("%w (rolled back: %s undeployed from %s)", err, d.DeployedModelID, e.cfg.Endpoint)
 }
@@ -369,7 +370,7 @@ func (e *Engine) upload(ctx context.Context, m engine.Model) (string, error) {
 	if err == nil {
 		var resp *aiplatformpb.UploadModelResponse
 		if resp, err = op.Wait(ctx); err == nil {
-			e.log.Info("vertex: model uploaded", "version", version, "model", resp.GetModel())
+			logging.FromOr(ctx, e.log).InfoContext(ctx, "vertex: model uploaded", "version", version, "model", resp.GetModel())
 			return resp.GetModel(), nil
 		}
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/features"
+	"github.com/cmmsflow/cmmsflow/libs/logging"
 	"github.com/cmmsflow/cmmsflow/libs/model"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
@@ -186,7 +187,7 @@ func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (event
 	if err := register(ctx, tx, m, h.store, g); err != nil {
 		return eventing.StepResult{}, err
 	}
-	h.log.Info("model trained", "version", version, "kind", m.Kind, "roc_auc", eval.ROCAUC,
+	logging.FromOr(ctx, h.log).InfoContext(ctx, "model trained", "version", version, "kind", m.Kind, "roc_auc", eval.ROCAUC,
 		"champion", g.championVersion, "champion_roc_auc", g.championAUC, "promoted", g.promoted, "reason", g.reason)
 
 	out, err := ev.Next(events.ModelTrained, events.Source(events.Trainer), &eventsv1.ModelTrained{
