@@ -41,18 +41,20 @@ func get(t *testing.T, path string, basic bool, hdr http.Header) (*http.Response
 }
 
 // A step's log, as Airflow's task log route and the admin page serve it, is
-// the lines its service logged while handling that run: pmgen's own
-// "work orders generated" line of the run, and none of another run's.
+// the lines its service logged while handling that run: reporter's own "KPI
+// report stored" line of the run, and none of another run's. (KPI runs: a
+// preventive-maintenance run would take the due plans
+// TestPreventiveMaintenancePipeline needs.)
 func TestStepLogsAreTheStepsOwnLines(t *testing.T) {
-	runA := trigger(t, events.PreventiveMaintenance)
-	runB := trigger(t, events.PreventiveMaintenance)
+	runA := trigger(t, events.WeeklyKPIReport)
+	runB := trigger(t, events.WeeklyKPIReport)
 	for _, run := range []string{runA, runB} {
 		if state, steps := waitRun(t, run, 2*time.Minute); state != "success" {
 			t.Fatalf("run %s: %s %+v", run, state, steps)
 		}
 	}
-	path := "/api/v1/dags/" + events.PreventiveMaintenance + "/dagRuns/" + url.PathEscape(runA) +
-		"/taskInstances/" + events.Pmgen + "/logs/1"
+	path := "/api/v1/dags/" + events.WeeklyKPIReport + "/dagRuns/" + url.PathEscape(runA) +
+		"/taskInstances/" + events.Reporter + "/logs/1"
 	resp, body := get(t, path, true, nil)
 	var page struct {
 		Token   string `json:"continuation_token"`
@@ -63,13 +65,13 @@ func TestStepLogsAreTheStepsOwnLines(t *testing.T) {
 	}
 	var own string
 	for _, l := range strings.Split(page.Content, "\n") {
-		if strings.Contains(l, " INFO work orders generated ") {
+		if strings.Contains(l, " INFO KPI report stored ") {
 			own = l
 		}
 	}
-	if own == "" || !strings.Contains(own, "run_id="+runA) || !strings.Contains(own, "step="+events.Pmgen) ||
+	if own == "" || !strings.Contains(own, "run_id="+runA) || !strings.Contains(own, "step="+events.Reporter) ||
 		!strings.Contains(page.Content, " INFO step started ") || strings.Contains(page.Content, runB) || page.Token == "" {
-		t.Fatalf("pmgen's log of %s:\n%s", runA, page.Content)
+		t.Fatalf("reporter's log of %s:\n%s", runA, page.Content)
 	}
 	resp, text := get(t, path, true, http.Header{"Accept": {"text/plain"}})
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") || !strings.Contains(text, own) {
@@ -98,9 +100,9 @@ func TestStepLogsAreTheStepsOwnLines(t *testing.T) {
 		if l.Attrs["run_id"] != runB {
 			t.Fatalf("another run's line in %s's log: %+v", runB, l)
 		}
-		found = found || (l.Level == "INFO" && l.Message == "work orders generated")
+		found = found || (l.Level == "INFO" && l.Message == "KPI report stored")
 	}
-	if logs.Steps[0].Step != events.Pmgen || !found {
-		t.Fatalf("admin: pmgen's lines of %s: %+v", runB, logs.Steps[0])
+	if logs.Steps[0].Step != events.Reporter || !found {
+		t.Fatalf("admin: reporter's lines of %s: %+v", runB, logs.Steps[0])
 	}
 }
