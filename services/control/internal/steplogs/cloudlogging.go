@@ -11,6 +11,7 @@ import (
 	"cloud.google.com/go/logging/apiv2/loggingpb"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
+	ltype "google.golang.org/genproto/googleapis/logging/type"
 )
 
 // CloudLogging reads a step's lines from Cloud Logging (entries.list): the
@@ -105,13 +106,23 @@ func entryLine(e *loggingpb.LogEntry) Line {
 	switch {
 	case e.GetJsonPayload() != nil:
 		l.Attrs = e.GetJsonPayload().AsMap()
-		if m, ok := l.Attrs["message"].(string); ok {
-			l.Message = m
+		// A plain slog JSON line (msg, level) is not parsed by Cloud Logging.
+		for _, k := range []string{"message", "msg"} {
+			if m, ok := l.Attrs[k].(string); ok && l.Message == "" {
+				l.Message = m
+				delete(l.Attrs, k)
+			}
 		}
-		delete(l.Attrs, "message")
+		if lv, ok := l.Attrs["level"].(string); ok && e.GetSeverity() == ltype.LogSeverity_DEFAULT {
+			l.Level = strings.ToUpper(lv)
+			delete(l.Attrs, "level")
+		}
 		delete(l.Attrs, "service")
 	default:
 		l.Message = e.GetTextPayload()
+	}
+	if l.Level == "WARN" {
+		l.Level = "WARNING"
 	}
 	if e.GetTrace() != "" {
 		l.Attrs["logging.googleapis.com/trace"] = e.GetTrace()

@@ -99,6 +99,8 @@ func TestCloudLoggingReadsTheStepsEntries(t *testing.T) {
 		jsonEntry(t, 4, ltype.LogSeverity_INFO, map[string]any{"message": "work orders generated", "created": 3}),
 		{Timestamp: timestamppb.New(t0.Add(5 * time.Second)), Severity: ltype.LogSeverity_ERROR,
 			Payload: &loggingpb.LogEntry_TextPayload{TextPayload: "panic: boom"}},
+		// A plain slog JSON line (featurejob's Dataproc engine): msg and level.
+		jsonEntry(t, 6, ltype.LogSeverity_DEFAULT, map[string]any{"msg": "dataproc: batch done", "level": "WARN"}),
 	}}
 	c := startFake(t, f)
 	since := t0.Add(-time.Minute)
@@ -107,7 +109,7 @@ func TestCloudLoggingReadsTheStepsEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	if want := "INFO step started; DEBUG evaluating maintenance plans; WARNING event failed, will be retried; " +
-		"INFO step started; INFO work orders generated; ERROR panic: boom"; messages(got) != want {
+		"INFO step started; INFO work orders generated; ERROR panic: boom; WARNING dataproc: batch done"; messages(got) != want {
 		t.Fatalf("got  %s\nwant %s", messages(got), want)
 	}
 	l := got.Lines[1]
@@ -116,8 +118,8 @@ func TestCloudLoggingReadsTheStepsEntries(t *testing.T) {
 		t.Fatalf("line %+v", l)
 	}
 	reqs := f.seen()
-	if got.Tries != 2 || got.Partial || len(reqs) != 3 {
-		t.Fatalf("tries %d, partial %v, %d requests (want 3 pages)", got.Tries, got.Partial, len(reqs))
+	if got.Tries != 2 || got.Partial || len(reqs) != 4 {
+		t.Fatalf("tries %d, partial %v, %d requests (want 4 pages)", got.Tries, got.Partial, len(reqs))
 	}
 	req := reqs[0]
 	wantFilter := `resource.type="cloud_run_revision" AND resource.labels.service_name="pmgen" AND ` +
