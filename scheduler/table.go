@@ -117,10 +117,35 @@ func Parse(data []byte) (Table, error) {
 	for _, id := range unknown {
 		errs = append(errs, fmt.Errorf("pipeline %s: unknown pipeline id (known: %s)", id, strings.Join(pipelineIDs(), ", ")))
 	}
+	if len(errs) == 0 {
+		errs = append(errs, sharedTicks(t.Entries, time.Now())...)
+	}
 	if len(errs) > 0 {
 		return Table{}, fmt.Errorf("scheduler: cron table: %w", errors.Join(errs...))
 	}
 	return t, nil
+}
+
+// sharedTicks refuses two pipelines that tick at the same instant within a
+// year of now: a scheduled run is named scheduled__<tick>, and run ids are
+// unique across pipelines, so the second pipeline's run of that tick would
+// be taken for the first's and never happen.
+func sharedTicks(entries []Entry, now time.Time) []error {
+	const maxTicks = 100_000 // an every-minute schedule is cut at ~70 days
+	seen := map[time.Time]string{}
+	var errs []error
+	for _, e := range entries {
+		n := 0
+		for t := e.Next(now); !t.IsZero() && t.Before(now.AddDate(1, 0, 0)) && n < maxTicks; t, n = e.Next(t), n+1 {
+			if other, ok := seen[t]; ok {
+				errs = append(errs, fmt.Errorf("pipelines %s and %s both tick at %s: their scheduled runs would share the id scheduled__<tick>; move one schedule by a minute",
+					other, e.Pipeline, t.UTC().Format(time.RFC3339)))
+				break
+			}
+			seen[t] = e.Pipeline
+		}
+	}
+	return errs
 }
 
 func pipelineIDs() []string {

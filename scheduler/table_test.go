@@ -199,7 +199,10 @@ func TestNextPrevProperties(t *testing.T) {
 	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, zone := range zones {
 		for _, sched := range schedules {
-			tab, err := scheduler.Parse(tableYAML(zone, map[string]string{events.ETLMLTraining: sched}))
+			// The other pipelines at minute 7, which none of the schedules
+			// hits: pipelines may not share a tick.
+			tab, err := scheduler.Parse(tableYAML(zone, map[string]string{events.ETLMLTraining: sched,
+				events.PreventiveMaintenance: "7 6 * * *", events.WeeklyKPIReport: "7 8 * * 1"}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -326,6 +329,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{"line 6", "`many` into int"}},
 		{"catchup not a bool", strings.Replace(valid, "    description: test\n", "    description: test\n    catchup: sometimes\n", 1),
 			[]string{"line 6", "`sometimes` into bool"}},
+		{"two pipelines on one tick", string(tableYAML("UTC", map[string]string{events.WeeklyKPIReport: "0 6 * * 1"})),
+			[]string{"pipelines preventive_maintenance and weekly_kpi_report both tick at", "T06:00:00Z", "move one schedule by a minute"}},
 		{"not yaml", "time_zone: [", []string{"scheduler: cron table"}},
 		{"several problems", strings.Replace(string(tableYAML("Nowhere/Land", map[string]string{events.ETLMLTraining: "x"})), "  weekly_kpi_report:", "  weekly:", 1),
 			[]string{"time_zone", "pipeline etl_ml_training", "pipeline weekly_kpi_report: missing", "pipeline weekly: unknown"}},
