@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 )
@@ -23,7 +24,7 @@ func Listen(host string, port int) (net.Listener, error) {
 func Healthz(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"status":"ok","service":%q}`, name)
+		fmt.Fprintf(w, `{"status":"ok","service":%q,"pid":%d}`, name, os.Getpid())
 	}
 }
 

@@ -140,7 +140,9 @@ func New(ctx context.Context, name string, cfg config.Common) (*Service, error) 
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"status":"ready","service":%q}`, name)
+		// The pid tells a local stack that its own process answered, not
+		// another stack's that holds the port.
+		fmt.Fprintf(w, `{"status":"ready","service":%q,"pid":%d}`, name, os.Getpid())
 	})
 	return s, nil
 }

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -111,12 +112,12 @@ func (p *Proc) WaitReady(ctx context.Context, timeout time.Duration) error {
 		if !p.Running() {
 			return fmt.Errorf("%s exited during start-up (see its log lines above)", p.Name)
 		}
-		resp, err := client.Get(p.URL + p.health)
+		pid, err := p.healthPID(client)
+		if err == nil && pid == p.pid() {
+			return nil
+		}
 		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+			err = fmt.Errorf("pid %d answered, not %s's %d: another process holds its port", pid, p.Name, p.pid())
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s not ready at %s after %s: %v", p.Name, p.URL+p.health, timeout, err)
@@ -127,6 +128,35 @@ func (p *Proc) WaitReady(ctx context.Context, timeout time.Duration) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// healthPID asks the health endpoint which process answers.
+func (p *Proc) healthPID(client *http.Client) (int, error) {
+	resp, err := client.Get(p.URL + p.health)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		PID int `json:"pid"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&body); err != nil {
+		return 0, err
+	}
+	return body.PID, nil
+}
+
+// pid is the running process's id, or 0.
+func (p *Proc) pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
 }
 
 // prefixWriter writes each line of a process's output as "name | line".
