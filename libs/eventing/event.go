@@ -80,12 +80,32 @@ func New(eventType, source, runID, pipeline, traceparent string, payload proto.M
 	if err := ce.SetData(jsonContentType, data); err != nil {
 		return Event{}, err
 	}
-	root := !spanContextOf(traceparent, "").IsValid()
-	if root {
+	ev := Event{Event: ce, RunID: runID, Pipeline: pipeline}
+	ev.continueTrace(traceparent)
+	return ev, ev.validate()
+}
+
+// continueTrace sets the trace context the event continues: traceparent, or
+// a new trace when it is empty or invalid.
+func (e *Event) continueTrace(traceparent string) {
+	e.rootTrace = !spanContextOf(traceparent, "").IsValid()
+	if e.rootTrace {
 		traceparent = newTraceParent()
 	}
-	ev := Event{Event: ce, RunID: runID, Pipeline: pipeline, TraceParent: traceparent, rootTrace: root}
-	return ev, ev.validate()
+	e.TraceParent, e.TraceState = traceparent, ""
+}
+
+// Reissue returns a copy of the event — same type, source, data, run and
+// pipeline — under a new id and time, continuing traceparent (a new trace
+// when empty). Consumers dedupe on the id, so the copy is processed again
+// where the original was: control re-emits a step's input this way to
+// perform the step again (a run's retry).
+func (e Event) Reissue(traceparent string) (Event, error) {
+	c := Event{Event: e.Event.Clone(), RunID: e.RunID, Pipeline: e.Pipeline}
+	c.SetID(uuid.NewString())
+	c.SetTime(time.Now().UTC())
+	c.continueTrace(traceparent)
+	return c, c.validate()
 }
 
 // Next builds the event that follows ev in the same run and trace.

@@ -172,3 +172,43 @@ func TestDecodePushShapes(t *testing.T) {
 		t.Fatalf("data %q attempt %d", m.Data, m.DeliveryAttempt)
 	}
 }
+
+// A reissued event is the same event under a new id, time and trace: what
+// control re-emits to perform a step again.
+func TestReissue(t *testing.T) {
+	const caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	orig, err := New(events.ModelTrained, events.Source(events.Trainer), "manual__x", events.ETLMLTraining, "",
+		&eventsv1.ModelTrained{ModelVersion: "v1", Promoted: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig.TraceState = "vendor=1"
+	received, err := FromMessage(orig.Message()) // as read back from the outbox
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tp := range []string{"", caller} {
+		c, err := received.Reissue(tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, o := c.Message(), orig.Message()
+		if c.ID() == orig.ID() || !c.Time().After(orig.Time()) || c.TraceState != "" {
+			t.Errorf("traceparent %q: id %s time %s tracestate %q: want a new id, a later time, no tracestate", tp, c.ID(), c.Time(), c.TraceState)
+		}
+		for _, k := range []string{AttrType, AttrSource, AttrRunID, AttrPipeline, AttrContentType, AttrSpecVersion} {
+			if m.Attributes[k] != o.Attributes[k] {
+				t.Errorf("%s: %q, want %q", k, m.Attributes[k], o.Attributes[k])
+			}
+		}
+		if !bytes.Equal(m.Data, o.Data) {
+			t.Errorf("data %s, want %s", m.Data, o.Data)
+		}
+		switch {
+		case tp == "" && (c.TraceID() == "" || c.TraceID() == orig.TraceID()):
+			t.Errorf("no traceparent: trace %q, want a new trace (not %s)", c.TraceID(), orig.TraceID())
+		case tp != "" && c.TraceParent != caller:
+			t.Errorf("traceparent %q, want the caller's", c.TraceParent)
+		}
+	}
+}

@@ -21,20 +21,26 @@ import (
 // <topic>"), a child of the span in ctx: the relay publishes it with the
 // event, and the consumer's span continues it, so a run is one trace.
 func Emit(ctx context.Context, tx pgx.Tx, ev Event) error {
+	_, err := EmitTraced(ctx, tx, ev)
+	return err
+}
+
+// EmitTraced is Emit, returning the trace id the event carries (its producer
+// span's): the trace its consumers continue.
+func EmitTraced(ctx context.Context, tx pgx.Tx, ev Event) (traceID string, err error) {
 	t, ok := events.LookupType(ev.Type())
 	if !ok {
-		return fmt.Errorf("emit: unregistered event type %q", ev.Type())
+		return "", fmt.Errorf("emit: unregistered event type %q", ev.Type())
 	}
 	span := startEmit(ctx, t.Topic, &ev)
 	defer span.End()
 	m := ev.Message()
-	_, err := tx.Exec(ctx,
+	if _, err := tx.Exec(ctx,
 		`INSERT INTO outbox (topic, event_id, event_type, attributes, data) VALUES ($1, $2, $3, $4, $5)`,
-		t.Topic, ev.ID(), ev.Type(), m.Attributes, m.Data)
-	if err != nil {
-		return fmt.Errorf("emit %s: %w", ev.Type(), err)
+		t.Topic, ev.ID(), ev.Type(), m.Attributes, m.Data); err != nil {
+		return "", fmt.Errorf("emit %s: %w", ev.Type(), err)
 	}
-	return nil
+	return ev.TraceID(), nil
 }
 
 // Relay publishes outbox rows. Flush runs after each commit that emitted;

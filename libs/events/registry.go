@@ -137,6 +137,25 @@ func LookupPipeline(id string) (Pipeline, bool) {
 // StepIndex is the position of step in the pipeline, or -1.
 func (p Pipeline) StepIndex(step string) int { return slices.Index(p.Steps, step) }
 
+// Input is the event type that starts step in the pipeline: run-started for
+// the first step, else the output of the step before it (the type whose From
+// is that step and which step consumes). It is "" for a step not in p.
+func (p Pipeline) Input(step string) string {
+	i := p.StepIndex(step)
+	switch {
+	case i < 0:
+		return ""
+	case i == 0:
+		return RunStarted
+	}
+	for _, t := range Types {
+		if t.From == p.Steps[i-1] && slices.ContainsFunc(t.Consumers, func(c Consumer) bool { return c.Service == step }) {
+			return t.Name
+		}
+	}
+	return ""
+}
+
 // Consumer is a service that receives an event type through its own push
 // subscription. Pipeline, when set, limits the subscription to that
 // pipeline's events (a Pub/Sub subscription filter on the pipeline attribute).
@@ -147,8 +166,12 @@ type Consumer struct {
 
 // Type is an event type with its topic and consumers.
 type Type struct {
-	Name      string
-	Topic     string
+	Name  string
+	Topic string
+	// From is the pipeline step whose output the event is (the service that
+	// emits it on success), for the events that feed the next step; empty
+	// for control's events.
+	From      string
 	Consumers []Consumer
 }
 
@@ -159,12 +182,12 @@ var Types = []Type{
 	{Name: StepStarted, Topic: "step-started", Consumers: []Consumer{{Service: Control}}},
 	{Name: StepSucceeded, Topic: "step-succeeded", Consumers: []Consumer{{Service: Control}}},
 	{Name: StepFailed, Topic: "step-failed", Consumers: []Consumer{{Service: Control}, {Service: Notifier}}},
-	{Name: WorkOrdersGenerated, Topic: "workorders-generated", Consumers: []Consumer{{Service: Notifier}}},
-	{Name: RawExtracted, Topic: "raw-extracted", Consumers: []Consumer{{Service: Featurejob}}},
-	{Name: FeaturesBuilt, Topic: "features-built", Consumers: []Consumer{{Service: Trainer}}},
-	{Name: ModelTrained, Topic: "model-trained", Consumers: []Consumer{{Service: Deployer}}},
-	{Name: ModelDeployed, Topic: "model-deployed", Consumers: []Consumer{{Service: Notifier}}},
-	{Name: ReportGenerated, Topic: "report-generated", Consumers: []Consumer{{Service: Notifier}}},
+	{Name: WorkOrdersGenerated, Topic: "workorders-generated", From: Pmgen, Consumers: []Consumer{{Service: Notifier}}},
+	{Name: RawExtracted, Topic: "raw-extracted", From: Extractor, Consumers: []Consumer{{Service: Featurejob}}},
+	{Name: FeaturesBuilt, Topic: "features-built", From: Featurejob, Consumers: []Consumer{{Service: Trainer}}},
+	{Name: ModelTrained, Topic: "model-trained", From: Trainer, Consumers: []Consumer{{Service: Deployer}}},
+	{Name: ModelDeployed, Topic: "model-deployed", From: Deployer, Consumers: []Consumer{{Service: Notifier}}},
+	{Name: ReportGenerated, Topic: "report-generated", From: Reporter, Consumers: []Consumer{{Service: Notifier}}},
 	{Name: ScheduleMissed, Topic: "schedule-missed", Consumers: []Consumer{{Service: Notifier}}},
 }
 

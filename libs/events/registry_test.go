@@ -30,3 +30,31 @@ func TestPipelineAliases(t *testing.T) {
 		}
 	}
 }
+
+// Every step has exactly one input event, which a retry re-emits to start it
+// again: run-started for the first step, the previous step's output after.
+func TestStepInputs(t *testing.T) {
+	want := map[string][]string{
+		ETLMLTraining:         {RunStarted, RawExtracted, FeaturesBuilt, ModelTrained, ModelDeployed},
+		PreventiveMaintenance: {RunStarted, WorkOrdersGenerated},
+		WeeklyKPIReport:       {RunStarted, ReportGenerated},
+	}
+	for _, p := range Pipelines {
+		for i, step := range p.Steps {
+			if got := p.Input(step); got != want[p.ID][i] {
+				t.Errorf("%s: input of %s is %q, want %q", p.ID, step, got, want[p.ID][i])
+			}
+		}
+		if got := p.Input("nope"); got != "" {
+			t.Errorf("%s: input of an unknown step is %q", p.ID, got)
+		}
+	}
+	for _, typ := range Types {
+		if typ.From == "" {
+			continue
+		}
+		if len(typ.Consumers) != 1 || typ.Consumers[0].Pipeline != "" {
+			t.Errorf("%s feeds %v: an output feeds exactly one step", typ.Name, typ.Consumers)
+		}
+	}
+}
