@@ -99,18 +99,28 @@ func (s *Server) GetRun(ctx context.Context, req *controlv1.GetRunRequest) (*con
 	if !isText(req.GetRunId()) {
 		return nil, notFound("run %q not found", req.GetRunId())
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+RunColumns+` FROM runs WHERE run_id = $1`, req.GetRunId())
+	return loadRun(ctx, s.pool, req.GetRunId())
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// loadRun reads a run with its steps in order.
+func loadRun(ctx context.Context, q querier, runID string) (*controlv1.Run, error) {
+	rows, err := q.Query(ctx, `SELECT `+RunColumns+` FROM runs WHERE run_id = $1`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("get run: %w", err)
 	}
 	run, err := pgx.CollectExactlyOneRow(rows, ScanRun)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, notFound("run %q not found", req.GetRunId())
+		return nil, notFound("run %q not found", runID)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get run: %w", err)
 	}
-	rows, err = s.pool.Query(ctx, `
+	rows, err = q.Query(ctx, `
 		SELECT step, position, state, attempts, started_at, ended_at, error, summary, figures
 		FROM steps WHERE run_id = $1 ORDER BY position`, run.GetRunId())
 	if err != nil {

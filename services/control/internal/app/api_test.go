@@ -596,7 +596,7 @@ func TestHealthReflectionAndOpenAPI(t *testing.T) {
 	routes := map[string]string{
 		"/v1/pipelines": "get", "/v1/pipelines/{pipeline}": "get", "/v1/pipelines/{pipeline}:trigger": "post",
 		"/v1/pipelines/{pipeline}:pause": "post", "/v1/pipelines/{pipeline}:unpause": "post", "/v1/runs": "get",
-		"/v1/runs/{run_id}": "get", "/v1/runs/{run_id}:cancel": "post", "/v1/technicians/{technician_id}/notifications": "get",
+		"/v1/runs/{run_id}": "get", "/v1/runs/{run_id}:cancel": "post", "/v1/runs/{run_id}:retry": "post", "/v1/technicians/{technician_id}/notifications": "get",
 		"/v1/reports": "get", "/v1/pipelines/{pipeline}:backfill": "post",
 	}
 	for path, method := range routes {

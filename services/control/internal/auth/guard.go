@@ -41,6 +41,8 @@ var Policy = map[string]Rule{
 	controlv1.ControlService_UnpausePipeline_FullMethodName:   {Role: RoleAdmin},
 	controlv1.ControlService_CancelRun_FullMethodName:         {Role: RoleAdmin},
 	controlv1.ControlService_BackfillPipeline_FullMethodName:  {Role: RoleAdmin},
+	// A retry starts work as a trigger does: the same rate limit.
+	controlv1.ControlService_RetryRun_FullMethodName: {Role: RoleAdmin, RateLimited: true},
 	// Probes carry no token.
 	healthpb.Health_Check_FullMethodName: {Role: RoleNone},
 	healthpb.Health_Watch_FullMethodName: {Role: RoleNone},

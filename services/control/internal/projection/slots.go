@@ -101,12 +101,18 @@ func start(ctx context.Context, tx pgx.Tx, pl events.Pipeline, r queuedRun) erro
 			return fmt.Errorf("create steps: %w", err)
 		}
 	}
-	ev, err := eventing.New(events.RunStarted, events.Source(events.Control), r.RunID, pl.ID, r.TraceParent,
-		&eventsv1.RunStarted{LogicalDate: timestamppb.New(r.Logical), Conf: declaredConf(pl, r.Conf)})
+	ev, err := RunStarted(pl, r.RunID, r.Conf, r.Logical, r.TraceParent)
 	if err != nil {
 		return err
 	}
 	return eventing.Emit(ctx, tx, ev)
+}
+
+// RunStarted is the run-started event of a run of pl with the stored conf:
+// its logical date and the declared conf keys, which its first step reads.
+func RunStarted(pl events.Pipeline, runID string, conf []byte, logical time.Time, traceparent string) (eventing.Event, error) {
+	return eventing.New(events.RunStarted, events.Source(events.Control), runID, pl.ID, traceparent,
+		&eventsv1.RunStarted{LogicalDate: timestamppb.New(logical), Conf: declaredConf(pl, conf)})
 }
 
 // declaredConf is the string values of pl's declared conf keys in a stored

@@ -894,3 +894,48 @@ func TestScheduleMissedAlertsOncePerTick(t *testing.T) {
 		t.Fatalf("%d emails, %d slack posts for two ticks", f.mail.count(), len(slack.received()))
 	}
 }
+
+// A retried run (control's RetryRun) re-emits the notifier step's input
+// under a new id: notifier performs the step again, and of the run's
+// deliveries only the failed one goes out again — the keys are per run.
+func TestRetriedRunSendsOnlyWhatFailed(t *testing.T) {
+	f := newFixture(t, options{sendgrid: true})
+	bobDown := true
+	var mu sync.Mutex
+	f.sg.Respond(func(r sendgridtest.Request) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if slices.Contains(r.To(), "bob@fleet.test") && bobDown {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusAccepted
+	})
+	ev := generated(t)
+	f.process(ev, eventing.Retry) // Bob's email failed; the step would be retried
+	inbox := f.count(`SELECT count(*) FROM notifications WHERE channel = 'inbox'`)
+	mu.Lock()
+	bobDown = false
+	mu.Unlock()
+
+	again, err := ev.Reissue("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.process(again, eventing.Handled)
+	sent := map[string]int{}
+	for _, r := range f.sg.Requests() {
+		sent[r.Key()]++
+	}
+	bobKey := runID + ":email:technician-" + fmt.Sprint(f.techs["T-BOB"]) + ":wo_digest"
+	for k, n := range sent {
+		if want := map[bool]int{true: 2, false: 1}[k == bobKey]; n != want {
+			t.Errorf("%s: %d requests, want %d", k, n, want)
+		}
+	}
+	if len(sent) != 3 || f.row(bobKey).Status != notify.StatusSent {
+		t.Errorf("sent %v; Bob's row %+v", sent, f.row(bobKey))
+	}
+	if n := f.count(`SELECT count(*) FROM notifications WHERE channel = 'inbox'`); n != inbox {
+		t.Errorf("%d inbox notifications after the retry, want %d", n, inbox)
+	}
+}

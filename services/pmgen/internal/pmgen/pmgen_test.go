@@ -327,3 +327,39 @@ func TestBackendModeWiring(t *testing.T) {
 		t.Errorf("%d plans advanced, want 3", n)
 	}
 }
+
+// A retried run (control's RetryRun) re-emits its run-started under a new
+// id: pmgen performs the step again, and the ledger (one work order per plan
+// occurrence) creates nothing twice.
+func TestRetriedRunCreatesNoSecondWorkOrder(t *testing.T) {
+	pool := pgtest.New(t)
+	seed(t, pool)
+	r := router(t, pool, "UTC")
+	ctx := context.Background()
+	const runID = "scheduled__2026-03-15T06:00:00+00:00"
+	msg := runStarted(t, runID, events.PreventiveMaintenance, "2026-03-15T06:00:00Z", nil)
+	if out, err := r.Process(ctx, msg); err != nil || out != eventing.Handled {
+		t.Fatalf("first attempt: %s, %v", out, err)
+	}
+	ev, err := eventing.FromMessage(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := ev.Reissue("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := r.Process(ctx, again.Message()); err != nil || out != eventing.Handled {
+		t.Fatalf("the retry's copy: %s, %v (want it performed, not a duplicate)", out, err)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM work_orders`); n != 3 {
+		t.Errorf("%d work orders after the retry, want the first attempt's 3", n)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM work_orders WHERE run_id = $1`, runID); n != 3 {
+		t.Errorf("%d work orders of the run, want 3", n)
+	}
+	gen := generated(t, pool)
+	if len(gen) != 2 || gen[0].GetCreated() != 3 || gen[1].GetCreated() != 0 {
+		t.Errorf("workorders.generated %v: want 3 created, then none", gen)
+	}
+}
