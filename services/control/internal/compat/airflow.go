@@ -59,6 +59,8 @@ var airflowTable = []airflowRoute{
 	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}", (*Server).getDagRun, false},
 	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", (*Server).getTaskInstances, false},
 	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}", (*Server).getLog, false},
+	{"POST", "/dags/{dag_id}/clearTaskInstances", (*Server).postClearTaskInstances, false},
+	{"POST", "/dags/{dag_id}/dagRuns/{dag_run_id}/clear", (*Server).postClearDagRun, false},
 	{"GET", "/health", (*Server).getHealth, true},
 	{"GET", "/version", (*Server).getVersion, true},
 }

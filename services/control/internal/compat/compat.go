@@ -46,6 +46,7 @@ const (
 	methodTrigger = controlv1.ControlService_TriggerPipeline_FullMethodName
 	methodPause   = controlv1.ControlService_PausePipeline_FullMethodName
 	methodUnpause = controlv1.ControlService_UnpausePipeline_FullMethodName
+	methodRetry   = controlv1.ControlService_RetryRun_FullMethodName
 )
 
 // Server serves the compatibility routes.
