@@ -113,6 +113,7 @@ func NewRootCommand(a *App) *cobra.Command {
 		newTriggerCommand(a),
 		newRunsCommand(a),
 		newRunCommand(a),
+		newRetryCommand(a),
 		newPauseCommand(a, true),
 		newPauseCommand(a, false),
 		newBackfillCommand(a),

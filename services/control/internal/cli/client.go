@@ -135,7 +135,7 @@ func (a *App) apiError(err error) error {
 		return fmt.Errorf("not found (404): %s", msg)
 	case codes.InvalidArgument:
 		return fmt.Errorf("invalid request (400): %s", msg)
-	case codes.AlreadyExists:
+	case codes.AlreadyExists, codes.Aborted:
 		return fmt.Errorf("conflict (409): %s", msg)
 	case codes.FailedPrecondition:
 		return fmt.Errorf("not possible now (412): %s", msg)

@@ -131,7 +131,7 @@ func newTriggerCommand(a *App) *cobra.Command {
 			if !wait {
 				return nil
 			}
-			return a.follow(cmd.Context(), out, cmd.ErrOrStderr(), c, run.GetRunId(), interval)
+			return a.follow(cmd.Context(), out, cmd.ErrOrStderr(), c, run.GetRunId(), interval, nil)
 		},
 	}
 	f := cmd.Flags()
@@ -143,10 +143,18 @@ func newTriggerCommand(a *App) *cobra.Command {
 }
 
 // follow polls the run until it ends, printing every change of the run's
-// and its steps' states. A run that ends other than in success is an error
-// (exit status 1) with the run's error on stderr.
-func (a *App) follow(ctx context.Context, out, errw io.Writer, c controlv1.ControlServiceClient, runID string, interval time.Duration) error {
+// and its steps' states since from (nil: print them all). A run that ends
+// other than in success is an error (exit status 1) with the run's error on
+// stderr.
+func (a *App) follow(ctx context.Context, out, errw io.Writer, c controlv1.ControlServiceClient, runID string,
+	interval time.Duration, from *controlv1.Run) error {
 	seen := map[string]string{} // step (or "" for the run) → last printed state
+	if from != nil {
+		seen[""] = from.GetState()
+		for _, st := range from.GetSteps() {
+			seen[st.GetStep()] = progressKey(st)
+		}
+	}
 	failures := 0
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -202,7 +210,7 @@ func printProgress(w io.Writer, run *controlv1.Run, seen map[string]string) {
 		fmt.Fprintf(w, "%s  %-11s %s\n", now, "run", run.GetState())
 	}
 	for _, st := range run.GetSteps() {
-		key := fmt.Sprintf("%s#%d", st.GetState(), st.GetAttempts())
+		key := progressKey(st)
 		if seen[st.GetStep()] == key {
 			continue
 		}
@@ -229,6 +237,11 @@ func printProgress(w io.Writer, run *controlv1.Run, seen map[string]string) {
 		seen[""] = run.GetState()
 		fmt.Fprintf(w, "%s  %-11s %s\n", now, "run", run.GetState())
 	}
+}
+
+// progressKey is what a change of a step is seen by: its state and attempt.
+func progressKey(st *controlv1.Step) string {
+	return fmt.Sprintf("%s#%d", st.GetState(), st.GetAttempts())
 }
 
 func newRunsCommand(a *App) *cobra.Command {
