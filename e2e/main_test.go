@@ -24,6 +24,9 @@ import (
 var (
 	sys  *stack.Stack
 	pool *pgxpool.Pool
+	// deployFaults is the deployer's DEPLOY_FAULT_FILE: a run listed in it
+	// fails at its deploy (injectDeployFault).
+	deployFaults string
 )
 
 func TestMain(m *testing.M) {
@@ -80,6 +83,8 @@ func run(m *testing.M) int {
 	defer stopOTLP()
 	// The missed-tick watcher looks every second (ticks_test.go).
 	otelEnv["MISSED_TICK_INTERVAL"] = "1s"
+	deployFaults = filepath.Join(state, "deploy-faults")
+	otelEnv["DEPLOY_FAULT_FILE"] = deployFaults
 	sys, err = stack.Start(ctx, stack.Options{
 		Root: root, StateDir: state, BinDir: bin, DatabaseURL: dbURL, Emulator: stack.EmulatorAuto,
 		Seed: true, SeedOptions: fleet.SeedOptions{Assets: 150, Seed: 7, Now: time.Now()},

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/iterator"
@@ -89,6 +90,10 @@ type Object struct {
 	Name        string
 	Size        int64
 	ContentType string
+	// Generation changes whenever the object is written again; Updated is
+	// when it last was.
+	Generation int64
+	Updated    time.Time
 }
 
 // List returns the objects whose names start with prefix, in name order.
@@ -103,6 +108,6 @@ func (s *Store) List(ctx context.Context, prefix string) ([]Object, error) {
 		if err != nil {
 			return nil, fmt.Errorf("objstore: list %s: %w", prefix, err)
 		}
-		out = append(out, Object{Name: a.Name, Size: a.Size, ContentType: a.ContentType})
+		out = append(out, Object{Name: a.Name, Size: a.Size, ContentType: a.ContentType, Generation: a.Generation, Updated: a.Updated})
 	}
 }

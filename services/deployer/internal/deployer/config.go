@@ -22,6 +22,11 @@ type Config struct {
 	PredictURL string `env:"PREDICT_URL"`
 
 	Vertex vertex.Config
+
+	// FaultFile turns on fault injection, for tests only: the deploy of
+	// every run listed in this file (one run id a line, read at each
+	// deploy) fails for good. Unset (the default), nothing is injected.
+	FaultFile string `env:"DEPLOY_FAULT_FILE"`
 }
 
 // Validate names the first invalid setting.

@@ -12,8 +12,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
+	"os"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
@@ -33,6 +37,33 @@ type Handler struct {
 	store  *objstore.Store
 	engine engine.Engine
 	log    *slog.Logger
+	// faultFile lists the runs whose deploy fails (fault injection; "": off).
+	faultFile string
+}
+
+// InjectFaults makes the deploy of every run listed in the file at path (one
+// run id a line, read at each deploy) fail for good, as a broken deployment
+// would: the event is dead-lettered and the step and its run fail. It is for
+// tests of what follows a failed deploy (a retry of the run); the file may
+// come and go while the service runs. "" turns it off.
+func (h *Handler) InjectFaults(path string) { h.faultFile = path }
+
+// injectedFault is the fault injected into runID's deploy, if any.
+func (h *Handler) injectedFault(runID string) error {
+	if h.faultFile == "" {
+		return nil
+	}
+	b, err := os.ReadFile(h.faultFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read DEPLOY_FAULT_FILE: %w", err)
+	}
+	if slices.Contains(strings.Fields(string(b)), runID) {
+		return eventing.Permanent(fmt.Errorf("injected fault: run %s is listed in DEPLOY_FAULT_FILE %s", runID, h.faultFile))
+	}
+	return nil
 }
 
 // New returns the handler reading from store and serving through eng.
@@ -99,6 +130,9 @@ func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (event
 		}
 	}
 
+	if err := h.injectedFault(ev.RunID); err != nil {
+		return eventing.StepResult{}, err
+	}
 	d, err := h.engine.Deploy(ctx, m)
 	if err != nil {
 		return eventing.StepResult{}, fmt.Errorf("deploy %s (%s engine): %w", version, h.engine.Name(), err)

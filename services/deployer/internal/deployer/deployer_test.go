@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -472,4 +474,40 @@ func TestConfig(t *testing.T) {
 	if err := (deployer.Config{Engine: "sagemaker"}).Validate(); err == nil {
 		t.Error("unknown engine accepted")
 	}
+}
+
+// Fault injection (DEPLOY_FAULT_FILE): a listed run's deploy fails for good
+// and nothing is deployed; once the run is off the list, a copy of its
+// model.trained (a retry) deploys.
+func TestInjectedFault(t *testing.T) {
+	f := setup(t, engine.Local)
+	f.train(t, "v1", 1, true)
+	faults := filepath.Join(t.TempDir(), "deploy-faults")
+	f.h.InjectFaults(faults)
+	if err := os.WriteFile(faults, []byte("other-run\nrun-1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	msg := message(t, trained("v1", true, ""))
+	f.process(t, msg, eventing.DeadLettered)
+	var reason string
+	if err := f.pool.QueryRow(context.Background(), `SELECT reason FROM dead_letters`).Scan(&reason); err != nil ||
+		!strings.Contains(reason, "injected fault: run run-1 is listed in DEPLOY_FAULT_FILE") {
+		t.Fatalf("dead letter %q (%v)", reason, err)
+	}
+	if f.pred.Current() != nil || len(f.deployed(t)) != 0 {
+		t.Fatal("a faulty deploy deployed")
+	}
+	if err := os.Remove(faults); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := eventing.FromMessage(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := ev.Reissue("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.process(t, again.Message(), eventing.Handled)
+	f.checkScored(t, "v1")
 }

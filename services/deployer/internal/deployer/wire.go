@@ -51,6 +51,10 @@ func Wire(ctx context.Context, s *service.Service, cfg Config) error {
 	} else if v != "" {
 		s.Log.Info("serving model", "version", v, "engine", eng.Name())
 	}
+	if cfg.FaultFile != "" {
+		h.InjectFaults(cfg.FaultFile)
+		s.Log.Warn("fault injection on: the deploys of the runs listed in DEPLOY_FAULT_FILE fail", "file", cfg.FaultFile)
+	}
 	h.Register(s.Router)
 	return nil
 }
