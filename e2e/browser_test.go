@@ -41,12 +41,12 @@ func artifactsDir(t *testing.T) string {
 
 // console collects what the page writes to the console. Every error (a
 // console.error, an uncaught exception, a browser log error such as a failed
-// load) fails the test, but for the 401 the page causes on purpose when it
-// is given a bad token.
+// load) fails the test, but for the failed load the page causes on purpose
+// (a 401 for a bad token, a 400 for a refused re-run).
 type console struct {
-	mu       sync.Mutex
-	errs     []string
-	allow401 bool
+	mu    sync.Mutex
+	errs  []string
+	allow string // an HTTP status whose failed loads are expected, or ""
 }
 
 func (c *console) watch(ctx context.Context) {
@@ -60,7 +60,7 @@ func (c *console) watch(ctx context.Context) {
 				continue
 			}
 			c.mu.Lock()
-			if !(c.allow401 && m.Source == "network" && strings.Contains(m.Text, "401")) {
+			if !(c.allow != "" && m.Source == "network" && strings.Contains(m.Text, c.allow)) {
 				c.errs = append(c.errs, fmt.Sprintf("%s %s (%s:%d)", m.Type, m.String(), m.URL, m.Line))
 			}
 			c.mu.Unlock()
@@ -68,10 +68,10 @@ func (c *console) watch(ctx context.Context) {
 	}()
 }
 
-func (c *console) setAllow401(v bool) {
+func (c *console) setAllow(status string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.allow401 = v
+	c.allow = status
 }
 
 func (c *console) errors() []string {
@@ -84,8 +84,10 @@ func (c *console) errors() []string {
 // operator would: a bad token is refused, a good one logs in, the
 // weekly_kpi_report card's Trigger button shows its loading state and then
 // the queued run's link, and the run's page shows both steps reaching
-// success. The other views (inbox, reports, outbox, models) must render too,
-// and nothing may write an error to the console.
+// success. The other views (inbox, reports, outbox, models) must render too.
+// A run failed at the deployer is re-run from the run page's "Re-run from…"
+// (a refused step shows the API's reason), which a viewer is not offered.
+// Nothing may write an error to the console.
 func TestAdminPageInBrowser(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("%s: %v (run deploy/local/deps.sh: Debian package chromium)", chromiumPath, err)
@@ -154,7 +156,7 @@ func TestAdminPageInBrowser(t *testing.T) {
 	shot("login")
 
 	// A bad token is refused with a clear message.
-	cons.setAllow401(true)
+	cons.setAllow("401")
 	do("log in with a bad token",
 		chromedp.SendKeys(chromedp.CSS("#token"), "cmf_not-a-real-token"),
 		chromedp.Click(chromedp.CSS("#login-submit")),
@@ -163,7 +165,7 @@ func TestAdminPageInBrowser(t *testing.T) {
 		t.Fatalf("bad token message: %q", msg)
 	}
 	shot("bad-token")
-	cons.setAllow401(false)
+	cons.setAllow("")
 
 	eval(`document.querySelector('#token').value = ''`)
 	do("log in",
@@ -276,10 +278,48 @@ func TestAdminPageInBrowser(t *testing.T) {
 		}
 	}
 
+	// Re-run from…: a run failed at the deployer (an injected fault) offers
+	// its failed step; a later step is refused with the API's reason; the
+	// failed step runs again and the run succeeds.
+	failed := failAtDeployer(t)
+	runPage := sys.Services[events.Control].URL + "/admin#run/" + failed
+	do("open the failed run", chromedp.Navigate(runPage), chromedp.WaitVisible(chromedp.CSS(`#run-detail[data-run="`+failed+`"] #retry-step`)))
+	if got := eval(`document.querySelector('#retry-step').value`); got != events.Deployer {
+		t.Fatalf("Re-run from… offers %q, want the failed step", got)
+	}
+	shot("rerun-failed-run")
+	cons.setAllow("400")
+	eval(`document.querySelector('#retry-step').value = 'notifier'`)
+	do("re-run from notifier", chromedp.Click(chromedp.CSS("#retry-run")), chromedp.WaitVisible(chromedp.CSS("#run-error")))
+	if msg := eval(`document.querySelector('#run-error').textContent`); !strings.HasPrefix(msg, "Re-run refused: ") || !strings.Contains(msg, "retry from deployer") {
+		t.Fatalf("refused re-run's message: %q", msg)
+	}
+	shot("rerun-refused")
+	cons.setAllow("")
+	eval(`document.querySelector('#retry-step').value = 'deployer'`)
+	do("re-run from deployer", chromedp.Click(chromedp.CSS("#retry-run")))
+	poll("the re-run succeeds", `(function () {
+		var d = document.querySelector('#run-detail');
+		var node = d.querySelector('#run-graph g.node[data-step="deployer"]');
+		return d.dataset.state === 'success' && document.querySelector('#run-error').hidden &&
+			node && node.dataset.state === 'success' && node.textContent.indexOf('attempt 2') >= 0;
+	})()`, 60*time.Second)
+	shot("rerun-success")
+
 	do("log out", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#token")))
 	if got := eval(`String(sessionStorage.getItem('cmmsflow.token'))`); got != "null" {
 		t.Errorf("token kept after log out: %q", got)
 	}
+	// A viewer sees the run, not the control.
+	do("log in as a viewer",
+		chromedp.SendKeys(chromedp.CSS("#token"), sys.ViewerToken),
+		chromedp.Click(chromedp.CSS("#login-submit")),
+		chromedp.WaitVisible(chromedp.CSS(`#nav`)))
+	do("open the run as a viewer", chromedp.Navigate(runPage), chromedp.WaitVisible(chromedp.CSS(`#run-detail[data-run="`+failed+`"] #run-graph`)))
+	if got := eval(`String(!!document.querySelector('#retry'))`); got != "false" {
+		t.Errorf("a viewer is offered Re-run from…")
+	}
+	do("log out the viewer", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#token")))
 	// Let late events arrive before the verdict.
 	time.Sleep(300 * time.Millisecond)
 	if errs := cons.errors(); len(errs) > 0 {

@@ -69,6 +69,9 @@ type Options struct {
 	// AdminToken is the control API's admin bearer token; empty makes a
 	// random one for this start.
 	AdminToken string
+	// ViewerToken is a viewer (read-only) bearer token; empty makes a
+	// random one for this start.
+	ViewerToken string
 	// AdminUser and AdminPassword are an admin user of API_USERS, who logs
 	// in with HTTP Basic on the Airflow-compatible routes as Airflow's
 	// clients do; by default "admin" and a random password for this start.
@@ -171,12 +174,14 @@ func (o *Options) defaults() error {
 	if o.Out == nil {
 		o.Out = os.Stdout
 	}
-	if o.AdminToken == "" {
-		b := make([]byte, 24)
-		if _, err := rand.Read(b); err != nil {
-			return err
+	for _, tok := range []*string{&o.AdminToken, &o.ViewerToken} {
+		if *tok == "" {
+			b := make([]byte, 24)
+			if _, err := rand.Read(b); err != nil {
+				return err
+			}
+			*tok = hex.EncodeToString(b)
 		}
-		o.AdminToken = hex.EncodeToString(b)
 	}
 	if o.AdminUser == "" {
 		o.AdminUser = "admin"
@@ -358,7 +363,7 @@ func (s *Stack) startServices(ctx context.Context) error {
 		"EMAIL_OUTBOX_DIR="+filepath.Join(s.StateDir, "outbox"),
 		"LOG_FORMAT=json",
 		"MIGRATE_ON_START=false",
-		"API_TOKENS="+tokenEntry(s.AdminToken, "admin", "local-admin"),
+		"API_TOKENS="+tokenEntry(s.AdminToken, "admin", "local-admin")+","+tokenEntry(s.ViewerToken, "viewer", "local-viewer"),
 		"API_USERS="+users,
 	)
 	s.LogDir = filepath.Join(s.StateDir, "logs")

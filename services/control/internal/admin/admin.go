@@ -12,7 +12,7 @@
 // ControlService's HTTP/JSON routes under /v1/ for pipelines, runs,
 // triggers, pause and inboxes, and this package's read-only JSON routes
 // under /admin/api/ for what the API does not cover (reports, models,
-// outbox, a run's logs, every technician's recent inbox). Those routes check
+// outbox, a run's logs, every technician's recent inbox, the caller's role). Those routes check
 // the token with internal/auth exactly as the API does (viewer or admin; 401
 // otherwise, with nothing about why). No cookie is ever set, so there is no
 // ambient credential for a cross-site request to ride on (no CSRF); a strict
@@ -122,6 +122,19 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("GET /admin/api/models", h.guard(h.models))
 	mux.Handle("GET /admin/api/outbox", h.guard(h.outbox))
 	mux.Handle("GET /admin/api/runs/{run_id}/logs", h.guard(h.runLogs))
+	mux.Handle("GET /admin/api/whoami", h.guard(whoami))
+}
+
+// Me is the caller as the page shows it: its name and role, which decides
+// the controls the page offers (the API enforces the role either way).
+type Me struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+func whoami(_ http.ResponseWriter, r *http.Request) (any, error) {
+	id, _ := auth.IdentityFrom(r.Context())
+	return Me{Name: id.Name, Role: id.Role.String()}, nil
 }
 
 // csp allows the page's own script, style and API calls and nothing else.
@@ -170,7 +183,7 @@ func (h *Handler) guard(next func(http.ResponseWriter, *http.Request) (any, erro
 			auth.WriteUnauthenticated(w)
 			return
 		}
-		v, err := next(w, r)
+		v, err := next(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
 		if err != nil {
 			var he *httpError
 			if asHTTPError(err, &he) {

@@ -437,3 +437,18 @@ func TestRunStepLogLines(t *testing.T) {
 		t.Fatalf("a failing reader: %+v", got.Steps[0])
 	}
 }
+
+// The page asks who the token is to offer the admin-only controls (Re-run).
+func TestWhoAmI(t *testing.T) {
+	f := newFixture(t, admin.Options{})
+	for tok, want := range map[string]admin.Me{f.admin: {Name: "ops", Role: "admin"}, f.viewer: {Name: "look", Role: "viewer"}} {
+		var me admin.Me
+		getJSON(t, f.url+"/admin/api/whoami", tok, &me)
+		if me != want {
+			t.Errorf("whoami: %+v, want %+v", me, want)
+		}
+	}
+	if resp, _ := get(t, f.url+"/admin/api/whoami", f.none); resp.StatusCode != 401 {
+		t.Errorf("whoami with a bad token: %d", resp.StatusCode)
+	}
+}

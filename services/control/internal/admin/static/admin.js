@@ -11,6 +11,7 @@
 
   var state = {
     token: sessionStorage.getItem(TOKEN_KEY) || '',
+    role: '', // the token's: admin or viewer
     view: '',
     pipelines: [],
     cards: {},
@@ -146,17 +147,22 @@
     sessionStorage.removeItem(TOKEN_KEY);
     stopPolling();
     state.cards = {};
+    state.role = '';
     clear($('pipelines'));
+    clear($('run-detail')).removeAttribute('data-run');
     $('nav').hidden = true;
     document.querySelectorAll('.view').forEach(function (v) { v.hidden = true; });
     $('login-view').hidden = false;
     showError('login-error', msg || '');
   }
 
+  // enter shows the page for the token: its role decides the admin-only
+  // controls (the API refuses a viewer anyway).
   function enter() {
     $('login-view').hidden = true;
     $('nav').hidden = false;
-    route();
+    api('GET', '/admin/api/whoami').then(function (me) { state.role = (me && me.role) || ''; },
+      function () { state.role = ''; }).then(route);
   }
 
   // ---- routing -----------------------------------------------------------
@@ -480,6 +486,8 @@
 
   function loadRun(id) {
     var gen = state.generation;
+    var root = $('run-detail');
+    if (root.getAttribute('data-run') !== id) clear(root).removeAttribute('data-run'); // not another run's page meanwhile
     return Promise.all([
       api('GET', '/v1/runs/' + encodeURIComponent(id)),
       api('GET', '/admin/api/runs/' + encodeURIComponent(id) + '/logs?level=' + encodeURIComponent(state.logLevel)).catch(function (err) { return { error: errText(err) }; })
@@ -522,6 +530,7 @@
       run.error ? el('p', { 'class': 'error', text: run.error }) : null,
       traceLine(logs || {}),
       cancel,
+      retryControl(run),
       graph(run.steps || [])
     ]);
     var stepLinks = {};
@@ -579,6 +588,27 @@
       s.dropped ? el('p', { 'class': 'muted', text: s.dropped + ' older lines not shown.' }) : null,
       s.partial ? el('p', { 'class': 'muted', text: 'The log reader reached its bound: lines may be missing.' }) : null,
       box);
+  }
+
+  // retryControl is the admin's "Re-run from…": a finished run runs again
+  // from the chosen step (by default the failed one), reusing the outputs of
+  // the steps before it. A refusal shows the API's reason.
+  function retryControl(run) {
+    var steps = run.steps || [];
+    if (state.role !== 'admin' || isActive(run.state) || !steps.length) return null;
+    var pick = steps.filter(function (s) { return s.state === 'failed'; })[0] ||
+      steps.filter(function (s) { return s.state !== 'success'; })[0] || steps[0];
+    var sel = el('select', { id: 'retry-step' });
+    steps.forEach(function (s) { sel.appendChild(el('option', { value: s.step, text: s.step, selected: s.step === pick.step })); });
+    var btn = el('button', { type: 'button', id: 'retry-run', text: 'Re-run' });
+    btn.addEventListener('click', function () {
+      btn.disabled = true;
+      showError('run-error', '');
+      api('POST', '/v1/runs/' + encodeURIComponent(run.run_id) + ':retry', { from_step: sel.value }).then(function () {
+        loadRun(run.run_id);
+      }, function (err) { showError('run-error', 'Re-run refused: ' + errText(err)); btn.disabled = false; });
+    });
+    return el('p', { 'class': 'retry', id: 'retry' }, el('label', null, 'Re-run from ', sel), ' ', btn);
   }
 
   // graph draws the step chain as boxes joined by arrows, coloured by state.
