@@ -91,6 +91,10 @@ type claimed struct {
 //  4. Send each claimed row, then mark it sent, or failed with the error —
 //     retryable for a temporary failure (429, 5xx, network) below the
 //     attempt limit. Marks use a context that outlives the request's.
+//     A row given up after the attempt limit is claimed again, from a fresh
+//     count, by another input event of the run than the one whose attempts
+//     gave it up: control's RetryRun re-emits the step's input under a new
+//     id to perform the step again, and what failed is tried again then.
 //  5. If any row is left failed and retryable, return an error: the step
 //     is retried (Pub/Sub redelivers), and the next attempt claims only
 //     those rows; what was sent stays sent. Permanent failures (4xx, invalid
@@ -124,7 +128,7 @@ func (n *Notifier) deliver(ctx context.Context, tx pgx.Tx, ev eventing.Event, ds
 	for _, k := range orphans {
 		log.WarnContext(ctx, "notification left in flight by a stopped attempt; marked failed, not resent", "key", k)
 	}
-	rows, err := n.claim(ctx, keys)
+	rows, err := n.claim(ctx, keys, ev.ID())
 	if err != nil {
 		return err
 	}
@@ -151,19 +155,19 @@ func (n *Notifier) deliver(ctx context.Context, tx pgx.Tx, ev eventing.Event, ds
 		note, err := n.send(ctx, c)
 		if err == nil {
 			log.InfoContext(ctx, "notification sent", "key", c.Key, "channel", c.Channel, "kind", c.Kind, "note", note)
-			if merr := n.mark(ctx, c.id, StatusSent, note, false); merr != nil {
+			if merr := n.mark(ctx, c.id, StatusSent, note, false, ""); merr != nil {
 				return stop(i+1, fmt.Errorf("notify: record %s as sent: %w", c.Key, merr))
 			}
 			continue
 		}
 		retryable := !permanent(err) && c.attempts < n.cfg.MaxAttempts
-		msg := err.Error()
+		msg, givenUpBy := err.Error(), ""
 		if !permanent(err) && !retryable {
-			msg = fmt.Sprintf("gave up after %d attempts: %s", c.attempts, msg)
+			msg, givenUpBy = fmt.Sprintf("gave up after %d attempts: %s", c.attempts, msg), ev.ID()
 		}
 		log.WarnContext(ctx, "notification failed", "key", c.Key, "channel", c.Channel, "kind", c.Kind,
 			"attempt", c.attempts, "retryable", retryable, "error", msg)
-		if merr := n.mark(ctx, c.id, StatusFailed, msg, retryable); merr != nil {
+		if merr := n.mark(ctx, c.id, StatusFailed, msg, retryable, givenUpBy); merr != nil {
 			return stop(i+1, fmt.Errorf("notify: record %s as failed: %w", c.Key, merr))
 		}
 		if retryable {
@@ -218,12 +222,16 @@ func (n *Notifier) sweep(ctx context.Context, runID string) ([]string, error) {
 	return out, nil
 }
 
-func (n *Notifier) claim(ctx context.Context, keys []string) ([]claimed, error) {
+// claim claims the deliveries of keys to send: pending ones, failed ones
+// still retryable, and those given up by another input event than eventID
+// (a retry of the step: they start a fresh attempt count).
+func (n *Notifier) claim(ctx context.Context, keys []string, eventID string) ([]claimed, error) {
 	rows, err := n.pool.Query(ctx, `
-		UPDATE notifications SET status = 'sending', attempts = attempts + 1, claimed_at = now()
+		UPDATE notifications SET status = 'sending', claimed_at = now(), given_up_by = NULL,
+			attempts = CASE WHEN given_up_by IS NULL THEN attempts + 1 ELSE 1 END
 		WHERE dedupe_key = ANY($1) AND channel <> 'inbox'
-		  AND (status = 'pending' OR (status = 'failed' AND retryable))
-		RETURNING id, dedupe_key, channel, kind, recipient, subject, body, body_html, target, attempts`, keys)
+		  AND (status = 'pending' OR (status = 'failed' AND (retryable OR (given_up_by <> $2 AND $2 <> ''))))
+		RETURNING id, dedupe_key, channel, kind, recipient, subject, body, body_html, target, attempts`, keys, eventID)
 	if err != nil {
 		return nil, fmt.Errorf("notify: claim deliveries: %w", err)
 	}
@@ -245,14 +253,16 @@ func bookkeeping(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 }
 
-func (n *Notifier) mark(ctx context.Context, id int64, status, errText string, retryable bool) error {
+// mark records the outcome of a claimed delivery; givenUpBy is the input
+// event whose attempts gave it up ("" for none, or no event).
+func (n *Notifier) mark(ctx context.Context, id int64, status, errText string, retryable bool, givenUpBy string) error {
 	ctx, cancel := bookkeeping(ctx)
 	defer cancel()
 	_, err := n.pool.Exec(ctx, `
 		UPDATE notifications
-		SET status = $2, error = $3, retryable = $4, claimed_at = NULL,
+		SET status = $2, error = $3, retryable = $4, claimed_at = NULL, given_up_by = nullif($5, ''),
 		    sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END
-		WHERE id = $1`, id, status, errText, retryable)
+		WHERE id = $1`, id, status, errText, retryable, givenUpBy)
 	return err
 }
 

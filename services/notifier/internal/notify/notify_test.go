@@ -939,3 +939,53 @@ func TestRetriedRunSendsOnlyWhatFailed(t *testing.T) {
 		t.Errorf("%d inbox notifications after the retry, want %d", n, inbox)
 	}
 }
+
+// A delivery given up after the attempt limit (the step then succeeds with
+// the failure counted) is tried again by a retry of the run, from a fresh
+// attempt count; the deliveries that went out are not sent again, and a
+// redelivery of the event that gave it up does not revive it.
+func TestRetriedRunRetriesWhatWasGivenUp(t *testing.T) {
+	f := newFixture(t, options{sendgrid: true, maxAttempts: 2})
+	var mu sync.Mutex
+	bobDown := true
+	f.sg.Respond(func(r sendgridtest.Request) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if slices.Contains(r.To(), "bob@fleet.test") && bobDown {
+			return http.StatusBadGateway
+		}
+		return http.StatusAccepted
+	})
+	ev := generated(t)
+	f.process(ev, eventing.Retry)
+	f.process(ev, eventing.Handled) // Bob given up after 2 attempts; the step succeeded
+	bobKey := runID + ":email:technician-" + fmt.Sprint(f.techs["T-BOB"]) + ":wo_digest"
+	if r := f.row(bobKey); r.Status != notify.StatusFailed || !strings.HasPrefix(r.Error, "gave up after 2 attempts") {
+		t.Fatalf("Bob's row %+v", r)
+	}
+	mu.Lock()
+	bobDown = false
+	mu.Unlock()
+
+	again, err := ev.Reissue("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.process(again, eventing.Handled)
+	if r := f.row(bobKey); r.Status != notify.StatusSent || r.Attempts != 1 || r.Error != "" {
+		t.Fatalf("Bob's row after the retry %+v", r)
+	}
+	sent := map[string]int{}
+	for _, r := range f.sg.Requests() {
+		sent[r.Key()]++
+	}
+	for k, n := range sent {
+		if want := map[bool]int{true: 3, false: 1}[k == bobKey]; n != want {
+			t.Errorf("%s: %d requests, want %d", k, n, want)
+		}
+	}
+	figs := f.succeeded()
+	if len(figs) != 2 || figs[1]["emails_sent"] != 3 || figs[1]["failures"] != 0 {
+		t.Errorf("figures %v: the retry's step reports every email sent", figs)
+	}
+}
