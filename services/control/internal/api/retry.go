@@ -227,7 +227,8 @@ func (p *retryPlan) apply(ctx context.Context, tx pgx.Tx, dry bool) error {
 		}
 	}
 	if _, err := tx.Exec(ctx, `
-		UPDATE runs SET state = 'running', started_at = now(), ended_at = NULL, error = '', trace_id = $2, updated_at = now()
+		UPDATE runs SET state = 'running', started_at = now(), ended_at = NULL, error = '', trace_id = $2,
+			retries = retries + 1, updated_at = now()
 		WHERE run_id = $1`, p.runID, trace); err != nil {
 		return fmt.Errorf("retry: reset run: %w", err)
 	}

@@ -154,8 +154,8 @@ func TestRetryRunFromTheFailedStep(t *testing.T) {
 		cp.TraceID() == orig.TraceID() {
 		t.Fatalf("the copy %s (trace %s) of %s (trace %s): want a new id and trace, same run", cp.ID(), cp.TraceID(), orig.ID(), orig.TraceID())
 	}
-	if n := f.count(t, `SELECT count(*) FROM runs WHERE run_id = 'etl-1' AND trace_id = $1`, cp.TraceID()); n != 1 {
-		t.Error("the run's trace is not the retry's")
+	if n := f.count(t, `SELECT count(*) FROM runs WHERE run_id = 'etl-1' AND trace_id = $1 AND retries = 1`, cp.TraceID()); n != 1 {
+		t.Error("the run's trace is not the retry's, or its retries were not counted")
 	}
 	if n := f.count(t, `SELECT count(*) FROM outbox WHERE attributes->>'run_id' = 'etl-other'`); n != 4 {
 		t.Errorf("another run's outbox changed: %d events", n)

@@ -147,7 +147,8 @@ func (n *Notifier) WorkOrdersGenerated(ctx context.Context, tx pgx.Tx, ev eventi
 }
 
 // StepFailed alerts the admins (and the webhooks) when a step of a run has
-// failed for good, once per run. Failures that will be retried are ignored.
+// failed for good, once per run and retry of the run. Failures that will be
+// retried are ignored.
 func (n *Notifier) StepFailed(ctx context.Context, tx pgx.Tx, ev eventing.Event) error {
 	var p eventsv1.StepFailed
 	if err := ev.Decode(&p); err != nil {
@@ -156,17 +157,32 @@ func (n *Notifier) StepFailed(ctx context.Context, tx pgx.Tx, ev eventing.Event)
 	if p.Retrying {
 		return nil
 	}
-	return n.alert(ctx, tx, failedRun{RunID: ev.RunID, Pipeline: ev.Pipeline, Step: p.Step, Error: p.Error, At: ev.Time()})
+	run := failedRun{RunID: ev.RunID, Pipeline: ev.Pipeline, Step: p.Step, Error: p.Error, At: ev.Time()}
+	err := tx.QueryRow(ctx, `SELECT retries FROM runs WHERE run_id = $1`, ev.RunID).Scan(&run.Retries)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("notify: the run's retries: %w", err)
+	}
+	return n.alert(ctx, tx, run)
 }
 
 // failedRun is what an alert says of a run that failed.
 type failedRun struct {
 	RunID, Pipeline, Step, Error string
 	At                           time.Time
+	Retries                      int // control's RetryRun re-ran the run this many times
+}
+
+// alertKey is the key of a run's alert: alert:<run>, and alert:<run>:retry-<n>
+// for the failure of its nth retry, so that each failure is alerted once.
+func (r failedRun) alertKey() string {
+	if r.Retries == 0 {
+		return "alert:" + r.RunID
+	}
+	return fmt.Sprintf("alert:%s:retry-%d", r.RunID, r.Retries)
 }
 
 // alert sends run's alert email to the admins and posts it to every webhook,
-// each once per run (keys alert:<run>…), whichever path asks first.
+// each once per failure of the run (alertKey), whichever path asks first.
 func (n *Notifier) alert(ctx context.Context, tx pgx.Tx, run failedRun) error {
 	step := cmp.Or(run.Step, "unknown")
 	r, err := email.RenderAlert(email.Alert{
@@ -175,7 +191,7 @@ func (n *Notifier) alert(ctx context.Context, tx pgx.Tx, run failedRun) error {
 	if err != nil {
 		return eventing.Permanent(fmt.Errorf("render alert: %w", err))
 	}
-	return n.toAdmins(ctx, tx, "alert:"+run.RunID, email.KindAlert, r, webhook.Message{
+	return n.toAdmins(ctx, tx, run.alertKey(), email.KindAlert, r, webhook.Message{
 		Kind: email.KindAlert, RunID: run.RunID, Pipeline: run.Pipeline, Severity: "error",
 		Title: r.Subject, Text: truncate(run.Error, 1500),
 		Facts: []webhook.Fact{{Label: "Pipeline", Value: run.Pipeline}, {Label: "Step", Value: step}, {Label: "Run", Value: run.RunID}},
@@ -227,10 +243,10 @@ func (n *Notifier) toAdmins(ctx context.Context, tx pgx.Tx, key, kind string, r 
 const reconcileHorizon = 24 * time.Hour
 
 // ReconcileAlerts alerts every run that failed between a day and grace ago
-// and has no alert: one whose step-failed event never reached notifier
-// (dead-lettered by Pub/Sub while notifier was down longer than its retries,
-// say). Alerts are keyed per run, so a run this and its event both alert is
-// alerted once. It returns how many runs it alerted; nothing is done when
+// and has no alert since it (last) started: one whose step-failed event never
+// reached notifier (dead-lettered by Pub/Sub while notifier was down longer
+// than its retries, say). Alerts are keyed per run and retry, so a run this
+// and its event both alert is alerted once. It returns how many runs it alerted; nothing is done when
 // there are neither admin emails nor webhooks to alert.
 func (n *Notifier) ReconcileAlerts(ctx context.Context, grace time.Duration) (int, error) {
 	if len(n.cfg.Admins) == 0 && len(n.cfg.Webhooks) == 0 {
@@ -238,12 +254,13 @@ func (n *Notifier) ReconcileAlerts(ctx context.Context, grace time.Duration) (in
 	}
 	now := time.Now()
 	rows, err := n.pool.Query(ctx, `
-		SELECT r.run_id, r.pipeline, coalesce(s.step, ''), coalesce(nullif(s.error, ''), r.error), r.ended_at
+		SELECT r.run_id, r.pipeline, coalesce(s.step, ''), coalesce(nullif(s.error, ''), r.error), r.ended_at, r.retries
 		FROM runs r
 		LEFT JOIN LATERAL (SELECT step, error FROM steps
 			WHERE run_id = r.run_id AND state = 'failed' ORDER BY position LIMIT 1) s ON true
 		WHERE r.state = 'failed' AND r.ended_at <= $1 AND r.ended_at > $2
-		  AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.run_id = r.run_id AND n.kind = $3)
+		  AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.run_id = r.run_id AND n.kind = $3
+		                  AND n.created_at >= coalesce(r.started_at, r.queued_at))
 		ORDER BY r.ended_at
 		LIMIT 100`, now.Add(-grace), now.Add(-reconcileHorizon), email.KindAlert)
 	if err != nil {
@@ -251,7 +268,7 @@ func (n *Notifier) ReconcileAlerts(ctx context.Context, grace time.Duration) (in
 	}
 	runs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (failedRun, error) {
 		var f failedRun
-		return f, r.Scan(&f.RunID, &f.Pipeline, &f.Step, &f.Error, &f.At)
+		return f, r.Scan(&f.RunID, &f.Pipeline, &f.Step, &f.Error, &f.At, &f.Retries)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("notify: find failed runs without an alert: %w", err)

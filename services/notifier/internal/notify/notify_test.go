@@ -989,3 +989,34 @@ func TestRetriedRunRetriesWhatWasGivenUp(t *testing.T) {
 		t.Errorf("figures %v: the retry's step reports every email sent", figs)
 	}
 }
+
+// Each failure of a run is alerted once: a run that control's RetryRun
+// re-ran (runs.retries) and that failed again is alerted again, by its
+// step-failed event or, when that never came, by the reconciler.
+func TestRetriedRunFailingAgainIsAlertedAgain(t *testing.T) {
+	f := newFixture(t, options{})
+	f.exec(`INSERT INTO pipelines (id) VALUES ('preventive_maintenance') ON CONFLICT DO NOTHING`)
+	f.exec(`INSERT INTO runs (run_id, pipeline, state, source, logical_date, started_at, ended_at, error) VALUES
+		($1, 'preventive_maintenance', 'failed', 'manual', now(), now() - interval '1 hour', now() - interval '50 minutes', 'pmgen: boom'),
+		('lost', 'preventive_maintenance', 'failed', 'manual', now(), now() - interval '1 hour', now() - interval '50 minutes', 'pmgen: boom')`, runID)
+	f.process(stepFailed(t, runID, events.Pmgen, "boom", false), eventing.Handled)
+	f.process(stepFailed(t, "lost", events.Pmgen, "boom", false), eventing.Handled)
+	// The first alerts went out when the runs failed; both were retried (as
+	// RetryRun leaves them) and failed again.
+	f.exec(`UPDATE notifications SET created_at = now() - interval '50 minutes'`)
+	f.exec(`UPDATE runs SET retries = 1, started_at = now() - interval '10 minutes', ended_at = now() - interval '5 minutes'`)
+	f.process(stepFailed(t, runID, events.Pmgen, "boom again", false), eventing.Handled)
+	if f.mail.count() != 3 || f.row("alert:"+runID+":retry-1").Status != notify.StatusSent {
+		t.Fatalf("%d alert emails, want the first failures' and the retry's", f.mail.count())
+	}
+	if n, err := f.n.ReconcileAlerts(t.Context(), time.Minute); err != nil || n != 1 {
+		t.Fatalf("reconcile alerted %d runs (%v), want the lost retry's failure", n, err)
+	}
+	if r := f.row("alert:lost:retry-1"); r.Status != notify.StatusSent || f.mail.count() != 4 {
+		t.Fatalf("%d emails; the reconciled alert %+v", f.mail.count(), r)
+	}
+	f.process(stepFailed(t, runID, events.Pmgen, "late report of the same failure", false), eventing.Handled)
+	if n, err := f.n.ReconcileAlerts(t.Context(), time.Minute); err != nil || n != 0 || f.mail.count() != 4 {
+		t.Fatalf("again: reconciled %d (%v), %d emails; want nothing more", n, err, f.mail.count())
+	}
+}
