@@ -91,5 +91,11 @@ func TestAdminPageCardControls(t *testing.T) {
 	if n := count(t, `SELECT count(*) FROM runs WHERE source = 'backfill' AND logical_date >= $1 AND logical_date < $2`, monday, monday.AddDate(0, 0, 8)); n != 2 {
 		t.Fatalf("backfill created %d runs, want 2", n)
 	}
+	// A viewer is not offered the backfill.
+	v := openPage(t, "cards-viewer", sys.ViewerToken, time.Minute)
+	if got := v.eval(`String(document.querySelector('` + kpi + ` button.backfill-open').hidden)`); got != "true" {
+		t.Fatal("a viewer is offered Backfill…")
+	}
+	v.noConsoleErrors()
 	p.noConsoleErrors("status of 400 (Bad Request) (" + sys.Services[events.Control].URL + "/v1/pipelines/weekly_kpi_report:trigger")
 }

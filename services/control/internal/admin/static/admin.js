@@ -288,6 +288,8 @@
       (p.max_active_runs ? ' · at most ' + p.max_active_runs + ' at once' : '');
     c.aliases.textContent = (p.aliases || []).length ? 'also answers to ' + p.aliases.join(', ') : '';
     renderMissed(c.missed, p.missed_ticks || []);
+    c.backfillButton.hidden = state.role !== 'admin'; // backfill is admin-only
+    if (c.backfillButton.hidden) c.backfill.root.hidden = true;
     c.pause.checked = !!p.paused;
     c.root.setAttribute('data-paused', p.paused ? 'true' : 'false');
   }
