@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -96,22 +95,12 @@ func TestBackfillThreeWeeksTwice(t *testing.T) {
 func backfill(t *testing.T, pipeline, from, to string) (created []string, existing int) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"from_date": from, "to_date": to})
-	req, err := http.NewRequest(http.MethodPost, sys.Services[events.Control].URL+"/v1/pipelines/"+pipeline+":backfill", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+sys.AdminToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var out struct {
 		Created  []string `json:"created_run_ids"`
 		Existing int      `json:"existing"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("backfill: HTTP %d, %v", resp.StatusCode, err)
+	if code, raw := controlCall(t, http.MethodPost, "/v1/pipelines/"+pipeline+":backfill", body, &out); code != http.StatusOK {
+		t.Fatalf("backfill: HTTP %d %s", code, raw)
 	}
 	return out.Created, out.Existing
 }
