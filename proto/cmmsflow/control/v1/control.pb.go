@@ -356,7 +356,10 @@ type Run struct {
 	// The idempotency key of the trigger that created the run, if any.
 	IdempotencyKey string `protobuf:"bytes,11,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	// The steps in order; set by GetRun only.
-	Steps         []*Step `protobuf:"bytes,12,rep,name=steps,proto3" json:"steps,omitempty"`
+	Steps []*Step `protobuf:"bytes,12,rep,name=steps,proto3" json:"steps,omitempty"`
+	// Who set the run's state by hand (SetRunState, SetStepState); empty when
+	// its steps' events set it.
+	StateSetBy    string `protobuf:"bytes,14,opt,name=state_set_by,json=stateSetBy,proto3" json:"state_set_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -482,6 +485,13 @@ func (x *Run) GetSteps() []*Step {
 	return nil
 }
 
+func (x *Run) GetStateSetBy() string {
+	if x != nil {
+		return x.StateSetBy
+	}
+	return ""
+}
+
 // A step of a run (Airflow's task instance).
 type Step struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -496,7 +506,9 @@ type Step struct {
 	Error     string                 `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
 	Summary   string                 `protobuf:"bytes,8,opt,name=summary,proto3" json:"summary,omitempty"`
 	// What the step measured: rows, bytes, counts, scores.
-	Figures       map[string]float64 `protobuf:"bytes,9,rep,name=figures,proto3" json:"figures,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	Figures map[string]float64 `protobuf:"bytes,9,rep,name=figures,proto3" json:"figures,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	// Who set the step's state by hand; empty when its events set it.
+	StateSetBy    string `protobuf:"bytes,10,opt,name=state_set_by,json=stateSetBy,proto3" json:"state_set_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -592,6 +604,13 @@ func (x *Step) GetFigures() map[string]float64 {
 		return x.Figures
 	}
 	return nil
+}
+
+func (x *Step) GetStateSetBy() string {
+	if x != nil {
+		return x.StateSetBy
+	}
+	return ""
 }
 
 // A notification in a technician's in-app inbox.
@@ -1588,6 +1607,138 @@ func (x *RetryRunRequest) GetDryRun() bool {
 	return false
 }
 
+type SetRunStateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	RunId string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// success, failed or queued.
+	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	// Check the change and return the run as it would leave it, changing nothing.
+	DryRun        bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetRunStateRequest) Reset() {
+	*x = SetRunStateRequest{}
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRunStateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRunStateRequest) ProtoMessage() {}
+
+func (x *SetRunStateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRunStateRequest.ProtoReflect.Descriptor instead.
+func (*SetRunStateRequest) Descriptor() ([]byte, []int) {
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *SetRunStateRequest) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *SetRunStateRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *SetRunStateRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type SetStepStateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	RunId string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	Step  string                 `protobuf:"bytes,2,opt,name=step,proto3" json:"step,omitempty"`
+	// success, failed or skipped.
+	State string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	// Check the change and return the run as it would leave it, changing nothing.
+	DryRun        bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetStepStateRequest) Reset() {
+	*x = SetStepStateRequest{}
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetStepStateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetStepStateRequest) ProtoMessage() {}
+
+func (x *SetStepStateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetStepStateRequest.ProtoReflect.Descriptor instead.
+func (*SetStepStateRequest) Descriptor() ([]byte, []int) {
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SetStepStateRequest) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *SetStepStateRequest) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+func (x *SetStepStateRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *SetStepStateRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
 type ListNotificationsRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	TechnicianId int64                  `protobuf:"varint,1,opt,name=technician_id,json=technicianId,proto3" json:"technician_id,omitempty"`
@@ -1601,7 +1752,7 @@ type ListNotificationsRequest struct {
 
 func (x *ListNotificationsRequest) Reset() {
 	*x = ListNotificationsRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[21]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1613,7 +1764,7 @@ func (x *ListNotificationsRequest) String() string {
 func (*ListNotificationsRequest) ProtoMessage() {}
 
 func (x *ListNotificationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[21]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1626,7 +1777,7 @@ func (x *ListNotificationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNotificationsRequest.ProtoReflect.Descriptor instead.
 func (*ListNotificationsRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{21}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListNotificationsRequest) GetTechnicianId() int64 {
@@ -1661,7 +1812,7 @@ type ListNotificationsResponse struct {
 
 func (x *ListNotificationsResponse) Reset() {
 	*x = ListNotificationsResponse{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[22]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1673,7 +1824,7 @@ func (x *ListNotificationsResponse) String() string {
 func (*ListNotificationsResponse) ProtoMessage() {}
 
 func (x *ListNotificationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[22]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1686,7 +1837,7 @@ func (x *ListNotificationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNotificationsResponse.ProtoReflect.Descriptor instead.
 func (*ListNotificationsResponse) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{22}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListNotificationsResponse) GetNotifications() []*Notification {
@@ -1715,7 +1866,7 @@ type ListReportsRequest struct {
 
 func (x *ListReportsRequest) Reset() {
 	*x = ListReportsRequest{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[23]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1727,7 +1878,7 @@ func (x *ListReportsRequest) String() string {
 func (*ListReportsRequest) ProtoMessage() {}
 
 func (x *ListReportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[23]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1740,7 +1891,7 @@ func (x *ListReportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReportsRequest.ProtoReflect.Descriptor instead.
 func (*ListReportsRequest) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{23}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListReportsRequest) GetPageSize() int32 {
@@ -1768,7 +1919,7 @@ type ListReportsResponse struct {
 
 func (x *ListReportsResponse) Reset() {
 	*x = ListReportsResponse{}
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[24]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1780,7 +1931,7 @@ func (x *ListReportsResponse) String() string {
 func (*ListReportsResponse) ProtoMessage() {}
 
 func (x *ListReportsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[24]
+	mi := &file_cmmsflow_control_v1_control_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1793,7 +1944,7 @@ func (x *ListReportsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReportsResponse.ProtoReflect.Descriptor instead.
 func (*ListReportsResponse) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{24}
+	return file_cmmsflow_control_v1_control_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListReportsResponse) GetReports() []*Report {
@@ -1842,7 +1993,7 @@ const file_cmmsflow_control_v1_control_proto_rawDesc = "" +
 	"\aConfKey\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06format\x18\x02 \x01(\tR\x06format\x12 \n" +
-	"\vdescription\x18\x03 \x01(\tR\vdescription\"\x8f\x05\n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\"\xb1\x05\n" +
 	"\x03Run\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1a\n" +
 	"\bpipeline\x18\x02 \x01(\tR\bpipeline\x12U\n" +
@@ -1858,10 +2009,12 @@ const file_cmmsflow_control_v1_control_proto_rawDesc = "" +
 	"\x05error\x18\n" +
 	" \x01(\tR\x05error\x12'\n" +
 	"\x0fidempotency_key\x18\v \x01(\tR\x0eidempotencyKey\x12/\n" +
-	"\x05steps\x18\f \x03(\v2\x19.cmmsflow.control.v1.StepR\x05steps\x1a7\n" +
+	"\x05steps\x18\f \x03(\v2\x19.cmmsflow.control.v1.StepR\x05steps\x12 \n" +
+	"\fstate_set_by\x18\x0e \x01(\tR\n" +
+	"stateSetBy\x1a7\n" +
 	"\tConfEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcd\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xef\x03\n" +
 	"\x04Step\x12\x12\n" +
 	"\x04step\x18\x01 \x01(\tR\x04step\x12\x1a\n" +
 	"\bposition\x18\x02 \x01(\x05R\bposition\x12Y\n" +
@@ -1872,7 +2025,10 @@ const file_cmmsflow_control_v1_control_proto_rawDesc = "" +
 	"\bended_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\x12\x14\n" +
 	"\x05error\x18\a \x01(\tR\x05error\x12\x18\n" +
 	"\asummary\x18\b \x01(\tR\asummary\x12@\n" +
-	"\afigures\x18\t \x03(\v2&.cmmsflow.control.v1.Step.FiguresEntryR\afigures\x1a:\n" +
+	"\afigures\x18\t \x03(\v2&.cmmsflow.control.v1.Step.FiguresEntryR\afigures\x12 \n" +
+	"\fstate_set_by\x18\n" +
+	" \x01(\tR\n" +
+	"stateSetBy\x1a:\n" +
 	"\fFiguresEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xf5\x02\n" +
@@ -1950,7 +2106,16 @@ const file_cmmsflow_control_v1_control_proto_rawDesc = "" +
 	"\x0fRetryRunRequest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1b\n" +
 	"\tfrom_step\x18\x02 \x01(\tR\bfromStep\x12\x17\n" +
-	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"{\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"Z\n" +
+	"\x12SetRunStateRequest\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"o\n" +
+	"\x13SetStepStateRequest\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\tR\x04step\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x17\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\"{\n" +
 	"\x18ListNotificationsRequest\x12#\n" +
 	"\rtechnician_id\x18\x01 \x01(\x03R\ftechnicianId\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -1965,7 +2130,7 @@ const file_cmmsflow_control_v1_control_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"t\n" +
 	"\x13ListReportsResponse\x125\n" +
 	"\areports\x18\x01 \x03(\v2\x1b.cmmsflow.control.v1.ReportR\areports\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xac\f\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xae\x0e\n" +
 	"\x0eControlService\x12}\n" +
 	"\rListPipelines\x12).cmmsflow.control.v1.ListPipelinesRequest\x1a*.cmmsflow.control.v1.ListPipelinesResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/pipelines\x12w\n" +
 	"\vGetPipeline\x12'.cmmsflow.control.v1.GetPipelineRequest\x1a\x1d.cmmsflow.control.v1.Pipeline\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/pipelines/{pipeline}\x12\x99\x01\n" +
@@ -1977,7 +2142,9 @@ const file_cmmsflow_control_v1_control_proto_rawDesc = "" +
 	"\x0fUnpausePipeline\x12+.cmmsflow.control.v1.UnpausePipelineRequest\x1a\x1d.cmmsflow.control.v1.Pipeline\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/pipelines/{pipeline}:unpause\x12q\n" +
 	"\tCancelRun\x12%.cmmsflow.control.v1.CancelRunRequest\x1a\x18.cmmsflow.control.v1.Run\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/runs/{run_id}:cancel\x12\x9d\x01\n" +
 	"\x10BackfillPipeline\x12,.cmmsflow.control.v1.BackfillPipelineRequest\x1a-.cmmsflow.control.v1.BackfillPipelineResponse\",\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/pipelines/{pipeline}:backfill\x12n\n" +
-	"\bRetryRun\x12$.cmmsflow.control.v1.RetryRunRequest\x1a\x18.cmmsflow.control.v1.Run\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/runs/{run_id}:retry\x12\xa9\x01\n" +
+	"\bRetryRun\x12$.cmmsflow.control.v1.RetryRunRequest\x1a\x18.cmmsflow.control.v1.Run\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/runs/{run_id}:retry\x12w\n" +
+	"\vSetRunState\x12'.cmmsflow.control.v1.SetRunStateRequest\x1a\x18.cmmsflow.control.v1.Run\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/runs/{run_id}:setState\x12\x86\x01\n" +
+	"\fSetStepState\x12(.cmmsflow.control.v1.SetStepStateRequest\x1a\x18.cmmsflow.control.v1.Run\"2\x82\xd3\xe4\x93\x02,:\x01*\"'/v1/runs/{run_id}/steps/{step}:setState\x12\xa9\x01\n" +
 	"\x11ListNotifications\x12-.cmmsflow.control.v1.ListNotificationsRequest\x1a..cmmsflow.control.v1.ListNotificationsResponse\"5\x82\xd3\xe4\x93\x02/\x12-/v1/technicians/{technician_id}/notifications\x12u\n" +
 	"\vListReports\x12'.cmmsflow.control.v1.ListReportsRequest\x1a(.cmmsflow.control.v1.ListReportsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/reportsB\xf3\x02\x92A\xad\x02\x12\x81\x01\n" +
 	"\x14cmmsflow control API\x12eTrigger and follow cmmsflow's pipelines (etl_ml_training, preventive_maintenance, weekly_kpi_report).2\x02v12\x10application/json:\x10application/jsonZu\n" +
@@ -1999,7 +2166,7 @@ func file_cmmsflow_control_v1_control_proto_rawDescGZIP() []byte {
 	return file_cmmsflow_control_v1_control_proto_rawDescData
 }
 
-var file_cmmsflow_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_cmmsflow_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_cmmsflow_control_v1_control_proto_goTypes = []any{
 	(*Pipeline)(nil),                  // 0: cmmsflow.control.v1.Pipeline
 	(*MissedTick)(nil),                // 1: cmmsflow.control.v1.MissedTick
@@ -2022,41 +2189,43 @@ var file_cmmsflow_control_v1_control_proto_goTypes = []any{
 	(*BackfillPipelineRequest)(nil),   // 18: cmmsflow.control.v1.BackfillPipelineRequest
 	(*BackfillPipelineResponse)(nil),  // 19: cmmsflow.control.v1.BackfillPipelineResponse
 	(*RetryRunRequest)(nil),           // 20: cmmsflow.control.v1.RetryRunRequest
-	(*ListNotificationsRequest)(nil),  // 21: cmmsflow.control.v1.ListNotificationsRequest
-	(*ListNotificationsResponse)(nil), // 22: cmmsflow.control.v1.ListNotificationsResponse
-	(*ListReportsRequest)(nil),        // 23: cmmsflow.control.v1.ListReportsRequest
-	(*ListReportsResponse)(nil),       // 24: cmmsflow.control.v1.ListReportsResponse
-	nil,                               // 25: cmmsflow.control.v1.Run.ConfEntry
-	nil,                               // 26: cmmsflow.control.v1.Step.FiguresEntry
-	nil,                               // 27: cmmsflow.control.v1.Report.KpisEntry
-	nil,                               // 28: cmmsflow.control.v1.TriggerPipelineRequest.ConfEntry
-	(*timestamppb.Timestamp)(nil),     // 29: google.protobuf.Timestamp
+	(*SetRunStateRequest)(nil),        // 21: cmmsflow.control.v1.SetRunStateRequest
+	(*SetStepStateRequest)(nil),       // 22: cmmsflow.control.v1.SetStepStateRequest
+	(*ListNotificationsRequest)(nil),  // 23: cmmsflow.control.v1.ListNotificationsRequest
+	(*ListNotificationsResponse)(nil), // 24: cmmsflow.control.v1.ListNotificationsResponse
+	(*ListReportsRequest)(nil),        // 25: cmmsflow.control.v1.ListReportsRequest
+	(*ListReportsResponse)(nil),       // 26: cmmsflow.control.v1.ListReportsResponse
+	nil,                               // 27: cmmsflow.control.v1.Run.ConfEntry
+	nil,                               // 28: cmmsflow.control.v1.Step.FiguresEntry
+	nil,                               // 29: cmmsflow.control.v1.Report.KpisEntry
+	nil,                               // 30: cmmsflow.control.v1.TriggerPipelineRequest.ConfEntry
+	(*timestamppb.Timestamp)(nil),     // 31: google.protobuf.Timestamp
 }
 var file_cmmsflow_control_v1_control_proto_depIdxs = []int32{
 	3,  // 0: cmmsflow.control.v1.Pipeline.last_run:type_name -> cmmsflow.control.v1.Run
-	29, // 1: cmmsflow.control.v1.Pipeline.next_run:type_name -> google.protobuf.Timestamp
+	31, // 1: cmmsflow.control.v1.Pipeline.next_run:type_name -> google.protobuf.Timestamp
 	2,  // 2: cmmsflow.control.v1.Pipeline.conf_keys:type_name -> cmmsflow.control.v1.ConfKey
 	1,  // 3: cmmsflow.control.v1.Pipeline.missed_ticks:type_name -> cmmsflow.control.v1.MissedTick
-	29, // 4: cmmsflow.control.v1.MissedTick.tick:type_name -> google.protobuf.Timestamp
-	25, // 5: cmmsflow.control.v1.Run.conf:type_name -> cmmsflow.control.v1.Run.ConfEntry
-	29, // 6: cmmsflow.control.v1.Run.logical_date:type_name -> google.protobuf.Timestamp
-	29, // 7: cmmsflow.control.v1.Run.queued_at:type_name -> google.protobuf.Timestamp
-	29, // 8: cmmsflow.control.v1.Run.started_at:type_name -> google.protobuf.Timestamp
-	29, // 9: cmmsflow.control.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
+	31, // 4: cmmsflow.control.v1.MissedTick.tick:type_name -> google.protobuf.Timestamp
+	27, // 5: cmmsflow.control.v1.Run.conf:type_name -> cmmsflow.control.v1.Run.ConfEntry
+	31, // 6: cmmsflow.control.v1.Run.logical_date:type_name -> google.protobuf.Timestamp
+	31, // 7: cmmsflow.control.v1.Run.queued_at:type_name -> google.protobuf.Timestamp
+	31, // 8: cmmsflow.control.v1.Run.started_at:type_name -> google.protobuf.Timestamp
+	31, // 9: cmmsflow.control.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
 	4,  // 10: cmmsflow.control.v1.Run.steps:type_name -> cmmsflow.control.v1.Step
-	29, // 11: cmmsflow.control.v1.Step.started_at:type_name -> google.protobuf.Timestamp
-	29, // 12: cmmsflow.control.v1.Step.ended_at:type_name -> google.protobuf.Timestamp
-	26, // 13: cmmsflow.control.v1.Step.figures:type_name -> cmmsflow.control.v1.Step.FiguresEntry
-	29, // 14: cmmsflow.control.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
-	29, // 15: cmmsflow.control.v1.Notification.sent_at:type_name -> google.protobuf.Timestamp
-	29, // 16: cmmsflow.control.v1.Notification.read_at:type_name -> google.protobuf.Timestamp
-	29, // 17: cmmsflow.control.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
-	27, // 18: cmmsflow.control.v1.Report.kpis:type_name -> cmmsflow.control.v1.Report.KpisEntry
+	31, // 11: cmmsflow.control.v1.Step.started_at:type_name -> google.protobuf.Timestamp
+	31, // 12: cmmsflow.control.v1.Step.ended_at:type_name -> google.protobuf.Timestamp
+	28, // 13: cmmsflow.control.v1.Step.figures:type_name -> cmmsflow.control.v1.Step.FiguresEntry
+	31, // 14: cmmsflow.control.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
+	31, // 15: cmmsflow.control.v1.Notification.sent_at:type_name -> google.protobuf.Timestamp
+	31, // 16: cmmsflow.control.v1.Notification.read_at:type_name -> google.protobuf.Timestamp
+	31, // 17: cmmsflow.control.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
+	29, // 18: cmmsflow.control.v1.Report.kpis:type_name -> cmmsflow.control.v1.Report.KpisEntry
 	0,  // 19: cmmsflow.control.v1.ListPipelinesResponse.pipelines:type_name -> cmmsflow.control.v1.Pipeline
-	28, // 20: cmmsflow.control.v1.TriggerPipelineRequest.conf:type_name -> cmmsflow.control.v1.TriggerPipelineRequest.ConfEntry
+	30, // 20: cmmsflow.control.v1.TriggerPipelineRequest.conf:type_name -> cmmsflow.control.v1.TriggerPipelineRequest.ConfEntry
 	3,  // 21: cmmsflow.control.v1.TriggerPipelineResponse.run:type_name -> cmmsflow.control.v1.Run
 	3,  // 22: cmmsflow.control.v1.ListRunsResponse.runs:type_name -> cmmsflow.control.v1.Run
-	29, // 23: cmmsflow.control.v1.BackfillPipelineResponse.ticks:type_name -> google.protobuf.Timestamp
+	31, // 23: cmmsflow.control.v1.BackfillPipelineResponse.ticks:type_name -> google.protobuf.Timestamp
 	5,  // 24: cmmsflow.control.v1.ListNotificationsResponse.notifications:type_name -> cmmsflow.control.v1.Notification
 	6,  // 25: cmmsflow.control.v1.ListReportsResponse.reports:type_name -> cmmsflow.control.v1.Report
 	7,  // 26: cmmsflow.control.v1.ControlService.ListPipelines:input_type -> cmmsflow.control.v1.ListPipelinesRequest
@@ -2069,22 +2238,26 @@ var file_cmmsflow_control_v1_control_proto_depIdxs = []int32{
 	17, // 33: cmmsflow.control.v1.ControlService.CancelRun:input_type -> cmmsflow.control.v1.CancelRunRequest
 	18, // 34: cmmsflow.control.v1.ControlService.BackfillPipeline:input_type -> cmmsflow.control.v1.BackfillPipelineRequest
 	20, // 35: cmmsflow.control.v1.ControlService.RetryRun:input_type -> cmmsflow.control.v1.RetryRunRequest
-	21, // 36: cmmsflow.control.v1.ControlService.ListNotifications:input_type -> cmmsflow.control.v1.ListNotificationsRequest
-	23, // 37: cmmsflow.control.v1.ControlService.ListReports:input_type -> cmmsflow.control.v1.ListReportsRequest
-	8,  // 38: cmmsflow.control.v1.ControlService.ListPipelines:output_type -> cmmsflow.control.v1.ListPipelinesResponse
-	0,  // 39: cmmsflow.control.v1.ControlService.GetPipeline:output_type -> cmmsflow.control.v1.Pipeline
-	11, // 40: cmmsflow.control.v1.ControlService.TriggerPipeline:output_type -> cmmsflow.control.v1.TriggerPipelineResponse
-	13, // 41: cmmsflow.control.v1.ControlService.ListRuns:output_type -> cmmsflow.control.v1.ListRunsResponse
-	3,  // 42: cmmsflow.control.v1.ControlService.GetRun:output_type -> cmmsflow.control.v1.Run
-	0,  // 43: cmmsflow.control.v1.ControlService.PausePipeline:output_type -> cmmsflow.control.v1.Pipeline
-	0,  // 44: cmmsflow.control.v1.ControlService.UnpausePipeline:output_type -> cmmsflow.control.v1.Pipeline
-	3,  // 45: cmmsflow.control.v1.ControlService.CancelRun:output_type -> cmmsflow.control.v1.Run
-	19, // 46: cmmsflow.control.v1.ControlService.BackfillPipeline:output_type -> cmmsflow.control.v1.BackfillPipelineResponse
-	3,  // 47: cmmsflow.control.v1.ControlService.RetryRun:output_type -> cmmsflow.control.v1.Run
-	22, // 48: cmmsflow.control.v1.ControlService.ListNotifications:output_type -> cmmsflow.control.v1.ListNotificationsResponse
-	24, // 49: cmmsflow.control.v1.ControlService.ListReports:output_type -> cmmsflow.control.v1.ListReportsResponse
-	38, // [38:50] is the sub-list for method output_type
-	26, // [26:38] is the sub-list for method input_type
+	21, // 36: cmmsflow.control.v1.ControlService.SetRunState:input_type -> cmmsflow.control.v1.SetRunStateRequest
+	22, // 37: cmmsflow.control.v1.ControlService.SetStepState:input_type -> cmmsflow.control.v1.SetStepStateRequest
+	23, // 38: cmmsflow.control.v1.ControlService.ListNotifications:input_type -> cmmsflow.control.v1.ListNotificationsRequest
+	25, // 39: cmmsflow.control.v1.ControlService.ListReports:input_type -> cmmsflow.control.v1.ListReportsRequest
+	8,  // 40: cmmsflow.control.v1.ControlService.ListPipelines:output_type -> cmmsflow.control.v1.ListPipelinesResponse
+	0,  // 41: cmmsflow.control.v1.ControlService.GetPipeline:output_type -> cmmsflow.control.v1.Pipeline
+	11, // 42: cmmsflow.control.v1.ControlService.TriggerPipeline:output_type -> cmmsflow.control.v1.TriggerPipelineResponse
+	13, // 43: cmmsflow.control.v1.ControlService.ListRuns:output_type -> cmmsflow.control.v1.ListRunsResponse
+	3,  // 44: cmmsflow.control.v1.ControlService.GetRun:output_type -> cmmsflow.control.v1.Run
+	0,  // 45: cmmsflow.control.v1.ControlService.PausePipeline:output_type -> cmmsflow.control.v1.Pipeline
+	0,  // 46: cmmsflow.control.v1.ControlService.UnpausePipeline:output_type -> cmmsflow.control.v1.Pipeline
+	3,  // 47: cmmsflow.control.v1.ControlService.CancelRun:output_type -> cmmsflow.control.v1.Run
+	19, // 48: cmmsflow.control.v1.ControlService.BackfillPipeline:output_type -> cmmsflow.control.v1.BackfillPipelineResponse
+	3,  // 49: cmmsflow.control.v1.ControlService.RetryRun:output_type -> cmmsflow.control.v1.Run
+	3,  // 50: cmmsflow.control.v1.ControlService.SetRunState:output_type -> cmmsflow.control.v1.Run
+	3,  // 51: cmmsflow.control.v1.ControlService.SetStepState:output_type -> cmmsflow.control.v1.Run
+	24, // 52: cmmsflow.control.v1.ControlService.ListNotifications:output_type -> cmmsflow.control.v1.ListNotificationsResponse
+	26, // 53: cmmsflow.control.v1.ControlService.ListReports:output_type -> cmmsflow.control.v1.ListReportsResponse
+	40, // [40:54] is the sub-list for method output_type
+	26, // [26:40] is the sub-list for method input_type
 	26, // [26:26] is the sub-list for extension type_name
 	26, // [26:26] is the sub-list for extension extendee
 	0,  // [0:26] is the sub-list for field type_name
@@ -2101,7 +2274,7 @@ func file_cmmsflow_control_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cmmsflow_control_v1_control_proto_rawDesc), len(file_cmmsflow_control_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -39,6 +39,8 @@ const (
 	ControlService_CancelRun_FullMethodName         = "/cmmsflow.control.v1.ControlService/CancelRun"
 	ControlService_BackfillPipeline_FullMethodName  = "/cmmsflow.control.v1.ControlService/BackfillPipeline"
 	ControlService_RetryRun_FullMethodName          = "/cmmsflow.control.v1.ControlService/RetryRun"
+	ControlService_SetRunState_FullMethodName       = "/cmmsflow.control.v1.ControlService/SetRunState"
+	ControlService_SetStepState_FullMethodName      = "/cmmsflow.control.v1.ControlService/SetStepState"
 	ControlService_ListNotifications_FullMethodName = "/cmmsflow.control.v1.ControlService/ListNotifications"
 	ControlService_ListReports_FullMethodName       = "/cmmsflow.control.v1.ControlService/ListReports"
 )
@@ -82,6 +84,25 @@ type ControlServiceClient interface {
 	// INVALID_ARGUMENT; a step whose earlier steps did not all succeed, or
 	// whose input event is no longer kept, is FAILED_PRECONDITION.
 	RetryRun(ctx context.Context, in *RetryRunRequest, opts ...grpc.CallOption) (*Run, error)
+	// Sets a run's state by hand (admin; Airflow's PATCH dagRun state).
+	// success: the run and every step not yet successful are marked success
+	// (the steps that never ran are not performed). failed: the run is failed,
+	// its running steps failed and its pending ones skipped. Either stops a
+	// queued or running run: its running step's work is stopped where the
+	// engine allows it, and the pipeline's next queued run takes the slot.
+	// queued: a finished run is queued again from its first step (every step
+	// back to pending) and starts when the pipeline has a free slot; a queued
+	// or running run is ABORTED (HTTP 409). Any other state is INVALID_ARGUMENT.
+	// A run failed by hand is not alerted as a failure.
+	SetRunState(ctx context.Context, in *SetRunStateRequest, opts ...grpc.CallOption) (*Run, error)
+	// Sets a step's state by hand (admin; Airflow's PATCH task instance):
+	// success, failed or skipped. In a finished run, the step takes the state
+	// and the run follows its steps: failed when a step failed, success when
+	// every step succeeded or was skipped, else as it was. In a queued or
+	// running run only failed is allowed (a later step needs this one's
+	// output): the step is failed and the run with it, as SetRunState failed
+	// does; success or skipped there is FAILED_PRECONDITION.
+	SetStepState(ctx context.Context, in *SetStepStateRequest, opts ...grpc.CallOption) (*Run, error)
 	// Lists a technician's in-app notifications, newest first.
 	ListNotifications(ctx context.Context, in *ListNotificationsRequest, opts ...grpc.CallOption) (*ListNotificationsResponse, error)
 	// Lists the stored weekly KPI reports, newest ISO week first.
@@ -196,6 +217,26 @@ func (c *controlServiceClient) RetryRun(ctx context.Context, in *RetryRunRequest
 	return out, nil
 }
 
+func (c *controlServiceClient) SetRunState(ctx context.Context, in *SetRunStateRequest, opts ...grpc.CallOption) (*Run, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Run)
+	err := c.cc.Invoke(ctx, ControlService_SetRunState_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlServiceClient) SetStepState(ctx context.Context, in *SetStepStateRequest, opts ...grpc.CallOption) (*Run, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Run)
+	err := c.cc.Invoke(ctx, ControlService_SetStepState_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *controlServiceClient) ListNotifications(ctx context.Context, in *ListNotificationsRequest, opts ...grpc.CallOption) (*ListNotificationsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListNotificationsResponse)
@@ -255,6 +296,25 @@ type ControlServiceServer interface {
 	// INVALID_ARGUMENT; a step whose earlier steps did not all succeed, or
 	// whose input event is no longer kept, is FAILED_PRECONDITION.
 	RetryRun(context.Context, *RetryRunRequest) (*Run, error)
+	// Sets a run's state by hand (admin; Airflow's PATCH dagRun state).
+	// success: the run and every step not yet successful are marked success
+	// (the steps that never ran are not performed). failed: the run is failed,
+	// its running steps failed and its pending ones skipped. Either stops a
+	// queued or running run: its running step's work is stopped where the
+	// engine allows it, and the pipeline's next queued run takes the slot.
+	// queued: a finished run is queued again from its first step (every step
+	// back to pending) and starts when the pipeline has a free slot; a queued
+	// or running run is ABORTED (HTTP 409). Any other state is INVALID_ARGUMENT.
+	// A run failed by hand is not alerted as a failure.
+	SetRunState(context.Context, *SetRunStateRequest) (*Run, error)
+	// Sets a step's state by hand (admin; Airflow's PATCH task instance):
+	// success, failed or skipped. In a finished run, the step takes the state
+	// and the run follows its steps: failed when a step failed, success when
+	// every step succeeded or was skipped, else as it was. In a queued or
+	// running run only failed is allowed (a later step needs this one's
+	// output): the step is failed and the run with it, as SetRunState failed
+	// does; success or skipped there is FAILED_PRECONDITION.
+	SetStepState(context.Context, *SetStepStateRequest) (*Run, error)
 	// Lists a technician's in-app notifications, newest first.
 	ListNotifications(context.Context, *ListNotificationsRequest) (*ListNotificationsResponse, error)
 	// Lists the stored weekly KPI reports, newest ISO week first.
@@ -298,6 +358,12 @@ func (UnimplementedControlServiceServer) BackfillPipeline(context.Context, *Back
 }
 func (UnimplementedControlServiceServer) RetryRun(context.Context, *RetryRunRequest) (*Run, error) {
 	return nil, status.Error(codes.Unimplemented, "method RetryRun not implemented")
+}
+func (UnimplementedControlServiceServer) SetRunState(context.Context, *SetRunStateRequest) (*Run, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetRunState not implemented")
+}
+func (UnimplementedControlServiceServer) SetStepState(context.Context, *SetStepStateRequest) (*Run, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetStepState not implemented")
 }
 func (UnimplementedControlServiceServer) ListNotifications(context.Context, *ListNotificationsRequest) (*ListNotificationsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListNotifications not implemented")
@@ -506,6 +572,42 @@ func _ControlService_RetryRun_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ControlService_SetRunState_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetRunStateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).SetRunState(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_SetRunState_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).SetRunState(ctx, req.(*SetRunStateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ControlService_SetStepState_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetStepStateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServiceServer).SetStepState(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ControlService_SetStepState_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServiceServer).SetStepState(ctx, req.(*SetStepStateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ControlService_ListNotifications_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListNotificationsRequest)
 	if err := dec(in); err != nil {
@@ -588,6 +690,14 @@ var ControlService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RetryRun",
 			Handler:    _ControlService_RetryRun_Handler,
+		},
+		{
+			MethodName: "SetRunState",
+			Handler:    _ControlService_SetRunState_Handler,
+		},
+		{
+			MethodName: "SetStepState",
+			Handler:    _ControlService_SetStepState_Handler,
 		},
 		{
 			MethodName: "ListNotifications",

@@ -131,14 +131,16 @@ func (s *Server) pipelines(ctx context.Context, ids []string) ([]*controlv1.Pipe
 			logical, queued      *time.Time
 			started, ended       *time.Time
 			errText, idempotency *string
+			setBy                *string
 		)
-		if err := r.Scan(&x.id, &x.paused, &x.running, &x.queued, &runID, &pl, &st, &src, &conf, &logical, &queued, &started, &ended, &errText, &idempotency); err != nil {
+		if err := r.Scan(&x.id, &x.paused, &x.running, &x.queued, &runID, &pl, &st, &src, &conf, &logical, &queued, &started, &ended,
+			&errText, &idempotency, &setBy); err != nil {
 			return x, err
 		}
 		if runID != nil {
 			x.last = &controlv1.Run{RunId: *runID, Pipeline: *pl, State: *st, Source: *src,
 				LogicalDate: ts(logical), QueuedAt: ts(queued), StartedAt: ts(started), EndedAt: ts(ended),
-				Error: *errText, IdempotencyKey: *idempotency,
+				Error: *errText, IdempotencyKey: *idempotency, StateSetBy: *setBy,
 			}
 			x.last.Conf, x.last.ConfJson = runConf(conf)
 		}
@@ -329,41 +331,16 @@ func (s *Server) insertRun(ctx context.Context, tx pgx.Tx, pl events.Pipeline, c
 	return nil, false, errorf(codes.Aborted, "could not name the run: too many triggers at once, retry")
 }
 
-// CancelRun cancels a queued or running run. Its pending steps become
-// skipped; a running step is left to the step runtime, which sees the run
-// cancelled.
+// CancelRun cancels a queued or running run: its pending steps become
+// skipped and its running step failed, whose service sees the run ended and
+// stops its work where the engine allows it (eventing.ErrRunStopped).
 func (s *Server) CancelRun(ctx context.Context, req *controlv1.CancelRunRequest) (*controlv1.Run, error) {
-	runID := req.GetRunId()
-	if runID == "" {
-		return nil, invalid("run_id: required")
-	}
-	if !isText(runID) {
-		return nil, notFound("run %q not found", runID)
-	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		pl, state, err := s.lockRun(ctx, tx, runID)
-		if err != nil {
-			return err
+	return s.changeRun(ctx, req.GetRunId(), false, func(ctx context.Context, tx pgx.Tx, r lockedRun) error {
+		if !slices.Contains(cancellable, r.state) {
+			return errorf(codes.FailedPrecondition, "run %q is %s: only a queued or running run can be cancelled", r.id, r.state)
 		}
-		if !slices.Contains(cancellable, state) {
-			return errorf(codes.FailedPrecondition, "run %q is %s: only a queued or running run can be cancelled", runID, state)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE runs SET state = 'cancelled', ended_at = now(), updated_at = now(), error = $2
-			WHERE run_id = $1`, runID, "cancelled by "+caller(ctx)); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE steps SET state = 'skipped', updated_at = now() WHERE run_id = $1 AND state = 'pending'`, runID); err != nil {
-			return err
-		}
-		_, err = s.starter.StartQueued(ctx, tx, pl) // a slot may have freed
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.relay.Nudge()
-	s.log.InfoContext(ctx, "run cancelled", "run_id", runID, "by", caller(ctx))
-	return s.GetRun(ctx, &controlv1.GetRunRequest{RunId: runID})
+		return stopRun(ctx, tx, r, "cancelled", "cancelled by "+r.by)
+	}, "run cancelled")
 }
 
 // lockRun locks a run's pipeline (projection.LockPipeline), then the run's

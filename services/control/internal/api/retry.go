@@ -29,11 +29,8 @@ import (
 // rolled back: the answer is the run as the retry would leave it.
 func (s *Server) RetryRun(ctx context.Context, req *controlv1.RetryRunRequest) (*controlv1.Run, error) {
 	runID := req.GetRunId()
-	if runID == "" {
-		return nil, invalid("run_id: required")
-	}
-	if !isText(runID) {
-		return nil, notFound("run %q not found", runID)
+	if err := checkRunID(runID); err != nil {
+		return nil, err
 	}
 	var (
 		run  *controlv1.Run
@@ -215,7 +212,7 @@ func stepInput(ctx context.Context, tx pgx.Tx, pl events.Pipeline, runID, from s
 func (p *retryPlan) apply(ctx context.Context, tx pgx.Tx, dry bool) error {
 	if _, err := tx.Exec(ctx, `
 		UPDATE steps SET state = 'pending', started_at = NULL, ended_at = NULL, error = '', summary = '',
-			figures = '{}', updated_at = now()
+			figures = '{}', state_set_by = '', updated_at = now()
 		WHERE run_id = $1 AND position >= $2`, p.runID, p.position); err != nil {
 		return fmt.Errorf("retry: reset steps: %w", err)
 	}
@@ -228,7 +225,7 @@ func (p *retryPlan) apply(ctx context.Context, tx pgx.Tx, dry bool) error {
 	}
 	if _, err := tx.Exec(ctx, `
 		UPDATE runs SET state = 'running', started_at = now(), ended_at = NULL, error = '', trace_id = $2,
-			retries = retries + 1, updated_at = now()
+			state_set_by = '', retries = retries + 1, updated_at = now()
 		WHERE run_id = $1`, p.runID, trace); err != nil {
 		return fmt.Errorf("retry: reset run: %w", err)
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 // RunColumns are the runs columns ScanRun reads.
-const RunColumns = `run_id, pipeline, state, source, conf, logical_date, queued_at, started_at, ended_at, error, coalesce(idempotency_key, '')`
+const RunColumns = `run_id, pipeline, state, source, conf, logical_date, queued_at, started_at, ended_at, error, coalesce(idempotency_key, ''), state_set_by`
 
 // ScanRun scans the RunColumns of a runs row.
 func ScanRun(r pgx.CollectableRow) (*controlv1.Run, error) {
@@ -25,7 +25,7 @@ func ScanRun(r pgx.CollectableRow) (*controlv1.Run, error) {
 		started, ended  *time.Time
 	)
 	if err := r.Scan(&run.RunId, &run.Pipeline, &run.State, &run.Source, &conf, &logical, &queued,
-		&started, &ended, &run.Error, &run.IdempotencyKey); err != nil {
+		&started, &ended, &run.Error, &run.IdempotencyKey, &run.StateSetBy); err != nil {
 		return nil, err
 	}
 	run.Conf, run.ConfJson = runConf(conf)
@@ -93,11 +93,8 @@ func (s *Server) ListRuns(ctx context.Context, req *controlv1.ListRunsRequest) (
 
 // GetRun returns a run with its steps in order.
 func (s *Server) GetRun(ctx context.Context, req *controlv1.GetRunRequest) (*controlv1.Run, error) {
-	if req.GetRunId() == "" {
-		return nil, invalid("run_id: required")
-	}
-	if !isText(req.GetRunId()) {
-		return nil, notFound("run %q not found", req.GetRunId())
+	if err := checkRunID(req.GetRunId()); err != nil {
+		return nil, err
 	}
 	return loadRun(ctx, s.pool, req.GetRunId())
 }
@@ -121,7 +118,7 @@ func loadRun(ctx context.Context, q querier, runID string) (*controlv1.Run, erro
 		return nil, fmt.Errorf("get run: %w", err)
 	}
 	rows, err = q.Query(ctx, `
-		SELECT step, position, state, attempts, started_at, ended_at, error, summary, figures
+		SELECT step, position, state, attempts, started_at, ended_at, error, summary, figures, state_set_by
 		FROM steps WHERE run_id = $1 ORDER BY position`, run.GetRunId())
 	if err != nil {
 		return nil, fmt.Errorf("get steps: %w", err)
@@ -131,7 +128,7 @@ func loadRun(ctx context.Context, q querier, runID string) (*controlv1.Run, erro
 			st             controlv1.Step
 			started, ended *time.Time
 		)
-		if err := r.Scan(&st.Step, &st.Position, &st.State, &st.Attempts, &started, &ended, &st.Error, &st.Summary, &st.Figures); err != nil {
+		if err := r.Scan(&st.Step, &st.Position, &st.State, &st.Attempts, &started, &ended, &st.Error, &st.Summary, &st.Figures, &st.StateSetBy); err != nil {
 			return nil, err
 		}
 		st.StartedAt, st.EndedAt = ts(started), ts(ended)

@@ -459,10 +459,13 @@ func TestCancelRun(t *testing.T) {
 	for _, s := range run.GetSteps() {
 		states = append(states, s.GetState())
 	}
-	// Done steps stay; the running one is left to the step runtime; the
-	// pending ones are skipped.
-	if want := []string{"success", "running", "skipped", "skipped", "skipped"}; !slices.Equal(states, want) {
+	// Done steps stay; the running one is failed (its service stops its
+	// work, eventing.ErrRunStopped); the pending ones are skipped.
+	if want := []string{"success", "failed", "skipped", "skipped", "skipped"}; !slices.Equal(states, want) {
 		t.Fatalf("steps %v, want %v", states, want)
+	}
+	if s := run.GetSteps()[1]; s.GetError() != "cancelled by ops2" || s.GetStateSetBy() != "ops2" || run.GetStateSetBy() != "ops2" {
+		t.Fatalf("the stopped step %v of run %v: want it failed by ops2", s, run)
 	}
 	// The cancel freed running-run's slot: the queued ETL run started.
 	if n := f.count(t, `SELECT count(*) FROM runs WHERE run_id = 'next-etl' AND state = 'running'`); n != 1 {
@@ -598,6 +601,7 @@ func TestHealthReflectionAndOpenAPI(t *testing.T) {
 		"/v1/pipelines/{pipeline}:pause": "post", "/v1/pipelines/{pipeline}:unpause": "post", "/v1/runs": "get",
 		"/v1/runs/{run_id}": "get", "/v1/runs/{run_id}:cancel": "post", "/v1/runs/{run_id}:retry": "post", "/v1/technicians/{technician_id}/notifications": "get",
 		"/v1/reports": "get", "/v1/pipelines/{pipeline}:backfill": "post",
+		"/v1/runs/{run_id}:setState": "post", "/v1/runs/{run_id}/steps/{step}:setState": "post",
 	}
 	for path, method := range routes {
 		if _, ok := doc.Paths[path][method]; !ok {

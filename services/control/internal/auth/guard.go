@@ -43,6 +43,9 @@ var Policy = map[string]Rule{
 	controlv1.ControlService_BackfillPipeline_FullMethodName:  {Role: RoleAdmin},
 	// A retry starts work as a trigger does: the same rate limit.
 	controlv1.ControlService_RetryRun_FullMethodName: {Role: RoleAdmin, RateLimited: true},
+	// Setting a run's state to queued starts it again: limited too.
+	controlv1.ControlService_SetRunState_FullMethodName:  {Role: RoleAdmin, RateLimited: true},
+	controlv1.ControlService_SetStepState_FullMethodName: {Role: RoleAdmin},
 	// Probes carry no token.
 	healthpb.Health_Check_FullMethodName: {Role: RoleNone},
 	healthpb.Health_Watch_FullMethodName: {Role: RoleNone},

@@ -114,6 +114,7 @@ func NewRootCommand(a *App) *cobra.Command {
 		newRunsCommand(a),
 		newRunCommand(a),
 		newRetryCommand(a),
+		newMarkCommand(a),
 		newPauseCommand(a, true),
 		newPauseCommand(a, false),
 		newBackfillCommand(a),

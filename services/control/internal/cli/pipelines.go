@@ -352,6 +352,9 @@ func printRun(w io.Writer, r *controlv1.Run) {
 	if r.GetError() != "" {
 		fmt.Fprintf(tw, "error:\t%s\n", r.GetError())
 	}
+	if r.GetStateSetBy() != "" {
+		fmt.Fprintf(tw, "state set by:\t%s\n", r.GetStateSetBy())
+	}
 	_ = tw.Flush()
 	if len(r.GetSteps()) == 0 {
 		fmt.Fprintln(w, "\nno steps yet")

@@ -53,10 +53,14 @@ var (
 // undeclared are the statuses an operation answers that the contract does
 // not list for it, each a problem of the contract's Error schema (README:
 // compatibility notes). Airflow itself answers 400 on clearTaskInstances for
-// a bad form; cmmsflow also refuses to clear a DAG run still running (409).
+// a bad form; cmmsflow also refuses to clear a DAG run still running, or to
+// queue one again, or to mark a task of a running DAG run success or skipped
+// (the tasks after it need its output): 409.
 var undeclared = map[string][]int{
-	"POST /dags/{dag_id}/clearTaskInstances":         {400, 409},
-	"POST /dags/{dag_id}/dagRuns/{dag_run_id}/clear": {409},
+	"POST /dags/{dag_id}/clearTaskInstances":                            {400, 409},
+	"POST /dags/{dag_id}/dagRuns/{dag_run_id}/clear":                    {409},
+	"PATCH /dags/{dag_id}/dagRuns/{dag_run_id}":                         {409},
+	"PATCH /dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}": {409},
 }
 
 // contractPath is the Airflow subset compat serves, cut from the upstream

@@ -132,7 +132,9 @@ func (p *Projection) triggered(ctx context.Context, tx pgx.Tx, ev eventing.Event
 }
 
 // stepStarted counts an attempt. Events may arrive out of order: a step that
-// already ended keeps its end state.
+// already ended keeps its end state. A step whose state was set by hand
+// (steps.state_set_by) keeps it whatever its events say: they are late, from
+// work the change stopped.
 func (p *Projection) stepStarted(ctx context.Context, tx pgx.Tx, ev eventing.Event) error {
 	var s eventsv1.StepStarted
 	if err := ev.Decode(&s); err != nil {
@@ -147,7 +149,7 @@ func (p *Projection) stepStarted(ctx context.Context, tx pgx.Tx, ev eventing.Eve
 			state = CASE WHEN state IN ('success', 'failed') THEN state ELSE 'running' END,
 			started_at = LEAST(coalesce(started_at, $3), $3),
 			updated_at = now()
-		WHERE run_id = $1 AND step = $2`, ev.RunID, s.GetStep(), ev.Time())
+		WHERE run_id = $1 AND step = $2 AND state_set_by = ''`, ev.RunID, s.GetStep(), ev.Time())
 	if err != nil {
 		return err
 	}
@@ -172,7 +174,7 @@ func (p *Projection) stepSucceeded(ctx context.Context, tx pgx.Tx, ev eventing.E
 	if _, err := tx.Exec(ctx, `
 		UPDATE steps SET state = 'success', ended_at = $3, figures = $4, summary = $5, error = '',
 			started_at = coalesce(started_at, $3), updated_at = now()
-		WHERE run_id = $1 AND step = $2`, ev.RunID, s.GetStep(), ev.Time(), figures, s.GetSummary()); err != nil {
+		WHERE run_id = $1 AND step = $2 AND state_set_by = ''`, ev.RunID, s.GetStep(), ev.Time(), figures, s.GetSummary()); err != nil {
 		return err
 	}
 	if pl.StepIndex(s.GetStep()) != len(pl.Steps)-1 {
@@ -207,7 +209,7 @@ func (p *Projection) stepFailed(ctx context.Context, tx pgx.Tx, ev eventing.Even
 	}
 	if s.GetRetrying() {
 		_, err := tx.Exec(ctx, `UPDATE steps SET state = 'up_for_retry', error = $3, updated_at = now()
-			WHERE run_id = $1 AND step = $2 AND state NOT IN ('success', 'failed')`, ev.RunID, s.GetStep(), s.GetError())
+			WHERE run_id = $1 AND step = $2 AND state_set_by = '' AND state NOT IN ('success', 'failed')`, ev.RunID, s.GetStep(), s.GetError())
 		return err
 	}
 	figures, err := json.Marshal(orEmptyF(s.GetFigures()))
@@ -217,7 +219,7 @@ func (p *Projection) stepFailed(ctx context.Context, tx pgx.Tx, ev eventing.Even
 	if _, err := tx.Exec(ctx, `
 		UPDATE steps SET state = 'failed', error = $3, ended_at = $4, figures = $5,
 			started_at = coalesce(started_at, $4), updated_at = now()
-		WHERE run_id = $1 AND step = $2 AND state <> 'success'`, ev.RunID, s.GetStep(), s.GetError(), ev.Time(), figures); err != nil {
+		WHERE run_id = $1 AND step = $2 AND state_set_by = '' AND state <> 'success'`, ev.RunID, s.GetStep(), s.GetError(), ev.Time(), figures); err != nil {
 		return err
 	}
 	if err := LockPipeline(ctx, tx, pl.ID); err != nil {

@@ -246,7 +246,9 @@ const reconcileHorizon = 24 * time.Hour
 // and has no alert since it (last) started: one whose step-failed event never
 // reached notifier (dead-lettered by Pub/Sub while notifier was down longer
 // than its retries, say). Alerts are keyed per run and retry, so a run this
-// and its event both alert is alerted once. It returns how many runs it alerted; nothing is done when
+// and its event both alert is alerted once. A run failed by hand (control's
+// SetRunState or SetStepState, runs.state_set_by) is not alerted: whoever
+// failed it knows. It returns how many runs it alerted; nothing is done when
 // there are neither admin emails nor webhooks to alert.
 func (n *Notifier) ReconcileAlerts(ctx context.Context, grace time.Duration) (int, error) {
 	if len(n.cfg.Admins) == 0 && len(n.cfg.Webhooks) == 0 {
@@ -258,7 +260,7 @@ func (n *Notifier) ReconcileAlerts(ctx context.Context, grace time.Duration) (in
 		FROM runs r
 		LEFT JOIN LATERAL (SELECT step, error FROM steps
 			WHERE run_id = r.run_id AND state = 'failed' ORDER BY position LIMIT 1) s ON true
-		WHERE r.state = 'failed' AND r.ended_at <= $1 AND r.ended_at > $2
+		WHERE r.state = 'failed' AND r.state_set_by = '' AND r.ended_at <= $1 AND r.ended_at > $2
 		  AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.run_id = r.run_id AND n.kind = $3
 		                  AND n.created_at >= coalesce(r.started_at, r.queued_at))
 		ORDER BY r.ended_at

@@ -783,6 +783,8 @@ func TestReconcileAlertsAlertsWhatNoEventDid(t *testing.T) {
 		('fresh',   'preventive_maintenance', 'failed',  'manual', now(), now() - interval '5 seconds', 'x'),
 		('old',     'preventive_maintenance', 'failed',  'manual', now(), now() - interval '3 days', 'x'),
 		('fine',    'preventive_maintenance', 'success', 'manual', now(), now() - interval '10 minutes', '')`)
+	f.exec(`INSERT INTO runs (run_id, pipeline, state, source, logical_date, ended_at, error, state_set_by) VALUES
+		('by-hand', 'preventive_maintenance', 'failed', 'manual', now(), now() - interval '10 minutes', 'marked failed by ops', 'ops')`)
 	f.exec(`INSERT INTO steps (run_id, step, position, state, error) VALUES
 		('lost', 'pmgen', 0, 'failed', 'plan 7: interval_unit "fortnights" unknown'),
 		('lost', 'notifier', 1, 'pending', '')`)
@@ -810,11 +812,12 @@ func TestReconcileAlertsAlertsWhatNoEventDid(t *testing.T) {
 	if f.mail.count() != 2 || len(slack.received()) != 2 {
 		t.Fatalf("%d emails, %d slack posts after the late event, want 2 each", f.mail.count(), len(slack.received()))
 	}
-	// With no grace, the fresh run is alerted too; never the old or the fine.
+	// With no grace, the fresh run is alerted too; never the old, the fine
+	// or the one failed by hand.
 	if n, err := f.n.ReconcileAlerts(t.Context(), 0); err != nil || n != 1 {
 		t.Fatalf("reconcile without grace alerted %d runs (%v), want 1 (fresh)", n, err)
 	}
-	for _, run := range []string{"old", "fine"} {
+	for _, run := range []string{"old", "fine", "by-hand"} {
 		if c := f.count(`SELECT count(*) FROM notifications WHERE run_id = $1`, run); c != 0 {
 			t.Errorf("run %s has %d notifications", run, c)
 		}
