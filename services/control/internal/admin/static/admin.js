@@ -528,10 +528,12 @@
       el('p', { 'class': 'kv' },
         'Pipeline ', el('strong', { text: run.pipeline }), ' · ', run.source, ' · logical date ', fmtTime(run.logical_date),
         ' · queued ', fmtTime(run.queued_at), ' · started ', fmtTime(run.started_at), ' · ended ', fmtTime(run.ended_at),
-        ' · took ', fmtDuration(run.started_at, run.ended_at), conf ? ' · conf ' + conf : ''),
+        ' · took ', fmtDuration(run.started_at, run.ended_at), conf ? ' · conf ' + conf : '',
+        run.state_set_by ? el('span', { id: 'state-set-by', text: ' · state set by ' + run.state_set_by }) : null),
       run.error ? el('p', { 'class': 'error', text: run.error }) : null,
       traceLine(logs || {}),
       cancel,
+      markControl(run),
       retryControl(run),
       graph(run.steps || [])
     ]);
@@ -613,6 +615,27 @@
     return el('p', { 'class': 'retry', id: 'retry' }, el('label', null, 'Re-run from ', sel), ' ', btn);
   }
 
+  // markControl is the admin's "Mark success" / "Mark failed": the run's
+  // state set by hand (SetRunState); a running run is stopped. A refusal
+  // shows the API's reason.
+  function markControl(run) {
+    if (state.role !== 'admin') return null;
+    var box = el('p', { 'class': 'mark', id: 'mark' });
+    [['success', 'Mark success'], ['failed', 'Mark failed']].forEach(function (m) {
+      if (run.state === m[0]) return;
+      var btn = el('button', { type: 'button', id: 'mark-' + m[0], text: m[1] });
+      btn.addEventListener('click', function () {
+        btn.disabled = true;
+        showError('run-error', '');
+        api('POST', '/v1/runs/' + encodeURIComponent(run.run_id) + ':setState', { state: m[0] }).then(function () {
+          loadRun(run.run_id);
+        }, function (err) { showError('run-error', 'Mark ' + m[0] + ' refused: ' + errText(err)); btn.disabled = false; });
+      });
+      box.appendChild(btn);
+    });
+    return box;
+  }
+
   // graph draws the step chain as boxes joined by arrows, coloured by state.
   function graph(steps) {
     var w = 170, h = 60, gap = 50, pad = 6;
@@ -692,6 +715,7 @@
         ' · ended ', fmtTime(s.ended_at), ' · took ', fmtDuration(s.started_at, s.ended_at)),
       s.summary ? el('p', { 'class': 'summary', text: s.summary }) : null,
       s.error ? el('p', { 'class': 'error', text: s.error }) : null,
+      s.state_set_by ? el('p', { 'class': 'muted set-by', text: 'state set by ' + s.state_set_by }) : null,
       table,
       stepLogsLinks(s, links, logs));
   }
