@@ -54,6 +54,7 @@ type Router struct {
 	relay   *Relay
 	log     *slog.Logger
 	timeout time.Duration
+	watch   time.Duration
 	maxBody int64
 	routes  map[string]route
 	extra   []Middleware
@@ -73,6 +74,9 @@ type RouterConfig struct {
 	Log     *slog.Logger
 	Timeout time.Duration // per event; 0 means 5 minutes
 	MaxBody int64         // push body limit; 0 means 16 MiB
+	// RunWatch is how often the run of a step at work is polled, so that the
+	// step is stopped when its run is no longer active; 0 means 5 seconds.
+	RunWatch time.Duration
 	// Telemetry receives a span per delivery and the event metrics; the zero
 	// value uses OpenTelemetry's global providers.
 	Telemetry Telemetry
@@ -83,12 +87,15 @@ func NewRouter(c RouterConfig) *Router {
 	if c.Timeout == 0 {
 		c.Timeout = 5 * time.Minute
 	}
+	if c.RunWatch == 0 {
+		c.RunWatch = defaultRunWatch
+	}
 	if c.MaxBody == 0 {
 		c.MaxBody = 16 << 20
 	}
 	return &Router{
 		service: c.Service, pool: c.Pool, relay: c.Relay, log: c.Log,
-		timeout: c.Timeout, maxBody: c.MaxBody, routes: map[string]route{},
+		timeout: c.Timeout, watch: c.RunWatch, maxBody: c.MaxBody, routes: map[string]route{},
 		tel: newRouterInstruments(c.Telemetry),
 	}
 }
@@ -126,7 +133,7 @@ const (
 	Duplicate    Outcome = "duplicate"
 	DeadLettered Outcome = "dead-lettered"
 	Retry        Outcome = "retry"
-	Cancelled    Outcome = "cancelled" // a step event of a cancelled run: acked, not performed
+	Cancelled    Outcome = "cancelled" // a step event of a run that is no longer active: acked, not performed
 )
 
 // ServeHTTP is the push endpoint. 2xx acks; anything else makes Pub/Sub
@@ -206,7 +213,7 @@ func (r *Router) process(ctx context.Context, msg Message) (Outcome, error) {
 		return r.deadLetter(ctx, msg, &ev, err)
 	default:
 		log.WarnContext(ctx, "event failed, will be retried", "error", err)
-		if rt.step {
+		if rt.step && outcome != Cancelled {
 			r.reportRetry(ctx, ev, err)
 		}
 		return Retry, err
@@ -236,7 +243,7 @@ func (r *Router) deliveryLog(ev Event, msg Message, step bool) *slog.Logger {
 
 // transact is the innermost middleware: it dedupes on the event id in the
 // same transaction as the handler's effects and flushes the outbox after
-// commit.
+// commit. A step is performed only while its run is active (runActive).
 func (r *Router) transact(rt route, outcome *Outcome) Next {
 	return func(ctx context.Context, ev Event) error {
 		var seen bool
@@ -250,39 +257,80 @@ func (r *Router) transact(rt route, outcome *Outcome) Next {
 			return nil
 		}
 		if rt.step {
-			cancelled, err := r.cancelled(ctx, ev)
-			if err != nil || cancelled {
-				if cancelled {
-					*outcome = Cancelled
-				}
+			if start, err := r.startStep(ctx, ev, outcome); !start || err != nil {
 				return err
 			}
-			if err := r.reportStarted(ctx, ev); err != nil {
-				return err
-			}
-			logging.From(ctx).InfoContext(ctx, StepStartedLog)
 		}
-		err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-			tag, err := tx.Exec(ctx, `INSERT INTO processed_events (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-				r.service, ev.ID(), ev.Type())
-			if err != nil {
-				return fmt.Errorf("dedupe: %w", err)
-			}
-			if tag.RowsAffected() == 0 {
-				*outcome = Duplicate
-				return errDuplicate
-			}
-			return r.handle(ctx, rt, tx, ev)
-		})
-		if errors.Is(err, errDuplicate) {
+		stopped, err := r.handleInTx(ctx, rt, ev, outcome)
+		switch {
+		case errors.Is(err, errDuplicate):
 			return nil
-		}
-		if err == nil {
+		case stopped != "":
+			return r.stepStopped(ctx, ev, stopped, outcome)
+		case err == nil:
 			r.flush(ctx)
 		}
 		return err
 	}
 }
+
+// startStep reports ev's step started, unless ev's run is no longer active:
+// then the event is recorded as processed, so that the step is never
+// performed, with outcome Cancelled, and startStep returns false.
+func (r *Router) startStep(ctx context.Context, ev Event, outcome *Outcome) (bool, error) {
+	state, err := r.runState(ctx, ev.RunID)
+	if err != nil {
+		return false, err
+	}
+	if !runActive(state) {
+		*outcome = Cancelled
+		return false, r.markProcessed(ctx, ev)
+	}
+	if err := r.reportStarted(ctx, ev); err != nil {
+		return false, err
+	}
+	logging.From(ctx).InfoContext(ctx, StepStartedLog)
+	return true, nil
+}
+
+// handleInTx runs the handler in a transaction that also records ev as
+// processed. A step handler runs under watchRun: if its run stops meanwhile,
+// the transaction is rolled back whatever the handler returned, and
+// handleInTx returns the state the run was found in.
+func (r *Router) handleInTx(ctx context.Context, rt route, ev Event, outcome *Outcome) (stopped string, err error) {
+	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, insertProcessed, r.service, ev.ID(), ev.Type())
+		if err != nil {
+			return fmt.Errorf("dedupe: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			*outcome = Duplicate
+			return errDuplicate
+		}
+		if !rt.step {
+			return r.handle(ctx, rt, tx, ev)
+		}
+		poll := func(ctx context.Context) (string, error) { return r.runState(ctx, ev.RunID) }
+		stopped, err = watchRun(ctx, r.watch, poll, func(ctx context.Context) error { return r.handle(ctx, rt, tx, ev) })
+		if stopped != "" {
+			return ErrRunStopped // roll back
+		}
+		return err
+	})
+	return stopped, err
+}
+
+// stepStopped acks a step stopped because its run stopped being active: the
+// handler's transaction was rolled back, and nothing is reported; the event
+// is recorded as processed, with a context the stop did not cancel, so that
+// no redelivery performs the step.
+func (r *Router) stepStopped(ctx context.Context, ev Event, state string, outcome *Outcome) error {
+	*outcome = Cancelled
+	logging.From(ctx).InfoContext(ctx, "step stopped: run is no longer active", "run_state", state)
+	return r.markProcessed(context.WithoutCancel(ctx), ev)
+}
+
+const insertProcessed = `INSERT INTO processed_events (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
 
 var errDuplicate = errors.New("duplicate delivery")
 
@@ -300,20 +348,23 @@ func (r *Router) handle(ctx context.Context, rt route, tx pgx.Tx, ev Event) erro
 	return err
 }
 
-// cancelled reports whether ev's run was cancelled (control's CancelRun), and
-// if so records the event as processed so that the step is never performed.
-func (r *Router) cancelled(ctx context.Context, ev Event) (bool, error) {
+// runState is the state of a run, "" when there is no runs row for it.
+func (r *Router) runState(ctx context.Context, runID string) (string, error) {
 	var state string
-	err := r.pool.QueryRow(ctx, `SELECT state FROM runs WHERE run_id = $1`, ev.RunID).Scan(&state)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && state != "cancelled") {
-		return false, nil
+	err := r.pool.QueryRow(ctx, `SELECT state FROM runs WHERE run_id = $1`, runID).Scan(&state)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("run state: %w", err)
+		return "", fmt.Errorf("run state: %w", err)
 	}
-	_, err = r.pool.Exec(ctx, `INSERT INTO processed_events (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-		r.service, ev.ID(), ev.Type())
-	return true, err
+	return state, nil
+}
+
+// markProcessed records ev as processed outside a handler's transaction.
+func (r *Router) markProcessed(ctx context.Context, ev Event) error {
+	_, err := r.pool.Exec(ctx, insertProcessed, r.service, ev.ID(), ev.Type())
+	return err
 }
 
 // flushTimeout bounds the publish after commit: when Pub/Sub is slow the
@@ -402,8 +453,7 @@ func (r *Router) deadLetter(ctx context.Context, msg Message, ev *Event, cause e
 	outcome := DeadLettered
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		if key != "pubsub:" {
-			tag, err := tx.Exec(ctx, `INSERT INTO processed_events (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-				r.service, key, typ)
+			tag, err := tx.Exec(ctx, insertProcessed, r.service, key, typ)
 			if err != nil {
 				return err
 			}

@@ -46,7 +46,8 @@ func newHarness(t *testing.T, timeout time.Duration) *harness {
 	t.Cleanup(pub.Close)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	relay := eventing.NewRelay(pool, pub, log, time.Hour)
-	router := eventing.NewRouter(eventing.RouterConfig{Service: events.Pmgen, Pool: pool, Relay: relay, Log: log, Timeout: timeout, MaxBody: 64 << 10})
+	router := eventing.NewRouter(eventing.RouterConfig{Service: events.Pmgen, Pool: pool, Relay: relay, Log: log,
+		Timeout: timeout, MaxBody: 64 << 10, RunWatch: 5 * time.Millisecond})
 	srv := httptest.NewServer(router)
 	t.Cleanup(srv.Close)
 	return &harness{pool: pool, ps: ps, router: router, srv: srv}
@@ -305,28 +306,119 @@ func TestTransientFailureIsRetriedUntilSuccess(t *testing.T) {
 	}
 }
 
-func TestStepOfCancelledRunIsNotPerformed(t *testing.T) {
+// runIn inserts a run of the preventive maintenance pipeline in state and
+// returns the run-started event of it.
+func (h *harness) runIn(t *testing.T, state string) eventing.Event {
+	t.Helper()
+	ev, err := eventing.New(events.RunStarted, events.Source(events.Control), "manual__"+state,
+		events.PreventiveMaintenance, "", &eventsv1.RunStarted{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.pool.Exec(context.Background(), `INSERT INTO pipelines (id) VALUES ($1) ON CONFLICT DO NOTHING`, events.PreventiveMaintenance); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.pool.Exec(context.Background(), `INSERT INTO runs (run_id, pipeline, state, source, logical_date)
+		VALUES ($1, $2, $3, 'manual', now())`, ev.RunID, events.PreventiveMaintenance, state); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// TestStepOfStoppedRunIsNotPerformed: a step event of a run that is no
+// longer active (cancelled, failed, success, skipped) is acked as cancelled
+// and recorded, and the step neither runs nor reports; a queued or running
+// run's step is performed.
+func TestStepOfStoppedRunIsNotPerformed(t *testing.T) {
 	h := newHarness(t, time.Minute)
 	var calls atomic.Int32
 	h.router.HandleStep(events.RunStarted, func(ctx context.Context, tx pgx.Tx, ev eventing.Event) (eventing.StepResult, error) {
 		calls.Add(1)
 		return effect(ctx, tx, ev)
 	})
-	ev := runStarted(t)
-	if _, err := h.pool.Exec(context.Background(), `INSERT INTO pipelines (id) VALUES ($1)`, events.PreventiveMaintenance); err != nil {
-		t.Fatal(err)
+	for _, state := range []string{"cancelled", "failed", "success", "skipped"} {
+		t.Run(state, func(t *testing.T) {
+			ev := h.runIn(t, state)
+			for i, want := range []string{`{"outcome":"cancelled"}`, `{"outcome":"duplicate"}`} {
+				if code, body := h.post(t, pushBody(ev.Message(), fmt.Sprint(state, i))); code != http.StatusOK || body != want {
+					t.Fatalf("delivery %d: %d %s, want %s", i+1, code, body, want)
+				}
+			}
+			if n := h.count(t, `SELECT count(*) FROM processed_events WHERE event_id = $1`, ev.ID()); n != 1 {
+				t.Fatalf("the event is recorded %d times, want once", n)
+			}
+			if calls.Load() != 0 || h.count(t, `SELECT count(*) FROM outbox`) != 0 {
+				t.Fatalf("a %s run's step ran (%d calls) or reported", state, calls.Load())
+			}
+		})
 	}
-	if _, err := h.pool.Exec(context.Background(), `INSERT INTO runs (run_id, pipeline, state, source, logical_date)
-		VALUES ($1, $2, 'cancelled', 'manual', now())`, ev.RunID, events.PreventiveMaintenance); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if code, body := h.post(t, pushBody(ev.Message(), "c")); code != http.StatusOK || (body != `{"outcome":"cancelled"}` && body != `{"outcome":"duplicate"}`) {
-			t.Fatalf("%d %s", code, body)
+	for _, state := range []string{"queued", "running"} {
+		if code, body := h.post(t, pushBody(h.runIn(t, state).Message(), state)); code != http.StatusOK || body != `{"outcome":"handled"}` {
+			t.Fatalf("a %s run's step: %d %s, want handled", state, code, body)
 		}
 	}
-	if calls.Load() != 0 || h.count(t, `SELECT count(*) FROM outbox`) != 0 {
-		t.Fatalf("a cancelled run's step ran (%d calls) or reported", calls.Load())
+	if calls.Load() != 2 {
+		t.Fatalf("%d calls, want the queued and the running run's steps", calls.Load())
+	}
+}
+
+// TestStepIsStoppedWhenItsRunStops: a run that stops being active while its
+// step is at work cancels the handler's context with cause ErrRunStopped;
+// the delivery is acked as cancelled and recorded, nothing the handler wrote
+// commits, whatever it returns, and the step reports neither success nor
+// failure. A redelivery does not call the handler again.
+func TestStepIsStoppedWhenItsRunStops(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		result func(ctx context.Context) error
+	}{
+		{"handler returns the cause", context.Cause},
+		{"handler returns success anyway", func(context.Context) error { return nil }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, time.Minute)
+			var calls atomic.Int32
+			at, cause := make(chan struct{}), make(chan error, 1)
+			h.router.HandleStep(events.RunStarted, func(ctx context.Context, tx pgx.Tx, ev eventing.Event) (eventing.StepResult, error) {
+				calls.Add(1)
+				res, err := effect(ctx, tx, ev)
+				if err != nil {
+					return res, err
+				}
+				close(at)
+				<-ctx.Done()
+				cause <- context.Cause(ctx)
+				return res, tt.result(ctx)
+			})
+			ev := h.runIn(t, "running")
+			go func() {
+				<-at
+				if _, err := h.pool.Exec(context.Background(), `UPDATE runs SET state = 'failed' WHERE run_id = $1`, ev.RunID); err != nil {
+					t.Error(err)
+				}
+			}()
+			if code, body := h.post(t, pushBody(ev.Message(), "1")); code != http.StatusOK || body != `{"outcome":"cancelled"}` {
+				t.Fatalf("%d %s, want 200 cancelled", code, body)
+			}
+			if err := <-cause; !errors.Is(err, eventing.ErrRunStopped) {
+				t.Fatalf("handler's context cause %v, want ErrRunStopped", err)
+			}
+			if n := h.count(t, `SELECT count(*) FROM processed_events WHERE event_id = $1`, ev.ID()); n != 1 {
+				t.Fatalf("the event is recorded %d times, want once", n)
+			}
+			if n := h.count(t, `SELECT count(*) FROM technicians`); n != 0 {
+				t.Fatalf("%d effect rows of a stopped step committed", n)
+			}
+			if n := h.count(t, `SELECT count(*) FROM outbox WHERE event_type IN ($1, $2)`, events.StepSucceeded, events.StepFailed); n != 0 {
+				t.Fatalf("%d step outcome events for a stopped step, want none", n)
+			}
+			if code, body := h.post(t, pushBody(ev.Message(), "2")); code != http.StatusOK || body != `{"outcome":"duplicate"}` {
+				t.Fatalf("redelivery: %d %s, want 200 duplicate", code, body)
+			}
+			if calls.Load() != 1 {
+				t.Fatalf("%d handler calls, want 1", calls.Load())
+			}
+		})
 	}
 }
 
