@@ -73,7 +73,10 @@ func (e *Engine) jobName(id string) string {
 // runOnCluster finds the run's job (a redelivery) or creates the cluster and
 // submits it, then follows the job. The cluster is deleted on every return
 // but a transient one with ctx alive, which hands the work over to the next
-// delivery.
+// delivery. When ctx is cancelled, whatever the cause (shutdown, or
+// eventing.ErrRunStopped when the run stopped), the job is cancelled and the
+// cluster deleted; only a redelivery, which a stopped run does not get,
+// starts another attempt.
 func (e *Engine) runOnCluster(ctx, wctx context.Context, log *slog.Logger, sp spec) (res Result, err error) {
 	active := "" // a job id submitted and not known to have ended
 	defer func() {
@@ -82,7 +85,7 @@ func (e *Engine) runOnCluster(ctx, wctx context.Context, log *slog.Logger, sp sp
 			return
 		}
 		if active != "" && ctx.Err() != nil {
-			e.cancelJob(ctx, log, active) // so the next delivery starts a new attempt
+			e.cancelJob(ctx, log, active) // a redelivery, if any, starts a new attempt
 		}
 		if derr := e.deleteCluster(ctx, log, sp.id); derr != nil {
 			log.ErrorContext(ctx, "dataproc cluster delete failed", "cluster", sp.id, "error", derr)
@@ -252,7 +255,7 @@ func (e *Engine) ensureCluster(ctx, wctx context.Context, log *slog.Logger, sp s
 // cancelJob asks Dataproc to cancel a job, with a fresh bounded context;
 // failures are logged (the cluster's deletion ends the job anyway).
 func (e *Engine) cancelJob(ctx context.Context, log *slog.Logger, id string) {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.CleanupTimeout)
+	cctx, cancel := e.cleanupContext(ctx)
 	defer cancel()
 	_, err := e.jobs.CancelJob(cctx, &dataprocpb.CancelJobRequest{ProjectId: e.cfg.Project, Region: e.cfg.Region, JobId: id})
 	if err != nil && !isCode(err, codes.FailedPrecondition) && !isCode(err, codes.NotFound) {
@@ -268,7 +271,7 @@ func (e *Engine) cancelJob(ctx context.Context, log *slog.Logger, id string) {
 // delete operation within the same bound: a failed operation is an error; one
 // still going at the bound is not (Dataproc finishes it).
 func (e *Engine) deleteCluster(ctx context.Context, log *slog.Logger, name string) error {
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.CleanupTimeout)
+	dctx, cancel := e.cleanupContext(ctx)
 	defer cancel()
 	op, err := e.clusters.DeleteCluster(dctx, &dataprocpb.DeleteClusterRequest{ProjectId: e.cfg.Project, Region: e.cfg.Region, ClusterName: name})
 	switch {

@@ -58,6 +58,12 @@
 //   - Still running, or a status read that failed transiently: transient.
 //   - The caller's context cancelled (shutdown, client gone): transient, the
 //     error wraps the context's cause.
+//   - The caller's context cancelled with cause eventing.ErrRunStopped (the
+//     router stops a step whose run is no longer active): the work is stopped
+//     — the batch cancelled, or the job cancelled and the cluster deleted —
+//     and the error wraps ErrRunStopped. It is transient like any other
+//     cancellation, but the router acks the delivery (outcome Cancelled), so
+//     no redelivery follows and no further attempt is made.
 //
 // # The ephemeral cluster is always deleted
 //
@@ -67,17 +73,22 @@
 // the deliberate hand-over to the next delivery keeps the cluster, because the
 // job running on it is the work that delivery will collect. So the cluster is
 // deleted on success, on job failure, on timeout, on a permanent error, and on
-// context cancellation (where the job is cancelled first, and the next
-// delivery starts a new job attempt, <id>-a2, on a new cluster; at most
-// maxAttempts attempts). A delete that fails is joined to the returned error:
-// it never masks a job failure (which stays permanent), and after a success it
-// makes the delivery fail transiently so that the redelivery, finding the job
-// DONE, deletes again and then reports the success. As a server-side backstop
-// for a process that dies or an event that is dead-lettered while a cluster
-// exists, every cluster is created with a lifecycle config: idle delete after
-// IdleDeleteTTL and auto delete after Timeout + IdleDeleteTTL.
+// context cancellation, whatever its cause (where the job is cancelled first;
+// after a shutdown the next delivery starts a new job attempt, <id>-a2, on a
+// new cluster, at most maxAttempts attempts; after eventing.ErrRunStopped
+// there is no next delivery). A delete that fails is joined to the returned
+// error: it never masks a job failure (which stays permanent), and after a
+// success it makes the delivery fail transiently so that the redelivery,
+// finding the job DONE, deletes again and then reports the success. As a
+// server-side backstop for a process that dies or an event that is
+// dead-lettered while a cluster exists, every cluster is created with a
+// lifecycle config: idle delete after IdleDeleteTTL and auto delete after
+// Timeout + IdleDeleteTTL.
 //
 // Serverless batches need no cleanup: on cancellation of the caller's context
 // the batch keeps running (the next delivery collects it), and the batch's
-// execution TTL is set to Timeout.
+// execution TTL is set to Timeout. The exception is a cancellation with cause
+// eventing.ErrRunStopped, after which no delivery comes back: the batch is
+// cancelled (its operation, as on timeout) with a fresh context bounded by
+// CleanupTimeout; a batch not visible yet, or already ended, is left alone.
 package dataproc

@@ -318,6 +318,13 @@ func waiting(ctx context.Context, what string) error {
 	return fmt.Errorf("%w: %s", ErrStillRunning, what)
 }
 
+// cleanupContext is the context of work that must happen after the caller's
+// context is cancelled (cancelling a job or batch, deleting a cluster):
+// detached from that cancellation and bounded by CleanupTimeout.
+func (e *Engine) cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), e.cfg.CleanupTimeout)
+}
+
 // sleep waits one poll interval; false if ctx ended first.
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)

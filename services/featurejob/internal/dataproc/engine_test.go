@@ -230,6 +230,41 @@ func TestServerlessCancellationLeavesTheBatchRunning(t *testing.T) {
 	}
 }
 
+// stopRun runs Build until running says the work is under way, then cancels
+// its context with cause eventing.ErrRunStopped (the router's stop of a run
+// no longer active) and returns Build's error.
+func stopRun(t *testing.T, e *Engine, running func() bool) error {
+	t.Helper()
+	ctx, cancel := context.WithCancelCause(t.Context())
+	done := make(chan error, 1)
+	go func() { _, err := e.Build(ctx, request()); done <- err }()
+	waitFor(t, "the work under way", running)
+	cancel(eventing.ErrRunStopped)
+	err := <-done
+	if !errors.Is(err, eventing.ErrRunStopped) || errors.Is(err, ErrStillRunning) {
+		t.Fatalf("err = %v, want it to wrap ErrRunStopped", err)
+	}
+	return err
+}
+
+func TestServerlessRunStoppedCancelsTheBatch(t *testing.T) {
+	fake := dataproctest.Start(t)
+	fake.SetBehavior(dataproctest.Behavior{Hang: true})
+	e := newEngine(t, fake, ModeServerless)
+	err := stopRun(t, e, func() bool {
+		b := fake.Batches()
+		return len(b) == 1 && b[0].State == dataprocpb.Batch_RUNNING
+	})
+	mustFail(t, err, false)
+	b := fake.Batches()
+	if len(b) != 1 || b[0].State != dataprocpb.Batch_CANCELLED {
+		t.Fatalf("batches = %v, want one CANCELLED", b)
+	}
+	if ops := fake.CancelledOperations(); len(ops) != 1 || ops[0] != b[0].Operation {
+		t.Errorf("cancelled operations %v, want [%s]", ops, b[0].Operation)
+	}
+}
+
 func TestConcurrentDeliveriesShareOneWorkload(t *testing.T) {
 	for _, mode := range []string{ModeServerless, ModeCluster} {
 		t.Run(mode, func(t *testing.T) {
@@ -432,6 +467,30 @@ func TestClusterCancellationDeletesClusterAndRedeliveryRestarts(t *testing.T) {
 		t.Errorf("%d CreateCluster requests, want 2", n)
 	}
 	assertDeleted(t, fake, 2)
+}
+
+// A stopped run's job is cancelled and its cluster deleted, as on any
+// cancellation, and nothing more is started: no other attempt, no cluster.
+func TestClusterRunStoppedCancelsJobAndDeletesCluster(t *testing.T) {
+	fake := dataproctest.Start(t)
+	fake.SetBehavior(dataproctest.Behavior{Hang: true})
+	e := newEngine(t, fake, ModeCluster)
+	err := stopRun(t, e, func() bool {
+		j := fake.Jobs()
+		return len(j) == 1 && j[0].Status.State == dataprocpb.JobStatus_RUNNING
+	})
+	mustFail(t, err, false)
+	if c := fake.CancelJobRequests(); len(c) != 1 || c[0].JobId != jobID(ResourceID(runID), 1) {
+		t.Errorf("cancel requests %v, want attempt 1's", c)
+	}
+	assertDeleted(t, fake, 1)
+	jobs := fake.Jobs()
+	if len(jobs) != 1 || jobs[0].Status.State != dataprocpb.JobStatus_CANCELLED {
+		t.Errorf("jobs = %v, want attempt 1 CANCELLED", jobs)
+	}
+	if n, m := len(fake.CreateClusterRequests()), len(fake.SubmitJobRequests()); n != 1 || m != 1 {
+		t.Errorf("%d CreateCluster and %d SubmitJob requests, want 1 and 1", n, m)
+	}
 }
 
 func TestClusterCancellationWhileCreatingDeletesCluster(t *testing.T) {

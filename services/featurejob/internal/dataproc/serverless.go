@@ -2,6 +2,7 @@ package dataproc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -46,9 +47,24 @@ func (e *Engine) batchRequest(sp spec) *dataprocpb.CreateBatchRequest {
 }
 
 // runBatch creates the run's batch unless it exists, then follows it until
-// it ends, the budget ends, or ctx is cancelled (the batch keeps running).
+// it ends, the budget ends, or ctx is cancelled. On cancellation the batch
+// keeps running for the next delivery, unless the cause is
+// eventing.ErrRunStopped: no delivery will come back for a stopped run, so
+// the batch is cancelled.
 func (e *Engine) runBatch(ctx, wctx context.Context, log *slog.Logger, sp spec) (Result, error) {
 	name := e.parent() + "/batches/" + sp.id
+	res, err := e.followBatch(ctx, wctx, log, sp, name)
+	if err != nil && !eventing.IsPermanent(err) && errors.Is(context.Cause(ctx), eventing.ErrRunStopped) {
+		if cerr := e.stopBatch(ctx, log, name); cerr != nil {
+			err = fmt.Errorf("%w (cancel failed: %v)", err, cerr)
+		}
+	}
+	return res, err
+}
+
+// followBatch creates the batch unless it exists and follows it, leaving it
+// running when ctx is cancelled.
+func (e *Engine) followBatch(ctx, wctx context.Context, log *slog.Logger, sp spec, name string) (Result, error) {
 	b, err := e.batches.GetBatch(wctx, &dataprocpb.GetBatchRequest{Name: name})
 	switch {
 	case isCode(err, codes.NotFound):
@@ -96,17 +112,52 @@ func (e *Engine) runBatch(ctx, wctx context.Context, log *slog.Logger, sp spec) 
 	}
 }
 
-// batchTimedOut cancels the batch's operation (best effort) and returns the
-// permanent timeout error.
+// batchTimedOut cancels the batch (best effort) and returns the permanent
+// timeout error.
 func (e *Engine) batchTimedOut(ctx context.Context, log *slog.Logger, b *dataprocpb.Batch) error {
 	err := fmt.Errorf("dataproc: batch %s still %s after the %s timeout", b.GetName(), b.GetState(), e.cfg.Timeout)
-	if op := b.GetOperation(); op != "" {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.CleanupTimeout)
-		defer cancel()
-		if cerr := e.batches.CancelOperation(cctx, &longrunningpb.CancelOperationRequest{Name: op}); cerr != nil {
-			log.ErrorContext(ctx, "dataproc batch cancel failed", "batch", b.GetName(), "error", cerr)
-			err = fmt.Errorf("%w (cancel failed: %v)", err, cerr)
-		}
+	cctx, cancel := e.cleanupContext(ctx)
+	defer cancel()
+	if cerr := e.cancelBatch(cctx, log, b); cerr != nil {
+		err = fmt.Errorf("%w (cancel failed: %v)", err, cerr)
 	}
 	return eventing.Permanent(err)
+}
+
+// stopBatch cancels the named batch unless it has ended or does not exist,
+// with a fresh context (see cleanupContext): it looks the batch up again, as
+// the caller may not have seen it yet, for its operation.
+func (e *Engine) stopBatch(ctx context.Context, log *slog.Logger, name string) error {
+	cctx, cancel := e.cleanupContext(ctx)
+	defer cancel()
+	b, err := e.batches.GetBatch(cctx, &dataprocpb.GetBatchRequest{Name: name})
+	switch {
+	case isCode(err, codes.NotFound):
+		return nil
+	case err != nil:
+		log.ErrorContext(ctx, "dataproc batch cancel failed", "batch", name, "error", err)
+		return err
+	case batchEnded(b.GetState()):
+		return nil
+	}
+	return e.cancelBatch(cctx, log, b)
+}
+
+// cancelBatch cancels b through its operation, the way Dataproc cancels
+// batches.
+func (e *Engine) cancelBatch(ctx context.Context, log *slog.Logger, b *dataprocpb.Batch) error {
+	op := b.GetOperation()
+	if op == "" {
+		return nil
+	}
+	if err := e.batches.CancelOperation(ctx, &longrunningpb.CancelOperationRequest{Name: op}); err != nil {
+		log.ErrorContext(ctx, "dataproc batch cancel failed", "batch", b.GetName(), "error", err)
+		return err
+	}
+	log.InfoContext(ctx, "dataproc batch cancelled", "batch", b.GetName(), "operation", op)
+	return nil
+}
+
+func batchEnded(st dataprocpb.Batch_State) bool {
+	return st == dataprocpb.Batch_SUCCEEDED || st == dataprocpb.Batch_FAILED || st == dataprocpb.Batch_CANCELLED
 }

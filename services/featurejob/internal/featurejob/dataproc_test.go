@@ -6,10 +6,15 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
+
+	"cloud.google.com/go/dataproc/v2/apiv1/dataprocpb"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/objstoretest"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
@@ -20,6 +25,32 @@ import (
 	"github.com/cmmsflow/cmmsflow/services/featurejob/spark"
 )
 
+// dataprocRouter is featurejob's router on the Dataproc engine in mode,
+// talking to fake; its step's run is polled every watch.
+func dataprocRouter(t *testing.T, pool *pgxpool.Pool, store *objstore.Store, fake *dataproctest.Server, mode string, watch time.Duration) *eventing.Router {
+	t.Helper()
+	ctx := context.Background()
+	var cfg featurejob.Config
+	if err := config.LoadFrom(ctx, &cfg, map[string]string{
+		"DATABASE_URL": "postgres://unused", "FEATURE_ENGINE": "dataproc", "GOOGLE_CLOUD_PROJECT": "p",
+		"DATAPROC_MODE": mode, "DATAPROC_POLL_INTERVAL": "1ms",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := featurejob.NewDataproc(ctx, cfg, store, fake.ClientOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := featurejob.New(cfg, eng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := eventing.NewRouter(eventing.RouterConfig{Service: events.Featurejob, Pool: pool,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), RunWatch: watch})
+	h.Register(r)
+	return r
+}
+
 // The issue's forced failure on the Dataproc engine: the PySpark job fails
 // on bad input, the step and so the run fail with Dataproc's message, and
 // the ephemeral cluster is deleted.
@@ -29,28 +60,11 @@ func TestDataprocJobFailureFailsStepAndDeletesCluster(t *testing.T) {
 	store := objstoretest.New(t)
 	fake := dataproctest.Start(t)
 	fake.SetBehavior(dataproctest.Behavior{FailJob: "features.py: exit 2: no assets in raw input"})
-
-	var cfg featurejob.Config
-	if err := config.LoadFrom(ctx, &cfg, map[string]string{
-		"DATABASE_URL": "postgres://unused", "FEATURE_ENGINE": "dataproc", "GOOGLE_CLOUD_PROJECT": "p",
-		"DATAPROC_MODE": "cluster", "DATAPROC_POLL_INTERVAL": "1ms",
-	}); err != nil {
-		t.Fatal(err)
-	}
-	eng, err := featurejob.NewDataproc(ctx, cfg, store, fake.ClientOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := dataprocRouter(t, pool, store, fake, "cluster", 0)
 	// The script was uploaded, content-addressed.
 	if b, err := store.Get(ctx, dataproc.ScriptObject(spark.Script)); err != nil || len(b) != len(spark.Script) {
 		t.Fatalf("script in the bucket: %v", err)
 	}
-	h, err := featurejob.New(cfg, eng)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := eventing.NewRouter(eventing.RouterConfig{Service: events.Featurejob, Pool: pool, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	h.Register(r)
 
 	tables, p := rawtest.LoadGolden(t, "../../testdata/golden")
 	raw := rawtest.Write(t, store, "runs/run3/raw/", tables)
@@ -67,5 +81,55 @@ func TestDataprocJobFailureFailsStepAndDeletesCluster(t *testing.T) {
 	}
 	if got, want := fake.DeleteClusterRequests()[0].GetClusterName(), fake.CreateClusterRequests()[0].GetCluster().GetClusterName(); got != want {
 		t.Fatalf("deleted %q, created %q", got, want)
+	}
+}
+
+// A run stopped (here failed by hand) while its feature batch runs: the
+// router's stop reaches the Dataproc engine through the handler, which
+// cancels the batch; the delivery is acked as cancelled and the step
+// reports nothing.
+func TestDataprocRunStoppedCancelsTheBatch(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	store := objstoretest.New(t)
+	fake := dataproctest.Start(t)
+	fake.SetBehavior(dataproctest.Behavior{Hang: true})
+	r := dataprocRouter(t, pool, store, fake, "serverless", 5*time.Millisecond)
+	for _, q := range []string{
+		`INSERT INTO pipelines (id) VALUES ('` + events.ETLMLTraining + `')`,
+		`INSERT INTO runs (run_id, pipeline, state, source, logical_date) VALUES ('run4', '` + events.ETLMLTraining + `', 'running', 'manual', now())`,
+	} {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	tables, p := rawtest.LoadGolden(t, "../../testdata/golden")
+	raw := rawtest.Write(t, store, "runs/run4/raw/", tables)
+	done := make(chan eventing.Outcome, 1)
+	go func() {
+		out, _ := r.Process(ctx, rawExtracted(t, "run4", &eventsv1.RawExtracted{SnapshotDate: p.SnapshotDate, Objects: raw}))
+		done <- out
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if b := fake.Batches(); len(b) == 1 && b[0].State == dataprocpb.Batch_RUNNING {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no batch running")
+		}
+	}
+	if _, err := pool.Exec(ctx, `UPDATE runs SET state = 'failed' WHERE run_id = 'run4'`); err != nil {
+		t.Fatal(err)
+	}
+	if out := <-done; out != eventing.Cancelled {
+		t.Fatalf("%s, want cancelled", out)
+	}
+	if b := fake.Batches(); len(b) != 1 || b[0].State != dataprocpb.Batch_CANCELLED {
+		t.Fatalf("batches %v, want the run's batch CANCELLED", b)
+	}
+	var failed eventsv1.StepFailed
+	if outbox(t, pool, events.StepFailed, &failed) || outbox(t, pool, events.FeaturesBuilt, &eventsv1.FeaturesBuilt{}) {
+		t.Fatalf("a stopped step reported: %v", &failed)
 	}
 }
