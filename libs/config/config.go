@@ -30,10 +30,13 @@ func LoadFrom(ctx context.Context, cfg any, env map[string]string) error {
 
 // Common is the configuration every service has. Services embed it.
 type Common struct {
-	Host           string        `env:"HOST"` // listen address; empty: every interface (Cloud Run)
-	Port           int           `env:"PORT, default=8080"`
-	ProjectID      string        `env:"GOOGLE_CLOUD_PROJECT, default=cmmsflow-local"`
-	DatabaseURL    string        `env:"DATABASE_URL, required"`
+	Host        string `env:"HOST"` // listen address; empty: every interface (Cloud Run)
+	Port        int    `env:"PORT, default=8080"`
+	ProjectID   string `env:"GOOGLE_CLOUD_PROJECT, default=cmmsflow-local"`
+	DatabaseURL string `env:"DATABASE_URL, required"`
+	// SourceSchema is the schema the CMMS relations are read from (libs/db):
+	// cmmsflow's own tables by default.
+	SourceSchema   string        `env:"SOURCE_SCHEMA, default=cmms"`
 	LogFormat      string        `env:"LOG_FORMAT, default=json"`
 	LogLevel       string        `env:"LOG_LEVEL, default=info"`
 	HandlerTimeout time.Duration `env:"HANDLER_TIMEOUT, default=9m"`

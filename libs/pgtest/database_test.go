@@ -29,7 +29,7 @@ func TestCreateDatabase(t *testing.T) {
 	defer conn.Close(context.Background())
 	var name string
 	var tables int
-	if err := conn.QueryRow(ctx, `SELECT current_database(), (SELECT count(*) FROM pg_tables WHERE schemaname = 'public')`).Scan(&name, &tables); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT current_database(), (SELECT count(*) FROM pg_tables WHERE schemaname IN ('public', 'cmms', 'cmmsflow'))`).Scan(&name, &tables); err != nil {
 		drop()
 		t.Fatal(err)
 	}

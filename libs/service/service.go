@@ -102,7 +102,7 @@ func New(ctx context.Context, name string, cfg config.Common) (*Service, error) 
 		log.Info("tracing on", "exporter", tel.Exporter())
 	}
 	s := &Service{Name: name, Config: cfg, Log: log, PushAuth: pushAuth, Telemetry: tel, Mux: http.NewServeMux()}
-	pool, err := db.Connect(ctx, cfg.DatabaseURL)
+	pool, err := db.Connect(ctx, cfg.DatabaseURL, db.WithSource(cfg.SourceSchema))
 	if err != nil {
 		s.close()
 		return nil, fmt.Errorf("%s: %w", name, err)

@@ -90,6 +90,8 @@ done
 curl -fs "$base/readyz" >/dev/null || { echo "bench: control not ready after 60 s"; cat "$log"; exit 1; }
 
 echo "bench: seeding $nruns finished runs with their steps"
+# The services' search_path (libs/db): the automation tables are in cmmsflow.
+export PGOPTIONS="-c search_path=cmms,cmmsflow"
 psql "$db_url" -qXv ON_ERROR_STOP=1 -v n="$nruns" >/dev/null <<'SQL'
 SET TIME ZONE 'UTC';
 WITH r AS (

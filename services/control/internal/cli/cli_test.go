@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/password"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 )
@@ -115,7 +116,7 @@ func TestMigrate(t *testing.T) {
 	if r.code != ExitOK || r.stdout != "schema is up to date\n" || !strings.Contains(r.stderr, "migration applied") {
 		t.Fatalf("migrate: %+v", r)
 	}
-	pool, err := pgxpool.New(context.Background(), dbURL)
+	pool, err := db.Connect(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}

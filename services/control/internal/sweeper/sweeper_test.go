@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
@@ -193,7 +194,7 @@ func TestConcurrentSweepersFailEachRunOnce(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			// Each instance has its own pool, as separate processes would.
-			p2, err := pgxpool.New(ctx, pool.Config().ConnString())
+			p2, err := db.Connect(ctx, pool.Config().ConnString())
 			if err != nil {
 				t.Error(err)
 				return

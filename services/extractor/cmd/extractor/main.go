@@ -7,6 +7,7 @@ import (
 	"context"
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
+	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/service"
 	"github.com/cmmsflow/cmmsflow/services/extractor/internal/extractor"
@@ -19,7 +20,7 @@ func run(ctx context.Context) error {
 	if err := config.Load(ctx, &cfg); err != nil {
 		return err
 	}
-	pool, err := extractor.OpenPool(ctx, cfg.DatabaseURL)
+	pool, err := extractor.OpenPool(ctx, cfg.DatabaseURL, db.WithSource(cfg.SourceSchema))
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
+	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/features"
@@ -56,18 +57,16 @@ var PoolSize = len(extract.Tables) + 1
 // OpenPool opens the extraction's own pool on databaseURL, sized for
 // PoolSize connections, apart from the service's pool so that extraction
 // never starves the router (which holds a connection for the step's
-// transaction meanwhile).
-func OpenPool(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(databaseURL)
+// transaction meanwhile). It reads the CMMS relations from the source
+// schema, as the service's pool does (db.WithSource).
+func OpenPool(ctx context.Context, databaseURL string, opts ...db.Option) (*pgxpool.Pool, error) {
+	pool, err := db.Connect(ctx, databaseURL, append(opts, db.WithPoolConfig(func(cfg *pgxpool.Config) {
+		cfg.MaxConns = int32(PoolSize)
+		cfg.MinConns = 0
+		cfg.MaxConnIdleTime = time.Minute
+	}))...)
 	if err != nil {
-		return nil, fmt.Errorf("extractor: database URL: %w", err)
-	}
-	cfg.MaxConns = int32(PoolSize)
-	cfg.MinConns = 0
-	cfg.MaxConnIdleTime = time.Minute
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("extractor: open pool: %w", err)
+		return nil, fmt.Errorf("extractor: %w", err)
 	}
 	return pool, nil
 }
