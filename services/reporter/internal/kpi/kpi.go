@@ -89,7 +89,7 @@ type TypeFigures struct {
 	MTBF          Opt     // days: OperatingDays / Failures
 	// MTTR inputs: corrective work orders completed in the week.
 	Repairs int64
-	MTTR    Opt // hours: mean repair_hours
+	MTTR    Opt // hours: mean repair_hours (else completed_at - started_at)
 }
 
 // Prediction is one asset's latest failure-risk score.

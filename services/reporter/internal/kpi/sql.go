@@ -124,13 +124,17 @@ FROM p CROSS JOIN w
 GROUP BY p.i`
 
 // MTTR: mean repair hours of corrective work orders completed in the week,
-// per vehicle type and overall (GROUPING SETS).
+// per vehicle type and overall (GROUPING SETS). A work order without
+// repair_hours counts the hours from started_at to completed_at instead
+// (exports from other CMMSs often record only the timestamps); one with
+// neither is left out.
 const mttrSQL = `WITH ` + periodsCTE + `
-SELECT p.i, grouping(a.vehicle_type) = 1, coalesce(a.vehicle_type, ''), count(*), avg(w.repair_hours)::float8
+SELECT p.i, grouping(a.vehicle_type) = 1, coalesce(a.vehicle_type, ''), count(*),
+	avg(coalesce(w.repair_hours, extract(epoch FROM w.completed_at - w.started_at) / 3600))::float8
 FROM p
 JOIN work_orders w ON w.completed_at >= p.s AND w.completed_at < p.e
 JOIN assets a ON a.id = w.asset_id
-WHERE w.type = 'CORRECTIVE' AND w.status <> 'CANCELLED' AND w.repair_hours IS NOT NULL
+WHERE w.type = 'CORRECTIVE' AND w.status <> 'CANCELLED' AND (w.repair_hours IS NOT NULL OR w.started_at IS NOT NULL)
 GROUP BY GROUPING SETS ((p.i, a.vehicle_type), (p.i))`
 
 // MTBF inputs per vehicle type over the trailing window [ws, e): operating

@@ -269,3 +269,35 @@ func TestComputeEmptyWeek(t *testing.T) {
 		}
 	}
 }
+
+// MTTR takes a work order's repair_hours and, when they are missing, the
+// hours from started_at to completed_at (an export with only timestamps
+// still has an MTTR); a work order with neither is left out.
+func TestMTTRFallsBackToStartedCompleted(t *testing.T) {
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `
+INSERT INTO assets (asset_tag, name, vehicle_type, commissioned_date) VALUES
+	('TRK-1', 'Truck', 'truck', '2020-01-01'), ('VAN-1', 'Van', 'van', '2020-01-01');
+INSERT INTO work_orders (wo_number, asset_id, type, status, title, created_at, started_at, completed_at, repair_hours)
+SELECT v.num, a.id, 'CORRECTIVE', 'COMPLETED', v.num, timestamptz '2026-11-16 07:00Z', v.started::timestamptz, v.completed::timestamptz, v.hours::numeric
+FROM (VALUES
+	('R1', 'TRK-1', '2026-11-17 08:00Z', '2026-11-17 10:00Z', '3.0'),  -- repair_hours win over the 2 h span
+	('R2', 'TRK-1', '2026-11-18 10:00Z', '2026-11-18 16:30Z', NULL),   -- no repair_hours: 6.5 h
+	('R3', 'VAN-1', '2026-11-19 23:15Z', '2026-11-20 01:00Z', NULL),   -- over midnight: 1.75 h
+	('R4', 'VAN-1', NULL,                '2026-11-20 12:00Z', NULL)    -- neither: left out
+) AS v(num, tag, started, completed, hours)
+JOIN assets a ON a.asset_tag = v.tag`); err != nil {
+		t.Fatal(err)
+	}
+	r, err := kpi.Compute(ctx, pool, kpi.Params{Week: week(t, "2026-W47"), Location: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := r.Current
+	wantInt(t, "repairs", c.Repairs, 3)
+	wantOpt(t, "MTTR", c.MTTR, (3+6.5+1.75)/3, true)
+	wantOpt(t, "MTTR truck", c.Type("truck").MTTR, (3+6.5)/2, true)
+	wantInt(t, "repairs van", c.Type("van").Repairs, 1)
+	wantOpt(t, "MTTR van", c.Type("van").MTTR, 1.75, true)
+}

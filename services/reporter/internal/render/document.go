@@ -29,8 +29,9 @@ func Appendix(r *kpi.Report) []Formula {
 			"and not completed before it (completed_at empty or later)."},
 		{"Pending / open (end of week)", "As in progress, but not started before the week's end."},
 		{"Overdue (end of week)", "In progress or pending at the week's end with a due_date on or before the week's Sunday."},
-		{"MTTR", "Mean time to repair = sum(repair_hours) / count, over corrective work orders (not cancelled) completed " +
-			"in the week with repair hours recorded; overall and per vehicle type."},
+		{"MTTR", "Mean time to repair = sum(repair hours) / count, over corrective work orders (not cancelled) completed " +
+			"in the week; overall and per vehicle type. A work order's repair hours are its repair_hours or, when those " +
+			"are missing, the hours from started_at to completed_at; one with neither is left out."},
 		{"MTBF", fmt.Sprintf("Mean time between failures, per vehicle type = sum of operating days / number of failures, "+
 			"over a trailing window of %d days ending with the week. Operating days of an asset = calendar days in the "+
 			"window from its commissioned_date (or the window's start, if later) to the window's end. A failure = a "+

@@ -85,6 +85,7 @@ func TestRender(t *testing.T) {
 	}
 	for _, want := range []string{"Weekly maintenance KPI report 2026-W47", "Mon 16 Nov 2026 - Sun 22 Nov 2026", "2026-W46",
 		"MTBF, van", "n/a", "TRK-0001", "Appendix: definitions and formulas", "operating days / number of failures",
+		"the hours from started_at to completed_at",
 		"146.0 d", "180.2 d", "84.0 %", "12,345.50"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("HTML lacks %q", want)
