@@ -1,8 +1,9 @@
 // Package fleet fills the CMMS tables (technicians, assets, maintenance plans,
 // work orders, inventory) with data: Seed generates a realistic synthetic
 // vehicle fleet with two years of maintenance history, Import loads a customer's
-// CSV files. Both write through the same code path (COPY inside one
-// transaction) and refuse to overwrite existing rows.
+// CSV files. Both write through the same code path inside one transaction:
+// COPY, refusing keys that already exist, or (ImportWith with Upsert) a merge
+// that inserts new keys and updates the rows that differ.
 package fleet
 
 import (
@@ -34,6 +35,48 @@ type Stats struct {
 	MaintenancePlans int64 `json:"maintenance_plans"`
 	WorkOrders       int64 `json:"work_orders"`
 	InventoryItems   int64 `json:"inventory_items"`
+}
+
+// TableChanges counts what an import did to one table (or, in a dry run,
+// would have done): rows inserted, rows updated and rows of the files
+// already in the database as they are.
+type TableChanges struct {
+	Table                        string
+	Inserted, Updated, Unchanged int64
+}
+
+// Changes lists TableChanges by table, in dependency order.
+type Changes []TableChanges
+
+// Sum adds up every table's counts (Table is empty).
+func (c Changes) Sum() TableChanges {
+	var s TableChanges
+	for _, t := range c {
+		s.Inserted += t.Inserted
+		s.Updated += t.Updated
+		s.Unchanged += t.Unchanged
+	}
+	return s
+}
+
+// Stats are the rows inserted per table.
+func (c Changes) Stats() Stats {
+	var st Stats
+	for _, t := range c {
+		switch t.Table {
+		case techniciansTable.name:
+			st.Technicians = t.Inserted
+		case assetsTable.name:
+			st.Assets = t.Inserted
+		case plansTable.name:
+			st.MaintenancePlans = t.Inserted
+		case workOrdersTable.name:
+			st.WorkOrders = t.Inserted
+		case inventoryTable.name:
+			st.InventoryItems = t.Inserted
+		}
+	}
+	return st
 }
 
 // TableCount is one line of Stats.Tables.
@@ -172,116 +215,172 @@ type existing struct {
 	plans       map[string]int64
 }
 
-// write inserts ds with COPY inside tx. Ids for technicians, assets and plans
-// are taken from their identity sequences first, so that references can be
-// resolved client-side and later inserts (by other services) do not collide.
-func write(ctx context.Context, tx pgx.Tx, ds *dataset, ex existing) (Stats, error) {
+// The tables write fills, in dependency order: key is the business key;
+// auto are the timestamps an import sets to now() (never compared, and on an
+// update only updated_at is set).
+var (
+	techniciansTable = table{name: "technicians", key: "code", auto: []string{"created_at"},
+		cols: []string{"id", "code", "name", "email", "phone", "skill", "active", "created_at"}}
+	assetsTable = table{name: "assets", key: "asset_tag", auto: []string{"created_at", "updated_at"},
+		cols: []string{"id", "asset_tag", "name", "vehicle_type", "make", "model", "year", "status", "commissioned_date",
+			"meter_reading", "engine_hours", "location", "created_at", "updated_at"}}
+	plansTable = table{name: "maintenance_plans", key: "code", auto: []string{"created_at", "updated_at"},
+		cols: []string{"id", "code", "asset_id", "name", "description", "interval_value", "interval_unit",
+			"meter_interval", "meter_unit", "lead_days", "schedule_mode", "next_due_date", "next_due_meter",
+			"last_completed_date", "last_completed_meter", "end_date", "priority", "estimated_hours",
+			"assigned_technician_id", "active", "created_at", "updated_at"}}
+	workOrdersTable = table{name: "work_orders", key: "wo_number",
+		cols: []string{"wo_number", "asset_id", "plan_id", "due_date", "type", "status", "priority", "title", "description",
+			"created_at", "started_at", "completed_at", "repair_hours", "assigned_technician_id", "skipped_occurrences"}}
+	inventoryTable = table{name: "inventory_items", key: "sku", auto: []string{"updated_at"},
+		cols: []string{"sku", "name", "category", "quantity", "reorder_level", "unit_cost", "location", "updated_at"}}
+)
+
+type table struct {
+	name, key string
+	cols      []string // in the order of a row's values
+	auto      []string
+}
+
+// write puts ds into out (COPY, or stage and merge) inside tx. Ids for
+// technicians, assets and plans are resolved first: a key in ex keeps its
+// id, a new key takes one from the table's identity sequence, so that
+// references can be resolved client-side and later inserts (by other
+// services) do not collide.
+func write(ctx context.Context, tx pgx.Tx, ds *dataset, ex existing, out sink) error {
 	var now time.Time
 	if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&now); err != nil {
-		return Stats{}, fmt.Errorf("fleet: %w", err)
+		return fmt.Errorf("fleet: %w", err)
 	}
-	or := func(t *time.Time) time.Time {
-		if t == nil {
-			return now
-		}
-		return *t
-	}
-	var st Stats
-
-	techIDs, err := reserveIDs(ctx, tx, "technicians", len(ds.technicians))
+	w := &writer{ctx: ctx, tx: tx, out: out, now: now}
+	techs, err := w.technicians(ds.technicians, ex.technicians)
 	if err != nil {
-		return st, err
+		return err
 	}
-	techs := merge(ex.technicians, len(ds.technicians))
-	rows := make([][]any, len(ds.technicians))
-	for i, t := range ds.technicians {
-		techs[t.Code] = techIDs[i]
-		rows[i] = []any{techIDs[i], t.Code, t.Name, t.Email, t.Phone, t.Skill, t.Active, or(t.CreatedAt)}
-	}
-	if st.Technicians, err = copyRows(ctx, tx, "technicians",
-		[]string{"id", "code", "name", "email", "phone", "skill", "active", "created_at"}, rows); err != nil {
-		return st, err
-	}
-
-	assetIDs, err := reserveIDs(ctx, tx, "assets", len(ds.assets))
+	assets, err := w.assets(ds.assets, ex.assets)
 	if err != nil {
-		return st, err
+		return err
 	}
-	assets := merge(ex.assets, len(ds.assets))
-	rows = make([][]any, len(ds.assets))
-	for i, a := range ds.assets {
-		assets[a.Tag] = assetIDs[i]
-		rows[i] = []any{assetIDs[i], a.Tag, a.Name, a.Type, a.Make, a.Model, a.Year, a.Status, a.Commissioned,
-			a.Meter, a.Hours, a.Location, or(a.CreatedAt), or(a.UpdatedAt)}
-	}
-	if st.Assets, err = copyRows(ctx, tx, "assets",
-		[]string{"id", "asset_tag", "name", "vehicle_type", "make", "model", "year", "status", "commissioned_date",
-			"meter_reading", "engine_hours", "location", "created_at", "updated_at"}, rows); err != nil {
-		return st, err
-	}
-
-	planIDs, err := reserveIDs(ctx, tx, "maintenance_plans", len(ds.plans))
+	plans, err := w.plans(ds.plans, ex.plans, assets, techs)
 	if err != nil {
-		return st, err
+		return err
 	}
-	plans := merge(ex.plans, len(ds.plans))
-	rows = make([][]any, len(ds.plans))
-	for i, p := range ds.plans {
-		plans[p.Code] = planIDs[i]
+	if err := w.workOrders(ds.workOrders, assets, plans, techs); err != nil {
+		return err
+	}
+	return w.inventory(ds.inventory)
+}
+
+type writer struct {
+	ctx context.Context
+	tx  pgx.Tx
+	out sink
+	now time.Time
+}
+
+// or is t, or the transaction's now() for nil.
+func (w *writer) or(t *time.Time) time.Time {
+	if t == nil {
+		return w.now
+	}
+	return *t
+}
+
+func (w *writer) technicians(ts []technicianRow, known map[string]int64) (map[string]int64, error) {
+	ids, err := assignIDs(w.ctx, w.tx, techniciansTable.name, known, len(ts), func(i int) string { return ts[i].Code })
+	if err != nil {
+		return nil, err
+	}
+	rows := make([][]any, len(ts))
+	for i, t := range ts {
+		rows[i] = []any{ids[t.Code], t.Code, t.Name, t.Email, t.Phone, t.Skill, t.Active, w.or(t.CreatedAt)}
+	}
+	return ids, w.out.put(w.ctx, w.tx, techniciansTable, rows)
+}
+
+func (w *writer) assets(as []assetRow, known map[string]int64) (map[string]int64, error) {
+	ids, err := assignIDs(w.ctx, w.tx, assetsTable.name, known, len(as), func(i int) string { return as[i].Tag })
+	if err != nil {
+		return nil, err
+	}
+	rows := make([][]any, len(as))
+	for i, a := range as {
+		rows[i] = []any{ids[a.Tag], a.Tag, a.Name, a.Type, a.Make, a.Model, a.Year, a.Status, a.Commissioned,
+			a.Meter, a.Hours, a.Location, w.or(a.CreatedAt), w.or(a.UpdatedAt)}
+	}
+	return ids, w.out.put(w.ctx, w.tx, assetsTable, rows)
+}
+
+func (w *writer) plans(ps []planRow, known, assets, techs map[string]int64) (map[string]int64, error) {
+	ids, err := assignIDs(w.ctx, w.tx, plansTable.name, known, len(ps), func(i int) string { return ps[i].Code })
+	if err != nil {
+		return nil, err
+	}
+	rows := make([][]any, len(ps))
+	for i, p := range ps {
 		assetID, ok := assets[p.AssetTag]
 		if !ok {
-			return st, fmt.Errorf("fleet: plan %s: unresolved asset %q", p.Code, p.AssetTag)
+			return nil, fmt.Errorf("fleet: plan %s: unresolved asset %q", p.Code, p.AssetTag)
 		}
 		tech, err := optionalRef(techs, p.TechCode, "technician")
 		if err != nil {
-			return st, err
+			return nil, err
 		}
-		rows[i] = []any{planIDs[i], p.Code, assetID, p.Name, p.Description, p.IntervalValue, p.IntervalUnit,
+		rows[i] = []any{ids[p.Code], p.Code, assetID, p.Name, p.Description, p.IntervalValue, p.IntervalUnit,
 			p.MeterInterval, p.MeterUnit, p.LeadDays, p.Mode, p.NextDueDate, p.NextDueMeter, p.LastCompletedDate,
-			p.LastCompletedMeter, p.EndDate, p.Priority, p.EstimatedHours, tech, p.Active, or(p.CreatedAt), or(p.UpdatedAt)}
+			p.LastCompletedMeter, p.EndDate, p.Priority, p.EstimatedHours, tech, p.Active, w.or(p.CreatedAt), w.or(p.UpdatedAt)}
 	}
-	if st.MaintenancePlans, err = copyRows(ctx, tx, "maintenance_plans",
-		[]string{"id", "code", "asset_id", "name", "description", "interval_value", "interval_unit",
-			"meter_interval", "meter_unit", "lead_days", "schedule_mode", "next_due_date", "next_due_meter",
-			"last_completed_date", "last_completed_meter", "end_date", "priority", "estimated_hours",
-			"assigned_technician_id", "active", "created_at", "updated_at"}, rows); err != nil {
-		return st, err
-	}
+	return ids, w.out.put(w.ctx, w.tx, plansTable, rows)
+}
 
-	rows = make([][]any, len(ds.workOrders))
-	for i, w := range ds.workOrders {
-		assetID, ok := assets[w.AssetTag]
+func (w *writer) workOrders(ws []workOrderRow, assets, plans, techs map[string]int64) error {
+	rows := make([][]any, len(ws))
+	for i, wo := range ws {
+		assetID, ok := assets[wo.AssetTag]
 		if !ok {
-			return st, fmt.Errorf("fleet: work order %s: unresolved asset %q", w.Number, w.AssetTag)
+			return fmt.Errorf("fleet: work order %s: unresolved asset %q", wo.Number, wo.AssetTag)
 		}
-		plan, err := optionalRef(plans, w.PlanCode, "plan")
+		plan, err := optionalRef(plans, wo.PlanCode, "plan")
 		if err != nil {
-			return st, err
+			return err
 		}
-		tech, err := optionalRef(techs, w.TechCode, "technician")
+		tech, err := optionalRef(techs, wo.TechCode, "technician")
 		if err != nil {
-			return st, err
+			return err
 		}
-		rows[i] = []any{w.Number, assetID, plan, w.DueDate, w.Type, w.Status, w.Priority, w.Title, w.Description,
-			or(w.CreatedAt), w.StartedAt, w.CompletedAt, w.RepairHours, tech, w.Skipped}
+		rows[i] = []any{wo.Number, assetID, plan, wo.DueDate, wo.Type, wo.Status, wo.Priority, wo.Title, wo.Description,
+			w.or(wo.CreatedAt), wo.StartedAt, wo.CompletedAt, wo.RepairHours, tech, wo.Skipped}
 	}
-	if st.WorkOrders, err = copyRows(ctx, tx, "work_orders",
-		[]string{"wo_number", "asset_id", "plan_id", "due_date", "type", "status", "priority", "title", "description",
-			"created_at", "started_at", "completed_at", "repair_hours", "assigned_technician_id", "skipped_occurrences"},
-		rows); err != nil {
-		return st, err
-	}
+	return w.out.put(w.ctx, w.tx, workOrdersTable, rows)
+}
 
-	rows = make([][]any, len(ds.inventory))
-	for i, it := range ds.inventory {
-		rows[i] = []any{it.SKU, it.Name, it.Category, it.Quantity, it.ReorderLevel, it.UnitCost, it.Location, or(it.UpdatedAt)}
+func (w *writer) inventory(items []inventoryRow) error {
+	rows := make([][]any, len(items))
+	for i, it := range items {
+		rows[i] = []any{it.SKU, it.Name, it.Category, it.Quantity, it.ReorderLevel, it.UnitCost, it.Location, w.or(it.UpdatedAt)}
 	}
-	if st.InventoryItems, err = copyRows(ctx, tx, "inventory_items",
-		[]string{"sku", "name", "category", "quantity", "reorder_level", "unit_cost", "location", "updated_at"},
-		rows); err != nil {
-		return st, err
+	return w.out.put(w.ctx, w.tx, inventoryTable, rows)
+}
+
+// assignIDs maps the n keys key(0..n-1) to ids: the id in known for a key
+// already in the database, a new one from the table's identity sequence for
+// the others. The map holds known's keys too, for references.
+func assignIDs(ctx context.Context, tx pgx.Tx, table string, known map[string]int64, n int, key func(int) string) (map[string]int64, error) {
+	ids := merge(known, n)
+	var fresh []string
+	for i := range n {
+		if _, ok := known[key(i)]; !ok {
+			fresh = append(fresh, key(i))
+		}
 	}
-	return st, nil
+	drawn, err := reserveIDs(ctx, tx, table, len(fresh))
+	if err != nil {
+		return nil, err
+	}
+	for i, k := range fresh {
+		ids[k] = drawn[i]
+	}
+	return ids, nil
 }
 
 func merge(m map[string]int64, extra int) map[string]int64 {
@@ -318,6 +417,26 @@ func reserveIDs(ctx context.Context, tx pgx.Tx, table string, n int) ([]int64, e
 		return nil, fmt.Errorf("fleet: reserve %s ids: %w", table, err)
 	}
 	return ids, nil
+}
+
+// sink is where write puts a table's rows: copySink inserts them (Seed and
+// the plain import), upsertSink merges them into the table (import --upsert).
+// Both count what they did per table.
+type sink interface {
+	put(ctx context.Context, tx pgx.Tx, t table, rows [][]any) error
+	changes() Changes
+}
+
+type changeLog struct{ ch Changes }
+
+func (l *changeLog) changes() Changes { return l.ch }
+
+type copySink struct{ changeLog }
+
+func (s *copySink) put(ctx context.Context, tx pgx.Tx, t table, rows [][]any) error {
+	n, err := copyRows(ctx, tx, t.name, t.cols, rows)
+	s.ch = append(s.ch, TableChanges{Table: t.name, Inserted: n})
+	return err
 }
 
 func copyRows(ctx context.Context, tx pgx.Tx, table string, cols []string, rows [][]any) (int64, error) {

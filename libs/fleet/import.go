@@ -54,6 +54,7 @@ func ImportFiles() []string {
 }
 
 type importer struct {
+	opts       ImportOptions
 	files      map[string]*csvFile
 	techs      []*techIn
 	assets     []*assetIn
@@ -87,6 +88,20 @@ type invIn struct {
 	v inventoryRow
 }
 
+// ImportOptions change what ImportWith accepts and writes. The zero value
+// is Import.
+type ImportOptions struct {
+	// Upsert inserts the rows whose key is new, updates the rows that differ
+	// from the database and leaves the others; without it a key already in
+	// the database is an error.
+	Upsert bool
+	// DryRun validates and writes in a transaction that is then rolled back:
+	// the counts are those of a real run, and nothing is written (but the
+	// identity sequences, which a rollback does not reset, skip the ids
+	// the new rows would have taken).
+	DryRun bool
+}
+
 // Import reads the CSV files in dir (technicians.csv, assets.csv,
 // maintenance_plans.csv, work_orders.csv, inventory.csv; each optional),
 // validates every row and, when nothing is wrong, writes them all in one
@@ -96,12 +111,50 @@ type invIn struct {
 // is wrong it writes nothing and returns an *ImportError listing the problems
 // as "file:line: column: message".
 func Import(ctx context.Context, pool *pgxpool.Pool, dir string) (Stats, error) {
+	ch, err := ImportWith(ctx, pool, dir, ImportOptions{})
+	return ch.Stats(), err
+}
+
+// errDryRun rolls a dry run's transaction back.
+var errDryRun = errors.New("fleet: dry run")
+
+// ImportWith is Import with options: with Upsert, keys already in the
+// database are updated where their rows differ. It returns the rows
+// inserted, updated and left unchanged per table; on any problem it writes
+// nothing and returns an *ImportError, as Import does.
+func ImportWith(ctx context.Context, pool *pgxpool.Pool, dir string, o ImportOptions) (Changes, error) {
+	im := &importer{opts: o, files: map[string]*csvFile{}}
+	var errs errorList
+	if err := im.listDir(dir, &errs); err != nil {
+		return nil, err
+	}
+	if err := im.load(dir); err != nil {
+		return nil, err
+	}
+	var ch Changes
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var err error
+		if ch, err = im.write(ctx, tx, &errs); err != nil {
+			return err
+		}
+		if o.DryRun {
+			return errDryRun
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errDryRun) {
+		return nil, err
+	}
+	return ch, nil
+}
+
+// listDir reports the unknown CSV files of dir, and fails when it has none
+// of the known ones.
+func (im *importer) listDir(dir string, errs *errorList) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return Stats{}, fmt.Errorf("fleet: import: %w", err)
+		return fmt.Errorf("fleet: import: %w", err)
 	}
-	var errs errorList
-	im := &importer{files: map[string]*csvFile{}}
 	known := ImportFiles()
 	found := 0
 	for _, e := range entries {
@@ -116,33 +169,35 @@ func Import(ctx context.Context, pool *pgxpool.Pool, dir string) (Stats, error) 
 		found++
 	}
 	if found == 0 && errs.total == 0 {
-		return Stats{}, fmt.Errorf("fleet: import: no CSV files in %s (expected %s)", dir, strings.Join(known, ", "))
+		return fmt.Errorf("fleet: import: no CSV files in %s (expected %s)", dir, strings.Join(known, ", "))
 	}
-	if err := im.load(dir); err != nil {
-		return Stats{}, err
-	}
+	return nil
+}
 
-	var st Stats
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if err := lock(ctx, tx); err != nil {
-			return err
-		}
-		db, err := im.lookup(ctx, tx)
-		if err != nil {
-			return err
-		}
-		im.check(db)
-		im.report(&errs)
-		if err := errs.err(); err != nil {
-			return err
-		}
-		st, err = write(ctx, tx, im.dataset(), existing{technicians: db.techs, assets: db.assets, plans: db.planIDs})
-		return err
-	})
-	if err != nil {
-		return Stats{}, err
+// write checks the parsed rows against the database and, when nothing is
+// wrong, writes them: COPY, or with Upsert a merge.
+func (im *importer) write(ctx context.Context, tx pgx.Tx, errs *errorList) (Changes, error) {
+	if err := lock(ctx, tx); err != nil {
+		return nil, err
 	}
-	return st, nil
+	db, err := im.lookup(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	im.check(db)
+	im.report(errs)
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	var out sink = &copySink{}
+	if im.opts.Upsert {
+		out = &upsertSink{}
+	}
+	ex := existing{technicians: db.techs, assets: db.assets, plans: db.planIDs}
+	if err := write(ctx, tx, im.dataset(db), ex, out); err != nil {
+		return nil, err
+	}
+	return out.changes(), nil
 }
 
 // load reads every known file of dir (a missing one is an empty file) and
@@ -354,10 +409,15 @@ func (im *importer) checkIntervals(p *planIn) {
 
 // inDB is what the database already holds of the keys the import names.
 type inDB struct {
-	techs, assets, planIDs map[string]int64
-	planAsset              map[string]string          // plan code → asset tag
-	planDues               map[string]map[string]bool // plan code → due dates (YYYY-MM-DD) with a work order
-	woNumbers, skus        map[string]bool
+	techs, assets, planIDs, skus map[string]int64
+	woCreated                    map[string]time.Time         // wo_number → created_at
+	planAsset                    map[string]string            // plan code → asset tag
+	planDues                     map[string]map[string]string // plan code → due date (YYYY-MM-DD) → wo_number
+}
+
+func emptyInDB() *inDB {
+	return &inDB{techs: map[string]int64{}, assets: map[string]int64{}, planIDs: map[string]int64{}, skus: map[string]int64{},
+		woCreated: map[string]time.Time{}, planAsset: map[string]string{}, planDues: map[string]map[string]string{}}
 }
 
 func (im *importer) lookup(ctx context.Context, tx pgx.Tx) (*inDB, error) {
@@ -382,21 +442,21 @@ func (im *importer) lookup(ctx context.Context, tx pgx.Tx) (*inDB, error) {
 	for _, it := range im.inventory {
 		skuKeys = append(skuKeys, it.v.SKU)
 	}
-	db := &inDB{planAsset: map[string]string{}, planDues: map[string]map[string]bool{}}
+	db := emptyInDB()
 	var err error
-	if db.techs, err = lookupIDs(ctx, tx, `SELECT code, id FROM technicians WHERE code = ANY($1)`, techKeys); err != nil {
+	if db.techs, err = lookupKeys[int64](ctx, tx, `SELECT code, id FROM technicians WHERE code = ANY($1)`, techKeys); err != nil {
 		return nil, err
 	}
-	if db.assets, err = lookupIDs(ctx, tx, `SELECT asset_tag, id FROM assets WHERE asset_tag = ANY($1)`, assetKeys); err != nil {
+	if db.assets, err = lookupKeys[int64](ctx, tx, `SELECT asset_tag, id FROM assets WHERE asset_tag = ANY($1)`, assetKeys); err != nil {
 		return nil, err
 	}
-	if db.planIDs, err = lookupIDs(ctx, tx, `SELECT code, id FROM maintenance_plans WHERE code = ANY($1)`, planKeys); err != nil {
+	if db.planIDs, err = lookupKeys[int64](ctx, tx, `SELECT code, id FROM maintenance_plans WHERE code = ANY($1)`, planKeys); err != nil {
 		return nil, err
 	}
-	if db.woNumbers, err = lookupSet(ctx, tx, `SELECT wo_number FROM work_orders WHERE wo_number = ANY($1)`, woKeys); err != nil {
+	if db.woCreated, err = lookupKeys[time.Time](ctx, tx, `SELECT wo_number, created_at FROM work_orders WHERE wo_number = ANY($1)`, woKeys); err != nil {
 		return nil, err
 	}
-	if db.skus, err = lookupSet(ctx, tx, `SELECT sku FROM inventory_items WHERE sku = ANY($1)`, skuKeys); err != nil {
+	if db.skus, err = lookupKeys[int64](ctx, tx, `SELECT sku, id FROM inventory_items WHERE sku = ANY($1)`, skuKeys); err != nil {
 		return nil, err
 	}
 	if len(db.planIDs) > 0 {
@@ -412,17 +472,18 @@ func (im *importer) lookup(ctx context.Context, tx pgx.Tx) (*inDB, error) {
 		if _, err := pgx.ForEachRow(rows, []any{&code, &tag}, func() error { db.planAsset[code] = tag; return nil }); err != nil {
 			return nil, fmt.Errorf("fleet: import: look up plans: %w", err)
 		}
-		rows, err = tx.Query(ctx, `SELECT p.code, w.due_date FROM work_orders w JOIN maintenance_plans p ON p.id = w.plan_id
+		rows, err = tx.Query(ctx, `SELECT p.code, w.due_date, w.wo_number FROM work_orders w JOIN maintenance_plans p ON p.id = w.plan_id
 			WHERE p.code = ANY($1) AND w.due_date IS NOT NULL`, codes)
 		if err != nil {
 			return nil, fmt.Errorf("fleet: import: look up plan work orders: %w", err)
 		}
 		var due time.Time
-		if _, err := pgx.ForEachRow(rows, []any{&code, &due}, func() error {
+		var number string
+		if _, err := pgx.ForEachRow(rows, []any{&code, &due, &number}, func() error {
 			if db.planDues[code] == nil {
-				db.planDues[code] = map[string]bool{}
+				db.planDues[code] = map[string]string{}
 			}
-			db.planDues[code][due.Format(time.DateOnly)] = true
+			db.planDues[code][due.Format(time.DateOnly)] = number
 			return nil
 		}); err != nil {
 			return nil, fmt.Errorf("fleet: import: look up plan work orders: %w", err)
@@ -437,39 +498,24 @@ func uniqueKeys(keys []string) []string {
 	return slices.Compact(out)
 }
 
-func lookupIDs(ctx context.Context, tx pgx.Tx, sql string, keys []string) (map[string]int64, error) {
-	ids := map[string]int64{}
+// lookupKeys runs sql with the distinct non-empty keys as $1 and maps each
+// row's first column (the key) to its second.
+func lookupKeys[V any](ctx context.Context, tx pgx.Tx, sql string, keys []string) (map[string]V, error) {
+	found := map[string]V{}
 	keys = uniqueKeys(keys)
 	if len(keys) == 0 {
-		return ids, nil
+		return found, nil
 	}
 	rows, err := tx.Query(ctx, sql, keys)
 	if err != nil {
 		return nil, fmt.Errorf("fleet: import: look up keys: %w", err)
 	}
 	var key string
-	var id int64
-	if _, err := pgx.ForEachRow(rows, []any{&key, &id}, func() error { ids[key] = id; return nil }); err != nil {
+	var v V
+	if _, err := pgx.ForEachRow(rows, []any{&key, &v}, func() error { found[key] = v; return nil }); err != nil {
 		return nil, fmt.Errorf("fleet: import: look up keys: %w", err)
 	}
-	return ids, nil
-}
-
-func lookupSet(ctx context.Context, tx pgx.Tx, sql string, keys []string) (map[string]bool, error) {
-	set := map[string]bool{}
-	keys = uniqueKeys(keys)
-	if len(keys) == 0 {
-		return set, nil
-	}
-	rows, err := tx.Query(ctx, sql, keys)
-	if err != nil {
-		return nil, fmt.Errorf("fleet: import: look up keys: %w", err)
-	}
-	var key string
-	if _, err := pgx.ForEachRow(rows, []any{&key}, func() error { set[key] = true; return nil }); err != nil {
-		return nil, fmt.Errorf("fleet: import: look up keys: %w", err)
-	}
-	return set, nil
+	return found, nil
 }
 
 // unique tracks the first line of each key in a file.
@@ -496,7 +542,7 @@ func (im *importer) check(db *inDB) {
 	for _, t := range im.techs {
 		if l := techs.first(t.v.Code, t.line); l > 0 {
 			t.fail("code", "duplicate code %q (first on line %d)", t.v.Code, l)
-		} else if _, ok := db.techs[t.v.Code]; ok {
+		} else if _, ok := db.techs[t.v.Code]; ok && !im.opts.Upsert {
 			t.fail("code", "technician %q already exists in the database", t.v.Code)
 		}
 	}
@@ -504,7 +550,7 @@ func (im *importer) check(db *inDB) {
 	for _, a := range im.assets {
 		if l := assets.first(a.v.Tag, a.line); l > 0 {
 			a.fail("asset_tag", "duplicate asset_tag %q (first on line %d)", a.v.Tag, l)
-		} else if _, ok := db.assets[a.v.Tag]; ok {
+		} else if _, ok := db.assets[a.v.Tag]; ok && !im.opts.Upsert {
 			a.fail("asset_tag", "asset %q already exists in the database", a.v.Tag)
 		}
 	}
@@ -532,7 +578,7 @@ func (im *importer) check(db *inDB) {
 	for _, p := range im.plans {
 		if l := plans.first(p.v.Code, p.line); l > 0 {
 			p.fail("code", "duplicate code %q (first on line %d)", p.v.Code, l)
-		} else if _, ok := db.planIDs[p.v.Code]; ok {
+		} else if _, ok := db.planIDs[p.v.Code]; ok && !im.opts.Upsert {
 			p.fail("code", "plan %q already exists in the database", p.v.Code)
 		} else if p.v.Code != "" {
 			planAsset[p.v.Code] = p.v.AssetTag
@@ -546,7 +592,7 @@ func (im *importer) check(db *inDB) {
 	for _, w := range im.workOrders {
 		if l := wos.first(w.v.Number, w.line); l > 0 {
 			w.fail("wo_number", "duplicate wo_number %q (first on line %d)", w.v.Number, l)
-		} else if db.woNumbers[w.v.Number] {
+		} else if _, ok := db.woCreated[w.v.Number]; ok && !im.opts.Upsert {
 			w.fail("wo_number", "work order %q already exists in the database", w.v.Number)
 		}
 		checkAsset(w.row, w.v.AssetTag)
@@ -565,7 +611,7 @@ func (im *importer) check(db *inDB) {
 				due := w.v.DueDate.Format(time.DateOnly)
 				if l := dues.first(code+"\x00"+due, w.line); l > 0 {
 					w.fail("due_date", "plan %q already has a work order due %s (line %d)", code, due, l)
-				} else if db.planDues[code][due] {
+				} else if holder, ok := db.planDues[code][due]; ok && (!im.opts.Upsert || holder != w.v.Number) {
 					w.fail("due_date", "plan %q already has a work order due %s in the database", code, due)
 				}
 			}
@@ -577,7 +623,7 @@ func (im *importer) check(db *inDB) {
 	for _, it := range im.inventory {
 		if l := skus.first(it.v.SKU, it.line); l > 0 {
 			it.fail("sku", "duplicate sku %q (first on line %d)", it.v.SKU, l)
-		} else if db.skus[it.v.SKU] {
+		} else if _, ok := db.skus[it.v.SKU]; ok && !im.opts.Upsert {
 			it.fail("sku", "item %q already exists in the database", it.v.SKU)
 		}
 	}
@@ -599,7 +645,9 @@ func (im *importer) report(errs *errorList) {
 	}
 }
 
-func (im *importer) dataset() *dataset {
+// dataset is the rows to write. A work order without created_at that is
+// already in the database keeps its created_at (a new one gets now()).
+func (im *importer) dataset(db *inDB) *dataset {
 	ds := &dataset{}
 	for _, t := range im.techs {
 		ds.technicians = append(ds.technicians, t.v)
@@ -611,6 +659,9 @@ func (im *importer) dataset() *dataset {
 		ds.plans = append(ds.plans, p.v)
 	}
 	for _, w := range im.workOrders {
+		if t, ok := db.woCreated[w.v.Number]; ok && w.v.CreatedAt == nil {
+			w.v.CreatedAt = &t
+		}
 		ds.workOrders = append(ds.workOrders, w.v)
 	}
 	for _, it := range im.inventory {

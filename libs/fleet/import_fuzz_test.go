@@ -19,8 +19,7 @@ func validate(dir string) (*importer, *ImportError, error) {
 	if err := im.load(dir); err != nil {
 		return nil, nil, err
 	}
-	im.check(&inDB{techs: map[string]int64{}, assets: map[string]int64{}, planIDs: map[string]int64{},
-		planAsset: map[string]string{}, planDues: map[string]map[string]bool{}, woNumbers: map[string]bool{}, skus: map[string]bool{}})
+	im.check(emptyInDB())
 	var errs errorList
 	im.report(&errs)
 	if err := errs.err(); err != nil {
@@ -79,7 +78,7 @@ func FuzzImportCSV(f *testing.F) {
 			checkErrors(t, ie)
 			return
 		}
-		checkDataset(t, im.dataset())
+		checkDataset(t, im.dataset(emptyInDB()))
 	})
 }
 

@@ -86,8 +86,12 @@ func Seed(ctx context.Context, pool *pgxpool.Pool, o SeedOptions) (Stats, error)
 		if !empty {
 			return ErrNotEmpty
 		}
-		st, err = write(ctx, tx, ds, existing{})
-		return err
+		out := &copySink{}
+		if err := write(ctx, tx, ds, existing{}, out); err != nil {
+			return err
+		}
+		st = out.changes().Stats()
+		return nil
 	})
 	if err != nil {
 		return Stats{}, err
