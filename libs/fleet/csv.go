@@ -96,8 +96,12 @@ type fileSpec struct {
 	required []string
 }
 
+// stem is the file's name without ".csv", as a column-alias file names it.
+func (s fileSpec) stem() string { return strings.TrimSuffix(s.name, ".csv") }
+
 type csvFile struct {
 	spec   fileSpec
+	zone   *time.Location // of timestamps without one; nil: they are errors
 	pos    map[string]int // column name → field index
 	width  int
 	rows   []*row
@@ -115,7 +119,9 @@ type row struct {
 	bad    map[string]bool // columns already reported as unreadable
 }
 
-func readCSV(path string, spec fileSpec) (*csvFile, error) {
+// readCSV reads the file at path; aliases maps header names (lower case) to
+// the spec's columns they stand for.
+func readCSV(path string, spec fileSpec, aliases map[string]string) (*csvFile, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("fleet: %w", err)
@@ -141,6 +147,9 @@ func readCSV(path string, spec fileSpec) (*csvFile, error) {
 			h = strings.TrimPrefix(h, "\ufeff")
 		}
 		h = strings.ToLower(strings.TrimSpace(h))
+		if c, ok := aliases[h]; ok {
+			h = c
+		}
 		switch {
 		case h == "":
 			f.header = append(f.header, FieldError{File: spec.name, Line: 1, Message: fmt.Sprintf("column %d has no name", i+1), pos: i})
@@ -278,14 +287,39 @@ func (r *row) date(col string) *time.Time {
 	return &t
 }
 
+// zoneless are the layouts of a timestamp without a zone, read as wall
+// clock time in the file's zone (ImportOptions.Location).
+var zoneless = []string{time.DateTime, "2006-01-02T15:04:05"}
+
+func zonelessLayout(v string) string {
+	for _, l := range zoneless {
+		if _, err := time.Parse(l, v); err == nil {
+			return l
+		}
+	}
+	return ""
+}
+
 func (r *row) timestamp(col string) *time.Time {
 	v := r.get(col)
 	if v == "" {
 		return nil
 	}
 	t, err := time.Parse(time.RFC3339, v)
+	if layout := zonelessLayout(v); err != nil && layout != "" {
+		if r.f.zone == nil {
+			r.fail(col, "timestamp %q has no time zone: pass --timezone with the export's zone "+
+				"(an IANA name, e.g. Europe/Paris), or write RFC 3339, e.g. 2024-05-01T08:30:00Z", v)
+			return nil
+		}
+		t, err = time.ParseInLocation(layout, v, r.f.zone)
+	}
 	if err != nil {
-		r.fail(col, "invalid timestamp %q: want RFC 3339, e.g. 2024-05-01T08:30:00Z", v)
+		want := "RFC 3339, e.g. 2024-05-01T08:30:00Z"
+		if r.f.zone != nil {
+			want += ", or YYYY-MM-DD HH:MM:SS (in " + r.f.zone.String() + ")"
+		}
+		r.fail(col, "invalid timestamp %q: want %s", v, want)
 		return nil
 	}
 	t = t.UTC()

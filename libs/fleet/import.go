@@ -100,6 +100,12 @@ type ImportOptions struct {
 	// identity sequences, which a rollback does not reset, skip the ids
 	// the new rows would have taken).
 	DryRun bool
+	// Location reads timestamps without a zone (2024-05-01 08:30:00) as wall
+	// clock time there; nil leaves them an error.
+	Location *time.Location
+	// Columns names, per file, the headers that stand for documented columns
+	// (ReadColumnAliases).
+	Columns ColumnAliases
 }
 
 // Import reads the CSV files in dir (technicians.csv, assets.csv,
@@ -209,10 +215,11 @@ func (im *importer) load(dir string) error {
 			im.files[spec.name] = &csvFile{spec: spec, pos: map[string]int{}}
 			continue
 		}
-		f, err := readCSV(path, spec)
+		f, err := readCSV(path, spec, im.opts.Columns[spec.stem()])
 		if err != nil {
 			return err
 		}
+		f.zone = im.opts.Location
 		im.files[spec.name] = f
 	}
 	im.parse()

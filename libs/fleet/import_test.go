@@ -237,7 +237,7 @@ func TestImportRowErrors(t *testing.T) {
 			[]string{`assets.csv:2: commissioned_date: invalid date "2024-01-01T00:00:00Z": want YYYY-MM-DD`}},
 		{"timestamp without zone", map[string]string{"assets.csv": assetA1,
 			"work_orders.csv": "wo_number,asset_tag,title,started_at\nW-1,A-1,Fix,2024-05-01T08:00:00\n"},
-			[]string{`work_orders.csv:2: started_at: invalid timestamp "2024-05-01T08:00:00": want RFC 3339, e.g. 2024-05-01T08:30:00Z`}},
+			[]string{`work_orders.csv:2: started_at: timestamp "2024-05-01T08:00:00" has no time zone: pass --timezone with the export's zone (an IANA name, e.g. Europe/Paris), or write RFC 3339, e.g. 2024-05-01T08:30:00Z`}},
 		{"numbers", map[string]string{"assets.csv": assetA1,
 			"maintenance_plans.csv": plansHeader + "P-1,A-1,Oil,0,months,,,2025-01-01,,10000,-1\nP-2,A-1,Tyres,,,1e3,km,,x,,1.5\n",
 			"work_orders.csv":       woHeader + "W-1,A-1,,,Fix,,1000000,-2,\n"},
