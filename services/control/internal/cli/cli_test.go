@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -186,6 +187,7 @@ func TestSeedUsageErrors(t *testing.T) {
 		{[]string{"seed", "--assets", "-3"}, ExitError, "assets must be between 1 and 99999, got -3"},
 		{[]string{"frobnicate"}, ExitUsage, `unknown command "frobnicate" for "cmmsflow"`},
 		{[]string{"import"}, ExitUsage, "accepts 1 arg(s), received 0"},
+		{[]string{"import", "--timezone", "Mars/Olympus_Mons", "dir"}, ExitUsage, `invalid --timezone "Mars/Olympus_Mons": want an IANA time zone name`},
 	} {
 		r := run(t, map[string]string{EnvDatabaseURL: dbURL}, tc.args...)
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
@@ -326,6 +328,109 @@ import failed: 5 errors; nothing was written
 	r = run(t, nil, "import", "--database-url", dbURL, t.TempDir())
 	if r.code != ExitError || !strings.Contains(r.stderr, "no CSV files in") {
 		t.Fatalf("empty dir: %+v", r)
+	}
+}
+
+// printedChanges parses the "table inserted updated unchanged" lines of
+// import --upsert into "table:inserted/updated/unchanged".
+func printedChanges(stdout string) []string {
+	var out []string
+	for _, m := range regexp.MustCompile(`(?m)^(\w+)\s+(\d+)\s+(\d+)\s+(\d+)$`).FindAllStringSubmatch(stdout, -1) {
+		out = append(out, m[1]+":"+m[2]+"/"+m[3]+"/"+m[4])
+	}
+	return out
+}
+
+func TestImportUpsert(t *testing.T) {
+	pool, dbURL := pgtest.NewWithURL(t)
+	files := map[string]string{
+		"assets.csv":      "asset_tag,name,vehicle_type,commissioned_date\nA-1,Van 1,van,2023-04-01\nA-2,Truck 2,truck,2021-09-15\n",
+		"work_orders.csv": "wo_number,asset_tag,title,status\nW-1,A-1,Brakes,OPEN\nW-2,A-2,Lights,OPEN\n",
+	}
+	upsert := func(want []string, summary string, args ...string) {
+		t.Helper()
+		r := run(t, nil, append([]string{"import", "--database-url", dbURL, "--upsert"}, args...)...)
+		if got := printedChanges(r.stdout); r.code != ExitOK || !slices.Equal(got, want) || !strings.Contains(r.stdout, summary) {
+			t.Fatalf("import --upsert %v: code %d, changes %v, want %v and %q\nstdout:\n%s\nstderr:\n%s", args, r.code, got, want, summary, r.stdout, r.stderr)
+		}
+	}
+	unchanged := []string{"technicians:0/0/0", "assets:0/0/2", "maintenance_plans:0/0/0", "work_orders:0/0/2", "inventory_items:0/0/0"}
+	upsert([]string{"technicians:0/0/0", "assets:2/0/0", "maintenance_plans:0/0/0", "work_orders:2/0/0", "inventory_items:0/0/0"},
+		"upsert: 4 inserted, 0 updated, 0 unchanged in ", writeCSV(t, files))
+	upsert(unchanged, "upsert: 0 inserted, 0 updated, 4 unchanged in ", writeCSV(t, files))
+
+	// One changed status: a dry run counts it and writes nothing; then it is written.
+	files["work_orders.csv"] = strings.Replace(files["work_orders.csv"], "Lights,OPEN", "Lights,COMPLETED", 1)
+	files["work_orders.csv"] = strings.Replace(files["work_orders.csv"], "status\n", "status,completed_at\n", 1)
+	files["work_orders.csv"] = strings.ReplaceAll(files["work_orders.csv"], "OPEN\n", "OPEN,\n")
+	files["work_orders.csv"] = strings.Replace(files["work_orders.csv"], "COMPLETED\n", "COMPLETED,2025-03-01T12:00:00Z\n", 1)
+	changed := []string{"technicians:0/0/0", "assets:0/0/2", "maintenance_plans:0/0/0", "work_orders:0/1/1", "inventory_items:0/0/0"}
+	upsert(changed, "upsert: 0 inserted, 1 updated, 3 unchanged in ", "--dry-run", writeCSV(t, files))
+	status := func() string {
+		var s string
+		if err := pool.QueryRow(context.Background(), `SELECT status FROM work_orders WHERE wo_number = 'W-2'`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if s := status(); s != "OPEN" {
+		t.Fatalf("after a dry run W-2 is %s", s)
+	}
+	upsert(changed, "; dry run: nothing was written", "--dry-run", writeCSV(t, files))
+	upsert(changed, "upsert: 0 inserted, 1 updated, 3 unchanged in ", writeCSV(t, files))
+	if s := status(); s != "COMPLETED" {
+		t.Fatalf("W-2 is %s, want COMPLETED", s)
+	}
+
+	// A bad line: the error names file and line, and nothing is written (not W-3 either).
+	files["work_orders.csv"] += "W-3,A-1,Mirror,OPEN,\nW-4,A-9,Horn,OPEN,\n"
+	r := run(t, nil, "import", "--database-url", dbURL, "--upsert", writeCSV(t, files))
+	want := "work_orders.csv:5: asset_tag: unknown asset \"A-9\": not in assets.csv or the database\nimport failed: 1 error; nothing was written\n"
+	if r.code != ExitError || r.stderr != want || r.stdout != "" {
+		t.Fatalf("bad line: code %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if n := count(t, pool, "work_orders"); n != 2 {
+		t.Fatalf("work_orders = %d after a failed upsert", n)
+	}
+}
+
+// An export with its own header names and local timestamps imports with
+// --columns and --timezone.
+func TestImportMessyExport(t *testing.T) {
+	pool, dbURL := pgtest.NewWithURL(t)
+	dir := writeCSV(t, map[string]string{
+		"assets.csv":      "Unit,Description,Class,Since\nA-1,Van 1,van,2023-04-01\n",
+		"work_orders.csv": "Order,Unit,Description,Opened\nW-1,A-1,Brakes,2025-03-30 10:00:00\n",
+	})
+	columns := filepath.Join(t.TempDir(), "columns.txt")
+	aliases := "# headers of our export\nassets.Unit = asset_tag\nassets.Description = name\nassets.Class = vehicle_type\nassets.Since = commissioned_date\n" +
+		"work_orders.Order = wo_number\nwork_orders.Unit = asset_tag\nwork_orders.Description = title\nwork_orders.Opened = created_at\n"
+	if err := os.WriteFile(columns, []byte(aliases), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, nil, "import", "--database-url", dbURL, "--columns", columns, dir)
+	if r.code != ExitError || !strings.Contains(r.stderr, `work_orders.csv:2: created_at: timestamp "2025-03-30 10:00:00" has no time zone: pass --timezone`) {
+		t.Fatalf("without --timezone: %+v", r)
+	}
+	r = run(t, nil, "import", "--database-url", dbURL, "--columns", columns, "--timezone", "Europe/Paris", dir)
+	if r.code != ExitOK || !strings.Contains(r.stdout, "imported 2 rows in ") {
+		t.Fatalf("import: %+v", r)
+	}
+	var got string
+	if err := pool.QueryRow(context.Background(), `SELECT w.title || '/' || a.name || '/' || (w.created_at AT TIME ZONE 'UTC')
+		FROM work_orders w JOIN assets a ON a.id = w.asset_id`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != "Brakes/Van 1/2025-03-30 08:00:00" { // summer time began that night: UTC+2
+		t.Fatalf("imported %q", got)
+	}
+
+	if err := os.WriteFile(columns, []byte("work_orders.Opened = opened_at\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, nil, "import", "--database-url", dbURL, "--columns", columns, dir)
+	if r.code != ExitError || !strings.Contains(r.stderr, `columns.txt:1: unknown column "opened_at" of work_orders.csv (known: wo_number, `) {
+		t.Fatalf("bad alias file: %+v", r)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"time"
+	_ "time/tzdata" // --timezone works on images without /usr/share/zoneinfo
 
 	"github.com/spf13/cobra"
 
@@ -107,43 +108,113 @@ func parseNow(s string) (time.Time, error) {
 	return t.Add(12 * time.Hour), nil // midday: the day's 06:00 pipeline run is over
 }
 
+type importFlags struct {
+	upsert, dryRun    bool
+	timezone, columns string
+}
+
 func newImportCommand(a *App) *cobra.Command {
-	return &cobra.Command{
+	var f importFlags
+	cmd := &cobra.Command{
 		Use:     "import DIR",
 		GroupID: groupDatabase,
 		Short:   "Import CMMS data from CSV files",
 		Long: "import reads technicians.csv, assets.csv, maintenance_plans.csv, work_orders.csv and inventory.csv\n" +
 			"(each optional) from DIR, validates every row and writes all of them in one transaction.\n" +
 			"If anything is wrong it prints every problem as file:line: column: message, writes nothing\n" +
-			"and exits with status 1. The format is described in docs/csv-format.md.",
+			"and exits with status 1. The format is described in docs/csv-format.md.\n\n" +
+			"Without --upsert a key (code, asset_tag, wo_number, sku) already in the database is an error.\n" +
+			"With --upsert new keys are inserted, rows that differ from the database are updated and the\n" +
+			"others are left alone; the counts are printed per table. Run it on every export (e.g. nightly)\n" +
+			"to keep the copy current. --dry-run does all of it in a transaction that is rolled back: the\n" +
+			"same checks and counts, nothing written.\n\n" +
+			"--timezone reads timestamps without a zone (YYYY-MM-DD HH:MM:SS) as local time in an IANA zone\n" +
+			"(e.g. Europe/Paris); without it they are errors. --columns names a file of header aliases, one\n" +
+			"a line: file.header = column (e.g. work_orders.WO Number = wo_number).",
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			pool, err := a.Pool(ctx)
+			o, err := f.options()
 			if err != nil {
 				return err
 			}
-			start := time.Now()
-			st, err := fleet.Import(ctx, pool, args[0])
-			var ie *fleet.ImportError
-			if errors.As(err, &ie) {
-				w := cmd.ErrOrStderr()
-				for _, e := range ie.Errors {
-					fmt.Fprintln(w, e.String())
-				}
-				if more := ie.Total - len(ie.Errors); more > 0 {
-					fmt.Fprintf(w, "and %d more\n", more)
-				}
-				fmt.Fprintf(w, "import failed: %s; nothing was written\n", plural(int64(ie.Total), "error"))
-				return &exitError{ExitError}
-			}
-			if err != nil {
-				return schemaHint(err)
-			}
-			printStats(cmd.OutOrStdout(), st)
-			fmt.Fprintf(cmd.OutOrStdout(), "imported %s in %s\n", plural(st.Total(), "row"), time.Since(start).Round(time.Millisecond))
-			return nil
+			return runImport(cmd, a, args[0], o)
 		},
+	}
+	fs := cmd.Flags()
+	fs.BoolVar(&f.upsert, "upsert", false, "insert new keys, update changed rows, leave unchanged ones")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "check and count as a real run would, write nothing")
+	fs.StringVar(&f.timezone, "timezone", "", "IANA time zone of timestamps without one, e.g. Europe/Paris")
+	fs.StringVar(&f.columns, "columns", "", "file of header aliases (file.header = column lines)")
+	return cmd
+}
+
+func (f importFlags) options() (fleet.ImportOptions, error) {
+	o := fleet.ImportOptions{Upsert: f.upsert, DryRun: f.dryRun}
+	if f.timezone != "" {
+		loc, err := time.LoadLocation(f.timezone)
+		if err != nil || f.timezone == "Local" {
+			return o, &usageError{fmt.Errorf("invalid --timezone %q: want an IANA time zone name, e.g. Europe/Paris", f.timezone)}
+		}
+		o.Location = loc
+	}
+	if f.columns != "" {
+		aliases, err := fleet.ReadColumnAliases(f.columns)
+		if err != nil {
+			return o, err
+		}
+		o.Columns = aliases
+	}
+	return o, nil
+}
+
+func runImport(cmd *cobra.Command, a *App, dir string, o fleet.ImportOptions) error {
+	ctx := cmd.Context()
+	pool, err := a.Pool(ctx)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	ch, err := fleet.ImportWith(ctx, pool, dir, o)
+	var ie *fleet.ImportError
+	if errors.As(err, &ie) {
+		printImportErrors(cmd.ErrOrStderr(), ie)
+		return &exitError{ExitError}
+	}
+	if err != nil {
+		return schemaHint(err)
+	}
+	w, took := cmd.OutOrStdout(), time.Since(start).Round(time.Millisecond)
+	var summary string
+	if o.Upsert {
+		printChanges(w, ch)
+		sum := ch.Sum()
+		summary = fmt.Sprintf("upsert: %d inserted, %d updated, %d unchanged in %s", sum.Inserted, sum.Updated, sum.Unchanged, took)
+	} else {
+		st := ch.Stats()
+		printStats(w, st)
+		summary = fmt.Sprintf("imported %s in %s", plural(st.Total(), "row"), took)
+	}
+	if o.DryRun {
+		summary += "; dry run: nothing was written"
+	}
+	fmt.Fprintln(w, summary)
+	return nil
+}
+
+func printImportErrors(w io.Writer, ie *fleet.ImportError) {
+	for _, e := range ie.Errors {
+		fmt.Fprintln(w, e.String())
+	}
+	if more := ie.Total - len(ie.Errors); more > 0 {
+		fmt.Fprintf(w, "and %d more\n", more)
+	}
+	fmt.Fprintf(w, "import failed: %s; nothing was written\n", plural(int64(ie.Total), "error"))
+}
+
+func printChanges(w io.Writer, ch fleet.Changes) {
+	fmt.Fprintf(w, "%-18s %9s %9s %9s\n", "table", "inserted", "updated", "unchanged")
+	for _, c := range ch {
+		fmt.Fprintf(w, "%-18s %9d %9d %9d\n", c.Table, c.Inserted, c.Updated, c.Unchanged)
 	}
 }
 
