@@ -1,0 +1,160 @@
+package fleet
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cmmsflow/cmmsflow/libs/pgtest"
+)
+
+const benchAssets = 1_000
+
+// benchWorkOrders is the benchmark's number of work orders: 1,000,000, or
+// BENCH_UPSERT_WORK_ORDERS for a quick look.
+func benchWorkOrders(b *testing.B) int {
+	n := 1_000_000
+	if v := os.Getenv("BENCH_UPSERT_WORK_ORDERS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 10 {
+			b.Fatalf("BENCH_UPSERT_WORK_ORDERS=%q: want a number >= 10", v)
+		}
+	}
+	return n
+}
+
+// writeBenchFile writes dir/name with header and n lines from line(i).
+func writeBenchFile(b *testing.B, dir, name, header string, n int, line func(w *bufio.Writer, i int)) string {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(dir, name))
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	w.WriteString(header)
+	for i := range n {
+		line(w, i)
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+// benchFiles writes three directories: the assets; n work orders; the same
+// work orders with every tenth one's status changed.
+func benchFiles(b *testing.B, n int) (assets, before, after string) {
+	root := b.TempDir()
+	assets = writeBenchFile(b, filepath.Join(root, "assets"), "assets.csv", assetsHeader, benchAssets, func(w *bufio.Writer, i int) {
+		fmt.Fprintf(w, "VH-%04d,Vehicle %d,van,2020-01-01\n", i, i)
+	})
+	workOrders := func(changed bool) func(w *bufio.Writer, i int) {
+		return func(w *bufio.Writer, i int) {
+			status := "OPEN"
+			if changed && i%10 == 0 {
+				status = "IN_PROGRESS"
+			}
+			at := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Minute).Format(time.RFC3339)
+			fmt.Fprintf(w, "WO-%07d,VH-%04d,%s,Repair %d,Driver reports a fault,%s,%s\n", i, i%benchAssets, status, i%50, at, "MEDIUM")
+		}
+	}
+	const header = "wo_number,asset_tag,status,title,description,created_at,priority\n"
+	before = writeBenchFile(b, filepath.Join(root, "before"), "work_orders.csv", header, n, workOrders(false))
+	after = writeBenchFile(b, filepath.Join(root, "after"), "work_orders.csv", header, n, workOrders(true))
+	return assets, before, after
+}
+
+// benchDB is a fresh database with the assets imported and, with dirs, the
+// files of dirs too.
+func benchDB(b *testing.B, dirs ...string) *pgxpool.Pool {
+	pool := pgtest.New(b)
+	for _, dir := range dirs {
+		if _, err := Import(context.Background(), pool, dir); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return pool
+}
+
+// benchRuns alternates which of the pair goes first from one run of
+// BenchmarkImportUpsert1M to the next (-count).
+var benchRuns int
+
+// BenchmarkImportUpsert1M upserts 1,000,000 work orders of which 10% have a
+// changed status into a database that holds them all and, in the same
+// iteration, the baseline: the plain import (COPY) of the same file into a
+// database without them. The two are interleaved, each run of the benchmark
+// (-count) starting with the other one. Only the imports are timed, each
+// from a fresh database: upsert-s and copy-baseline-s (and their rows/s)
+// are reported beside each other; ns/op is the two together.
+//
+//	BENCH_UPSERT_WORK_ORDERS=100000 go test -run '^$' -bench ImportUpsert1M -benchtime 1x -count 3 ./libs/fleet/
+func BenchmarkImportUpsert1M(b *testing.B) {
+	n := benchWorkOrders(b)
+	assets, before, after := benchFiles(b, n)
+	benchRuns++
+	var upsert, baseline time.Duration
+	for i := range b.N {
+		b.StopTimer()
+		if (i+benchRuns)%2 == 0 {
+			baseline += benchPlainImport(b, assets, after, n)
+			upsert += benchUpsert(b, assets, before, after, n)
+		} else {
+			upsert += benchUpsert(b, assets, before, after, n)
+			baseline += benchPlainImport(b, assets, after, n)
+		}
+	}
+	rows := float64(n) * float64(b.N)
+	b.ReportMetric(upsert.Seconds()/float64(b.N), "upsert-s")
+	b.ReportMetric(rows/upsert.Seconds(), "upsert-rows/s")
+	b.ReportMetric(baseline.Seconds()/float64(b.N), "copy-baseline-s")
+	b.ReportMetric(rows/baseline.Seconds(), "copy-baseline-rows/s")
+}
+
+// benchUpsert times the upsert of after into a database holding assets and
+// before (the benchmark's timer runs only meanwhile).
+func benchUpsert(b *testing.B, assets, before, after string, n int) time.Duration {
+	pool := benchDB(b, assets, before)
+	b.StartTimer()
+	start := time.Now()
+	ch, err := ImportWith(context.Background(), pool, after, ImportOptions{Upsert: true})
+	took := time.Since(start)
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if wo := ch[3]; wo.Inserted != 0 || wo.Updated != int64(n/10) || wo.Unchanged != int64(n-n/10) {
+		b.Fatalf("work orders %+v, want %d updated and %d unchanged", wo, n/10, n-n/10)
+	}
+	return took
+}
+
+// benchPlainImport times the plain import of after into a database holding
+// assets.
+func benchPlainImport(b *testing.B, assets, after string, n int) time.Duration {
+	pool := benchDB(b, assets)
+	b.StartTimer()
+	start := time.Now()
+	st, err := Import(context.Background(), pool, after)
+	took := time.Since(start)
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if st.WorkOrders != int64(n) {
+		b.Fatalf("imported %d work orders, want %d", st.WorkOrders, n)
+	}
+	return took
+}
