@@ -34,6 +34,19 @@ locals {
   # as PGPASSWORD, which pgx merges into the connection settings.
   database_url = "postgres://${var.database_user}@/${var.database_name}?host=/cloudsql/${var.cloudsql_instance}"
 
+  # The login the services that do not migrate connect as (source.tf):
+  # owner (database_user, as above) while the source is cmmsflow's own
+  # tables, else the read-only login source_login. The password login's
+  # password is mounted as PGPASSWORD from its own secret; the IAM login has
+  # none (the Auth Proxy sidecar logs in as the service account).
+  source_mapped = var.source_schema != "cmms"
+  reader_login  = local.source_mapped ? var.source_login : "owner"
+  reader_database_url = {
+    owner    = local.database_url
+    password = "postgres://${var.source_database_user}@/${var.database_name}?host=/cloudsql/${var.cloudsql_instance}"
+    iam      = "" # per service: its own IAM user (modules/service)
+  }[local.reader_login]
+
   # Known at plan time (IAM for_each keys must be).
   push_service_account = "${google_service_account.push.account_id}@${var.project_id}.iam.gserviceaccount.com"
   pubsub_agent         = "serviceAccount:service-${local.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"

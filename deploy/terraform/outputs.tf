@@ -37,3 +37,14 @@ output "vertex_endpoint" {
   description = "The Vertex AI endpoint the deployer deploys to, when deploy_engine is vertex."
   value       = one(google_vertex_ai_endpoint.champion[*].id)
 }
+
+output "source" {
+  description = "The CMMS source: its schema, the login of the services but control (owner, password or iam) and the database users to grant (deploy/README.md, Mapped CMMS source): the read-only login's, or each service account's IAM user."
+  value = {
+    schema = var.source_schema
+    login  = local.reader_login
+    users = local.reader_login == "password" ? [var.source_database_user] : local.reader_login == "iam" ? sort([
+      for s in local.services : "${var.name_prefix}-${s}@${var.project_id}.iam" if s != "control"
+    ]) : [var.database_user]
+  }
+}

@@ -13,21 +13,33 @@
 #   reporter    report-generated, step-*                   reports/ rw            -
 #   notifier    step-*                                     reports/ r             SENDGRID_API_KEY, NOTIFY_WEBHOOK_URLS (optional)
 #
-# Every service also gets the database password (PGPASSWORD) and the Cloud SQL
-# instance. Timeouts: HANDLER_TIMEOUT (handler_timeout_seconds) is at most the
+# Every service also gets the Cloud SQL instance, SOURCE_SCHEMA and a login
+# (DATABASE_URL, PGPASSWORD): control always the owner login (database_user,
+# <prefix>-db-password), since it applies the migrations; the others the same
+# while the source is cmmsflow's own tables, and the read-only login
+# (source_login: a password secret, or their service account through IAM)
+# when the source is mapped (source.tf). Timeouts: HANDLER_TIMEOUT (handler_timeout_seconds) is at most the
 # subscriptions' ack deadline (600 s) and Cloud Run's timeout exceeds it; the
 # long steps (extractor, featurejob, trainer, deployer) get 9 minutes.
 
 locals {
   # What every service shares (modules/service's variable "platform").
   platform = {
-    name_prefix          = var.name_prefix
-    project_id           = var.project_id
-    project_number       = local.project_number
-    region               = var.region
-    bucket               = google_storage_bucket.runs.name
-    database_url         = local.database_url
-    db_password_secret   = local.secret_ids.db_password
+    name_prefix        = var.name_prefix
+    project_id         = var.project_id
+    project_number     = local.project_number
+    region             = var.region
+    bucket             = google_storage_bucket.runs.name
+    database_url       = local.database_url
+    db_password_secret = local.secret_ids.db_password
+    database_name      = var.database_name
+    source_schema      = var.source_schema
+    reader = {
+      login              = local.reader_login
+      database_url       = local.reader_database_url
+      db_password_secret = local.reader_login == "password" ? local.secret_ids.source_password : ""
+      proxy_image        = var.cloudsql_proxy_image
+    }
     cloudsql_instance    = var.cloudsql_instance
     push_service_account = local.push_service_account
     log_level            = var.log_level
@@ -61,6 +73,7 @@ module "control" {
   concurrency             = 80
   max_instances           = 5
   ingress                 = var.control_public ? "INGRESS_TRAFFIC_ALL" : "INGRESS_TRAFFIC_INTERNAL_ONLY"
+  owner_login             = true # MIGRATE_ON_START: DDL on schemas cmmsflow and cmms
   invoker_members         = concat([local.push_member], var.control_public ? ["allUsers"] : [])
 
   publish_topics = ["pipeline-triggered", "run-started", "step-failed", "schedule-missed"]

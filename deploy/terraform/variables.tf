@@ -90,6 +90,48 @@ variable "database_user" {
   default     = "cmmsflow"
 }
 
+# ---- CMMS source ----------------------------------------------------------------
+
+variable "source_schema" {
+  description = "SOURCE_SCHEMA of every service: the schema the CMMS relations (assets, work orders, maintenance plans, technicians, inventory items) are read from. cmms is cmmsflow's own tables; any other name is a mapped source, views over an operator's CMMS in the same database created by `cmmsflow source apply FILE` (cmms_mapped by default), read through the read-only login source_login."
+  type        = string
+  default     = "cmms"
+
+  validation {
+    # libs/db.SearchPath accepts exactly these names.
+    condition     = can(regex("^[a-z_][a-z0-9_]{0,62}$", var.source_schema)) && var.source_schema != "cmmsflow"
+    error_message = "source_schema: a lower-case identifier (letters, digits, _; at most 63 characters) other than cmmsflow, which holds cmmsflow's automation tables."
+  }
+}
+
+variable "source_login" {
+  description = "With a mapped source (source_schema other than cmms), the login every service but control connects as: password (source_database_user, its password in the <prefix>-source-db-password secret) or iam (each service's runtime service account as a Cloud SQL IAM user, through a Cloud SQL Auth Proxy sidecar with automatic IAM authentication; the instance needs the flag cloudsql.iam_authentication=on). control keeps database_user: it applies the migrations. Ignored when source_schema is cmms."
+  type        = string
+  default     = "password"
+
+  validation {
+    condition     = contains(["iam", "password"], var.source_login)
+    error_message = "source_login: iam or password."
+  }
+}
+
+variable "source_database_user" {
+  description = "With source_login = password and a mapped source: the PostgreSQL login the services but control connect as (SELECT on source_schema, read-write on schema cmmsflow; see deploy/README.md). Its password goes into the <prefix>-source-db-password secret."
+  type        = string
+  default     = "cmmsflow_reader"
+
+  validation {
+    condition     = can(regex("^[a-z_][a-z0-9_]{0,62}$", var.source_database_user))
+    error_message = "source_database_user: a lower-case PostgreSQL identifier (it is put in DATABASE_URL unquoted)."
+  }
+}
+
+variable "cloudsql_proxy_image" {
+  description = "With source_login = iam and a mapped source: the Cloud SQL Auth Proxy (v2) image run as a sidecar of each service but control; it serves the instance's unix socket under /cloudsql and logs in as the service account (--auto-iam-authn)."
+  type        = string
+  default     = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.3"
+}
+
 # ---- scheduling ----------------------------------------------------------------
 
 variable "scheduler_region" {

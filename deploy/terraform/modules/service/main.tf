@@ -1,6 +1,7 @@
 # One cmmsflow service: a Cloud Run v2 service scaled to zero, its own runtime
 # service account, and IAM on exactly the topics, bucket prefixes, secrets,
-# Cloud SQL instance and managed APIs it uses.
+# Cloud SQL instance and managed APIs it uses; with the IAM login, its Cloud
+# SQL IAM user and the Cloud SQL Auth Proxy sidecar.
 
 locals {
   # Cloud Run's deterministic URL, known before the service exists, so the
@@ -12,7 +13,8 @@ locals {
   env = merge({
     GOOGLE_CLOUD_PROJECT = var.platform.project_id
     BUCKET               = var.platform.bucket
-    DATABASE_URL         = var.platform.database_url
+    DATABASE_URL         = local.database_url
+    SOURCE_SCHEMA        = var.platform.source_schema
     HANDLER_TIMEOUT      = "${var.handler_timeout_seconds}s"
     LOG_FORMAT           = "json"
     LOG_LEVEL            = var.platform.log_level
@@ -25,7 +27,26 @@ locals {
     PUSH_SERVICE_ACCOUNTS = var.platform.push_service_account
   }
 
-  secret_env = merge(var.secret_env, { PGPASSWORD = var.platform.db_password_secret })
+  secret_env = merge(var.secret_env, local.db_password_secret == "" ? {} : { PGPASSWORD = local.db_password_secret })
+
+  # The database login (owner, password or iam; see variable "platform").
+  login = var.owner_login ? "owner" : var.platform.reader.login
+  # The Cloud SQL IAM user of the service account: its email without
+  # .gserviceaccount.com (known at plan time, unlike the account's email).
+  iam_user = "${var.platform.name_prefix}-${var.name}@${var.platform.project_id}.iam"
+  database_url = {
+    owner    = var.platform.database_url
+    password = var.platform.reader.database_url
+    # The sidecar serves the same socket path as Cloud Run's Cloud SQL volume
+    # and logs in as the service account; there is no password.
+    iam = "postgres://${replace(local.iam_user, "@", "%40")}@/${var.platform.database_name}?host=/cloudsql/${var.platform.cloudsql_instance}"
+  }[local.login]
+  db_password_secret = {
+    owner    = var.platform.db_password_secret
+    password = var.platform.reader.db_password_secret
+    iam      = ""
+  }[local.login]
+  iam_login = local.login == "iam"
 
   # project:region:instance
   cloudsql_parts = split(":", var.platform.cloudsql_instance)
@@ -56,15 +77,29 @@ resource "google_cloud_run_v2_service" "this" {
       max_instance_count = var.max_instances
     }
 
+    # /cloudsql: Cloud Run's Cloud SQL connection, or (IAM login) a directory
+    # the Auth Proxy sidecar puts the instance's socket in.
     volumes {
       name = "cloudsql"
-      cloud_sql_instance {
-        instances = [var.platform.cloudsql_instance]
+      dynamic "cloud_sql_instance" {
+        for_each = local.iam_login ? [] : [var.platform.cloudsql_instance]
+        content {
+          instances = [cloud_sql_instance.value]
+        }
+      }
+      dynamic "empty_dir" {
+        for_each = local.iam_login ? ["memory"] : []
+        content {
+          medium     = "MEMORY"
+          size_limit = "1Mi"
+        }
       }
     }
 
     containers {
-      image = var.image
+      name       = local.iam_login ? var.name : null
+      image      = var.image
+      depends_on = local.iam_login ? ["cloud-sql-proxy"] : null
 
       ports {
         container_port = 8080
@@ -120,6 +155,50 @@ resource "google_cloud_run_v2_service" "this" {
         period_seconds = 30
       }
     }
+
+    # IAM login: the Cloud SQL Auth Proxy logs in as the runtime service
+    # account (--auto-iam-authn) and serves
+    # /cloudsql/<connection name>/.s.PGSQL.5432, the socket DATABASE_URL names;
+    # the service starts once the proxy is up.
+    dynamic "containers" {
+      for_each = local.iam_login ? [var.platform.reader.proxy_image] : []
+      content {
+        name  = "cloud-sql-proxy"
+        image = containers.value
+        args = [
+          "--auto-iam-authn",
+          "--unix-socket=/cloudsql",
+          "--health-check",
+          "--http-address=0.0.0.0",
+          "--http-port=9090",
+          "--structured-logs",
+          "--exit-zero-on-sigterm",
+          var.platform.cloudsql_instance,
+        ]
+
+        resources {
+          limits = {
+            cpu    = "1"
+            memory = "256Mi"
+          }
+          cpu_idle = true
+        }
+
+        volume_mounts {
+          name       = "cloudsql"
+          mount_path = "/cloudsql"
+        }
+
+        startup_probe {
+          http_get {
+            path = "/startup"
+            port = 9090
+          }
+          period_seconds    = 1
+          failure_threshold = 30
+        }
+      }
+    }
   }
 
   lifecycle {
@@ -132,6 +211,8 @@ resource "google_cloud_run_v2_service" "this" {
   depends_on = [
     google_secret_manager_secret_iam_member.secret,
     google_project_iam_member.cloudsql,
+    google_project_iam_member.cloudsql_login,
+    google_sql_user.iam,
   ]
 }
 
@@ -179,6 +260,32 @@ resource "google_project_iam_member" "cloudsql" {
     title      = "${var.name} cloudsql"
     expression = "resource.name == \"projects/${local.cloudsql_parts[0]}/instances/${local.cloudsql_parts[2]}\""
   }
+}
+
+# IAM login: log in to the instance as the service account (the grants on
+# the schemas are given in the database; deploy/README.md).
+resource "google_project_iam_member" "cloudsql_login" {
+  count   = local.iam_login ? 1 : 0
+  project = var.platform.project_id
+  role    = "roles/cloudsql.instanceUser"
+  member  = local.member
+
+  condition {
+    title      = "${var.name} cloudsql login"
+    expression = "resource.name == \"projects/${local.cloudsql_parts[0]}/instances/${local.cloudsql_parts[2]}\""
+  }
+}
+
+resource "google_sql_user" "iam" {
+  count    = local.iam_login ? 1 : 0
+  project  = local.cloudsql_parts[0]
+  instance = local.cloudsql_parts[2]
+  # PostgreSQL IAM users of service accounts are the email without
+  # .gserviceaccount.com: the user DATABASE_URL names.
+  name = local.iam_user
+  type = "CLOUD_IAM_SERVICE_ACCOUNT"
+
+  depends_on = [google_service_account.this]
 }
 
 # Managed APIs the service drives (Dataproc, Vertex AI).
