@@ -15,13 +15,20 @@ import (
 
 // Check loads and evaluates the Terraform root module in dir and returns
 // every way it disagrees with exp (nil when it agrees).
-func Check(dir string, exp Expect) ([]string, error) {
+func Check(dir string, exp Expect) ([]string, error) { return CheckWith(dir, exp, nil) }
+
+// CheckWith is Check with the root module's variables set to vars (the
+// others take their defaults).
+func CheckWith(dir string, exp Expect, vars map[string]cty.Value) ([]string, error) {
 	m, err := LoadModule(dir)
 	if err != nil {
 		return nil, err
 	}
-	c := &checker{exp: exp, root: Evaluate(m, nil)}
+	c := &checker{exp: exp, root: Evaluate(m, vars)}
 	c.services()
+	if exp.Migrator != "" {
+		c.database()
+	}
 	c.topics()
 	c.subscriptions()
 	c.scheduler()

@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
@@ -499,6 +500,8 @@ func functions(dir string) map[string]function.Function {
 		"trimprefix": stdlib.TrimPrefixFunc,
 		"jsonencode": stdlib.JSONEncodeFunc,
 		"jsondecode": stdlib.JSONDecodeFunc,
+		"regex":      stdlib.RegexFunc,
+		"can":        tryfunc.CanFunc,
 	}
 }
 

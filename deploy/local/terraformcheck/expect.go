@@ -18,6 +18,10 @@ type Expect struct {
 	Schedules     map[string]string // pipeline → 5-field cron
 	KickTopic     string
 	Kicks         map[string]Kick // pipeline → the message its job publishes
+	// Migrator is the service that applies the schema migrations
+	// (MIGRATE_ON_START): it keeps the owner login when the others read a
+	// mapped source through a read-only one. Empty: logins not checked.
+	Migrator string
 }
 
 // Delivery is the registry's delivery settings.
@@ -49,6 +53,9 @@ func FromCode() (Expect, error) {
 		Schedules: map[string]string{},
 		KickTopic: scheduler.KickTopic(),
 		Kicks:     map[string]Kick{},
+		// services/control applies the migrations when it starts
+		// (MIGRATE_ON_START, default true); no other service migrates.
+		Migrator: "control",
 	}
 	for _, t := range events.Types {
 		exp.EventTopics = append(exp.EventTopics, t.Topic)
