@@ -36,8 +36,10 @@ type candidate struct {
 // window, a meter threshold reached, or (floating plans) a work order
 // completed after the plan's last recorded completion. It is a superset of
 // what the due rules generate; they decide. $2 is the time zone completion
-// times are read in. The plans are locked until the transaction ends.
-const candidatesSQL = `
+// times are read in. It is a template (see store): %[1]s is a WITH clause or
+// nothing, %[2]s the relation of plans (with their schedule), %[3]s the
+// locking clause.
+const candidatesSQL = `%[1]s
 SELECT p.id, p.code, p.name, p.description, p.priority, p.assigned_technician_id,
        a.id, a.asset_tag, a.vehicle_type, a.status, a.meter_reading::float8, a.engine_hours::float8,
        p.interval_value, p.interval_unit, p.meter_interval::float8, p.meter_unit, p.lead_days, p.schedule_mode,
@@ -49,7 +51,7 @@ SELECT p.id, p.code, p.name, p.description, p.priority, p.assigned_technician_id
            (SELECT (max(w.completed_at) AT TIME ZONE $2)::date FROM work_orders w
             WHERE w.plan_id = p.id AND w.status = 'COMPLETED')
        END
-FROM maintenance_plans p
+FROM %[2]s p
 JOIN assets a ON a.id = p.asset_id
 WHERE p.active
   AND a.status = 'ACTIVE'
@@ -64,10 +66,10 @@ WHERE p.active
                        WHERE w.plan_id = p.id AND w.status = 'COMPLETED'
                          AND (p.last_completed_date IS NULL
                               OR w.completed_at >= ((p.last_completed_date + 1)::timestamp AT TIME ZONE $2)))))
-FOR NO KEY UPDATE OF p`
+%[3]s`
 
-func selectCandidates(ctx context.Context, tx pgx.Tx, req Request) ([]candidate, error) {
-	rows, err := tx.Query(ctx, candidatesSQL, req.AsOf.Time(), req.Location.String())
+func selectCandidates(ctx context.Context, tx pgx.Tx, query string, req Request) ([]candidate, error) {
+	rows, err := tx.Query(ctx, query, req.AsOf.Time(), req.Location.String())
 	if err != nil {
 		return nil, fmt.Errorf("generate: select plans: %w", err)
 	}

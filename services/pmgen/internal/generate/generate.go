@@ -24,15 +24,31 @@
 // backend that records completions on the plan itself (last_completed_date)
 // is not overridden.
 //
-// In backend mode the work orders are POSTed to an existing CMMS backend, with
-// an idempotency key per occurrence, instead of being inserted; the plans of
-// the accepted ones advance in the transaction.
+// The system of record: by default (the source is cmmsflow's own tables) the
+// work orders are inserted and the plans advanced as above. In backend mode
+// they are POSTed to an existing CMMS backend, with an idempotency key per
+// occurrence, instead of being inserted; the plans of the accepted ones
+// advance in the transaction. When the source is a mapped, read-only CMMS
+// (Request.Ledger), backend mode is required and nothing is written to the
+// source: the candidate query reads a plan's schedule from
+// cmmsflow.plan_ledger once the plan has a row there (else the source's
+// next_due_date is the starting point), occurrences that already have a
+// work order (in cmmsflow.plan_occurrences or in the source) are sorted out
+// before any POST, and one statement records the accepted occurrences in
+// plan_occurrences, whose unique key (plan_id, due_date) plays the part of
+// work_orders (plan_id, due_date), and writes their plans' next schedule to
+// the ledger. The idempotency key covers a crash between the POST and the
+// commit; the advisory lock serialises runs (the source's plans cannot be
+// locked through a read-only login). The due rules and the work orders are
+// the same in every mode; only the statements that read and write the
+// schedules differ (store).
 package generate
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -53,10 +69,15 @@ type Request struct {
 	// RunID tags the created work orders.
 	RunID string
 	// Backend, when set, receives the work orders instead of the
-	// work_orders table.
+	// work_orders table (backend mode).
 	Backend Backend
 	// BackendConcurrency bounds the POSTs in flight (default 8).
 	BackendConcurrency int
+	// Ledger says the source is read-only (a mapped CMMS): its plans are
+	// not advanced, their schedules are kept in cmmsflow.plan_ledger and
+	// the occurrences created in cmmsflow.plan_occurrences. It needs a
+	// Backend.
+	Ledger bool
 }
 
 // Backend creates work orders in an existing CMMS backend.
@@ -155,11 +176,8 @@ const lockKey = 0x706d67656e // "pmgen"
 // Run evaluates every candidate plan as of req.AsOf and writes the outcome in
 // tx. On error the caller must roll tx back.
 func Run(ctx context.Context, tx pgx.Tx, req Request) (Result, error) {
-	if req.AsOf.IsZero() {
-		return Result{}, errors.New("generate: no as-of date")
-	}
-	if req.Location == nil {
-		return Result{}, errors.New("generate: no time zone")
+	if err := req.check(); err != nil {
+		return Result{}, err
 	}
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lockKey)); err != nil {
 		return Result{}, fmt.Errorf("generate: lock: %w", err)
@@ -170,12 +188,39 @@ func Run(ctx context.Context, tx pgx.Tx, req Request) (Result, error) {
 	if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
 		return Result{}, fmt.Errorf("generate: %w", err)
 	}
-	cands, err := selectCandidates(ctx, tx, req)
+	st := storeFor(req.Ledger)
+	cands, err := selectCandidates(ctx, tx, st.candidates, req)
 	if err != nil {
 		return Result{}, err
 	}
 	res := Result{AsOf: req.AsOf, Evaluated: len(cands), CreatedByVehicleType: map[string]int{}}
-	var gen, reanchor []item
+	gen, reanchor := decide(cands, req, &res)
+	if req.Backend != nil {
+		err = writeBackend(ctx, tx, req, st, gen, reanchor, &res)
+	} else {
+		err = writeDB(ctx, tx, req, gen, reanchor, &res)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+func (req Request) check() error {
+	switch {
+	case req.AsOf.IsZero():
+		return errors.New("generate: no as-of date")
+	case req.Location == nil:
+		return errors.New("generate: no time zone")
+	case req.Ledger && req.Backend == nil:
+		return errors.New("generate: a read-only source (ledger) needs a backend to create the work orders")
+	}
+	return nil
+}
+
+// decide applies the due rules to the candidates: the work orders to create
+// and the plans only re-anchored.
+func decide(cands []candidate, req Request, res *Result) (gen, reanchor []item) {
 	for _, c := range cands {
 		p, reanchored := c.plan, false
 		if p.Mode == due.Floating && c.lastDone.After(p.LastCompletedDate) {
@@ -196,15 +241,7 @@ func Run(ctx context.Context, tx pgx.Tx, req Request) (Result, error) {
 			reanchor = append(reanchor, item{cand: c, generate: false, sched: p.Schedule(), plan: p})
 		}
 	}
-	if req.Backend != nil {
-		err = writeBackend(ctx, tx, req, gen, reanchor, &res)
-	} else {
-		err = writeDB(ctx, tx, req, gen, reanchor, &res)
-	}
-	if err != nil {
-		return Result{}, err
-	}
-	return res, nil
+	return gen, reanchor
 }
 
 // item is a plan with something to write: a work order to create and the
@@ -455,10 +492,81 @@ func writeDB(ctx context.Context, tx pgx.Tx, req Request, gen, reanchor []item, 
 }
 
 // writeBackend POSTs the work orders to the backend, then advances the plans
-// of the accepted ones (and the re-anchored plans) in tx. If nothing was
-// accepted or refused because every POST failed transiently, it returns an
-// error so that the whole run is retried.
-func writeBackend(ctx context.Context, tx pgx.Tx, req Request, gen, reanchor []item, res *Result) error {
+// of the accepted ones (and the re-anchored plans) in tx, through st. With a
+// ledger, occurrences that already have a work order are sorted out first
+// and not POSTed. If nothing was accepted or refused because every POST
+// failed transiently, it returns an error so that the whole run is retried.
+func writeBackend(ctx context.Context, tx pgx.Tx, req Request, st store, gen, reanchor []item, res *Result) error {
+	if len(gen)+len(reanchor) == 0 {
+		return nil
+	}
+	if err := copyBatch(ctx, tx, slices.Concat(gen, reanchor)); err != nil {
+		return err
+	}
+	gen, err := sortOut(ctx, tx, st, gen, res)
+	if err != nil {
+		return err
+	}
+	failed, err := post(ctx, req, gen, res)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE pmgen_batch SET state = 'failed' WHERE plan_id = ANY($1)`, failed); err != nil {
+		return fmt.Errorf("generate: batch: %w", err)
+	}
+	var advanced int
+	if err := tx.QueryRow(ctx, st.advance, pgx.NamedArgs{"run_id": req.RunID}).Scan(&advanced); err != nil {
+		return fmt.Errorf("generate: advance plans: %w", err)
+	}
+	if want := len(gen) - len(failed) + res.AlreadyGenerated + len(reanchor); advanced != want {
+		return fmt.Errorf("generate: advanced %d plans, want %d", advanced, want)
+	}
+	res.Reanchored = len(reanchor)
+	return nil
+}
+
+// sortOut runs st.mark on the batch and returns the work orders still to
+// create: those whose occurrence has a work order count as already
+// generated (their plans advance), those whose number is taken fail.
+func sortOut(ctx context.Context, tx pgx.Tx, st store, gen []item, res *Result) ([]item, error) {
+	if st.mark == "" {
+		return gen, nil
+	}
+	if _, err := tx.Exec(ctx, st.mark); err != nil {
+		return nil, fmt.Errorf("generate: check work orders: %w", err)
+	}
+	rows, err := tx.Query(ctx, `SELECT plan_id, state FROM pmgen_batch WHERE state IN ('exists', 'taken')`)
+	if err != nil {
+		return nil, fmt.Errorf("generate: check work orders: %w", err)
+	}
+	marked, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct {
+		ID    int64
+		State string
+	}])
+	if err != nil {
+		return nil, fmt.Errorf("generate: check work orders: %w", err)
+	}
+	state := map[int64]string{}
+	for _, m := range marked {
+		state[m.ID] = m.State
+	}
+	return slices.DeleteFunc(gen, func(it item) bool {
+		switch state[it.cand.id] {
+		case "exists":
+			res.AlreadyGenerated++
+		case "taken":
+			res.fail(it.cand.id, it.cand.code, fmt.Sprintf("work order number %s is taken by another work order", it.wo.Number))
+		default:
+			return false
+		}
+		return true
+	}), nil
+}
+
+// post POSTs the work orders concurrently and counts the outcome: it
+// returns the plans whose work order was not accepted, or an error when
+// every POST failed transiently.
+func post(ctx context.Context, req Request, gen []item, res *Result) ([]int64, error) {
 	errs := make([]error, len(gen))
 	workers := req.BackendConcurrency
 	if workers <= 0 {
@@ -477,40 +585,25 @@ func writeBackend(ctx context.Context, tx pgx.Tx, req Request, gen, reanchor []i
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("generate: backend: %w", err)
+		return nil, fmt.Errorf("generate: backend: %w", err)
 	}
-	apply := reanchor
+	failed := []int64{}
 	var transient []error
 	for i, it := range gen {
 		switch err := errs[i]; {
 		case err == nil:
-			apply = append(apply, it)
 			res.Created++
 			res.MissedOccurrences += it.wo.SkippedOccurrences
 			res.CreatedByVehicleType[it.cand.vehicleType]++
-		case errors.Is(err, ErrRefused):
-			res.fail(it.cand.id, it.cand.code, err.Error())
-		default:
+			continue
+		case !errors.Is(err, ErrRefused):
 			transient = append(transient, err)
-			res.fail(it.cand.id, it.cand.code, err.Error())
 		}
+		failed = append(failed, it.cand.id)
+		res.fail(it.cand.id, it.cand.code, errs[i].Error())
 	}
 	if len(transient) > 0 && len(transient) == len(gen) {
-		return fmt.Errorf("generate: backend unavailable, every work order failed: %w", errors.Join(transient[:min(3, len(transient))]...))
+		return nil, fmt.Errorf("generate: backend unavailable, every work order failed: %w", errors.Join(transient[:min(3, len(transient))]...))
 	}
-	if len(apply) == 0 {
-		return nil
-	}
-	if err := copyBatch(ctx, tx, apply); err != nil {
-		return err
-	}
-	tag, err := tx.Exec(ctx, `UPDATE maintenance_plans p SET`+advanceSet+` FROM pmgen_batch b WHERE p.id = b.plan_id`)
-	if err != nil {
-		return fmt.Errorf("generate: advance plans: %w", err)
-	}
-	if int(tag.RowsAffected()) != len(apply) {
-		return fmt.Errorf("generate: advanced %d plans, want %d", tag.RowsAffected(), len(apply))
-	}
-	res.Reanchored = len(reanchor)
-	return nil
+	return failed, nil
 }

@@ -2,6 +2,12 @@
 // pipeline: on run-started it turns the plans due on the run's logical date
 // into work orders (package generate), emits workorders.generated for the
 // notifier, and reports the figures with the step.
+//
+// The work orders go to the system of record: cmmsflow's own tables by
+// default, or the CMMS backend's API with PM_BACKEND_URL. A mapped source
+// (SOURCE_SCHEMA other than cmms) is read-only: pmgen then requires
+// PM_BACKEND_URL, refusing to start without it, and keeps the plans' next
+// occurrences in its ledger (cmmsflow.plan_ledger, plan_occurrences).
 package pmgen
 
 import (
@@ -16,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
+	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/logging"
@@ -33,7 +40,7 @@ type Config struct {
 	TimeZone string `env:"PM_TIME_ZONE, default=UTC"`
 	// BackendURL, when set, switches to backend mode: work orders are POSTed
 	// to this work-order endpoint of an existing CMMS backend instead of
-	// being inserted.
+	// being inserted. Required with a mapped SOURCE_SCHEMA.
 	BackendURL string `env:"PM_BACKEND_URL"`
 	// BackendToken is the bearer token for BackendURL (required with it).
 	BackendToken string `env:"PM_BACKEND_TOKEN"`
@@ -46,6 +53,8 @@ const ConfAsOf = "as_of"
 type Handler struct {
 	loc     *time.Location
 	backend generate.Backend
+	// ledger: the source is mapped, read-only (see generate.Request).
+	ledger bool
 }
 
 // New validates cfg and returns the handler.
@@ -54,7 +63,7 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{loc: loc}
+	h := &Handler{loc: loc, ledger: Mapped(cfg.SourceSchema)}
 	switch {
 	case cfg.BackendURL != "":
 		c, err := backend.New(backend.Config{URL: cfg.BackendURL, Token: cfg.BackendToken})
@@ -65,7 +74,18 @@ func New(cfg Config) (*Handler, error) {
 	case cfg.BackendToken != "":
 		return nil, errors.New("pmgen: PM_BACKEND_TOKEN is set without PM_BACKEND_URL")
 	}
+	if h.ledger && h.backend == nil {
+		return nil, fmt.Errorf("pmgen: SOURCE_SCHEMA %q is a mapped CMMS, which pmgen never writes to: "+
+			"set PM_BACKEND_URL and PM_BACKEND_TOKEN so that work orders are created through the CMMS backend's API", cfg.SourceSchema)
+	}
 	return h, nil
+}
+
+// Mapped says whether source (SOURCE_SCHEMA) is a mapped CMMS rather than
+// cmmsflow's own tables: then it is read-only, work orders go to the
+// backend and the plans' schedules to the ledger.
+func Mapped(source string) bool {
+	return source != "" && source != db.OwnSourceSchema
 }
 
 // LoadZone loads an IANA time zone by name. "Local" is refused: the zone must
@@ -101,8 +121,8 @@ func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (event
 		return eventing.StepResult{}, eventing.Permanent(err)
 	}
 	log := logging.From(ctx)
-	log.DebugContext(ctx, "evaluating maintenance plans", "as_of", asOf.String(), "backend", h.backend != nil)
-	res, err := generate.Run(ctx, tx, generate.Request{AsOf: asOf, Location: h.loc, RunID: ev.RunID, Backend: h.backend})
+	log.DebugContext(ctx, "evaluating maintenance plans", "as_of", asOf.String(), "backend", h.backend != nil, "ledger", h.ledger)
+	res, err := generate.Run(ctx, tx, generate.Request{AsOf: asOf, Location: h.loc, RunID: ev.RunID, Backend: h.backend, Ledger: h.ledger})
 	if err != nil {
 		return eventing.StepResult{}, err
 	}

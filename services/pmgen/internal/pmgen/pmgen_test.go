@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
+	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
@@ -272,6 +273,10 @@ func TestConfig(t *testing.T) {
 		{map[string]string{"PM_BACKEND_URL": "http://127.0.0.1:9/api/v1/core/work-orders/"}, false},
 		{map[string]string{"PM_BACKEND_TOKEN": "t"}, false},
 		{map[string]string{"PM_BACKEND_URL": "not a url", "PM_BACKEND_TOKEN": "t"}, false},
+		{map[string]string{"SOURCE_SCHEMA": "cmms"}, true},
+		// A mapped source is read-only: work orders must go to the backend.
+		{map[string]string{"SOURCE_SCHEMA": "cmms_mapped"}, false},
+		{map[string]string{"SOURCE_SCHEMA": "cmms_mapped", "PM_BACKEND_URL": "http://127.0.0.1:9/api/v1/core/work-orders/", "PM_BACKEND_TOKEN": "t"}, true},
 	} {
 		env := map[string]string{"DATABASE_URL": "postgres://x"}
 		for k, v := range tt.env {
@@ -284,6 +289,13 @@ func TestConfig(t *testing.T) {
 		if _, err := pmgen.New(cfg); (err == nil) != tt.ok {
 			t.Errorf("New with %v: error %v, want ok=%v", tt.env, err, tt.ok)
 		}
+	}
+}
+
+func TestMappedSourceNeedsBackendURL(t *testing.T) {
+	_, err := pmgen.New(pmgen.Config{Common: config.Common{SourceSchema: "cmms_mapped"}, TimeZone: "UTC"})
+	if err == nil || !strings.Contains(err.Error(), "PM_BACKEND_URL") || !strings.Contains(err.Error(), "cmms_mapped") {
+		t.Errorf("mapped source without a backend: %v, want a refusal naming SOURCE_SCHEMA and PM_BACKEND_URL", err)
 	}
 }
 
@@ -325,6 +337,55 @@ func TestBackendModeWiring(t *testing.T) {
 	}
 	if n := count(t, pool, `SELECT count(*) FROM maintenance_plans WHERE updated_at > created_at`); n != 3 {
 		t.Errorf("%d plans advanced, want 3", n)
+	}
+}
+
+// With a mapped SOURCE_SCHEMA the step POSTs the work orders and advances
+// the ledger, and leaves the source (views over cmms here) alone.
+func TestMappedModeWiring(t *testing.T) {
+	var mu sync.Mutex
+	keys := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		keys[r.Header.Get("Idempotency-Key")] = true
+		mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	admin, dbURL := pgtest.NewWithURL(t)
+	seed(t, admin)
+	if _, err := admin.Exec(ctx, `CREATE SCHEMA cmms_mapped;
+		CREATE VIEW cmms_mapped.assets AS SELECT * FROM cmms.assets;
+		CREATE VIEW cmms_mapped.maintenance_plans AS SELECT * FROM cmms.maintenance_plans;
+		CREATE VIEW cmms_mapped.work_orders AS SELECT * FROM cmms.work_orders`); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := db.Connect(ctx, pgtest.ReadOnlyLogin(t, admin, dbURL, "cmms_mapped"), db.WithSource("cmms_mapped"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	before := pgtest.Snapshot(t, admin, "maintenance_plans", "work_orders")
+	h, err := pmgen.New(pmgen.Config{Common: config.Common{SourceSchema: "cmms_mapped"}, TimeZone: "UTC",
+		BackendURL: srv.URL + "/api/v1/core/work-orders/", BackendToken: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := eventing.NewRouter(eventing.RouterConfig{Service: events.Pmgen, Pool: pool, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h.Register(r)
+	msg := runStarted(t, "run-1", events.PreventiveMaintenance, "2026-03-15T06:00:00Z", nil)
+	if out, err := r.Process(ctx, msg); err != nil || out != eventing.Handled {
+		t.Fatalf("%s, %v", out, err)
+	}
+	if gen := generated(t, admin); len(gen) != 1 || gen[0].GetCreated() != 3 || len(keys) != 3 {
+		t.Errorf("workorders.generated %v, %d POSTed; want 3", gen, len(keys))
+	}
+	if n := count(t, admin, `SELECT count(*) FROM cmmsflow.plan_ledger l JOIN cmmsflow.plan_occurrences o USING (plan_id)`); n != 3 {
+		t.Errorf("%d plans in the ledger with their occurrence, want 3", n)
+	}
+	if pgtest.Snapshot(t, admin, "maintenance_plans", "work_orders") != before {
+		t.Error("the mapped source changed")
 	}
 }
 
