@@ -317,7 +317,7 @@ CREATE TEMP TABLE pmgen_batch (
 	plan_id              bigint NOT NULL,
 	asset_id             bigint NOT NULL,
 	vehicle_type         text NOT NULL,
-	state                text NOT NULL, -- create | reanchor; markSQL: exists | taken
+	state                text NOT NULL, -- create | reanchor; mark: exists | taken; backend: failed
 	wo_number            text,
 	due_date             date,
 	priority             text,
