@@ -24,6 +24,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/logging"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/oidc"
+	"github.com/cmmsflow/cmmsflow/libs/source"
 	"github.com/cmmsflow/cmmsflow/libs/telemetry"
 )
 
@@ -108,6 +109,12 @@ func New(ctx context.Context, name string, cfg config.Common) (*Service, error) 
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	s.Pool = pool
+	// A mapped source must have been applied for the contract this build
+	// reads (cmmsflow source apply); cmmsflow's own tables always are.
+	if err := source.Verify(ctx, pool, cfg.SourceSchema); err != nil {
+		s.close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	ps, err := pubsub.NewClient(ctx, cfg.ProjectID)
 	if err != nil {
 		s.close()

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/oidc/oidctest"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	"github.com/cmmsflow/cmmsflow/libs/pubsubtest"
+	"github.com/cmmsflow/cmmsflow/libs/source"
 )
 
 const (
@@ -191,3 +193,42 @@ func TestPushAuthConfig(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// A service whose SOURCE_SCHEMA is a mapping schema starts only once a
+// mapping was applied there for this build's source contract version.
+func TestMappedSourceMustBeApplied(t *testing.T) {
+	pool, dbURL := pgtest.NewWithURL(t)
+	ps := pubsubtest.New(t)
+	t.Setenv("PUBSUB_EMULATOR_HOST", ps.Addr)
+	start := func() error {
+		var cfg config.Common
+		env := map[string]string{"DATABASE_URL": dbURL, "GOOGLE_CLOUD_PROJECT": pubsubtest.Project,
+			"LOG_LEVEL": "error", "SOURCE_SCHEMA": "cmms_mapped"}
+		if err := config.LoadFrom(t.Context(), &cfg, env); err != nil {
+			t.Fatal(err)
+		}
+		s, err := New(t.Context(), "reporter", cfg)
+		if err == nil {
+			s.close()
+		}
+		return err
+	}
+	if err := start(); err == nil || !strings.Contains(err.Error(), "SOURCE_SCHEMA=cmms_mapped: no mapping has been applied") {
+		t.Fatalf("no mapping applied: %v", err)
+	}
+	record := `INSERT INTO source_contract (schema_name, contract_version, file_sha256, applied_by)
+		VALUES ('cmms_mapped', $1, repeat('0', 64), 'test')
+		ON CONFLICT (schema_name) DO UPDATE SET contract_version = EXCLUDED.contract_version`
+	if _, err := pool.Exec(t.Context(), record, source.Version+1); err != nil {
+		t.Fatal(err)
+	}
+	if err := start(); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("applied for source contract version %d, this build needs version %d", source.Version+1, source.Version)) {
+		t.Fatalf("other contract version: %v", err)
+	}
+	if _, err := pool.Exec(t.Context(), record, source.Version); err != nil {
+		t.Fatal(err)
+	}
+	if err := start(); err != nil {
+		t.Fatalf("mapping applied: %v", err)
+	}
+}
