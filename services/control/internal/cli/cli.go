@@ -107,6 +107,7 @@ func NewRootCommand(a *App) *cobra.Command {
 		newMigrateCommand(a),
 		newSeedCommand(a),
 		newImportCommand(a),
+		newSourceCommand(a),
 		newTokenCommand(a),
 		newUserCommand(a),
 		newPipelinesCommand(a),
