@@ -10,7 +10,8 @@
 // technicians, inventory items) are taken from one source schema and
 // nowhere else: OwnSourceSchema, cmmsflow's own tables (filled by the demo
 // generator or cmmsflow import), unless a service is pointed at another
-// (SOURCE_SCHEMA, e.g. views mapping an existing CMMS). Every connection's
+// (SOURCE_SCHEMA, e.g. views mapping an existing CMMS, which libs/source
+// checks against the source contract). Every connection's
 // search_path is the source schema, then AutomationSchema, so SQL names
 // both kinds of relation unqualified and cannot reach a CMMS relation of
 // another schema.

@@ -82,7 +82,8 @@ func NewRootCommand(a *App) *cobra.Command {
 		Use:   "cmmsflow",
 		Short: "Administer a cmmsflow installation",
 		Long: "cmmsflow administers a cmmsflow installation: it migrates the database schema,\n" +
-			"seeds a synthetic demo fleet and imports CMMS data from CSV files; through control's API it\n" +
+			"seeds a synthetic demo fleet, imports CMMS data from CSV files and checks and applies mappings\n" +
+			"of an existing CMMS (source); through control's API it\n" +
 			"lists, triggers, follows and pauses the pipelines.",
 		Args:          usageArgs(cobra.NoArgs),
 		SilenceErrors: true,
