@@ -91,7 +91,7 @@ func TestApplyDjangoMapping(t *testing.T) {
 		`SELECT code || ' ' || coalesce(interval_unit, '-') || ' ' || coalesce(meter_unit, '-') || ' ' || schedule_mode || ' ' || priority || ' ' || active FROM cmms_mapped.maintenance_plans ORDER BY id`: {
 			"PM-TRK-001-OIL months - fixed HIGH true", "PM-TRK-001-TYRES - km fixed MEDIUM true",
 			"PM-VAN-002-SVC years hours floating LOW false"},
-		`SELECT id || ' ' || name || ' ' || active FROM cmms_mapped.technicians ORDER BY id`: {"1 Ada Mechanic true", "2 Bo Welder false"},
+		`SELECT id || ' ' || name || ' ' || active FROM cmms_mapped.technicians ORDER BY id`:                  {"1 Ada Mechanic true", "2 Bo Welder false"},
 		`SELECT sku || ' ' || quantity || ' ' || reorder_level FROM cmms_mapped.inventory_items ORDER BY sku`: {"OIL-5W30 40 10", "PAD-FR 2 4"},
 	} {
 		if got := column(t, pool, sql); !slices.Equal(got, want) {
