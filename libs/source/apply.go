@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -34,8 +36,8 @@ func Apply(ctx context.Context, tx pgx.Tx, schema, mapping string) ([]Mismatch, 
 	if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+schema); err != nil {
 		return nil, err
 	}
-	if _, err := tx.Exec(ctx, mapping); err != nil {
-		return nil, fmt.Errorf("source: the mapping failed: %w", err)
+	if err := runMapping(ctx, tx, mapping); err != nil {
+		return nil, err
 	}
 	for _, r := range readers {
 		if err := Grant(ctx, tx, schema, r); err != nil {
@@ -43,6 +45,26 @@ func Apply(ctx context.Context, tx pgx.Tx, schema, mapping string) ([]Mismatch, 
 		}
 	}
 	return Check(ctx, tx, schema)
+}
+
+// txControl matches a statement of its own that would end or nest Apply's
+// transaction (a PL/pgSQL block's BEGIN has no semicolon, its END is not
+// matched).
+var txControl = regexp.MustCompile(`(?im)^\s*(BEGIN|COMMIT|ROLLBACK|ABORT|START\s+TRANSACTION|END\s+TRANSACTION|SAVEPOINT|RELEASE)\b[^;\n]*;`)
+
+// runMapping runs the mapping's statements in tx, which they must not end:
+// if one does anyway, the error says so.
+func runMapping(ctx context.Context, tx pgx.Tx, mapping string) error {
+	if m := txControl.FindString(mapping); m != "" {
+		return fmt.Errorf("source: the mapping must not control the transaction (%q): it runs in one of its own; remove it", strings.TrimSpace(m))
+	}
+	if _, err := tx.Exec(ctx, mapping); err != nil {
+		return fmt.Errorf("source: the mapping failed: %w", err)
+	}
+	if st := tx.Conn().PgConn().TxStatus(); st != 'T' {
+		return fmt.Errorf("source: the mapping ended the transaction it runs in (status %q): what ran before that may have been committed", st)
+	}
+	return nil
 }
 
 // ValidSchema refuses names that are not a plain identifier and the
@@ -55,7 +77,7 @@ func ValidSchema(schema string) error {
 	case db.OwnSourceSchema, "public", "information_schema":
 		return fmt.Errorf("source: %s cannot be a mapping schema (it is dropped and recreated)", schema)
 	}
-	if len(schema) >= 3 && schema[:3] == "pg_" {
+	if strings.HasPrefix(schema, "pg_") {
 		return fmt.Errorf("source: %s cannot be a mapping schema", schema)
 	}
 	return nil

@@ -123,3 +123,25 @@ func TestApplyRefusesTableSchemas(t *testing.T) {
 		t.Fatalf("django's tables: %v", got)
 	}
 }
+
+// A mapping may define PL/pgSQL helpers, but not end Apply's transaction:
+// a COMMIT on a line of its own is refused before anything runs, one that
+// slips through is reported.
+func TestApplyTransactionControl(t *testing.T) {
+	pool := djangoDatabase(t)
+	helper := "CREATE FUNCTION shout(s text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$\nBEGIN\n    RETURN upper(s);\nEND;\n$$;\n"
+	if got, err := apply(t, pool, source.DefaultSchema, helper+readFile(t, djangoMapping)); err != nil || len(got) > 0 {
+		t.Fatalf("apply with a helper function: %v %v", got, err)
+	}
+	if got := column(t, pool, `SELECT cmms_mapped.shout('in_progress')`); !slices.Equal(got, []string{"IN_PROGRESS"}) {
+		t.Fatalf("helper: %v", got)
+	}
+	for mapping, want := range map[string]string{
+		"BEGIN;\n" + readFile(t, djangoMapping) + "COMMIT;\n": `must not control the transaction ("BEGIN;")`,
+		"CREATE VIEW assets AS SELECT 1 AS id; COMMIT;":       "the mapping ended the transaction it runs in",
+	} {
+		if _, err := apply(t, pool, "other_mapping", mapping); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("apply %.30q: %v, want %q", mapping, err, want)
+		}
+	}
+}
