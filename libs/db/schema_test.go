@@ -77,6 +77,19 @@ func TestSchemasAfterMigrate(t *testing.T) {
 			t.Errorf("%s is not in %s: %v", want, db.AutomationSchema, got)
 		}
 	}
+	// No automation table refers to a row of cmms: a mapped source's ids
+	// are not there.
+	var keys []string
+	rows, err := pool.Query(t.Context(), `SELECT conname FROM pg_constraint
+		WHERE contype = 'f' AND connamespace = $1::regnamespace
+		  AND confrelid IN (SELECT oid FROM pg_class WHERE relnamespace = $2::regnamespace)`,
+		db.AutomationSchema, db.OwnSourceSchema)
+	if err == nil {
+		keys, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	if err != nil || len(keys) > 0 {
+		t.Fatalf("foreign keys from %s into %s: %v %v", db.AutomationSchema, db.OwnSourceSchema, keys, err)
+	}
 }
 
 // A pool pointed at another source reads the CMMS relations from it and
