@@ -24,8 +24,15 @@ import (
 
 func setup(t *testing.T) (*pgxpool.Pool, *objstore.Store, *eventing.Router) {
 	t.Helper()
-	ctx := context.Background()
 	pool := pgtest.New(t)
+	store, r := router(t, pool)
+	return pool, store, r
+}
+
+// router is featurejob's step on a router over pool, with a fresh bucket.
+func router(t *testing.T, pool *pgxpool.Pool) (*objstore.Store, *eventing.Router) {
+	t.Helper()
+	ctx := context.Background()
 	store := objstoretest.New(t)
 	var cfg featurejob.Config
 	if err := config.LoadFrom(ctx, &cfg, map[string]string{"DATABASE_URL": "postgres://unused", "LOOKBACK_DAYS": "180", "LABEL_WINDOW_DAYS": "60"}); err != nil {
@@ -42,7 +49,7 @@ func setup(t *testing.T) (*pgxpool.Pool, *objstore.Store, *eventing.Router) {
 	r := eventing.NewRouter(eventing.RouterConfig{Service: events.Featurejob, Pool: pool,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	h.Register(r)
-	return pool, store, r
+	return store, r
 }
 
 func rawExtracted(t *testing.T, runID string, p *eventsv1.RawExtracted) eventing.Message {
