@@ -26,13 +26,17 @@ import (
 
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cmmsflow/cmmsflow/deploy/local/djangocmms"
 	"github.com/cmmsflow/cmmsflow/deploy/local/pg"
 	localpubsub "github.com/cmmsflow/cmmsflow/deploy/local/pubsub"
 	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/fleet"
 	"github.com/cmmsflow/cmmsflow/libs/password"
+	"github.com/cmmsflow/cmmsflow/libs/source"
 )
 
 // Emulator choices.
@@ -89,6 +93,15 @@ type Options struct {
 	MinRetryBackoff, MaxRetryBackoff time.Duration
 	// FastPostgres runs the private cluster with fsync off (test stacks).
 	FastPostgres bool
+
+	// DjangoSource runs cmmsflow against a mapped CMMS instead of its own
+	// tables: the seeded fleet (Seed) is moved into the Django-style tables
+	// of package djangocmms (schema django; cmms is left empty), the
+	// shipped mapping deploy/source/django-cmms.sql is applied as
+	// cmms_mapped and recorded, every service runs with
+	// SOURCE_SCHEMA=cmms_mapped, and pmgen posts its work orders to the
+	// CMMS's work-order API (Stack.CMMS, started with the stack).
+	DjangoSource bool
 }
 
 // Stack is a running local system.
@@ -100,12 +113,17 @@ type Stack struct {
 	PubSub      *pubsub.Client
 	Services    map[string]*Proc // by service name
 	Cron        *Proc            // nil unless Options.Cron
-	Log         *slog.Logger
+	// CMMS is the Django CMMS's work-order API; nil unless
+	// Options.DjangoSource.
+	CMMS *djangocmms.Server
+	Log  *slog.Logger
 	// LogDir holds each service's raw (JSON) output, <service>.log; control
 	// reads steps' log lines there (LOG_DIR).
 	LogDir string
 
 	cluster   *pg.Cluster
+	cmmsPool  *pgxpool.Pool // the CMMS API's connections
+	cmmsToken string
 	pgStarted bool
 	emulator  *localpubsub.Emulator
 	gcs       *fakestorage.Server
@@ -280,19 +298,74 @@ func (s *Stack) startPostgres(ctx context.Context) error {
 	if err := db.Migrate(ctx, pool, s.Log); err != nil {
 		return err
 	}
-	if !s.Seed {
-		return nil
+	moved := false
+	if s.DjangoSource {
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, djangocmms.Schema).Scan(&moved); err != nil {
+			return err
+		}
 	}
-	empty, err := fleet.IsEmpty(ctx, pool)
-	if err != nil || !empty {
+	if s.Seed && !moved {
+		empty, err := fleet.IsEmpty(ctx, pool)
+		if err != nil {
+			return err
+		}
+		if empty {
+			t := time.Now()
+			stats, err := fleet.Seed(ctx, pool, s.SeedOptions)
+			if err != nil {
+				return fmt.Errorf("seed demo data: %w", err)
+			}
+			s.Log.Info("demo fleet loaded", "stats", fmt.Sprintf("%+v", stats), "took", time.Since(t).Round(time.Millisecond))
+		}
+	}
+	if s.DjangoSource {
+		return s.startDjangoSource(ctx, pool, moved)
+	}
+	return nil
+}
+
+// startDjangoSource moves the fleet into the Django tables (unless moved
+// already), applies the shipped mapping as the services' source, and
+// starts the CMMS's work-order API.
+func (s *Stack) startDjangoSource(ctx context.Context, pool *pgxpool.Pool, moved bool) error {
+	mapping, err := os.ReadFile(filepath.Join(s.Root, djangocmms.MappingFile))
+	if err != nil {
 		return err
 	}
-	t := time.Now()
-	stats, err := fleet.Seed(ctx, pool, s.SeedOptions)
+	err = db.InTx(ctx, pool, func(tx pgx.Tx) error {
+		if !moved {
+			if err := djangocmms.CreateSchema(ctx, tx, s.Root); err != nil {
+				return err
+			}
+			if err := djangocmms.MoveFleet(ctx, tx); err != nil {
+				return err
+			}
+		}
+		mismatches, err := source.Apply(ctx, tx, source.DefaultSchema, string(mapping))
+		if err != nil {
+			return err
+		}
+		if len(mismatches) > 0 {
+			return fmt.Errorf("%s does not meet the source contract: %v", djangocmms.MappingFile, mismatches)
+		}
+		sum := sha256.Sum256(mapping)
+		return source.Record(ctx, tx, source.DefaultSchema, hex.EncodeToString(sum[:]))
+	})
 	if err != nil {
-		return fmt.Errorf("seed demo data: %w", err)
+		return fmt.Errorf("django source: %w", err)
 	}
-	s.Log.Info("demo fleet loaded", "stats", fmt.Sprintf("%+v", stats), "took", time.Since(t).Round(time.Millisecond))
+	if s.cmmsPool, err = pgxpool.New(ctx, s.DatabaseURL); err != nil {
+		return err
+	}
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return err
+	}
+	s.cmmsToken = hex.EncodeToString(b)
+	if s.CMMS, err = djangocmms.Start(ctx, s.cmmsPool, s.cmmsToken); err != nil {
+		return err
+	}
+	s.Log.Info("django CMMS", "source", source.DefaultSchema, "work_orders_api", s.CMMS.WorkOrdersURL(), "moved", !moved)
 	return nil
 }
 
@@ -367,6 +440,9 @@ func (s *Stack) startServices(ctx context.Context) error {
 		"API_USERS="+users,
 	)
 	s.LogDir = filepath.Join(s.StateDir, "logs")
+	if s.DjangoSource {
+		common = append(common, "SOURCE_SCHEMA="+source.DefaultSchema)
+	}
 	for k, v := range s.Env {
 		common = append(common, k+"="+v)
 	}
@@ -382,6 +458,9 @@ func (s *Stack) startServices(ctx context.Context) error {
 		env := []string{"PORT=" + strconv.Itoa(port)}
 		if name == events.Control {
 			env = append(env, "LOG_DIR="+s.LogDir)
+		}
+		if name == events.Pmgen && s.CMMS != nil {
+			env = append(env, "PM_BACKEND_URL="+s.CMMS.WorkOrdersURL(), "PM_BACKEND_TOKEN="+s.cmmsToken)
 		}
 		s.Services[name] = &Proc{
 			Name: name, URL: "http://127.0.0.1:" + strconv.Itoa(port), bin: filepath.Join(s.BinDir, name), dir: s.StateDir,
@@ -476,6 +555,12 @@ func (s *Stack) Stop() {
 	}
 	if s.gcs != nil {
 		s.gcs.Stop()
+	}
+	if s.CMMS != nil {
+		s.CMMS.Close()
+	}
+	if s.cmmsPool != nil {
+		s.cmmsPool.Close()
 	}
 	if s.pgStarted {
 		if err := s.cluster.Stop(context.Background()); err != nil {
