@@ -303,6 +303,10 @@ type workOrder struct {
 	techActive bool
 }
 
+// loadWorkOrders loads the run's work orders: those the source says the run
+// created (run_id, cmmsflow's own tables) and those pmgen recorded as the
+// run's occurrences (plan_occurrences), which is how a mapped source's work
+// orders are known: a CMMS keeps no run_id, so its mapping gives NULL.
 func loadWorkOrders(ctx context.Context, tx pgx.Tx, runID string) ([]workOrder, error) {
 	rows, err := tx.Query(ctx, `
 		SELECT w.wo_number, w.title, w.priority, w.status, coalesce(to_char(w.due_date, 'YYYY-MM-DD'), ''),
@@ -311,7 +315,8 @@ func loadWorkOrders(ctx context.Context, tx pgx.Tx, runID string) ([]workOrder, 
 		FROM work_orders w
 		JOIN assets a ON a.id = w.asset_id
 		LEFT JOIN technicians t ON t.id = w.assigned_technician_id
-		WHERE w.run_id = $1`, runID)
+		WHERE w.run_id = $1
+		   OR w.wo_number IN (SELECT o.wo_number FROM plan_occurrences o WHERE o.run_id = $1)`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("notify: load work orders: %w", err)
 	}

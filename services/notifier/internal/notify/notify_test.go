@@ -504,6 +504,30 @@ func TestWorkOrdersGeneratedNotifiesEveryoneOnce(t *testing.T) {
 	}
 }
 
+// With a mapped source the CMMS keeps no run_id (the mapping gives NULL):
+// the notifier finds the run's work orders through pmgen's
+// plan_occurrences, and still only the run's.
+func TestMappedSourceWorkOrdersFoundThroughOccurrences(t *testing.T) {
+	f := newFixture(t, options{})
+	f.exec(`INSERT INTO plan_occurrences (plan_id, due_date, wo_number, run_id)
+		SELECT row_number() OVER (ORDER BY wo_number), due_date, wo_number, run_id FROM work_orders`)
+	f.exec(`UPDATE work_orders SET run_id = NULL`)
+	f.process(generated(t), eventing.Handled)
+	inbox := f.rows("channel = 'inbox'")
+	if len(inbox) != 3 {
+		t.Fatalf("%d inbox notifications, want 3 (Ann, Bob, Dee): %+v", len(inbox), inbox)
+	}
+	for _, r := range inbox {
+		if r.TechnicianID != nil && *r.TechnicianID == f.techs["T-ANN"] {
+			contains(t, "Ann's inbox", r.Body, "PM-0001", "PM-0002", "PM-0003")
+			lacks(t, "Ann's inbox", r.Body, "PM-0099")
+		}
+	}
+	if n := f.count(`SELECT count(*) FROM notifications WHERE body LIKE '%PM-0099%'`); n != 0 {
+		t.Errorf("another run's work order notified %d times", n)
+	}
+}
+
 func TestConcurrentDeliveriesSendOnce(t *testing.T) {
 	hook := newHook(t, 200)
 	f := newFixture(t, options{webhooks: "teams={hook}/x", hooks: map[string]*hookServer{"hook": hook}})
