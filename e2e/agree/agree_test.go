@@ -35,9 +35,9 @@ var (
 // system numbers its rows), and what the Django CMMS does not keep of a
 // posted work order: run_id and skipped_occurrences (the django side has
 // them in cmmsflow.plan_occurrences and the step's figures instead), and
-// the model's train_seconds metric (how long the fit took).
-// Notifications are not compared: the notifier finds a run's work orders by
-// work_orders.run_id, which the mapping leaves NULL.
+// the model's train_seconds metric (how long the fit took). Of the
+// notifications, the technicians' inbox entries are compared (the run id
+// in them aside).
 func TestBothPathsAgree(t *testing.T) {
 	t0 := time.Now()
 	kpi, etl := map[*side]string{}, map[*side]string{}
@@ -181,7 +181,17 @@ func TestBothPathsAgree(t *testing.T) {
 			+ (SELECT count(*) FROM cmms.maintenance_plans) + (SELECT count(*) FROM cmms.technicians))::text`); n[0] != "0" {
 			t.Errorf("the django side's cmms tables hold %s rows", n[0])
 		}
-		t.Logf("%d work orders identical; ledger advanced for %d plans (%d past the source's date); figures %s", len(a), len(gotNext), len(advanced), fa)
+		// The technicians hear of the same work orders: the notifier finds a
+		// mapped run's through plan_occurrences (the CMMS has no run_id).
+		const inbox = `SELECT concat_ws('|', technician_id, recipient, subject, replace(body, $1, '<run>'))
+			FROM notifications WHERE run_id = $1 AND channel = 'inbox' ORDER BY technician_id`
+		na, nb := own.rows(t, inbox, pm[own]), django.rows(t, inbox, pm[django])
+		if len(na) == 0 || strings.Join(na, "\n") != strings.Join(nb, "\n") {
+			t.Errorf("inbox notifications differ: own %d, django %d\nown:\n%s\ndjango:\n%s", len(na), len(nb),
+				strings.Join(na, "\n"), strings.Join(nb, "\n"))
+		}
+		t.Logf("%d work orders identical; ledger advanced for %d plans (%d past the source's date); %d identical inbox notifications; figures %s",
+			len(a), len(gotNext), len(advanced), len(na), fa)
 	})
 
 	// A second PM run on the django side creates nothing: exactly once
