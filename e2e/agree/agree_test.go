@@ -242,8 +242,10 @@ func (sd *side) waitSuccess(t *testing.T, runID string, timeout time.Duration) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	if state != "success" {
-		steps := sd.rows(t, `SELECT concat_ws(' ', step, state, error) FROM steps WHERE run_id = $1 ORDER BY step`, runID)
-		t.Errorf("%s: run %s %s: %s", sd.name, runID, state, strings.Join(steps, "; "))
+		var steps string
+		err := sd.pool.QueryRow(ctx, `SELECT string_agg(concat_ws(' ', step, state, error), '; ' ORDER BY step)
+			FROM steps WHERE run_id = $1`, runID).Scan(&steps)
+		t.Errorf("%s: run %s %s: %s %v", sd.name, runID, state, steps, err)
 	}
 }
 
