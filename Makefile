@@ -32,10 +32,11 @@ up: deps bins
 test: deps bins
 	@go build -o .local/bin/testenv ./deploy/local/cmd/testenv
 	E2E_ARTIFACTS=$(CURDIR)/.local/e2e-artifacts $(STACK_BIN) .local/bin/testenv -- \
-	  $(GOTEST) $$(go list $(PKGS) | grep -v '/e2e/chaos$$')
-	@# The chaos test after the rest: its stack and the e2e suite's would
-	@# otherwise pick free ports at the same time and could take one another's.
-	$(STACK_BIN) .local/bin/testenv -- $(GOTEST) ./e2e/chaos
+	  $(GOTEST) $$(go list $(PKGS) | grep -Ev '/e2e/(chaos|agree)$$')
+	@# The chaos and agree tests after the rest, one package at a time: their
+	@# stacks and the e2e suite's would otherwise pick free ports at the same
+	@# time and could take one another's.
+	$(STACK_BIN) .local/bin/testenv -- $(GOTEST) -p 1 ./e2e/chaos ./e2e/agree
 	@$(MAKE) --no-print-directory fuzz-short
 
 ## bins: the service binaries of the local stack, into .local/bin, built as

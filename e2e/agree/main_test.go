@@ -80,21 +80,20 @@ func run(m *testing.M) int {
 	defer cancel()
 
 	own, django = &side{name: "own"}, &side{name: "django"}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []error
+	// One stack after the other: the stack picks free ports before its
+	// services bind them, and two stacks starting at once could take one
+	// another's.
+	var (
+		errs []error
+		mu   sync.Mutex // both stacks' services write the one log
+	)
 	for _, sd := range []*side{own, django} {
-		wg.Go(func() {
-			stop, err := sd.start(ctx, admin, root, filepath.Join(state, sd.name), bin, &lockedWriter{mu: &mu, w: logs})
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s stack: %w", sd.name, err))
-			}
-			stops = append(stops, stop)
-		})
+		stop, err := sd.start(ctx, admin, root, filepath.Join(state, sd.name), bin, &lockedWriter{mu: &mu, w: logs})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s stack: %w", sd.name, err))
+		}
+		stops = append(stops, stop)
 	}
-	wg.Wait()
 	defer func() {
 		for _, stop := range stops {
 			stop()
