@@ -132,7 +132,8 @@ func (p *Projection) triggered(ctx context.Context, tx pgx.Tx, ev eventing.Event
 }
 
 // stepStarted counts an attempt. Events may arrive out of order: a step that
-// already ended keeps its end state. A step whose state was set by hand
+// already ended keeps its end state, and an attempt whose end came first is
+// not counted twice (see countEnd). A step whose state was set by hand
 // (steps.state_set_by) keeps it whatever its events say: they are late, from
 // work the change stopped.
 func (p *Projection) stepStarted(ctx context.Context, tx pgx.Tx, ev eventing.Event) error {
@@ -145,7 +146,8 @@ func (p *Projection) stepStarted(ctx context.Context, tx pgx.Tx, ev eventing.Eve
 	}
 	_, err := tx.Exec(ctx, `
 		UPDATE steps SET
-			attempts = attempts + 1,
+			attempts = attempts + CASE WHEN starts_minus_ends >= 0 THEN 1 ELSE 0 END,
+			starts_minus_ends = starts_minus_ends + 1,
 			state = CASE WHEN state IN ('success', 'failed') THEN state ELSE 'running' END,
 			started_at = LEAST(coalesce(started_at, $3), $3),
 			updated_at = now()
@@ -158,6 +160,18 @@ func (p *Projection) stepStarted(ctx context.Context, tx pgx.Tx, ev eventing.Eve
 	return err
 }
 
+// countEnd counts the end of an attempt (success, failure, or a failure to be
+// retried). Every attempt sends one start and one end, in either order: an
+// end whose start has not come counts the attempt, and that start will not
+// (steps.starts_minus_ends). A step whose end came first shows its attempt.
+func countEnd(ctx context.Context, tx pgx.Tx, runID, step string) error {
+	_, err := tx.Exec(ctx, `UPDATE steps SET
+			attempts = attempts + CASE WHEN starts_minus_ends <= 0 THEN 1 ELSE 0 END,
+			starts_minus_ends = starts_minus_ends - 1
+		WHERE run_id = $1 AND step = $2 AND state_set_by = ''`, runID, step)
+	return err
+}
+
 func (p *Projection) stepSucceeded(ctx context.Context, tx pgx.Tx, ev eventing.Event) error {
 	var s eventsv1.StepSucceeded
 	if err := ev.Decode(&s); err != nil {
@@ -165,6 +179,9 @@ func (p *Projection) stepSucceeded(ctx context.Context, tx pgx.Tx, ev eventing.E
 	}
 	pl, err := p.ensureStepOf(ctx, tx, ev, s.GetStep())
 	if err != nil {
+		return err
+	}
+	if err := countEnd(ctx, tx, ev.RunID, s.GetStep()); err != nil {
 		return err
 	}
 	figures, err := json.Marshal(orEmptyF(s.GetFigures()))
@@ -205,6 +222,9 @@ func (p *Projection) stepFailed(ctx context.Context, tx pgx.Tx, ev eventing.Even
 	}
 	pl, err := p.ensureStepOf(ctx, tx, ev, s.GetStep())
 	if err != nil {
+		return err
+	}
+	if err := countEnd(ctx, tx, ev.RunID, s.GetStep()); err != nil {
 		return err
 	}
 	if s.GetRetrying() {

@@ -116,8 +116,12 @@ func TestManualRunLifecycle(t *testing.T) {
 	}
 	f.deliver(t, step(events.StepStarted, &eventsv1.StepStarted{Step: "pmgen"}), eventing.Handled)
 	f.deliver(t, step(events.StepSucceeded, &eventsv1.StepSucceeded{Step: "pmgen", Figures: map[string]float64{"created": 7}}), eventing.Handled)
-	// notifier's events arrive out of order: succeeded before started.
+	// notifier's events arrive out of order: succeeded before started. The
+	// run has ended, and the step shows its attempt before the start comes.
 	f.deliver(t, step(events.StepSucceeded, &eventsv1.StepSucceeded{Step: "notifier"}), eventing.Handled)
+	if state, _, steps = f.run(t, run); state != "success" || steps["notifier"] != "success/1" {
+		t.Fatalf("after notifier's end, before its start: %s %v", state, steps)
+	}
 	f.deliver(t, step(events.StepStarted, &eventsv1.StepStarted{Step: "notifier"}), eventing.Handled)
 	state, _, steps = f.run(t, run)
 	if state != "success" || steps["pmgen"] != "success/2" || steps["notifier"] != "success/1" {
@@ -136,10 +140,11 @@ func TestFailedStepFailsRun(t *testing.T) {
 	f.deliver(t, event(t, events.PipelineTriggered, run, etl, &eventsv1.PipelineTriggered{Source: "manual"}).Message(), eventing.Handled)
 	f.deliver(t, event(t, events.StepSucceeded, run, etl, &eventsv1.StepSucceeded{Step: "extractor"}).Message(), eventing.Handled)
 	f.deliver(t, event(t, events.StepFailed, run, etl, &eventsv1.StepFailed{Step: "featurejob", Error: "bad input: no assets"}).Message(), eventing.Handled)
-	// A late retry report must not revive the failed step.
+	// A late retry report must not revive the failed step; it was the end of
+	// an earlier attempt, so the step shows two.
 	f.deliver(t, event(t, events.StepFailed, run, etl, &eventsv1.StepFailed{Step: "featurejob", Error: "late", Retrying: true}).Message(), eventing.Handled)
 	state, errText, steps := f.run(t, run)
-	if state != "failed" || errText != "featurejob: bad input: no assets" || steps["featurejob"] != "failed/0" || steps["trainer"] != "pending/0" {
+	if state != "failed" || errText != "featurejob: bad input: no assets" || steps["featurejob"] != "failed/2" || steps["extractor"] != "success/1" || steps["trainer"] != "pending/0" {
 		t.Fatalf("%s %q %v", state, errText, steps)
 	}
 }
