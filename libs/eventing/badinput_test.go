@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
-	"github.com/cmmsflow/cmmsflow/libs/events"
 )
 
 // TestBadPushInput is the bad-input table of the push endpoint: every body
@@ -22,7 +21,7 @@ import (
 // step-failed reports and the dedupe of redelivered poison.)
 func TestBadPushInput(t *testing.T) {
 	h := newHarness(t, time.Minute) // MaxBody 64 KiB
-	h.router.HandleStep(events.RunStarted, effect)
+	h.handleStep(effect)
 	good := runStarted(t).Message()
 
 	// msg is the good event with a fresh ce-id and the attributes mutated.

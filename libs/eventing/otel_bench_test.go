@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -61,10 +60,7 @@ func BenchmarkRouterTelemetry(b *testing.B) {
 				b.Fatal(err)
 			}
 			router := eventing.NewRouter(eventing.RouterConfig{Service: events.Pmgen, Pool: pool, Relay: relay, Log: log, Telemetry: mode.tel})
-			router.HandleStep(events.RunStarted, func(ctx context.Context, tx pgx.Tx, ev eventing.Event) (eventing.StepResult, error) {
-				_, err := tx.Exec(ctx, `INSERT INTO technicians (code, name, email) VALUES ($1, 'n', 'e@x')`, ev.ID())
-				return eventing.StepResult{}, err
-			})
+			router.HandleStep(events.RunStarted, events.WorkOrdersGenerated, effect)
 			const perOp = 100
 			msgs := make([]eventing.Message, 0, b.N*perOp)
 			for range b.N * perOp {

@@ -47,10 +47,9 @@ func TestTraceContinuesThroughOutboxAndPubSub(t *testing.T) {
 	}
 	router := eventing.NewRouter(eventing.RouterConfig{Service: events.Pmgen, Pool: pool, Relay: relay, Log: log, Telemetry: tel})
 	var handlerTrace string
-	router.HandleStep(events.RunStarted, func(ctx context.Context, tx pgx.Tx, ev eventing.Event) (eventing.StepResult, error) {
+	router.HandleStep(events.RunStarted, events.WorkOrdersGenerated, func(ctx context.Context, ev eventing.Event) (eventing.StepResult, error) {
 		handlerTrace = ev.TraceID()
-		_, err := tx.Exec(ctx, `INSERT INTO technicians (code, name, email) VALUES ('T-TRACE', 'n', 'e@x')`)
-		return eventing.StepResult{}, err
+		return effect(ctx, ev)
 	})
 	started := ps.Subscribe(t, events.TopicOf(events.RunStarted))
 	succeeded := ps.Subscribe(t, events.TopicOf(events.StepSucceeded))
@@ -126,8 +125,14 @@ func TestTraceContinuesThroughOutboxAndPubSub(t *testing.T) {
 	childOf("send run-started", "create run-started")
 	childOf("process "+events.RunStarted, "create run-started")
 	childOf("handle pmgen", "process "+events.RunStarted)
-	childOf("INSERT technicians", "handle pmgen")
-	childOf("create step-succeeded", "handle pmgen")
+	// The step's three phases: the claim reports it started, the work
+	// holds no transaction, the complete writes its effects and reports.
+	childOf("claim pmgen", "process "+events.RunStarted)
+	childOf("create step-started", "claim pmgen")
+	childOf("complete pmgen", "process "+events.RunStarted)
+	childOf("INSERT technicians", "complete pmgen")
+	childOf("create workorders-generated", "complete pmgen")
+	childOf("create step-succeeded", "complete pmgen")
 	childOf("send step-succeeded", "create step-succeeded")
 	if k := span("process " + events.RunStarted).SpanKind(); k != trace.SpanKindConsumer {
 		t.Errorf("process span kind %s", k)
@@ -199,14 +204,14 @@ func TestMetricsCountOutcomes(t *testing.T) {
 	router := eventing.NewRouter(eventing.RouterConfig{Service: events.Pmgen, Pool: pool, Relay: relay, Log: log, Telemetry: evTel})
 	var mu sync.Mutex
 	failNext := true
-	router.HandleStep(events.RunStarted, func(ctx context.Context, tx pgx.Tx, ev eventing.Event) (eventing.StepResult, error) {
+	router.HandleStep(events.RunStarted, events.WorkOrdersGenerated, func(ctx context.Context, ev eventing.Event) (eventing.StepResult, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if ev.RunID == "flaky" && failNext {
 			failNext = false
 			return eventing.StepResult{}, errors.New("database hiccup")
 		}
-		return effect(ctx, tx, ev)
+		return effect(ctx, ev)
 	})
 	msg := func(runID string) eventing.Message {
 		ev, err := eventing.New(events.RunStarted, events.Source(events.Control), runID, events.PreventiveMaintenance, "", &eventsv1.RunStarted{})

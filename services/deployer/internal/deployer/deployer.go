@@ -82,7 +82,7 @@ func New(store *objstore.Store, eng engine.Engine, log *slog.Logger) (*Handler, 
 
 // Register adds the step to the service's router.
 func (h *Handler) Register(r *eventing.Router) {
-	r.HandleStep(events.ModelTrained, h.Step)
+	r.HandleStepTx(events.ModelTrained, "", h.Step)
 }
 
 // ArtifactName is the trainer's artifact object of a model version.

@@ -73,7 +73,7 @@ func OpenPool(ctx context.Context, databaseURL string, opts ...db.Option) (*pgxp
 
 // Register adds the step to the service's router.
 func (h *Handler) Register(r *eventing.Router) {
-	r.HandleStep(events.RunStarted, h.Step)
+	r.HandleStepTx(events.RunStarted, "", h.Step)
 }
 
 // RawPrefix is where a run's raw tables go.

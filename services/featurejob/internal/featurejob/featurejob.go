@@ -85,7 +85,7 @@ func New(cfg Config, eng engine.Engine) (*Handler, error) {
 
 // Register adds the step to the service's router.
 func (h *Handler) Register(r *eventing.Router) {
-	r.HandleStep(events.RawExtracted, h.Step)
+	r.HandleStepTx(events.RawExtracted, "", h.Step)
 }
 
 // Step builds the features and emits features.built in tx.

@@ -91,9 +91,9 @@ func New(pool *pgxpool.Pool, sender email.Sender, hooks Poster, cfg Config, log 
 // left to record with.
 func (n *Notifier) Register(r *eventing.Router) {
 	r.Use(limit(max(1, int(n.pool.Config().MaxConns)/2)))
-	r.HandleStep(events.WorkOrdersGenerated, n.WorkOrdersGenerated)
-	r.HandleStep(events.ReportGenerated, n.ReportGenerated)
-	r.HandleStep(events.ModelDeployed, n.ModelDeployed)
+	r.HandleStepTx(events.WorkOrdersGenerated, "", n.WorkOrdersGenerated)
+	r.HandleStepTx(events.ReportGenerated, "", n.ReportGenerated)
+	r.HandleStepTx(events.ModelDeployed, "", n.ModelDeployed)
 	r.Handle(events.StepFailed, n.StepFailed)
 	r.Handle(events.ScheduleMissed, n.ScheduleMissed)
 }
@@ -101,14 +101,14 @@ func (n *Notifier) Register(r *eventing.Router) {
 func limit(size int) eventing.Middleware {
 	sem := make(chan struct{}, size)
 	return func(next eventing.Next) eventing.Next {
-		return func(ctx context.Context, ev eventing.Event) error {
+		return func(ctx context.Context, d *eventing.Delivery) error {
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 			defer func() { <-sem }()
-			return next(ctx, ev)
+			return next(ctx, d)
 		}
 	}
 }

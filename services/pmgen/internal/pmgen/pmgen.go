@@ -103,7 +103,7 @@ func LoadZone(name string) (*time.Location, error) {
 
 // Register adds the step to the service's router.
 func (h *Handler) Register(r *eventing.Router) {
-	r.HandleStep(events.RunStarted, h.Step)
+	r.HandleStepTx(events.RunStarted, "", h.Step)
 }
 
 // Step generates the work orders of the run's day in tx and emits

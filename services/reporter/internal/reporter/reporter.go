@@ -84,7 +84,7 @@ func New(cfg Config, bucket Bucket) (*Handler, error) {
 
 // Register adds the step to the service's router.
 func (h *Handler) Register(r *eventing.Router) {
-	r.HandleStep(events.RunStarted, h.Step)
+	r.HandleStepTx(events.RunStarted, "", h.Step)
 }
 
 // Week is the week a run reports on: conf "week" when given, else the ISO

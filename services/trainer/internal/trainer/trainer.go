@@ -83,7 +83,7 @@ func New(cfg Config, store *objstore.Store, log *slog.Logger) (*Handler, error) 
 
 // Register adds the step to the service's router.
 func (h *Handler) Register(r *eventing.Router) {
-	r.HandleStep(events.FeaturesBuilt, h.Step)
+	r.HandleStepTx(events.FeaturesBuilt, "", h.Step)
 }
 
 // Object names in the bucket.
