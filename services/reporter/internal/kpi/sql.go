@@ -248,6 +248,45 @@ func Compute(ctx context.Context, q Querier, p Params) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	c := newComputation(ctx, q, p)
+	for _, step := range []struct {
+		name string
+		fn   func() error
+	}{
+		{"work orders", c.workOrders},
+		{"mttr", c.mttr},
+		{"mtbf", c.mtbf},
+		{"pm compliance", c.pmCompliance},
+		{"ml", c.ml},
+		{"top risk", c.topRisk},
+		{"inventory", c.inventory},
+		{"trend", c.trend},
+	} {
+		if err := step.fn(); err != nil {
+			return nil, fmt.Errorf("kpi: %s: %w", step.name, err)
+		}
+	}
+	for _, pd := range c.per {
+		pd.PMCompliance = Percent(pd.PMOnTime, pd.PMDue)
+		pd.PlannedPct = Percent(pd.WorkOrders.CompletedPreventive, pd.WorkOrders.Completed)
+		slices.SortFunc(pd.ByType, func(a, b TypeFigures) int { return cmp.Compare(a.VehicleType, b.VehicleType) })
+	}
+	return c.r, nil
+}
+
+// computation is one run of Compute: its inputs and the report it fills,
+// one method per query.
+type computation struct {
+	ctx  context.Context
+	q    Querier
+	p    Params // normalized
+	ps   periods
+	args []any // ps.args()
+	r    *Report
+	per  []*Period // &r.Current, &r.Previous: index i-1 of the queries' p.i
+}
+
+func newComputation(ctx context.Context, q Querier, p Params) *computation {
 	ps := newPeriods(p)
 	r := &Report{
 		Week: p.Week, TimeZone: p.Location.String(), MTBFWindowDays: p.MTBFWindowDays, GeneratedAt: p.Now,
@@ -256,152 +295,148 @@ func Compute(ctx context.Context, q Querier, p Params) (*Report, error) {
 	for i, w := range []Week{p.Week, p.Week.Add(-1)} {
 		*per[i] = Period{Week: w, Start: ps.start[i], End: ps.end[i], WorkOrders: WorkOrders{OpenedByPriority: map[string]int64{}}}
 	}
-	at := func(i int64) (*Period, error) {
-		if i < 1 || i > 2 {
-			return nil, fmt.Errorf("kpi: period index %d", i)
+	return &computation{ctx: ctx, q: q, p: p, ps: ps, args: ps.args(), r: r, per: per}
+}
+
+// at is the period of a query's period index i (1 = current week).
+func (c *computation) at(i int64) (*Period, error) {
+	if i < 1 || i > 2 {
+		return nil, fmt.Errorf("kpi: period index %d", i)
+	}
+	return c.per[i-1], nil
+}
+
+func (c *computation) workOrders() error {
+	return each(c.ctx, c.q, workOrdersSQL, c.args, func(row pgx.Rows) error {
+		var i int64
+		var w WorkOrders
+		var crit, high, med, low int64
+		if err := row.Scan(&i, &w.Opened, &crit, &high, &med, &low, &w.Completed, &w.CompletedPreventive,
+			&w.InProgress, &w.Pending, &w.Overdue); err != nil {
+			return err
 		}
-		return per[i-1], nil
-	}
-	args := ps.args()
-	for _, step := range []struct {
-		name string
-		fn   func() error
-	}{
-		{"work orders", func() error {
-			return each(ctx, q, workOrdersSQL, args, func(row pgx.Rows) error {
-				var i int64
-				var w WorkOrders
-				var crit, high, med, low int64
-				if err := row.Scan(&i, &w.Opened, &crit, &high, &med, &low, &w.Completed, &w.CompletedPreventive,
-					&w.InProgress, &w.Pending, &w.Overdue); err != nil {
-					return err
-				}
-				w.OpenedByPriority = map[string]int64{"CRITICAL": crit, "HIGH": high, "MEDIUM": med, "LOW": low}
-				pd, err := at(i)
-				if err == nil {
-					pd.WorkOrders = w
-				}
-				return err
-			})
-		}},
-		{"mttr", func() error {
-			return each(ctx, q, mttrSQL, args, func(row pgx.Rows) error {
-				var i, n int64
-				var all bool
-				var vt string
-				var mean *float64
-				if err := row.Scan(&i, &all, &vt, &n, &mean); err != nil {
-					return err
-				}
-				pd, err := at(i)
-				if err != nil {
-					return err
-				}
-				m := NA
-				if mean != nil {
-					m = Some(*mean)
-				}
-				if all {
-					pd.Repairs, pd.MTTR = n, m
-					return nil
-				}
-				f := pd.typeFigures(vt)
-				f.Repairs, f.MTTR = n, m
-				return nil
-			})
-		}},
-		{"mtbf", func() error {
-			return each(ctx, q, mtbfSQL, args, func(row pgx.Rows) error {
-				var i, assets, failures int64
-				var vt string
-				var days float64
-				if err := row.Scan(&i, &vt, &assets, &days, &failures); err != nil {
-					return err
-				}
-				pd, err := at(i)
-				if err != nil {
-					return err
-				}
-				f := pd.typeFigures(vt)
-				f.Assets, f.OperatingDays, f.Failures = assets, days, failures
-				f.MTBF = MTBF(days, failures)
-				return nil
-			})
-		}},
-		{"pm compliance", func() error {
-			return each(ctx, q, pmSQL, append(args, p.Location.String()), func(row pgx.Rows) error {
-				var i, due, onTime int64
-				if err := row.Scan(&i, &due, &onTime); err != nil {
-					return err
-				}
-				pd, err := at(i)
-				if err == nil {
-					pd.PMDue, pd.PMOnTime = due, onTime
-				}
-				return err
-			})
-		}},
-		{"ml", func() error {
-			return each(ctx, q, mlSQL, args, func(row pgx.Rows) error {
-				var i int64
-				var m ML
-				var avg *float64
-				if err := row.Scan(&i, &m.Assets, &m.High, &m.Critical, &avg); err != nil {
-					return err
-				}
-				if avg != nil {
-					m.AvgProbability = Some(*avg)
-				}
-				pd, err := at(i)
-				if err == nil {
-					pd.ML = m
-				}
-				return err
-			})
-		}},
-		{"top risk", func() error {
-			return each(ctx, q, topSQL, []any{ps.end[0], p.TopN}, func(row pgx.Rows) error {
-				var t Prediction
-				if err := row.Scan(&t.AssetTag, &t.Name, &t.VehicleType, &t.RiskLevel, &t.Probability, &t.ModelVer, &t.PredictedAt); err != nil {
-					return err
-				}
-				r.Current.ML.Top = append(r.Current.ML.Top, t)
-				return nil
-			})
-		}},
-		{"inventory", func() error {
-			return q.QueryRow(ctx, inventorySQL).Scan(&r.Inventory.Items, &r.Inventory.AtOrBelowReorder, &r.Inventory.StockValue)
-		}},
-		{"trend", func() error {
-			weeks, bounds := trendBounds(p)
-			end := bounds[len(bounds)-1]
-			r.Trend = make([]TrendPoint, len(weeks))
-			for k, w := range weeks {
-				r.Trend[k].Week = w
-			}
-			return each(ctx, q, trendSQL, []any{bounds, bounds[0], end}, func(row pgx.Rows) error {
-				var b, o, c int64
-				if err := row.Scan(&b, &o, &c); err != nil {
-					return err
-				}
-				if b < 1 || int(b) > len(weeks) {
-					return fmt.Errorf("trend bucket %d", b)
-				}
-				r.Trend[b-1].Opened, r.Trend[b-1].Completed = o, c
-				return nil
-			})
-		}},
-	} {
-		if err := step.fn(); err != nil {
-			return nil, fmt.Errorf("kpi: %s: %w", step.name, err)
+		w.OpenedByPriority = map[string]int64{"CRITICAL": crit, "HIGH": high, "MEDIUM": med, "LOW": low}
+		pd, err := c.at(i)
+		if err == nil {
+			pd.WorkOrders = w
 		}
+		return err
+	})
+}
+
+func (c *computation) mttr() error {
+	return each(c.ctx, c.q, mttrSQL, c.args, func(row pgx.Rows) error {
+		var i, n int64
+		var all bool
+		var vt string
+		var mean *float64
+		if err := row.Scan(&i, &all, &vt, &n, &mean); err != nil {
+			return err
+		}
+		pd, err := c.at(i)
+		if err != nil {
+			return err
+		}
+		m := NA
+		if mean != nil {
+			m = Some(*mean)
+		}
+		if all {
+			pd.Repairs, pd.MTTR = n, m
+			return nil
+		}
+		f := pd.typeFigures(vt)
+		f.Repairs, f.MTTR = n, m
+		return nil
+	})
+}
+
+func (c *computation) mtbf() error {
+	return each(c.ctx, c.q, mtbfSQL, c.args, func(row pgx.Rows) error {
+		var i, assets, failures int64
+		var vt string
+		var days float64
+		if err := row.Scan(&i, &vt, &assets, &days, &failures); err != nil {
+			return err
+		}
+		pd, err := c.at(i)
+		if err != nil {
+			return err
+		}
+		f := pd.typeFigures(vt)
+		f.Assets, f.OperatingDays, f.Failures = assets, days, failures
+		f.MTBF = MTBF(days, failures)
+		return nil
+	})
+}
+
+func (c *computation) pmCompliance() error {
+	return each(c.ctx, c.q, pmSQL, append(c.args, c.p.Location.String()), func(row pgx.Rows) error {
+		var i, due, onTime int64
+		if err := row.Scan(&i, &due, &onTime); err != nil {
+			return err
+		}
+		pd, err := c.at(i)
+		if err == nil {
+			pd.PMDue, pd.PMOnTime = due, onTime
+		}
+		return err
+	})
+}
+
+func (c *computation) ml() error {
+	return each(c.ctx, c.q, mlSQL, c.args, func(row pgx.Rows) error {
+		var i int64
+		var m ML
+		var avg *float64
+		if err := row.Scan(&i, &m.Assets, &m.High, &m.Critical, &avg); err != nil {
+			return err
+		}
+		if avg != nil {
+			m.AvgProbability = Some(*avg)
+		}
+		pd, err := c.at(i)
+		if err == nil {
+			pd.ML = m
+		}
+		return err
+	})
+}
+
+func (c *computation) topRisk() error {
+	return each(c.ctx, c.q, topSQL, []any{c.ps.end[0], c.p.TopN}, func(row pgx.Rows) error {
+		var t Prediction
+		if err := row.Scan(&t.AssetTag, &t.Name, &t.VehicleType, &t.RiskLevel, &t.Probability, &t.ModelVer, &t.PredictedAt); err != nil {
+			return err
+		}
+		c.r.Current.ML.Top = append(c.r.Current.ML.Top, t)
+		return nil
+	})
+}
+
+func (c *computation) inventory() error {
+	inv := &c.r.Inventory
+	return c.q.QueryRow(c.ctx, inventorySQL).Scan(&inv.Items, &inv.AtOrBelowReorder, &inv.StockValue)
+}
+
+func (c *computation) trend() error {
+	weeks, bounds := trendBounds(c.p)
+	end := bounds[len(bounds)-1]
+	c.r.Trend = make([]TrendPoint, len(weeks))
+	for k, w := range weeks {
+		c.r.Trend[k].Week = w
 	}
-	for _, pd := range per {
-		pd.PMCompliance = Percent(pd.PMOnTime, pd.PMDue)
-		pd.PlannedPct = Percent(pd.WorkOrders.CompletedPreventive, pd.WorkOrders.Completed)
-		slices.SortFunc(pd.ByType, func(a, b TypeFigures) int { return cmp.Compare(a.VehicleType, b.VehicleType) })
-	}
-	return r, nil
+	return each(c.ctx, c.q, trendSQL, []any{bounds, bounds[0], end}, func(row pgx.Rows) error {
+		var b, o, n int64
+		if err := row.Scan(&b, &o, &n); err != nil {
+			return err
+		}
+		if b < 1 || int(b) > len(weeks) {
+			return fmt.Errorf("trend bucket %d", b)
+		}
+		c.r.Trend[b-1].Opened, c.r.Trend[b-1].Completed = o, n
+		return nil
+	})
 }
 
 // typeFigures returns (adding it if needed) vehicle type t's figures.
