@@ -150,6 +150,60 @@ func (d *Dataset) Scoring(p Params) []features.Row {
 // row computes asset i's features at snapshot day s.
 func (d *Dataset) row(r *features.Row, i int, s int32, p Params, labelled bool) {
 	a := &d.Assets[i]
+	c := countWorkOrders(d.byAsset[i], s, p, labelled)
+	age := max(0, s-a.Commissioned)
+	*r = features.Row{
+		AssetID:                a.ID,
+		VehicleType:            a.VehicleType,
+		SnapshotDate:           features.FormatDate(s),
+		AssetAgeDays:           age,
+		TotalWorkOrders:        c.total,
+		CompletedWorkOrders:    c.completed,
+		HighPriorityWorkOrders: c.high,
+		CriticalWorkOrders:     c.critical,
+		CorrectiveWorkOrders:   c.corrective,
+		MissedMaintenance:      c.missed,
+		MeterReading:           a.Meter,
+		EngineHours:            a.Hours,
+		Label:                  features.Unlabelled,
+	}
+	if labelled {
+		r.Label = c.label
+	}
+	if c.lastMaint == math.MinInt64 {
+		r.DaysSinceLastMaintenance = age
+	} else {
+		r.DaysSinceLastMaintenance = s - floorDay(c.lastMaint)
+	}
+	if c.repairs > 0 {
+		r.AvgRepairHours = c.repairSum / float64(c.repairs)
+	}
+	if c.total > 0 {
+		r.WorkOrderCompletionRate = float64(c.completed) / float64(c.total)
+		r.HighPriorityRatio = float64(c.high) / float64(c.total)
+	}
+	// Meters at s, assuming constant use since commissioning (the tables
+	// keep only the current reading, taken at the snapshot date).
+	if ageNow := p.SnapshotDate - a.Commissioned; ageNow > 0 && age < ageNow {
+		r.MeterReading = a.Meter * float64(age) / float64(ageNow)
+		r.EngineHours = a.Hours * float64(age) / float64(ageNow)
+	}
+}
+
+// woCounts are an asset's work-order figures at a snapshot.
+type woCounts struct {
+	total, completed, high, critical, corrective int32 // created in the lookback window
+	missed                                       int32 // preventive, due in the window, not completed by the due day
+	repairs                                      int32 // completed with repair hours
+	repairSum                                    float64
+	lastMaint                                    int64 // last preventive completion, us; math.MinInt64 if none
+	label                                        int32
+}
+
+// countWorkOrders counts an asset's work orders ws at snapshot day s: those
+// created in the lookback window, the preventive ones missed in it, the
+// last preventive maintenance before s and, if labelled, the label.
+func countWorkOrders(ws []WorkOrder, s int32, p Params, labelled bool) woCounts {
 	sUS := int64(s) * features.MicrosPerDay
 	from := sUS - int64(p.LookbackDays)*features.MicrosPerDay
 	dueFrom := s - int32(p.LookbackDays)
@@ -159,7 +213,7 @@ func (d *Dataset) row(r *features.Row, i int, s int32, p Params, labelled bool) 
 	var repairSum float64
 	lastMaint := int64(math.MinInt64)
 	label := int32(0)
-	for _, w := range d.byAsset[i] {
+	for _, w := range ws {
 		if w.Created >= sUS {
 			if labelled && w.Corrective && w.Created < labelTo {
 				label = 1
@@ -197,43 +251,9 @@ func (d *Dataset) row(r *features.Row, i int, s int32, p Params, labelled bool) 
 			}
 		}
 	}
-	age := max(0, s-a.Commissioned)
-	*r = features.Row{
-		AssetID:                a.ID,
-		VehicleType:            a.VehicleType,
-		SnapshotDate:           features.FormatDate(s),
-		AssetAgeDays:           age,
-		TotalWorkOrders:        total,
-		CompletedWorkOrders:    completed,
-		HighPriorityWorkOrders: high,
-		CriticalWorkOrders:     critical,
-		CorrectiveWorkOrders:   corrective,
-		MissedMaintenance:      missed,
-		MeterReading:           a.Meter,
-		EngineHours:            a.Hours,
-		Label:                  features.Unlabelled,
-	}
-	if labelled {
-		r.Label = label
-	}
-	if lastMaint == math.MinInt64 {
-		r.DaysSinceLastMaintenance = age
-	} else {
-		r.DaysSinceLastMaintenance = s - floorDay(lastMaint)
-	}
-	if repairs > 0 {
-		r.AvgRepairHours = repairSum / float64(repairs)
-	}
-	if total > 0 {
-		r.WorkOrderCompletionRate = float64(completed) / float64(total)
-		r.HighPriorityRatio = float64(high) / float64(total)
-	}
-	// Meters at s, assuming constant use since commissioning (the tables
-	// keep only the current reading, taken at the snapshot date).
-	if ageNow := p.SnapshotDate - a.Commissioned; ageNow > 0 && age < ageNow {
-		r.MeterReading = a.Meter * float64(age) / float64(ageNow)
-		r.EngineHours = a.Hours * float64(age) / float64(ageNow)
-	}
+	// Counted in locals, not in the result's fields: the loop is hot.
+	return woCounts{total: total, completed: completed, high: high, critical: critical, corrective: corrective,
+		missed: missed, repairs: repairs, repairSum: repairSum, lastMaint: lastMaint, label: label}
 }
 
 func floorDay(us int64) int32 {
