@@ -79,65 +79,95 @@ func (e *Engine) jobName(id string) string {
 // starts another attempt.
 func (e *Engine) runOnCluster(ctx, wctx context.Context, log *slog.Logger, sp spec) (res Result, err error) {
 	active := "" // a job id submitted and not known to have ended
-	defer func() {
-		if err != nil && !eventing.IsPermanent(err) && ctx.Err() == nil {
-			log.InfoContext(ctx, "dataproc cluster kept for the next delivery", "cluster", sp.id, "reason", err)
-			return
-		}
-		if active != "" && ctx.Err() != nil {
-			e.cancelJob(ctx, log, active) // a redelivery, if any, starts a new attempt
-		}
-		if derr := e.deleteCluster(ctx, log, sp.id); derr != nil {
-			log.ErrorContext(ctx, "dataproc cluster delete failed", "cluster", sp.id, "error", derr)
-			switch {
-			case err == nil:
-				res, err = Result{}, fmt.Errorf("dataproc: the job succeeded but the cluster was not deleted (retrying): %w", derr)
-			case eventing.IsPermanent(err) && ctx.Err() == nil:
-				// Not permanent yet: a dead-lettered event would leave the
-				// cluster to the idle TTL. The redelivery re-attaches to the
-				// failed job, deletes the cluster and reports the failure.
-				res, err = Result{}, fmt.Errorf("dataproc: %v; the cluster was not deleted (retrying): %w", err, derr)
-			default:
-				err = errors.Join(err, derr)
-			}
-		}
-	}()
+	defer func() { res, err = e.releaseCluster(ctx, log, sp.id, active, res, err) }()
+	job, c, err := e.startJob(ctx, wctx, log, sp)
+	if err != nil {
+		return Result{}, err
+	}
+	return e.followJob(ctx, wctx, log, sp, job, c, &active)
+}
 
+// releaseCluster ends runOnCluster, which returns res and err: unless err is
+// transient with ctx alive, it cancels the active job (if any and ctx is
+// cancelled) and deletes the cluster, returning res and err amended if the
+// deletion failed.
+func (e *Engine) releaseCluster(ctx context.Context, log *slog.Logger, cluster, active string, res Result, err error) (Result, error) {
+	if err != nil && !eventing.IsPermanent(err) && ctx.Err() == nil {
+		log.InfoContext(ctx, "dataproc cluster kept for the next delivery", "cluster", cluster, "reason", err)
+		return res, err
+	}
+	if active != "" && ctx.Err() != nil {
+		e.cancelJob(ctx, log, active) // a redelivery, if any, starts a new attempt
+	}
+	if derr := e.deleteCluster(ctx, log, cluster); derr != nil {
+		log.ErrorContext(ctx, "dataproc cluster delete failed", "cluster", cluster, "error", derr)
+		switch {
+		case err == nil:
+			res, err = Result{}, fmt.Errorf("dataproc: the job succeeded but the cluster was not deleted (retrying): %w", derr)
+		case eventing.IsPermanent(err) && ctx.Err() == nil:
+			// Not permanent yet: a dead-lettered event would leave the
+			// cluster to the idle TTL. The redelivery re-attaches to the
+			// failed job, deletes the cluster and reports the failure.
+			res, err = Result{}, fmt.Errorf("dataproc: %v; the cluster was not deleted (retrying): %w", err, derr)
+		default:
+			err = errors.Join(err, derr)
+		}
+	}
+	return res, err
+}
+
+// startJob returns the run's current job and its cluster (nil if gone) on a
+// redelivery; otherwise it creates the cluster and submits the next attempt.
+func (e *Engine) startJob(ctx, wctx context.Context, log *slog.Logger, sp spec) (*dataprocpb.Job, *dataprocpb.Cluster, error) {
 	attempt, job, err := e.currentJob(wctx, sp.id)
 	if err != nil {
 		if eventing.IsPermanent(err) {
-			return Result{}, err
+			return nil, nil, err
 		}
-		return Result{}, fail(ctx, wctx, "look up job "+sp.id, err)
+		return nil, nil, fail(ctx, wctx, "look up job "+sp.id, err)
 	}
-	var c *dataprocpb.Cluster
-	if job == nil {
-		if c, err = e.ensureCluster(ctx, wctx, log, sp); err != nil {
-			return Result{}, err
-		}
-		id := jobID(sp.id, attempt)
-		job, err = e.jobs.SubmitJob(wctx, e.jobRequest(sp, id, c))
-		switch {
-		case isCode(err, codes.AlreadyExists):
-			log.InfoContext(ctx, "dataproc job exists, attaching", "job", id)
-			if job, err = e.jobs.GetJob(wctx, &dataprocpb.GetJobRequest{ProjectId: e.cfg.Project, Region: e.cfg.Region, JobId: id}); err != nil {
-				return Result{}, fail(ctx, wctx, "get job "+id, err)
-			}
-		case err != nil:
-			return Result{}, fail(ctx, wctx, "submit job "+id, err)
-		default:
-			log.InfoContext(ctx, "dataproc job submitted", "job", id, "cluster", sp.id, "script", e.cfg.ScriptURI)
-		}
-	} else {
+	if job != nil {
 		log.InfoContext(ctx, "dataproc job found, attaching", "job", job.GetReference().GetJobId(), "state", job.GetStatus().GetState().String())
-		c, err = e.clusters.GetCluster(wctx, &dataprocpb.GetClusterRequest{ProjectId: e.cfg.Project, Region: e.cfg.Region, ClusterName: sp.id})
+		c, err := e.clusters.GetCluster(wctx, &dataprocpb.GetClusterRequest{ProjectId: e.cfg.Project, Region: e.cfg.Region, ClusterName: sp.id})
 		if isCode(err, codes.NotFound) {
 			c = nil
 		} else if err != nil {
-			return Result{}, fail(ctx, wctx, "get cluster "+sp.id, err)
+			return nil, nil, fail(ctx, wctx, "get cluster "+sp.id, err)
 		}
+		return job, c, nil
 	}
+	c, err := e.ensureCluster(ctx, wctx, log, sp)
+	if err != nil {
+		return nil, nil, err
+	}
+	if job, err = e.submitJob(ctx, wctx, log, sp, jobID(sp.id, attempt), c); err != nil {
+		return nil, nil, err
+	}
+	return job, c, nil
+}
 
+// submitJob submits job attempt id on cluster c, or gets it if it exists.
+func (e *Engine) submitJob(ctx, wctx context.Context, log *slog.Logger, sp spec, id string, c *dataprocpb.Cluster) (*dataprocpb.Job, error) {
+	job, err := e.jobs.SubmitJob(wctx, e.jobRequest(sp, id, c))
+	switch {
+	case isCode(err, codes.AlreadyExists):
+		log.InfoContext(ctx, "dataproc job exists, attaching", "job", id)
+		if job, err = e.jobs.GetJob(wctx, &dataprocpb.GetJobRequest{ProjectId: e.cfg.Project, Region: e.cfg.Region, JobId: id}); err != nil {
+			return nil, fail(ctx, wctx, "get job "+id, err)
+		}
+	case err != nil:
+		return nil, fail(ctx, wctx, "submit job "+id, err)
+	default:
+		log.InfoContext(ctx, "dataproc job submitted", "job", id, "cluster", sp.id, "script", e.cfg.ScriptURI)
+	}
+	return job, nil
+}
+
+// followJob polls job until it ends, times out (counted from the cluster's
+// creation, or the job's if the cluster c is gone) or the delivery's budget
+// ends. *active is the job's id while it is not known to have ended.
+func (e *Engine) followJob(ctx, wctx context.Context, log *slog.Logger, sp spec, job *dataprocpb.Job, c *dataprocpb.Cluster,
+	active *string) (Result, error) {
 	id := job.GetReference().GetJobId()
 	started := firstTime(job.GetStatusHistory(), job.GetStatus())
 	if c != nil {
@@ -145,31 +175,32 @@ func (e *Engine) runOnCluster(ctx, wctx context.Context, log *slog.Logger, sp sp
 	}
 	for {
 		st := job.GetStatus()
-		active = id
+		*active = id
 		switch st.GetState() {
 		case dataprocpb.JobStatus_DONE:
-			active = ""
+			*active = ""
 			log.InfoContext(ctx, "dataproc job done", "job", id)
 			return Result{Training: sp.training, Scoring: sp.scoring, Workload: e.jobName(id)}, nil
 		case dataprocpb.JobStatus_ERROR:
-			active = ""
+			*active = ""
 			msg := st.GetDetails()
 			if uri := job.GetDriverOutputResourceUri(); uri != "" {
 				msg += " (driver output " + uri + ")"
 			}
 			return Result{}, eventing.Permanent(fmt.Errorf("dataproc: job %s failed: %s", id, msg))
 		case dataprocpb.JobStatus_CANCELLED:
-			active = ""
+			*active = ""
 			return Result{}, fmt.Errorf("dataproc: job %s was cancelled (%s); the next delivery starts a new attempt", id, st.GetDetails())
 		}
 		if !started.IsZero() && e.now().Sub(started) > e.cfg.Timeout {
 			e.cancelJob(ctx, log, id)
-			active = ""
+			*active = ""
 			return Result{}, eventing.Permanent(fmt.Errorf("dataproc: job %s still %s after the %s timeout", id, st.GetState(), e.cfg.Timeout))
 		}
 		if !sleep(wctx, e.cfg.PollInterval) {
 			return Result{}, waiting(ctx, "job "+id+" is "+st.GetState().String())
 		}
+		var err error
 		job, err = e.jobs.GetJob(wctx, &dataprocpb.GetJobRequest{ProjectId: e.cfg.Project, Region: e.cfg.Region, JobId: id})
 		if err != nil {
 			if budgetEnded(wctx, err) {
