@@ -17,8 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
+	"github.com/cmmsflow/cmmsflow/libs/schedule"
 	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/backend"
-	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/due"
 	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/generate"
 )
 
@@ -145,8 +145,8 @@ func client(t *testing.T, url, tok string, attempts int) *backend.Client {
 func workOrder(planID int64) generate.WorkOrder {
 	tech := int64(7)
 	return generate.WorkOrder{
-		Number: generate.Number(planID, due.D(2026, 3, 15)), AssetID: 1, AssetTag: "VH-1", PlanID: planID, PlanCode: "P",
-		DueDate: due.D(2026, 3, 15), Type: "PREVENTIVE", Status: "OPEN", Priority: "HIGH", Title: "Service (VH-1)",
+		Number: generate.Number(planID, schedule.D(2026, 3, 15)), AssetID: 1, AssetTag: "VH-1", PlanID: planID, PlanCode: "P",
+		DueDate: schedule.D(2026, 3, 15), Type: "PREVENTIVE", Status: "OPEN", Priority: "HIGH", Title: "Service (VH-1)",
 		TechnicianID: &tech, SkippedOccurrences: 2, RunID: "run-1",
 	}
 }
@@ -316,12 +316,12 @@ func TestBackendMode(t *testing.T) {
 		ids[code] = id
 	}
 	f, srv := newFake(t)
-	num := func(code string) string { return generate.Number(ids[code], due.D(2026, 3, 15)) }
+	num := func(code string) string { return generate.Number(ids[code], schedule.D(2026, 3, 15)) }
 	f.failFirst[num("P-FLAKY")] = 2
 	f.refuse[num("P-REFUSED")] = http.StatusUnprocessableEntity
 	f.throttle = 1
 	c := client(t, srv.URL, token, 5)
-	req := generate.Request{AsOf: due.D(2026, 3, 15), Location: time.UTC, RunID: "run-1", Backend: c}
+	req := generate.Request{AsOf: schedule.D(2026, 3, 15), Location: time.UTC, RunID: "run-1", Backend: c}
 
 	// First attempt: the POSTs go out, then the transaction is lost.
 	errLost := errors.New("crash after the POSTs")
@@ -400,7 +400,7 @@ func TestBackendUnavailableRetriesTheRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		_, err := generate.Run(ctx, tx, generate.Request{AsOf: due.D(2026, 3, 15), Location: time.UTC, RunID: "r", Backend: c})
+		_, err := generate.Run(ctx, tx, generate.Request{AsOf: schedule.D(2026, 3, 15), Location: time.UTC, RunID: "r", Backend: c})
 		return err
 	})
 	if err == nil || errors.Is(err, generate.ErrRefused) || !strings.Contains(err.Error(), "502") {

@@ -17,8 +17,8 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/fleet"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
+	"github.com/cmmsflow/cmmsflow/libs/schedule"
 	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/backend"
-	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/due"
 	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/generate"
 )
 
@@ -114,7 +114,7 @@ FROM cmms.maintenance_plans
 WHERE id = (SELECT min(id) FROM cmms.maintenance_plans WHERE active AND schedule_mode = 'floating' AND interval_value IS NOT NULL
                                                           AND last_completed_date < DATE '2026-03-14')`
 
-func run(pool *pgxpool.Pool, asOf due.Date, runID string, b generate.Backend) (generate.Result, error) {
+func run(pool *pgxpool.Pool, asOf schedule.Date, runID string, b generate.Backend) (generate.Result, error) {
 	var res generate.Result
 	err := pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error {
 		var err error
@@ -184,7 +184,7 @@ func strs(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) []string {
 	return out
 }
 
-var mappedDays = []due.Date{due.D(2026, 3, 15), due.D(2026, 3, 28), due.D(2026, 4, 10), due.D(2026, 4, 25)}
+var mappedDays = []schedule.Date{schedule.D(2026, 3, 15), schedule.D(2026, 3, 28), schedule.D(2026, 4, 10), schedule.D(2026, 4, 25)}
 
 // TestMappedSource runs pmgen on a mapped source over four days, each run
 // twice: the work orders go to the backend, the ledger advances, no run
@@ -235,7 +235,7 @@ func TestMappedSource(t *testing.T) {
 // mappedDay runs pmgen on the mapped source twice as of day and checks
 // that the source did not change, the backend received what was created,
 // and the second run did nothing.
-func mappedDay(t *testing.T, m *mapped, f *fakeBackend, c *backend.Client, day due.Date) generate.Result {
+func mappedDay(t *testing.T, m *mapped, f *fakeBackend, c *backend.Client, day schedule.Date) generate.Result {
 	t.Helper()
 	runID := "run-" + day.String()
 	source := pgtest.Snapshot(t, m.admin, sourceTables...)

@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
-	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/due"
+	"github.com/cmmsflow/cmmsflow/libs/schedule"
 	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/generate"
 )
 
@@ -116,7 +116,7 @@ func benchLoop(b *testing.B, run func(ctx context.Context, tx pgx.Tx) error) {
 }
 
 func BenchmarkGenerate100k(b *testing.B) {
-	asOf, err := due.ParseDate(benchAsOf)
+	asOf, err := schedule.ParseDate(benchAsOf)
 	if err != nil {
 		b.Fatal(err)
 	}

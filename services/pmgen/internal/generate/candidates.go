@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/due"
+	"github.com/cmmsflow/cmmsflow/libs/schedule"
 )
 
 // candidate is a plan that may be due, with what the rules and the work
@@ -24,11 +24,11 @@ type candidate struct {
 	assetID      int64
 	assetTag     string
 	vehicleType  string
-	plan         due.Plan
-	asset        due.Asset
+	plan         schedule.Plan
+	asset        schedule.Asset
 	// lastDone is the completion date (in the pipeline's zone) of the
 	// plan's latest completed work order; floating plans only.
-	lastDone due.Date
+	lastDone schedule.Date
 }
 
 // candidatesSQL selects, in one query, the active plans of ACTIVE assets that
@@ -94,9 +94,9 @@ func selectCandidates(ctx context.Context, tx pgx.Tx, query string, req Request)
 		&lastDate, &lastMeter,
 		&open, &completed,
 	}, func() error {
-		p := due.Plan{
+		p := schedule.Plan{
 			LeadDays:           int(leadDays),
-			Mode:               due.Mode(mode),
+			Mode:               schedule.Mode(mode),
 			Active:             active,
 			EndDate:            dateOf(endDate),
 			NextDueDate:        dateOf(nextDate),
@@ -106,16 +106,16 @@ func selectCandidates(ctx context.Context, tx pgx.Tx, query string, req Request)
 			OpenWorkOrder:      open,
 		}
 		if intervalValue != nil && intervalUnit != nil {
-			p.Calendar = due.Interval{Value: int(*intervalValue), Unit: due.Unit(*intervalUnit)}
+			p.Calendar = schedule.Interval{Value: int(*intervalValue), Unit: schedule.Unit(*intervalUnit)}
 		}
 		if meterInterval != nil && meterUnit != nil {
-			p.Meter = due.MeterInterval{Value: *meterInterval, Unit: due.MeterUnit(*meterUnit)}
+			p.Meter = schedule.MeterInterval{Value: *meterInterval, Unit: schedule.MeterUnit(*meterUnit)}
 		}
 		if anchor != nil {
 			p.AnchorDay = int(*anchor)
 		}
 		c.plan = p
-		c.asset = due.Asset{Status: assetStatus, MeterReading: meterReading, EngineHours: engineHours}
+		c.asset = schedule.Asset{Status: assetStatus, MeterReading: meterReading, EngineHours: engineHours}
 		c.lastDone = dateOf(completed)
 		out = append(out, c)
 		c.technicianID = nil // pgx reuses a non-nil pointer: the next row gets its own
@@ -130,11 +130,11 @@ func selectCandidates(ctx context.Context, tx pgx.Tx, query string, req Request)
 }
 
 // dateOf reads a PostgreSQL date (midnight UTC) as a civil date.
-func dateOf(t *time.Time) due.Date {
+func dateOf(t *time.Time) schedule.Date {
 	if t == nil {
-		return due.Date{}
+		return schedule.Date{}
 	}
-	return due.DateOf(t.UTC())
+	return schedule.DateOf(t.UTC())
 }
 
 func copyFloat(p *float64) *float64 {

@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
-	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/due"
+	"github.com/cmmsflow/cmmsflow/libs/schedule"
 	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/generate"
 )
 
@@ -96,7 +96,7 @@ func (f *fixture) run(asOf string, zone string, runID string) generate.Result {
 }
 
 func runOn(pool *pgxpool.Pool, asOf, zone, runID string, b generate.Backend) (generate.Result, error) {
-	d, err := due.ParseDate(asOf)
+	d, err := schedule.ParseDate(asOf)
 	if err != nil {
 		return generate.Result{}, err
 	}

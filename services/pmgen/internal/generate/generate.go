@@ -1,10 +1,11 @@
 // Package generate turns due maintenance plans into work orders, set-based,
 // inside the caller's transaction: one query selects the candidate plans with
-// their assets, the due package decides each one in Go, and the outcome is
-// written back with COPY into a temporary table, one UPDATE of that table
-// (occurrences that already have a work order, numbers already taken), and
-// one statement that INSERTs … SELECTs … ON CONFLICT (plan_id, due_date) DO
-// NOTHING the work orders and UPDATEs … FROM the temporary table their plans.
+// their assets, the due rules (libs/schedule) decide each one in Go, and the
+// outcome is written back with COPY into a temporary table, one UPDATE of
+// that table (occurrences that already have a work order, numbers already
+// taken), and one statement that INSERTs … SELECTs … ON CONFLICT (plan_id,
+// due_date) DO NOTHING the work orders and UPDATEs … FROM the temporary table
+// their plans.
 // No statement runs per plan.
 //
 // Exactly once per (plan, due occurrence): the work order's business key is
@@ -55,13 +56,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/due"
+	"github.com/cmmsflow/cmmsflow/libs/schedule"
 )
 
 // Request is one generation run.
 type Request struct {
 	// AsOf is "today": the day plans are evaluated for, in Location.
-	AsOf due.Date
+	AsOf schedule.Date
 	// Location is the pipeline's time zone; completion times of floating
 	// plans' work orders become dates in it. Its name must be an IANA zone
 	// PostgreSQL knows.
@@ -100,7 +101,7 @@ type WorkOrder struct {
 	VehicleType        string
 	PlanID             int64
 	PlanCode           string
-	DueDate            due.Date
+	DueDate            schedule.Date
 	Type               string // PREVENTIVE
 	Status             string // OPEN
 	Priority           string
@@ -116,19 +117,19 @@ type WorkOrder struct {
 // deterministic (a retried run numbers the same occurrence the same way) and
 // unique among pmgen's work orders; the fixed-width date keeps numbers of
 // different plans apart.
-func Number(planID int64, dueDate due.Date) string {
+func Number(planID int64, dueDate schedule.Date) string {
 	return fmt.Sprintf("PM-%d-%04d%02d%02d", planID, dueDate.Year, dueDate.Month, dueDate.Day)
 }
 
 // IdempotencyKey is the backend idempotency key of an occurrence: the plan id
 // and the due date.
-func IdempotencyKey(planID int64, dueDate due.Date) string {
+func IdempotencyKey(planID int64, dueDate schedule.Date) string {
 	return fmt.Sprintf("pmgen-plan-%d-%s", planID, dueDate)
 }
 
 // Result is what a run did.
 type Result struct {
-	AsOf due.Date
+	AsOf schedule.Date
 	// Evaluated counts the candidate plans the due rules looked at.
 	Evaluated int
 	// Created counts the work orders created (accepted, in backend mode).
@@ -223,18 +224,18 @@ func (req Request) check() error {
 func decide(cands []candidate, req Request, res *Result) (gen, reanchor []item) {
 	for _, c := range cands {
 		p, reanchored := c.plan, false
-		if p.Mode == due.Floating && c.lastDone.After(p.LastCompletedDate) {
-			p = due.Complete(p, c.lastDone, c.asset.Reading(p.Meter.Unit))
+		if p.Mode == schedule.Floating && c.lastDone.After(p.LastCompletedDate) {
+			p = schedule.Complete(p, c.lastDone, c.asset.Reading(p.Meter.Unit))
 			reanchored = true
 		}
-		dec := due.Evaluate(p, c.asset, req.AsOf)
+		dec := schedule.Evaluate(p, c.asset, req.AsOf)
 		switch dec.Outcome {
-		case due.Generate:
+		case schedule.Generate:
 			gen = append(gen, newItem(c, p, dec, req.RunID))
 			continue
-		case due.SkippedOpen:
+		case schedule.SkippedOpen:
 			res.SkippedOpen++
-		case due.Invalid:
+		case schedule.Invalid:
 			res.fail(c.id, c.code, dec.Err.Error())
 		}
 		if reanchored {
@@ -248,13 +249,13 @@ func decide(cands []candidate, req Request, res *Result) (gen, reanchor []item) 
 // schedule after it, or (generate false) only a re-anchored schedule.
 type item struct {
 	cand     candidate
-	plan     due.Plan // after any re-anchoring
+	plan     schedule.Plan // after any re-anchoring
 	generate bool
 	wo       WorkOrder
-	sched    due.Schedule
+	sched    schedule.Schedule
 }
 
-func newItem(c candidate, p due.Plan, dec due.Decision, runID string) item {
+func newItem(c candidate, p schedule.Plan, dec schedule.Decision, runID string) item {
 	sched := dec.Next
 	// Keep the state of a dimension the plan does not have.
 	if p.Calendar.IsZero() {
@@ -282,7 +283,7 @@ func newItem(c candidate, p due.Plan, dec due.Decision, runID string) item {
 	}}
 }
 
-func describe(c candidate, p due.Plan, dec due.Decision) string {
+func describe(c candidate, p schedule.Plan, dec schedule.Decision) string {
 	var b strings.Builder
 	b.WriteString(c.description)
 	note := func(s string) {
@@ -291,7 +292,7 @@ func describe(c candidate, p due.Plan, dec due.Decision) string {
 		}
 		b.WriteString(s)
 	}
-	if dec.Trigger == due.ByMeter {
+	if dec.Trigger == schedule.ByMeter {
 		note(fmt.Sprintf("Due by meter: %s %s reached.", trimFloat(c.asset.Reading(p.Meter.Unit)), p.Meter.Unit))
 	}
 	if dec.Missed > 0 {
@@ -362,7 +363,7 @@ func copyBatch(ctx context.Context, tx pgx.Tx, items []item) error {
 	return nil
 }
 
-func dateOrNil(d due.Date) any {
+func dateOrNil(d schedule.Date) any {
 	if d.IsZero() {
 		return nil
 	}

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/due"
+	"github.com/cmmsflow/cmmsflow/libs/schedule"
 	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/generate"
 )
 
@@ -110,7 +110,7 @@ func TestGenerate(t *testing.T) {
 		t.Errorf("created\n %s\nwant\n %s", strings.Join(got, "\n "), strings.Join(wantCreated, "\n "))
 	}
 	wantRes := generate.Result{
-		AsOf: due.D(2026, 3, 15), Created: 8, SkippedOpen: 1, MissedOccurrences: 2, Reanchored: 1,
+		AsOf: schedule.D(2026, 3, 15), Created: 8, SkippedOpen: 1, MissedOccurrences: 2, Reanchored: 1,
 		CreatedByVehicleType: map[string]int{"truck": 3, "van": 4, "forklift": 1},
 	}
 	checkResult(t, res, wantRes)
@@ -139,7 +139,7 @@ func TestGenerate(t *testing.T) {
 
 	// The same day again, as a new run: nothing new, no plan moves.
 	res = f.run(asOf, "UTC", "run-2")
-	checkResult(t, res, generate.Result{AsOf: due.D(2026, 3, 15), SkippedOpen: 1, CreatedByVehicleType: map[string]int{}})
+	checkResult(t, res, generate.Result{AsOf: schedule.D(2026, 3, 15), SkippedOpen: 1, CreatedByVehicleType: map[string]int{}})
 	if n := f.count(`SELECT count(*) FROM work_orders WHERE run_id = 'run-2'`); n != 0 {
 		t.Errorf("rerun created %d work orders", n)
 	}
@@ -152,7 +152,7 @@ func TestGenerate(t *testing.T) {
 	f.exec(`UPDATE work_orders SET status = 'COMPLETED', started_at = '2026-03-16 08:00Z', completed_at = '2026-03-16 09:00Z'
 		WHERE plan_id = $1 AND run_id = 'run-1'`, f.plans["P-MISSED"])
 	res = f.run("2026-03-16", "UTC", "run-3")
-	checkResult(t, res, generate.Result{AsOf: due.D(2026, 3, 16), SkippedOpen: 1, CreatedByVehicleType: map[string]int{}})
+	checkResult(t, res, generate.Result{AsOf: schedule.D(2026, 3, 16), SkippedOpen: 1, CreatedByVehicleType: map[string]int{}})
 	res = f.run("2026-03-31", "UTC", "run-4")
 	if got := f.strings(createdSQL, "run-4"); !slices.Contains(got, "P-MISSED 2026-03-31 skipped=0") {
 		t.Errorf("Mar 31 run created %v, want P-MISSED's Mar 31 occurrence", got)
@@ -183,7 +183,7 @@ func TestGenerateConflicts(t *testing.T) {
 	f.plan("P-EXISTS", a, map[string]any{"next_due_date": "2026-03-15"})
 	f.plan("P-OK", a, map[string]any{"next_due_date": "2026-03-15"})
 	f.exec(`INSERT INTO work_orders (wo_number, asset_id, type, title) VALUES ($1, $2, 'CORRECTIVE', 'imported')`,
-		generate.Number(taken, due.D(2026, 3, 15)), a)
+		generate.Number(taken, schedule.D(2026, 3, 15)), a)
 	f.workOrder("LEGACY-7", "P-EXISTS", "2026-03-15", "CANCELLED", nil)
 
 	res := f.run("2026-03-15", "UTC", "run-1")
@@ -280,13 +280,13 @@ func TestGenerateRequestValidation(t *testing.T) {
 	if _, err := generate.Run(context.Background(), tx, generate.Request{RunID: "r"}); err == nil {
 		t.Error("a request without a date was accepted")
 	}
-	if _, err := generate.Run(context.Background(), tx, generate.Request{AsOf: due.D(2026, 1, 1), RunID: "r"}); err == nil {
+	if _, err := generate.Run(context.Background(), tx, generate.Request{AsOf: schedule.D(2026, 1, 1), RunID: "r"}); err == nil {
 		t.Error("a request without a zone was accepted")
 	}
 }
 
 func TestNumberAndKey(t *testing.T) {
-	d := due.D(2026, 3, 5)
+	d := schedule.D(2026, 3, 5)
 	if got := generate.Number(42, d); got != "PM-42-20260305" {
 		t.Errorf("Number = %s", got)
 	}

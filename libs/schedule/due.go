@@ -1,7 +1,9 @@
-// Package due holds the preventive-maintenance due rules: given a maintenance
+// Package schedule holds civil dates (Date), month arithmetic (AddMonths,
+// Interval.Add) and the preventive-maintenance due rules: given a maintenance
 // plan, its asset and today's date, is an occurrence due, for which date, how
 // many occurrences were missed, and where does the plan's schedule go next.
-// It is plain Go with no I/O; the generate package applies it to the database.
+// It is plain Go with no I/O; pmgen applies the rules to the database
+// (services/pmgen/internal/generate).
 //
 // # Schedules
 //
@@ -69,7 +71,7 @@
 // completion then re-anchors it (Complete): earlier if the work was done
 // early, later if late. The plan cannot fire on the provisional date while
 // the work order is open (at most one open work order).
-package due
+package schedule
 
 import (
 	"fmt"
