@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cmmsflow/cmmsflow/libs/schedule"
 )
 
 // The generator simulates a fleet day by day in closed form: every vehicle
@@ -434,7 +436,7 @@ func (g *generator) plan(rng *rand.Rand, a *simAsset, t planTemplate) {
 				w.Status, w.StartedAt = "IN_PROGRESS", ptr(start)
 			default:
 				w.Status, w.StartedAt, w.CompletedAt, w.RepairHours = "COMPLETED", ptr(start), ptr(done), ptr(hours)
-				doneDay := dateOf(done)
+				doneDay := schedule.DateOf(done.UTC()).Time()
 				st.lastDone, st.lastDoneMeter = doneDay, a.meterAt(doneDay, unitOr(t.meterUnit))
 				if late {
 					a.lates = append(a.lates, due)
@@ -672,11 +674,6 @@ func unitOr(u string) string {
 	return u
 }
 
-func dateOf(t time.Time) time.Time {
-	y, m, d := t.UTC().Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-}
-
 func daysBetween(a, b time.Time) int { return int(b.Sub(a) / day) }
 
 func later(a, b time.Time) time.Time {
@@ -686,27 +683,13 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-// addInterval steps a date by a plan's calendar interval. Months and years
-// keep the day of the month, clamped to the target month's last day (Jan 31
-// + 1 month = Feb 28), as pmgen steps a plan without a schedule anchor.
+// addInterval steps a date (midnight UTC) by a plan's calendar interval, as
+// pmgen steps a plan without a schedule anchor: months and years keep the day
+// of the month, clamped to the target month's last day (Jan 31 + 1 month =
+// Feb 28).
 func addInterval(t time.Time, v int, unit string) time.Time {
-	switch unit {
-	case "days":
-		return t.AddDate(0, 0, v)
-	case "weeks":
-		return t.AddDate(0, 0, 7*v)
-	case "months":
-		return addMonths(t, v)
-	default:
-		return addMonths(t, 12*v)
-	}
-}
-
-func addMonths(t time.Time, n int) time.Time {
-	y, m, d := t.Date()
-	first := time.Date(y, m+time.Month(n), 1, 0, 0, 0, 0, time.UTC)
-	last := first.AddDate(0, 1, -1).Day()
-	return time.Date(first.Year(), first.Month(), min(d, last), 0, 0, 0, 0, time.UTC)
+	iv := schedule.Interval{Value: v, Unit: schedule.Unit(unit)}
+	return iv.Add(schedule.DateOf(t), 1, 0).Time()
 }
 
 func countBetween(ts []time.Time, from, to time.Time) int {

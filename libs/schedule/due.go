@@ -2,8 +2,10 @@
 // Interval.Add) and the preventive-maintenance due rules: given a maintenance
 // plan, its asset and today's date, is an occurrence due, for which date, how
 // many occurrences were missed, and where does the plan's schedule go next.
-// It is plain Go with no I/O; pmgen applies the rules to the database
-// (services/pmgen/internal/generate).
+// It is plain Go with no I/O. pmgen applies the rules to the database
+// (services/pmgen/internal/generate); the demo fleet generator (libs/fleet)
+// steps its simulated plans, and the CSV import an imported plan's missing
+// next due date, with the same Interval.Add.
 //
 // # Schedules
 //

@@ -23,6 +23,16 @@ func TestIntervalAdd(t *testing.T) {
 		{Interval{6, Months}, "2026-08-31", 1, 31, "2027-02-28"},
 		{Interval{1, Years}, "2024-02-29", 1, 29, "2025-02-28"},
 		{Interval{2, Years}, "2024-02-29", 2, 29, "2028-02-29"},
+		// Anchor 0, the date's own day: how the demo generator (libs/fleet)
+		// steps its plans, which keep no anchor day.
+		{Interval{1, Months}, "2025-01-31", 1, 0, "2025-02-28"},
+		{Interval{1, Months}, "2024-01-31", 1, 0, "2024-02-29"},
+		{Interval{1, Months}, "2025-02-28", 1, 0, "2025-03-28"},
+		{Interval{3, Months}, "2025-11-30", 1, 0, "2026-02-28"},
+		{Interval{6, Months}, "2025-08-31", 1, 0, "2026-02-28"},
+		{Interval{1, Years}, "2024-02-29", 1, 0, "2025-02-28"},
+		{Interval{2, Weeks}, "2025-03-15", 1, 0, "2025-03-29"},
+		{Interval{1, Days}, "2025-12-31", 1, 0, "2026-01-01"},
 	}
 	for _, tt := range tests {
 		if got := tt.iv.Add(d(tt.from), tt.k, tt.anchor).String(); got != tt.want {
