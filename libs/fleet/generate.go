@@ -215,6 +215,22 @@ func pickKind(rng *rand.Rand) *vehicleKind {
 
 func (g *generator) asset(i int) {
 	rng := rand.New(rand.NewPCG(g.o.Seed, streamAssets+uint64(i)))
+	a, ageYears := g.newAsset(rng, i)
+	g.assetStatus(rng, a, ageYears)
+	a.pSkip, a.pLate = discipline(rng)
+	g.assetRow(rng, a)
+	for _, t := range planTemplates(rng, a.kind) {
+		g.plan(rng, a, t)
+	}
+	g.failures(rng, a)
+	if a.status == "IN_MAINTENANCE" {
+		g.currentRepair(rng, a)
+	}
+}
+
+// newAsset draws vehicle i's kind, age and usage; it returns the vehicle,
+// in service, and its age in years.
+func (g *generator) newAsset(rng *rand.Rand, i int) (*simAsset, float64) {
 	k := pickKind(rng)
 	ageYears := 0.5 + 11.5*rng.Float64()
 	a := &simAsset{
@@ -231,8 +247,12 @@ func (g *generator) asset(i int) {
 	} else {
 		a.hoursPerDay = k.hoursPerYear * a.usage / 365.25
 	}
+	return a, ageYears
+}
 
-	// Status: old vehicles get retired; a few are laid up or in the workshop.
+// assetStatus draws the vehicle's status: old vehicles get retired; a few
+// are laid up or in the workshop.
+func (g *generator) assetStatus(rng *rand.Rand, a *simAsset, ageYears float64) {
 	pRetire := 0.01
 	if ageYears > 8 {
 		pRetire = 0.15
@@ -253,16 +273,26 @@ func (g *generator) asset(i int) {
 	case r < pRetire+0.09:
 		a.status = "IN_MAINTENANCE"
 	}
-	// Maintenance discipline differs between depots and drivers.
+}
+
+// discipline draws how well a vehicle is maintained, which differs between
+// depots and drivers: the probabilities that a preventive occurrence is
+// skipped and that it is done late.
+func discipline(rng *rand.Rand) (pSkip, pLate float64) {
 	switch r := rng.Float64(); {
 	case r < 0.70:
-		a.pSkip, a.pLate = 0.02, 0.08
+		return 0.02, 0.08
 	case r < 0.88:
-		a.pSkip, a.pLate = 0.08, 0.20
+		return 0.08, 0.20
 	default:
-		a.pSkip, a.pLate = 0.30, 0.35
+		return 0.30, 0.35
 	}
+}
 
+// assetRow adds the vehicle's assets row: make and model, model year, the
+// meters now (or when it was laid up) and its depot.
+func (g *generator) assetRow(rng *rand.Rand, a *simAsset) {
+	k := a.kind
 	mm := strings.SplitN(k.models[rng.IntN(len(k.models))], "|", 2)
 	year := int32(a.commissioned.Year())
 	if rng.Float64() < 0.25 {
@@ -275,7 +305,7 @@ func (g *generator) asset(i int) {
 	created := a.commissioned.Add(8 * time.Hour)
 	g.ds.assets = append(g.ds.assets, assetRow{
 		Tag:          a.tag,
-		Name:         fmt.Sprintf("%s %d (%s %s)", k.label, i+1, mm[0], mm[1]),
+		Name:         fmt.Sprintf("%s %d (%s %s)", k.label, a.idx+1, mm[0], mm[1]),
 		Type:         k.typ,
 		Make:         mm[0],
 		Model:        mm[1],
@@ -288,7 +318,11 @@ func (g *generator) asset(i int) {
 		CreatedAt:    &created,
 		UpdatedAt:    &g.now,
 	})
+}
 
+// planTemplates picks the vehicle's 1–3 maintenance plans: the kind's first
+// plan, and others of the kind at random.
+func planTemplates(rng *rand.Rand, k *vehicleKind) []planTemplate {
 	n := 1
 	switch r := rng.Float64(); {
 	case r < 0.20:
@@ -304,13 +338,7 @@ func (g *generator) asset(i int) {
 		}
 		templates = append(templates, k.plans[j+1])
 	}
-	for _, t := range templates {
-		g.plan(rng, a, t)
-	}
-	g.failures(rng, a)
-	if a.status == "IN_MAINTENANCE" {
-		g.currentRepair(rng, a)
-	}
+	return templates
 }
 
 // horizon is the moment the asset's history ends: now, or its lay-up date.
@@ -330,34 +358,41 @@ type planState struct {
 	latesLen          int
 }
 
+// simPlan is a maintenance plan being generated: its template, its asset,
+// what its work orders share and where its schedule stands.
+type simPlan struct {
+	t          planTemplate
+	a          *simAsset
+	code, tech string
+	st         planState
+}
+
+// plan adds a maintenance plan of asset a made from template t, with its
+// history of preventive work orders.
 func (g *generator) plan(rng *rand.Rand, a *simAsset, t planTemplate) {
 	g.planSeq++
-	code := fmt.Sprintf("PM-%05d", g.planSeq)
-	calendar, meter := t.intervalValue > 0, t.meterInterval > 0
+	p := &simPlan{t: t, a: a, code: fmt.Sprintf("PM-%05d", g.planSeq)}
 	active := a.status == "ACTIVE" || a.status == "IN_MAINTENANCE"
-	limit := g.today
-	if !a.end.IsZero() {
-		limit = a.end
+	p.st = g.planStart(rng, a, t)
+	p.tech = g.tech(rng, g.now)
+	snaps := g.planHistory(rng, p)
+	// Backlog: the latest occurrence was never generated.
+	if active && len(snaps) > 0 && rng.Float64() < backlogShare {
+		last := snaps[len(snaps)-1]
+		g.wos, a.skips, a.lates = g.wos[:last.woCount], a.skips[:last.skipsLen], a.lates[:last.latesLen]
+		p.st = last
 	}
+	g.ds.plans = append(g.ds.plans, g.planRow(p, active))
+}
 
-	// Where the plan stood when the history starts: at commissioning, or at a
-	// random phase of its cycle.
+// planStart is where plan t of asset a stood when the history starts: at
+// commissioning, or at a random phase of its cycle.
+func (g *generator) planStart(rng *rand.Rand, a *simAsset, t planTemplate) planState {
+	calendar, meter := t.intervalValue > 0, t.meterInterval > 0
 	st := planState{}
 	baseDate, baseMeter := a.commissioned, 0.0
 	if a.commissioned.Before(g.histStart) {
-		span := math.MaxInt
-		if calendar {
-			span = daysBetween(g.histStart, addInterval(g.histStart, t.intervalValue, t.intervalUnit))
-		}
-		if meter {
-			if r := a.rate(t.meterUnit); r > 0 {
-				span = min(span, int(t.meterInterval/r))
-			}
-		}
-		if span == math.MaxInt || span < 1 {
-			span = 1
-		}
-		baseDate = later(g.histStart.AddDate(0, 0, -rng.IntN(span)), a.commissioned)
+		baseDate = later(g.histStart.AddDate(0, 0, -rng.IntN(g.cycleDays(a, t))), a.commissioned)
 		baseMeter = a.meterAt(baseDate, t.meterUnit)
 		if meter && t.mode == "fixed" && !calendar {
 			// Thresholds at multiples of the interval; the first one not yet
@@ -371,14 +406,42 @@ func (g *generator) plan(rng *rand.Rand, a *simAsset, t planTemplate) {
 	if meter {
 		st.nextMeter = round1(baseMeter + t.meterInterval)
 	}
-	tech := g.tech(rng, g.now)
-	hz := g.horizon(a)
-	ended := !a.end.IsZero()
+	return st
+}
 
+// cycleDays is how many days one cycle of plan t takes on asset a when the
+// history starts: the calendar interval or the days it takes to run the
+// meter interval, whichever is shorter; at least 1.
+func (g *generator) cycleDays(a *simAsset, t planTemplate) int {
+	span := math.MaxInt
+	if t.intervalValue > 0 {
+		span = daysBetween(g.histStart, addInterval(g.histStart, t.intervalValue, t.intervalUnit))
+	}
+	if t.meterInterval > 0 {
+		if r := a.rate(t.meterUnit); r > 0 {
+			span = min(span, int(t.meterInterval/r))
+		}
+	}
+	if span == math.MaxInt || span < 1 {
+		span = 1
+	}
+	return span
+}
+
+// planHistory adds the plan's preventive work orders, one per occurrence
+// whose trigger day is before today (or the asset's lay-up), as the daily
+// pipeline would have, and advances the plan past each. It returns the
+// plan's state before each occurrence.
+func (g *generator) planHistory(rng *rand.Rand, p *simPlan) []planState {
+	a := p.a
+	limit := g.today
+	if !a.end.IsZero() {
+		limit = a.end
+	}
 	var snaps []planState
 	var lastDue time.Time
 	for range 10_000 {
-		due, trigger, ok := a.nextOccurrence(t, st.nextDate, st.nextMeter)
+		due, trigger, ok := a.nextOccurrence(p.t, p.st.nextDate, p.st.nextMeter)
 		if !ok || !trigger.Before(limit) {
 			break
 		}
@@ -386,115 +449,142 @@ func (g *generator) plan(rng *rand.Rand, a *simAsset, t planTemplate) {
 			due = lastDue.AddDate(0, 0, 1)
 		}
 		lastDue = due
-		snap := st
+		snap := p.st
 		snap.woCount, snap.skipsLen, snap.latesLen = len(g.wos), len(a.skips), len(a.lates)
 		snaps = append(snaps, snap)
+		base := g.occurrence(rng, p, due, trigger)
+		p.advance(due, base)
+	}
+	return snaps
+}
 
-		created := trigger.Add(6*time.Hour + time.Duration(rng.IntN(20))*time.Minute)
-		if created.Before(a.commissioned) {
-			created = a.commissioned.Add(6 * time.Hour)
+// occurrence adds the work order of the plan's occurrence due on due and
+// generated on trigger, with what became of it: skipped, or done (on time or
+// late) as far as the asset's horizon lets. It returns the day a floating
+// plan's next occurrence counts from: the completion day, else due.
+func (g *generator) occurrence(rng *rand.Rand, p *simPlan, due, trigger time.Time) time.Time {
+	a, t := p.a, p.t
+	created := trigger.Add(6*time.Hour + time.Duration(rng.IntN(20))*time.Minute)
+	if created.Before(a.commissioned) {
+		created = a.commissioned.Add(6 * time.Hour)
+	}
+	w := workOrderRow{
+		PlanCode: p.code, DueDate: ptr(due), Type: "PREVENTIVE", Priority: t.priority,
+		Title: t.name, Description: t.description, CreatedAt: &created, TechCode: p.tech,
+	}
+	if rng.Float64() < 0.15 {
+		w.TechCode = g.tech(rng, created)
+	}
+	base := due
+	switch r := rng.Float64(); {
+	case r < a.pSkip:
+		// Never performed. Recent ones are still open; older ones were cancelled.
+		if a.end.IsZero() && due.After(g.today.AddDate(0, 0, -30)) {
+			w.Status = "OPEN"
+		} else {
+			w.Status = "CANCELLED"
+			w.Description += " Not performed: vehicle not presented for service."
+			a.skips = append(a.skips, due)
 		}
-		w := workOrderRow{
-			PlanCode: code, DueDate: ptr(due), Type: "PREVENTIVE", Priority: t.priority,
-			Title: t.name, Description: t.description, CreatedAt: &created, TechCode: tech,
-		}
-		if rng.Float64() < 0.15 {
-			w.TechCode = g.tech(rng, created)
-		}
-		base := due
-		switch r := rng.Float64(); {
-		case r < a.pSkip:
-			// Never performed. Recent ones are still open; older ones were cancelled.
-			if !ended && due.After(g.today.AddDate(0, 0, -30)) {
-				w.Status = "OPEN"
-			} else {
-				w.Status = "CANCELLED"
-				w.Description += " Not performed: vehicle not presented for service."
-				a.skips = append(a.skips, due)
-			}
-		default:
-			late := r < a.pSkip+a.pLate
-			var d time.Time
-			if late {
-				d = due.AddDate(0, 0, 3+rng.IntN(58))
-			} else {
-				d = trigger.AddDate(0, 0, rng.IntN(daysBetween(trigger, due)+1))
-			}
-			start := d.Add(7*time.Hour + time.Duration(rng.IntN(8*60))*time.Minute)
-			if !start.After(created) {
-				start = created.Add(30 * time.Minute)
-			}
-			hours := quarter(math.Max(0.25, t.hours*(0.7+0.8*rng.Float64())))
-			done := start.Add(time.Duration(hours * float64(time.Hour)))
-			switch {
-			case start.After(hz) && ended, done.After(hz) && ended:
-				w.Status = "CANCELLED"
-				w.Description += " Cancelled: vehicle taken out of service."
-			case start.After(hz):
-				w.Status = "OPEN"
-			case done.After(hz):
-				w.Status, w.StartedAt = "IN_PROGRESS", ptr(start)
-			default:
-				w.Status, w.StartedAt, w.CompletedAt, w.RepairHours = "COMPLETED", ptr(start), ptr(done), ptr(hours)
-				doneDay := schedule.DateOf(done.UTC()).Time()
-				st.lastDone, st.lastDoneMeter = doneDay, a.meterAt(doneDay, unitOr(t.meterUnit))
-				if late {
-					a.lates = append(a.lates, due)
-				}
-				base = doneDay
-			}
-		}
-		if w.Status == "OPEN" && rng.Float64() < 0.2 {
-			w.TechCode = ""
-		}
-		g.addWO(a, w)
+	default:
+		base = g.perform(rng, p, &w, r < a.pSkip+a.pLate, trigger)
+	}
+	if w.Status == "OPEN" && rng.Float64() < 0.2 {
+		w.TechCode = ""
+	}
+	g.addWO(a, w)
+	return base
+}
 
-		switch {
-		case t.mode == "fixed" && !meter:
-			st.nextDate = addInterval(due, t.intervalValue, t.intervalUnit)
-		case t.mode == "fixed" && !calendar:
-			st.nextMeter = round1(st.nextMeter + t.meterInterval)
-		case t.mode == "fixed":
-			st.nextDate = addInterval(due, t.intervalValue, t.intervalUnit)
-			st.nextMeter = round1(a.meterAt(due, t.meterUnit) + t.meterInterval)
-		default: // floating: the next occurrence counts from the completion
-			if calendar {
-				st.nextDate = addInterval(base, t.intervalValue, t.intervalUnit)
-			}
-			if meter {
-				st.nextMeter = round1(a.meterAt(base, t.meterUnit) + t.meterInterval)
-			}
+// perform sets the status of preventive work order w, generated on trigger,
+// whose work is done late or on time (between trigger and its due date):
+// completed, or, when the work falls after the asset's horizon, open, in
+// progress or cancelled. A completion is recorded in the plan's state. It
+// returns the completion day, or w's due date when the work was not done.
+func (g *generator) perform(rng *rand.Rand, p *simPlan, w *workOrderRow, late bool, trigger time.Time) time.Time {
+	a, due, created := p.a, *w.DueDate, *w.CreatedAt
+	var d time.Time
+	if late {
+		d = due.AddDate(0, 0, 3+rng.IntN(58))
+	} else {
+		d = trigger.AddDate(0, 0, rng.IntN(daysBetween(trigger, due)+1))
+	}
+	start := d.Add(7*time.Hour + time.Duration(rng.IntN(8*60))*time.Minute)
+	if !start.After(created) {
+		start = created.Add(30 * time.Minute)
+	}
+	hours := quarter(math.Max(0.25, p.t.hours*(0.7+0.8*rng.Float64())))
+	done := start.Add(time.Duration(hours * float64(time.Hour)))
+	hz, ended := g.horizon(a), !a.end.IsZero()
+	switch {
+	case start.After(hz) && ended, done.After(hz) && ended:
+		w.Status = "CANCELLED"
+		w.Description += " Cancelled: vehicle taken out of service."
+	case start.After(hz):
+		w.Status = "OPEN"
+	case done.After(hz):
+		w.Status, w.StartedAt = "IN_PROGRESS", ptr(start)
+	default:
+		w.Status, w.StartedAt, w.CompletedAt, w.RepairHours = "COMPLETED", ptr(start), ptr(done), ptr(hours)
+		doneDay := schedule.DateOf(done.UTC()).Time()
+		p.st.lastDone, p.st.lastDoneMeter = doneDay, a.meterAt(doneDay, unitOr(p.t.meterUnit))
+		if late {
+			a.lates = append(a.lates, due)
+		}
+		return doneDay
+	}
+	return due
+}
+
+// advance moves the plan's schedule past the occurrence due on due: a fixed
+// plan along its schedule, a floating one from base, the day its work was
+// done.
+func (p *simPlan) advance(due, base time.Time) {
+	t, a, st := p.t, p.a, &p.st
+	calendar, meter := t.intervalValue > 0, t.meterInterval > 0
+	switch {
+	case t.mode == "fixed" && !meter:
+		st.nextDate = addInterval(due, t.intervalValue, t.intervalUnit)
+	case t.mode == "fixed" && !calendar:
+		st.nextMeter = round1(st.nextMeter + t.meterInterval)
+	case t.mode == "fixed":
+		st.nextDate = addInterval(due, t.intervalValue, t.intervalUnit)
+		st.nextMeter = round1(a.meterAt(due, t.meterUnit) + t.meterInterval)
+	default: // floating: the next occurrence counts from the completion
+		if calendar {
+			st.nextDate = addInterval(base, t.intervalValue, t.intervalUnit)
+		}
+		if meter {
+			st.nextMeter = round1(a.meterAt(base, t.meterUnit) + t.meterInterval)
 		}
 	}
-	// Backlog: the latest occurrence was never generated.
-	if active && len(snaps) > 0 && rng.Float64() < backlogShare {
-		last := snaps[len(snaps)-1]
-		g.wos, a.skips, a.lates = g.wos[:last.woCount], a.skips[:last.skipsLen], a.lates[:last.latesLen]
-		st = last
-	}
+}
 
-	p := planRow{
-		Code: code, AssetTag: a.tag, Name: t.name, Description: t.description,
+// planRow is the plan's maintenance_plans row.
+func (g *generator) planRow(p *simPlan, active bool) planRow {
+	t, a, st := p.t, p.a, p.st
+	r := planRow{
+		Code: p.code, AssetTag: a.tag, Name: t.name, Description: t.description,
 		LeadDays: int32(t.leadDays), Mode: t.mode, Priority: t.priority, EstimatedHours: t.hours,
-		TechCode: tech, Active: active,
+		TechCode: p.tech, Active: active,
 		CreatedAt: ptr(a.commissioned.Add(9 * time.Hour)), UpdatedAt: &g.now,
 	}
-	if calendar {
-		p.IntervalValue, p.IntervalUnit, p.NextDueDate = ptr(int32(t.intervalValue)), ptr(t.intervalUnit), ptr(st.nextDate)
+	if t.intervalValue > 0 {
+		r.IntervalValue, r.IntervalUnit, r.NextDueDate = ptr(int32(t.intervalValue)), ptr(t.intervalUnit), ptr(st.nextDate)
 	}
-	if meter {
-		p.MeterInterval, p.MeterUnit, p.NextDueMeter = ptr(t.meterInterval), ptr(t.meterUnit), ptr(st.nextMeter)
+	if t.meterInterval > 0 {
+		r.MeterInterval, r.MeterUnit, r.NextDueMeter = ptr(t.meterInterval), ptr(t.meterUnit), ptr(st.nextMeter)
 	}
 	if !st.lastDone.IsZero() {
-		p.LastCompletedDate = ptr(st.lastDone)
-		if meter {
-			p.LastCompletedMeter = ptr(st.lastDoneMeter)
+		r.LastCompletedDate = ptr(st.lastDone)
+		if t.meterInterval > 0 {
+			r.LastCompletedMeter = ptr(st.lastDoneMeter)
 		}
 	}
 	if a.status == "RETIRED" {
-		p.EndDate = ptr(a.end)
+		r.EndDate = ptr(a.end)
 	}
-	g.ds.plans = append(g.ds.plans, p)
+	return r
 }
 
 // nextOccurrence is the due date of the plan's next occurrence and the day the
