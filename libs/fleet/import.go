@@ -229,6 +229,15 @@ func (im *importer) load(dir string) error {
 // parse reads every row's fields into typed rows, recording what does not
 // parse. Rows of a file with a missing required column are skipped.
 func (im *importer) parse() {
+	im.parseTechnicians()
+	im.parseAssets()
+	im.parsePlans()
+	im.parseWorkOrders()
+	im.parseInventory()
+}
+
+// parseTechnicians parses the rows of technicians.csv.
+func (im *importer) parseTechnicians() {
 	for _, r := range im.rows(techniciansSpec) {
 		t := &techIn{row: r}
 		t.v = technicianRow{
@@ -247,7 +256,10 @@ func (im *importer) parse() {
 		}
 		im.techs = append(im.techs, t)
 	}
+}
 
+// parseAssets parses the rows of assets.csv.
+func (im *importer) parseAssets() {
 	for _, r := range im.rows(assetsSpec) {
 		a := &assetIn{row: r}
 		a.v = assetRow{
@@ -272,7 +284,10 @@ func (im *importer) parse() {
 		}
 		im.assets = append(im.assets, a)
 	}
+}
 
+// parsePlans parses the rows of maintenance_plans.csv.
+func (im *importer) parsePlans() {
 	for _, r := range im.rows(plansSpec) {
 		p := &planIn{row: r}
 		p.v = planRow{
@@ -299,7 +314,10 @@ func (im *importer) parse() {
 		im.checkIntervals(p)
 		im.plans = append(im.plans, p)
 	}
+}
 
+// parseWorkOrders parses the rows of work_orders.csv.
+func (im *importer) parseWorkOrders() {
 	for _, r := range im.rows(workOrdersSpec) {
 		w := &woIn{row: r}
 		w.v = workOrderRow{
@@ -334,7 +352,10 @@ func (im *importer) parse() {
 		}
 		im.workOrders = append(im.workOrders, w)
 	}
+}
 
+// parseInventory parses the rows of inventory.csv.
+func (im *importer) parseInventory() {
 	for _, r := range im.rows(inventorySpec) {
 		it := &invIn{row: r}
 		it.v = inventoryRow{
@@ -543,96 +564,144 @@ func (u unique) first(key string, line int) int {
 
 // check validates keys and references against each other and the database.
 func (im *importer) check(db *inDB) {
-	techFile, assetFile, planFile := im.files[techniciansSpec.name], im.files[assetsSpec.name], im.files[plansSpec.name]
+	refs := &references{db: db, techFile: im.files[techniciansSpec.name], assetFile: im.files[assetsSpec.name]}
+	refs.techs = im.checkTechnicians(db)
+	refs.assets = im.checkAssets(db)
+	planAsset := im.checkPlans(db, refs)
+	im.checkWorkOrders(db, refs, planAsset)
+	im.checkInventory(db)
+}
 
+// checkKey records the key of row r, in column col, in keys, and reports it
+// when it is a duplicate or, unless the import upserts, already in the
+// database (what names such a row: technician, asset, …). It reports whether
+// the key was accepted.
+func (im *importer) checkKey(keys unique, r *row, col, key, what string, inDB bool) bool {
+	if l := keys.first(key, r.line); l > 0 {
+		r.fail(col, "duplicate %s %q (first on line %d)", col, key, l)
+		return false
+	}
+	if inDB && !im.opts.Upsert {
+		r.fail(col, "%s %q already exists in the database", what, key)
+		return false
+	}
+	return true
+}
+
+// has reports whether m has key k.
+func has[V any](m map[string]V, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
+// references resolves technician and asset references: each must name a row
+// of this import or of the database. References into a file whose header is
+// broken are not reported again.
+type references struct {
+	db                  *inDB
+	techs, assets       unique
+	techFile, assetFile *csvFile
+}
+
+// resolvable reports whether key names a row of this import or of the
+// database, or points into file f whose header is broken.
+func resolvable(key string, inFile unique, f *csvFile, inDB map[string]int64) bool {
+	return has(inFile, key) || has(inDB, key) || f.broken
+}
+
+// tech checks row r's technician_code.
+func (rf *references) tech(r *row, code string) {
+	if code != "" && !resolvable(code, rf.techs, rf.techFile, rf.db.techs) {
+		r.fail("technician_code", "unknown technician %q: not in technicians.csv or the database", code)
+	}
+}
+
+// asset checks row r's asset_tag.
+func (rf *references) asset(r *row, tag string) {
+	if tag != "" && !resolvable(tag, rf.assets, rf.assetFile, rf.db.assets) {
+		r.fail("asset_tag", "unknown asset %q: not in assets.csv or the database", tag)
+	}
+}
+
+// checkTechnicians checks the technicians' codes and returns them.
+func (im *importer) checkTechnicians(db *inDB) unique {
 	techs := unique{}
 	for _, t := range im.techs {
-		if l := techs.first(t.v.Code, t.line); l > 0 {
-			t.fail("code", "duplicate code %q (first on line %d)", t.v.Code, l)
-		} else if _, ok := db.techs[t.v.Code]; ok && !im.opts.Upsert {
-			t.fail("code", "technician %q already exists in the database", t.v.Code)
-		}
+		im.checkKey(techs, t.row, "code", t.v.Code, "technician", has(db.techs, t.v.Code))
 	}
+	return techs
+}
+
+// checkAssets checks the assets' tags and returns them.
+func (im *importer) checkAssets(db *inDB) unique {
 	assets := unique{}
 	for _, a := range im.assets {
-		if l := assets.first(a.v.Tag, a.line); l > 0 {
-			a.fail("asset_tag", "duplicate asset_tag %q (first on line %d)", a.v.Tag, l)
-		} else if _, ok := db.assets[a.v.Tag]; ok && !im.opts.Upsert {
-			a.fail("asset_tag", "asset %q already exists in the database", a.v.Tag)
-		}
+		im.checkKey(assets, a.row, "asset_tag", a.v.Tag, "asset", has(db.assets, a.v.Tag))
 	}
-	// resolvable reports whether a reference names a row of this import or
-	// of the database. References into a file whose header is broken are not
-	// reported again.
-	resolvable := func(key string, inFile unique, f *csvFile, inDB map[string]int64) bool {
-		_, a := inFile[key]
-		_, b := inDB[key]
-		return a || b || f.broken
-	}
-	checkTech := func(r *row, code string) {
-		if code != "" && !resolvable(code, techs, techFile, db.techs) {
-			r.fail("technician_code", "unknown technician %q: not in technicians.csv or the database", code)
-		}
-	}
-	checkAsset := func(r *row, tag string) {
-		if tag != "" && !resolvable(tag, assets, assetFile, db.assets) {
-			r.fail("asset_tag", "unknown asset %q: not in assets.csv or the database", tag)
-		}
-	}
+	return assets
+}
 
+// checkPlans checks the plans' codes and references, and returns the asset
+// tag of each plan of the import by code.
+func (im *importer) checkPlans(db *inDB, refs *references) map[string]string {
 	plans := unique{}
 	planAsset := map[string]string{}
 	for _, p := range im.plans {
-		if l := plans.first(p.v.Code, p.line); l > 0 {
-			p.fail("code", "duplicate code %q (first on line %d)", p.v.Code, l)
-		} else if _, ok := db.planIDs[p.v.Code]; ok && !im.opts.Upsert {
-			p.fail("code", "plan %q already exists in the database", p.v.Code)
-		} else if p.v.Code != "" {
+		if im.checkKey(plans, p.row, "code", p.v.Code, "plan", has(db.planIDs, p.v.Code)) && p.v.Code != "" {
 			planAsset[p.v.Code] = p.v.AssetTag
 		}
-		checkAsset(p.row, p.v.AssetTag)
-		checkTech(p.row, p.v.TechCode)
+		refs.asset(p.row, p.v.AssetTag)
+		refs.tech(p.row, p.v.TechCode)
 	}
+	return planAsset
+}
 
+// checkWorkOrders checks the work orders' numbers and references;
+// planAsset is checkPlans'.
+func (im *importer) checkWorkOrders(db *inDB, refs *references, planAsset map[string]string) {
 	wos := unique{}
 	dues := unique{}
 	for _, w := range im.workOrders {
-		if l := wos.first(w.v.Number, w.line); l > 0 {
-			w.fail("wo_number", "duplicate wo_number %q (first on line %d)", w.v.Number, l)
-		} else if _, ok := db.woCreated[w.v.Number]; ok && !im.opts.Upsert {
-			w.fail("wo_number", "work order %q already exists in the database", w.v.Number)
+		im.checkKey(wos, w.row, "wo_number", w.v.Number, "work order", has(db.woCreated, w.v.Number))
+		refs.asset(w.row, w.v.AssetTag)
+		if w.v.PlanCode != "" {
+			im.checkPlanRef(db, w, planAsset, dues)
 		}
-		checkAsset(w.row, w.v.AssetTag)
-		if code := w.v.PlanCode; code != "" {
-			owner, inFile := planAsset[code]
-			if !inFile {
-				owner = db.planAsset[code]
-			}
-			switch {
-			case !inFile && owner == "" && !planFile.broken:
-				w.fail("plan_code", "unknown plan %q: not in maintenance_plans.csv or the database", code)
-			case owner != "" && w.v.AssetTag != "" && owner != w.v.AssetTag:
-				w.fail("plan_code", "plan %q belongs to asset %q, not %q", code, owner, w.v.AssetTag)
-			}
-			if w.v.DueDate != nil {
-				due := w.v.DueDate.Format(time.DateOnly)
-				if l := dues.first(code+"\x00"+due, w.line); l > 0 {
-					w.fail("due_date", "plan %q already has a work order due %s (line %d)", code, due, l)
-				} else if holder, ok := db.planDues[code][due]; ok && (!im.opts.Upsert || holder != w.v.Number) {
-					w.fail("due_date", "plan %q already has a work order due %s in the database", code, due)
-				}
-			}
-		}
-		checkTech(w.row, w.v.TechCode)
+		refs.tech(w.row, w.v.TechCode)
 	}
+}
 
+// checkPlanRef checks work order w's plan_code: the plan is in the import or
+// the database, belongs to w's asset, and has no other work order due on w's
+// due date (dues tracks those of the import).
+func (im *importer) checkPlanRef(db *inDB, w *woIn, planAsset map[string]string, dues unique) {
+	code := w.v.PlanCode
+	owner, inFile := planAsset[code]
+	if !inFile {
+		owner = db.planAsset[code]
+	}
+	switch {
+	case !inFile && owner == "" && !im.files[plansSpec.name].broken:
+		w.fail("plan_code", "unknown plan %q: not in maintenance_plans.csv or the database", code)
+	case owner != "" && w.v.AssetTag != "" && owner != w.v.AssetTag:
+		w.fail("plan_code", "plan %q belongs to asset %q, not %q", code, owner, w.v.AssetTag)
+	}
+	if w.v.DueDate == nil {
+		return
+	}
+	due := w.v.DueDate.Format(time.DateOnly)
+	if l := dues.first(code+"\x00"+due, w.line); l > 0 {
+		w.fail("due_date", "plan %q already has a work order due %s (line %d)", code, due, l)
+	} else if holder, ok := db.planDues[code][due]; ok && (!im.opts.Upsert || holder != w.v.Number) {
+		w.fail("due_date", "plan %q already has a work order due %s in the database", code, due)
+	}
+}
+
+// checkInventory checks the inventory items' SKUs.
+func (im *importer) checkInventory(db *inDB) {
 	skus := unique{}
 	for _, it := range im.inventory {
-		if l := skus.first(it.v.SKU, it.line); l > 0 {
-			it.fail("sku", "duplicate sku %q (first on line %d)", it.v.SKU, l)
-		} else if _, ok := db.skus[it.v.SKU]; ok && !im.opts.Upsert {
-			it.fail("sku", "item %q already exists in the database", it.v.SKU)
-		}
+		im.checkKey(skus, it.row, "sku", it.v.SKU, "item", has(db.skus, it.v.SKU))
 	}
 }
 
