@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -64,4 +65,14 @@ func KickMessage(pipeline string) eventing.Message {
 		},
 		Data: bytes.Clone(kickData),
 	}
+}
+
+// JobID is the id of pipeline's Cloud Scheduler job in a deployment whose
+// Terraform name_prefix is prefix: the prefix, a hyphen and the pipeline id
+// with hyphens for underscores, e.g. cmmsflow-etl-ml-training. Pipeline ids
+// have no hyphens, so distinct pipelines get distinct ids. It is the one form
+// of a job id: deploy/terraform/scheduler.tf names the jobs so, and
+// deploy/local/terraformcheck checks it does.
+func JobID(prefix, pipeline string) string {
+	return prefix + "-" + strings.ReplaceAll(pipeline, "_", "-")
 }

@@ -2,6 +2,7 @@ package scheduler_test
 
 import (
 	"maps"
+	"regexp"
 	"testing"
 	"time"
 
@@ -98,5 +99,36 @@ func TestKickDecodes(t *testing.T) {
 	m.PubSubID = ""
 	if _, err := eventing.FromMessage(m); err == nil || !eventing.IsPermanent(err) {
 		t.Errorf("a kick with neither ce-id nor a Pub/Sub id must be a permanent error, got %v", err)
+	}
+}
+
+// Job ids are the documented form (deploy/README.md), distinct per pipeline,
+// and ids Cloud Scheduler accepts.
+func TestJobID(t *testing.T) {
+	want := map[string]string{
+		"etl_ml_training":        "cmmsflow-etl-ml-training",
+		"preventive_maintenance": "cmmsflow-preventive-maintenance",
+		"weekly_kpi_report":      "cmmsflow-weekly-kpi-report",
+	}
+	valid := regexp.MustCompile(`^[A-Za-z0-9_-]{1,500}$`)
+	seen := map[string]string{}
+	for _, p := range events.Pipelines {
+		id := scheduler.JobID("cmmsflow", p.ID)
+		if w, ok := want[p.ID]; ok && id != w {
+			t.Errorf("JobID(cmmsflow, %s) = %q, want %q", p.ID, id, w)
+		}
+		if !valid.MatchString(id) {
+			t.Errorf("JobID(cmmsflow, %s) = %q: not a Cloud Scheduler job id", p.ID, id)
+		}
+		if other, ok := seen[id]; ok {
+			t.Errorf("pipelines %s and %s share the job id %q", other, p.ID, id)
+		}
+		seen[id] = p.ID
+	}
+	if len(seen) != len(want) {
+		t.Errorf("%d pipelines, the test knows %d: add the new one's id", len(seen), len(want))
+	}
+	if got := scheduler.JobID("acme", "etl_ml_training"); got != "acme-etl-ml-training" {
+		t.Errorf("JobID(acme, etl_ml_training) = %q", got)
 	}
 }

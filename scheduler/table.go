@@ -2,7 +2,15 @@
 // and the kick message itself. The table (crontab.yaml, embedded) is the one
 // source of truth for the local cron publisher, for control (which names a
 // scheduled run after the tick it belongs to) and for the Cloud Scheduler jobs
-// Terraform creates.
+// on GCP.
+//
+// Terraform is the one owner of those jobs: deploy/terraform/scheduler.tf
+// creates, updates and deletes one job per table entry, with the id JobID,
+// publishing KickMessage, in the same apply that creates the kick topic and
+// sets control's CRON_TIME_ZONE from the same table, and pauses them all with
+// scheduler_paused. No Go code creates Cloud Scheduler jobs;
+// deploy/local/terraformcheck checks the Terraform jobs against this package
+// (ids, schedules, time zone, topic, message). See deploy/README.md.
 package scheduler
 
 import (

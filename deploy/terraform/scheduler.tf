@@ -1,6 +1,8 @@
 # Cloud Scheduler jobs from the one cron table, scheduler/crontab.yaml: each
 # publishes the pipeline's kick (scheduler.KickMessage, in registry.tf) to the
 # pipeline-triggered topic, exactly what the local cron publisher sends.
+# Terraform is the jobs' only owner (deploy/README.md); a job's id is
+# scheduler.JobID: <name_prefix>-<pipeline id with - for _>.
 
 locals {
   crontab = yamldecode(file("${path.module}/../../scheduler/crontab.yaml"))

@@ -493,10 +493,23 @@ func (c *checker) scheduler() {
 		if tz, _ := str(c.attr(c.root, in, "time_zone")); tz != c.exp.TimeZone {
 			c.fail("%s: time_zone %q, want the cron table's %q", where, tz, c.exp.TimeZone)
 		}
+		c.jobID(where, in, p)
 	}
 	for _, p := range sortedKeys(c.exp.Kicks) {
 		if !seen[p] {
 			c.fail("pipeline %s: no Cloud Scheduler job", p)
 		}
+	}
+}
+
+// jobID checks the id of pipeline's job is the one form the code defines.
+func (c *checker) jobID(where string, in *Instance, pipeline string) {
+	if c.exp.JobID == nil {
+		return
+	}
+	prefix, _ := str(c.root.Vars["name_prefix"])
+	want := c.exp.JobID(prefix, pipeline)
+	if id, _ := str(c.attr(c.root, in, "name")); id != want {
+		c.fail("%s: name %q, want %q (name_prefix %q)", where, id, want, prefix)
 	}
 }

@@ -18,6 +18,9 @@ type Expect struct {
 	Schedules     map[string]string // pipeline → 5-field cron
 	KickTopic     string
 	Kicks         map[string]Kick // pipeline → the message its job publishes
+	// JobID is the id of a pipeline's Cloud Scheduler job under the root
+	// module's name_prefix (scheduler.JobID); nil: ids not checked.
+	JobID func(namePrefix, pipeline string) string
 	// Migrator is the service that applies the schema migrations
 	// (MIGRATE_ON_START): it keeps the owner login when the others read a
 	// mapped source through a read-only one. Empty: logins not checked.
@@ -53,6 +56,7 @@ func FromCode() (Expect, error) {
 		Schedules: map[string]string{},
 		KickTopic: scheduler.KickTopic(),
 		Kicks:     map[string]Kick{},
+		JobID:     scheduler.JobID,
 		// services/control applies the migrations when it starts
 		// (MIGRATE_ON_START, default true); no other service migrates.
 		Migrator: "control",

@@ -119,6 +119,9 @@ func TestCheckCatchesMismatch(t *testing.T) {
 		{"scheduler time zone", "scheduler.tf",
 			`time_zone   = local.crontab.time_zone`, `time_zone   = "Europe/Paris"`,
 			`time_zone "Europe/Paris", want the cron table's "UTC"`},
+		{"scheduler job id with underscores", "scheduler.tf",
+			`name        = "${var.name_prefix}-${replace(each.key, "_", "-")}"`, `name        = "${var.name_prefix}-${each.key}"`,
+			`scheduler job for etl_ml_training: name "cmmsflow-etl_ml_training", want "cmmsflow-etl-ml-training" (name_prefix "cmmsflow")`},
 	}
 	exp := expect(t)
 	for _, tt := range tests {
@@ -165,6 +168,7 @@ func TestCheckBrokenFixture(t *testing.T) {
 		Schedules:     map[string]string{"p1": "0 6 * * *"},
 		KickTopic:     "jobs",
 		Kicks:         map[string]Kick{"p1": {Attributes: map[string]string{"pipeline": "p1", "ce-type": "x.jobs.v1"}, Data: `{"source":"scheduled"}`}},
+		JobID:         func(prefix, p string) string { return prefix + "-" + p },
 	}
 	problems, err := Check("testdata/broken", exp)
 	if err != nil {
@@ -178,6 +182,7 @@ func TestCheckBrokenFixture(t *testing.T) {
 		"topic jobs--worker--dead-letter: no google_pubsub_topic",
 		"dead-letter topic jobs--worker--dead-letter: no pull subscription to inspect it",
 		`scheduler job for p1: schedule "0 7 * * *", want the cron table's "0 6 * * *"`,
+		`scheduler job for p1: name "acme-p1-job", want "acme-p1" (name_prefix "acme")`,
 	}
 	for _, w := range want {
 		found := false

@@ -1,5 +1,10 @@
 # A deliberately inconsistent configuration for TestCheckBrokenFixture.
 
+variable "name_prefix" {
+  type    = string
+  default = "acme"
+}
+
 locals {
   crontab = { time_zone = "UTC", pipelines = { p1 = { schedule = "0 7 * * *" } } }
 }
@@ -39,6 +44,7 @@ resource "google_pubsub_subscription" "jobs" {
 
 resource "google_cloud_scheduler_job" "kick" {
   for_each  = local.crontab.pipelines
+  name      = "${var.name_prefix}-${each.key}-job"
   schedule  = each.value.schedule
   time_zone = local.crontab.time_zone
 
