@@ -26,12 +26,13 @@ import (
 	"github.com/cmmsflow/cmmsflow/scheduler"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/api"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/gateway"
 )
 
 // Control is the control API: a gRPC server (ControlService, health,
 // reflection) and the grpc-gateway HTTP/JSON mux in front of it.
 //
-// The gateway calls the API in process (inprocConn), through the same
+// The gateway calls the API in process (gateway.InprocConn), through the same
 // interceptors a gRPC call runs through (auth, rate limit, error mapping):
 // one policy, one error mapping.
 type Control struct {
@@ -54,9 +55,9 @@ func newControl(ctx context.Context, s *service.Service, table scheduler.Table, 
 	reflection.Register(gs)
 
 	c := &Control{GRPC: gs, Health: hs}
-	conn := newInprocConn(&controlv1.ControlService_ServiceDesc, srv, chainUnary(intercept...))
+	conn := gateway.NewInprocConn(&controlv1.ControlService_ServiceDesc, srv, intercept...)
 	gw := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, newJSONMarshaler()),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, gateway.NewJSONMarshaler()),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
 		runtime.WithErrorHandler(errorHandler),
 	)
@@ -183,18 +184,5 @@ func (c *Control) Close() {
 	case <-stopped:
 	case <-time.After(5 * time.Second):
 		c.GRPC.Stop()
-	}
-}
-
-// chainUnary is grpc.ChainUnaryInterceptor's order as one interceptor: the
-// first runs outermost.
-func chainUnary(ics ...grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		h := handler
-		for i := len(ics) - 1; i >= 0; i-- {
-			ic, next := ics[i], h
-			h = func(ctx context.Context, req any) (any, error) { return ic(ctx, req, info, next) }
-		}
-		return h(ctx, req)
 	}
 }

@@ -1,4 +1,4 @@
-package app
+package gateway
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// TestInprocConn: a call through inprocConn sees what a gRPC call sees —
+// TestInprocConn: a call through InprocConn sees what a gRPC call sees —
 // the caller's metadata as incoming, the interceptors in order, headers and
 // trailers set by the server returned to the caller, errors as statuses.
 func TestInprocConn(t *testing.T) {
@@ -42,7 +42,7 @@ func TestInprocConn(t *testing.T) {
 			return h(ctx, req)
 		}
 	}
-	conn := newInprocConn(&healthpb.Health_ServiceDesc, hs, chainUnary(record("outer"), record("inner")))
+	conn := NewInprocConn(&healthpb.Health_ServiceDesc, hs, record("outer"), record("inner"))
 	client := healthpb.NewHealthClient(conn)
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer x")
 

@@ -1,4 +1,8 @@
-package app
+// Package gateway is what control's HTTP/JSON gateway (grpc-gateway) runs
+// on besides the generated handlers: InprocConn, which calls the API in
+// process through the gRPC server's interceptors, and JSONMarshaler, the
+// gateway's JSON encoding.
+package gateway
 
 import (
 	"context"
@@ -11,7 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// inprocConn is a grpc.ClientConnInterface that runs a service's unary
+// InprocConn is a grpc.ClientConnInterface that runs a service's unary
 // methods in this process, through the same interceptor chain the gRPC
 // server runs them with. The HTTP gateway calls the API through it: one
 // policy (auth, rate limit, error mapping) for HTTP and gRPC callers, without
@@ -21,22 +25,38 @@ import (
 // What a call sees is what a gRPC call sees: the caller's outgoing metadata
 // as incoming metadata, its deadline, and grpc.SetHeader/SetTrailer, whose
 // values reach the grpc.Header/grpc.Trailer call options the gateway passes.
-type inprocConn struct {
+type InprocConn struct {
 	srv       any
 	methods   map[string]grpc.MethodDesc // by full method name, "/pkg.Service/Method"
 	intercept grpc.UnaryServerInterceptor
 }
 
-func newInprocConn(desc *grpc.ServiceDesc, srv any, intercept grpc.UnaryServerInterceptor) *inprocConn {
-	c := &inprocConn{srv: srv, methods: make(map[string]grpc.MethodDesc, len(desc.Methods)), intercept: intercept}
+// NewInprocConn serves desc's unary methods, implemented by srv, in
+// process. Calls run through intercept in grpc.ChainUnaryInterceptor's order
+// (the first outermost): pass the gRPC server's own interceptors.
+func NewInprocConn(desc *grpc.ServiceDesc, srv any, intercept ...grpc.UnaryServerInterceptor) *InprocConn {
+	c := &InprocConn{srv: srv, methods: make(map[string]grpc.MethodDesc, len(desc.Methods)), intercept: chainUnary(intercept...)}
 	for _, m := range desc.Methods {
 		c.methods["/"+desc.ServiceName+"/"+m.MethodName] = m
 	}
 	return c
 }
 
+// chainUnary is grpc.ChainUnaryInterceptor's order as one interceptor: the
+// first runs outermost.
+func chainUnary(ics ...grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		h := handler
+		for i := len(ics) - 1; i >= 0; i-- {
+			ic, next := ics[i], h
+			h = func(ctx context.Context, req any) (any, error) { return ic(ctx, req, info, next) }
+		}
+		return h(ctx, req)
+	}
+}
+
 // Invoke runs method with a copy of args and copies its response into reply.
-func (c *inprocConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+func (c *InprocConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
 	m, ok := c.methods[method]
 	if !ok {
 		return status.Errorf(codes.Unimplemented, "unknown method %s", method)
@@ -88,7 +108,7 @@ func move(dst, src proto.Message) {
 }
 
 // NewStream is not supported: the gateway maps only unary methods.
-func (c *inprocConn) NewStream(_ context.Context, _ *grpc.StreamDesc, method string, _ ...grpc.CallOption) (grpc.ClientStream, error) {
+func (c *InprocConn) NewStream(_ context.Context, _ *grpc.StreamDesc, method string, _ ...grpc.CallOption) (grpc.ClientStream, error) {
 	return nil, status.Errorf(codes.Unimplemented, "%s: streaming is not served in process", method)
 }
 
@@ -123,4 +143,4 @@ func (s *inprocStream) SetTrailer(md metadata.MD) error {
 	return nil
 }
 
-var _ grpc.ClientConnInterface = (*inprocConn)(nil)
+var _ grpc.ClientConnInterface = (*InprocConn)(nil)

@@ -1,4 +1,4 @@
-package app
+package gateway
 
 import (
 	"bytes"
@@ -43,7 +43,7 @@ func sameJSON(t *testing.T, what string, got, want []byte) {
 // TestJSONMarshalerMatchesProtojson writes random values of every message of
 // the control API with the fast path and with protojson, and compares.
 func TestJSONMarshalerMatchesProtojson(t *testing.T) {
-	m := newJSONMarshaler()
+	m := NewJSONMarshaler()
 	r := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
 	msgs := controlv1.File_cmmsflow_control_v1_control_proto.Messages()
 	fast := 0
@@ -85,7 +85,7 @@ func TestJSONMarshalerMatchesProtojson(t *testing.T) {
 // TestJSONMarshalerEdgeCases: escapes, float forms, timestamp precisions,
 // and the values protojson refuses (refused the same way).
 func TestJSONMarshalerEdgeCases(t *testing.T) {
-	m := newJSONMarshaler()
+	m := NewJSONMarshaler()
 	strs := []string{"", "plain", `quote " and \ backslash`, "tab\tnl\ncr\r\b\f", "\x00\x01\x1f\x7f",
 		"<script>&amp;</script>", "unicode ☃ é \u2028 \u2029 😀", strings.Repeat("x", 5000)}
 	for _, s := range strs {
@@ -139,7 +139,7 @@ func TestJSONMarshalerEdgeCases(t *testing.T) {
 // TestJSONMarshalerFallsBack: a message outside the fast path (the
 // gateway's error body: google.rpc.Status with Any details) is protojson's.
 func TestJSONMarshalerFallsBack(t *testing.T) {
-	m := newJSONMarshaler()
+	m := NewJSONMarshaler()
 	st, err := status.New(codes.InvalidArgument, "bad").WithDetails(&errdetails.BadRequest{
 		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "conf", Description: "unknown key"}},
 	})
@@ -247,7 +247,7 @@ func randString(r *rand.Rand) string {
 // BenchmarkMarshalListRuns: a GET /v1/runs page of 20 runs, fast path
 // against protojson (the baseline), same run.
 func BenchmarkMarshalListRuns(b *testing.B) {
-	m := newJSONMarshaler()
+	m := NewJSONMarshaler()
 	resp := &controlv1.ListRunsResponse{NextPageToken: "eyJ0IjoiMjAyNi0xMS0yN1QwNzowMDowMFoiLCJpZCI6InNjaGVkdWxlZF9fIn0"}
 	t0 := time.Date(2026, 11, 27, 7, 0, 0, 0, time.UTC)
 	for i := range 20 {

@@ -1,4 +1,4 @@
-package app
+package gateway
 
 import (
 	"encoding/base64"
@@ -18,7 +18,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// jsonMarshaler is the gateway's JSON: protojson with proto field names and
+// JSONMarshaler is the gateway's JSON: protojson with proto field names and
 // unpopulated fields emitted. Responses whose messages use only the field
 // kinds the API uses (scalars, strings, bytes, nested messages,
 // google.protobuf.Timestamp, repeated fields and string-keyed maps) are
@@ -28,19 +28,19 @@ import (
 // enums, oneofs, well-known types other than Timestamp, a value protojson
 // would refuse — goes to protojson itself, so errors are protojson's too.
 // Requests are read by protojson.
-type jsonMarshaler struct {
+type JSONMarshaler struct {
 	runtime.JSONPb
 }
 
-func newJSONMarshaler() *jsonMarshaler {
-	return &jsonMarshaler{runtime.JSONPb{
+func NewJSONMarshaler() *JSONMarshaler {
+	return &JSONMarshaler{runtime.JSONPb{
 		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 		UnmarshalOptions: protojson.UnmarshalOptions{},
 	}}
 }
 
 // Marshal writes v as JSON.
-func (m *jsonMarshaler) Marshal(v any) ([]byte, error) {
+func (m *JSONMarshaler) Marshal(v any) ([]byte, error) {
 	if msg, ok := v.(proto.Message); ok && simpleMessage(msg.ProtoReflect().Descriptor()) {
 		if b, err := appendMessage(make([]byte, 0, 512), msg.ProtoReflect()); err == nil {
 			return b, nil
