@@ -40,62 +40,52 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string) error {
+// options are the command's flags.
+type options struct {
+	measure                               bool
+	steps, bench, benchtime, pkgs, wrkDur string
+	count, wrkThreads, wrkConns           int
+	latencyRuns, latencyFleet             int
+	emulator, root, local, out            string
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
 	fs := flag.NewFlagSet("benchreport", flag.ContinueOnError)
-	var (
-		measure   = fs.Bool("run", false, "measure first (else only render from the raw outputs of the last run)")
-		steps     = fs.String("steps", strings.Join(allSteps, ","), "with -run: the steps to run, comma-separated")
-		bench     = fs.String("bench", ".", "with -run: go test -bench regexp")
-		benchtime = fs.String("benchtime", "1x", "with -run: go test -benchtime")
-		count     = fs.Int("count", 3, "with -run: go test -count (and scikit-learn fits per model)")
-		pkgs      = fs.String("pkgs", "", "with -run: packages to benchmark, space-separated (default: every module of go.work)")
-		wrkDur    = fs.String("wrk-duration", "30s", "with -run: wrk duration per endpoint")
-		wrkT      = fs.Int("wrk-threads", 2, "with -run: wrk threads")
-		wrkC      = fs.Int("wrk-connections", 16, "with -run: wrk connections")
-		latRuns   = fs.Int("latency-runs", 5, "with -run: end-to-end runs per pipeline")
-		latFleet  = fs.Int("latency-assets", 300, "with -run: demo fleet size for the end-to-end runs (make up's default)")
-		emulator  = fs.String("emulator", stack.EmulatorAuto, "with -run: Pub/Sub emulator for the end-to-end runs: auto, cloudsdk or embedded")
-		rootFlag  = fs.String("root", "", "repository root (default: the folder holding go.work above the working directory)")
-		localFlag = fs.String("local", "", "folder of the raw outputs (default: <root>/.local)")
-		out       = fs.String("out", "docs/benchmarks.md", "report to write, relative to the root; - for stdout")
-	)
-	if err := fs.Parse(args); err != nil {
+	fs.BoolVar(&o.measure, "run", false, "measure first (else only render from the raw outputs of the last run)")
+	fs.StringVar(&o.steps, "steps", strings.Join(allSteps, ","), "with -run: the steps to run, comma-separated")
+	fs.StringVar(&o.bench, "bench", ".", "with -run: go test -bench regexp")
+	fs.StringVar(&o.benchtime, "benchtime", "1x", "with -run: go test -benchtime")
+	fs.IntVar(&o.count, "count", 3, "with -run: go test -count (and scikit-learn fits per model)")
+	fs.StringVar(&o.pkgs, "pkgs", "", "with -run: packages to benchmark, space-separated (default: every module of go.work)")
+	fs.StringVar(&o.wrkDur, "wrk-duration", "30s", "with -run: wrk duration per endpoint")
+	fs.IntVar(&o.wrkThreads, "wrk-threads", 2, "with -run: wrk threads")
+	fs.IntVar(&o.wrkConns, "wrk-connections", 16, "with -run: wrk connections")
+	fs.IntVar(&o.latencyRuns, "latency-runs", 5, "with -run: end-to-end runs per pipeline")
+	fs.IntVar(&o.latencyFleet, "latency-assets", 300, "with -run: demo fleet size for the end-to-end runs (make up's default)")
+	fs.StringVar(&o.emulator, "emulator", stack.EmulatorAuto, "with -run: Pub/Sub emulator for the end-to-end runs: auto, cloudsdk or embedded")
+	fs.StringVar(&o.root, "root", "", "repository root (default: the folder holding go.work above the working directory)")
+	fs.StringVar(&o.local, "local", "", "folder of the raw outputs (default: <root>/.local)")
+	fs.StringVar(&o.out, "out", "docs/benchmarks.md", "report to write, relative to the root; - for stdout")
+	err := fs.Parse(args)
+	return o, err
+}
+
+func run(ctx context.Context, args []string) error {
+	o, err := parseFlags(args)
+	if err != nil {
 		return err
 	}
-	root := *rootFlag
-	if root == "" {
-		var err error
-		if root, err = repo.Root(); err != nil {
-			return err
-		}
-	}
-	local := *localFlag
-	if local == "" {
-		local = filepath.Join(root, ".local")
-	}
-	if err := os.MkdirAll(local, 0o755); err != nil {
+	root, local, err := folders(o)
+	if err != nil {
 		return err
 	}
 	var runErr error
-	if *measure {
-		admin := adminURL()
-		if admin == "" {
-			return fmt.Errorf("-run needs a PostgreSQL superuser URL in CMMSFLOW_TEST_DATABASE_URL: run it as `make bench` (or under go run ./deploy/local/cmd/testenv --)")
+	if o.measure {
+		r, err := newRunner(ctx, o, root, local)
+		if err != nil {
+			return err
 		}
-		packages := strings.Fields(*pkgs)
-		if len(packages) == 0 {
-			var err error
-			if packages, err = modulePackages(ctx, root); err != nil {
-				return err
-			}
-		}
-		info := &RunInfo{
-			Started: time.Now().UTC(), Commit: commit(ctx, root), Machine: readMachine(ctx, admin),
-			Settings: Settings{Steps: strings.Split(*steps, ","), Bench: *bench, Benchtime: *benchtime, Count: *count,
-				Packages: packages, WrkDuration: *wrkDur, WrkThreads: *wrkT, WrkConns: *wrkC,
-				LatencyRuns: *latRuns, LatencyFleet: *latFleet},
-		}
-		r := &runner{root: root, local: local, adminURL: admin, info: info, emulator: *emulator}
 		runErr = r.measure(ctx)
 	}
 	in := readInputs(local)
@@ -103,25 +93,69 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *measure && len(in.Missing) > 0 {
+	if o.measure && len(in.Missing) > 0 {
 		// The doc says so too; a measuring run that lost figures fails.
 		runErr = errors.Join(runErr, fmt.Errorf("raw outputs missing or unreadable: %s", strings.Join(in.Missing, "; ")))
 	}
-	if *out == "-" {
-		_, err = os.Stdout.Write(doc)
-	} else {
-		name := *out
-		if !filepath.IsAbs(name) {
-			name = filepath.Join(root, name)
-		}
-		if err = os.WriteFile(name, doc, 0o644); err == nil {
-			fmt.Fprintln(os.Stderr, "benchreport: wrote", name)
-		}
-	}
-	if err != nil {
+	if err := writeReport(doc, root, o.out); err != nil {
 		return err
 	}
 	return runErr
+}
+
+// folders are the repository root and the folder of the raw outputs,
+// created if need be.
+func folders(o options) (root, local string, err error) {
+	root = o.root
+	if root == "" {
+		if root, err = repo.Root(); err != nil {
+			return "", "", err
+		}
+	}
+	local = o.local
+	if local == "" {
+		local = filepath.Join(root, ".local")
+	}
+	return root, local, os.MkdirAll(local, 0o755)
+}
+
+// newRunner is the runner of a measuring run with o's settings.
+func newRunner(ctx context.Context, o options, root, local string) (*runner, error) {
+	admin := adminURL()
+	if admin == "" {
+		return nil, fmt.Errorf("-run needs a PostgreSQL superuser URL in CMMSFLOW_TEST_DATABASE_URL: run it as `make bench` (or under go run ./deploy/local/cmd/testenv --)")
+	}
+	packages := strings.Fields(o.pkgs)
+	if len(packages) == 0 {
+		var err error
+		if packages, err = modulePackages(ctx, root); err != nil {
+			return nil, err
+		}
+	}
+	info := &RunInfo{
+		Started: time.Now().UTC(), Commit: commit(ctx, root), Machine: readMachine(ctx, admin),
+		Settings: Settings{Steps: strings.Split(o.steps, ","), Bench: o.bench, Benchtime: o.benchtime, Count: o.count,
+			Packages: packages, WrkDuration: o.wrkDur, WrkThreads: o.wrkThreads, WrkConns: o.wrkConns,
+			LatencyRuns: o.latencyRuns, LatencyFleet: o.latencyFleet},
+	}
+	return &runner{root: root, local: local, adminURL: admin, info: info, emulator: o.emulator}, nil
+}
+
+// writeReport writes doc to out (relative to root), or to stdout for "-".
+func writeReport(doc []byte, root, out string) error {
+	if out == "-" {
+		_, err := os.Stdout.Write(doc)
+		return err
+	}
+	name := out
+	if !filepath.IsAbs(name) {
+		name = filepath.Join(root, name)
+	}
+	if err := os.WriteFile(name, doc, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "benchreport: wrote", name)
+	return nil
 }
 
 // modulePackages is "./<module>/..." for every module of the workspace.

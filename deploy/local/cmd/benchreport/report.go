@@ -366,21 +366,39 @@ func (r *report) pkg(name, fallback string) string {
 	return modulePrefix + fallback
 }
 
-// build computes the summary rows and the derived tables.
+// build computes the summary rows and the derived tables, in the order the
+// summary shows them.
 func (r *report) build() {
-	g := r.Go
-	v := func(name, unit string) float64 { return med(g.Values(name, unit)) }
-	withRate := func(ns, rate float64, unit string) string {
-		if math.IsNaN(ns) {
-			return dash
-		}
-		if math.IsNaN(rate) {
-			return "**" + secs(ns) + "**"
-		}
-		return "**" + secs(ns) + "** (" + num(rate) + " " + unit + ")"
-	}
+	r.pmgenRows()
+	r.importRow()
+	r.extractorRows()
+	r.featureRow()
+	r.trainerRows()
+	r.kpiReportRow()
+	r.apiRows()
+	r.latencyTables()
+	r.latencyRows()
+}
 
-	// Issue 3: pmgen.
+// median is the median of the Go benchmark name's metric unit; NaN when
+// the run has none.
+func (r *report) median(name, unit string) float64 { return med(r.Go.Values(name, unit)) }
+
+// withRate is "**<ns as seconds>** (<rate> <unit>)", the rate left out when
+// NaN; a dash when ns is.
+func withRate(ns, rate float64, unit string) string {
+	if math.IsNaN(ns) {
+		return dash
+	}
+	if math.IsNaN(rate) {
+		return "**" + secs(ns) + "**"
+	}
+	return "**" + secs(ns) + "** (" + num(rate) + " " + unit + ")"
+}
+
+// pmgenRows: work order generation (issue 3) and the demo fleet's seeding.
+func (r *report) pmgenRows() {
+	v := r.median
 	pm, pmBase := v("Generate100k", "ns/op"), v("BaselineInsertSelect100k", "ns/op")
 	r.Summary = append(r.Summary, Row{
 		What:      "pmgen: 100,000 due plans → work orders (issue 3)",
@@ -399,8 +417,12 @@ func (r *report) build() {
 		Verdict:   dash,
 		Reproduce: r.reproduce("Seed5000", r.pkg("Seed5000", "libs/fleet")),
 	})
+}
 
-	// Issue 14: incremental import; the pair is timed in the same iterations.
+// importRow: incremental import (issue 14); the pair is timed in the same
+// iterations.
+func (r *report) importRow() {
+	v := r.median
 	up, upBase := v("ImportUpsert1M", "upsert-s")*1e9, v("ImportUpsert1M", "copy-baseline-s")*1e9
 	r.Summary = append(r.Summary, Row{
 		What:      "`cmmsflow import --upsert`: 1,000,000 work orders, 10% changed, into a copy holding them (issue 14)",
@@ -410,8 +432,11 @@ func (r *report) build() {
 		Verdict:   dash,
 		Reproduce: r.reproduce("ImportUpsert1M", r.pkg("ImportUpsert1M", "libs/fleet")),
 	})
+}
 
-	// Issue 4: extractor, featurejob, trainer.
+// extractorRows: the extractor's speed and memory (issue 4).
+func (r *report) extractorRows() {
+	v := r.median
 	wo, copyCSV := v("Extract1M/work_orders-only", "ns/op"), v("Extract1M/copy-csv-baseline", "ns/op")
 	r.Summary = append(r.Summary, Row{
 		What:      "extractor: 1,000,000 work orders → Parquet in the bucket (issue 4)",
@@ -440,6 +465,11 @@ func (r *report) build() {
 		Verdict:   verdict(large <= 1.5*small, small, large),
 		Reproduce: r.reproduce("Extract$", r.pkg("Extract/work_orders=200000", "services/extractor/internal/extract")),
 	})
+}
+
+// featureRow: the feature job's local engine (issue 4).
+func (r *report) featureRow() {
+	v := r.median
 	feat := v("Features", "ns/op")
 	r.Summary = append(r.Summary, Row{
 		What: "featurejob (local engine): 1,000,000 work orders → training rows",
@@ -450,10 +480,11 @@ func (r *report) build() {
 		Verdict:   dash,
 		Reproduce: r.reproduce("Features", r.pkg("Features", "services/featurejob/internal/local")),
 	})
-	r.trainerRows()
+}
 
-	// Issue 5: KPI report.
-	rep, sql := v("Report1M/report", "ns/op"), v("Report1M/sql_only", "ns/op")
+// kpiReportRow: the weekly KPI report (issue 5).
+func (r *report) kpiReportRow() {
+	rep, sql := r.median("Report1M/report", "ns/op"), r.median("Report1M/sql_only", "ns/op")
 	r.Summary = append(r.Summary, Row{
 		What:      "weekly KPI report over 1,000,000 work orders: SQL, charts, HTML, PDF, CSV (issue 5)",
 		Ours:      withRate(rep, nan, ""),
@@ -462,27 +493,19 @@ func (r *report) build() {
 		Verdict:   verdict(rep < 5e9 && sql >= rep/2, rep, sql),
 		Reproduce: r.reproduce("Report1M", r.pkg("Report1M/report", "services/reporter/internal/reporter")),
 	})
+}
 
-	// Issue 6: the API under wrk.
+// apiRows: the control API under wrk beside a trivial handler (issue 6).
+func (r *report) apiRows() {
 	for _, c := range []struct{ name, base, what string }{
 		{"get_runs", "baseline_get", "control API: `GET /v1/runs?page_size=20` under wrk (issue 6)"},
 		{"trigger", "baseline_post", "control API: `POST /v1/pipelines/…:trigger` under wrk (issue 6)"},
 	} {
 		ours, base := r.api(c.name), r.api(c.base)
-		wrk := func(w WRK, bold bool) string {
-			if w.Missing {
-				return dash
-			}
-			s := num(w.ReqPerSec) + " req/s"
-			if bold {
-				s = "**" + s + "**"
-			}
-			return s + ", p99 " + ms(w.P99)
-		}
 		row := Row{
 			What:      c.what,
-			Ours:      wrk(ours, true),
-			Baseline:  wrk(base, false) + ", trivial net/http handler; ours = " + times(ours.ReqPerSec, base.ReqPerSec) + " of its req/s",
+			Ours:      wrkFigures(ours, true),
+			Baseline:  wrkFigures(base, false) + ", trivial net/http handler; ours = " + times(ours.ReqPerSec, base.ReqPerSec) + " of its req/s",
 			Reproduce: "`bash services/control/bench/api.sh`; the baseline: `make bench` (its step `baseline`)",
 		}
 		if c.name == "get_runs" {
@@ -493,34 +516,61 @@ func (r *report) build() {
 		}
 		r.Summary = append(r.Summary, row)
 	}
+}
 
-	// End-to-end latency per pipeline.
+// wrkFigures is "<req/s> req/s, p99 <ms>", the rate in bold if bold; a dash
+// when w is missing.
+func wrkFigures(w WRK, bold bool) string {
+	if w.Missing {
+		return dash
+	}
+	s := num(w.ReqPerSec) + " req/s"
+	if bold {
+		s = "**" + s + "**"
+	}
+	return s + ", p99 " + ms(w.P99)
+}
+
+// latencyTables computes each pipeline's end-to-end latency row and every
+// hop of every pipeline.
+func (r *report) latencyTables() {
 	var allHops []time.Duration
 	if r.Latency != nil {
 		for _, p := range r.Latency.Pipelines {
-			lr := latencyRow{ID: p.ID, Steps: p.Steps, Runs: p.Runs}
-			var total, first, hops, work []time.Duration
-			per := make([][]time.Duration, max(len(p.Steps)-1, 0))
-			for _, run := range p.Runs {
-				total = append(total, run.Total())
-				first = append(first, run.FirstHop())
-				work = append(work, run.Work())
-				for i, h := range run.Hops() {
-					hops = append(hops, h)
-					if i < len(per) {
-						per[i] = append(per[i], h)
-					}
-				}
-			}
-			lr.Total, lr.FirstHop, lr.Hops, lr.Work = stats(total), stats(first), stats(hops), stats(work)
-			for i, hs := range per {
-				lr.PerHop = append(lr.PerHop, hopStat{From: p.Steps[i], To: p.Steps[i+1], statLine: stats(hs)})
-			}
+			lr, hops := pipelineLatency(p)
 			allHops = append(allHops, hops...)
 			r.Lat = append(r.Lat, lr)
 		}
 	}
 	r.HopsAll = stats(allHops)
+}
+
+// pipelineLatency is p's latency row and all its runs' hops.
+func pipelineLatency(p PipelineLatency) (latencyRow, []time.Duration) {
+	lr := latencyRow{ID: p.ID, Steps: p.Steps, Runs: p.Runs}
+	var total, first, hops, work []time.Duration
+	per := make([][]time.Duration, max(len(p.Steps)-1, 0))
+	for _, run := range p.Runs {
+		total = append(total, run.Total())
+		first = append(first, run.FirstHop())
+		work = append(work, run.Work())
+		for i, h := range run.Hops() {
+			hops = append(hops, h)
+			if i < len(per) {
+				per[i] = append(per[i], h)
+			}
+		}
+	}
+	lr.Total, lr.FirstHop, lr.Hops, lr.Work = stats(total), stats(first), stats(hops), stats(work)
+	for i, hs := range per {
+		lr.PerHop = append(lr.PerHop, hopStat{From: p.Steps[i], To: p.Steps[i+1], statLine: stats(hs)})
+	}
+	return lr, hops
+}
+
+// latencyRows: one summary row per pipeline's end-to-end latency, or one
+// saying it was not measured.
+func (r *report) latencyRows() {
 	for _, lr := range r.Lat {
 		r.Summary = append(r.Summary, Row{
 			What:      "end to end, `" + lr.ID + "` (" + strings.Join(lr.Steps, " → ") + ") on the demo fleet: trigger → last step finished",
