@@ -76,6 +76,9 @@ const javaLogging = `handlers=java.util.logging.ConsoleHandler
 java.util.logging.ConsoleHandler.level=WARNING
 `
 
+// javaLoggingFile holds javaLogging in the emulator's folder.
+const javaLoggingFile = "logging.properties"
+
 // StartCloudSDK runs `gcloud beta emulators pubsub start` on 127.0.0.1 in its
 // own process group and returns once the emulator answers (10–15 s on a cold
 // JVM). ctx bounds the start-up only; the emulator runs until Stop, which
@@ -95,47 +98,16 @@ func StartCloudSDK(ctx context.Context, o Options) (*Emulator, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, cleanup := o.DataDir, func() {}
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "cmmsflow-pubsub-"); err != nil {
-			return nil, err
-		}
-		cleanup = func() { _ = os.RemoveAll(dir) }
-	}
-	for _, sub := range []string{"gcloud", "data"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
-			cleanup()
-			return nil, err
-		}
-	}
-
-	logConfig := filepath.Join(dir, "logging.properties")
-	if err := os.WriteFile(logConfig, []byte(javaLogging), 0o600); err != nil {
-		cleanup()
+	dir, cleanup, err := sdkDataDir(o.DataDir)
+	if err != nil {
 		return nil, err
 	}
 	out := &tailWriter{w: o.LogWriter, max: 64 << 10}
-	cmd := exec.Command(gcloud, "beta", "emulators", "pubsub", "start",
-		"--host-port="+host, "--project="+o.Project, "--data-dir="+filepath.Join(dir, "data"), "--quiet")
-	cmd.Env = append(os.Environ(),
-		"CLOUDSDK_CONFIG="+filepath.Join(dir, "gcloud"),
-		"CLOUDSDK_CORE_DISABLE_PROMPTS=1",
-		"CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK=true",
-		"CLOUDSDK_CORE_DISABLE_USAGE_REPORTING=true",
-		// The emulator's start script passes this to the JVM.
-		"CLOUD_PUBSUB_EMULATOR_OPTS=-Djava.util.logging.config.file="+logConfig,
-	)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	p, err := startGcloud(gcloud, host, o.Project, dir, out)
+	if err != nil {
 		cleanup()
-		return nil, fmt.Errorf("pubsub: start gcloud: %w", err)
+		return nil, err
 	}
-	p := &sdkProcess{cmd: cmd, pgid: cmd.Process.Pid, exited: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
 
 	e := &Emulator{kind: CloudSDK, host: host, project: o.Project, proc: p}
 	var once sync.Once
@@ -164,6 +136,57 @@ func StartCloudSDK(ctx context.Context, o Options) (*Emulator, error) {
 	}
 	e.gate = g
 	return e, nil
+}
+
+// sdkDataDir prepares the emulator's folder: dataDir, or a temporary one
+// that cleanup removes, holding gcloud's configuration, the emulator's data
+// and its Java logging configuration.
+func sdkDataDir(dataDir string) (dir string, cleanup func(), err error) {
+	dir, cleanup = dataDir, func() {}
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "cmmsflow-pubsub-"); err != nil {
+			return "", nil, err
+		}
+		cleanup = func() { _ = os.RemoveAll(dir) }
+	}
+	for _, sub := range []string{"gcloud", "data"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			cleanup()
+			return "", nil, err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, javaLoggingFile), []byte(javaLogging), 0o600); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return dir, cleanup, nil
+}
+
+// startGcloud starts `gcloud beta emulators pubsub start` on host for
+// project, in its own process group, with its configuration and data under
+// dir (sdkDataDir) and its output to out.
+func startGcloud(gcloud, host, project, dir string, out io.Writer) (*sdkProcess, error) {
+	cmd := exec.Command(gcloud, "beta", "emulators", "pubsub", "start",
+		"--host-port="+host, "--project="+project, "--data-dir="+filepath.Join(dir, "data"), "--quiet")
+	cmd.Env = append(os.Environ(),
+		"CLOUDSDK_CONFIG="+filepath.Join(dir, "gcloud"),
+		"CLOUDSDK_CORE_DISABLE_PROMPTS=1",
+		"CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK=true",
+		"CLOUDSDK_CORE_DISABLE_USAGE_REPORTING=true",
+		// The emulator's start script passes this to the JVM.
+		"CLOUD_PUBSUB_EMULATOR_OPTS=-Djava.util.logging.config.file="+filepath.Join(dir, javaLoggingFile),
+	)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("pubsub: start gcloud: %w", err)
+	}
+	p := &sdkProcess{cmd: cmd, pgid: cmd.Process.Pid, exited: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	return p, nil
 }
 
 // waitCloudSDK polls the emulator's HTTP root, which answers "Ok" once the
