@@ -421,10 +421,43 @@ func (s *Stack) startGCS(context.Context) error {
 	return nil
 }
 
+// startServices defines every service's process (and cron's), provisions
+// the topics and subscriptions that push to them, starts them and waits
+// until each is ready.
 func (s *Stack) startServices(ctx context.Context) error {
-	users, err := userEntry(s.AdminUser, s.AdminPassword, "admin")
+	s.LogDir = filepath.Join(s.StateDir, "logs")
+	common, err := s.commonEnv()
 	if err != nil {
 		return err
+	}
+	for _, name := range events.Services {
+		if err := s.defineService(name, common); err != nil {
+			return err
+		}
+	}
+	// Subscriptions first: a service may publish as soon as it starts.
+	if err := s.provision(ctx); err != nil {
+		return err
+	}
+	procs := make([]*Proc, 0, len(s.Services)+1)
+	for _, name := range events.Services {
+		procs = append(procs, s.Services[name])
+	}
+	if s.Options.Cron {
+		if err := s.defineCron(common); err != nil {
+			return err
+		}
+		procs = append(procs, s.Cron)
+	}
+	return startAll(ctx, procs)
+}
+
+// commonEnv is the environment every service and cron start with: this
+// process's, the stack's endpoints and credentials, then Options.Env.
+func (s *Stack) commonEnv() ([]string, error) {
+	users, err := userEntry(s.AdminUser, s.AdminPassword, "admin")
+	if err != nil {
+		return nil, err
 	}
 	common := append(os.Environ(),
 		"DATABASE_URL="+s.DatabaseURL,
@@ -439,35 +472,43 @@ func (s *Stack) startServices(ctx context.Context) error {
 		"API_TOKENS="+tokenEntry(s.AdminToken, "admin", "local-admin")+","+tokenEntry(s.ViewerToken, "viewer", "local-viewer"),
 		"API_USERS="+users,
 	)
-	s.LogDir = filepath.Join(s.StateDir, "logs")
 	if s.DjangoSource {
 		common = append(common, "SOURCE_SCHEMA="+source.DefaultSchema)
 	}
 	for k, v := range s.Env {
 		common = append(common, k+"="+v)
 	}
-	for _, name := range events.Services {
-		port, err := portOr(s.ServicePorts[name])
-		if err != nil {
-			return err
-		}
-		out, err := s.serviceWriter(name)
-		if err != nil {
-			return err
-		}
-		env := []string{"PORT=" + strconv.Itoa(port)}
-		if name == events.Control {
-			env = append(env, "LOG_DIR="+s.LogDir)
-		}
-		if name == events.Pmgen && s.CMMS != nil {
-			env = append(env, "PM_BACKEND_URL="+s.CMMS.WorkOrdersURL(), "PM_BACKEND_TOKEN="+s.cmmsToken)
-		}
-		s.Services[name] = &Proc{
-			Name: name, URL: "http://127.0.0.1:" + strconv.Itoa(port), bin: filepath.Join(s.BinDir, name), dir: s.StateDir,
-			env: slices.Concat(common, env), out: out, health: "/readyz",
-		}
+	return common, nil
+}
+
+// defineService sets s.Services[name], the service's process on its port,
+// not yet started.
+func (s *Stack) defineService(name string, common []string) error {
+	port, err := portOr(s.ServicePorts[name])
+	if err != nil {
+		return err
 	}
-	// Subscriptions first: a service may publish as soon as it starts.
+	out, err := s.serviceWriter(name)
+	if err != nil {
+		return err
+	}
+	env := []string{"PORT=" + strconv.Itoa(port)}
+	if name == events.Control {
+		env = append(env, "LOG_DIR="+s.LogDir)
+	}
+	if name == events.Pmgen && s.CMMS != nil {
+		env = append(env, "PM_BACKEND_URL="+s.CMMS.WorkOrdersURL(), "PM_BACKEND_TOKEN="+s.cmmsToken)
+	}
+	s.Services[name] = &Proc{
+		Name: name, URL: "http://127.0.0.1:" + strconv.Itoa(port), bin: filepath.Join(s.BinDir, name), dir: s.StateDir,
+		env: slices.Concat(common, env), out: out, health: "/readyz",
+	}
+	return nil
+}
+
+// provision creates the topics and the subscriptions pushing to the
+// services' URLs, with the stack's retry backoff if set.
+func (s *Stack) provision(ctx context.Context) error {
 	var popts []localpubsub.ProvisionOption
 	if s.MinRetryBackoff > 0 && s.MaxRetryBackoff > 0 {
 		popts = append(popts, localpubsub.WithRetryBackoff(s.MinRetryBackoff, s.MaxRetryBackoff))
@@ -475,25 +516,30 @@ func (s *Stack) startServices(ctx context.Context) error {
 	if err := s.emulator.Provision(ctx, s.PubSub, func(service string) string { return s.Services[service].URL }, popts...); err != nil {
 		return fmt.Errorf("provision topics and subscriptions: %w", err)
 	}
-	procs := make([]*Proc, 0, len(s.Services)+1)
-	for _, name := range events.Services {
-		procs = append(procs, s.Services[name])
+	return nil
+}
+
+// defineCron sets s.Cron, the local cron publisher's process, not yet
+// started.
+func (s *Stack) defineCron(common []string) error {
+	port, err := portOr(s.CronPort)
+	if err != nil {
+		return err
 	}
-	if s.Options.Cron {
-		port, err := portOr(s.CronPort)
-		if err != nil {
-			return err
-		}
-		out, err := s.serviceWriter("cron")
-		if err != nil {
-			return err
-		}
-		s.Cron = &Proc{
-			Name: "cron", URL: "http://127.0.0.1:" + strconv.Itoa(port), bin: filepath.Join(s.BinDir, "cron"), dir: s.StateDir,
-			env: slices.Concat(common, []string{"PORT=" + strconv.Itoa(port)}), out: out, health: "/healthz",
-		}
-		procs = append(procs, s.Cron)
+	out, err := s.serviceWriter("cron")
+	if err != nil {
+		return err
 	}
+	s.Cron = &Proc{
+		Name: "cron", URL: "http://127.0.0.1:" + strconv.Itoa(port), bin: filepath.Join(s.BinDir, "cron"), dir: s.StateDir,
+		env: slices.Concat(common, []string{"PORT=" + strconv.Itoa(port)}), out: out, health: "/healthz",
+	}
+	return nil
+}
+
+// startAll starts procs, then waits for all of them to be ready (60 s
+// each, concurrently).
+func startAll(ctx context.Context, procs []*Proc) error {
 	for _, p := range procs {
 		if err := p.Start(); err != nil {
 			return err
