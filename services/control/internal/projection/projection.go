@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/runstore"
 )
 
 // ScheduledRunPlaceholder is the run_id a cron kick carries: Cloud Scheduler
@@ -86,7 +86,7 @@ func (p *Projection) triggered(ctx context.Context, tx pgx.Tx, ev eventing.Event
 		logical = trig.GetLogicalDate().AsTime()
 	}
 	runID := ev.RunID
-	var paused bool // and the pipeline locked first (see LockPipeline)
+	var paused bool // and the pipeline locked first (see runstore.LockPipeline)
 	if err := tx.QueryRow(ctx, `SELECT paused FROM pipelines WHERE id = $1 FOR UPDATE`, pl.ID).Scan(&paused); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return err
 	}
@@ -111,16 +111,12 @@ func (p *Projection) triggered(ctx context.Context, tx pgx.Tx, ev eventing.Event
 	// A manual run is inserted as queued by control's API before its trigger
 	// is published; a scheduled one is inserted here. Either way it waits
 	// queued for a slot (max_active_runs) and keeps the trigger's trace.
-	tag, err := tx.Exec(ctx, `
-		INSERT INTO runs (run_id, pipeline, state, source, conf, logical_date, traceparent)
-		VALUES ($1, $2, 'queued', $3, $4, $5, $6)
-		ON CONFLICT (run_id) DO UPDATE SET traceparent = EXCLUDED.traceparent, updated_at = now()
-		WHERE runs.state = 'queued' AND runs.traceparent = ''`,
-		runID, pl.ID, source, conf, logical, ev.TraceParent)
+	changed, err := runstore.InsertTriggered(ctx, tx,
+		runstore.NewRun{RunID: runID, Pipeline: pl.ID, Source: source, Conf: conf, Logical: logical}, ev.TraceParent)
 	if err != nil {
-		return fmt.Errorf("create run: %w", err)
+		return err
 	}
-	if tag.RowsAffected() == 0 {
+	if !changed {
 		p.log.Info("trigger for an existing run ignored", "run_id", runID)
 		return nil
 	}
@@ -131,11 +127,9 @@ func (p *Projection) triggered(ctx context.Context, tx pgx.Tx, ev eventing.Event
 	return err
 }
 
-// stepStarted counts an attempt. Events may arrive out of order: a step that
-// already ended keeps its end state, and an attempt whose end came first is
-// not counted twice (see countEnd). A step whose state was set by hand
-// (steps.state_set_by) keeps it whatever its events say: they are late, from
-// work the change stopped.
+// stepStarted counts an attempt (runstore.StartStep: events may arrive out
+// of order). A step whose state was set by hand (steps.state_set_by) keeps it
+// whatever its events say: they are late, from work the change stopped.
 func (p *Projection) stepStarted(ctx context.Context, tx pgx.Tx, ev eventing.Event) error {
 	var s eventsv1.StepStarted
 	if err := ev.Decode(&s); err != nil {
@@ -144,32 +138,10 @@ func (p *Projection) stepStarted(ctx context.Context, tx pgx.Tx, ev eventing.Eve
 	if err := p.ensureStep(ctx, tx, ev, s.GetStep()); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, `
-		UPDATE steps SET
-			attempts = attempts + CASE WHEN starts_minus_ends >= 0 THEN 1 ELSE 0 END,
-			starts_minus_ends = starts_minus_ends + 1,
-			state = CASE WHEN state IN ('success', 'failed') THEN state ELSE 'running' END,
-			started_at = LEAST(coalesce(started_at, $3), $3),
-			updated_at = now()
-		WHERE run_id = $1 AND step = $2 AND state_set_by = ''`, ev.RunID, s.GetStep(), ev.Time())
-	if err != nil {
+	if err := runstore.StartStep(ctx, tx, ev.RunID, s.GetStep(), ev.Time()); err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `UPDATE runs SET state = 'running', started_at = coalesce(started_at, $2), updated_at = now()
-		WHERE run_id = $1 AND state = 'queued'`, ev.RunID, ev.Time())
-	return err
-}
-
-// countEnd counts the end of an attempt (success, failure, or a failure to be
-// retried). Every attempt sends one start and one end, in either order: an
-// end whose start has not come counts the attempt, and that start will not
-// (steps.starts_minus_ends). A step whose end came first shows its attempt.
-func countEnd(ctx context.Context, tx pgx.Tx, runID, step string) error {
-	_, err := tx.Exec(ctx, `UPDATE steps SET
-			attempts = attempts + CASE WHEN starts_minus_ends <= 0 THEN 1 ELSE 0 END,
-			starts_minus_ends = starts_minus_ends - 1
-		WHERE run_id = $1 AND step = $2 AND state_set_by = ''`, runID, step)
-	return err
+	return runstore.MarkStarted(ctx, tx, ev.RunID, ev.Time())
 }
 
 func (p *Projection) stepSucceeded(ctx context.Context, tx pgx.Tx, ev eventing.Event) error {
@@ -181,34 +153,30 @@ func (p *Projection) stepSucceeded(ctx context.Context, tx pgx.Tx, ev eventing.E
 	if err != nil {
 		return err
 	}
-	if err := countEnd(ctx, tx, ev.RunID, s.GetStep()); err != nil {
+	if err := runstore.EndStep(ctx, tx, ev.RunID, s.GetStep()); err != nil {
 		return err
 	}
 	figures, err := json.Marshal(orEmptyF(s.GetFigures()))
 	if err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `
-		UPDATE steps SET state = 'success', ended_at = $3, figures = $4, summary = $5, error = '',
-			started_at = coalesce(started_at, $3), updated_at = now()
-		WHERE run_id = $1 AND step = $2 AND state_set_by = ''`, ev.RunID, s.GetStep(), ev.Time(), figures, s.GetSummary()); err != nil {
+	if err := runstore.StepSucceeded(ctx, tx, ev.RunID, s.GetStep(), ev.Time(), figures, s.GetSummary()); err != nil {
 		return err
 	}
 	if pl.StepIndex(s.GetStep()) != len(pl.Steps)-1 {
 		return nil
 	}
-	if err := LockPipeline(ctx, tx, pl.ID); err != nil {
+	if err := runstore.LockPipeline(ctx, tx, pl.ID); err != nil {
 		return err
 	}
-	tag, err := tx.Exec(ctx, `UPDATE runs SET state = 'success', ended_at = $2, updated_at = now()
-		WHERE run_id = $1 AND state IN ('queued', 'running')`, ev.RunID, ev.Time())
-	return p.ended(ctx, tx, pl, tag, err)
+	ended, err := runstore.Succeed(ctx, tx, ev.RunID, ev.Time())
+	return p.ended(ctx, tx, pl, ended, err)
 }
 
-// ended starts the pipeline's next queued runs after a run ended (tag is the
-// UPDATE that ended it).
-func (p *Projection) ended(ctx context.Context, tx pgx.Tx, pl events.Pipeline, tag pgconn.CommandTag, err error) error {
-	if err != nil || tag.RowsAffected() == 0 {
+// ended starts the pipeline's next queued runs after a run ended (ended:
+// the event ended it).
+func (p *Projection) ended(ctx context.Context, tx pgx.Tx, pl events.Pipeline, ended bool, err error) error {
+	if err != nil || !ended {
 		return err
 	}
 	_, err = p.starter.StartQueued(ctx, tx, pl)
@@ -224,30 +192,24 @@ func (p *Projection) stepFailed(ctx context.Context, tx pgx.Tx, ev eventing.Even
 	if err != nil {
 		return err
 	}
-	if err := countEnd(ctx, tx, ev.RunID, s.GetStep()); err != nil {
+	if err := runstore.EndStep(ctx, tx, ev.RunID, s.GetStep()); err != nil {
 		return err
 	}
 	if s.GetRetrying() {
-		_, err := tx.Exec(ctx, `UPDATE steps SET state = 'up_for_retry', error = $3, updated_at = now()
-			WHERE run_id = $1 AND step = $2 AND state_set_by = '' AND state NOT IN ('success', 'failed')`, ev.RunID, s.GetStep(), s.GetError())
-		return err
+		return runstore.StepRetrying(ctx, tx, ev.RunID, s.GetStep(), s.GetError())
 	}
 	figures, err := json.Marshal(orEmptyF(s.GetFigures()))
 	if err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `
-		UPDATE steps SET state = 'failed', error = $3, ended_at = $4, figures = $5,
-			started_at = coalesce(started_at, $4), updated_at = now()
-		WHERE run_id = $1 AND step = $2 AND state_set_by = '' AND state <> 'success'`, ev.RunID, s.GetStep(), s.GetError(), ev.Time(), figures); err != nil {
+	if err := runstore.StepFailed(ctx, tx, ev.RunID, s.GetStep(), s.GetError(), ev.Time(), figures); err != nil {
 		return err
 	}
-	if err := LockPipeline(ctx, tx, pl.ID); err != nil {
+	if err := runstore.LockPipeline(ctx, tx, pl.ID); err != nil {
 		return err
 	}
-	tag, err := tx.Exec(ctx, `UPDATE runs SET state = 'failed', error = $2, ended_at = $3, updated_at = now()
-		WHERE run_id = $1 AND state IN ('queued', 'running')`, ev.RunID, s.GetStep()+": "+s.GetError(), ev.Time())
-	return p.ended(ctx, tx, pl, tag, err)
+	ended, err := runstore.Fail(ctx, tx, ev.RunID, s.GetStep()+": "+s.GetError(), ev.Time())
+	return p.ended(ctx, tx, pl, ended, err)
 }
 
 func (p *Projection) ensureStep(ctx context.Context, tx pgx.Tx, ev eventing.Event, step string) error {
@@ -266,8 +228,8 @@ func (p *Projection) ensureStepOf(ctx context.Context, tx pgx.Tx, ev eventing.Ev
 	if pl.StepIndex(step) < 0 {
 		return pl, eventing.Permanent(fmt.Errorf("pipeline %s has no step %q", pl.ID, step))
 	}
-	var exists bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM steps WHERE run_id = $1 AND step = $2)`, ev.RunID, step).Scan(&exists); err != nil {
+	exists, err := runstore.StepExists(ctx, tx, ev.RunID, step)
+	if err != nil {
 		return pl, err
 	}
 	if !exists {

@@ -13,6 +13,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/runstore"
 )
 
 // LimitFunc is a pipeline's max_active_runs (scheduler.Table.MaxActiveRuns).
@@ -34,16 +35,10 @@ func NewStarter(limit LimitFunc) *Starter {
 	return &Starter{limit: limit}
 }
 
-// LockPipeline locks a pipeline's row for the transaction. Every
-// transaction that ends, starts or queues a run of the pipeline takes it
-// before any of the pipeline's runs rows, in that order, so starts are
-// serialised across control instances and no two such transactions wait on
-// each other in a cycle.
+// LockPipeline locks a pipeline's row for the transaction
+// (runstore.LockPipeline).
 func LockPipeline(ctx context.Context, tx pgx.Tx, pipeline string) error {
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM pipelines WHERE id = $1 FOR UPDATE`, pipeline); err != nil {
-		return fmt.Errorf("lock pipeline %s: %w", pipeline, err)
-	}
-	return nil
+	return runstore.LockPipeline(ctx, tx, pipeline)
 }
 
 // StartQueued starts pl's oldest queued runs (queued_at, then run_id) while
@@ -54,20 +49,15 @@ func (s *Starter) StartQueued(ctx context.Context, tx pgx.Tx, pl events.Pipeline
 	if err := LockPipeline(ctx, tx, pl.ID); err != nil {
 		return nil, err
 	}
-	var running int
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM runs WHERE pipeline = $1 AND state = 'running'`, pl.ID).Scan(&running); err != nil {
+	running, err := runstore.CountRunning(ctx, tx, pl.ID)
+	if err != nil {
 		return nil, err
 	}
 	free := s.limit(pl.ID) - running
 	if free <= 0 {
 		return nil, nil
 	}
-	rows, err := tx.Query(ctx, `SELECT run_id, conf, logical_date, traceparent FROM runs
-		WHERE pipeline = $1 AND state = 'queued' ORDER BY queued_at, run_id LIMIT $2`, pl.ID, free)
-	if err != nil {
-		return nil, err
-	}
-	queued, err := pgx.CollectRows(rows, pgx.RowToStructByPos[queuedRun])
+	queued, err := runstore.OldestQueued(ctx, tx, pl.ID, free)
 	if err != nil {
 		return nil, err
 	}
@@ -81,25 +71,11 @@ func (s *Starter) StartQueued(ctx context.Context, tx pgx.Tx, pl events.Pipeline
 	return started, nil
 }
 
-type queuedRun struct {
-	RunID       string
-	Conf        []byte
-	Logical     time.Time
-	TraceParent string
-}
-
 // start makes a queued run running, creates its steps and emits run-started,
 // which starts its first step, with the conf keys the steps read.
-func start(ctx context.Context, tx pgx.Tx, pl events.Pipeline, r queuedRun) error {
-	if _, err := tx.Exec(ctx, `UPDATE runs SET state = 'running', started_at = now(), updated_at = now(), trace_id = $2
-		WHERE run_id = $1`, r.RunID, traceID(r.TraceParent)); err != nil {
+func start(ctx context.Context, tx pgx.Tx, pl events.Pipeline, r runstore.QueuedRun) error {
+	if err := runstore.Start(ctx, tx, r.RunID, traceID(r.TraceParent), pl.Steps); err != nil {
 		return err
-	}
-	for i, step := range pl.Steps {
-		if _, err := tx.Exec(ctx, `INSERT INTO steps (run_id, step, position, state) VALUES ($1, $2, $3, 'pending') ON CONFLICT DO NOTHING`,
-			r.RunID, step, i); err != nil {
-			return fmt.Errorf("create steps: %w", err)
-		}
 	}
 	ev, err := RunStarted(pl, r.RunID, r.Conf, r.Logical, r.TraceParent)
 	if err != nil {

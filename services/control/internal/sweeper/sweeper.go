@@ -36,6 +36,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/service"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/runstore"
 )
 
 // DefaultInterval is how often the sweeper looks for stale runs.
@@ -165,40 +166,16 @@ func (s *Sweeper) sweepPipeline(ctx context.Context, pipeline string, timeout ti
 		if _, err := s.starter.StartQueued(ctx, tx, pl); err != nil {
 			return err
 		}
-		// Quiet since the later of the run's start and its latest step end;
-		// a queued run waiting for a slot (another run is running) is not.
-		rows, err := tx.Query(ctx, `
-			WITH stale AS (
-				SELECT r.run_id FROM runs r
-				WHERE r.pipeline = $1 AND r.state IN ('queued', 'running')
-				  AND (r.state = 'running' OR NOT EXISTS (SELECT 1 FROM runs o WHERE o.pipeline = r.pipeline AND o.state = 'running'))
-				  AND greatest(coalesce(r.started_at, r.queued_at),
-				               (SELECT max(s.ended_at) FROM steps s WHERE s.run_id = r.run_id))
-				      < now() - make_interval(secs => $2)
-				ORDER BY r.run_id
-				FOR UPDATE OF r SKIP LOCKED
-			)
-			UPDATE runs r SET state = 'failed', error = $3, ended_at = now(), updated_at = now()
-			FROM stale
-			WHERE r.run_id = stale.run_id AND r.state IN ('queued', 'running')
-			RETURNING r.run_id, r.trace_id`, pipeline, timeout.Seconds(), reason)
-		if err != nil {
-			return err
-		}
-		type run struct{ id, trace string }
-		runs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (run, error) {
-			var x run
-			return x, r.Scan(&x.id, &x.trace)
-		})
+		runs, err := runstore.FailStale(ctx, tx, pipeline, timeout, reason)
 		if err != nil {
 			return err
 		}
 		for _, r := range runs {
-			step, err := failOpenSteps(ctx, tx, r.id, reason)
+			step, err := failOpenSteps(ctx, tx, r.RunID, reason)
 			if err != nil {
 				return err
 			}
-			ev, err := eventing.New(events.StepFailed, events.Source(events.Control), r.id, pipeline, traceParent(r.trace),
+			ev, err := eventing.New(events.StepFailed, events.Source(events.Control), r.RunID, pipeline, traceParent(r.TraceID),
 				&eventsv1.StepFailed{Step: step, Error: reason})
 			if err != nil {
 				return err
@@ -206,7 +183,7 @@ func (s *Sweeper) sweepPipeline(ctx context.Context, pipeline string, timeout ti
 			if err := eventing.Emit(ctx, tx, ev); err != nil {
 				return err
 			}
-			out = append(out, Failed{RunID: r.id, Pipeline: pipeline, Step: step, Reason: reason})
+			out = append(out, Failed{RunID: r.RunID, Pipeline: pipeline, Step: step, Reason: reason})
 		}
 		if len(runs) == 0 {
 			return nil
@@ -224,72 +201,34 @@ func (s *Sweeper) sweepPipeline(ctx context.Context, pipeline string, timeout ti
 // none had started, its first pending step, and returns the first (by
 // position) it failed.
 func failOpenSteps(ctx context.Context, tx pgx.Tx, runID, reason string) (string, error) {
-	rows, err := tx.Query(ctx, `
-		UPDATE steps SET state = 'failed', error = $2, ended_at = now(),
-			started_at = coalesce(started_at, now()), updated_at = now()
-		WHERE run_id = $1 AND state IN ('running', 'up_for_retry')
-		RETURNING step, position`, runID, reason)
-	if err != nil {
-		return "", err
-	}
-	type st struct {
-		name string
-		pos  int
-	}
-	steps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (st, error) {
-		var x st
-		return x, r.Scan(&x.name, &x.pos)
-	})
-	if err != nil {
-		return "", err
-	}
-	if len(steps) > 0 {
-		first := steps[0]
-		for _, s := range steps[1:] {
-			if s.pos < first.pos {
-				first = s
-			}
-		}
-		return first.name, nil
-	}
-	failFirstPending := func() (string, error) {
-		var step string
-		err := tx.QueryRow(ctx, `
-			UPDATE steps SET state = 'failed', error = $2, ended_at = now(),
-				started_at = coalesce(started_at, now()), updated_at = now()
-			WHERE (run_id, step) = (SELECT run_id, step FROM steps WHERE run_id = $1 AND state = 'pending' ORDER BY position LIMIT 1)
-			RETURNING step`, runID, reason).Scan(&step)
+	step, err := runstore.FailOpenSteps(ctx, tx, runID, reason)
+	if err != nil || step != "" {
 		return step, err
 	}
-	step, err := failFirstPending()
-	if !errors.Is(err, pgx.ErrNoRows) {
+	step, err = runstore.FailFirstPending(ctx, tx, runID, reason)
+	if !errors.Is(err, runstore.ErrNotFound) {
 		return step, err
 	}
 	// No step rows: a queued manual run whose trigger never reached control.
 	// Its steps are created, as the trigger would have, and the first fails.
-	var pipeline string
-	if err := tx.QueryRow(ctx, `SELECT pipeline FROM runs WHERE run_id = $1`, runID).Scan(&pipeline); err != nil {
+	pipeline, err := runstore.PipelineOf(ctx, tx, runID)
+	if err != nil {
 		return "", err
 	}
 	p, ok := events.LookupPipeline(pipeline)
 	if !ok {
 		return "", fmt.Errorf("run %s: unknown pipeline %q", runID, pipeline)
 	}
-	for i, name := range p.Steps {
-		if _, err := tx.Exec(ctx, `INSERT INTO steps (run_id, step, position, state) VALUES ($1, $2, $3, 'pending') ON CONFLICT DO NOTHING`,
-			runID, name, i); err != nil {
-			return "", err
-		}
+	if err := runstore.CreateSteps(ctx, tx, runID, p.Steps); err != nil {
+		return "", err
 	}
-	step, err = failFirstPending()
-	if !errors.Is(err, pgx.ErrNoRows) {
+	step, err = runstore.FailFirstPending(ctx, tx, runID, reason)
+	if !errors.Is(err, runstore.ErrNotFound) {
 		return step, err
 	}
 	// Every step ended but the run did not (not produced by the projection):
 	// the alert names the first step that did not succeed, else the last.
-	err = tx.QueryRow(ctx, `SELECT step FROM steps WHERE run_id = $1
-		ORDER BY (state = 'success'), CASE WHEN state = 'success' THEN -position ELSE position END LIMIT 1`, runID).Scan(&step)
-	return step, err
+	return runstore.FirstUnsucceeded(ctx, tx, runID)
 }
 
 var traceID = regexp.MustCompile(`^[0-9a-f]{32}$`)

@@ -24,6 +24,7 @@ import (
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/scheduler"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/runstore"
 )
 
 // Defaults of the watcher.
@@ -48,18 +49,13 @@ func Missing(ctx context.Context, q Querier, ticks []time.Time) ([]time.Time, er
 	for i, t := range ticks {
 		ids[i] = projection.RunIDFor("scheduled", t)
 	}
-	rows, err := q.Query(ctx, `SELECT n FROM unnest($1::text[]) WITH ORDINALITY AS w(id, n)
-		WHERE NOT EXISTS (SELECT 1 FROM runs WHERE run_id = w.id) ORDER BY n`, ids)
-	if err != nil {
-		return nil, err
-	}
-	ns, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	ns, err := runstore.Missing(ctx, q, ids)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]time.Time, len(ns))
 	for i, n := range ns {
-		out[i] = ticks[n-1]
+		out[i] = ticks[n]
 	}
 	return out, nil
 }
@@ -142,7 +138,7 @@ func (w *Watcher) check(ctx context.Context, tx pgx.Tx, pl events.Pipeline, e sc
 		paused  bool
 		changed time.Time
 	)
-	if err := projection.LockPipeline(ctx, tx, pl.ID); err != nil {
+	if err := runstore.LockPipeline(ctx, tx, pl.ID); err != nil {
 		return nil, err
 	}
 	if err := tx.QueryRow(ctx, `SELECT paused, updated_at FROM pipelines WHERE id = $1`, pl.ID).Scan(&paused, &changed); err != nil || paused {
@@ -189,13 +185,11 @@ func (w *Watcher) check(ctx context.Context, tx pgx.Tx, pl events.Pipeline, e sc
 // exists; it reports whether it did. The caller holds the pipeline's lock
 // and starts queued runs afterwards (projection.Starter).
 func QueueRun(ctx context.Context, tx pgx.Tx, pipeline string, tick time.Time, source string) (bool, error) {
-	tag, err := tx.Exec(ctx, `INSERT INTO runs (run_id, pipeline, state, source, logical_date)
-		VALUES ($1, $2, 'queued', $3, $4) ON CONFLICT (run_id) DO NOTHING`,
-		projection.RunIDFor("scheduled", tick), pipeline, source, tick)
+	created, err := runstore.Queue(ctx, tx, projection.RunIDFor("scheduled", tick), pipeline, source, tick)
 	if err != nil {
 		return false, fmt.Errorf("queue run of %s at %s: %w", pipeline, tick, err)
 	}
-	return tag.RowsAffected() == 1, nil
+	return created, nil
 }
 
 func later(a, b time.Time) time.Time {
