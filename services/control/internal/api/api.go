@@ -28,6 +28,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/scheduler"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/runstore"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/ticks"
 )
 
@@ -51,10 +52,7 @@ func New(pool *pgxpool.Pool, table scheduler.Table, relay Nudger, log *slog.Logg
 	return &Server{pool: pool, table: table, relay: relay, starter: projection.NewStarter(table.MaxActiveRuns), log: log, now: time.Now}
 }
 
-// Run states (runs.state) and step states (steps.state).
 var (
-	runStates     = []string{"queued", "running", "success", "failed", "cancelled", "skipped"}
-	cancellable   = []string{"queued", "running"}
 	manualSource  = "manual"
 	errNoPipeline = errors.New("no such pipeline")
 )
@@ -101,53 +99,9 @@ func (s *Server) pipeline(ctx context.Context, id string) (*controlv1.Pipeline, 
 // pipelines loads the pause state and last run of registered pipelines ids
 // in one query.
 func (s *Server) pipelines(ctx context.Context, ids []string) ([]*controlv1.Pipeline, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT p.id, p.paused, a.running, a.queued, r.*
-		FROM unnest($1::text[]) WITH ORDINALITY AS want(id, n)
-		JOIN pipelines p ON p.id = want.id
-		CROSS JOIN LATERAL (
-			SELECT count(*) FILTER (WHERE state = 'running') AS running, count(*) FILTER (WHERE state = 'queued') AS queued
-			FROM runs WHERE runs.pipeline = p.id AND state IN ('queued', 'running')
-		) a
-		LEFT JOIN LATERAL (
-			SELECT `+RunColumns+` FROM runs WHERE runs.pipeline = p.id
-			ORDER BY queued_at DESC, run_id DESC LIMIT 1
-		) r ON true
-		ORDER BY want.n`, ids)
+	got, err := runstore.Pipelines(ctx, s.pool, ids)
 	if err != nil {
-		return nil, fmt.Errorf("load pipelines: %w", err)
-	}
-	type row struct {
-		id              string
-		paused          bool
-		running, queued int32
-		last            *controlv1.Run
-	}
-	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-		var (
-			x                    row
-			runID, pl, st, src   *string
-			conf                 []byte
-			logical, queued      *time.Time
-			started, ended       *time.Time
-			errText, idempotency *string
-			setBy                *string
-		)
-		if err := r.Scan(&x.id, &x.paused, &x.running, &x.queued, &runID, &pl, &st, &src, &conf, &logical, &queued, &started, &ended,
-			&errText, &idempotency, &setBy); err != nil {
-			return x, err
-		}
-		if runID != nil {
-			x.last = &controlv1.Run{RunId: *runID, Pipeline: *pl, State: *st, Source: *src,
-				LogicalDate: ts(logical), QueuedAt: ts(queued), StartedAt: ts(started), EndedAt: ts(ended),
-				Error: *errText, IdempotencyKey: *idempotency, StateSetBy: *setBy,
-			}
-			x.last.Conf, x.last.ConfJson = runConf(conf)
-		}
-		return x, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("load pipelines: %w", err)
+		return nil, err
 	}
 	if len(got) != len(ids) {
 		// SyncPipelines runs at start-up; a missing row is a broken install.
@@ -160,11 +114,11 @@ func (s *Server) pipelines(ctx context.Context, ids []string) ([]*controlv1.Pipe
 	now := s.now()
 	out := make([]*controlv1.Pipeline, len(got))
 	for i, g := range got {
-		pl, _ := events.LookupPipeline(g.id)
+		pl, _ := events.LookupPipeline(g.ID)
 		p := &controlv1.Pipeline{
 			Id: pl.ID, Aliases: pl.Aliases, Description: pl.Description, Steps: pl.Steps,
-			TimeZone: s.table.TimeZone, Paused: g.paused, LastRun: g.last,
-			ActiveRuns: g.running, QueuedRuns: g.queued, MissedTicks: missed[pl.ID],
+			TimeZone: s.table.TimeZone, Paused: g.Paused, LastRun: g.Last,
+			ActiveRuns: g.Running, QueuedRuns: g.Queued, MissedTicks: missed[pl.ID],
 		}
 		if e, ok := s.table.Lookup(pl.ID); ok {
 			p.Schedule = e.Schedule
@@ -287,42 +241,23 @@ func (s *Server) TriggerPipeline(ctx context.Context, req *controlv1.TriggerPipe
 // key already used for the pipeline it returns the existing run instead (a
 // concurrent first use waits on the unique index, then finds the row).
 func (s *Server) insertRun(ctx context.Context, tx pgx.Tx, pl events.Pipeline, conf Conf, key string) (*controlv1.Run, bool, error) {
-	var nullKey *string
-	if key != "" {
-		nullKey = &key
-	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	for range 10 {
-		rows, err := tx.Query(ctx, `
-			INSERT INTO runs (run_id, pipeline, state, source, conf, logical_date, queued_at, idempotency_key)
-			VALUES ($1, $2, 'queued', $3, $4, $5, $5, $6)
-			ON CONFLICT DO NOTHING
-			RETURNING `+RunColumns,
-			projection.RunIDFor(manualSource, now), pl.ID, manualSource, string(conf.JSON), now, nullKey)
-		if err != nil {
-			return nil, false, fmt.Errorf("insert run: %w", err)
-		}
-		run, err := pgx.CollectExactlyOneRow(rows, ScanRun)
-		if err == nil {
-			return run, true, nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return nil, false, fmt.Errorf("insert run: %w", err)
+		run, err := runstore.Insert(ctx, tx, runstore.NewRun{RunID: projection.RunIDFor(manualSource, now), Pipeline: pl.ID,
+			Source: manualSource, Conf: conf.JSON, Logical: now, Queued: now, IdempotencyKey: key})
+		if !errors.Is(err, runstore.ErrExists) {
+			return run, err == nil, err
 		}
 		if key != "" {
-			rows, err := tx.Query(ctx, `SELECT `+RunColumns+` FROM runs WHERE pipeline = $1 AND idempotency_key = $2`, pl.ID, key)
-			if err != nil {
-				return nil, false, fmt.Errorf("find run by idempotency key: %w", err)
-			}
-			run, err := pgx.CollectExactlyOneRow(rows, ScanRun)
+			run, err := runstore.ByIdempotencyKey(ctx, tx, pl.ID, key)
 			if err == nil {
 				if !sameConf(run.GetConfJson(), conf.JSON) {
 					return nil, false, errorf(codes.AlreadyExists, "idempotency_key %q was used with a different conf (run %s)", key, run.GetRunId())
 				}
 				return run, false, nil
 			}
-			if !errors.Is(err, pgx.ErrNoRows) {
-				return nil, false, fmt.Errorf("find run by idempotency key: %w", err)
+			if !errors.Is(err, runstore.ErrNotFound) {
+				return nil, false, err
 			}
 		}
 		// Another manual run got the same microsecond: take the next one.
@@ -336,25 +271,18 @@ func (s *Server) insertRun(ctx context.Context, tx pgx.Tx, pl events.Pipeline, c
 // stops its work where the engine allows it (eventing.ErrRunStopped).
 func (s *Server) CancelRun(ctx context.Context, req *controlv1.CancelRunRequest) (*controlv1.Run, error) {
 	return s.changeRun(ctx, req.GetRunId(), false, func(ctx context.Context, tx pgx.Tx, r lockedRun) error {
-		if !slices.Contains(cancellable, r.state) {
+		if !r.state.Active() {
 			return errorf(codes.FailedPrecondition, "run %q is %s: only a queued or running run can be cancelled", r.id, r.state)
 		}
-		return stopRun(ctx, tx, r, "cancelled", "cancelled by "+r.by)
+		return stopRun(ctx, tx, r, runstore.Cancelled, "cancelled by "+r.by)
 	}, "run cancelled")
 }
 
-// lockRun locks a run's pipeline (projection.LockPipeline), then the run's
-// row, and returns its pipeline and state.
-func (s *Server) lockRun(ctx context.Context, tx pgx.Tx, runID string) (events.Pipeline, string, error) {
-	var id, state string
-	err := tx.QueryRow(ctx, `SELECT pipeline FROM runs WHERE run_id = $1`, runID).Scan(&id)
-	if err == nil {
-		err = projection.LockPipeline(ctx, tx, id)
-	}
-	if err == nil {
-		err = tx.QueryRow(ctx, `SELECT state FROM runs WHERE run_id = $1 FOR UPDATE`, runID).Scan(&state)
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
+// lockRun locks a run's pipeline, then the run's row (runstore.LockRun),
+// and returns its pipeline and state.
+func (s *Server) lockRun(ctx context.Context, tx pgx.Tx, runID string) (events.Pipeline, runstore.State, error) {
+	id, state, err := runstore.LockRun(ctx, tx, runID)
+	if errors.Is(err, runstore.ErrNotFound) {
 		return events.Pipeline{}, "", notFound("run %q not found", runID)
 	}
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
 	"github.com/cmmsflow/cmmsflow/scheduler"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/runstore"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/ticks"
 )
 
@@ -47,7 +48,7 @@ func (s *Server) BackfillPipeline(ctx context.Context, req *controlv1.BackfillPi
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		resp.CreatedRunIds = resp.CreatedRunIds[:0]
-		if err := projection.LockPipeline(ctx, tx, pl.ID); err != nil {
+		if err := runstore.LockPipeline(ctx, tx, pl.ID); err != nil {
 			return err
 		}
 		for _, t := range all {

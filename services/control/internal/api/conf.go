@@ -76,21 +76,6 @@ func requestConf(pl events.Pipeline, req *controlv1.TriggerPipelineRequest) (Con
 	return parseConf(pl, obj)
 }
 
-// runConf splits a runs.conf value into the run's string values and its JSON.
-func runConf(b []byte) (map[string]string, string) {
-	var obj map[string]any
-	if err := json.Unmarshal(b, &obj); err != nil || obj == nil {
-		return map[string]string{}, "{}"
-	}
-	out := make(map[string]string, len(obj))
-	for k, v := range obj {
-		if s, ok := v.(string); ok {
-			out[k] = s
-		}
-	}
-	return out, string(b)
-}
-
 // sameConf reports whether two confs are the same JSON value.
 func sameConf(a string, b []byte) bool {
 	var x, y any

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc/codes"
@@ -15,6 +14,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/runstore"
 )
 
 // RetryRun re-runs a finished run from a step (Airflow's "clear"): by default
@@ -79,13 +79,9 @@ type retryPlan struct {
 // retryRow is what planRetry reads of the run, locked.
 type retryRow struct {
 	pipeline events.Pipeline
-	state    string
-	logical  time.Time
-	conf     []byte
-	steps    []stepState
+	state    runstore.State
+	runstore.RetryInfo
 }
-
-type stepState struct{ step, state string }
 
 // planRetry locks the run (and its pipeline) and checks that it can be
 // retried from step from ("" for its failed step) within the pipeline's
@@ -96,10 +92,10 @@ func (s *Server) planRetry(ctx context.Context, tx pgx.Tx, runID, from, tracepar
 		return nil, err
 	}
 	pl := r.pipeline
-	if slices.Contains(cancellable, r.state) {
+	if r.state.Active() {
 		return nil, errorf(codes.Aborted, "run %q is %s: only a finished run can be retried (cancel it first)", runID, r.state)
 	}
-	if from, err = retryFrom(pl, runID, r.steps, from); err != nil {
+	if from, err = retryFrom(pl, runID, r.Steps, from); err != nil {
 		return nil, err
 	}
 	if err := s.freeSlot(ctx, tx, pl); err != nil {
@@ -121,28 +117,15 @@ func (s *Server) lockRunForRetry(ctx context.Context, tx pgx.Tx, runID string) (
 	if r.pipeline, r.state, err = s.lockRun(ctx, tx, runID); err != nil {
 		return r, err
 	}
-	if err := tx.QueryRow(ctx, `SELECT logical_date, conf FROM runs WHERE run_id = $1`, runID).Scan(&r.logical, &r.conf); err != nil {
-		return r, fmt.Errorf("retry: read run: %w", err)
-	}
-	rows, err := tx.Query(ctx, `SELECT step, state FROM steps WHERE run_id = $1 ORDER BY position`, runID)
-	if err != nil {
-		return r, fmt.Errorf("retry: steps: %w", err)
-	}
-	r.steps, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (stepState, error) {
-		var s stepState
-		return s, row.Scan(&s.step, &s.state)
-	})
-	if err != nil {
-		return r, fmt.Errorf("retry: steps: %w", err)
-	}
-	return r, nil
+	r.RetryInfo, err = runstore.ReadForRetry(ctx, tx, runID)
+	return r, err
 }
 
 // freeSlot refuses a retry when the pipeline already runs its
 // max_active_runs (the caller holds the pipeline's lock).
 func (s *Server) freeSlot(ctx context.Context, tx pgx.Tx, pl events.Pipeline) error {
-	var running int
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM runs WHERE pipeline = $1 AND state = 'running'`, pl.ID).Scan(&running); err != nil {
+	running, err := runstore.CountRunning(ctx, tx, pl.ID)
+	if err != nil {
 		return fmt.Errorf("retry: count running runs: %w", err)
 	}
 	if limit := s.table.MaxActiveRuns(pl.ID); running >= limit {
@@ -153,29 +136,29 @@ func (s *Server) freeSlot(ctx context.Context, tx pgx.Tx, pl events.Pipeline) er
 
 // retryFrom names the step to retry from and checks the steps: every step
 // before it succeeded (its output is reused) and none is still at work.
-func retryFrom(pl events.Pipeline, runID string, steps []stepState, from string) (string, error) {
+func retryFrom(pl events.Pipeline, runID string, steps []runstore.StepState, from string) (string, error) {
 	valid := strings.Join(pl.Steps, ", ")
 	if len(steps) == 0 {
 		return "", errorf(codes.FailedPrecondition, "run %q never started a step: trigger a new run", runID)
 	}
 	if from == "" {
-		i := slices.IndexFunc(steps, func(s stepState) bool { return s.state == "failed" })
+		i := slices.IndexFunc(steps, func(s runstore.StepState) bool { return s.State == runstore.Failed })
 		if i < 0 {
 			return "", invalid("from_step: run %q has no failed step: name the step to retry from, one of %s", runID, valid)
 		}
-		from = steps[i].step
+		from = steps[i].Step
 	}
 	pos := pl.StepIndex(from)
 	if pos < 0 {
 		return "", invalid("from_step: %q is not a step of %s: want one of %s", from, pl.ID, valid)
 	}
 	for i, s := range steps {
-		if s.state == "running" || s.state == "up_for_retry" {
-			return "", errorf(codes.Aborted, "step %s of run %q is still %s: wait for it to end", s.step, runID, s.state)
+		if s.State == runstore.Running || s.State == runstore.UpForRetry {
+			return "", errorf(codes.Aborted, "step %s of run %q is still %s: wait for it to end", s.Step, runID, s.State)
 		}
-		if i < pos && s.state != "success" {
+		if i < pos && s.State != runstore.Success {
 			return "", errorf(codes.FailedPrecondition,
-				"step %s of run %q is %s, and %s needs its output: retry from %s", s.step, runID, s.state, from, s.step)
+				"step %s of run %q is %s, and %s needs its output: retry from %s", s.Step, runID, s.State, from, s.Step)
 		}
 	}
 	return from, nil
@@ -187,7 +170,7 @@ func retryFrom(pl events.Pipeline, runID string, steps []stepState, from string)
 // events for eventing.PublishedRetention.
 func stepInput(ctx context.Context, tx pgx.Tx, pl events.Pipeline, runID, from string, r retryRow) (eventing.Event, error) {
 	if pl.StepIndex(from) == 0 {
-		return projection.RunStarted(pl, runID, r.conf, r.logical, "")
+		return projection.RunStarted(pl, runID, r.Conf, r.Logical, "")
 	}
 	typ := pl.Input(from)
 	var m eventing.Message
@@ -210,11 +193,8 @@ func stepInput(ctx context.Context, tx pgx.Tx, pl events.Pipeline, runID, from s
 // apply resets the steps from the plan's on and the run, and (unless dry)
 // emits the input copy, recording its trace as the run's.
 func (p *retryPlan) apply(ctx context.Context, tx pgx.Tx, dry bool) error {
-	if _, err := tx.Exec(ctx, `
-		UPDATE steps SET state = 'pending', started_at = NULL, ended_at = NULL, error = '', summary = '',
-			figures = '{}', state_set_by = '', updated_at = now()
-		WHERE run_id = $1 AND position >= $2`, p.runID, p.position); err != nil {
-		return fmt.Errorf("retry: reset steps: %w", err)
+	if err := runstore.ResetSteps(ctx, tx, p.runID, p.position); err != nil {
+		return err
 	}
 	trace := p.input.TraceID()
 	if !dry {
@@ -223,11 +203,5 @@ func (p *retryPlan) apply(ctx context.Context, tx pgx.Tx, dry bool) error {
 			return err
 		}
 	}
-	if _, err := tx.Exec(ctx, `
-		UPDATE runs SET state = 'running', started_at = now(), ended_at = NULL, error = '', trace_id = $2,
-			state_set_by = '', retries = retries + 1, updated_at = now()
-		WHERE run_id = $1`, p.runID, trace); err != nil {
-		return fmt.Errorf("retry: reset run: %w", err)
-	}
-	return nil
+	return runstore.Restart(ctx, tx, p.runID, trace)
 }

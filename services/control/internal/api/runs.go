@@ -4,35 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/runstore"
 )
-
-// RunColumns are the runs columns ScanRun reads.
-const RunColumns = `run_id, pipeline, state, source, conf, logical_date, queued_at, started_at, ended_at, error, coalesce(idempotency_key, ''), state_set_by`
-
-// ScanRun scans the RunColumns of a runs row.
-func ScanRun(r pgx.CollectableRow) (*controlv1.Run, error) {
-	var (
-		run             controlv1.Run
-		conf            []byte
-		logical, queued time.Time
-		started, ended  *time.Time
-	)
-	if err := r.Scan(&run.RunId, &run.Pipeline, &run.State, &run.Source, &conf, &logical, &queued,
-		&started, &ended, &run.Error, &run.IdempotencyKey, &run.StateSetBy); err != nil {
-		return nil, err
-	}
-	run.Conf, run.ConfJson = runConf(conf)
-	run.LogicalDate, run.QueuedAt = ts(&logical), ts(&queued)
-	run.StartedAt, run.EndedAt = ts(started), ts(ended)
-	return &run, nil
-}
 
 // ListRuns pages through runs newest first (queued_at, then run_id), with
 // optional pipeline and state filters.
@@ -41,11 +19,7 @@ func (s *Server) ListRuns(ctx context.Context, req *controlv1.ListRunsRequest) (
 	if err != nil {
 		return nil, err
 	}
-	var (
-		where []string
-		args  []any
-	)
-	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	var f runstore.Filter
 	pipeline := req.GetPipeline()
 	if pipeline != "" {
 		pl, err := lookupPipeline(pipeline)
@@ -53,13 +27,14 @@ func (s *Server) ListRuns(ctx context.Context, req *controlv1.ListRunsRequest) (
 			return nil, invalid("pipeline: unknown pipeline %q", pipeline)
 		}
 		pipeline = pl.ID
-		where = append(where, "pipeline = "+arg(pipeline))
+		f.Pipeline = pipeline
 	}
 	if st := req.GetState(); st != "" {
-		if !slices.Contains(runStates, st) {
-			return nil, invalid("state: %q is not one of %s", st, strings.Join(runStates, ", "))
+		state, err := runstore.ParseRunState(st)
+		if err != nil {
+			return nil, invalid("state: %s", err)
 		}
-		where = append(where, "state = "+arg(st))
+		f.States = []runstore.State{state}
 	}
 	filter := pipeline + "|" + req.GetState()
 	tok, err := decodeToken(req.GetPageToken(), filter)
@@ -67,20 +42,11 @@ func (s *Server) ListRuns(ctx context.Context, req *controlv1.ListRunsRequest) (
 		return nil, err
 	}
 	if tok != nil {
-		where = append(where, "(queued_at, run_id) < ("+arg(tok.time())+", "+arg(tok.ID)+")")
+		f.After = &runstore.Cursor{QueuedAt: tok.time(), RunID: tok.ID}
 	}
-	q := `SELECT ` + RunColumns + ` FROM runs`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	q += ` ORDER BY queued_at DESC, run_id DESC LIMIT ` + arg(size+1)
-	rows, err := s.pool.Query(ctx, q, args...)
+	runs, err := runstore.List(ctx, s.pool, f, runstore.Order{}, runstore.Page{Limit: size + 1})
 	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
-	}
-	runs, err := pgx.CollectRows(rows, ScanRun)
-	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
+		return nil, err
 	}
 	resp := &controlv1.ListRunsResponse{Runs: runs}
 	if len(runs) > size {
@@ -99,45 +65,13 @@ func (s *Server) GetRun(ctx context.Context, req *controlv1.GetRunRequest) (*con
 	return loadRun(ctx, s.pool, req.GetRunId())
 }
 
-// querier is a pool or a transaction.
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
 // loadRun reads a run with its steps in order.
-func loadRun(ctx context.Context, q querier, runID string) (*controlv1.Run, error) {
-	rows, err := q.Query(ctx, `SELECT `+RunColumns+` FROM runs WHERE run_id = $1`, runID)
-	if err != nil {
-		return nil, fmt.Errorf("get run: %w", err)
-	}
-	run, err := pgx.CollectExactlyOneRow(rows, ScanRun)
-	if errors.Is(err, pgx.ErrNoRows) {
+func loadRun(ctx context.Context, db runstore.DB, runID string) (*controlv1.Run, error) {
+	run, err := runstore.Get(ctx, db, runID)
+	if errors.Is(err, runstore.ErrNotFound) {
 		return nil, notFound("run %q not found", runID)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("get run: %w", err)
-	}
-	rows, err = q.Query(ctx, `
-		SELECT step, position, state, attempts, started_at, ended_at, error, summary, figures, state_set_by
-		FROM steps WHERE run_id = $1 ORDER BY position`, run.GetRunId())
-	if err != nil {
-		return nil, fmt.Errorf("get steps: %w", err)
-	}
-	run.Steps, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*controlv1.Step, error) {
-		var (
-			st             controlv1.Step
-			started, ended *time.Time
-		)
-		if err := r.Scan(&st.Step, &st.Position, &st.State, &st.Attempts, &started, &ended, &st.Error, &st.Summary, &st.Figures, &st.StateSetBy); err != nil {
-			return nil, err
-		}
-		st.StartedAt, st.EndedAt = ts(started), ts(ended)
-		return &st, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("get steps: %w", err)
-	}
-	return run, nil
+	return run, err
 }
 
 // ListNotifications pages through a technician's in-app inbox, newest first.

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -12,66 +11,68 @@ import (
 
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/runstore"
 )
 
 // The states a caller may set (Airflow's UpdateDagRunState and
 // UpdateTaskState).
 var (
-	settableRunStates  = []string{"success", "failed", "queued"}
-	settableStepStates = []string{"success", "failed", "skipped"}
+	settableRunStates  = []runstore.State{runstore.Success, runstore.Failed, runstore.Queued}
+	settableStepStates = []runstore.State{runstore.Success, runstore.Failed, runstore.Skipped}
 )
 
 // SetRunState sets a run's state by hand (Airflow's "mark success",
 // "mark failed" and "queue up"); see the proto for what each state does.
 // Setting the state a run already has changes nothing.
 func (s *Server) SetRunState(ctx context.Context, req *controlv1.SetRunStateRequest) (*controlv1.Run, error) {
-	state := req.GetState()
+	state := runstore.State(req.GetState())
 	if !slices.Contains(settableRunStates, state) {
-		return nil, invalid("state: %q is not one of %s", state, strings.Join(settableRunStates, ", "))
+		return nil, invalid("state: %q is not one of %s", state, runstore.Join(settableRunStates))
 	}
 	return s.changeRun(ctx, req.GetRunId(), req.GetDryRun(), func(ctx context.Context, tx pgx.Tx, r lockedRun) error {
 		switch {
-		case state == r.state && r.state != "queued":
+		case state == r.state && r.state != runstore.Queued:
 			return nil
-		case state == "queued":
+		case state == runstore.Queued:
 			return requeue(ctx, tx, r)
-		case state == "success":
+		case state == runstore.Success:
 			return markSucceeded(ctx, tx, r)
 		default:
-			return stopRun(ctx, tx, r, "failed", "marked failed by "+r.by)
+			return stopRun(ctx, tx, r, runstore.Failed, "marked failed by "+r.by)
 		}
-	}, "run state set", "state", state)
+	}, "run state set", "state", string(state))
 }
 
 // SetStepState sets a step's state by hand (Airflow's PATCH task
 // instance); see the proto for how the run follows.
 func (s *Server) SetStepState(ctx context.Context, req *controlv1.SetStepStateRequest) (*controlv1.Run, error) {
-	state, step := req.GetState(), req.GetStep()
+	state, step := runstore.State(req.GetState()), req.GetStep()
 	if !slices.Contains(settableStepStates, state) {
-		return nil, invalid("state: %q is not one of %s", state, strings.Join(settableStepStates, ", "))
+		return nil, invalid("state: %q is not one of %s", state, runstore.Join(settableStepStates))
 	}
 	return s.changeRun(ctx, req.GetRunId(), req.GetDryRun(), func(ctx context.Context, tx pgx.Tx, r lockedRun) error {
 		if r.pipeline.StepIndex(step) < 0 {
 			return invalid("step: %q is not a step of %s: want one of %s", step, r.pipeline.ID, strings.Join(r.pipeline.Steps, ", "))
 		}
-		if !slices.Contains(cancellable, r.state) {
+		if !r.state.Active() {
 			return setFinishedStep(ctx, tx, r, step, state)
 		}
-		if state != "failed" {
+		if state != runstore.Failed {
 			return errorf(codes.FailedPrecondition, "run %q is %s: step %s can be marked %s only once the run has ended "+
 				"(the steps after it need its output); mark it failed, or cancel the run first", r.id, r.state, step, state)
 		}
-		if err := setStep(ctx, tx, r, step, "failed", "marked failed by "+r.by); err != nil {
+		if err := runstore.SetStepState(ctx, tx, r.id, step, runstore.Failed, "marked failed by "+r.by, r.by); err != nil {
 			return err
 		}
-		return stopRun(ctx, tx, r, "failed", step+": marked failed by "+r.by)
-	}, "step state set", "step", step, "state", state)
+		return stopRun(ctx, tx, r, runstore.Failed, step+": marked failed by "+r.by)
+	}, "step state set", "step", step, "state", string(state))
 }
 
 // lockedRun is a run locked for a change by hand, and who makes it.
 type lockedRun struct {
-	id, state, by string
-	pipeline      events.Pipeline
+	id, by   string
+	state    runstore.State
+	pipeline events.Pipeline
 }
 
 // changeRun applies change to the locked run in one transaction, starts the
@@ -123,102 +124,56 @@ func checkRunID(runID string) error {
 // markSucceeded ends the run successful with every step that did not
 // succeed marked success (Airflow's set_dag_run_state_to_success).
 func markSucceeded(ctx context.Context, tx pgx.Tx, r lockedRun) error {
-	if _, err := tx.Exec(ctx, `
-		UPDATE steps SET state = 'success', state_set_by = $2, error = '', ended_at = coalesce(ended_at, now()), updated_at = now()
-		WHERE run_id = $1 AND state <> 'success'`, r.id, r.by); err != nil {
-		return fmt.Errorf("mark steps success: %w", err)
+	if err := runstore.MarkStepsSucceeded(ctx, tx, r.id, r.by); err != nil {
+		return err
 	}
-	return endRun(ctx, tx, r, "success", "")
+	return runstore.SetState(ctx, tx, r.id, runstore.Success, "", r.by)
 }
 
 // stopRun ends the run in state (failed or cancelled) with why as its
 // error: its steps at work are failed with that error, its pending ones
 // skipped (Airflow's set_dag_run_state_to_failed). The steps' services see
 // the run ended and stop their work (eventing.ErrRunStopped).
-func stopRun(ctx context.Context, tx pgx.Tx, r lockedRun, state, why string) error {
-	if _, err := tx.Exec(ctx, `
-		UPDATE steps SET state = CASE WHEN state = 'pending' THEN 'skipped' ELSE 'failed' END,
-			error = CASE WHEN state = 'pending' THEN error ELSE $3 END,
-			ended_at = CASE WHEN state = 'pending' THEN ended_at ELSE now() END,
-			state_set_by = $2, updated_at = now()
-		WHERE run_id = $1 AND state IN ('pending', 'running', 'up_for_retry')`, r.id, r.by, why); err != nil {
-		return fmt.Errorf("stop steps: %w", err)
+func stopRun(ctx context.Context, tx pgx.Tx, r lockedRun, state runstore.State, why string) error {
+	if err := runstore.StopSteps(ctx, tx, r.id, r.by, why); err != nil {
+		return err
 	}
-	return endRun(ctx, tx, r, state, why)
-}
-
-// endRun sets the run's end state by hand; a run that had ended keeps its
-// end time.
-func endRun(ctx context.Context, tx pgx.Tx, r lockedRun, state, why string) error {
-	_, err := tx.Exec(ctx, `
-		UPDATE runs SET state = $2, error = $3, state_set_by = $4, ended_at = coalesce(ended_at, now()), updated_at = now()
-		WHERE run_id = $1`, r.id, state, why, r.by)
-	if err != nil {
-		return fmt.Errorf("set run %s: %w", state, err)
-	}
-	return nil
+	return runstore.SetState(ctx, tx, r.id, state, why, r.by)
 }
 
 // requeue queues a finished run again from its first step: every step back
 // to pending (attempt counts kept, as RetryRun keeps them), the run queued
 // now, counted as a retry; StartQueued starts it when a slot is free.
 func requeue(ctx context.Context, tx pgx.Tx, r lockedRun) error {
-	if slices.Contains(cancellable, r.state) {
+	if r.state.Active() {
 		return errorf(codes.Aborted, "run %q is %s: only a finished run can be queued again (cancel it first)", r.id, r.state)
 	}
-	if _, err := tx.Exec(ctx, `
-		UPDATE steps SET state = 'pending', started_at = NULL, ended_at = NULL, error = '', summary = '',
-			figures = '{}', state_set_by = '', updated_at = now()
-		WHERE run_id = $1`, r.id); err != nil {
-		return fmt.Errorf("requeue: reset steps: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `
-		UPDATE runs SET state = 'queued', queued_at = now(), started_at = NULL, ended_at = NULL, error = '',
-			state_set_by = '', retries = retries + 1, updated_at = now()
-		WHERE run_id = $1`, r.id); err != nil {
-		return fmt.Errorf("requeue: reset run: %w", err)
-	}
-	return nil
-}
-
-// setStep sets one step's state by hand.
-func setStep(ctx context.Context, tx pgx.Tx, r lockedRun, step, state, why string) error {
-	_, err := tx.Exec(ctx, `
-		UPDATE steps SET state = $3, error = $4, state_set_by = $5, ended_at = coalesce(ended_at, now()), updated_at = now()
-		WHERE run_id = $1 AND step = $2`, r.id, step, state, why, r.by)
-	if err != nil {
-		return fmt.Errorf("set step %s %s: %w", step, state, err)
-	}
-	return nil
+	return runstore.Requeue(ctx, tx, r.id)
 }
 
 // setFinishedStep sets a step of a finished run, and the run follows its
 // steps: failed when one failed (with the first failed step's error),
 // success when all succeeded or were skipped; a failed run with a step never
 // performed stays failed, saying so.
-func setFinishedStep(ctx context.Context, tx pgx.Tx, r lockedRun, step, state string) error {
+func setFinishedStep(ctx context.Context, tx pgx.Tx, r lockedRun, step string, state runstore.State) error {
 	why := ""
-	if state == "failed" {
+	if state == runstore.Failed {
 		why = "marked failed by " + r.by
 	}
-	if err := setStep(ctx, tx, r, step, state, why); err != nil {
+	if err := runstore.SetStepState(ctx, tx, r.id, step, state, why, r.by); err != nil {
 		return err
 	}
-	var failed, undone string
-	err := tx.QueryRow(ctx, `
-		SELECT coalesce((SELECT step || ': ' || error FROM steps WHERE run_id = $1 AND state = 'failed' ORDER BY position LIMIT 1), ''),
-			coalesce((SELECT step FROM steps WHERE run_id = $1 AND state NOT IN ('success', 'skipped') ORDER BY position LIMIT 1), '')`,
-		r.id).Scan(&failed, &undone)
+	o, err := runstore.Outcome(ctx, tx, r.id)
 	if err != nil {
-		return fmt.Errorf("the run's steps: %w", err)
+		return err
 	}
 	switch {
-	case failed != "":
-		return endRun(ctx, tx, r, "failed", failed)
-	case undone == "":
-		return endRun(ctx, tx, r, "success", "")
-	case r.state == "failed":
-		return endRun(ctx, tx, r, "failed", undone+": not performed")
+	case o.Failed != "":
+		return runstore.SetState(ctx, tx, r.id, runstore.Failed, o.Failed, r.by)
+	case o.Undone == "":
+		return runstore.SetState(ctx, tx, r.id, runstore.Success, "", r.by)
+	case r.state == runstore.Failed:
+		return runstore.SetState(ctx, tx, r.id, runstore.Failed, o.Undone+": not performed", r.by)
 	}
 	return nil
 }

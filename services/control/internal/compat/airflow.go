@@ -26,6 +26,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/compat/airflowspec"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/runstore"
 )
 
 // Paging of the Airflow collections: limit defaults to 100 and is capped at
@@ -485,10 +486,22 @@ func decode(r *http.Request, dst any, optional bool) error {
 // ---- DAG runs ----
 
 // runOrder maps the order_by fields to runs columns.
-var runOrder = map[string]string{
-	"execution_date": "logical_date", "logical_date": "logical_date",
-	"start_date": "started_at", "end_date": "ended_at", "updated_at": "updated_at",
-	"dag_run_id": "run_id", "run_id": "run_id", "state": "state", "id": "queued_at",
+var runOrder = map[string]runstore.Column{
+	"execution_date": runstore.LogicalDate, "logical_date": runstore.LogicalDate,
+	"start_date": runstore.StartedAt, "end_date": runstore.EndedAt, "updated_at": runstore.UpdatedAt,
+	"dag_run_id": runstore.RunID, "run_id": runstore.RunID, "state": runstore.StateColumn, "id": runstore.QueuedAt,
+}
+
+// runBounds are the date range filters of a DAG runs list.
+var runBounds = []struct {
+	param  string
+	col    runstore.Column
+	before bool
+}{
+	{"execution_date_gte", runstore.LogicalDate, false}, {"execution_date_lte", runstore.LogicalDate, true},
+	{"start_date_gte", runstore.StartedAt, false}, {"start_date_lte", runstore.StartedAt, true},
+	{"end_date_gte", runstore.EndedAt, false}, {"end_date_lte", runstore.EndedAt, true},
+	{"updated_at_gte", runstore.UpdatedAt, false}, {"updated_at_lte", runstore.UpdatedAt, true},
 }
 
 // getDagRuns lists a DAG's runs (dag_id ~: every DAG's), newest first by
@@ -505,65 +518,17 @@ func (s *Server) getDagRuns(w http.ResponseWriter, r *http.Request) {
 		writeProblemFor(w, err)
 		return
 	}
-	var (
-		where []string
-		args  []any
-	)
-	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	if id := r.PathValue("dag_id"); id != "~" {
-		where = append(where, "pipeline = "+arg(canonicalID(id)))
+	f, order, err := dagRunsQuery(r)
+	if err != nil {
+		writeProblemFor(w, err)
+		return
 	}
-	if states := listValues(r, "state"); len(states) > 0 {
-		var rs []string
-		for _, st := range states {
-			rs = append(rs, runStatesFor(st)...)
-		}
-		where = append(where, "state = ANY("+arg(rs)+"::text[])")
-	}
-	for _, f := range []struct{ param, col, op string }{
-		{"execution_date_gte", "logical_date", ">="}, {"execution_date_lte", "logical_date", "<="},
-		{"start_date_gte", "started_at", ">="}, {"start_date_lte", "started_at", "<="},
-		{"end_date_gte", "ended_at", ">="}, {"end_date_lte", "ended_at", "<="},
-		{"updated_at_gte", "updated_at", ">="}, {"updated_at_lte", "updated_at", "<="},
-	} {
-		if v := r.URL.Query().Get(f.param); v != "" {
-			t, err := parseTime(f.param, v)
-			if err != nil {
-				writeProblemFor(w, err)
-				return
-			}
-			where = append(where, f.col+" "+f.op+" "+arg(t))
-		}
-	}
-	order := "queued_at DESC, run_id DESC"
-	if ob := r.URL.Query().Get("order_by"); ob != "" {
-		dir := "ASC"
-		if strings.HasPrefix(ob, "-") {
-			dir, ob = "DESC", ob[1:]
-		}
-		col, ok := runOrder[ob]
-		if !ok {
-			writeProblemFor(w, badRequest("order_by: ordering with %q is not supported", ob))
-			return
-		}
-		order = col + " " + dir + " NULLS LAST, run_id " + dir
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
-	var total int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM runs`+cond, args...).Scan(&total); err != nil {
+	total, err := runstore.Count(ctx, s.pool, f)
+	if err != nil {
 		writeProblemFor(w, s.internal(ctx, "count runs", err))
 		return
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+api.RunColumns+` FROM runs`+cond+` ORDER BY `+order+
-		` LIMIT `+arg(limit)+` OFFSET `+arg(offset), args...)
-	if err != nil {
-		writeProblemFor(w, s.internal(ctx, "list runs", err))
-		return
-	}
-	runs, err := pgx.CollectRows(rows, api.ScanRun)
+	runs, err := runstore.List(ctx, s.pool, f, order, runstore.Page{Limit: limit, Offset: offset})
 	if err != nil {
 		writeProblemFor(w, s.internal(ctx, "list runs", err))
 		return
@@ -573,6 +538,40 @@ func (s *Server) getDagRuns(w http.ResponseWriter, r *http.Request) {
 		out.DagRuns[i] = toDAGRun(run)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// dagRunsQuery reads a DAG runs list's filters and order_by.
+func dagRunsQuery(r *http.Request) (runstore.Filter, runstore.Order, error) {
+	var f runstore.Filter
+	if id := r.PathValue("dag_id"); id != "~" {
+		f.Pipeline = canonicalID(id)
+	}
+	if states := listValues(r, "state"); len(states) > 0 {
+		f.States = []runstore.State{}
+		for _, st := range states {
+			f.States = append(f.States, runStatesFor(st)...)
+		}
+	}
+	for _, b := range runBounds {
+		if v := r.URL.Query().Get(b.param); v != "" {
+			t, err := parseTime(b.param, v)
+			if err != nil {
+				return f, runstore.Order{}, err
+			}
+			f.Bounds = append(f.Bounds, runstore.Bound{Column: b.col, Before: b.before, Time: t})
+		}
+	}
+	var order runstore.Order
+	if ob := r.URL.Query().Get("order_by"); ob != "" {
+		desc := strings.HasPrefix(ob, "-")
+		ob = strings.TrimPrefix(ob, "-")
+		col, ok := runOrder[ob]
+		if !ok {
+			return f, order, badRequest("order_by: ordering with %q is not supported", ob)
+		}
+		order = runstore.Order{Column: col, Desc: desc}
+	}
+	return f, order, nil
 }
 
 func (s *Server) internal(ctx context.Context, what string, err error) error {
@@ -748,19 +747,14 @@ func (s *Server) trigger(ctx context.Context, pl events.Pipeline, body triggerBo
 	}
 	var run *controlv1.Run
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `
-			INSERT INTO runs (run_id, pipeline, state, source, conf, logical_date, queued_at)
-			VALUES ($1, $2, 'queued', 'manual', $3, $4, $5)
-			ON CONFLICT DO NOTHING
-			RETURNING `+api.RunColumns, runID, pl.ID, string(conf.JSON), *logical, now)
-		if err != nil {
-			return fmt.Errorf("insert run: %w", err)
+		var err error
+		run, err = runstore.Insert(ctx, tx, runstore.NewRun{RunID: runID, Pipeline: pl.ID, Source: "manual", Conf: conf.JSON,
+			Logical: *logical, Queued: now})
+		if errors.Is(err, runstore.ErrExists) {
+			return status.Errorf(codes.AlreadyExists, "DAGRun with DAG ID: '%s' and DAGRun ID: '%s' already exists", pl.ID, runID)
 		}
-		if run, err = pgx.CollectExactlyOneRow(rows, api.ScanRun); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				return status.Errorf(codes.AlreadyExists, "DAGRun with DAG ID: '%s' and DAGRun ID: '%s' already exists", pl.ID, runID)
-			}
-			return fmt.Errorf("insert run: %w", err)
+		if err != nil {
+			return err
 		}
 		ev, err := eventing.New(events.PipelineTriggered, events.Source(events.Control), runID, pl.ID, traceParent(ctx),
 			&eventsv1.PipelineTriggered{Source: "manual", LogicalDate: timestamppb.New(*logical), Conf: conf.Known})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/runstore"
 )
 
 // Clearing task instances is the ControlService's RetryRun: cmmsflow
@@ -111,7 +112,7 @@ func (s *Server) clearTaskInstances(ctx context.Context, dagID string, body clea
 	if err != nil {
 		return out, err
 	}
-	if st := run.GetState(); st == "queued" || st == "running" {
+	if st := runstore.State(run.GetState()); st.Active() {
 		// Airflow would clear a running DAG run's tasks; cmmsflow retries
 		// finished runs only, whatever the form selects.
 		return out, status.Errorf(codes.Aborted, "DAG run %q is %s: only a finished DAG run can be cleared", run.GetRunId(), st)
@@ -174,7 +175,7 @@ func clearFrom(run *controlv1.Run, body clearTaskInstancesBody) (string, error) 
 		return "", nil
 	}
 	for i := from + 1; i < len(steps); i++ {
-		if !selected(i) && (steps[i].GetState() != "pending" || steps[i].GetAttempts() > 0) {
+		if !selected(i) && (runstore.State(steps[i].GetState()) != runstore.Pending || steps[i].GetAttempts() > 0) {
 			return "", badRequest("task_ids: cmmsflow re-runs a task and every task after it: clearing %s would run %s again too; "+
 				"name it or set include_downstream", names[from], names[i])
 		}

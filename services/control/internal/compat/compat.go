@@ -17,7 +17,9 @@
 // Airflow's clients send, the HTTP Basic credentials of an API_USERS user; a
 // trigger or a pause is admin-only and rate limited like TriggerPipeline. Only what the ControlService cannot express (offset
 // paging with totals, several states at once, a caller-chosen dag_run_id or
-// logical date) is read or written here, with the same statements and events.
+// logical date) is read or written here, through the same run store
+// (internal/runstore) and with the same events; compat itself only
+// translates to Airflow's shapes.
 package compat
 
 import (

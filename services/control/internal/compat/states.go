@@ -1,5 +1,7 @@
 package compat
 
+import "github.com/cmmsflow/cmmsflow/services/control/internal/runstore"
+
 // State mapping between control's runs/steps and Airflow's DagState/TaskState.
 //
 // Run (runs.state) → DagState:
@@ -28,27 +30,27 @@ package compat
 // A TaskState filter "none" (Airflow's deprecated spelling of null) selects
 // steps with no status.
 
-var dagStates = map[string]string{
-	"queued":    "queued",
-	"running":   "running",
-	"success":   "success",
-	"failed":    "failed",
-	"cancelled": "failed",
-	"skipped":   "success",
+var dagStates = map[runstore.State]string{
+	runstore.Queued:    "queued",
+	runstore.Running:   "running",
+	runstore.Success:   "success",
+	runstore.Failed:    "failed",
+	runstore.Cancelled: "failed",
+	runstore.Skipped:   "success",
 }
 
 // dagState is the DagState of a run state.
 func dagState(runState string) string {
-	if s, ok := dagStates[runState]; ok {
+	if s, ok := dagStates[runstore.State(runState)]; ok {
 		return s
 	}
 	return "failed"
 }
 
 // runStatesFor are the run states a DagState filter selects.
-func runStatesFor(dagStateFilter string) []string {
-	var out []string
-	for _, rs := range []string{"queued", "running", "success", "failed", "cancelled", "skipped"} {
+func runStatesFor(dagStateFilter string) []runstore.State {
+	var out []runstore.State
+	for _, rs := range runstore.RunStates {
 		if dagStates[rs] == dagStateFilter {
 			out = append(out, rs)
 		}
@@ -59,14 +61,14 @@ func runStatesFor(dagStateFilter string) []string {
 // taskState is the TaskState of a step in a run (nil: no status).
 func taskState(stepState, runState string) *string {
 	s := func(v string) *string { return &v }
-	switch stepState {
-	case "running", "up_for_retry", "success", "failed", "skipped":
+	switch st := runstore.State(stepState); st {
+	case runstore.Running, runstore.UpForRetry, runstore.Success, runstore.Failed, runstore.Skipped:
 		return s(stepState)
-	case "pending":
-		switch runState {
-		case "queued", "running":
+	case runstore.Pending:
+		switch runstore.State(runState) {
+		case runstore.Queued, runstore.Running:
 			return nil
-		case "failed", "cancelled":
+		case runstore.Failed, runstore.Cancelled:
 			return s("upstream_failed")
 		default:
 			return s("skipped")

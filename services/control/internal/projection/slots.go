@@ -35,18 +35,12 @@ func NewStarter(limit LimitFunc) *Starter {
 	return &Starter{limit: limit}
 }
 
-// LockPipeline locks a pipeline's row for the transaction
-// (runstore.LockPipeline).
-func LockPipeline(ctx context.Context, tx pgx.Tx, pipeline string) error {
-	return runstore.LockPipeline(ctx, tx, pipeline)
-}
-
 // StartQueued starts pl's oldest queued runs (queued_at, then run_id) while
 // fewer than its limit are running, and returns their ids. It holds the
-// pipeline's lock (LockPipeline), so the limit holds under concurrent
+// pipeline's lock (runstore.LockPipeline), so the limit holds under concurrent
 // triggers and several control instances.
 func (s *Starter) StartQueued(ctx context.Context, tx pgx.Tx, pl events.Pipeline) ([]string, error) {
-	if err := LockPipeline(ctx, tx, pl.ID); err != nil {
+	if err := runstore.LockPipeline(ctx, tx, pl.ID); err != nil {
 		return nil, err
 	}
 	running, err := runstore.CountRunning(ctx, tx, pl.ID)
