@@ -693,34 +693,11 @@ func (s *Server) postDagRun(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toDAGRun(run))
 }
 
+// trigger queues a run of pl as postDagRun describes.
 func (s *Server) trigger(ctx context.Context, pl events.Pipeline, body triggerBody) (*controlv1.Run, error) {
-	if body.DataIntervalStart != nil || body.DataIntervalEnd != nil {
-		return nil, badRequest("data_interval_start, data_interval_end: not supported (a run covers its logical date)")
-	}
-	if body.Note != nil {
-		return nil, badRequest("note: not supported")
-	}
-	conf, err := api.ParseConf(pl, body.Conf)
+	conf, logical, err := triggerArgs(pl, body)
 	if err != nil {
 		return nil, err
-	}
-	var logical *time.Time
-	for _, f := range []struct {
-		name string
-		v    *string
-	}{{"logical_date", body.LogicalDate}, {"execution_date", body.ExecutionDate}} {
-		if f.v == nil {
-			continue
-		}
-		t, err := parseTime(f.name, *f.v)
-		if err != nil {
-			return nil, err
-		}
-		t = t.UTC().Truncate(time.Microsecond)
-		if logical != nil && !logical.Equal(t) {
-			return nil, badRequest("logical_date and execution_date differ")
-		}
-		logical = &t
 	}
 	if body.DagRunID == nil && logical == nil {
 		resp, err := call(ctx, s, methodTrigger, func(ctx context.Context) (*controlv1.TriggerPipelineResponse, error) {
@@ -735,29 +712,89 @@ func (s *Server) trigger(ctx context.Context, pl events.Pipeline, body triggerBo
 	if logical == nil {
 		logical = &now
 	}
-	runID := projection.RunIDFor("manual", *logical)
-	if body.DagRunID != nil {
-		runID = *body.DagRunID
-		if !runIDRE.MatchString(runID) {
-			return nil, badRequest("dag_run_id: must be 1-250 characters of [A-Za-z0-9_.~:+-]")
-		}
-		if strings.HasPrefix(runID, "scheduled__") {
-			return nil, badRequest("dag_run_id: the scheduled__ prefix is reserved for scheduled runs")
-		}
+	runID, err := triggerRunID(body.DagRunID, *logical)
+	if err != nil {
+		return nil, err
 	}
+	run, err := s.queueRun(ctx, pl, runstore.NewRun{RunID: runID, Pipeline: pl.ID, Source: "manual", Conf: conf.JSON,
+		Logical: *logical, Queued: now}, conf.Known)
+	if err != nil {
+		return nil, err
+	}
+	s.relay.Nudge()
+	by := "unknown"
+	if id, ok := auth.IdentityFrom(ctx); ok {
+		by = id.Name
+	}
+	s.log.InfoContext(ctx, "run queued", "pipeline", pl.ID, "run_id", runID, "by", by, "via", "airflow-api")
+	return run, nil
+}
+
+// triggerArgs checks a trigger's body and reads its conf and its logical
+// date (nil: none given).
+func triggerArgs(pl events.Pipeline, body triggerBody) (api.Conf, *time.Time, error) {
+	if body.DataIntervalStart != nil || body.DataIntervalEnd != nil {
+		return api.Conf{}, nil, badRequest("data_interval_start, data_interval_end: not supported (a run covers its logical date)")
+	}
+	if body.Note != nil {
+		return api.Conf{}, nil, badRequest("note: not supported")
+	}
+	conf, err := api.ParseConf(pl, body.Conf)
+	if err != nil {
+		return api.Conf{}, nil, err
+	}
+	var logical *time.Time
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"logical_date", body.LogicalDate}, {"execution_date", body.ExecutionDate}} {
+		if f.v == nil {
+			continue
+		}
+		t, err := parseTime(f.name, *f.v)
+		if err != nil {
+			return api.Conf{}, nil, err
+		}
+		t = t.UTC().Truncate(time.Microsecond)
+		if logical != nil && !logical.Equal(t) {
+			return api.Conf{}, nil, badRequest("logical_date and execution_date differ")
+		}
+		logical = &t
+	}
+	return conf, logical, nil
+}
+
+// triggerRunID is the run id a trigger asks for, else manual__<logical>.
+func triggerRunID(dagRunID *string, logical time.Time) (string, error) {
+	if dagRunID == nil {
+		return projection.RunIDFor("manual", logical), nil
+	}
+	runID := *dagRunID
+	if !runIDRE.MatchString(runID) {
+		return "", badRequest("dag_run_id: must be 1-250 characters of [A-Za-z0-9_.~:+-]")
+	}
+	if strings.HasPrefix(runID, "scheduled__") {
+		return "", badRequest("dag_run_id: the scheduled__ prefix is reserved for scheduled runs")
+	}
+	return runID, nil
+}
+
+// queueRun inserts the queued run and writes its pipeline.triggered event
+// (with the declared conf keys known) to the outbox, in one transaction; a
+// taken run id is AlreadyExists.
+func (s *Server) queueRun(ctx context.Context, pl events.Pipeline, nr runstore.NewRun, known map[string]string) (*controlv1.Run, error) {
 	var run *controlv1.Run
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		run, err = runstore.Insert(ctx, tx, runstore.NewRun{RunID: runID, Pipeline: pl.ID, Source: "manual", Conf: conf.JSON,
-			Logical: *logical, Queued: now})
+		run, err = runstore.Insert(ctx, tx, nr)
 		if errors.Is(err, runstore.ErrExists) {
-			return status.Errorf(codes.AlreadyExists, "DAGRun with DAG ID: '%s' and DAGRun ID: '%s' already exists", pl.ID, runID)
+			return status.Errorf(codes.AlreadyExists, "DAGRun with DAG ID: '%s' and DAGRun ID: '%s' already exists", pl.ID, nr.RunID)
 		}
 		if err != nil {
 			return err
 		}
-		ev, err := eventing.New(events.PipelineTriggered, events.Source(events.Control), runID, pl.ID, traceParent(ctx),
-			&eventsv1.PipelineTriggered{Source: "manual", LogicalDate: timestamppb.New(*logical), Conf: conf.Known})
+		ev, err := eventing.New(events.PipelineTriggered, events.Source(events.Control), nr.RunID, pl.ID, traceParent(ctx),
+			&eventsv1.PipelineTriggered{Source: "manual", LogicalDate: timestamppb.New(nr.Logical), Conf: known})
 		if err != nil {
 			return err
 		}
@@ -769,11 +806,5 @@ func (s *Server) trigger(ctx context.Context, pl events.Pipeline, body triggerBo
 	if err != nil {
 		return nil, s.internal(ctx, "trigger", err)
 	}
-	s.relay.Nudge()
-	by := "unknown"
-	if id, ok := auth.IdentityFrom(ctx); ok {
-		by = id.Name
-	}
-	s.log.InfoContext(ctx, "run queued", "pipeline", pl.ID, "run_id", runID, "by", by, "via", "airflow-api")
 	return run, nil
 }
