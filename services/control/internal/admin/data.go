@@ -18,7 +18,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/runstore"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/steplogs"
 )
 
@@ -368,9 +371,8 @@ func (h *Handler) runLogs(_ http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var traceID string
-	err = h.pool.QueryRow(ctx, `SELECT trace_id, queued_at FROM runs WHERE run_id = $1`, runID).Scan(&traceID, &lines.Since)
-	if errors.Is(err, pgx.ErrNoRows) {
+	traceID, queued, err := runstore.Trace(ctx, h.pool, runID)
+	if errors.Is(err, runstore.ErrNotFound) {
 		return nil, &httpError{status: http.StatusNotFound, msg: fmt.Sprintf("run %q not found", runID)}
 	}
 	if err != nil {
@@ -385,59 +387,69 @@ func (h *Handler) runLogs(_ http.ResponseWriter, r *http.Request) (any, error) {
 		out.LogsBackend = h.opt.Logs.Backend()
 	}
 	// Lines a little older than the run's queue time, for the services' clocks.
-	lines.RunID, lines.Since = runID, lines.Since.Add(-time.Minute)
-	rows, err := h.pool.Query(ctx, `
-		SELECT step, state, attempts, started_at, ended_at, error, summary FROM steps WHERE run_id = $1 ORDER BY position`, runID)
-	if err != nil {
-		return nil, err
-	}
-	type stepRow struct {
-		step, state    string
-		attempts       int
-		started, ended *time.Time
-		err, summary   string
-	}
-	steps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (stepRow, error) {
-		var s stepRow
-		err := row.Scan(&s.step, &s.state, &s.attempts, &s.started, &s.ended, &s.err, &s.summary)
-		return s, err
-	})
+	lines.RunID, lines.Since = runID, queued.Add(-time.Minute)
+	steps, err := runstore.Steps(ctx, h.pool, runID)
 	if err != nil {
 		return nil, err
 	}
 	for _, s := range steps {
-		sl := StepLogs{Step: s.step, CloudLoggingURL: h.stepLoggingURL(runID, s.step, traceID), Lines: []steplogs.Line{}}
-		if s.attempts > 0 || s.started != nil {
-			h.stepLines(ctx, &sl, lines)
-		}
-		out.Steps = append(out.Steps, sl)
-		if s.started != nil {
-			out.Lines = append(out.Lines, LogLine{Time: s.started, Step: s.step, Level: "info",
-				Message: fmt.Sprintf("started (attempt %d)", max(s.attempts, 1))})
-		}
-		if s.err != "" {
-			lvl := "error"
-			if s.state == "up_for_retry" || s.state == "success" {
-				lvl = "warning"
-			}
-			out.Lines = append(out.Lines, LogLine{Time: s.ended, Step: s.step, Level: lvl, Message: s.err})
-		}
-		if s.ended != nil && (s.state == "success" || s.state == "failed" || s.state == "skipped") {
-			msg := s.state
-			if s.summary != "" {
-				msg += ": " + s.summary
-			}
-			out.Lines = append(out.Lines, LogLine{Time: s.ended, Step: s.step, Level: "info", Message: msg})
-		}
+		out.Steps = append(out.Steps, h.stepLogs(ctx, runID, traceID, s, lines))
+		out.Lines = append(out.Lines, stepLogLines(s)...)
 	}
-	rows, err = h.pool.Query(ctx, `
+	if err := h.runEvents(ctx, runID, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// stepLogs is a step's logs in a run view: its Cloud Logging query and, once
+// it started, its own lines.
+func (h *Handler) stepLogs(ctx context.Context, runID, traceID string, s *controlv1.Step, lines steplogs.Query) StepLogs {
+	sl := StepLogs{Step: s.GetStep(), CloudLoggingURL: h.stepLoggingURL(runID, s.GetStep(), traceID), Lines: []steplogs.Line{}}
+	if s.GetAttempts() > 0 || s.GetStartedAt() != nil {
+		h.stepLines(ctx, &sl, lines)
+	}
+	return sl
+}
+
+// stepLogLines are the run view's lines of a step's row: its start, its
+// error, its end.
+func stepLogLines(s *controlv1.Step) []LogLine {
+	var out []LogLine
+	started, ended := localTime(s.GetStartedAt()), localTime(s.GetEndedAt())
+	state := runstore.State(s.GetState())
+	if started != nil {
+		out = append(out, LogLine{Time: started, Step: s.GetStep(), Level: "info",
+			Message: fmt.Sprintf("started (attempt %d)", max(s.GetAttempts(), 1))})
+	}
+	if s.GetError() != "" {
+		lvl := "error"
+		if state == runstore.UpForRetry || state == runstore.Success {
+			lvl = "warning"
+		}
+		out = append(out, LogLine{Time: ended, Step: s.GetStep(), Level: lvl, Message: s.GetError()})
+	}
+	if ended != nil && (state == runstore.Success || state == runstore.Failed || state == runstore.Skipped) {
+		msg := s.GetState()
+		if s.GetSummary() != "" {
+			msg += ": " + s.GetSummary()
+		}
+		out = append(out, LogLine{Time: ended, Step: s.GetStep(), Level: "info", Message: msg})
+	}
+	return out
+}
+
+// runEvents adds a run's dead letters (also as lines, then sorted by time)
+// and its notification deliveries to its view.
+func (h *Handler) runEvents(ctx context.Context, runID string, out *RunLogs) error {
+	rows, err := h.pool.Query(ctx, `
 		SELECT consumer, event_type, reason, received_at FROM dead_letters WHERE run_id = $1 ORDER BY id`, runID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	out.DeadLetters, err = pgx.CollectRows(rows, pgx.RowToStructByPos[DeadLetter])
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, d := range out.DeadLetters {
 		out.Lines = append(out.Lines, LogLine{Time: &d.ReceivedAt, Step: d.Consumer, Level: "error",
@@ -451,14 +463,23 @@ func (h *Handler) runLogs(_ http.ResponseWriter, r *http.Request) (any, error) {
 		SELECT channel, recipient, subject, status, error, attempts, created_at
 		FROM notifications WHERE run_id = $1 ORDER BY created_at, id`, runID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	out.Deliveries, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Delivery])
 	if err != nil {
-		return nil, err
+		return err
 	}
 	out.DeadLetters, out.Deliveries = nonNil(out.DeadLetters), nonNil(out.Deliveries)
-	return out, nil
+	return nil
+}
+
+// localTime is a row's time as pgx reads a timestamptz (local), or nil.
+func localTime(t *timestamppb.Timestamp) *time.Time {
+	if t == nil {
+		return nil
+	}
+	l := t.AsTime().Local()
+	return &l
 }
 
 // lineQuery is the query of the steps' own lines a run view asks for: the
