@@ -18,14 +18,23 @@ var t0 = time.Date(2026, 3, 2, 6, 0, 0, 0, time.UTC)
 
 var steps = []string{"extract", "load", "report"}
 
-// newStore is a database with pipelines a and b.
-func newStore(t *testing.T) *pgxpool.Pool {
+// seed is a run newStore queues.
+type seed struct {
+	id, pipeline string
+	minutes      int // queued at t0 plus minutes
+}
+
+// newStore is a database with pipelines a and b and the seeds' runs.
+func newStore(t *testing.T, seeds ...seed) *pgxpool.Pool {
 	t.Helper()
 	pool := pgtest.New(t)
 	for _, id := range []string{"a", "b"} {
 		if _, err := pool.Exec(context.Background(), `INSERT INTO pipelines (id) VALUES ($1) ON CONFLICT DO NOTHING`, id); err != nil {
 			t.Fatal(err)
 		}
+	}
+	for _, r := range seeds {
+		insert(t, pool, r.id, r.pipeline, r.minutes)
 	}
 	return pool
 }
@@ -40,6 +49,13 @@ func insert(t *testing.T, db runstore.DB, id, pipeline string, minutes int) *con
 		t.Fatalf("insert %s: %v", id, err)
 	}
 	return run
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func get(t *testing.T, db runstore.DB, id string) *controlv1.Run {
@@ -120,9 +136,7 @@ func TestInsertGet(t *testing.T) {
 	if _, err := runstore.Get(ctx, pool, "nope"); !errors.Is(err, runstore.ErrNotFound) {
 		t.Fatalf("unknown run: %v", err)
 	}
-	if err := runstore.Start(ctx, pool, "r1", "4bf92f3577b34da6a3ce929d0e0e4736", steps); err != nil {
-		t.Fatal(err)
-	}
+	must(t, runstore.Start(ctx, pool, "r1", "4bf92f3577b34da6a3ce929d0e0e4736", steps))
 	run = get(t, pool, "r1")
 	if run.GetState() != "running" || run.GetStartedAt() == nil ||
 		!slices.Equal(stepStates(run), []string{"extract=pending/0", "load=pending/0", "report=pending/0"}) {
@@ -173,28 +187,19 @@ func TestInsertTriggered(t *testing.T) {
 // the start then does not; a step set by hand ignores its events.
 func TestStepEvents(t *testing.T) {
 	ctx := context.Background()
-	pool := newStore(t)
-	insert(t, pool, "r", "a", 0)
-	if err := runstore.Start(ctx, pool, "r", "", steps); err != nil {
-		t.Fatal(err)
-	}
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	pool := newStore(t, seed{"r", "a", 0})
+	must(t, runstore.Start(ctx, pool, "r", "", steps))
 	// extract: its success before its start.
-	must(runstore.EndStep(ctx, pool, "r", "extract"))
-	must(runstore.StepSucceeded(ctx, pool, "r", "extract", t0.Add(2*time.Minute), []byte(`{"rows":3}`), "3 rows"))
-	must(runstore.StartStep(ctx, pool, "r", "extract", t0.Add(time.Minute)))
+	must(t, runstore.EndStep(ctx, pool, "r", "extract"))
+	must(t, runstore.StepSucceeded(ctx, pool, "r", "extract", t0.Add(2*time.Minute), []byte(`{"rows":3}`), "3 rows"))
+	must(t, runstore.StartStep(ctx, pool, "r", "extract", t0.Add(time.Minute)))
 	// load: one retried attempt, then a second that fails.
-	must(runstore.StartStep(ctx, pool, "r", "load", t0.Add(3*time.Minute)))
-	must(runstore.EndStep(ctx, pool, "r", "load"))
-	must(runstore.StepRetrying(ctx, pool, "r", "load", "flaky"))
-	must(runstore.EndStep(ctx, pool, "r", "load"))
-	must(runstore.StepFailed(ctx, pool, "r", "load", "broken", t0.Add(5*time.Minute), []byte(`{}`)))
-	must(runstore.StartStep(ctx, pool, "r", "load", t0.Add(4*time.Minute)))
+	must(t, runstore.StartStep(ctx, pool, "r", "load", t0.Add(3*time.Minute)))
+	must(t, runstore.EndStep(ctx, pool, "r", "load"))
+	must(t, runstore.StepRetrying(ctx, pool, "r", "load", "flaky"))
+	must(t, runstore.EndStep(ctx, pool, "r", "load"))
+	must(t, runstore.StepFailed(ctx, pool, "r", "load", "broken", t0.Add(5*time.Minute), []byte(`{}`)))
+	must(t, runstore.StartStep(ctx, pool, "r", "load", t0.Add(4*time.Minute)))
 	run := get(t, pool, "r")
 	if want := []string{"extract=success/1", "load=failed/2", "report=pending/0"}; !slices.Equal(stepStates(run), want) {
 		t.Fatalf("steps %v, want %v", stepStates(run), want)
@@ -209,10 +214,10 @@ func TestStepEvents(t *testing.T) {
 	if ended, err := runstore.Succeed(ctx, pool, "r", t0.Add(6*time.Minute)); err != nil || ended {
 		t.Fatalf("succeed an ended run: %v, %v", ended, err)
 	}
-	must(runstore.SetStepState(ctx, pool, "r", "report", runstore.Skipped, "", "ops"))
-	must(runstore.StartStep(ctx, pool, "r", "report", t0.Add(7*time.Minute)))
-	must(runstore.EndStep(ctx, pool, "r", "report"))
-	must(runstore.StepSucceeded(ctx, pool, "r", "report", t0.Add(7*time.Minute), []byte(`{}`), ""))
+	must(t, runstore.SetStepState(ctx, pool, "r", "report", runstore.Skipped, "", "ops"))
+	must(t, runstore.StartStep(ctx, pool, "r", "report", t0.Add(7*time.Minute)))
+	must(t, runstore.EndStep(ctx, pool, "r", "report"))
+	must(t, runstore.StepSucceeded(ctx, pool, "r", "report", t0.Add(7*time.Minute), []byte(`{}`), ""))
 	run = get(t, pool, "r")
 	if run.GetState() != "failed" || run.GetError() != "load: broken" || stepStates(run)[2] != "report=skipped/0" ||
 		run.GetSteps()[2].GetStateSetBy() != "ops" {
@@ -223,19 +228,12 @@ func TestStepEvents(t *testing.T) {
 // TestByHand: stopping, marking, requeueing and a retry's resets.
 func TestByHand(t *testing.T) {
 	ctx := context.Background()
-	pool := newStore(t)
-	insert(t, pool, "r", "a", 0)
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(runstore.Start(ctx, pool, "r", "", steps))
-	must(runstore.StepSucceeded(ctx, pool, "r", "extract", t0, []byte(`{}`), ""))
-	must(runstore.StartStep(ctx, pool, "r", "load", t0))
-	must(runstore.StopSteps(ctx, pool, "r", "ops", "cancelled by ops"))
-	must(runstore.SetState(ctx, pool, "r", runstore.Cancelled, "cancelled by ops", "ops"))
+	pool := newStore(t, seed{"r", "a", 0})
+	must(t, runstore.Start(ctx, pool, "r", "", steps))
+	must(t, runstore.StepSucceeded(ctx, pool, "r", "extract", t0, []byte(`{}`), ""))
+	must(t, runstore.StartStep(ctx, pool, "r", "load", t0))
+	must(t, runstore.StopSteps(ctx, pool, "r", "ops", "cancelled by ops"))
+	must(t, runstore.SetState(ctx, pool, "r", runstore.Cancelled, "cancelled by ops", "ops"))
 	run := get(t, pool, "r")
 	if want := []string{"extract=success/0", "load=failed/1", "report=skipped/0"}; run.GetState() != "cancelled" ||
 		run.GetStateSetBy() != "ops" || run.GetEndedAt() == nil || !slices.Equal(stepStates(run), want) ||
@@ -250,19 +248,19 @@ func TestByHand(t *testing.T) {
 	if err != nil || !info.Logical.Equal(t0) || len(info.Steps) != 3 || info.Steps[1] != (runstore.StepState{Step: "load", State: runstore.Failed}) {
 		t.Fatalf("retry info %+v, %v", info, err)
 	}
-	must(runstore.ResetSteps(ctx, pool, "r", 1))
-	must(runstore.Restart(ctx, pool, "r", "trace"))
+	must(t, runstore.ResetSteps(ctx, pool, "r", 1))
+	must(t, runstore.Restart(ctx, pool, "r", "trace"))
 	run = get(t, pool, "r")
 	if want := []string{"extract=success/0", "load=pending/1", "report=pending/0"}; run.GetState() != "running" ||
 		run.GetEndedAt() != nil || run.GetError() != "" || run.GetStateSetBy() != "" || !slices.Equal(stepStates(run), want) {
 		t.Fatalf("retried %v", run)
 	}
-	must(runstore.MarkStepsSucceeded(ctx, pool, "r", "ops"))
-	must(runstore.SetState(ctx, pool, "r", runstore.Success, "", "ops"))
+	must(t, runstore.MarkStepsSucceeded(ctx, pool, "r", "ops"))
+	must(t, runstore.SetState(ctx, pool, "r", runstore.Success, "", "ops"))
 	if o, err := runstore.Outcome(ctx, pool, "r"); err != nil || o != (runstore.StepOutcome{}) {
 		t.Fatalf("outcome %+v, %v", o, err)
 	}
-	must(runstore.Requeue(ctx, pool, "r"))
+	must(t, runstore.Requeue(ctx, pool, "r"))
 	run = get(t, pool, "r")
 	if want := []string{"extract=pending/0", "load=pending/1", "report=pending/0"}; run.GetState() != "queued" ||
 		run.GetStartedAt() != nil || !slices.Equal(stepStates(run), want) {
@@ -277,14 +275,8 @@ func TestByHand(t *testing.T) {
 // TestList: filters, both orders, keyset and offset paging, and the count.
 func TestList(t *testing.T) {
 	ctx := context.Background()
-	pool := newStore(t)
-	insert(t, pool, "a1", "a", 0)
-	insert(t, pool, "a2", "a", 1)
-	insert(t, pool, "b1", "b", 2)
-	insert(t, pool, "a3", "a", 3)
-	if err := runstore.Start(ctx, pool, "a2", "", steps); err != nil {
-		t.Fatal(err)
-	}
+	pool := newStore(t, seed{"a1", "a", 0}, seed{"a2", "a", 1}, seed{"b1", "b", 2}, seed{"a3", "a", 3})
+	must(t, runstore.Start(ctx, pool, "a2", "", steps))
 	list := func(f runstore.Filter, o runstore.Order, p runstore.Page) []string {
 		t.Helper()
 		runs, err := runstore.List(ctx, pool, f, o, p)
@@ -344,19 +336,12 @@ func TestList(t *testing.T) {
 // sweeper finds them.
 func TestFailStale(t *testing.T) {
 	ctx := context.Background()
-	pool := newStore(t)
-	insert(t, pool, "old", "a", 0)
-	insert(t, pool, "waiting", "a", 1)
-	insert(t, pool, "none", "b", 0)
-	if err := runstore.Start(ctx, pool, "old", "4bf92f3577b34da6a3ce929d0e0e4736", steps); err != nil {
-		t.Fatal(err)
-	}
+	pool := newStore(t, seed{"old", "a", 0}, seed{"waiting", "a", 1}, seed{"none", "b", 0})
+	must(t, runstore.Start(ctx, pool, "old", "4bf92f3577b34da6a3ce929d0e0e4736", steps))
 	if _, err := pool.Exec(ctx, `UPDATE runs SET started_at = now() - interval '2 hours' WHERE run_id = 'old'`); err != nil {
 		t.Fatal(err)
 	}
-	if err := runstore.StartStep(ctx, pool, "old", "load", t0); err != nil {
-		t.Fatal(err)
-	}
+	must(t, runstore.StartStep(ctx, pool, "old", "load", t0))
 	stale, err := runstore.FailStale(ctx, pool, "a", time.Hour, "timed out")
 	if err != nil || len(stale) != 1 || stale[0] != (runstore.StaleRun{RunID: "old", TraceID: "4bf92f3577b34da6a3ce929d0e0e4736"}) {
 		t.Fatalf("stale %v, %v", stale, err)
@@ -400,8 +385,7 @@ func TestFailStale(t *testing.T) {
 // TestLockRun: the pipeline and state of a run; ErrNotFound for none.
 func TestLockRun(t *testing.T) {
 	ctx := context.Background()
-	pool := newStore(t)
-	insert(t, pool, "r", "b", 0)
+	pool := newStore(t, seed{"r", "b", 0})
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
