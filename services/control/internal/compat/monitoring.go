@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cmmsflow/cmmsflow/services/control/internal/runstore"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/ticks"
 )
 
@@ -32,8 +33,8 @@ func (s *Server) getHealth(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	db, sched := "healthy", schedulerStatus{Status: "healthy"}
-	var beat *time.Time
-	if err := s.pool.QueryRow(ctx, `SELECT max(queued_at) FROM runs WHERE source = 'scheduled'`).Scan(&beat); err != nil {
+	beat, err := runstore.LastScheduled(ctx, s.pool)
+	if err != nil {
 		s.log.WarnContext(ctx, "health: database", "error", err)
 		db, sched.Status = "unhealthy", "unhealthy"
 	} else if missed, err := s.missedTicks(ctx); err != nil || len(missed) > 0 {

@@ -249,3 +249,11 @@ func Trace(ctx context.Context, db DB, runID string) (traceID string, queued tim
 	}
 	return traceID, queued, err
 }
+
+// LastScheduled reads when the newest scheduled run was queued (nil: none
+// yet): the scheduler's heartbeat.
+func LastScheduled(ctx context.Context, db DB) (*time.Time, error) {
+	var beat *time.Time
+	err := db.QueryRow(ctx, `SELECT max(queued_at) FROM runs WHERE source = 'scheduled'`).Scan(&beat)
+	return beat, err
+}

@@ -160,11 +160,17 @@ func TestInsertGet(t *testing.T) {
 func TestInsertTriggered(t *testing.T) {
 	ctx := context.Background()
 	pool := newStore(t)
+	if beat, err := runstore.LastScheduled(ctx, pool); err != nil || beat != nil {
+		t.Fatalf("heartbeat before any scheduled run: %v, %v", beat, err)
+	}
 	nr := runstore.NewRun{RunID: "s1", Pipeline: "a", Source: "scheduled", Conf: []byte(`{}`), Logical: t0}
 	for i, want := range []bool{true, false} {
 		if changed, err := runstore.InsertTriggered(ctx, pool, nr, "00-tp"); err != nil || changed != want {
 			t.Fatalf("trigger %d: %v, %v", i, changed, err)
 		}
+	}
+	if beat, err := runstore.LastScheduled(ctx, pool); err != nil || beat == nil {
+		t.Fatalf("heartbeat: %v, %v", beat, err)
 	}
 	insert(t, pool, "m1", "a", 0)
 	nr.RunID = "m1"
