@@ -26,6 +26,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"regexp"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -83,6 +84,12 @@ func SearchPath(source string) (string, error) {
 	return source + ", " + AutomationSchema, nil
 }
 
+// DefaultMaxConns is a pool's size unless the URL sets pool_max_conns: no
+// transaction is held while a step works (libs/eventing), so a step's own
+// reads (the extractor's parallel table reads) share the service's one
+// pool with its router.
+const DefaultMaxConns = 10
+
 // Connect opens a pool and checks the server answers. Its connections read
 // the CMMS relations from the source schema (OwnSourceSchema unless
 // WithSource says otherwise) and the automation tables from
@@ -104,6 +111,9 @@ func Connect(ctx context.Context, url string, opts ...Option) (*pgxpool.Pool, er
 		return nil, fmt.Errorf("db: parse database URL: %w", err)
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = path
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
+	}
 	if o.pool != nil {
 		o.pool(cfg)
 	}

@@ -7,7 +7,6 @@ import (
 	"context"
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
-	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/service"
 	"github.com/cmmsflow/cmmsflow/services/extractor/internal/extractor"
@@ -20,17 +19,12 @@ func run(ctx context.Context) error {
 	if err := config.Load(ctx, &cfg); err != nil {
 		return err
 	}
-	pool, err := extractor.OpenPool(ctx, cfg.DatabaseURL, db.WithSource(cfg.SourceSchema))
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
 	return service.Serve(ctx, events.Extractor, cfg.Common, func(s *service.Service) error {
 		store, err := s.Bucket(ctx)
 		if err != nil {
 			return err
 		}
-		h, err := extractor.New(pool, store)
+		h, err := extractor.New(s.Pool, store)
 		if err != nil {
 			return err
 		}

@@ -15,7 +15,6 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/objstoretest"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	"github.com/cmmsflow/cmmsflow/services/extractor/internal/extract"
-	"github.com/cmmsflow/cmmsflow/services/extractor/internal/extractor"
 )
 
 // fill writes assets, one maintenance plan per asset and workOrders work
@@ -91,14 +90,9 @@ func peakHeap() (stop func() uint64) {
 
 func setupBench(b *testing.B, assets, workOrders int) *pgxpool.Pool {
 	b.Helper()
-	pool, url := pgtest.NewWithURL(b)
+	pool := pgtest.New(b)
 	fill(b, pool, assets, workOrders)
-	xpool, err := extractor.OpenPool(context.Background(), url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(xpool.Close)
-	return xpool
+	return pool
 }
 
 // BenchmarkExtract shows memory staying flat as the work orders grow

@@ -7,20 +7,14 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/objstoretest"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	"github.com/cmmsflow/cmmsflow/services/extractor/internal/extract"
-	"github.com/cmmsflow/cmmsflow/services/extractor/internal/extractor"
 )
 
 // TestFailedTableLeavesNoObject: a table whose query fails aborts its upload
 // (and the others'), so no truncated object is left behind.
 func TestFailedTableLeavesNoObject(t *testing.T) {
 	ctx := context.Background()
-	pool, url := pgtest.NewWithURL(t)
-	fill(t, pool, 10, 100)
-	xpool, err := extractor.OpenPool(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(xpool.Close)
+	xpool := pgtest.New(t)
+	fill(t, xpool, 10, 100)
 	store := objstoretest.New(t)
 	bad := extract.Tables[1]
 	bad.Query = `SELECT id, wo_number, asset_id, plan_id, due_date, type, status, priority, title,

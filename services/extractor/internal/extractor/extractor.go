@@ -11,11 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
-	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/features"
@@ -35,18 +33,20 @@ const ConfSnapshotDate = "snapshot_date"
 
 // Handler runs the step.
 type Handler struct {
-	pool  *pgxpool.Pool // for extraction; allows len(extract.Tables)+1 connections
+	pool  *pgxpool.Pool // the service's pool: the extraction reads in PoolSize transactions of its own
 	store *objstore.Store
 }
 
-// New returns the handler. pool is used for the extraction's own
-// transactions (not the step's) and must allow PoolSize connections.
+// New returns the handler. The extraction reads through pool in PoolSize
+// transactions at once while the router claims, renews and completes the
+// step through it too, so pool must allow PoolSize + 2 connections
+// (pool_max_conns in DATABASE_URL).
 func New(pool *pgxpool.Pool, store *objstore.Store) (*Handler, error) {
 	if pool == nil || store == nil {
 		return nil, errors.New("extractor: a database pool and a bucket are required")
 	}
-	if n := pool.Config().MaxConns; n < int32(PoolSize) {
-		return nil, fmt.Errorf("extractor: the extraction pool allows %d connections, needs %d", n, PoolSize)
+	if n := pool.Config().MaxConns; n < int32(PoolSize+2) {
+		return nil, fmt.Errorf("extractor: the database pool allows %d connections, needs %d (pool_max_conns in DATABASE_URL)", n, PoolSize+2)
 	}
 	return &Handler{pool: pool, store: store}, nil
 }
@@ -54,33 +54,17 @@ func New(pool *pgxpool.Pool, store *objstore.Store) (*Handler, error) {
 // PoolSize is the number of connections an extraction holds at once.
 var PoolSize = len(extract.Tables) + 1
 
-// OpenPool opens the extraction's own pool on databaseURL, sized for
-// PoolSize connections, apart from the service's pool so that extraction
-// never starves the router (which holds a connection for the step's
-// transaction meanwhile). It reads the CMMS relations from the source
-// schema, as the service's pool does (db.WithSource).
-func OpenPool(ctx context.Context, databaseURL string, opts ...db.Option) (*pgxpool.Pool, error) {
-	pool, err := db.Connect(ctx, databaseURL, append(opts, db.WithPoolConfig(func(cfg *pgxpool.Config) {
-		cfg.MaxConns = int32(PoolSize)
-		cfg.MinConns = 0
-		cfg.MaxConnIdleTime = time.Minute
-	}))...)
-	if err != nil {
-		return nil, fmt.Errorf("extractor: %w", err)
-	}
-	return pool, nil
-}
-
-// Register adds the step to the service's router.
+// Register adds the step to the service's router: run-started in,
+// raw-extracted out.
 func (h *Handler) Register(r *eventing.Router) {
-	r.HandleStepTx(events.RunStarted, "", h.Step)
+	r.HandleStep(events.RunStarted, events.RawExtracted, h.Step)
 }
 
 // RawPrefix is where a run's raw tables go.
 func RawPrefix(runID string) string { return "runs/" + runID + "/raw/" }
 
-// Step extracts the tables and emits raw.extracted in tx.
-func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (eventing.StepResult, error) {
+// Step extracts the tables; its output is the raw.extracted payload.
+func (h *Handler) Step(ctx context.Context, ev eventing.Event) (eventing.StepResult, error) {
 	if ev.Pipeline != events.ETLMLTraining {
 		return eventing.StepResult{}, eventing.Permanent(fmt.Errorf("extractor runs the %s pipeline, not %q", events.ETLMLTraining, ev.Pipeline))
 	}
@@ -116,16 +100,9 @@ func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (event
 	if took > 0 {
 		figures["rows_per_second"] = float64(rows) / took.Seconds()
 	}
-	out, err := ev.Next(events.RawExtracted, events.Source(events.Extractor), payload)
-	if err != nil {
-		return eventing.StepResult{}, err
-	}
-	if err := eventing.Emit(ctx, tx, out); err != nil {
-		return eventing.StepResult{}, err
-	}
 	summary := fmt.Sprintf("Extracted %s rows (%s) as of %s, %.1f MB of Parquet in %s.",
 		fmtInt(rows), strings.Join(parts, ", "), snapshot, float64(bytes)/1e6, took.Round(time.Millisecond))
-	return eventing.StepResult{Figures: figures, Summary: summary}, nil
+	return eventing.StepResult{Output: payload, Figures: figures, Summary: summary}, nil
 }
 
 // SnapshotDate is the run's snapshot date: conf snapshot_date when given,

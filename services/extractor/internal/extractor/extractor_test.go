@@ -36,17 +36,12 @@ type env struct {
 func setup(t *testing.T) env {
 	t.Helper()
 	ctx := context.Background()
-	pool, url := pgtest.NewWithURL(t)
+	pool := pgtest.New(t)
 	if _, err := fleet.Seed(ctx, pool, fleet.SeedOptions{Seed: 7, Assets: 40, Now: time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC)}); err != nil {
 		t.Fatal(err)
 	}
-	xpool, err := extractor.OpenPool(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(xpool.Close)
 	store := objstoretest.New(t)
-	h, err := extractor.New(xpool, store)
+	h, err := extractor.New(pool, store)
 	if err != nil {
 		t.Fatal(err)
 	}
