@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 )
 
 // work is a Lease'd innermost call that writes one technician row in the
@@ -152,9 +153,7 @@ func TestWorkHoldsNoTransactionOpen(t *testing.T) {
 		return effect(ctx, ev)
 	})
 	ev := runStarted(t)
-	stop := make(chan struct{})
-	longest := make(chan time.Duration, 1)
-	go func() { longest <- sampleTransactions(t, h, stop) }()
+	longest := eventingtest.WatchTransactions(t, h.pool)
 
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -173,8 +172,7 @@ func TestWorkHoldsNoTransactionOpen(t *testing.T) {
 		time.Sleep(hold / 8)
 	}
 	wg.Wait()
-	close(stop)
-	if l := <-longest; l > time.Second {
+	if l := longest(); l > time.Second {
 		t.Errorf("a transaction stayed open %s while the step worked, want at most 1s", l)
 	} else {
 		t.Logf("longest transaction seen during a %s hold: %s", hold, l)
@@ -184,28 +182,5 @@ func TestWorkHoldsNoTransactionOpen(t *testing.T) {
 	}
 	if code, body := h.post(t, pushBody(ev.Message(), "after")); code != http.StatusOK || body != `{"outcome":"duplicate"}` {
 		t.Fatalf("after: %d %s", code, body)
-	}
-}
-
-// sampleTransactions samples pg_stat_activity every 50 ms until stop and
-// returns the age of the oldest transaction seen on h's database (the
-// sampler's own aside).
-func sampleTransactions(t *testing.T, h *harness, stop <-chan struct{}) time.Duration {
-	var longest time.Duration
-	for {
-		select {
-		case <-stop:
-			return longest
-		case <-time.After(50 * time.Millisecond):
-		}
-		var age float64
-		err := h.pool.QueryRow(context.Background(), `
-			SELECT coalesce(max(extract(epoch FROM clock_timestamp() - xact_start)), 0) FROM pg_stat_activity
-			WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL`).Scan(&age)
-		if err != nil {
-			t.Error(err)
-			return longest
-		}
-		longest = max(longest, time.Duration(age*float64(time.Second)))
 	}
 }

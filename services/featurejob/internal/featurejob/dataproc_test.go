@@ -13,6 +13,7 @@ import (
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/objstoretest"
@@ -87,7 +88,8 @@ func TestDataprocJobFailureFailsStepAndDeletesCluster(t *testing.T) {
 // A run stopped (here failed by hand) while its feature batch runs: the
 // router's stop reaches the Dataproc engine through the handler, which
 // cancels the batch; the delivery is acked as cancelled and the step
-// reports nothing.
+// reports nothing. While the batch runs (held 2 s) no transaction is open
+// on the database for more than a second.
 func TestDataprocRunStoppedCancelsTheBatch(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.New(t)
@@ -118,6 +120,11 @@ func TestDataprocRunStoppedCancelsTheBatch(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("no batch running")
 		}
+	}
+	longest := eventingtest.WatchTransactions(t, pool)
+	time.Sleep(2 * time.Second) // the Dataproc wait
+	if l := longest(); l > time.Second {
+		t.Errorf("a transaction stayed open %s while the batch ran", l)
 	}
 	if _, err := pool.Exec(ctx, `UPDATE runs SET state = 'failed' WHERE run_id = 'run4'`); err != nil {
 		t.Fatal(err)

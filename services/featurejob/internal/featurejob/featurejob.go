@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
@@ -83,13 +82,15 @@ func New(cfg Config, eng engine.Engine) (*Handler, error) {
 	return &Handler{engine: eng, name: cfg.Engine, lookback: cfg.LookbackDays, window: cfg.LabelWindowDays}, nil
 }
 
-// Register adds the step to the service's router.
+// Register adds the step to the service's router: raw-extracted in,
+// features-built out. The engine's work (a Dataproc batch or cluster job,
+// which may take minutes) runs with no transaction open.
 func (h *Handler) Register(r *eventing.Router) {
-	r.HandleStepTx(events.RawExtracted, "", h.Step)
+	r.HandleStep(events.RawExtracted, events.FeaturesBuilt, h.Step)
 }
 
-// Step builds the features and emits features.built in tx.
-func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (eventing.StepResult, error) {
+// Step builds the features; its output is the features.built payload.
+func (h *Handler) Step(ctx context.Context, ev eventing.Event) (eventing.StepResult, error) {
 	var p eventsv1.RawExtracted
 	if err := ev.Decode(&p); err != nil {
 		return eventing.StepResult{}, err
@@ -106,15 +107,6 @@ func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (event
 		return eventing.StepResult{}, fmt.Errorf("%s engine returned no training or scoring object", h.name)
 	}
 	took := time.Since(started)
-	next, err := ev.Next(events.FeaturesBuilt, events.Source(events.Featurejob), &eventsv1.FeaturesBuilt{
-		SnapshotDate: p.GetSnapshotDate(), Engine: h.name, Training: out.Training, Scoring: out.Scoring,
-	})
-	if err != nil {
-		return eventing.StepResult{}, err
-	}
-	if err := eventing.Emit(ctx, tx, next); err != nil {
-		return eventing.StepResult{}, err
-	}
 	figures := map[string]float64{
 		"training_rows":  float64(out.Training.GetRows()),
 		"training_bytes": float64(out.Training.GetBytes()),
@@ -131,5 +123,8 @@ func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (event
 		summary += fmt.Sprintf(" (%.1f%% with a failure in the next %d days)", 100*r, h.window)
 	}
 	summary += fmt.Sprintf(", %d active assets to score as of %s, in %s.", out.Scoring.GetRows(), p.GetSnapshotDate(), took.Round(time.Millisecond))
-	return eventing.StepResult{Figures: figures, Summary: summary}, nil
+	built := &eventsv1.FeaturesBuilt{
+		SnapshotDate: p.GetSnapshotDate(), Engine: h.name, Training: out.Training, Scoring: out.Scoring,
+	}
+	return eventing.StepResult{Output: built, Figures: figures, Summary: summary}, nil
 }
