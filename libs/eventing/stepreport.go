@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
@@ -24,11 +25,16 @@ const StepStartedLog = "step started"
 // the complete transaction, the step's output event out (with the result's
 // Output as payload; out is "" for a step with no output) and succeeded,
 // with the result's figures and summary; a transient failure as failed,
-// retrying. A permanent failure is reported by DeadLetter.
+// retrying. A permanent failure is reported by DeadLetter. An event of a
+// pipeline the consumer is no step of is a permanent error.
 func StepReport(in *Inbox, out string) Middleware {
 	return func(next Next) Next {
 		return func(ctx context.Context, d *Delivery) error {
 			step := in.Consumer
+			if !in.isStep(&d.Event) {
+				return Permanent(fmt.Errorf("%s runs the %s pipeline, not %q",
+					step, strings.Join(pipelinesOf(step), " and "), d.Event.Pipeline))
+			}
 			d.OnClaim(func(ctx context.Context, tx pgx.Tx) error {
 				if err := emitNext(ctx, tx, d.Event, events.StepStarted, step, &eventsv1.StepStarted{Step: step}); err != nil {
 					return fmt.Errorf("report step started: %w", err)
@@ -44,6 +50,17 @@ func StepReport(in *Inbox, out string) Middleware {
 			return err
 		}
 	}
+}
+
+// pipelinesOf lists the pipelines step is a step of.
+func pipelinesOf(step string) []string {
+	var out []string
+	for _, p := range events.Pipelines {
+		if p.StepIndex(step) >= 0 {
+			out = append(out, p.ID)
+		}
+	}
+	return out
 }
 
 // emitResult emits the step's output event and its success report.

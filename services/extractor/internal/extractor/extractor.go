@@ -65,9 +65,6 @@ func RawPrefix(runID string) string { return "runs/" + runID + "/raw/" }
 
 // Step extracts the tables; its output is the raw.extracted payload.
 func (h *Handler) Step(ctx context.Context, ev eventing.Event) (eventing.StepResult, error) {
-	if ev.Pipeline != events.ETLMLTraining {
-		return eventing.StepResult{}, eventing.Permanent(fmt.Errorf("extractor runs the %s pipeline, not %q", events.ETLMLTraining, ev.Pipeline))
-	}
 	var p eventsv1.RunStarted
 	if err := ev.Decode(&p); err != nil {
 		return eventing.StepResult{}, err

@@ -22,7 +22,7 @@ func run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		h, err := trainer.New(cfg, store, s.Log)
+		h, err := trainer.New(cfg, s.Pool, store, s.Log)
 		if err != nil {
 			return err
 		}

@@ -12,9 +12,14 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 )
 
-// gateLock serialises gate decisions across trainer instances until commit,
+// gateLock serialises registrations across trainer instances until commit,
 // so two runs never both replace the same champion.
 const gateLock = 727_400
+
+// errChampionChanged: another run's model became the champion while this
+// one was compared with the previous champion; the step is retried, and
+// compares with the new one.
+var errChampionChanged = errors.New("the champion changed while the model was gated")
 
 type gateResult struct {
 	promoted        bool
@@ -28,12 +33,11 @@ type gateResult struct {
 // promote iff there is no champion or m's ROC AUC ≥ the champion's − margin.
 // A champion that cannot be read or cannot score the current feature schema
 // cannot be compared, and the new model takes its place (the reason says so).
-func (h *Handler) gate(ctx context.Context, tx pgx.Tx, m *model.Model, holdout []features.Row, y []float64) (gateResult, error) {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, gateLock); err != nil {
-		return gateResult{}, fmt.Errorf("gate lock: %w", err)
-	}
+// It runs with no transaction open; registerIfChampionHeld checks at commit
+// that the champion it compared with still is.
+func (h *Handler) gate(ctx context.Context, m *model.Model, holdout []features.Row, y []float64) (gateResult, error) {
 	var champVersion, champArtifact string
-	err := tx.QueryRow(ctx, `SELECT version, artifact_name FROM models WHERE champion`).Scan(&champVersion, &champArtifact)
+	err := h.pool.QueryRow(ctx, `SELECT version, artifact_name FROM models WHERE champion`).Scan(&champVersion, &champArtifact)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return gateResult{promoted: true, reason: "no champion yet: the first model is promoted"}, nil
 	}
@@ -85,6 +89,25 @@ func (h *Handler) gate(ctx context.Context, tx pgx.Tx, m *model.Model, holdout [
 	g.reason = fmt.Sprintf("holdout ROC AUC %.4f %s champion %s's %.4f − margin %.4f on the same %d rows",
 		auc, op, champVersion, ce.ROCAUC, margin, len(holdout))
 	return g, nil
+}
+
+// registerIfChampionHeld registers m in the complete transaction, under the
+// gate lock, if the champion is still the one the gate compared m with
+// (none, if none); otherwise it fails with errChampionChanged, a transient
+// error: the step is retried and gates m against the new champion.
+func registerIfChampionHeld(ctx context.Context, tx pgx.Tx, m *model.Model, store *objstore.Store, g gateResult) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, gateLock); err != nil {
+		return fmt.Errorf("gate lock: %w", err)
+	}
+	var now string
+	err := tx.QueryRow(ctx, `SELECT version FROM models WHERE champion`).Scan(&now)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("gate: read champion: %w", err)
+	}
+	if now != g.championVersion && now != m.Version {
+		return fmt.Errorf("%w: compared with %q, now %q", errChampionChanged, g.championVersion, now)
+	}
+	return register(ctx, tx, m, store, g)
 }
 
 // register records m and the gate's decision in the models table, making it

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
@@ -51,16 +52,18 @@ type Config struct {
 // Handler runs the step.
 type Handler struct {
 	cfg   Config
+	pool  *pgxpool.Pool // reads the champion
 	store *objstore.Store
 	log   *slog.Logger
 	opts  model.Options
 	now   func() time.Time
 }
 
-// New validates cfg and returns the handler writing to store.
-func New(cfg Config, store *objstore.Store, log *slog.Logger) (*Handler, error) {
-	if store == nil {
-		return nil, errors.New("trainer: no object store")
+// New validates cfg and returns the handler writing to store and reading
+// the champion through pool.
+func New(cfg Config, pool *pgxpool.Pool, store *objstore.Store, log *slog.Logger) (*Handler, error) {
+	if store == nil || pool == nil {
+		return nil, errors.New("trainer: a database pool and an object store are required")
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -78,12 +81,13 @@ func New(cfg Config, store *objstore.Store, log *slog.Logger) (*Handler, error) 
 	if cfg.LabelEmbargoDays < 0 {
 		return nil, fmt.Errorf("trainer: LABEL_EMBARGO_DAYS %d is negative", cfg.LabelEmbargoDays)
 	}
-	return &Handler{cfg: cfg, store: store, log: log, opts: model.Options{Kind: kind}, now: time.Now}, nil
+	return &Handler{cfg: cfg, pool: pool, store: store, log: log, opts: model.Options{Kind: kind}, now: time.Now}, nil
 }
 
-// Register adds the step to the service's router.
+// Register adds the step to the service's router: features-built in,
+// model-trained out.
 func (h *Handler) Register(r *eventing.Router) {
-	r.HandleStepTx(events.FeaturesBuilt, "", h.Step)
+	r.HandleStep(events.FeaturesBuilt, events.ModelTrained, h.Step)
 }
 
 // Object names in the bucket.
@@ -92,127 +96,157 @@ func RunArtifactName(runID string) string { return "runs/" + runID + "/model/mod
 
 const jsonType = "application/json"
 
-// Step trains, evaluates, stores, registers and gates a model, and emits
-// model.trained in tx.
-func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (eventing.StepResult, error) {
-	if ev.Pipeline != events.ETLMLTraining {
-		return eventing.StepResult{}, eventing.Permanent(fmt.Errorf("trainer runs the %s pipeline, not %q", events.ETLMLTraining, ev.Pipeline))
-	}
+// Step trains and evaluates a model on the run's features, writes its
+// artifact and gates it against the current champion on the same holdout,
+// with no transaction open; the complete transaction registers it (see
+// registerIfChampionHeld). Its output is the model.trained payload.
+func (h *Handler) Step(ctx context.Context, ev eventing.Event) (eventing.StepResult, error) {
 	var p eventsv1.FeaturesBuilt
 	if err := ev.Decode(&p); err != nil {
 		return eventing.StepResult{}, err
 	}
-	name := p.GetTraining().GetName()
-	if name == "" {
-		return eventing.StepResult{}, eventing.Permanent(errors.New("features.built names no training object"))
-	}
-	data, err := h.store.Get(ctx, name)
-	if errors.Is(err, objstore.ErrNotExist) {
-		return eventing.StepResult{}, eventing.Permanent(fmt.Errorf("training features %s: %w", h.store.URI(name), err))
-	}
+	in, err := h.readTraining(ctx, &p)
 	if err != nil {
-		return eventing.StepResult{}, fmt.Errorf("read training features: %w", err)
+		return eventing.StepResult{}, err
 	}
-	rows, err := ReadRows(data)
-	if err != nil {
-		return eventing.StepResult{}, eventing.Permanent(fmt.Errorf("training features %s: %w", h.store.URI(name), err))
-	}
-	ds, err := Split(rows, h.cfg.HoldoutFraction, h.cfg.LabelEmbargoDays)
-	if err != nil {
-		return eventing.StepResult{}, eventing.Permanent(fmt.Errorf("training features %s: %w", h.store.URI(name), err))
-	}
-	sum := sha256.Sum256(data)
-	fingerprint := "sha256:" + hex.EncodeToString(sum[:])
-	version, err := h.version(p.GetSnapshotDate(), ds, fingerprint)
+	version, err := h.version(p.GetSnapshotDate(), in.ds, in.fingerprint)
 	if err != nil {
 		return eventing.StepResult{}, eventing.Permanent(err)
 	}
+	m, eval, yh, err := h.fit(in, version, ev.RunID)
+	if err != nil {
+		return eventing.StepResult{}, err
+	}
+	artifact, err := h.storeArtifact(ctx, m, ev.RunID)
+	if err != nil {
+		return eventing.StepResult{}, err
+	}
+	g, err := h.gate(ctx, m, in.ds.Holdout, yh)
+	if err != nil {
+		return eventing.StepResult{}, err
+	}
+	logging.FromOr(ctx, h.log).InfoContext(ctx, "model trained", "version", version, "kind", m.Kind, "roc_auc", eval.ROCAUC,
+		"champion", g.championVersion, "champion_roc_auc", g.championAUC, "promoted", g.promoted, "reason", g.reason)
+	res := h.result(&p, m, eval, g, len(artifact), len(in.ds.Holdout))
+	res.Commit = func(ctx context.Context, tx pgx.Tx) error { return registerIfChampionHeld(ctx, tx, m, h.store, g) }
+	return res, nil
+}
 
+// training is a run's training features, read and split.
+type training struct {
+	name        string
+	data        []byte
+	fingerprint string
+	ds          Dataset
+}
+
+// readTraining reads and splits the training features p names.
+func (h *Handler) readTraining(ctx context.Context, p *eventsv1.FeaturesBuilt) (training, error) {
+	name := p.GetTraining().GetName()
+	if name == "" {
+		return training{}, eventing.Permanent(errors.New("features.built names no training object"))
+	}
+	data, err := h.store.Get(ctx, name)
+	if errors.Is(err, objstore.ErrNotExist) {
+		return training{}, eventing.Permanent(fmt.Errorf("training features %s: %w", h.store.URI(name), err))
+	}
+	if err != nil {
+		return training{}, fmt.Errorf("read training features: %w", err)
+	}
+	rows, err := ReadRows(data)
+	if err != nil {
+		return training{}, eventing.Permanent(fmt.Errorf("training features %s: %w", h.store.URI(name), err))
+	}
+	ds, err := Split(rows, h.cfg.HoldoutFraction, h.cfg.LabelEmbargoDays)
+	if err != nil {
+		return training{}, eventing.Permanent(fmt.Errorf("training features %s: %w", h.store.URI(name), err))
+	}
+	sum := sha256.Sum256(data)
+	return training{name: name, data: data, fingerprint: "sha256:" + hex.EncodeToString(sum[:]), ds: ds}, nil
+}
+
+// fit trains the model on in's training rows and evaluates it on the
+// holdout; it returns the model (with its metrics and provenance), the
+// evaluation and the holdout labels.
+func (h *Handler) fit(in training, version, runID string) (*model.Model, model.Evaluation, []float64, error) {
+	ds := in.ds
 	X, y := Matrix(ds.Train)
 	started := time.Now()
 	m, err := model.Train(model.InputNames(), X, y, h.opts)
 	trainSeconds := time.Since(started).Seconds()
 	if errors.Is(err, model.ErrSingleClass) {
-		return eventing.StepResult{}, eventing.Permanent(fmt.Errorf(
+		return nil, model.Evaluation{}, nil, eventing.Permanent(fmt.Errorf(
 			"cannot train: all %d training rows (snapshots %s…%s) have label %d",
 			len(ds.Train), ds.TrainDates[0], ds.TrainDates[len(ds.TrainDates)-1], ds.Train[0].Label))
 	}
 	if err != nil {
-		return eventing.StepResult{}, eventing.Permanent(fmt.Errorf("train: %w", err))
+		return nil, model.Evaluation{}, nil, eventing.Permanent(fmt.Errorf("train: %w", err))
 	}
 	Xh, yh := Matrix(ds.Holdout)
 	ph, err := m.PredictAll(Xh)
 	if err != nil {
-		return eventing.StepResult{}, fmt.Errorf("score holdout: %w", err)
+		return nil, model.Evaluation{}, nil, fmt.Errorf("score holdout: %w", err)
 	}
 	eval, err := model.Evaluate(yh, ph)
 	if errors.Is(err, model.ErrUndefined) {
-		return eventing.StepResult{}, eventing.Permanent(fmt.Errorf(
+		return nil, model.Evaluation{}, nil, eventing.Permanent(fmt.Errorf(
 			"cannot evaluate: all %d holdout rows (snapshots %s) have label %d",
 			len(ds.Holdout), strings.Join(ds.HoldoutDates, ", "), ds.Holdout[0].Label))
 	}
 	if err != nil {
-		return eventing.StepResult{}, eventing.Permanent(fmt.Errorf("evaluate: %w", err))
+		return nil, model.Evaluation{}, nil, eventing.Permanent(fmt.Errorf("evaluate: %w", err))
 	}
 	metrics := eval.Metrics()
 	metrics["rows_train"] = float64(len(ds.Train))
 	metrics["rows_holdout"] = float64(len(ds.Holdout))
 	metrics["train_positives"] = float64(Positives(ds.Train))
 	metrics["train_seconds"] = trainSeconds
-
-	m.Version, m.RunID, m.CreatedAt = version, ev.RunID, h.now().UTC().Truncate(time.Millisecond)
+	m.Version, m.RunID, m.CreatedAt = version, runID, h.now().UTC().Truncate(time.Millisecond)
 	m.Metrics, m.Calibration = metrics, eval.Calibration
 	m.Training = model.TrainingData{
-		Fingerprint: fingerprint, Object: h.store.URI(name),
+		Fingerprint: in.fingerprint, Object: h.store.URI(in.name),
 		Rows: len(ds.Train), Positives: Positives(ds.Train),
 		TrainDates: ds.TrainDates, HoldoutDates: ds.HoldoutDates, HoldoutRows: len(ds.Holdout),
 	}
+	return m, eval, yh, nil
+}
+
+// storeArtifact writes the model's artifact: the run's copy first, the
+// versioned one second; a redelivery (same data, same version) rewrites
+// both.
+func (h *Handler) storeArtifact(ctx context.Context, m *model.Model, runID string) ([]byte, error) {
 	artifact, err := m.Marshal()
 	if err != nil {
-		return eventing.StepResult{}, fmt.Errorf("encode artifact: %w", err)
+		return nil, fmt.Errorf("encode artifact: %w", err)
 	}
-	// The run's copy first, the versioned one second: a redelivery (same
-	// data, same version) rewrites both.
-	if err := h.store.Put(ctx, RunArtifactName(ev.RunID), jsonType, artifact); err != nil {
-		return eventing.StepResult{}, err
+	if err := h.store.Put(ctx, RunArtifactName(runID), jsonType, artifact); err != nil {
+		return nil, err
 	}
-	if err := h.store.Put(ctx, ArtifactName(version), jsonType, artifact); err != nil {
-		return eventing.StepResult{}, err
+	if err := h.store.Put(ctx, ArtifactName(m.Version), jsonType, artifact); err != nil {
+		return nil, err
 	}
+	return artifact, nil
+}
 
-	g, err := h.gate(ctx, tx, m, ds.Holdout, yh)
-	if err != nil {
-		return eventing.StepResult{}, err
-	}
-	if err := register(ctx, tx, m, h.store, g); err != nil {
-		return eventing.StepResult{}, err
-	}
-	logging.FromOr(ctx, h.log).InfoContext(ctx, "model trained", "version", version, "kind", m.Kind, "roc_auc", eval.ROCAUC,
-		"champion", g.championVersion, "champion_roc_auc", g.championAUC, "promoted", g.promoted, "reason", g.reason)
-
-	out, err := ev.Next(events.ModelTrained, events.Source(events.Trainer), &eventsv1.ModelTrained{
-		ModelVersion: version,
+// result is the step's output (model.trained), figures and summary.
+func (h *Handler) result(p *eventsv1.FeaturesBuilt, m *model.Model, eval model.Evaluation, g gateResult, size, holdout int) eventing.StepResult {
+	out := &eventsv1.ModelTrained{
+		ModelVersion: m.Version,
 		Artifact: &eventsv1.StoredObject{
-			Name: ArtifactName(version), Uri: h.store.URI(ArtifactName(version)),
-			Bytes: int64(len(artifact)), ContentType: jsonType,
+			Name: ArtifactName(m.Version), Uri: h.store.URI(ArtifactName(m.Version)),
+			Bytes: int64(size), ContentType: jsonType,
 		},
-		Metrics:         metrics,
+		Metrics:         m.Metrics,
 		Promoted:        g.promoted,
 		ChampionVersion: g.championVersion,
 		ChampionMetrics: g.championMetrics,
 		GateReason:      g.reason,
 		Scoring:         p.GetScoring(),
-	})
-	if err != nil {
-		return eventing.StepResult{}, err
-	}
-	if err := eventing.Emit(ctx, tx, out); err != nil {
-		return eventing.StepResult{}, err
 	}
 	figures := map[string]float64{
 		"roc_auc": eval.ROCAUC, "pr_auc": eval.PRAUC, "brier": eval.Brier, "ece": eval.ECE,
-		"rows_train": float64(len(ds.Train)), "rows_holdout": float64(len(ds.Holdout)),
-		"promoted": b2f(g.promoted), "train_seconds": trainSeconds,
+		"rows_train": m.Metrics["rows_train"], "rows_holdout": float64(holdout),
+		"promoted": b2f(g.promoted), "train_seconds": m.Metrics["train_seconds"],
 	}
 	if g.championVersion != "" && g.championMetrics != nil {
 		figures["champion_roc_auc"] = g.championAUC
@@ -222,10 +256,11 @@ func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (event
 		decision = "promoted"
 	}
 	return eventing.StepResult{
+		Output:  out,
 		Figures: figures,
 		Summary: fmt.Sprintf("model %s (%s): holdout ROC AUC %.4f on %d rows; %s: %s",
-			version, m.Kind, eval.ROCAUC, len(ds.Holdout), decision, g.reason),
-	}, nil
+			m.Version, m.Kind, eval.ROCAUC, holdout, decision, g.reason),
+	}
 }
 
 // version is "v" + the run's snapshot date + a hash of the training data and

@@ -69,7 +69,7 @@ func newEnv(t *testing.T, cfg trainer.Config) env {
 	t.Helper()
 	pool := pgtest.New(t)
 	store := objstoretest.New(t)
-	h, err := trainer.New(cfg, store, nil)
+	h, err := trainer.New(cfg, pool, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,16 +478,19 @@ func TestConfig(t *testing.T) {
 	if cfg.GateMargin != 0 || cfg.HoldoutFraction != 0.2 || cfg.ModelKind != "logistic" || cfg.LabelEmbargoDays != features.DefaultLabelWindowDays {
 		t.Errorf("defaults: %+v", cfg)
 	}
-	store := objstoretest.New(t)
+	store, pool := objstoretest.New(t), pgtest.New(t)
 	for _, env := range []map[string]string{
 		{"MODEL_KIND": "forest"}, {"HOLDOUT_FRACTION": "1"}, {"GATE_MARGIN": "-0.1"}, {"LABEL_EMBARGO_DAYS": "-1"},
 	} {
-		if _, err := trainer.New(defaultConfig(t, env), store, nil); err == nil {
+		if _, err := trainer.New(defaultConfig(t, env), pool, store, nil); err == nil {
 			t.Errorf("%v accepted", env)
 		}
 	}
-	if _, err := trainer.New(cfg, nil, nil); err == nil {
+	if _, err := trainer.New(cfg, pool, nil, nil); err == nil {
 		t.Error("no store accepted")
+	}
+	if _, err := trainer.New(cfg, nil, store, nil); err == nil {
+		t.Error("no pool accepted")
 	}
 }
 
