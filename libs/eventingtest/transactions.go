@@ -19,7 +19,7 @@ func WatchTransactions(t testing.TB, pool *pgxpool.Pool) (longest func() time.Du
 	t.Helper()
 	stop := make(chan struct{})
 	var (
-		wg  sync.WaitGroup
+		wg     sync.WaitGroup
 		oldest time.Duration
 	)
 	wg.Add(1)

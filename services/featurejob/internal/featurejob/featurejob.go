@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
