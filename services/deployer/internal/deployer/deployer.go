@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
@@ -34,6 +35,7 @@ import (
 
 // Handler runs the step.
 type Handler struct {
+	pool   *pgxpool.Pool // reads models and assets
 	store  *objstore.Store
 	engine engine.Engine
 	log    *slog.Logger
@@ -66,10 +68,11 @@ func (h *Handler) injectedFault(runID string) error {
 	return nil
 }
 
-// New returns the handler reading from store and serving through eng.
-func New(store *objstore.Store, eng engine.Engine, log *slog.Logger) (*Handler, error) {
-	if store == nil {
-		return nil, errors.New("deployer: no object store")
+// New returns the handler reading through pool and from store and serving
+// through eng.
+func New(pool *pgxpool.Pool, store *objstore.Store, eng engine.Engine, log *slog.Logger) (*Handler, error) {
+	if store == nil || pool == nil {
+		return nil, errors.New("deployer: a database pool and an object store are required")
 	}
 	if eng == nil {
 		return nil, errors.New("deployer: no engine")
@@ -77,39 +80,73 @@ func New(store *objstore.Store, eng engine.Engine, log *slog.Logger) (*Handler, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{store: store, engine: eng, log: log}, nil
+	return &Handler{pool: pool, store: store, engine: eng, log: log}, nil
 }
 
-// Register adds the step to the service's router.
+// Register adds the step to the service's router: model-trained in,
+// model-deployed out. The deploy (Vertex AI may take minutes) and the
+// scoring run with no transaction open.
 func (h *Handler) Register(r *eventing.Router) {
-	r.HandleStepTx(events.ModelTrained, "", h.Step)
+	r.HandleStep(events.ModelTrained, events.ModelDeployed, h.Step)
 }
 
 // ArtifactName is the trainer's artifact object of a model version.
 func ArtifactName(version string) string { return "models/" + version + "/model.json" }
 
-// Step deploys (or keeps) the champion, scores the fleet and emits
-// model.deployed in tx.
-func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (eventing.StepResult, error) {
-	if ev.Pipeline != events.ETLMLTraining {
-		return eventing.StepResult{}, eventing.Permanent(fmt.Errorf("deployer runs the %s pipeline, not %q", events.ETLMLTraining, ev.Pipeline))
-	}
+// Step deploys (or keeps) the champion and scores the fleet, with no
+// transaction open; the complete transaction records the deployment and the
+// predictions (see commit). Its output is the model.deployed payload.
+func (h *Handler) Step(ctx context.Context, ev eventing.Event) (eventing.StepResult, error) {
 	var p eventsv1.ModelTrained
 	if err := ev.Decode(&p); err != nil {
 		return eventing.StepResult{}, err
 	}
+	m, rows, X, err := h.prepare(ctx, &p)
+	if err != nil {
+		return eventing.StepResult{}, err
+	}
+	if err := h.injectedFault(ev.RunID); err != nil {
+		return eventing.StepResult{}, err
+	}
+	d, err := h.engine.Deploy(ctx, m)
+	if err != nil {
+		return eventing.StepResult{}, fmt.Errorf("deploy %s (%s engine): %w", m.Version(), h.engine.Name(), err)
+	}
+	probs, err := h.engine.Predict(ctx, d, X)
+	if err != nil {
+		return eventing.StepResult{}, fmt.Errorf("score %d assets with %s (%s engine): %w", len(X), m.Version(), h.engine.Name(), err)
+	}
+	if len(probs) != len(rows) {
+		return eventing.StepResult{}, fmt.Errorf("score: %d probabilities for %d rows", len(probs), len(rows))
+	}
+	sc, err := h.scores(ctx, rows, probs)
+	if err != nil {
+		return eventing.StepResult{}, err
+	}
+	logging.FromOr(ctx, h.log).InfoContext(ctx, "fleet scored", "model_version", m.Version(), "trained_version", p.GetModelVersion(), "promoted", p.GetPromoted(),
+		"engine", d.Engine, "endpoint", d.Endpoint, "new_deployment", d.New, "scored_assets", sc.scored, "risk_levels", sc.levels)
+	res := h.result(&p, d, sc)
+	res.Commit = func(ctx context.Context, tx pgx.Tx) error {
+		return commit(ctx, tx, d, m.ArtifactName, ev.RunID, rows, probs, sc.levels)
+	}
+	return res, nil
+}
+
+// prepare loads the model to serve (the trained one if promoted, else the
+// champion it was compared with) and the scoring rows, as vectors.
+func (h *Handler) prepare(ctx context.Context, p *eventsv1.ModelTrained) (engine.Model, []features.Row, [][]float64, error) {
 	if p.GetModelVersion() == "" {
-		return eventing.StepResult{}, eventing.Permanent(errors.New("model.trained names no model_version"))
+		return engine.Model{}, nil, nil, eventing.Permanent(errors.New("model.trained names no model_version"))
 	}
 	version, artifact := p.GetModelVersion(), p.GetArtifact().GetName()
 	if !p.GetPromoted() {
 		version = p.GetChampionVersion()
 		if version == "" {
-			return eventing.StepResult{}, eventing.Permanent(fmt.Errorf("model %s was not promoted and names no champion to keep", p.GetModelVersion()))
+			return engine.Model{}, nil, nil, eventing.Permanent(fmt.Errorf("model %s was not promoted and names no champion to keep", p.GetModelVersion()))
 		}
 		var err error
-		if artifact, err = registeredArtifact(ctx, tx, version); err != nil {
-			return eventing.StepResult{}, err
+		if artifact, err = h.registeredArtifact(ctx, version); err != nil {
+			return engine.Model{}, nil, nil, err
 		}
 	}
 	if artifact == "" {
@@ -117,49 +154,79 @@ func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (event
 	}
 	m, err := h.load(ctx, version, artifact)
 	if err != nil {
-		return eventing.StepResult{}, err
+		return engine.Model{}, nil, nil, err
 	}
 	rows, err := h.scoringRows(ctx, p.GetScoring())
 	if err != nil {
-		return eventing.StepResult{}, err
+		return engine.Model{}, nil, nil, err
 	}
 	X := make([][]float64, len(rows))
 	for i, r := range rows {
 		if X[i], err = m.Model.Vector(r); err != nil {
-			return eventing.StepResult{}, eventing.Permanent(fmt.Errorf("scoring row %d (asset %d): %w", i, r.AssetID, err))
+			return engine.Model{}, nil, nil, eventing.Permanent(fmt.Errorf("scoring row %d (asset %d): %w", i, r.AssetID, err))
 		}
 	}
+	return m, rows, X, nil
+}
 
-	if err := h.injectedFault(ev.RunID); err != nil {
-		return eventing.StepResult{}, err
-	}
-	d, err := h.engine.Deploy(ctx, m)
-	if err != nil {
-		return eventing.StepResult{}, fmt.Errorf("deploy %s (%s engine): %w", version, h.engine.Name(), err)
-	}
-	if err := recordDeployment(ctx, tx, d, artifact, ev.RunID); err != nil {
-		return eventing.StepResult{}, err
-	}
-	probs, err := h.engine.Predict(ctx, d, X)
-	if err != nil {
-		return eventing.StepResult{}, fmt.Errorf("score %d assets with %s (%s engine): %w", len(X), version, h.engine.Name(), err)
-	}
-	if len(probs) != len(rows) {
-		return eventing.StepResult{}, fmt.Errorf("score: %d probabilities for %d rows", len(probs), len(rows))
-	}
-	levels, err := writePredictions(ctx, tx, rows, probs, version, ev.RunID)
-	if err != nil {
-		return eventing.StepResult{}, err
-	}
-	scored := 0
-	for _, n := range levels {
-		scored += int(n)
-	}
-	var active int
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM assets WHERE status = 'ACTIVE'`).Scan(&active); err != nil {
-		return eventing.StepResult{}, fmt.Errorf("count active assets: %w", err)
-	}
+// scored is what scoring the fleet gave: the predictions per risk level of
+// the assets still in the table (one per asset), their count, and the
+// active assets.
+type scored struct {
+	levels         map[string]int32
+	scored, active int
+}
 
+// scores counts the predictions per risk level as writePredictions will
+// write them: one per asset, for the assets still in the table.
+func (h *Handler) scores(ctx context.Context, rows []features.Row, probs []float64) (scored, error) {
+	ids := make([]int64, len(rows))
+	for i, r := range rows {
+		ids[i] = r.AssetID
+	}
+	var known []int64
+	var sc scored
+	if err := h.pool.QueryRow(ctx, `SELECT coalesce(array_agg(id), '{}'), (SELECT count(*) FROM assets WHERE status = 'ACTIVE')
+		FROM assets WHERE id = ANY($1)`, ids).Scan(&known, &sc.active); err != nil {
+		return scored{}, fmt.Errorf("count assets: %w", err)
+	}
+	sc.levels = make(map[string]int32, len(predictor.Levels))
+	for _, l := range predictor.Levels {
+		sc.levels[l] = 0
+	}
+	seen := make(map[int64]bool, len(known))
+	for _, id := range known {
+		seen[id] = false
+	}
+	for i, r := range rows {
+		if done, ok := seen[r.AssetID]; ok && !done {
+			seen[r.AssetID] = true
+			sc.levels[predictor.RiskLevel(probs[i])]++
+			sc.scored++
+		}
+	}
+	return sc, nil
+}
+
+// commit records the deployment and the predictions. The fleet may have
+// changed since it was scored (an asset deleted): then the counts the step
+// reports would be wrong, and the step is retried.
+func commit(ctx context.Context, tx pgx.Tx, d engine.Deployment, artifact, runID string, rows []features.Row, probs []float64, want map[string]int32) error {
+	if err := recordDeployment(ctx, tx, d, artifact, runID); err != nil {
+		return err
+	}
+	got, err := writePredictions(ctx, tx, rows, probs, d.ModelVersion, runID)
+	if err != nil {
+		return err
+	}
+	if !maps.Equal(got, want) {
+		return fmt.Errorf("the fleet changed while it was scored: predictions per level %v, counted %v", got, want)
+	}
+	return nil
+}
+
+// result is the step's output (model.deployed), figures and summary.
+func (h *Handler) result(p *eventsv1.ModelTrained, d engine.Deployment, sc scored) eventing.StepResult {
 	metrics := maps.Clone(p.GetMetrics())
 	if metrics == nil {
 		metrics = map[string]float64{}
@@ -167,33 +234,20 @@ func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (event
 	for k, v := range p.GetChampionMetrics() {
 		metrics["champion_"+k] = v
 	}
-	out, err := ev.Next(events.ModelDeployed, events.Source(events.Deployer), &eventsv1.ModelDeployed{
-		ModelVersion: version,
-		Promoted:     p.GetPromoted(),
-		Endpoint:     d.Endpoint,
-		ScoredAssets: int32(scored),
-		RiskLevels:   levels,
-		Metrics:      metrics,
-		GateReason:   p.GetGateReason(),
-	})
-	if err != nil {
-		return eventing.StepResult{}, err
+	out := &eventsv1.ModelDeployed{
+		ModelVersion: d.ModelVersion, Promoted: p.GetPromoted(), Endpoint: d.Endpoint,
+		ScoredAssets: int32(sc.scored), RiskLevels: sc.levels, Metrics: metrics, GateReason: p.GetGateReason(),
 	}
-	if err := eventing.Emit(ctx, tx, out); err != nil {
-		return eventing.StepResult{}, err
-	}
-	logging.FromOr(ctx, h.log).InfoContext(ctx, "fleet scored", "model_version", version, "trained_version", p.GetModelVersion(), "promoted", p.GetPromoted(),
-		"engine", d.Engine, "endpoint", d.Endpoint, "new_deployment", d.New, "scored_assets", scored, "risk_levels", levels)
-
 	figures := map[string]float64{
-		"scored_assets":  float64(scored),
-		"active_assets":  float64(active),
+		"scored_assets":  float64(sc.scored),
+		"active_assets":  float64(sc.active),
 		"promoted":       b2f(p.GetPromoted()),
 		"new_deployment": b2f(d.New),
 	}
 	for _, l := range predictor.Levels {
-		figures["risk_"+l] = float64(levels[l])
+		figures["risk_"+l] = float64(sc.levels[l])
 	}
+	version := d.ModelVersion
 	what := fmt.Sprintf("kept champion %s (%s not promoted: %s)", version, p.GetModelVersion(), p.GetGateReason())
 	if p.GetPromoted() {
 		what = fmt.Sprintf("deployed %s", version)
@@ -201,18 +255,20 @@ func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (event
 			what = fmt.Sprintf("%s already deployed", version)
 		}
 	}
+	levels := sc.levels
 	return eventing.StepResult{
+		Output:  out,
 		Figures: figures,
 		Summary: fmt.Sprintf("%s on %s (%s); scored %d of %d active assets: %d low, %d medium, %d high, %d critical",
-			what, h.engine.Name(), d.Endpoint, scored, active,
+			what, h.engine.Name(), d.Endpoint, sc.scored, sc.active,
 			levels[predictor.Low], levels[predictor.Medium], levels[predictor.High], levels[predictor.Critical]),
-	}, nil
+	}
 }
 
 // registeredArtifact is the artifact object of a registered model version.
-func registeredArtifact(ctx context.Context, tx pgx.Tx, version string) (string, error) {
+func (h *Handler) registeredArtifact(ctx context.Context, version string) (string, error) {
 	var name string
-	err := tx.QueryRow(ctx, `SELECT artifact_name FROM models WHERE version = $1`, version).Scan(&name)
+	err := h.pool.QueryRow(ctx, `SELECT artifact_name FROM models WHERE version = $1`, version).Scan(&name)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil // not registered: the trainer's naming convention
 	}

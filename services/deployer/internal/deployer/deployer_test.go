@@ -93,7 +93,7 @@ func setup(t *testing.T, engineName string) *fixture {
 		t.Cleanup(func() { _ = v.Close() })
 		eng = v
 	}
-	h, err := deployer.New(f.store, eng, slog.New(slog.DiscardHandler))
+	h, err := deployer.New(f.pool, f.store, eng, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +375,7 @@ func TestLocalChampionRestoredAfterRestart(t *testing.T) {
 	// A new process: an empty predictor, restored from model_deployments;
 	// then a not-promoted run scores with it.
 	pred := predictor.New(predictor.Options{})
-	h, err := deployer.New(f.store, local.New(pred, ""), nil)
+	h, err := deployer.New(f.pool, f.store, local.New(pred, ""), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func Wire(ctx context.Context, s *service.Service, cfg Config) error {
 		}
 		eng = local.New(pred, url)
 	}
-	h, err := New(store, eng, s.Log)
+	h, err := New(s.Pool, store, eng, s.Log)
 	if err != nil {
 		return err
 	}
