@@ -156,6 +156,16 @@ func (p Pipeline) Input(step string) string {
 	return ""
 }
 
+// Output is the event type step emits on success in the pipeline: the input
+// of the step after it; "" for the last step and for a step not in p.
+func (p Pipeline) Output(step string) string {
+	i := p.StepIndex(step)
+	if i < 0 || i == len(p.Steps)-1 {
+		return ""
+	}
+	return p.Input(p.Steps[i+1])
+}
+
 // Consumer is a service that receives an event type through its own push
 // subscription. Pipeline, when set, limits the subscription to that
 // pipeline's events (a Pub/Sub subscription filter on the pipeline attribute).

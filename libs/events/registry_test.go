@@ -58,3 +58,40 @@ func TestStepInputs(t *testing.T) {
 		}
 	}
 }
+
+// TestStepsMatchSubscriptionsAndTypes: every step of every pipeline is
+// pushed its input through a subscription of its own (run-started filtered
+// to the pipeline), every step but the last emits a registered output that
+// is the next step's input, and every output type comes from a step.
+func TestStepsMatchSubscriptionsAndTypes(t *testing.T) {
+	subscribed := map[[2]string]string{} // event type, service → pipeline filter
+	for _, s := range Subscriptions() {
+		subscribed[[2]string{s.EventType, s.Service}] = s.Pipeline
+	}
+	outputs := map[string]bool{}
+	for _, p := range Pipelines {
+		for i, step := range p.Steps {
+			in := p.Input(step)
+			filter, ok := subscribed[[2]string{in, step}]
+			if !ok || (filter != "" && filter != p.ID) {
+				t.Errorf("%s: %s has no subscription to its input %q for the pipeline (filter %q)", p.ID, step, in, filter)
+			}
+			out := p.Output(step)
+			if last := i == len(p.Steps)-1; last != (out == "") {
+				t.Errorf("%s: %s's output is %q", p.ID, step, out)
+			}
+			if out != "" {
+				typ, _ := LookupType(out)
+				if typ.From != step {
+					t.Errorf("%s: %s's output %s is registered as coming from %q", p.ID, step, out, typ.From)
+				}
+				outputs[out] = true
+			}
+		}
+	}
+	for _, typ := range Types {
+		if typ.From != "" && !outputs[typ.Name] {
+			t.Errorf("%s comes from %s but no pipeline step emits it", typ.Name, typ.From)
+		}
+	}
+}

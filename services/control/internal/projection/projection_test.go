@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
@@ -224,4 +225,9 @@ func TestRunRecordsItsTrace(t *testing.T) {
 		!strings.Contains(started, traceID) {
 		t.Fatalf("run-started traceparent %q (%v), want trace %s", started, err, traceID)
 	}
+}
+
+// Control's routes are the registry's subscriptions of control.
+func TestRoutesMatchTheRegistry(t *testing.T) {
+	eventingtest.CheckRoutes(t, newFixture(t).router, events.Control)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/features"
 	"github.com/cmmsflow/cmmsflow/libs/model"
@@ -510,4 +511,9 @@ func TestInjectedFault(t *testing.T) {
 	}
 	f.process(t, again.Message(), eventing.Handled)
 	f.checkScored(t, "v1")
+}
+
+// The step's declared edges are the registry's.
+func TestRoutesMatchTheRegistry(t *testing.T) {
+	eventingtest.CheckRoutes(t, setup(t, "local").router, events.Deployer)
 }

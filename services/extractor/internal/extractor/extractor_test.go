@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/features"
 	"github.com/cmmsflow/cmmsflow/libs/fleet"
@@ -287,4 +288,9 @@ func TestSnapshotDate(t *testing.T) {
 			t.Errorf("%v: %q %v, want %q ok=%v", tc.p, got, err, tc.want, tc.ok)
 		}
 	}
+}
+
+// The step's declared edges are the registry's.
+func TestRoutesMatchTheRegistry(t *testing.T) {
+	eventingtest.CheckRoutes(t, setup(t).router, events.Extractor)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/objstoretest"
@@ -174,4 +175,10 @@ func TestConfig(t *testing.T) {
 	if _, err := featurejob.New(cfg, nil); err == nil {
 		t.Fatal("no engine accepted")
 	}
+}
+
+// The step's declared edges are the registry's.
+func TestRoutesMatchTheRegistry(t *testing.T) {
+	_, _, r := setup(t)
+	eventingtest.CheckRoutes(t, r, events.Featurejob)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/features"
 	"github.com/cmmsflow/cmmsflow/libs/fleet"
@@ -506,4 +507,9 @@ func TestMetricsAreJSONSafe(t *testing.T) {
 	if err := json.Unmarshal(raw, &m); err != nil || m["roc_auc"] == 0 {
 		t.Errorf("metrics %s: %v", raw, err)
 	}
+}
+
+// The step's declared edges are the registry's.
+func TestRoutesMatchTheRegistry(t *testing.T) {
+	eventingtest.CheckRoutes(t, newEnv(t, defaultConfig(t, nil)).router, events.Trainer)
 }
