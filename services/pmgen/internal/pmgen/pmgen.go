@@ -26,9 +26,9 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/logging"
+	"github.com/cmmsflow/cmmsflow/libs/schedule"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/backend"
-	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/due"
 	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/generate"
 )
 
@@ -103,11 +103,12 @@ func LoadZone(name string) (*time.Location, error) {
 
 // Register adds the step to the service's router.
 func (h *Handler) Register(r *eventing.Router) {
-	r.HandleStepTx(events.RunStarted, "", h.Step)
+	r.HandleStepTx(events.RunStarted, events.WorkOrdersGenerated, h.Step)
 }
 
-// Step generates the work orders of the run's day in tx and emits
-// workorders.generated in the same transaction.
+// Step generates the work orders of the run's day in tx; its output is the
+// workorders.generated payload, which the router emits in the same
+// transaction.
 func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (eventing.StepResult, error) {
 	if ev.Pipeline != events.PreventiveMaintenance {
 		return eventing.StepResult{}, eventing.Permanent(fmt.Errorf("pmgen runs the %s pipeline, not %q", events.PreventiveMaintenance, ev.Pipeline))
@@ -132,40 +133,34 @@ func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (event
 	for k, v := range res.CreatedByVehicleType {
 		byType[k] = int32(v)
 	}
-	out, err := ev.Next(events.WorkOrdersGenerated, events.Source(events.Pmgen), &eventsv1.WorkOrdersGenerated{
+	out := &eventsv1.WorkOrdersGenerated{
 		AsOf:                 asOf.String(),
 		Created:              int32(res.Created),
 		SkippedOpen:          int32(res.SkippedOpen),
 		Failed:               int32(res.Failed),
 		MissedOccurrences:    int32(res.MissedOccurrences),
 		CreatedByVehicleType: byType,
-	})
-	if err != nil {
-		return eventing.StepResult{}, err
 	}
-	if err := eventing.Emit(ctx, tx, out); err != nil {
-		return eventing.StepResult{}, err
-	}
-	return eventing.StepResult{Figures: figures(res), Summary: h.summary(res)}, nil
+	return eventing.StepResult{Output: out, Figures: figures(res), Summary: h.summary(res)}, nil
 }
 
 // AsOf is the day a run evaluates plans for: conf as_of when given, else the
 // logical date as a calendar day in the configured zone.
-func (h *Handler) AsOf(p *eventsv1.RunStarted) (due.Date, error) {
+func (h *Handler) AsOf(p *eventsv1.RunStarted) (schedule.Date, error) {
 	if s, ok := p.GetConf()[ConfAsOf]; ok {
-		d, err := due.ParseDate(strings.TrimSpace(s))
+		d, err := schedule.ParseDate(strings.TrimSpace(s))
 		if err != nil {
-			return due.Date{}, fmt.Errorf("conf %s: %w", ConfAsOf, err)
+			return schedule.Date{}, fmt.Errorf("conf %s: %w", ConfAsOf, err)
 		}
 		return d, nil
 	}
 	if p.GetLogicalDate() == nil {
-		return due.Date{}, errors.New("run-started without a logical_date")
+		return schedule.Date{}, errors.New("run-started without a logical_date")
 	}
 	if err := p.GetLogicalDate().CheckValid(); err != nil {
-		return due.Date{}, fmt.Errorf("logical_date: %w", err)
+		return schedule.Date{}, fmt.Errorf("logical_date: %w", err)
 	}
-	return due.Today(p.GetLogicalDate().AsTime(), h.loc), nil
+	return schedule.Today(p.GetLogicalDate().AsTime(), h.loc), nil
 }
 
 func figures(r generate.Result) map[string]float64 {
