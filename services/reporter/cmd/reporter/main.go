@@ -26,7 +26,7 @@ func run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		h.Register(s.Router)
+		h.Register(s.Router, s.Pool)
 		return nil
 	})
 }

@@ -41,7 +41,7 @@ func TestStepNeverWritesTheSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := eventing.NewRouter(eventing.RouterConfig{Service: events.Reporter, Pool: pool, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	h.Register(r)
+	h.Register(r, pool)
 	ev := runStarted(t, "scheduled__2026-11-23T08:00:00+00:00", time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC), nil)
 	if got, err := r.Process(ctx, ev.Message()); got != eventing.Handled || err != nil {
 		t.Fatalf("%s, %v; want the step done with a read-only source", got, err)

@@ -3,6 +3,12 @@
 // the charts, HTML, PDF and CSV (package render), stores them under
 // reports/<iso-week>/ in the bucket, records the report and emits
 // report.generated for the notifier.
+//
+// The step runs with no transaction open (eventing.Router.HandleStep): the
+// KPI queries read through the pool, the files are rendered and uploaded
+// (under fixed names, so a retry overwrites them), and only the report's
+// row is written in the router's complete transaction, which also emits
+// report.generated, the step's output.
 package reporter
 
 import (
@@ -58,6 +64,7 @@ var _ Bucket = (*objstore.Store)(nil)
 
 // Handler runs the step.
 type Handler struct {
+	db     kpi.Querier // set by Register
 	loc    *time.Location
 	window int
 	bucket Bucket
@@ -82,9 +89,12 @@ func New(cfg Config, bucket Bucket) (*Handler, error) {
 	return &Handler{loc: loc, window: cfg.MTBFWindowDays, bucket: bucket, now: time.Now}, nil
 }
 
-// Register adds the step to the service's router.
-func (h *Handler) Register(r *eventing.Router) {
-	r.HandleStepTx(events.RunStarted, "", h.Step)
+// Register adds the step to the service's router; the step reads the
+// source through db (the service's pool: no transaction stays open while
+// it renders and uploads).
+func (h *Handler) Register(r *eventing.Router, db kpi.Querier) {
+	h.db = db
+	r.HandleStep(events.RunStarted, events.ReportGenerated, h.Step)
 }
 
 // Week is the week a run reports on: conf "week" when given, else the ISO
@@ -106,8 +116,9 @@ func (h *Handler) Week(p *eventsv1.RunStarted) (kpi.Week, error) {
 	return kpi.ReportingWeek(p.GetLogicalDate().AsTime(), h.loc), nil
 }
 
-// Step builds and stores the report and emits report.generated in tx.
-func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (eventing.StepResult, error) {
+// Step builds and stores the report, with no transaction open; its Commit
+// records the report's row and its output is report.generated.
+func (h *Handler) Step(ctx context.Context, ev eventing.Event) (eventing.StepResult, error) {
 	if ev.Pipeline != events.WeeklyKPIReport {
 		return eventing.StepResult{}, eventing.Permanent(fmt.Errorf("reporter runs the %s pipeline, not %q", events.WeeklyKPIReport, ev.Pipeline))
 	}
@@ -120,49 +131,55 @@ func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (event
 		return eventing.StepResult{}, eventing.Permanent(err)
 	}
 	started := time.Now()
-	log := logging.From(ctx)
-	log.DebugContext(ctx, "computing KPIs", "week", week.String())
-	rep, err := kpi.Compute(ctx, tx, kpi.Params{Week: week, Location: h.loc, MTBFWindowDays: h.window, Now: h.now()})
+	out, err := h.build(ctx, week)
 	if err != nil {
 		return eventing.StepResult{}, err
+	}
+	return eventing.StepResult{
+		Output:  out,
+		Figures: figures(out, time.Since(started)),
+		Summary: fmt.Sprintf("report %s stored at %s", week, h.bucket.URI(Folder(week))),
+		Commit:  func(ctx context.Context, tx pgx.Tx) error { return record(ctx, tx, ev.RunID, week, out) },
+	}, nil
+}
+
+// build computes the week's KPIs through the pool, renders the report and
+// stores its files: the report.generated payload.
+func (h *Handler) build(ctx context.Context, week kpi.Week) (*eventsv1.ReportGenerated, error) {
+	log := logging.From(ctx)
+	log.DebugContext(ctx, "computing KPIs", "week", week.String())
+	rep, err := kpi.Compute(ctx, h.db, kpi.Params{Week: week, Location: h.loc, MTBFWindowDays: h.window, Now: h.now()})
+	if err != nil {
+		return nil, err
 	}
 	files, err := render.All(rep)
 	if err != nil {
-		return eventing.StepResult{}, eventing.Permanent(err)
+		return nil, eventing.Permanent(err)
 	}
 	out, err := h.store(ctx, week, files)
 	if err != nil {
-		return eventing.StepResult{}, err
+		return nil, err
 	}
-	headline := kpi.Headline(kpi.Rows(rep))
-	out.IsoWeek, out.Kpis = week.String(), headline
+	out.IsoWeek, out.Kpis = week.String(), kpi.Headline(kpi.Rows(rep))
 	log.InfoContext(ctx, "KPI report stored", "week", week.String(), "folder", h.bucket.URI(Folder(week)),
 		"pdf_bytes", out.Pdf.Bytes)
-	if err := record(ctx, tx, ev.RunID, week, out); err != nil {
-		return eventing.StepResult{}, err
-	}
-	next, err := ev.Next(events.ReportGenerated, events.Source(events.Reporter), out)
-	if err != nil {
-		return eventing.StepResult{}, err
-	}
-	if err := eventing.Emit(ctx, tx, next); err != nil {
-		return eventing.StepResult{}, err
-	}
-	figures := map[string]float64{
+	return out, nil
+}
+
+// figures are the step's figures: the stored objects and the headline KPIs.
+func figures(out *eventsv1.ReportGenerated, took time.Duration) map[string]float64 {
+	f := map[string]float64{
 		"objects":       float64(3 + len(out.Charts)),
 		"pdf_bytes":     float64(out.Pdf.Bytes),
 		"html_bytes":    float64(out.Html.Bytes),
-		"build_seconds": time.Since(started).Seconds(),
+		"build_seconds": took.Seconds(),
 	}
 	for _, k := range []string{"wo_opened", "wo_completed", "wo_overdue", "mttr_hours", "pm_compliance_pct"} {
-		if v, ok := headline[k]; ok {
-			figures[k] = v
+		if v, ok := out.Kpis[k]; ok {
+			f[k] = v
 		}
 	}
-	return eventing.StepResult{
-		Figures: figures,
-		Summary: fmt.Sprintf("report %s stored at %s", week, h.bucket.URI(Prefix+week.String()+"/")),
-	}, nil
+	return f
 }
 
 // Folder is the bucket folder of a week's report.

@@ -12,6 +12,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
@@ -76,12 +78,15 @@ func TestWeekRule(t *testing.T) {
 
 type fixture struct {
 	t      *testing.T
+	pool   *pgxpool.Pool
 	router *eventing.Router
 	count  func(sql string, args ...any) int
 	data   func(eventType string) []byte // the data of the event of that type in the outbox
 }
 
-func newFixture(t *testing.T) (*fixture, func(name string) []byte, func() []string) {
+// newFixture seeds a week's work order and returns a router with the step
+// on a test bucket, which wrap (when not nil) may wrap.
+func newFixture(t *testing.T, wrap func(reporter.Bucket) reporter.Bucket) (*fixture, func(name string) []byte, func() []string) {
 	pool := pgtest.New(t)
 	ctx := context.Background()
 	if _, err := pool.Exec(ctx, `
@@ -95,13 +100,17 @@ func newFixture(t *testing.T) (*fixture, func(name string) []byte, func() []stri
 	if err := config.LoadFrom(ctx, &cfg, map[string]string{"DATABASE_URL": "postgres://unused"}); err != nil {
 		t.Fatal(err)
 	}
-	h, err := reporter.New(cfg, store)
+	var bucket reporter.Bucket = store
+	if wrap != nil {
+		bucket = wrap(store)
+	}
+	h, err := reporter.New(cfg, bucket)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := eventing.NewRouter(eventing.RouterConfig{Service: events.Reporter, Pool: pool, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	h.Register(r)
-	f := &fixture{t: t, router: r, count: func(sql string, args ...any) int {
+	h.Register(r, pool)
+	f := &fixture{t: t, pool: pool, router: r, count: func(sql string, args ...any) int {
 		t.Helper()
 		var n int
 		if err := pool.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
@@ -150,7 +159,7 @@ func runStarted(t *testing.T, runID string, logical time.Time, conf map[string]s
 // Three deliveries of the same run-started: one report, one set of
 // objects, one report.generated in the outbox.
 func TestStepIsIdempotent(t *testing.T) {
-	f, get, list := newFixture(t)
+	f, get, list := newFixture(t, nil)
 	ev := runStarted(t, "scheduled__2026-11-23T08:00:00+00:00", time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC), nil)
 	for i, want := range []eventing.Outcome{eventing.Handled, eventing.Duplicate, eventing.Duplicate} {
 		if got, err := f.router.Process(context.Background(), ev.Message()); got != want {
@@ -204,7 +213,7 @@ func TestStepIsIdempotent(t *testing.T) {
 // A bad conf week is permanent: dead-lettered, the step failed with the
 // reason, nothing stored.
 func TestBadWeekFailsTheStep(t *testing.T) {
-	f, _, list := newFixture(t)
+	f, _, list := newFixture(t, nil)
 	ev := runStarted(t, "manual__x", time.Now(), map[string]string{"week": "2026-W99"})
 	if got, err := f.router.Process(context.Background(), ev.Message()); got != eventing.DeadLettered {
 		t.Fatalf("%s %v", got, err)
@@ -217,5 +226,60 @@ func TestBadWeekFailsTheStep(t *testing.T) {
 	}
 	if objs := list(); len(objs) != 0 {
 		t.Fatalf("stored %v", objs)
+	}
+}
+
+// slowBucket holds the upload of the PDF for hold, as a slow object store
+// would, and meanwhile polls the database for its oldest open transaction.
+type slowBucket struct {
+	reporter.Bucket
+	pool   *pgxpool.Pool
+	hold   time.Duration
+	oldest time.Duration // the oldest transaction seen during the hold
+}
+
+func (b *slowBucket) Put(ctx context.Context, name, contentType string, data []byte) error {
+	if strings.HasSuffix(name, reporter.FilePDF) {
+		for end := time.Now().Add(b.hold); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			age, err := oldestTransaction(ctx, b.pool)
+			if err != nil {
+				return err
+			}
+			b.oldest = max(b.oldest, age)
+		}
+	}
+	return b.Bucket.Put(ctx, name, contentType, data)
+}
+
+// oldestTransaction is the age of the oldest transaction open on pool's
+// database, other than the asking one's.
+func oldestTransaction(ctx context.Context, pool *pgxpool.Pool) (time.Duration, error) {
+	var secs float64
+	err := pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM max(clock_timestamp() - xact_start)), 0)
+		FROM pg_stat_activity WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() AND datname = current_database()`).Scan(&secs)
+	return time.Duration(secs * float64(time.Second)), err
+}
+
+// The KPI queries, the rendering and the uploads run with no transaction
+// open: while the object store takes 2 s over the PDF, no transaction on the
+// database is older than 1 s, and the report is recorded after all.
+func TestNoTransactionWhileUploading(t *testing.T) {
+	slow := &slowBucket{hold: 2 * time.Second}
+	f, _, _ := newFixture(t, func(b reporter.Bucket) reporter.Bucket { slow.Bucket = b; return slow })
+	slow.pool = f.pool
+	ev := runStarted(t, "scheduled__2026-11-23T08:00:00+00:00", time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC), nil)
+	if got, err := f.router.Process(context.Background(), ev.Message()); got != eventing.Handled {
+		t.Fatalf("%s %v", got, err)
+	}
+	if slow.oldest > time.Second {
+		t.Errorf("a transaction stayed open %s while the report was uploaded, want at most 1s", slow.oldest)
+	} else {
+		t.Logf("oldest transaction seen during a %s upload: %s", slow.hold, slow.oldest)
+	}
+	if n := f.count(`SELECT count(*) FROM reports WHERE iso_week = '2026-W47'`); n != 1 {
+		t.Fatalf("%d reports rows, want 1", n)
+	}
+	if n := f.count(`SELECT count(*) FROM outbox WHERE event_type = $1`, events.ReportGenerated); n != 1 {
+		t.Fatalf("%d report.generated events, want 1", n)
 	}
 }
