@@ -22,7 +22,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	return service.Serve(ctx, events.Pmgen, cfg.Common, func(s *service.Service) error {
-		h.Register(s.Router)
+		h.Register(s.Router, s.Pool)
 		return nil
 	})
 }

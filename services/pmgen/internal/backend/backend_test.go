@@ -325,30 +325,19 @@ func TestBackendMode(t *testing.T) {
 
 	// First attempt: the POSTs go out, then the transaction is lost.
 	errLost := errors.New("crash after the POSTs")
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		res, err := generate.Run(ctx, tx, req)
-		if err != nil {
-			return err
-		}
-		if res.Created != 3 || res.Failed != 1 {
-			t.Errorf("first attempt %+v, want 3 created and 1 failed", res)
-		}
-		return errLost
-	})
+	res, err := runBackend(ctx, pool, req, errLost)
 	if !errors.Is(err, errLost) {
 		t.Fatal(err)
+	}
+	if res.Created != 3 || res.Failed != 1 {
+		t.Errorf("first attempt %+v, want 3 created and 1 failed", res)
 	}
 	if orders, _ := f.counts(); orders != 3 {
 		t.Fatalf("backend has %d orders after the first attempt, want 3", orders)
 	}
 
 	// The redelivery POSTs the same work orders with the same keys.
-	var res generate.Result
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		res, err = generate.Run(ctx, tx, req)
-		return err
-	})
-	if err != nil {
+	if res, err = runBackend(ctx, pool, req, nil); err != nil {
 		t.Fatal(err)
 	}
 	if res.Created != 3 || res.Failed != 1 || res.CreatedByVehicleType["van"] != 3 || len(res.Failures) != 1 ||
@@ -370,11 +359,7 @@ func TestBackendMode(t *testing.T) {
 
 	// Same day again: only the refused plan is due; it is refused again.
 	_, before := f.counts()
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		res, err = generate.Run(ctx, tx, req)
-		return err
-	})
-	if err != nil || res.Created != 0 || res.Failed != 1 {
+	if res, err = runBackend(ctx, pool, req, nil); err != nil || res.Created != 0 || res.Failed != 1 {
 		t.Errorf("rerun: %+v, %v", res, err)
 	}
 	if _, after := f.counts(); after != before+1 {
@@ -383,14 +368,8 @@ func TestBackendMode(t *testing.T) {
 }
 
 func TestBackendUnavailableRetriesTheRun(t *testing.T) {
-	pool := pgtest.New(t)
+	pool := threePlans(t)
 	ctx := context.Background()
-	if _, err := pool.Exec(ctx, `
-		INSERT INTO assets (asset_tag, name, vehicle_type, commissioned_date) VALUES ('VH-1', 'Van 1', 'van', '2020-01-01');
-		INSERT INTO maintenance_plans (code, asset_id, name, interval_value, interval_unit, next_due_date)
-		SELECT 'P-' || g, a.id, 'Service', 1, 'months', '2026-03-15' FROM assets a, generate_series(1, 3) g`); err != nil {
-		t.Fatal(err)
-	}
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "maintenance", http.StatusBadGateway)
 	}))
@@ -399,16 +378,79 @@ func TestBackendUnavailableRetriesTheRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		_, err := generate.Run(ctx, tx, generate.Request{AsOf: schedule.D(2026, 3, 15), Location: time.UTC, RunID: "r", Backend: c})
-		return err
-	})
+	_, err = runBackend(ctx, pool, generate.Request{AsOf: schedule.D(2026, 3, 15), Location: time.UTC, RunID: "r", Backend: c}, nil)
 	if err == nil || errors.Is(err, generate.ErrRefused) || !strings.Contains(err.Error(), "502") {
 		t.Errorf("error %v, want a transient error naming the 502", err)
 	}
 	if n := countRows(t, pool, `SELECT count(*) FROM maintenance_plans WHERE next_due_date = '2026-03-15'`); n != 3 {
 		t.Errorf("plans advanced although nothing was accepted")
 	}
+}
+
+// A run whose plans another run advanced while it POSTed does not commit:
+// ErrPlansChanged, nothing advanced twice; its retry finds nothing due, and
+// the backend has each work order once.
+func TestPlansChangedWhilePosting(t *testing.T) {
+	pool := threePlans(t)
+	ctx := context.Background()
+	f, srv := newFake(t)
+	req := generate.Request{AsOf: schedule.D(2026, 3, 15), Location: time.UTC, RunID: "run-1", Backend: client(t, srv.URL, token, 5)}
+	slow, err := generate.Plan(ctx, pool, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := slow.Post(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := runBackend(ctx, pool, req, nil); err != nil || res.Created != 3 {
+		t.Fatalf("the other run: %+v, %v", res, err)
+	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return slow.Commit(ctx, tx) })
+	if !errors.Is(err, generate.ErrPlansChanged) {
+		t.Fatalf("commit after the plans moved: %v, want ErrPlansChanged", err)
+	}
+	if res, err := runBackend(ctx, pool, req, nil); err != nil || res.Created != 0 || res.Evaluated != 0 {
+		t.Fatalf("retry: %+v, %v; want nothing due", res, err)
+	}
+	if orders, posts := f.counts(); orders != 3 || posts != 6 {
+		t.Errorf("%d orders after %d POSTs, want 3 after 6", orders, posts)
+	}
+	if n := countRows(t, pool, `SELECT count(*) FROM maintenance_plans WHERE next_due_date = '2026-04-15'`); n != 3 {
+		t.Errorf("%d plans advanced once, want 3", n)
+	}
+}
+
+// threePlans is a database with three monthly plans of a van, due on
+// 2026-03-15.
+func threePlans(t *testing.T) *pgxpool.Pool {
+	pool := pgtest.New(t)
+	if _, err := pool.Exec(context.Background(), `
+		INSERT INTO assets (asset_tag, name, vehicle_type, commissioned_date) VALUES ('VH-1', 'Van 1', 'van', '2020-01-01');
+		INSERT INTO maintenance_plans (code, asset_id, name, interval_value, interval_unit, next_due_date)
+		SELECT 'P-' || g, a.id, 'Service', 1, 'months', '2026-03-15' FROM assets a, generate_series(1, 3) g`); err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
+
+// runBackend runs req as the pmgen step does in backend mode: planned and
+// posted with no transaction open, then committed in a transaction that
+// lose, when not nil, rolls back (as a crash would).
+func runBackend(ctx context.Context, pool *pgxpool.Pool, req generate.Request, lose error) (generate.Result, error) {
+	p, err := generate.Plan(ctx, pool, req)
+	if err != nil {
+		return generate.Result{}, err
+	}
+	if err := p.Post(ctx); err != nil {
+		return p.Result(), err
+	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if err := p.Commit(ctx, tx); err != nil {
+			return err
+		}
+		return lose
+	})
+	return p.Result(), err
 }
 
 func countRows(t *testing.T, pool *pgxpool.Pool, sql string) int {

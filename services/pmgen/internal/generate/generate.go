@@ -25,11 +25,15 @@
 // backend that records completions on the plan itself (last_completed_date)
 // is not overridden.
 //
-// The system of record: by default (the source is cmmsflow's own tables) the
-// work orders are inserted and the plans advanced as above. In backend mode
-// they are POSTed to an existing CMMS backend, with an idempotency key per
-// occurrence, instead of being inserted; the plans of the accepted ones
-// advance in the transaction. When the source is a mapped, read-only CMMS
+// The system of record: by default (the source is cmmsflow's own tables) Run
+// inserts the work orders and advances the plans as above, in the caller's
+// transaction. In backend mode they are POSTed to an existing CMMS backend,
+// with an idempotency key per occurrence, instead of being inserted, and no
+// transaction stays open while they are (see Plan, Planned.Post and
+// Planned.Commit): the plans are read and decided in a short transaction,
+// the work orders POSTed, and then the plans of the accepted ones advance in
+// the caller's transaction, under the advisory lock, once the plans are
+// found to decide as they did. When the source is a mapped, read-only CMMS
 // (Request.Ledger), backend mode is required and nothing is written to the
 // source: the candidate query reads a plan's schedule from
 // cmmsflow.plan_ledger once the plan has a row there (else the source's
@@ -39,19 +43,17 @@
 // plan_occurrences, whose unique key (plan_id, due_date) plays the part of
 // work_orders (plan_id, due_date), and writes their plans' next schedule to
 // the ledger. The idempotency key covers a crash between the POST and the
-// commit; the advisory lock serialises runs (the source's plans cannot be
-// locked through a read-only login). The due rules and the work orders are
-// the same in every mode; only the statements that read and write the
-// schedules differ (store).
+// commit, and two runs that POST at once; the advisory lock serialises the
+// commits (the source's plans cannot be locked through a read-only login).
+// The due rules and the work orders are the same in every mode; only the
+// statements that read and write the schedules differ (store).
 package generate
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -174,37 +176,47 @@ func (r *Result) fail(planID int64, code, reason string) {
 // lockKey serialises generation runs (pg_advisory_xact_lock).
 const lockKey = 0x706d67656e // "pmgen"
 
-// Run evaluates every candidate plan as of req.AsOf and writes the outcome in
-// tx. On error the caller must roll tx back.
+// Run evaluates every candidate plan as of req.AsOf and writes the work
+// orders and the plans' schedules in tx (cmmsflow's own tables, no
+// Backend). On error the caller must roll tx back.
 func Run(ctx context.Context, tx pgx.Tx, req Request) (Result, error) {
 	if err := req.check(); err != nil {
 		return Result{}, err
 	}
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lockKey)); err != nil {
-		return Result{}, fmt.Errorf("generate: lock: %w", err)
+	if req.Backend != nil {
+		return Result{}, errors.New("generate: Run writes the work orders to the database; a backend run is planned (Plan), posted and committed")
 	}
-	// These statements join many rows once; when the planner's estimates run
-	// high (stale statistics on work_orders) JIT compilation was measured to
-	// cost about 0.35 s and save nothing.
-	if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
-		return Result{}, fmt.Errorf("generate: %w", err)
+	if err := begin(ctx, tx); err != nil {
+		return Result{}, err
 	}
-	st := storeFor(req.Ledger)
-	cands, err := selectCandidates(ctx, tx, st.candidates, req)
+	cands, err := selectCandidates(ctx, tx, storeFor(false).candidates, req)
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{AsOf: req.AsOf, Evaluated: len(cands), CreatedByVehicleType: map[string]int{}}
+	res := newResult(req, len(cands))
 	gen, reanchor := decide(cands, req, &res)
-	if req.Backend != nil {
-		err = writeBackend(ctx, tx, req, st, gen, reanchor, &res)
-	} else {
-		err = writeDB(ctx, tx, req, gen, reanchor, &res)
-	}
-	if err != nil {
+	if err := writeDB(ctx, tx, req, gen, reanchor, &res); err != nil {
 		return Result{}, err
 	}
 	return res, nil
+}
+
+func newResult(req Request, evaluated int) Result {
+	return Result{AsOf: req.AsOf, Evaluated: evaluated, CreatedByVehicleType: map[string]int{}}
+}
+
+// begin takes the run lock and turns JIT off in tx. These statements join
+// many rows once; when the planner's estimates run high (stale statistics
+// on work_orders) JIT compilation was measured to cost about 0.35 s and save
+// nothing.
+func begin(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lockKey)); err != nil {
+		return fmt.Errorf("generate: lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
+		return fmt.Errorf("generate: %w", err)
+	}
+	return nil
 }
 
 func (req Request) check() error {
@@ -333,8 +345,9 @@ CREATE TEMP TABLE pmgen_batch (
 	last_completed_meter numeric(12, 1)
 ) ON COMMIT DROP`
 
-// copyBatch (re)creates pmgen_batch and COPYs items into it.
-func copyBatch(ctx context.Context, tx pgx.Tx, items []item) error {
+// copyBatch (re)creates pmgen_batch and COPYs items into it, each in the
+// state state gives it.
+func copyBatch(ctx context.Context, tx pgx.Tx, items []item, state func(item) string) error {
 	if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS pg_temp.pmgen_batch`); err != nil {
 		return fmt.Errorf("generate: batch table: %w", err)
 	}
@@ -343,11 +356,7 @@ func copyBatch(ctx context.Context, tx pgx.Tx, items []item) error {
 	}
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "pmgen_batch"}, batchColumns, pgx.CopyFromSlice(len(items), func(i int) ([]any, error) {
 		it := items[i]
-		state := "reanchor"
-		if it.generate {
-			state = "create"
-		}
-		row := []any{it.cand.id, it.cand.assetID, it.cand.vehicleType, state, nil, nil, nil, nil, nil,
+		row := []any{it.cand.id, it.cand.assetID, it.cand.vehicleType, state(it), nil, nil, nil, nil, nil,
 			nil, 0, dateOrNil(it.sched.NextDueDate), it.sched.NextDueMeter, anchorOrNil(it.sched.AnchorDay),
 			dateOrNil(it.plan.LastCompletedDate), it.plan.LastCompletedMeter}
 		if it.generate {
@@ -361,6 +370,15 @@ func copyBatch(ctx context.Context, tx pgx.Tx, items []item) error {
 		return fmt.Errorf("generate: copy batch: %w", err)
 	}
 	return nil
+}
+
+// initialState is an item's batch state before any check: create or
+// reanchor.
+func initialState(it item) string {
+	if it.generate {
+		return "create"
+	}
+	return "reanchor"
 }
 
 func dateOrNil(d schedule.Date) any {
@@ -432,7 +450,7 @@ func writeDB(ctx context.Context, tx pgx.Tx, req Request, gen, reanchor []item, 
 	if len(items) == 0 {
 		return nil
 	}
-	if err := copyBatch(ctx, tx, items); err != nil {
+	if err := copyBatch(ctx, tx, items, initialState); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, markSQL); err != nil {
@@ -490,121 +508,4 @@ func writeDB(ctx context.Context, tx pgx.Tx, req Request, gen, reanchor []item, 
 		return fmt.Errorf("generate: failed plans: %w", err)
 	}
 	return nil
-}
-
-// writeBackend POSTs the work orders to the backend, then advances the plans
-// of the accepted ones (and the re-anchored plans) in tx, through st. With a
-// ledger, occurrences that already have a work order are sorted out first
-// and not POSTed. If nothing was accepted or refused because every POST
-// failed transiently, it returns an error so that the whole run is retried.
-func writeBackend(ctx context.Context, tx pgx.Tx, req Request, st store, gen, reanchor []item, res *Result) error {
-	if len(gen)+len(reanchor) == 0 {
-		return nil
-	}
-	if err := copyBatch(ctx, tx, slices.Concat(gen, reanchor)); err != nil {
-		return err
-	}
-	gen, err := sortOut(ctx, tx, st, gen, res)
-	if err != nil {
-		return err
-	}
-	failed, err := post(ctx, req, gen, res)
-	if err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `UPDATE pmgen_batch SET state = 'failed' WHERE plan_id = ANY($1)`, failed); err != nil {
-		return fmt.Errorf("generate: batch: %w", err)
-	}
-	var advanced int
-	if err := tx.QueryRow(ctx, st.advance, pgx.NamedArgs{"run_id": req.RunID}).Scan(&advanced); err != nil {
-		return fmt.Errorf("generate: advance plans: %w", err)
-	}
-	if want := len(gen) - len(failed) + res.AlreadyGenerated + len(reanchor); advanced != want {
-		return fmt.Errorf("generate: advanced %d plans, want %d", advanced, want)
-	}
-	res.Reanchored = len(reanchor)
-	return nil
-}
-
-// sortOut runs st.mark on the batch and returns the work orders still to
-// create: those whose occurrence has a work order count as already
-// generated (their plans advance), those whose number is taken fail.
-func sortOut(ctx context.Context, tx pgx.Tx, st store, gen []item, res *Result) ([]item, error) {
-	if st.mark == "" {
-		return gen, nil
-	}
-	if _, err := tx.Exec(ctx, st.mark); err != nil {
-		return nil, fmt.Errorf("generate: check work orders: %w", err)
-	}
-	rows, err := tx.Query(ctx, `SELECT plan_id, state FROM pmgen_batch WHERE state IN ('exists', 'taken')`)
-	if err != nil {
-		return nil, fmt.Errorf("generate: check work orders: %w", err)
-	}
-	marked, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct {
-		ID    int64
-		State string
-	}])
-	if err != nil {
-		return nil, fmt.Errorf("generate: check work orders: %w", err)
-	}
-	state := map[int64]string{}
-	for _, m := range marked {
-		state[m.ID] = m.State
-	}
-	return slices.DeleteFunc(gen, func(it item) bool {
-		switch state[it.cand.id] {
-		case "exists":
-			res.AlreadyGenerated++
-		case "taken":
-			res.fail(it.cand.id, it.cand.code, fmt.Sprintf("work order number %s is taken by another work order", it.wo.Number))
-		default:
-			return false
-		}
-		return true
-	}), nil
-}
-
-// post POSTs the work orders concurrently and counts the outcome: it
-// returns the plans whose work order was not accepted, or an error when
-// every POST failed transiently.
-func post(ctx context.Context, req Request, gen []item, res *Result) ([]int64, error) {
-	errs := make([]error, len(gen))
-	workers := req.BackendConcurrency
-	if workers <= 0 {
-		workers = 8
-	}
-	sem := make(chan struct{}, workers)
-	var wg sync.WaitGroup
-	for i := range gen {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			wo := gen[i].wo
-			errs[i] = req.Backend.CreateWorkOrder(ctx, IdempotencyKey(wo.PlanID, wo.DueDate), wo)
-		}()
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("generate: backend: %w", err)
-	}
-	failed := []int64{}
-	var transient []error
-	for i, it := range gen {
-		switch err := errs[i]; {
-		case err == nil:
-			res.Created++
-			res.MissedOccurrences += it.wo.SkippedOccurrences
-			res.CreatedByVehicleType[it.cand.vehicleType]++
-			continue
-		case !errors.Is(err, ErrRefused):
-			transient = append(transient, err)
-		}
-		failed = append(failed, it.cand.id)
-		res.fail(it.cand.id, it.cand.code, errs[i].Error())
-	}
-	if len(transient) > 0 && len(transient) == len(gen) {
-		return nil, fmt.Errorf("generate: backend unavailable, every work order failed: %w", errors.Join(transient[:min(3, len(transient))]...))
-	}
-	return failed, nil
 }

@@ -8,6 +8,13 @@
 // (SOURCE_SCHEMA other than cmms) is read-only: pmgen then requires
 // PM_BACKEND_URL, refusing to start without it, and keeps the plans' next
 // occurrences in its ledger (cmmsflow.plan_ledger, plan_occurrences).
+//
+// On its own tables the step only touches PostgreSQL and runs in the
+// router's complete transaction. In backend mode it runs with no
+// transaction open while it calls the backend: the plans are read and
+// decided through the pool, the work orders POSTed, and the plans (or the
+// ledger) advanced in the complete transaction, in which the router also
+// emits workorders.generated, the step's output.
 package pmgen
 
 import (
@@ -55,6 +62,8 @@ type Handler struct {
 	backend generate.Backend
 	// ledger: the source is mapped, read-only (see generate.Request).
 	ledger bool
+	// pool is what a backend run plans through (set by Register).
+	pool generate.Beginner
 }
 
 // New validates cfg and returns the handler.
@@ -101,47 +110,98 @@ func LoadZone(name string) (*time.Location, error) {
 	return loc, nil
 }
 
-// Register adds the step to the service's router.
-func (h *Handler) Register(r *eventing.Router) {
-	r.HandleStepTx(events.RunStarted, events.WorkOrdersGenerated, h.Step)
+// Register adds the step to the service's router. On cmmsflow's own tables
+// it only touches PostgreSQL and runs in the complete transaction
+// (HandleStepTx); in backend mode it runs with no transaction open while it
+// calls the backend (HandleStep), reading the plans through pool.
+func (h *Handler) Register(r *eventing.Router, pool generate.Beginner) {
+	if h.backend == nil {
+		r.HandleStepTx(events.RunStarted, events.WorkOrdersGenerated, h.StepTx)
+		return
+	}
+	h.pool = pool
+	r.HandleStep(events.RunStarted, events.WorkOrdersGenerated, h.Step)
 }
 
-// Step generates the work orders of the run's day in tx; its output is the
-// workorders.generated payload, which the router emits in the same
-// transaction.
-func (h *Handler) Step(ctx context.Context, tx pgx.Tx, ev eventing.Event) (eventing.StepResult, error) {
+// StepTx generates the work orders of the run's day in tx (no backend).
+func (h *Handler) StepTx(ctx context.Context, tx pgx.Tx, ev eventing.Event) (eventing.StepResult, error) {
+	req, err := h.request(ctx, ev)
+	if err != nil {
+		return eventing.StepResult{}, err
+	}
+	res, err := generate.Run(ctx, tx, req)
+	if err != nil {
+		return eventing.StepResult{}, err
+	}
+	return h.result(ctx, res), nil
+}
+
+// Step creates the work orders of the run's day through the backend with no
+// transaction open: it plans through the pool and POSTs; the result's
+// Commit advances the plans (or the ledger).
+func (h *Handler) Step(ctx context.Context, ev eventing.Event) (eventing.StepResult, error) {
+	req, err := h.request(ctx, ev)
+	if err != nil {
+		return eventing.StepResult{}, err
+	}
+	p, err := generate.Plan(ctx, h.pool, req)
+	if err != nil {
+		return eventing.StepResult{}, err
+	}
+	if err := p.Post(ctx); err != nil {
+		return eventing.StepResult{}, err
+	}
+	res := h.result(ctx, p.Result())
+	res.Commit = p.Commit
+	return res, nil
+}
+
+// request is the generation run an event asks for.
+func (h *Handler) request(ctx context.Context, ev eventing.Event) (generate.Request, error) {
+	p, err := decodeRun(ev)
+	if err != nil {
+		return generate.Request{}, err
+	}
+	asOf, err := h.AsOf(p)
+	if err != nil {
+		return generate.Request{}, eventing.Permanent(err)
+	}
+	logging.From(ctx).DebugContext(ctx, "evaluating maintenance plans", "as_of", asOf.String(), "backend", h.backend != nil, "ledger", h.ledger)
+	return generate.Request{AsOf: asOf, Location: h.loc, RunID: ev.RunID, Backend: h.backend, Ledger: h.ledger}, nil
+}
+
+// decodeRun decodes a run-started of the preventive_maintenance pipeline; a
+// run of another pipeline is a permanent error (its subscription filters on
+// the pipeline, and the router does not check it).
+func decodeRun(ev eventing.Event) (*eventsv1.RunStarted, error) {
 	if ev.Pipeline != events.PreventiveMaintenance {
-		return eventing.StepResult{}, eventing.Permanent(fmt.Errorf("pmgen runs the %s pipeline, not %q", events.PreventiveMaintenance, ev.Pipeline))
+		return nil, eventing.Permanent(fmt.Errorf("pmgen runs the %s pipeline, not %q", events.PreventiveMaintenance, ev.Pipeline))
 	}
 	var p eventsv1.RunStarted
 	if err := ev.Decode(&p); err != nil {
-		return eventing.StepResult{}, err
+		return nil, err
 	}
-	asOf, err := h.AsOf(&p)
-	if err != nil {
-		return eventing.StepResult{}, eventing.Permanent(err)
-	}
-	log := logging.From(ctx)
-	log.DebugContext(ctx, "evaluating maintenance plans", "as_of", asOf.String(), "backend", h.backend != nil, "ledger", h.ledger)
-	res, err := generate.Run(ctx, tx, generate.Request{AsOf: asOf, Location: h.loc, RunID: ev.RunID, Backend: h.backend, Ledger: h.ledger})
-	if err != nil {
-		return eventing.StepResult{}, err
-	}
-	log.InfoContext(ctx, "work orders generated", "as_of", asOf.String(), "evaluated", res.Evaluated,
+	return &p, nil
+}
+
+// result is the step's result for a run's outcome: its output is the
+// workorders.generated payload.
+func (h *Handler) result(ctx context.Context, res generate.Result) eventing.StepResult {
+	logging.From(ctx).InfoContext(ctx, "work orders generated", "as_of", res.AsOf.String(), "evaluated", res.Evaluated,
 		"created", res.Created, "skipped_open", res.SkippedOpen, "failed", res.Failed)
 	byType := map[string]int32{}
 	for k, v := range res.CreatedByVehicleType {
 		byType[k] = int32(v)
 	}
 	out := &eventsv1.WorkOrdersGenerated{
-		AsOf:                 asOf.String(),
+		AsOf:                 res.AsOf.String(),
 		Created:              int32(res.Created),
 		SkippedOpen:          int32(res.SkippedOpen),
 		Failed:               int32(res.Failed),
 		MissedOccurrences:    int32(res.MissedOccurrences),
 		CreatedByVehicleType: byType,
 	}
-	return eventing.StepResult{Output: out, Figures: figures(res), Summary: h.summary(res)}, nil
+	return eventing.StepResult{Output: out, Figures: figures(res), Summary: h.summary(res)}
 }
 
 // AsOf is the day a run evaluates plans for: conf as_of when given, else the

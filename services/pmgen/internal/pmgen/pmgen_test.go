@@ -35,7 +35,7 @@ func router(t *testing.T, pool *pgxpool.Pool, zone string) *eventing.Router {
 	}
 	r := eventing.NewRouter(eventing.RouterConfig{Service: events.Pmgen, Pool: pool,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	h.Register(r)
+	h.Register(r, pool)
 	return r
 }
 
@@ -299,6 +299,22 @@ func TestMappedSourceNeedsBackendURL(t *testing.T) {
 	}
 }
 
+// runBackend performs the step of run-1 in backend mode, with the backend at
+// url, on pool.
+func runBackend(t *testing.T, pool *pgxpool.Pool, url string) {
+	t.Helper()
+	h, err := pmgen.New(pmgen.Config{TimeZone: "UTC", BackendURL: url + "/api/v1/core/work-orders/", BackendToken: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := eventing.NewRouter(eventing.RouterConfig{Service: events.Pmgen, Pool: pool, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h.Register(r, pool)
+	msg := runStarted(t, "run-1", events.PreventiveMaintenance, "2026-03-15T06:00:00Z", nil)
+	if out, err := r.Process(context.Background(), msg); err != nil || out != eventing.Handled {
+		t.Fatalf("%s, %v", out, err)
+	}
+}
+
 // With PM_BACKEND_URL the step POSTs the work orders instead of inserting them.
 func TestBackendModeWiring(t *testing.T) {
 	var mu sync.Mutex
@@ -316,16 +332,7 @@ func TestBackendModeWiring(t *testing.T) {
 	defer srv.Close()
 	pool := pgtest.New(t)
 	seed(t, pool)
-	h, err := pmgen.New(pmgen.Config{TimeZone: "UTC", BackendURL: srv.URL + "/api/v1/core/work-orders/", BackendToken: "tok"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := eventing.NewRouter(eventing.RouterConfig{Service: events.Pmgen, Pool: pool, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	h.Register(r)
-	msg := runStarted(t, "run-1", events.PreventiveMaintenance, "2026-03-15T06:00:00Z", nil)
-	if out, err := r.Process(context.Background(), msg); err != nil || out != eventing.Handled {
-		t.Fatalf("%s, %v", out, err)
-	}
+	runBackend(t, pool, srv.URL)
 	if gen := generated(t, pool); len(gen) != 1 || gen[0].GetCreated() != 3 || gen[0].GetFailed() != 0 {
 		t.Errorf("workorders.generated %v, want 3 created", gen)
 	}
@@ -373,7 +380,7 @@ func TestMappedModeWiring(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := eventing.NewRouter(eventing.RouterConfig{Service: events.Pmgen, Pool: pool, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	h.Register(r)
+	h.Register(r, pool)
 	msg := runStarted(t, "run-1", events.PreventiveMaintenance, "2026-03-15T06:00:00Z", nil)
 	if out, err := r.Process(ctx, msg); err != nil || out != eventing.Handled {
 		t.Fatalf("%s, %v", out, err)
@@ -422,5 +429,46 @@ func TestRetriedRunCreatesNoSecondWorkOrder(t *testing.T) {
 	gen := generated(t, pool)
 	if len(gen) != 2 || gen[0].GetCreated() != 3 || gen[1].GetCreated() != 0 {
 		t.Errorf("workorders.generated %v: want 3 created, then none", gen)
+	}
+}
+
+// In backend mode the step keeps no transaction open while it calls the
+// backend: the backend takes 2 s over each work order, and meanwhile it finds
+// no transaction on the database older than 1 s.
+func TestBackendCallsHoldNoTransaction(t *testing.T) {
+	pool := pgtest.New(t)
+	seed(t, pool)
+	var mu sync.Mutex
+	var oldest time.Duration
+	var posts int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			var secs float64
+			if err := pool.QueryRow(r.Context(), `SELECT coalesce(extract(epoch FROM max(clock_timestamp() - xact_start)), 0)
+				FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL`).Scan(&secs); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			mu.Lock()
+			oldest = max(oldest, time.Duration(secs*float64(time.Second)))
+			mu.Unlock()
+		}
+		mu.Lock()
+		posts++
+		mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer srv.Close()
+	runBackend(t, pool, srv.URL)
+	if posts != 3 {
+		t.Fatalf("%d work orders POSTed, want 3", posts)
+	}
+	if oldest > time.Second {
+		t.Errorf("a transaction stayed open %s while the backend worked, want at most 1s", oldest)
+	} else {
+		t.Logf("oldest transaction seen during the 2 s POSTs: %s", oldest)
+	}
+	if gen := generated(t, pool); len(gen) != 1 || gen[0].GetCreated() != 3 {
+		t.Errorf("workorders.generated %v, want 3 created", gen)
 	}
 }
