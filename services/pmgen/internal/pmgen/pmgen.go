@@ -156,32 +156,19 @@ func (h *Handler) Step(ctx context.Context, ev eventing.Event) (eventing.StepRes
 	return res, nil
 }
 
-// request is the generation run an event asks for.
+// request is the generation run an event asks for. A run of another
+// pipeline never gets here: the router fails it for good (StepReport).
 func (h *Handler) request(ctx context.Context, ev eventing.Event) (generate.Request, error) {
-	p, err := decodeRun(ev)
-	if err != nil {
+	var p eventsv1.RunStarted
+	if err := ev.Decode(&p); err != nil {
 		return generate.Request{}, err
 	}
-	asOf, err := h.AsOf(p)
+	asOf, err := h.AsOf(&p)
 	if err != nil {
 		return generate.Request{}, eventing.Permanent(err)
 	}
 	logging.From(ctx).DebugContext(ctx, "evaluating maintenance plans", "as_of", asOf.String(), "backend", h.backend != nil, "ledger", h.ledger)
 	return generate.Request{AsOf: asOf, Location: h.loc, RunID: ev.RunID, Backend: h.backend, Ledger: h.ledger}, nil
-}
-
-// decodeRun decodes a run-started of the preventive_maintenance pipeline; a
-// run of another pipeline is a permanent error (its subscription filters on
-// the pipeline, and the router does not check it).
-func decodeRun(ev eventing.Event) (*eventsv1.RunStarted, error) {
-	if ev.Pipeline != events.PreventiveMaintenance {
-		return nil, eventing.Permanent(fmt.Errorf("pmgen runs the %s pipeline, not %q", events.PreventiveMaintenance, ev.Pipeline))
-	}
-	var p eventsv1.RunStarted
-	if err := ev.Decode(&p); err != nil {
-		return nil, err
-	}
-	return &p, nil
 }
 
 // result is the step's result for a run's outcome: its output is the

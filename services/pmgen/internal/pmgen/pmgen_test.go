@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
@@ -433,40 +435,27 @@ func TestRetriedRunCreatesNoSecondWorkOrder(t *testing.T) {
 }
 
 // In backend mode the step keeps no transaction open while it calls the
-// backend: the backend takes 2 s over each work order, and meanwhile it finds
-// no transaction on the database older than 1 s.
+// backend: the backend takes 2 s over each work order, and meanwhile no
+// transaction on the database is older than 1 s.
 func TestBackendCallsHoldNoTransaction(t *testing.T) {
 	pool := pgtest.New(t)
 	seed(t, pool)
-	var mu sync.Mutex
-	var oldest time.Duration
-	var posts int
+	var posts atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-			var secs float64
-			if err := pool.QueryRow(r.Context(), `SELECT coalesce(extract(epoch FROM max(clock_timestamp() - xact_start)), 0)
-				FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL`).Scan(&secs); err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
-			mu.Lock()
-			oldest = max(oldest, time.Duration(secs*float64(time.Second)))
-			mu.Unlock()
-		}
-		mu.Lock()
-		posts++
-		mu.Unlock()
+		time.Sleep(2 * time.Second)
+		posts.Add(1)
 		w.WriteHeader(http.StatusCreated)
 	}))
 	defer srv.Close()
+	longest := eventingtest.WatchTransactions(t, pool)
 	runBackend(t, pool, srv.URL)
-	if posts != 3 {
-		t.Fatalf("%d work orders POSTed, want 3", posts)
-	}
-	if oldest > time.Second {
+	if oldest := longest(); oldest > time.Second {
 		t.Errorf("a transaction stayed open %s while the backend worked, want at most 1s", oldest)
 	} else {
 		t.Logf("oldest transaction seen during the 2 s POSTs: %s", oldest)
+	}
+	if posts.Load() != 3 {
+		t.Fatalf("%d work orders POSTed, want 3", posts.Load())
 	}
 	if gen := generated(t, pool); len(gen) != 1 || gen[0].GetCreated() != 3 {
 		t.Errorf("workorders.generated %v, want 3 created", gen)

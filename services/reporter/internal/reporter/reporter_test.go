@@ -16,6 +16,7 @@ import (
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/objstoretest"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
@@ -229,52 +230,65 @@ func TestBadWeekFailsTheStep(t *testing.T) {
 	}
 }
 
-// slowBucket holds the upload of the PDF for hold, as a slow object store
-// would, and meanwhile polls the database for its oldest open transaction.
-type slowBucket struct {
-	reporter.Bucket
-	pool   *pgxpool.Pool
-	hold   time.Duration
-	oldest time.Duration // the oldest transaction seen during the hold
+// A run of another pipeline is refused for good by the router: dead-lettered
+// with the reason, nothing built.
+func TestAnotherPipelineIsRefused(t *testing.T) {
+	f, _, list := newFixture(t, nil)
+	ev, err := eventing.New(events.RunStarted, events.Source(events.Control), "run-1", events.PreventiveMaintenance, "",
+		&eventsv1.RunStarted{LogicalDate: timestamppb.New(time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.router.Process(context.Background(), ev.Message()); got != eventing.DeadLettered {
+		t.Fatalf("%s %v", got, err)
+	}
+	if n := f.count(`SELECT count(*) FROM dead_letters WHERE reason LIKE '%reporter runs the weekly_kpi_report pipeline%'`); n != 1 {
+		t.Fatalf("%d dead letters with the reason", n)
+	}
+	if n := f.count(`SELECT count(*) FROM reports`); n != 0 || len(list()) != 0 {
+		t.Fatalf("%d reports rows, %v stored", n, list())
+	}
 }
 
-func (b *slowBucket) Put(ctx context.Context, name, contentType string, data []byte) error {
+// slowBucket holds the upload of the PDF for hold, as a slow object store
+// would.
+type slowBucket struct {
+	reporter.Bucket
+	hold time.Duration
+}
+
+func (b slowBucket) Put(ctx context.Context, name, contentType string, data []byte) error {
 	if strings.HasSuffix(name, reporter.FilePDF) {
-		for end := time.Now().Add(b.hold); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-			age, err := oldestTransaction(ctx, b.pool)
-			if err != nil {
-				return err
-			}
-			b.oldest = max(b.oldest, age)
+		select {
+		case <-time.After(b.hold):
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 	return b.Bucket.Put(ctx, name, contentType, data)
-}
-
-// oldestTransaction is the age of the oldest transaction open on pool's
-// database, other than the asking one's.
-func oldestTransaction(ctx context.Context, pool *pgxpool.Pool) (time.Duration, error) {
-	var secs float64
-	err := pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM max(clock_timestamp() - xact_start)), 0)
-		FROM pg_stat_activity WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() AND datname = current_database()`).Scan(&secs)
-	return time.Duration(secs * float64(time.Second)), err
 }
 
 // The KPI queries, the rendering and the uploads run with no transaction
 // open: while the object store takes 2 s over the PDF, no transaction on the
 // database is older than 1 s, and the report is recorded after all.
 func TestNoTransactionWhileUploading(t *testing.T) {
-	slow := &slowBucket{hold: 2 * time.Second}
-	f, _, _ := newFixture(t, func(b reporter.Bucket) reporter.Bucket { slow.Bucket = b; return slow })
-	slow.pool = f.pool
+	const hold = 2 * time.Second
+	f, _, _ := newFixture(t, func(b reporter.Bucket) reporter.Bucket { return slowBucket{Bucket: b, hold: hold} })
 	ev := runStarted(t, "scheduled__2026-11-23T08:00:00+00:00", time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC), nil)
-	if got, err := f.router.Process(context.Background(), ev.Message()); got != eventing.Handled {
+	longest := eventingtest.WatchTransactions(t, f.pool)
+	started := time.Now()
+	got, err := f.router.Process(context.Background(), ev.Message())
+	took, oldest := time.Since(started), longest()
+	if got != eventing.Handled {
 		t.Fatalf("%s %v", got, err)
 	}
-	if slow.oldest > time.Second {
-		t.Errorf("a transaction stayed open %s while the report was uploaded, want at most 1s", slow.oldest)
+	if took < hold {
+		t.Fatalf("the step took %s, less than the upload's %s hold", took, hold)
+	}
+	if oldest > time.Second {
+		t.Errorf("a transaction stayed open %s while the report was uploaded, want at most 1s", oldest)
 	} else {
-		t.Logf("oldest transaction seen during a %s upload: %s", slow.hold, slow.oldest)
+		t.Logf("oldest transaction seen during a %s upload: %s", hold, oldest)
 	}
 	if n := f.count(`SELECT count(*) FROM reports WHERE iso_week = '2026-W47'`); n != 1 {
 		t.Fatalf("%d reports rows, want 1", n)
