@@ -346,6 +346,30 @@ func TestMappedSourceExactlyOnce(t *testing.T) {
 	}
 }
 
+// The CMMS shows the work orders it accepted at once, as the plans' open
+// work orders: that is the run's own doing, not a change of the plans, and
+// the commit records the occurrences and advances the ledger.
+func TestMappedSourceShowsPostedOrders(t *testing.T) {
+	m := newMapped(t)
+	f, srv := newFake(t)
+	ctx := context.Background()
+	p, err := generate.Plan(ctx, m.pool, generate.Request{AsOf: mappedDays[0], Location: time.UTC, RunID: "run-1",
+		Backend: client(t, srv.URL, token, 5), Ledger: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Post(ctx); err != nil || p.Result().Created == 0 {
+		t.Fatalf("%+v, %v", p.Result(), err)
+	}
+	record(t, m.admin, f.payloads())
+	if err := pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error { return p.Commit(ctx, tx) }); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(strs(t, m.admin, `SELECT wo_number FROM cmmsflow.plan_occurrences`)); n != p.Result().Created {
+		t.Errorf("%d occurrences recorded, want %d", n, p.Result().Created)
+	}
+}
+
 func lines(ps []backend.Payload) string {
 	var b strings.Builder
 	for _, p := range ps {

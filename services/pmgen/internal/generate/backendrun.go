@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/cmmsflow/cmmsflow/libs/schedule"
 )
 
 // A backend run keeps no transaction open while it calls the backend. It
@@ -21,7 +23,7 @@ import (
 //   - Post POSTs the work orders, with no transaction open, each under its
 //     occurrence's idempotency key;
 //   - Commit, in the caller's transaction, takes the run lock, checks that
-//     the plans it posted for still decide the same (else it fails, and the
+//     the plans it posted for were not advanced since (else it fails, and the
 //     retried run plans again: the keys make the POSTs that are repeated
 //     harmless), then advances the plans of the accepted, already generated
 //     and re-anchored items through the store.
@@ -226,23 +228,31 @@ func (p *Planned) batchState(it item) string {
 
 // check selects the candidates again, under the run lock (and, on cmmsflow's
 // own tables, their row locks), and fails with ErrPlansChanged unless every
-// planned plan decides as it did in Plan. Plans that became due since are
-// left to the next run.
+// planned plan is still a candidate with the schedule and settings it was
+// decided from: another run advanced it, or the source was edited, since
+// Plan. The work orders are left out of the comparison: the ones the run
+// POSTed may show in the source as the plans' open work orders. Plans that
+// became due since are left to the next run.
 func (p *Planned) check(ctx context.Context, tx pgx.Tx) error {
 	cands, err := selectCandidates(ctx, tx, p.st.candidates, p.req)
 	if err != nil {
 		return err
 	}
-	res := newResult(p.req, len(cands))
-	gen, reanchor := decide(cands, p.req, &res)
-	now := map[int64]item{}
-	for _, it := range slices.Concat(gen, reanchor) {
-		now[it.cand.id] = it
+	now := map[int64]schedule.Plan{}
+	for _, c := range cands {
+		now[c.id] = c.plan
 	}
 	for _, it := range slices.Concat(p.gen, p.reanchor) {
-		if again, ok := now[it.cand.id]; !ok || !reflect.DeepEqual(again, it) {
+		if again, ok := now[it.cand.id]; !ok || !sameSchedule(again, it.cand.plan) {
 			return fmt.Errorf("%w (plan %s)", ErrPlansChanged, it.cand.code)
 		}
 	}
 	return nil
+}
+
+// sameSchedule compares two readings of a plan, but for its open work
+// order.
+func sameSchedule(a, b schedule.Plan) bool {
+	a.OpenWorkOrder, b.OpenWorkOrder = false, false
+	return reflect.DeepEqual(a, b)
 }

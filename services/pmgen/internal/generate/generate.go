@@ -33,7 +33,7 @@
 // Planned.Commit): the plans are read and decided in a short transaction,
 // the work orders POSTed, and then the plans of the accepted ones advance in
 // the caller's transaction, under the advisory lock, once the plans are
-// found to decide as they did. When the source is a mapped, read-only CMMS
+// found not to have moved since they were read. When the source is a mapped, read-only CMMS
 // (Request.Ledger), backend mode is required and nothing is written to the
 // source: the candidate query reads a plan's schedule from
 // cmmsflow.plan_ledger once the plan has a row there (else the source's
