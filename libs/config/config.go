@@ -28,6 +28,10 @@ func LoadFrom(ctx context.Context, cfg any, env map[string]string) error {
 	return nil
 }
 
+// CommonConfig returns the common part of a service's configuration (a
+// Config that embeds Common has it too).
+func (c Common) CommonConfig() Common { return c }
+
 // Common is the configuration every service has. Services embed it.
 type Common struct {
 	Host        string `env:"HOST"` // listen address; empty: every interface (Cloud Run)

@@ -286,14 +286,28 @@ func Serve(ctx context.Context, name string, cfg config.Common, register func(*S
 	return s.Run(ctx)
 }
 
-// Plain is the run function of a service that needs only the common
-// configuration and registers no handlers of its own yet.
-func Plain(name string) func(context.Context) error {
-	return func(ctx context.Context) error {
-		var cfg config.Common
+// Config is a service's configuration: the common settings (it embeds
+// config.Common) and its own, whose defaults and checks are its Validate.
+type Config interface {
+	CommonConfig() config.Common
+	Validate() error
+}
+
+// Run is every service's main: it loads the configuration C from the
+// environment, lets it set its defaults and check itself (Validate), and
+// serves the service name with the routes and handlers register adds.
+func Run[C any, P interface {
+	*C
+	Config
+}](name string, register func(context.Context, *Service, C) error) {
+	Main(func(ctx context.Context) error {
+		var cfg C
 		if err := config.Load(ctx, &cfg); err != nil {
 			return err
 		}
-		return Serve(ctx, name, cfg, nil)
-	}
+		if err := P(&cfg).Validate(); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return Serve(ctx, name, P(&cfg).CommonConfig(), func(s *Service) error { return register(ctx, s, cfg) })
+	})
 }

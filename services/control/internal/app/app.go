@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -71,10 +72,33 @@ type Config struct {
 	LogDir string `env:"LOG_DIR"`
 }
 
-// Register adds control's handlers, pages and API to s: the projection, the
+// Validate implements service.Config.
+func (c *Config) Validate() error {
+	switch {
+	case c.TriggerRateLimit < 0 || c.TriggerBurst < 1:
+		return fmt.Errorf("control: TRIGGER_RATE_LIMIT %v and TRIGGER_BURST %d: want a rate ≥ 0 and a burst ≥ 1", c.TriggerRateLimit, c.TriggerBurst)
+	case c.StaleRunSweepInterval <= 0 || c.MissedTickGrace <= 0 || c.MissedTickInterval <= 0:
+		return errors.New("control: STALE_RUN_SWEEP_INTERVAL, MISSED_TICK_GRACE and MISSED_TICK_INTERVAL must be positive")
+	}
+	if c.CronTimeZone != "" {
+		if _, err := time.LoadLocation(c.CronTimeZone); err != nil {
+			return fmt.Errorf("control: CRON_TIME_ZONE: %w", err)
+		}
+	}
+	return nil
+}
+
+// Register is control's service shape: Start, with the Control it returns
+// closed when s stops.
+func Register(ctx context.Context, s *service.Service, cfg Config) error {
+	_, err := Start(ctx, s, cfg)
+	return err
+}
+
+// Start adds control's handlers, pages and API to s: the projection, the
 // admin page and the API (gRPC in front of s.Mux on the one port, closed
 // when s stops). Tests close the returned Control themselves.
-func Register(ctx context.Context, s *service.Service, cfg Config) (*Control, error) {
+func Start(ctx context.Context, s *service.Service, cfg Config) (*Control, error) {
 	if cfg.MigrateOnStart {
 		if err := db.Migrate(ctx, s.Pool, s.Log); err != nil {
 			return nil, err

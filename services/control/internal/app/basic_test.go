@@ -88,7 +88,7 @@ func TestAPIUsersConfiguration(t *testing.T) {
 
 	// A bad list stops control at start-up, naming the entry, not the hash.
 	s := &service.Service{Name: events.Control, Log: slog.New(slog.DiscardHandler), Pool: pgtest.New(t), Mux: http.NewServeMux()}
-	_, err := app.Register(context.Background(), s, app.Config{APITokens: adminEntry, APIUsers: cfg.APIUsers})
+	_, err := app.Start(context.Background(), s, app.Config{APITokens: adminEntry, APIUsers: cfg.APIUsers})
 	if err == nil || !strings.Contains(err.Error(), `API_USERS entry 2: user "reader" is listed twice`) {
 		t.Fatalf("Register: %v", err)
 	}

@@ -91,7 +91,7 @@ func newFixture(t *testing.T, opts ...option) *fixture {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	c, err := app.Register(ctx, s, cfg)
+	c, err := app.Start(ctx, s, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func newControl(t *testing.T) *control {
 		Name: events.Control, Log: log, Pool: pool, Relay: relay, Mux: http.NewServeMux(),
 		Router: eventing.NewRouter(eventing.RouterConfig{Service: events.Control, Pool: pool, Relay: relay, Log: log}),
 	}
-	c, err := app.Register(ctx, s, app.Config{APITokens: adminEntry + "," + viewerEntry, TriggerRateLimit: 0, TriggerBurst: 1})
+	c, err := app.Start(ctx, s, app.Config{APITokens: adminEntry + "," + viewerEntry, TriggerRateLimit: 0, TriggerBurst: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

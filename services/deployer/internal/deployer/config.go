@@ -29,8 +29,12 @@ type Config struct {
 	FaultFile string `env:"DEPLOY_FAULT_FILE"`
 }
 
-// Validate names the first invalid setting.
-func (c Config) Validate() error {
+// Validate sets the defaults (the Vertex project is the service's) and
+// names the first invalid setting.
+func (c *Config) Validate() error {
+	if c.Vertex.Project == "" {
+		c.Vertex.Project = c.ProjectID
+	}
 	switch c.Engine {
 	case engine.Local:
 		if c.PredictRoute == "" || c.PredictRoute[0] != '/' || c.HealthRoute == "" || c.HealthRoute[0] != '/' || c.PredictRoute == c.HealthRoute {
@@ -38,11 +42,7 @@ func (c Config) Validate() error {
 		}
 		return nil
 	case engine.Vertex:
-		v := c.Vertex
-		if v.Project == "" {
-			v.Project = c.ProjectID
-		}
-		return v.Validate()
+		return c.Vertex.Validate()
 	}
 	return fmt.Errorf("deployer: DEPLOY_ENGINE %q: want %s or %s", c.Engine, engine.Local, engine.Vertex)
 }

@@ -469,10 +469,10 @@ func TestConfig(t *testing.T) {
 	if err := config.LoadFrom(ctx, &v, env); err != nil {
 		t.Fatal(err)
 	}
-	if err := v.Validate(); err != nil {
-		t.Error(err)
+	if err := v.Validate(); err != nil || v.Vertex.Project != "p" {
+		t.Errorf("%v, Vertex project %q: want the service's project by default", err, v.Vertex.Project)
 	}
-	if err := (deployer.Config{Engine: "sagemaker"}).Validate(); err == nil {
+	if err := (&deployer.Config{Engine: "sagemaker"}).Validate(); err == nil {
 		t.Error("unknown engine accepted")
 	}
 }

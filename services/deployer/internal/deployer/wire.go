@@ -12,10 +12,10 @@ import (
 	"github.com/cmmsflow/cmmsflow/services/deployer/internal/vertex"
 )
 
-// Wire builds the configured engine (the local predictor, mounted on the
+// Register builds the configured engine (the local predictor, mounted on the
 // service's own port, or Vertex AI), restores the model being served and
 // registers the step on s.
-func Wire(ctx context.Context, s *service.Service, cfg Config) error {
+func Register(ctx context.Context, s *service.Service, cfg Config) error {
 	store, err := s.Bucket(ctx)
 	if err != nil {
 		return err

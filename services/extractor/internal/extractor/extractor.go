@@ -16,6 +16,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/service"
 	"github.com/cmmsflow/cmmsflow/libs/features"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
@@ -25,6 +26,25 @@ import (
 // Config is the extractor service's configuration, from the environment.
 type Config struct {
 	config.Common
+}
+
+// Validate implements service.Config: the extractor has no settings of its
+// own.
+func (c *Config) Validate() error { return nil }
+
+// Register wires the step into s: it reads through s's pool and writes to
+// s's bucket.
+func Register(ctx context.Context, s *service.Service, cfg Config) error {
+	store, err := s.Bucket(ctx)
+	if err != nil {
+		return err
+	}
+	h, err := New(s.Pool, store)
+	if err != nil {
+		return err
+	}
+	h.Register(s.Router)
+	return nil
 }
 
 // ConfSnapshotDate is the run conf key that overrides the snapshot date

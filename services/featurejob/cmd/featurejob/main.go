@@ -4,35 +4,9 @@
 package main
 
 import (
-	"context"
-
-	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/service"
 	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/featurejob"
 )
 
-func main() { service.Main(run) }
-
-func run(ctx context.Context) error {
-	var cfg featurejob.Config
-	if err := config.Load(ctx, &cfg); err != nil {
-		return err
-	}
-	return service.Serve(ctx, events.Featurejob, cfg.Common, func(s *service.Service) error {
-		store, err := s.Bucket(ctx)
-		if err != nil {
-			return err
-		}
-		eng, err := featurejob.NewEngine(ctx, cfg, store)
-		if err != nil {
-			return err
-		}
-		h, err := featurejob.New(cfg, eng)
-		if err != nil {
-			return err
-		}
-		h.Register(s.Router)
-		return nil
-	})
-}
+func main() { service.Run(events.Featurejob, featurejob.Register) }

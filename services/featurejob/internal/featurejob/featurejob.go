@@ -16,6 +16,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/service"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/dataproc"
@@ -70,13 +71,40 @@ type Handler struct {
 	window   int
 }
 
+// Validate implements service.Config.
+func (c *Config) Validate() error {
+	if c.LookbackDays < 1 || c.LabelWindowDays < 1 {
+		return fmt.Errorf("featurejob: LOOKBACK_DAYS (%d) and LABEL_WINDOW_DAYS (%d) must be at least 1", c.LookbackDays, c.LabelWindowDays)
+	}
+	return nil
+}
+
+// Register wires the step into s: the configured engine, writing to s's
+// bucket.
+func Register(ctx context.Context, s *service.Service, cfg Config) error {
+	store, err := s.Bucket(ctx)
+	if err != nil {
+		return err
+	}
+	eng, err := NewEngine(ctx, cfg, store)
+	if err != nil {
+		return err
+	}
+	h, err := New(cfg, eng)
+	if err != nil {
+		return err
+	}
+	h.Register(s.Router)
+	return nil
+}
+
 // New returns the handler building with eng (named cfg.Engine).
 func New(cfg Config, eng engine.Engine) (*Handler, error) {
 	if eng == nil {
 		return nil, errors.New("featurejob: no engine")
 	}
-	if cfg.LookbackDays < 1 || cfg.LabelWindowDays < 1 {
-		return nil, fmt.Errorf("featurejob: LOOKBACK_DAYS (%d) and LABEL_WINDOW_DAYS (%d) must be at least 1", cfg.LookbackDays, cfg.LabelWindowDays)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	return &Handler{engine: eng, name: cfg.Engine, lookback: cfg.LookbackDays, window: cfg.LabelWindowDays}, nil
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/service"
 	"github.com/cmmsflow/cmmsflow/libs/logging"
 	"github.com/cmmsflow/cmmsflow/libs/schedule"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
@@ -66,26 +67,47 @@ type Handler struct {
 	pool generate.Beginner
 }
 
+// Validate implements service.Config.
+func (c *Config) Validate() error {
+	if _, err := LoadZone(c.TimeZone); err != nil {
+		return err
+	}
+	if c.BackendURL == "" && c.BackendToken != "" {
+		return errors.New("pmgen: PM_BACKEND_TOKEN is set without PM_BACKEND_URL")
+	}
+	if Mapped(c.SourceSchema) && c.BackendURL == "" {
+		return fmt.Errorf("pmgen: SOURCE_SCHEMA %q is a mapped CMMS, which pmgen never writes to: "+
+			"set PM_BACKEND_URL and PM_BACKEND_TOKEN so that work orders are created through the CMMS backend's API", c.SourceSchema)
+	}
+	return nil
+}
+
+// Register wires the step into s, reading through s's pool.
+func Register(_ context.Context, s *service.Service, cfg Config) error {
+	h, err := New(cfg)
+	if err != nil {
+		return err
+	}
+	h.Register(s.Router, s.Pool)
+	return nil
+}
+
 // New validates cfg and returns the handler.
 func New(cfg Config) (*Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	loc, err := LoadZone(cfg.TimeZone)
 	if err != nil {
 		return nil, err
 	}
 	h := &Handler{loc: loc, ledger: Mapped(cfg.SourceSchema)}
-	switch {
-	case cfg.BackendURL != "":
+	if cfg.BackendURL != "" {
 		c, err := backend.New(backend.Config{URL: cfg.BackendURL, Token: cfg.BackendToken})
 		if err != nil {
 			return nil, fmt.Errorf("pmgen: PM_BACKEND_URL: %w", err)
 		}
 		h.backend = c
-	case cfg.BackendToken != "":
-		return nil, errors.New("pmgen: PM_BACKEND_TOKEN is set without PM_BACKEND_URL")
-	}
-	if h.ledger && h.backend == nil {
-		return nil, fmt.Errorf("pmgen: SOURCE_SCHEMA %q is a mapped CMMS, which pmgen never writes to: "+
-			"set PM_BACKEND_URL and PM_BACKEND_TOKEN so that work orders are created through the CMMS backend's API", cfg.SourceSchema)
 	}
 	return h, nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/service"
 	"github.com/cmmsflow/cmmsflow/libs/logging"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
@@ -71,21 +72,50 @@ type Handler struct {
 	now    func() time.Time
 }
 
-// New validates cfg and returns the handler writing to bucket.
-func New(cfg Config, bucket Bucket) (*Handler, error) {
-	if cfg.TimeZone == "" || cfg.TimeZone == "Local" {
-		return nil, fmt.Errorf("reporter: REPORT_TIME_ZONE %q: want an IANA time zone such as Europe/Berlin or UTC", cfg.TimeZone)
+// Validate implements service.Config.
+func (c *Config) Validate() error {
+	_, err := c.location()
+	if err == nil && (c.MTBFWindowDays < 7 || c.MTBFWindowDays > 3660) {
+		err = fmt.Errorf("reporter: REPORT_MTBF_WINDOW_DAYS must be between 7 and 3660, got %d", c.MTBFWindowDays)
 	}
-	loc, err := time.LoadLocation(cfg.TimeZone)
+	return err
+}
+
+func (c *Config) location() (*time.Location, error) {
+	if c.TimeZone == "" || c.TimeZone == "Local" {
+		return nil, fmt.Errorf("reporter: REPORT_TIME_ZONE %q: want an IANA time zone such as Europe/Berlin or UTC", c.TimeZone)
+	}
+	loc, err := time.LoadLocation(c.TimeZone)
 	if err != nil {
 		return nil, fmt.Errorf("reporter: REPORT_TIME_ZONE: %w", err)
 	}
-	if cfg.MTBFWindowDays < 7 || cfg.MTBFWindowDays > 3660 {
-		return nil, fmt.Errorf("reporter: REPORT_MTBF_WINDOW_DAYS must be between 7 and 3660, got %d", cfg.MTBFWindowDays)
+	return loc, nil
+}
+
+// Register wires the step into s: it reads through s's pool and writes to
+// s's bucket.
+func Register(ctx context.Context, s *service.Service, cfg Config) error {
+	store, err := s.Bucket(ctx)
+	if err != nil {
+		return err
+	}
+	h, err := New(cfg, store)
+	if err != nil {
+		return err
+	}
+	h.Register(s.Router, s.Pool)
+	return nil
+}
+
+// New validates cfg and returns the handler writing to bucket.
+func New(cfg Config, bucket Bucket) (*Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if bucket == nil {
 		return nil, errors.New("reporter: no bucket")
 	}
+	loc, _ := cfg.location()
 	return &Handler{loc: loc, window: cfg.MTBFWindowDays, bucket: bucket, now: time.Now}, nil
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/service"
 	"github.com/cmmsflow/cmmsflow/libs/features"
 	"github.com/cmmsflow/cmmsflow/libs/logging"
 	"github.com/cmmsflow/cmmsflow/libs/model"
@@ -68,20 +69,42 @@ func New(cfg Config, pool *pgxpool.Pool, store *objstore.Store, log *slog.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	kind := model.Kind(cfg.ModelKind)
-	if kind != model.GBT && kind != model.Logistic {
-		return nil, fmt.Errorf("trainer: MODEL_KIND %q: want %s or %s", cfg.ModelKind, model.GBT, model.Logistic)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	if !(cfg.HoldoutFraction > 0 && cfg.HoldoutFraction < 1) {
-		return nil, fmt.Errorf("trainer: HOLDOUT_FRACTION %v: want a fraction between 0 and 1", cfg.HoldoutFraction)
+	return &Handler{cfg: cfg, pool: pool, store: store, log: log, opts: model.Options{Kind: model.Kind(cfg.ModelKind)}, now: time.Now}, nil
+}
+
+// Validate implements service.Config.
+func (c *Config) Validate() error {
+	if kind := model.Kind(c.ModelKind); kind != model.GBT && kind != model.Logistic {
+		return fmt.Errorf("trainer: MODEL_KIND %q: want %s or %s", c.ModelKind, model.GBT, model.Logistic)
 	}
-	if cfg.GateMargin < 0 || cfg.GateMargin >= 1 || math.IsNaN(cfg.GateMargin) {
-		return nil, fmt.Errorf("trainer: GATE_MARGIN %v: want an AUC difference in [0, 1)", cfg.GateMargin)
+	if !(c.HoldoutFraction > 0 && c.HoldoutFraction < 1) {
+		return fmt.Errorf("trainer: HOLDOUT_FRACTION %v: want a fraction between 0 and 1", c.HoldoutFraction)
 	}
-	if cfg.LabelEmbargoDays < 0 {
-		return nil, fmt.Errorf("trainer: LABEL_EMBARGO_DAYS %d is negative", cfg.LabelEmbargoDays)
+	if c.GateMargin < 0 || c.GateMargin >= 1 || math.IsNaN(c.GateMargin) {
+		return fmt.Errorf("trainer: GATE_MARGIN %v: want an AUC difference in [0, 1)", c.GateMargin)
 	}
-	return &Handler{cfg: cfg, pool: pool, store: store, log: log, opts: model.Options{Kind: kind}, now: time.Now}, nil
+	if c.LabelEmbargoDays < 0 {
+		return fmt.Errorf("trainer: LABEL_EMBARGO_DAYS %d is negative", c.LabelEmbargoDays)
+	}
+	return nil
+}
+
+// Register wires the step into s: it reads the champion through s's pool
+// and writes artifacts to s's bucket.
+func Register(ctx context.Context, s *service.Service, cfg Config) error {
+	store, err := s.Bucket(ctx)
+	if err != nil {
+		return err
+	}
+	h, err := New(cfg, s.Pool, store, s.Log)
+	if err != nil {
+		return err
+	}
+	h.Register(s.Router)
+	return nil
 }
 
 // Register adds the step to the service's router: features-built in,
