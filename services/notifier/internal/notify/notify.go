@@ -366,14 +366,42 @@ func priorityRank(p string) int {
 // <run>:<channel>:<recipient>:<kind>, so a later event for the same run
 // (a republished or regenerated one) finds the rows already there.
 func (n *Notifier) planPM(ev eventing.Event, p *eventsv1.WorkOrdersGenerated, wos []workOrder) ([]delivery, error) {
-	type tech struct {
-		id          int64
-		name, email string
-		wos         []email.WorkOrder
+	techs, needsAssignment := assignees(wos)
+	ds, err := digests(ev, p, techs)
+	if err != nil {
+		return nil, err
 	}
-	byTech := map[int64]*tech{}
-	var techs []*tech
-	var needsAssignment []email.WorkOrder
+	summary := pmSummary(ev, p, techs, needsAssignment)
+	r, err := email.RenderPMSummary(summary)
+	if err != nil {
+		return nil, eventing.Permanent(fmt.Errorf("render summary: %w", err))
+	}
+	if len(n.cfg.Admins) > 0 {
+		ds = append(ds, delivery{
+			Key: key(ev.RunID, ChannelEmail, "admins", email.KindPMSummary), Channel: ChannelEmail,
+			Kind: email.KindPMSummary, Recipient: email.FormatAddressList(n.cfg.Admins),
+			Subject: r.Subject, Body: r.Text, BodyHTML: r.HTML,
+		})
+	}
+	hooks, err := n.webhookDeliveries(ev.RunID+":webhook:", email.KindPMSummary, r.Subject, pmWebhook(ev, p, summary, r.Subject))
+	if err != nil {
+		return nil, err
+	}
+	return append(ds, hooks...), nil
+}
+
+// pmTech is an assigned, active technician with their work orders of the run.
+type pmTech struct {
+	id          int64
+	name, email string
+	wos         []email.WorkOrder
+}
+
+// assignees splits wos between the assigned, active technicians (by name,
+// then id) and the work orders that need assignment: unassigned, or
+// assigned to an inactive technician (who is named).
+func assignees(wos []workOrder) (techs []*pmTech, needsAssignment []email.WorkOrder) {
+	byTech := map[int64]*pmTech{}
 	for _, w := range wos {
 		if w.techID == nil || !w.techActive {
 			wo := w.WorkOrder
@@ -385,27 +413,21 @@ func (n *Notifier) planPM(ev eventing.Event, p *eventsv1.WorkOrdersGenerated, wo
 		}
 		t := byTech[*w.techID]
 		if t == nil {
-			t = &tech{id: *w.techID, name: w.techName, email: strings.TrimSpace(w.techEmail)}
+			t = &pmTech{id: *w.techID, name: w.techName, email: strings.TrimSpace(w.techEmail)}
 			byTech[t.id] = t
 			techs = append(techs, t)
 		}
 		t.wos = append(t.wos, w.WorkOrder)
 	}
-	slices.SortFunc(techs, func(a, b *tech) int { return cmp.Or(cmp.Compare(a.name, b.name), cmp.Compare(a.id, b.id)) })
+	slices.SortFunc(techs, func(a, b *pmTech) int { return cmp.Or(cmp.Compare(a.name, b.name), cmp.Compare(a.id, b.id)) })
+	return techs, needsAssignment
+}
 
+// digests are every technician's inbox notification and, when they have an
+// address, email, listing their work orders by asset.
+func digests(ev eventing.Event, p *eventsv1.WorkOrdersGenerated, techs []*pmTech) ([]delivery, error) {
 	var ds []delivery
-	summary := email.PMSummary{
-		AsOf: p.AsOf, RunID: ev.RunID, Pipeline: ev.Pipeline,
-		Created: int(p.Created), SkippedOpen: int(p.SkippedOpen), Failed: int(p.Failed),
-		MissedOccurrences: int(p.MissedOccurrences), NeedsAssignment: needsAssignment,
-	}
-	for vt, c := range p.CreatedByVehicleType {
-		summary.ByVehicleType = append(summary.ByVehicleType, email.Count{Name: vt, N: int(c)})
-	}
-	slices.SortFunc(summary.ByVehicleType, func(a, b email.Count) int { return cmp.Compare(a.Name, b.Name) })
-
 	for _, t := range techs {
-		summary.Technicians = append(summary.Technicians, email.TechnicianCount{Name: t.name, Email: t.email, WorkOrders: len(t.wos)})
 		r, err := email.RenderDigest(email.Digest{
 			Technician: t.name, AsOf: p.AsOf, RunID: ev.RunID, Pipeline: ev.Pipeline,
 			Count: len(t.wos), Assets: groupByAsset(t.wos),
@@ -429,18 +451,28 @@ func (n *Notifier) planPM(ev eventing.Event, p *eventsv1.WorkOrdersGenerated, wo
 			})
 		}
 	}
+	return ds, nil
+}
 
-	r, err := email.RenderPMSummary(summary)
-	if err != nil {
-		return nil, eventing.Permanent(fmt.Errorf("render summary: %w", err))
+// pmSummary is the admins' summary of the run.
+func pmSummary(ev eventing.Event, p *eventsv1.WorkOrdersGenerated, techs []*pmTech, needsAssignment []email.WorkOrder) email.PMSummary {
+	summary := email.PMSummary{
+		AsOf: p.AsOf, RunID: ev.RunID, Pipeline: ev.Pipeline,
+		Created: int(p.Created), SkippedOpen: int(p.SkippedOpen), Failed: int(p.Failed),
+		MissedOccurrences: int(p.MissedOccurrences), NeedsAssignment: needsAssignment,
 	}
-	if len(n.cfg.Admins) > 0 {
-		ds = append(ds, delivery{
-			Key: key(ev.RunID, ChannelEmail, "admins", email.KindPMSummary), Channel: ChannelEmail,
-			Kind: email.KindPMSummary, Recipient: email.FormatAddressList(n.cfg.Admins),
-			Subject: r.Subject, Body: r.Text, BodyHTML: r.HTML,
-		})
+	for vt, c := range p.CreatedByVehicleType {
+		summary.ByVehicleType = append(summary.ByVehicleType, email.Count{Name: vt, N: int(c)})
 	}
+	slices.SortFunc(summary.ByVehicleType, func(a, b email.Count) int { return cmp.Compare(a.Name, b.Name) })
+	for _, t := range techs {
+		summary.Technicians = append(summary.Technicians, email.TechnicianCount{Name: t.name, Email: t.email, WorkOrders: len(t.wos)})
+	}
+	return summary
+}
+
+// pmWebhook is the summary as a webhook message.
+func pmWebhook(ev eventing.Event, p *eventsv1.WorkOrdersGenerated, summary email.PMSummary, subject string) webhook.Message {
 	facts := []webhook.Fact{
 		{Label: "Created", Value: fmt.Sprint(p.Created)},
 		{Label: "Skipped (open)", Value: fmt.Sprint(p.SkippedOpen)},
@@ -454,27 +486,24 @@ func (n *Notifier) planPM(ev eventing.Event, p *eventsv1.WorkOrdersGenerated, wo
 	if len(byType) > 0 {
 		facts = append(facts, webhook.Fact{Label: "By vehicle type", Value: strings.Join(byType, ", ")})
 	}
-	text := fmt.Sprintf("%d technicians notified.", len(techs))
-	if len(needsAssignment) > 0 {
-		text += fmt.Sprintf(" %d work orders need assignment.", len(needsAssignment))
+	techs, needsAssignment := len(summary.Technicians), len(summary.NeedsAssignment)
+	text := fmt.Sprintf("%d technicians notified.", techs)
+	if needsAssignment > 0 {
+		text += fmt.Sprintf(" %d work orders need assignment.", needsAssignment)
 	}
 	severity := "info"
 	if p.Failed > 0 {
 		severity = "error"
 	}
-	hooks, err := n.webhookDeliveries(ev.RunID+":webhook:", email.KindPMSummary, r.Subject, webhook.Message{
+	return webhook.Message{
 		Kind: email.KindPMSummary, RunID: ev.RunID, Pipeline: ev.Pipeline, Severity: severity,
-		Title: r.Subject, Text: text, Facts: facts,
+		Title: subject, Text: text, Facts: facts,
 		Data: map[string]any{
 			"as_of": p.AsOf, "created": p.Created, "skipped_open": p.SkippedOpen, "failed": p.Failed,
 			"missed_occurrences": p.MissedOccurrences, "created_by_vehicle_type": p.CreatedByVehicleType,
-			"technicians_notified": len(techs), "needs_assignment": len(needsAssignment),
+			"technicians_notified": techs, "needs_assignment": needsAssignment,
 		},
-	})
-	if err != nil {
-		return nil, err
 	}
-	return append(ds, hooks...), nil
 }
 
 // webhookDeliveries is m for every configured webhook; keys are
