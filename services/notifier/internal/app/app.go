@@ -129,7 +129,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Sender: sender,
 		Poster: webhook.NewPoster(client),
 		Notify: notify.Config{
-			From: *from, Admins: admins, Webhooks: hooks, MaxAttempts: cfg.MaxAttempts,
+			From: *from, Admins: admins, Webhooks: hooks, MaxAttempts: cfg.MaxAttempts, SendTimeout: cfg.SendTimeout,
 			Reports: reports, ReportLinkBase: cfg.ReportPublicBaseURL, Bucket: store,
 		},
 		ReconcileInterval: cfg.AlertReconcileInterval, ReconcileAfter: cfg.AlertReconcileAfter,

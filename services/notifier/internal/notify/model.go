@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/email"
@@ -35,7 +33,7 @@ var riskLevels = []string{"low", "medium", "high", "critical"}
 // to the admins with the gate's decision, the holdout metrics and the
 // fleet's risk levels, and the same on every configured webhook — once per
 // run.
-func (n *Notifier) ModelDeployed(ctx context.Context, tx pgx.Tx, ev eventing.Event) (eventing.StepResult, error) {
+func (n *Notifier) ModelDeployed(ctx context.Context, ev eventing.Event) (eventing.StepResult, error) {
 	var p eventsv1.ModelDeployed
 	if err := ev.Decode(&p); err != nil {
 		return eventing.StepResult{}, err
@@ -47,10 +45,10 @@ func (n *Notifier) ModelDeployed(ctx context.Context, tx pgx.Tx, ev eventing.Eve
 	if err != nil {
 		return eventing.StepResult{}, err
 	}
-	if err := n.deliver(ctx, tx, ev, ds); err != nil {
+	if err := n.deliver(ctx, ev, ds); err != nil {
 		return eventing.StepResult{}, err
 	}
-	res, err := n.result(ctx, tx, ds)
+	res, err := n.result(ctx, ds)
 	if err != nil {
 		return eventing.StepResult{}, err
 	}

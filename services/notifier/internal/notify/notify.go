@@ -40,6 +40,10 @@ type Config struct {
 	Webhooks []webhook.Target // each gets the summary and alerts
 	// MaxAttempts per delivery; 0 means DefaultMaxAttempts.
 	MaxAttempts int
+	// SendTimeout bounds one request to SendGrid or a webhook (a delivery
+	// makes at most two); 0 means DefaultSendTimeout. It also sets how old a
+	// delivery's claim must be to be taken as abandoned (see deliver).
+	SendTimeout time.Duration
 	// Reports receive the weekly KPI report (none: the report is not mailed).
 	Reports []mail.Address
 	// ReportLinkBase is the public URL prefix of the bucket's objects, for
@@ -74,6 +78,9 @@ func New(pool *pgxpool.Pool, sender email.Sender, hooks Poster, cfg Config, log 
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
 	}
+	if cfg.SendTimeout <= 0 {
+		cfg.SendTimeout = DefaultSendTimeout
+	}
 	targets := map[string]webhook.Target{}
 	for _, t := range cfg.Webhooks {
 		targets[t.ID] = t
@@ -83,56 +90,27 @@ func New(pool *pgxpool.Pool, sender email.Sender, hooks Poster, cfg Config, log 
 
 // Register adds notifier's handlers to r: the preventive maintenance step on
 // workorders-generated, the weekly report step on report-generated, the ETL
-// and ML training step on model-deployed, and failure alerts on step-failed.
-//
-// A handler holds its transaction's connection while it records deliveries
-// through a second one, so concurrent deliveries are limited to half the
-// pool: with every connection held by a waiting transaction, none would be
-// left to record with.
+// and ML training step on model-deployed — the last step of their pipelines,
+// so they declare no output event — and the alerts on step-failed and
+// schedule-missed. Every one sends with no transaction open (see deliver).
 func (n *Notifier) Register(r *eventing.Router) {
-	r.Use(limit(max(1, int(n.pool.Config().MaxConns)/2)))
-	r.HandleStepTx(events.WorkOrdersGenerated, "", n.WorkOrdersGenerated)
-	r.HandleStepTx(events.ReportGenerated, "", n.ReportGenerated)
-	r.HandleStepTx(events.ModelDeployed, "", n.ModelDeployed)
-	r.Handle(events.StepFailed, n.StepFailed)
-	r.Handle(events.ScheduleMissed, n.ScheduleMissed)
-}
-
-func limit(size int) eventing.Middleware {
-	sem := make(chan struct{}, size)
-	return func(next eventing.Next) eventing.Next {
-		return func(ctx context.Context, d *eventing.Delivery) error {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			defer func() { <-sem }()
-			return next(ctx, d)
-		}
-	}
-}
-
-// lockRun serialises notifier's attempts on one run until tx ends (commit,
-// rollback, or the connection dying with its process). Under it, a delivery
-// still marked 'sending' cannot belong to a live attempt.
-func lockRun(ctx context.Context, tx pgx.Tx, runID string) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('notifier:' || $1, 0))`, runID); err != nil {
-		return fmt.Errorf("notify: lock run: %w", err)
-	}
-	return nil
+	r.HandleStep(events.WorkOrdersGenerated, "", n.WorkOrdersGenerated)
+	r.HandleStep(events.ReportGenerated, "", n.ReportGenerated)
+	r.HandleStep(events.ModelDeployed, "", n.ModelDeployed)
+	r.HandleWork(events.StepFailed, n.StepFailed)
+	r.HandleWork(events.ScheduleMissed, n.ScheduleMissed)
 }
 
 // WorkOrdersGenerated is the preventive maintenance pipeline's notify step:
 // one inbox notification and one email per assigned technician listing their
 // work orders of the run, a summary email to the admins, and the summary on
 // every configured webhook.
-func (n *Notifier) WorkOrdersGenerated(ctx context.Context, tx pgx.Tx, ev eventing.Event) (eventing.StepResult, error) {
+func (n *Notifier) WorkOrdersGenerated(ctx context.Context, ev eventing.Event) (eventing.StepResult, error) {
 	var p eventsv1.WorkOrdersGenerated
 	if err := ev.Decode(&p); err != nil {
 		return eventing.StepResult{}, err
 	}
-	wos, err := loadWorkOrders(ctx, tx, ev.RunID)
+	wos, err := n.loadWorkOrders(ctx, ev.RunID)
 	if err != nil {
 		return eventing.StepResult{}, err
 	}
@@ -140,29 +118,29 @@ func (n *Notifier) WorkOrdersGenerated(ctx context.Context, tx pgx.Tx, ev eventi
 	if err != nil {
 		return eventing.StepResult{}, err
 	}
-	if err := n.deliver(ctx, tx, ev, ds); err != nil {
+	if err := n.deliver(ctx, ev, ds); err != nil {
 		return eventing.StepResult{}, err
 	}
-	return n.result(ctx, tx, ds)
+	return n.result(ctx, ds)
 }
 
 // StepFailed alerts the admins (and the webhooks) when a step of a run has
 // failed for good, once per run and retry of the run. Failures that will be
-// retried are ignored.
-func (n *Notifier) StepFailed(ctx context.Context, tx pgx.Tx, ev eventing.Event) error {
+// retried are ignored. It has nothing to write when the event completes.
+func (n *Notifier) StepFailed(ctx context.Context, ev eventing.Event) (eventing.TxFunc, error) {
 	var p eventsv1.StepFailed
 	if err := ev.Decode(&p); err != nil {
-		return err
+		return nil, err
 	}
 	if p.Retrying {
-		return nil
+		return nil, nil
 	}
 	run := failedRun{RunID: ev.RunID, Pipeline: ev.Pipeline, Step: p.Step, Error: p.Error, At: ev.Time()}
-	err := tx.QueryRow(ctx, `SELECT retries FROM runs WHERE run_id = $1`, ev.RunID).Scan(&run.Retries)
+	err := n.pool.QueryRow(ctx, `SELECT retries FROM runs WHERE run_id = $1`, ev.RunID).Scan(&run.Retries)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("notify: the run's retries: %w", err)
+		return nil, fmt.Errorf("notify: the run's retries: %w", err)
 	}
-	return n.alert(ctx, tx, run)
+	return nil, n.alert(ctx, run)
 }
 
 // failedRun is what an alert says of a run that failed.
@@ -183,7 +161,7 @@ func (r failedRun) alertKey() string {
 
 // alert sends run's alert email to the admins and posts it to every webhook,
 // each once per failure of the run (alertKey), whichever path asks first.
-func (n *Notifier) alert(ctx context.Context, tx pgx.Tx, run failedRun) error {
+func (n *Notifier) alert(ctx context.Context, run failedRun) error {
 	step := cmp.Or(run.Step, "unknown")
 	r, err := email.RenderAlert(email.Alert{
 		RunID: run.RunID, Pipeline: run.Pipeline, Step: step, Error: truncate(run.Error, 8000), At: run.At,
@@ -191,7 +169,7 @@ func (n *Notifier) alert(ctx context.Context, tx pgx.Tx, run failedRun) error {
 	if err != nil {
 		return eventing.Permanent(fmt.Errorf("render alert: %w", err))
 	}
-	return n.toAdmins(ctx, tx, run.alertKey(), email.KindAlert, r, webhook.Message{
+	return n.toAdmins(ctx, run.alertKey(), email.KindAlert, r, webhook.Message{
 		Kind: email.KindAlert, RunID: run.RunID, Pipeline: run.Pipeline, Severity: "error",
 		Title: r.Subject, Text: truncate(run.Error, 1500),
 		Facts: []webhook.Fact{{Label: "Pipeline", Value: run.Pipeline}, {Label: "Step", Value: step}, {Label: "Run", Value: run.RunID}},
@@ -201,18 +179,19 @@ func (n *Notifier) alert(ctx context.Context, tx pgx.Tx, run failedRun) error {
 
 // ScheduleMissed alerts the admins, by email and webhooks, that a cron tick
 // had no run after its grace period: once per tick (keys
-// missed:<pipeline>:<tick>…).
-func (n *Notifier) ScheduleMissed(ctx context.Context, tx pgx.Tx, ev eventing.Event) error {
+// missed:<pipeline>:<tick>…). It has nothing to write when the event
+// completes.
+func (n *Notifier) ScheduleMissed(ctx context.Context, ev eventing.Event) (eventing.TxFunc, error) {
 	var p eventsv1.ScheduleMissed
 	if err := ev.Decode(&p); err != nil {
-		return err
+		return nil, err
 	}
 	tick := p.GetTick().AsTime().UTC()
 	r, err := email.RenderMissedTick(email.MissedTick{Pipeline: ev.Pipeline, RunID: ev.RunID, Tick: tick, CaughtUp: p.GetCaughtUp()})
 	if err != nil {
-		return eventing.Permanent(fmt.Errorf("render missed tick: %w", err))
+		return nil, eventing.Permanent(fmt.Errorf("render missed tick: %w", err))
 	}
-	return n.toAdmins(ctx, tx, "missed:"+ev.Pipeline+":"+tick.Format(time.RFC3339), email.KindMissedTick, r, webhook.Message{
+	return nil, n.toAdmins(ctx, "missed:"+ev.Pipeline+":"+tick.Format(time.RFC3339), email.KindMissedTick, r, webhook.Message{
 		Kind: email.KindMissedTick, RunID: ev.RunID, Pipeline: ev.Pipeline, Severity: "error",
 		Title: r.Subject, Text: truncate(r.Text, 1500),
 		Facts: []webhook.Fact{{Label: "Pipeline", Value: ev.Pipeline}, {Label: "Tick", Value: tick.Format(time.RFC3339)},
@@ -223,7 +202,7 @@ func (n *Notifier) ScheduleMissed(ctx context.Context, tx pgx.Tx, ev eventing.Ev
 
 // toAdmins sends r to the admins' email and m to every webhook, each once
 // per key.
-func (n *Notifier) toAdmins(ctx context.Context, tx pgx.Tx, key, kind string, r email.Rendered, m webhook.Message) error {
+func (n *Notifier) toAdmins(ctx context.Context, key, kind string, r email.Rendered, m webhook.Message) error {
 	var ds []delivery
 	if len(n.cfg.Admins) > 0 {
 		ds = append(ds, delivery{
@@ -235,7 +214,7 @@ func (n *Notifier) toAdmins(ctx context.Context, tx pgx.Tx, key, kind string, r 
 	if err != nil {
 		return err
 	}
-	return n.deliver(ctx, tx, eventing.Event{RunID: m.RunID, Pipeline: m.Pipeline}, append(ds, hooks...))
+	return n.deliver(ctx, eventing.Event{RunID: m.RunID, Pipeline: m.Pipeline}, append(ds, hooks...))
 }
 
 // reconcileHorizon bounds how far back ReconcileAlerts looks: a failure
@@ -279,7 +258,7 @@ func (n *Notifier) ReconcileAlerts(ctx context.Context, grace time.Duration) (in
 	for _, run := range runs {
 		n.log.WarnContext(ctx, "failed run has no alert (its step-failed event never arrived): alerting now",
 			"run_id", run.RunID, "pipeline", run.Pipeline, "step", run.Step)
-		if err := pgx.BeginFunc(ctx, n.pool, func(tx pgx.Tx) error { return n.alert(ctx, tx, run) }); err != nil {
+		if err := n.alert(ctx, run); err != nil {
 			errs = append(errs, fmt.Errorf("alert run %s: %w", run.RunID, err))
 		}
 	}
@@ -307,8 +286,8 @@ type workOrder struct {
 // created (run_id, cmmsflow's own tables) and those pmgen recorded as the
 // run's occurrences (plan_occurrences), which is how a mapped source's work
 // orders are known: a CMMS keeps no run_id, so its mapping gives NULL.
-func loadWorkOrders(ctx context.Context, tx pgx.Tx, runID string) ([]workOrder, error) {
-	rows, err := tx.Query(ctx, `
+func (n *Notifier) loadWorkOrders(ctx context.Context, runID string) ([]workOrder, error) {
+	rows, err := n.pool.Query(ctx, `
 		SELECT w.wo_number, w.title, w.priority, w.status, coalesce(to_char(w.due_date, 'YYYY-MM-DD'), ''),
 		       w.skipped_occurrences, a.asset_tag, a.name, a.vehicle_type, a.location,
 		       t.id, coalesce(t.name, ''), coalesce(t.email, ''), coalesce(t.active, false)
@@ -550,13 +529,13 @@ func groupByAsset(wos []email.WorkOrder) []email.AssetGroup {
 
 // result is the step's figures, over every delivery of the run (this
 // attempt's and earlier ones').
-func (n *Notifier) result(ctx context.Context, tx pgx.Tx, ds []delivery) (eventing.StepResult, error) {
+func (n *Notifier) result(ctx context.Context, ds []delivery) (eventing.StepResult, error) {
 	keys := make([]string, len(ds))
 	for i, d := range ds {
 		keys[i] = d.Key
 	}
 	var inbox, emails, hooks, failed int
-	err := tx.QueryRow(ctx, `
+	err := n.pool.QueryRow(ctx, `
 		SELECT count(*) FILTER (WHERE channel = 'inbox'),
 		       count(*) FILTER (WHERE channel = 'email' AND status = 'sent'),
 		       count(*) FILTER (WHERE channel = 'webhook' AND status = 'sent'),

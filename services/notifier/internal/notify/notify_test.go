@@ -121,6 +121,7 @@ type options struct {
 	hooks       map[string]*hookServer
 	maxAttempts int
 	timeout     time.Duration // the router's per-event timeout
+	sendTimeout time.Duration // notify.Config.SendTimeout
 }
 
 func newFixture(t *testing.T, o options) *fixture {
@@ -155,7 +156,7 @@ func newFixture(t *testing.T, o options) *fixture {
 	f.router = eventing.NewRouter(eventing.RouterConfig{Service: events.Notifier, Pool: f.pool, Log: log, Timeout: o.timeout})
 	f.n = notify.New(f.pool, f.mail, webhook.NewPoster(nil), notify.Config{
 		From:   mail.Address{Name: "cmmsflow", Address: "cmmsflow@fleet.test"},
-		Admins: admins, Webhooks: targets, MaxAttempts: o.maxAttempts,
+		Admins: admins, Webhooks: targets, MaxAttempts: o.maxAttempts, SendTimeout: o.sendTimeout,
 	}, log)
 	f.n.Register(f.router)
 	f.http = httptest.NewServer(f.router)
@@ -268,6 +269,22 @@ func (f *fixture) push(ev eventing.Event, messageID string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// pushUntilAcked pushes ev as Pub/Sub does: again, after a short backoff,
+// while the answer is 503 "leased". It returns the final answer and how many
+// times the delivery was leased.
+func (f *fixture) pushUntilAcked(ev eventing.Event, messageID string) (code int, body string, leased int) {
+	f.t.Helper()
+	for range 200 {
+		code, body = f.push(ev, messageID)
+		if code != http.StatusServiceUnavailable || !strings.HasPrefix(body, "leased") {
+			return code, body, leased
+		}
+		leased++
+		time.Sleep(20 * time.Millisecond)
+	}
+	return code, body, leased
 }
 
 type row struct {
@@ -528,12 +545,19 @@ func TestMappedSourceWorkOrdersFoundThroughOccurrences(t *testing.T) {
 	}
 }
 
+// Concurrent deliveries of one event and of another event of the same run:
+// each delivery is sent once. A delivery that finds the event leased, or the
+// run's deliveries in another attempt's hands, is answered 503 "leased" and
+// comes back, as Pub/Sub redelivers; each event is handled once, and each
+// reports the run's final figures.
 func TestConcurrentDeliveriesSendOnce(t *testing.T) {
 	hook := newHook(t, 200)
 	f := newFixture(t, options{webhooks: "teams={hook}/x", hooks: map[string]*hookServer{"hook": hook}})
 	ev := generated(t)
 	other := generated(t) // another event id for the same run
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	outcomes := map[string][]string{}
 	for i := range 6 {
 		wg.Add(1)
 		go func() {
@@ -542,17 +566,31 @@ func TestConcurrentDeliveriesSendOnce(t *testing.T) {
 			if i%2 == 1 {
 				e = other
 			}
-			if code, body := f.push(e, fmt.Sprint("c", i)); code != http.StatusOK {
+			code, body, _ := f.pushUntilAcked(e, fmt.Sprint("c", i))
+			if code != http.StatusOK {
 				t.Errorf("delivery %d: %d %s", i, code, body)
 			}
+			mu.Lock()
+			outcomes[e.ID()] = append(outcomes[e.ID()], body)
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
+	for id, got := range outcomes {
+		slices.Sort(got)
+		if want := `[{"outcome":"duplicate"} {"outcome":"duplicate"} {"outcome":"handled"}]`; fmt.Sprint(got) != want {
+			t.Errorf("event %s: outcomes %v, want %s", id, got, want)
+		}
+	}
 	if f.mail.count() != 3 || len(hook.received()) != 1 {
 		t.Fatalf("%d emails and %d webhook posts from concurrent deliveries, want 3 and 1", f.mail.count(), len(hook.received()))
 	}
 	if n := f.count(`SELECT count(*) FROM notifications WHERE status = 'sent' AND attempts <= 1`); n != 7 {
 		t.Fatalf("%d notifications sent in one attempt, want 7", n)
+	}
+	want := map[string]float64{"notifications_written": 3, "emails_sent": 3, "webhooks_sent": 1, "failures": 0}
+	if figs := f.succeeded(); len(figs) != 2 || fmt.Sprint(figs[0]) != fmt.Sprint(want) || fmt.Sprint(figs[1]) != fmt.Sprint(want) {
+		t.Errorf("step figures %v, want two reports of %v", figs, want)
 	}
 }
 
@@ -701,10 +739,10 @@ func TestPermanentEmailFailureIsRecordedAndTheStepSucceeds(t *testing.T) {
 func TestAbandonedClaimIsNotResent(t *testing.T) {
 	f := newFixture(t, options{})
 	annKey := runID + ":email:technician-" + fmt.Sprint(f.techs["T-ANN"]) + ":wo_digest"
-	// An attempt claimed Ann's email, then its process died: whether the
-	// email went out is unknown.
+	// An attempt claimed Ann's email an hour ago, then its process died:
+	// whether the email went out is unknown.
 	f.exec(`INSERT INTO notifications (dedupe_key, run_id, channel, technician_id, recipient, subject, body, status, attempts, claimed_at)
-		VALUES ($1, $2, 'email', $3, 'ann@fleet.test', 's', 'b', 'sending', 1, now())`, annKey, runID, f.techs["T-ANN"])
+		VALUES ($1, $2, 'email', $3, 'ann@fleet.test', 's', 'b', 'sending', 1, now() - interval '1 hour')`, annKey, runID, f.techs["T-ANN"])
 	f.process(generated(t), eventing.Handled)
 	if r := f.row(annKey); r.Status != notify.StatusFailed || r.Error != notify.ErrOutcomeUnknown {
 		t.Fatalf("Ann's row %+v", r)
@@ -716,6 +754,43 @@ func TestAbandonedClaimIsNotResent(t *testing.T) {
 	}
 	if f.mail.count() != 2 {
 		t.Fatalf("%d emails, want Bob's and the summary", f.mail.count())
+	}
+}
+
+// A claim younger than its attempt's bound (twice the send timeout, the
+// mark's 15 s and a 15 s margin: 40 s with a 5 s send timeout) belongs to a
+// live attempt, maybe of another event of the run: it is neither resent nor
+// swept; the rest is sent and the delivery is answered leased, so that it
+// comes back. Once the claim is older than that, it is swept as unknown.
+func TestLiveClaimIsLeftToItsAttempt(t *testing.T) {
+	f := newFixture(t, options{sendTimeout: 5 * time.Second})
+	annKey := runID + ":email:technician-" + fmt.Sprint(f.techs["T-ANN"]) + ":wo_digest"
+	f.exec(`INSERT INTO notifications (dedupe_key, run_id, channel, technician_id, recipient, subject, body, status, attempts, claimed_at)
+		VALUES ($1, $2, 'email', $3, 'ann@fleet.test', 's', 'b', 'sending', 1, now() - interval '30 seconds')`, annKey, runID, f.techs["T-ANN"])
+	ev := generated(t)
+	f.process(ev, eventing.Leased)
+	if r := f.row(annKey); r.Status != notify.StatusSending || r.Attempts != 1 {
+		t.Fatalf("Ann's row %+v, want still claimed", r)
+	}
+	if f.mail.count() != 2 || len(f.succeeded()) != 0 {
+		t.Fatalf("%d emails, %d step reports: want Bob's and the summary, no report", f.mail.count(), len(f.succeeded()))
+	}
+	if n := f.count(`SELECT count(*) FROM outbox WHERE event_type = $1`, events.StepFailed); n != 0 {
+		t.Errorf("%d step-failed reports for a leased delivery, want 0", n)
+	}
+
+	// The claim's attempt has not recorded its outcome 50 s after claiming.
+	f.exec(`UPDATE notifications SET claimed_at = now() - interval '50 seconds' WHERE dedupe_key = $1`, annKey)
+	f.process(ev, eventing.Handled)
+	if r := f.row(annKey); r.Status != notify.StatusFailed || r.Error != notify.ErrOutcomeUnknown {
+		t.Fatalf("Ann's row %+v, want swept as unknown", r)
+	}
+	if f.mail.count() != 2 {
+		t.Fatalf("%d emails, want no more", f.mail.count())
+	}
+	want := map[string]float64{"notifications_written": 3, "emails_sent": 2, "webhooks_sent": 0, "failures": 1}
+	if figs := f.succeeded(); len(figs) != 1 || fmt.Sprint(figs[0]) != fmt.Sprint(want) {
+		t.Errorf("step figures %v, want %v", figs, want)
 	}
 }
 

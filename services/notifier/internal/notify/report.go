@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
@@ -36,7 +34,7 @@ var headlineFigures = []struct{ key, name, unit string }{
 // attached, to the report recipients — once per run. If the provider refuses
 // the message as too large, the email goes out with a link to the PDF
 // instead of the attachment.
-func (n *Notifier) ReportGenerated(ctx context.Context, tx pgx.Tx, ev eventing.Event) (eventing.StepResult, error) {
+func (n *Notifier) ReportGenerated(ctx context.Context, ev eventing.Event) (eventing.StepResult, error) {
 	var p eventsv1.ReportGenerated
 	if err := ev.Decode(&p); err != nil {
 		return eventing.StepResult{}, err
@@ -55,10 +53,10 @@ func (n *Notifier) ReportGenerated(ctx context.Context, tx pgx.Tx, ev eventing.E
 		}
 		ds = append(ds, d)
 	}
-	if err := n.deliver(ctx, tx, ev, ds); err != nil {
+	if err := n.deliver(ctx, ev, ds); err != nil {
 		return eventing.StepResult{}, err
 	}
-	res, err := n.result(ctx, tx, ds)
+	res, err := n.result(ctx, ds)
 	if err != nil {
 		return eventing.StepResult{}, err
 	}
