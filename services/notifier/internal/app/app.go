@@ -69,39 +69,73 @@ type App struct {
 	Close func() error
 }
 
+// settings are the parsed addresses, webhooks and recipients of a Config.
+type settings struct {
+	from    *mail.Address
+	admins  []mail.Address
+	hooks   []webhook.Target
+	reports []mail.Address
+}
+
+// Validate implements service.Config: it names the first setting that does
+// not parse or is out of range.
+func (c *Config) Validate() error {
+	_, err := c.parse()
+	return err
+}
+
+func (c *Config) parse() (settings, error) {
+	var st settings
+	var err error
+	if st.from, err = mail.ParseAddress(c.EmailFrom); err != nil {
+		return st, fmt.Errorf("EMAIL_FROM %q: %w", c.EmailFrom, err)
+	}
+	if st.admins, err = email.ParseAddressList(c.AdminEmails); err != nil {
+		return st, fmt.Errorf("ADMIN_EMAILS: %w", err)
+	}
+	if st.hooks, err = webhook.ParseTargets(c.WebhookURLs); err != nil {
+		return st, fmt.Errorf("NOTIFY_WEBHOOK_URLS: %w", err)
+	}
+	st.reports = st.admins
+	if strings.TrimSpace(c.ReportRecipients) != "" {
+		if st.reports, err = email.ParseAddressList(c.ReportRecipients); err != nil {
+			return st, fmt.Errorf("REPORT_RECIPIENTS: %w", err)
+		}
+	}
+	if b := c.ReportPublicBaseURL; b != "" {
+		if u, err := url.Parse(b); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return st, fmt.Errorf("REPORT_PUBLIC_BASE_URL %q: want an http(s) URL", b)
+		}
+	}
+	if c.AlertReconcileInterval < 0 || c.AlertReconcileAfter < 0 {
+		return st, fmt.Errorf("ALERT_RECONCILE_INTERVAL and ALERT_RECONCILE_AFTER must not be negative")
+	}
+	if c.MaxAttempts < 1 {
+		return st, fmt.Errorf("NOTIFY_MAX_ATTEMPTS must be at least 1, got %d", c.MaxAttempts)
+	}
+	return st, nil
+}
+
+// Register is the notifier's service shape: New, then the App's Register;
+// the bucket client is closed when s stops.
+func Register(ctx context.Context, s *service.Service, cfg Config) error {
+	a, err := New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	s.OnStop(func() { _ = a.Close() })
+	return a.Register(s)
+}
+
 // New validates cfg and builds the sender, webhooks and the bucket client
 // (reports are read from BUCKET). A missing SENDGRID_API_KEY in sendgrid
 // mode, an unknown mode, or a malformed address, webhook or URL is an error.
 func New(ctx context.Context, cfg Config) (*App, error) {
-	from, err := mail.ParseAddress(cfg.EmailFrom)
+	st, err := cfg.parse()
 	if err != nil {
-		return nil, fmt.Errorf("EMAIL_FROM %q: %w", cfg.EmailFrom, err)
+		return nil, err
 	}
-	admins, err := email.ParseAddressList(cfg.AdminEmails)
-	if err != nil {
-		return nil, fmt.Errorf("ADMIN_EMAILS: %w", err)
-	}
-	hooks, err := webhook.ParseTargets(cfg.WebhookURLs)
-	if err != nil {
-		return nil, fmt.Errorf("NOTIFY_WEBHOOK_URLS: %w", err)
-	}
-	reports := admins
-	if strings.TrimSpace(cfg.ReportRecipients) != "" {
-		if reports, err = email.ParseAddressList(cfg.ReportRecipients); err != nil {
-			return nil, fmt.Errorf("REPORT_RECIPIENTS: %w", err)
-		}
-	}
-	if b := cfg.ReportPublicBaseURL; b != "" {
-		if u, err := url.Parse(b); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return nil, fmt.Errorf("REPORT_PUBLIC_BASE_URL %q: want an http(s) URL", b)
-		}
-	}
-	if cfg.AlertReconcileInterval < 0 || cfg.AlertReconcileAfter < 0 {
-		return nil, fmt.Errorf("ALERT_RECONCILE_INTERVAL and ALERT_RECONCILE_AFTER must not be negative")
-	}
-	if cfg.MaxAttempts < 1 {
-		return nil, fmt.Errorf("NOTIFY_MAX_ATTEMPTS must be at least 1, got %d", cfg.MaxAttempts)
-	}
+	from, admins, hooks, reports := st.from, st.admins, st.hooks, st.reports
 	client := &http.Client{Timeout: cfg.SendTimeout}
 	var sender email.Sender
 	switch strings.ToLower(strings.TrimSpace(cfg.EmailMode)) {
