@@ -36,7 +36,11 @@ func (in *Inbox) phase(ctx context.Context, name string) (context.Context, func(
 	return ctx, func() { span.End() }
 }
 
-// ErrLeased: another delivery of the event holds its lease.
+// ErrLeased: another delivery of the event holds its lease. A work may also
+// return an error that is an ErrLeased (errors.Is) when another worker holds
+// what it needs (the notifier: a delivery row another attempt is sending):
+// the delivery is answered "leased" (503, retry later) and no step failure
+// is reported.
 var ErrLeased = errors.New("event leased by another delivery, which is at work on it")
 
 // ErrLeaseLost: the lease expired during the work and another delivery took

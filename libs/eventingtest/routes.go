@@ -1,6 +1,7 @@
 package eventingtest
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
@@ -14,12 +15,21 @@ import (
 // has a route.
 func CheckRoutes(t testing.TB, r *eventing.Router, service string) {
 	t.Helper()
+	for _, p := range RouteProblems(r, service) {
+		t.Error(p)
+	}
+}
+
+// RouteProblems lists what CheckRoutes reports.
+func RouteProblems(r *eventing.Router, service string) []string {
+	var problems []string
+	errorf := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	routed := map[string]bool{}
 	for _, rt := range r.Routes() {
 		routed[rt.In] = true
 		if !rt.Step {
 			if !subscribed(rt.In, service) {
-				t.Errorf("%s handles %s, which no subscription of it pushes", service, rt.In)
+				errorf("%s handles %s, which no subscription of it pushes", service, rt.In)
 			}
 			continue
 		}
@@ -30,18 +40,19 @@ func CheckRoutes(t testing.TB, r *eventing.Router, service string) {
 			}
 			matched = true
 			if out := p.Output(service); rt.Out != out {
-				t.Errorf("%s: %s's step on %s declares output %q, the registry %q", p.ID, service, rt.In, rt.Out, out)
+				errorf("%s: %s's step on %s declares output %q, the registry %q", p.ID, service, rt.In, rt.Out, out)
 			}
 		}
 		if !matched {
-			t.Errorf("%s's step consumes %s, the input of none of its pipelines' steps", service, rt.In)
+			errorf("%s's step consumes %s, the input of none of its pipelines' steps", service, rt.In)
 		}
 	}
 	for _, s := range events.Subscriptions() {
 		if s.Service == service && !routed[s.EventType] {
-			t.Errorf("%s is subscribed to %s (%s) but has no route for it", service, s.EventType, s.ID)
+			errorf("%s is subscribed to %s (%s) but has no route for it", service, s.EventType, s.ID)
 		}
 	}
+	return problems
 }
 
 func subscribed(eventType, service string) bool {

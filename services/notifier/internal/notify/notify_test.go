@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
@@ -1121,4 +1122,10 @@ func TestRetriedRunFailingAgainIsAlertedAgain(t *testing.T) {
 	if n, err := f.n.ReconcileAlerts(t.Context(), time.Minute); err != nil || n != 0 || f.mail.count() != 4 {
 		t.Fatalf("again: reconciled %d (%v), %d emails; want nothing more", n, err, f.mail.count())
 	}
+}
+
+// The notifier's routes are the registry's: the last step of every
+// pipeline, and the alerts on step-failed and schedule-missed.
+func TestRoutesMatchTheRegistry(t *testing.T) {
+	eventingtest.CheckRoutes(t, newFixture(t, options{}).router, events.Notifier)
 }

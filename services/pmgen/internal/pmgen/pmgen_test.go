@@ -461,3 +461,17 @@ func TestBackendCallsHoldNoTransaction(t *testing.T) {
 		t.Errorf("workorders.generated %v, want 3 created", gen)
 	}
 }
+
+// The step's declared edges are the registry's, on cmmsflow's own tables
+// (HandleStepTx) and in backend mode (HandleStep).
+func TestRoutesMatchTheRegistry(t *testing.T) {
+	pool := pgtest.New(t)
+	eventingtest.CheckRoutes(t, router(t, pool, "UTC"), events.Pmgen)
+	h, err := pmgen.New(pmgen.Config{TimeZone: "UTC", BackendURL: "http://127.0.0.1:1/api/v1/core/work-orders/", BackendToken: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := eventing.NewRouter(eventing.RouterConfig{Service: events.Pmgen, Pool: pool, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h.Register(r, pool)
+	eventingtest.CheckRoutes(t, r, events.Pmgen)
+}

@@ -297,3 +297,9 @@ func TestNoTransactionWhileUploading(t *testing.T) {
 		t.Fatalf("%d report.generated events, want 1", n)
 	}
 }
+
+// The step's declared edges are the registry's.
+func TestRoutesMatchTheRegistry(t *testing.T) {
+	f, _, _ := newFixture(t, nil)
+	eventingtest.CheckRoutes(t, f.router, events.Reporter)
+}
