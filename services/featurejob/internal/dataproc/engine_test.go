@@ -172,7 +172,7 @@ func TestServerlessBatchFailureIsPermanent(t *testing.T) {
 func TestServerlessStillRunningThenRedeliveryReattaches(t *testing.T) {
 	fake := dataproctest.Start(t)
 	fake.SetBehavior(dataproctest.Behavior{Hang: true})
-	e := newEngine(t, fake, ModeServerless, func(c *Config) { c.Wait = 50 * time.Millisecond })
+	e := newEngine(t, fake, ModeServerless, func(c *Config) { c.Wait = time.Second })
 
 	_, err := e.Build(t.Context(), request())
 	if !errors.Is(err, ErrStillRunning) {
@@ -509,7 +509,7 @@ func TestClusterCancellationWhileCreatingDeletesCluster(t *testing.T) {
 func TestClusterStillRunningKeepsClusterAndRedeliveryReattaches(t *testing.T) {
 	fake := dataproctest.Start(t)
 	fake.SetBehavior(dataproctest.Behavior{Hang: true})
-	e := newEngine(t, fake, ModeCluster, func(c *Config) { c.Wait = 50 * time.Millisecond })
+	e := newEngine(t, fake, ModeCluster, func(c *Config) { c.Wait = time.Second })
 
 	for range 2 {
 		_, err := e.Build(t.Context(), request())
@@ -540,7 +540,7 @@ func TestClusterStillRunningKeepsClusterAndRedeliveryReattaches(t *testing.T) {
 func TestClusterStillCreatingThenRedeliveryReattaches(t *testing.T) {
 	fake := dataproctest.Start(t)
 	fake.SetBehavior(dataproctest.Behavior{ClusterCreateReads: 1 << 30})
-	e := newEngine(t, fake, ModeCluster, func(c *Config) { c.Wait = 50 * time.Millisecond })
+	e := newEngine(t, fake, ModeCluster, func(c *Config) { c.Wait = time.Second })
 	_, err := e.Build(t.Context(), request())
 	if !errors.Is(err, ErrStillRunning) || !strings.Contains(err.Error(), "CREATING") {
 		t.Fatalf("err = %v, want ErrStillRunning while CREATING", err)
