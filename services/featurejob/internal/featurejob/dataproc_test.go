@@ -69,12 +69,9 @@ func TestDataprocJobFailureFailsStepAndDeletesCluster(t *testing.T) {
 
 	tables, p := rawtest.LoadGolden(t, "../../testdata/golden")
 	raw := rawtest.Write(t, store, "runs/run3/raw/", tables)
-	out, err := r.Process(ctx, rawExtracted(t, "run3", &eventsv1.RawExtracted{SnapshotDate: p.SnapshotDate, Objects: raw}))
-	if out != eventing.DeadLettered || err != nil {
-		t.Fatalf("%s %v, want dead-lettered", out, err)
-	}
+	eventingtest.Deliver(t, r, rawExtracted(t, "run3", &eventsv1.RawExtracted{SnapshotDate: p.SnapshotDate, Objects: raw}), eventing.DeadLettered)
 	var failed eventsv1.StepFailed
-	if !outbox(t, pool, events.StepFailed, &failed) || failed.Retrying || !strings.Contains(failed.Error, "no assets in raw input") {
+	if !eventingtest.Last(t, pool, events.StepFailed, &failed) || failed.Retrying || !strings.Contains(failed.Error, "no assets in raw input") {
 		t.Fatalf("step failed %v", &failed)
 	}
 	if n, d := len(fake.CreateClusterRequests()), len(fake.DeleteClusterRequests()); n != 1 || d < 1 {
@@ -136,7 +133,7 @@ func TestDataprocRunStoppedCancelsTheBatch(t *testing.T) {
 		t.Fatalf("batches %v, want the run's batch CANCELLED", b)
 	}
 	var failed eventsv1.StepFailed
-	if outbox(t, pool, events.StepFailed, &failed) || outbox(t, pool, events.FeaturesBuilt, &eventsv1.FeaturesBuilt{}) {
+	if eventingtest.Last(t, pool, events.StepFailed, &failed) || eventingtest.Last(t, pool, events.FeaturesBuilt, &eventsv1.FeaturesBuilt{}) {
 		t.Fatalf("a stopped step reported: %v", &failed)
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
@@ -53,38 +51,18 @@ func router(t *testing.T, pool *pgxpool.Pool) (*objstore.Store, *eventing.Router
 	return store, r
 }
 
+// rawExtracted is the extractor's output for a run of the ETL pipeline.
 func rawExtracted(t *testing.T, runID string, p *eventsv1.RawExtracted) eventing.Message {
-	t.Helper()
-	ev, err := eventing.New(events.RawExtracted, events.Source(events.Extractor), runID, events.ETLMLTraining, "", p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ev.Message()
-}
-
-func outbox[T proto.Message](t *testing.T, pool *pgxpool.Pool, eventType string, dst T) bool {
-	t.Helper()
-	var data []byte
-	err := pool.QueryRow(context.Background(), `SELECT data FROM outbox WHERE event_type = $1 ORDER BY id DESC LIMIT 1`, eventType).Scan(&data)
-	if err != nil {
-		return false
-	}
-	if err := protojson.Unmarshal(data, dst); err != nil {
-		t.Fatal(err)
-	}
-	return true
+	return eventingtest.Event(t, events.RawExtracted, runID, events.ETLMLTraining, p).Message()
 }
 
 func TestStepBuildsFeatures(t *testing.T) {
 	pool, store, r := setup(t)
 	tables, p := rawtest.LoadGolden(t, "../../testdata/golden")
 	raw := rawtest.Write(t, store, "runs/run1/raw/", tables)
-	out, err := r.Process(context.Background(), rawExtracted(t, "run1", &eventsv1.RawExtracted{SnapshotDate: p.SnapshotDate, Objects: raw}))
-	if out != eventing.Handled || err != nil {
-		t.Fatalf("%s %v", out, err)
-	}
+	eventingtest.Deliver(t, r, rawExtracted(t, "run1", &eventsv1.RawExtracted{SnapshotDate: p.SnapshotDate, Objects: raw}), eventing.Handled)
 	var fb eventsv1.FeaturesBuilt
-	if !outbox(t, pool, events.FeaturesBuilt, &fb) {
+	if !eventingtest.Last(t, pool, events.FeaturesBuilt, &fb) {
 		t.Fatal("no features.built")
 	}
 	if fb.Engine != "local" || fb.SnapshotDate != "2026-03-01" || fb.Training.GetName() != "runs/run1/features/training.parquet" ||
@@ -95,7 +73,7 @@ func TestStepBuildsFeatures(t *testing.T) {
 		t.Fatalf("training object has %d rows", len(got))
 	}
 	var done eventsv1.StepSucceeded
-	if !outbox(t, pool, events.StepSucceeded, &done) {
+	if !eventingtest.Last(t, pool, events.StepSucceeded, &done) {
 		t.Fatal("no step.succeeded")
 	}
 	if done.Step != events.Featurejob || done.Figures["training_rows"] != 21 || done.Figures["snapshots"] != 5 ||
@@ -116,10 +94,7 @@ func TestBadInputFailsTheStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	msg := rawExtracted(t, "run2", &eventsv1.RawExtracted{SnapshotDate: p.SnapshotDate, Objects: raw})
-	out, err := r.Process(ctx, msg)
-	if out != eventing.DeadLettered || err != nil {
-		t.Fatalf("%s %v, want dead-lettered", out, err)
-	}
+	eventingtest.Deliver(t, r, msg, eventing.DeadLettered)
 	var reason, runID string
 	if err := pool.QueryRow(ctx, `SELECT reason, run_id FROM dead_letters WHERE event_id = $1`, msg.Attributes[eventing.AttrID]).Scan(&reason, &runID); err != nil {
 		t.Fatal(err)
@@ -129,31 +104,27 @@ func TestBadInputFailsTheStep(t *testing.T) {
 		t.Fatalf("dead letter %q (run %q), want %q", reason, runID, want)
 	}
 	var failed eventsv1.StepFailed
-	if !outbox(t, pool, events.StepFailed, &failed) {
+	if !eventingtest.Last(t, pool, events.StepFailed, &failed) {
 		t.Fatal("no step.failed")
 	}
 	if failed.Step != events.Featurejob || failed.Retrying || !strings.Contains(failed.Error, want) {
 		t.Fatalf("step failed %v", &failed)
 	}
 	var fb eventsv1.FeaturesBuilt
-	if outbox(t, pool, events.FeaturesBuilt, &fb) {
+	if eventingtest.Last(t, pool, events.FeaturesBuilt, &fb) {
 		t.Fatal("features.built emitted for bad input")
 	}
 	// Redelivery of the same event does nothing more.
-	if out, err := r.Process(ctx, msg); out != eventing.Duplicate || err != nil {
-		t.Fatalf("redelivery: %s %v", out, err)
-	}
+	eventingtest.Deliver(t, r, msg, eventing.Duplicate)
 }
 
 func TestUndecodablePayloadIsDeadLettered(t *testing.T) {
 	pool, _, r := setup(t)
 	msg := rawExtracted(t, "run3", &eventsv1.RawExtracted{SnapshotDate: "2026-03-01"})
 	msg.Data = []byte(`{"snapshot_date": 5}`)
-	if out, err := r.Process(context.Background(), msg); out != eventing.DeadLettered || err != nil {
-		t.Fatalf("%s %v", out, err)
-	}
+	eventingtest.Deliver(t, r, msg, eventing.DeadLettered)
 	var failed eventsv1.StepFailed
-	if !outbox(t, pool, events.StepFailed, &failed) || failed.Retrying {
+	if !eventingtest.Last(t, pool, events.StepFailed, &failed) || failed.Retrying {
 		t.Fatalf("step failed %v", &failed)
 	}
 }
