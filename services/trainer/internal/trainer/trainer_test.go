@@ -13,7 +13,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
@@ -117,51 +116,13 @@ func (e env) put(t *testing.T, runID string, training, scoring []features.Row) e
 	return built(t, runID, p)
 }
 
+// built is featurejob's output for a run of the ETL pipeline.
 func built(t *testing.T, runID string, p *eventsv1.FeaturesBuilt) eventing.Message {
-	t.Helper()
-	ev, err := eventing.New(events.FeaturesBuilt, events.Source(events.Featurejob), runID, events.ETLMLTraining, "", p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ev.Message()
-}
-
-func process(t *testing.T, e env, msg eventing.Message) eventing.Outcome {
-	t.Helper()
-	out, err := e.router.Process(context.Background(), msg)
-	if err != nil {
-		t.Fatalf("process: %v", err)
-	}
-	return out
-}
-
-func outbox[T proto.Message](t *testing.T, pool *pgxpool.Pool, eventType string, newT func() T) []T {
-	t.Helper()
-	rows, err := pool.Query(context.Background(), `SELECT attributes, data FROM outbox WHERE event_type = $1 ORDER BY id`, eventType)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []T
-	var m eventing.Message
-	if _, err := pgx.ForEachRow(rows, []any{&m.Attributes, &m.Data}, func() error {
-		ev, err := eventing.FromMessage(m)
-		if err != nil {
-			return err
-		}
-		p := newT()
-		if err := ev.Decode(p); err != nil {
-			return err
-		}
-		out = append(out, p)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return eventingtest.Event(t, events.FeaturesBuilt, runID, events.ETLMLTraining, p).Message()
 }
 
 func trained(t *testing.T, pool *pgxpool.Pool) []*eventsv1.ModelTrained {
-	return outbox(t, pool, events.ModelTrained, func() *eventsv1.ModelTrained { return &eventsv1.ModelTrained{} })
+	return eventingtest.Emitted(t, pool, events.ModelTrained, "", func() *eventsv1.ModelTrained { return &eventsv1.ModelTrained{} })
 }
 
 type registryRow struct {
@@ -207,7 +168,7 @@ func shuffledLabels(rows []features.Row, holdoutFrom string) []features.Row {
 }
 
 func stepSucceeded(t *testing.T, pool *pgxpool.Pool) []*eventsv1.StepSucceeded {
-	return outbox(t, pool, events.StepSucceeded, func() *eventsv1.StepSucceeded { return &eventsv1.StepSucceeded{} })
+	return eventingtest.Emitted(t, pool, events.StepSucceeded, "", func() *eventsv1.StepSucceeded { return &eventsv1.StepSucceeded{} })
 }
 
 func TestTrainGatePromoteAndKeepChampion(t *testing.T) {
@@ -217,9 +178,7 @@ func TestTrainGatePromoteAndKeepChampion(t *testing.T) {
 
 	// First model: no champion, promoted.
 	first := e.put(t, "run-1", training, scoring)
-	if out := process(t, e, first); out != eventing.Handled {
-		t.Fatalf("first: outcome %s", out)
-	}
+	eventingtest.Deliver(t, e.router, first, eventing.Handled)
 	evs := trained(t, e.pool)
 	if len(evs) != 1 {
 		t.Fatalf("%d model.trained events, want 1", len(evs))
@@ -278,9 +237,7 @@ func TestTrainGatePromoteAndKeepChampion(t *testing.T) {
 	// true holdout: worse than the champion, not promoted.
 	first0, _ := model.Load(mustGet(t, e.store, trainer.ArtifactName(mt.ModelVersion)))
 	second := e.put(t, "run-2", shuffledLabels(training, first0.Training.HoldoutDates[0]), scoring)
-	if out := process(t, e, second); out != eventing.Handled {
-		t.Fatalf("second: outcome %s", out)
-	}
+	eventingtest.Deliver(t, e.router, second, eventing.Handled)
 	evs = trained(t, e.pool)
 	mt2 := evs[1]
 	t.Logf("second model %s: AUC %.4f; gate: %s", mt2.ModelVersion, mt2.Metrics["roc_auc"], mt2.GateReason)
@@ -325,10 +282,10 @@ func mustGet(t *testing.T, s *objstore.Store, name string) []byte {
 func TestGateMarginPromotesWithinMargin(t *testing.T) {
 	training, scoring := fleetFeatures(t)
 	e := newEnv(t, defaultConfig(t, map[string]string{"GATE_MARGIN": "0.5"}))
-	process(t, e, e.put(t, "run-1", training, scoring))
+	eventingtest.Deliver(t, e.router, e.put(t, "run-1", training, scoring), eventing.Handled)
 	first := trained(t, e.pool)[0]
 	m, _ := model.Load(mustGet(t, e.store, trainer.ArtifactName(first.ModelVersion)))
-	process(t, e, e.put(t, "run-2", shuffledLabels(training, m.Training.HoldoutDates[0]), scoring))
+	eventingtest.Deliver(t, e.router, e.put(t, "run-2", shuffledLabels(training, m.Training.HoldoutDates[0]), scoring), eventing.Handled)
 	second := trained(t, e.pool)[1]
 	if !second.Promoted || !strings.Contains(second.GateReason, "margin 0.5000") {
 		t.Errorf("with margin 0.5 a worse model is promoted: promoted=%v reason=%q", second.Promoted, second.GateReason)
@@ -343,18 +300,14 @@ func TestRedeliveryIsIdempotent(t *testing.T) {
 	training, scoring := fleetFeatures(t)
 	e := newEnv(t, defaultConfig(t, nil))
 	msg := e.put(t, "run-1", training, scoring)
-	process(t, e, msg)
+	eventingtest.Deliver(t, e.router, msg, eventing.Handled)
 	// The same delivery again: deduplicated on the event id.
-	if out := process(t, e, msg); out != eventing.Duplicate {
-		t.Errorf("same event again: outcome %s, want duplicate", out)
-	}
+	eventingtest.Deliver(t, e.router, msg, eventing.Duplicate)
 	// The same features re-emitted under a new event id (featurejob
 	// redelivered): the same version, rewritten, still one registry row and
 	// still the champion.
 	again := e.put(t, "run-1", training, scoring)
-	if out := process(t, e, again); out != eventing.Handled {
-		t.Fatalf("re-emitted: outcome %s", out)
-	}
+	eventingtest.Deliver(t, e.router, again, eventing.Handled)
 	evs := trained(t, e.pool)
 	if len(evs) != 2 || evs[0].ModelVersion != evs[1].ModelVersion {
 		t.Fatalf("events: %v", evs)
@@ -426,19 +379,13 @@ func TestBadInputIsDeadLettered(t *testing.T) {
 			return e.put(t, "run-x", append(append([]features.Row(nil), training...), scoring...), scoring)
 		}, "label -1 is not 0 or 1"},
 		{"other pipeline", func(t *testing.T, e env) eventing.Message {
-			ev, err := eventing.New(events.FeaturesBuilt, events.Source(events.Featurejob), "run-x", events.WeeklyKPIReport, "", &eventsv1.FeaturesBuilt{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return ev.Message()
+			return eventingtest.Event(t, events.FeaturesBuilt, "run-x", events.WeeklyKPIReport, &eventsv1.FeaturesBuilt{}).Message()
 		}, "trainer runs the etl_ml_training pipeline"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, defaultConfig(t, nil))
-			if out := process(t, e, tt.msg(t, e)); out != eventing.DeadLettered {
-				t.Fatalf("outcome %s, want dead-lettered", out)
-			}
+			eventingtest.Deliver(t, e.router, tt.msg(t, e), eventing.DeadLettered)
 			var reason string
 			if err := e.pool.QueryRow(context.Background(), `SELECT reason FROM dead_letters`).Scan(&reason); err != nil {
 				t.Fatal(err)
@@ -452,7 +399,7 @@ func TestBadInputIsDeadLettered(t *testing.T) {
 			if tt.name == "other pipeline" {
 				return
 			}
-			failed := outbox(t, e.pool, events.StepFailed, func() *eventsv1.StepFailed { return &eventsv1.StepFailed{} })
+			failed := eventingtest.Emitted(t, e.pool, events.StepFailed, "", func() *eventsv1.StepFailed { return &eventsv1.StepFailed{} })
 			if len(failed) != 1 || failed[0].Step != events.Trainer || failed[0].Retrying {
 				t.Errorf("step failed events: %v", failed)
 			}
@@ -463,7 +410,7 @@ func TestBadInputIsDeadLettered(t *testing.T) {
 func TestGBTLearner(t *testing.T) {
 	training, scoring := fleetFeatures(t)
 	e := newEnv(t, defaultConfig(t, map[string]string{"MODEL_KIND": "gbt"}))
-	process(t, e, e.put(t, "run-1", training, scoring))
+	eventingtest.Deliver(t, e.router, e.put(t, "run-1", training, scoring), eventing.Handled)
 	mt := trained(t, e.pool)[0]
 	m, err := model.Load(mustGet(t, e.store, mt.Artifact.GetName()))
 	if err != nil {
@@ -498,7 +445,7 @@ func TestConfig(t *testing.T) {
 func TestMetricsAreJSONSafe(t *testing.T) {
 	training, scoring := fleetFeatures(t)
 	e := newEnv(t, defaultConfig(t, nil))
-	process(t, e, e.put(t, "run-1", training, scoring))
+	eventingtest.Deliver(t, e.router, e.put(t, "run-1", training, scoring), eventing.Handled)
 	var raw []byte
 	if err := e.pool.QueryRow(context.Background(), `SELECT metrics::text FROM models`).Scan(&raw); err != nil {
 		t.Fatal(err)
