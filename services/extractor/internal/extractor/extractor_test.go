@@ -11,7 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/parquet-go/parquet-go"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
@@ -55,11 +54,7 @@ func setup(t *testing.T) env {
 func runStarted(t *testing.T, runID, pipeline string, conf map[string]string) eventing.Message {
 	t.Helper()
 	p := &eventsv1.RunStarted{Conf: conf, LogicalDate: timestamppb.New(time.Date(2026, 3, 15, 2, 0, 0, 0, time.UTC))}
-	ev, err := eventing.New(events.RunStarted, events.Source(events.Control), runID, pipeline, "", p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ev.Message()
+	return eventingtest.Event(t, events.RunStarted, runID, pipeline, p).Message()
 }
 
 func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int64 {
@@ -72,25 +67,7 @@ func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int64 {
 }
 
 func rawExtracted(t *testing.T, pool *pgxpool.Pool) []*eventsv1.RawExtracted {
-	t.Helper()
-	rows, err := pool.Query(context.Background(), `SELECT data FROM outbox WHERE event_type = $1 ORDER BY id`, events.RawExtracted)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []*eventsv1.RawExtracted
-	for rows.Next() {
-		var data []byte
-		if err := rows.Scan(&data); err != nil {
-			t.Fatal(err)
-		}
-		var p eventsv1.RawExtracted
-		if err := protojson.Unmarshal(data, &p); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, &p)
-	}
-	return out
+	return eventingtest.Emitted(t, pool, events.RawExtracted, "", func() *eventsv1.RawExtracted { return &eventsv1.RawExtracted{} })
 }
 
 func readAll[T any](t *testing.T, store *objstore.Store, name string) []T {
@@ -109,10 +86,7 @@ func readAll[T any](t *testing.T, store *objstore.Store, name string) []T {
 func TestExtractWritesEveryTable(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
-	out, err := e.router.Process(ctx, runStarted(t, "manual__1", events.ETLMLTraining, nil))
-	if out != eventing.Handled || err != nil {
-		t.Fatalf("process: %s %v", out, err)
-	}
+	eventingtest.Deliver(t, e.router, runStarted(t, "manual__1", events.ETLMLTraining, nil), eventing.Handled)
 	evs := rawExtracted(t, e.pool)
 	if len(evs) != 1 {
 		t.Fatalf("%d raw.extracted events, want 1", len(evs))
@@ -194,11 +168,11 @@ func TestExtractWritesEveryTable(t *testing.T) {
 	}
 
 	// The step reported its figures.
-	var figures map[string]float64
-	if err := e.pool.QueryRow(ctx, `SELECT convert_from(data, 'UTF8')::jsonb->'figures' FROM outbox WHERE event_type = $1`,
-		events.StepSucceeded).Scan(&figures); err != nil {
-		t.Fatal(err)
+	var done eventsv1.StepSucceeded
+	if !eventingtest.Last(t, e.pool, events.StepSucceeded, &done) {
+		t.Fatal("no step.succeeded")
 	}
+	figures := done.GetFigures()
 	if figures["work_orders_rows"] != float64(p.Objects[1].Rows) || figures["assets_bytes"] != float64(p.Objects[0].Bytes) || figures["rows"] == 0 {
 		t.Errorf("figures %v", figures)
 	}
@@ -208,12 +182,8 @@ func TestRedeliveryRewritesTheSameObjects(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
 	msg := runStarted(t, "manual__2", events.ETLMLTraining, map[string]string{"snapshot_date": "2026-01-31"})
-	if out, err := e.router.Process(ctx, msg); out != eventing.Handled || err != nil {
-		t.Fatalf("first: %s %v", out, err)
-	}
-	if out, err := e.router.Process(ctx, msg); out != eventing.Duplicate || err != nil {
-		t.Fatalf("same event again: %s %v, want duplicate", out, err)
-	}
+	eventingtest.Deliver(t, e.router, msg, eventing.Handled)
+	eventingtest.Deliver(t, e.router, msg, eventing.Duplicate)
 	objs, err := e.store.List(ctx, "runs/manual__2/")
 	if err != nil || len(objs) != 3 {
 		t.Fatalf("objects %v %v", objs, err)
@@ -224,9 +194,7 @@ func TestRedeliveryRewritesTheSameObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	again := runStarted(t, "manual__2", events.ETLMLTraining, map[string]string{"snapshot_date": "2026-01-31"})
-	if out, err := e.router.Process(ctx, again); out != eventing.Handled || err != nil {
-		t.Fatalf("again: %s %v", out, err)
-	}
+	eventingtest.Deliver(t, e.router, again, eventing.Handled)
 	objs2, err := e.store.List(ctx, "runs/")
 	if err != nil || len(objs2) != 3 {
 		t.Fatalf("after redelivery %d objects (%v), want the same 3", len(objs2), err)
@@ -253,10 +221,7 @@ func TestBadInputIsDeadLettered(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			msg := runStarted(t, "bad__"+strings.ReplaceAll(tc.name, " ", "_"), tc.pipeline, tc.conf)
-			out, err := e.router.Process(ctx, msg)
-			if out != eventing.DeadLettered || err != nil {
-				t.Fatalf("%s %v, want dead-lettered", out, err)
-			}
+			eventingtest.Deliver(t, e.router, msg, eventing.DeadLettered)
 			var reason string
 			if err := e.pool.QueryRow(ctx, `SELECT reason FROM dead_letters WHERE event_id = $1`, msg.Attributes[eventing.AttrID]).Scan(&reason); err != nil {
 				t.Fatal(err)
