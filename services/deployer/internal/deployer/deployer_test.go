@@ -13,7 +13,6 @@ import (
 
 	"cloud.google.com/go/aiplatform/apiv1/aiplatformpb"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
@@ -135,13 +134,9 @@ func trained(version string, promoted bool, champion string) *eventsv1.ModelTrai
 	}
 }
 
+// message is the trainer's output for run-1 of the ETL pipeline.
 func message(t *testing.T, p *eventsv1.ModelTrained) eventing.Message {
-	t.Helper()
-	ev, err := eventing.New(events.ModelTrained, events.Source(events.Trainer), "run-1", events.ETLMLTraining, "", p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ev.Message()
+	return eventingtest.Event(t, events.ModelTrained, "run-1", events.ETLMLTraining, p).Message()
 }
 
 func (f *fixture) process(t *testing.T, msg eventing.Message, want eventing.Outcome) {
@@ -187,37 +182,15 @@ func (f *fixture) predictions(t *testing.T) map[int64][]prediction {
 }
 
 func (f *fixture) deployed(t *testing.T) []*eventsv1.ModelDeployed {
-	t.Helper()
-	rows, err := f.pool.Query(context.Background(), `SELECT data FROM outbox WHERE event_type = $1 ORDER BY id`, events.ModelDeployed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []*eventsv1.ModelDeployed
-	for rows.Next() {
-		var data []byte
-		if err := rows.Scan(&data); err != nil {
-			t.Fatal(err)
-		}
-		var p eventsv1.ModelDeployed
-		if err := protojson.Unmarshal(data, &p); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, &p)
-	}
-	return out
+	return eventingtest.Emitted(t, f.pool, events.ModelDeployed, "", func() *eventsv1.ModelDeployed { return &eventsv1.ModelDeployed{} })
 }
 
+// lastFigures is the figures of the last step.succeeded.
 func (f *fixture) lastFigures(t *testing.T) map[string]float64 {
 	t.Helper()
-	var data []byte
-	if err := f.pool.QueryRow(context.Background(), `SELECT data FROM outbox WHERE event_type = $1 ORDER BY id DESC LIMIT 1`,
-		events.StepSucceeded).Scan(&data); err != nil {
-		t.Fatal(err)
-	}
 	var p eventsv1.StepSucceeded
-	if err := protojson.Unmarshal(data, &p); err != nil {
-		t.Fatal(err)
+	if !eventingtest.Last(t, f.pool, events.StepSucceeded, &p) {
+		t.Fatal("no step.succeeded")
 	}
 	return p.GetFigures()
 }
