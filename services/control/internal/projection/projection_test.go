@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -49,23 +48,6 @@ func newFixtureLimit(t *testing.T, limit int) *fixture {
 	return &fixture{pool: pool, router: r}
 }
 
-func (f *fixture) deliver(t *testing.T, m eventing.Message, want eventing.Outcome) {
-	t.Helper()
-	got, err := f.router.Process(context.Background(), m)
-	if got != want {
-		t.Fatalf("outcome %s (%v), want %s", got, err, want)
-	}
-}
-
-func event(t *testing.T, typ, runID, pipeline string, payload proto.Message) eventing.Event {
-	t.Helper()
-	ev, err := eventing.New(typ, "//test", runID, pipeline, "", payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ev
-}
-
 func (f *fixture) run(t *testing.T, runID string) (state, errText string, steps map[string]string) {
 	t.Helper()
 	ctx := context.Background()
@@ -82,24 +64,16 @@ func (f *fixture) run(t *testing.T, runID string) (state, errText string, steps 
 	return state, errText, steps
 }
 
-func (f *fixture) outboxCount(t *testing.T, typ string) int {
-	var n int
-	if err := f.pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox WHERE event_type = $1`, typ).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func TestManualRunLifecycle(t *testing.T) {
 	f := newFixture(t)
 	const run = "manual__2026-11-27T09:00:00+00:00"
 	pm := events.PreventiveMaintenance
-	trig := event(t, events.PipelineTriggered, run, pm, &eventsv1.PipelineTriggered{Source: "manual", Conf: map[string]string{"dry": "1"}})
-	f.deliver(t, trig.Message(), eventing.Handled)
+	trig := eventingtest.Event(t, events.PipelineTriggered, run, pm, &eventsv1.PipelineTriggered{Source: "manual", Conf: map[string]string{"dry": "1"}})
+	eventingtest.Deliver(t, f.router, trig.Message(), eventing.Handled)
 	// The same trigger again, and a second trigger for the same run id.
-	f.deliver(t, trig.Message(), eventing.Duplicate)
-	f.deliver(t, event(t, events.PipelineTriggered, run, pm, &eventsv1.PipelineTriggered{Source: "manual"}).Message(), eventing.Handled)
-	if n := f.outboxCount(t, events.RunStarted); n != 1 {
+	eventingtest.Deliver(t, f.router, trig.Message(), eventing.Duplicate)
+	eventingtest.Deliver(t, f.router, eventingtest.Event(t, events.PipelineTriggered, run, pm, &eventsv1.PipelineTriggered{Source: "manual"}).Message(), eventing.Handled)
+	if n := eventingtest.Count(t, f.pool, events.RunStarted, ""); n != 1 {
 		t.Fatalf("run started %d times, want once", n)
 	}
 	state, _, steps := f.run(t, run)
@@ -108,22 +82,22 @@ func TestManualRunLifecycle(t *testing.T) {
 	}
 
 	step := func(typ string, payload proto.Message) eventing.Message {
-		return event(t, typ, run, pm, payload).Message()
+		return eventingtest.Event(t, typ, run, pm, payload).Message()
 	}
-	f.deliver(t, step(events.StepStarted, &eventsv1.StepStarted{Step: "pmgen"}), eventing.Handled)
-	f.deliver(t, step(events.StepFailed, &eventsv1.StepFailed{Step: "pmgen", Error: "db down", Retrying: true}), eventing.Handled)
+	eventingtest.Deliver(t, f.router, step(events.StepStarted, &eventsv1.StepStarted{Step: "pmgen"}), eventing.Handled)
+	eventingtest.Deliver(t, f.router, step(events.StepFailed, &eventsv1.StepFailed{Step: "pmgen", Error: "db down", Retrying: true}), eventing.Handled)
 	if _, _, steps = f.run(t, run); steps["pmgen"] != "up_for_retry/1" {
 		t.Fatalf("after retryable failure: %v", steps)
 	}
-	f.deliver(t, step(events.StepStarted, &eventsv1.StepStarted{Step: "pmgen"}), eventing.Handled)
-	f.deliver(t, step(events.StepSucceeded, &eventsv1.StepSucceeded{Step: "pmgen", Figures: map[string]float64{"created": 7}}), eventing.Handled)
+	eventingtest.Deliver(t, f.router, step(events.StepStarted, &eventsv1.StepStarted{Step: "pmgen"}), eventing.Handled)
+	eventingtest.Deliver(t, f.router, step(events.StepSucceeded, &eventsv1.StepSucceeded{Step: "pmgen", Figures: map[string]float64{"created": 7}}), eventing.Handled)
 	// notifier's events arrive out of order: succeeded before started. The
 	// run has ended, and the step shows its attempt before the start comes.
-	f.deliver(t, step(events.StepSucceeded, &eventsv1.StepSucceeded{Step: "notifier"}), eventing.Handled)
+	eventingtest.Deliver(t, f.router, step(events.StepSucceeded, &eventsv1.StepSucceeded{Step: "notifier"}), eventing.Handled)
 	if state, _, steps = f.run(t, run); state != "success" || steps["notifier"] != "success/1" {
 		t.Fatalf("after notifier's end, before its start: %s %v", state, steps)
 	}
-	f.deliver(t, step(events.StepStarted, &eventsv1.StepStarted{Step: "notifier"}), eventing.Handled)
+	eventingtest.Deliver(t, f.router, step(events.StepStarted, &eventsv1.StepStarted{Step: "notifier"}), eventing.Handled)
 	state, _, steps = f.run(t, run)
 	if state != "success" || steps["pmgen"] != "success/2" || steps["notifier"] != "success/1" {
 		t.Fatalf("after both steps: %s %v", state, steps)
@@ -138,12 +112,12 @@ func TestFailedStepFailsRun(t *testing.T) {
 	f := newFixture(t)
 	const run = "manual__x"
 	etl := events.ETLMLTraining
-	f.deliver(t, event(t, events.PipelineTriggered, run, etl, &eventsv1.PipelineTriggered{Source: "manual"}).Message(), eventing.Handled)
-	f.deliver(t, event(t, events.StepSucceeded, run, etl, &eventsv1.StepSucceeded{Step: "extractor"}).Message(), eventing.Handled)
-	f.deliver(t, event(t, events.StepFailed, run, etl, &eventsv1.StepFailed{Step: "featurejob", Error: "bad input: no assets"}).Message(), eventing.Handled)
+	eventingtest.Deliver(t, f.router, eventingtest.Event(t, events.PipelineTriggered, run, etl, &eventsv1.PipelineTriggered{Source: "manual"}).Message(), eventing.Handled)
+	eventingtest.Deliver(t, f.router, eventingtest.Event(t, events.StepSucceeded, run, etl, &eventsv1.StepSucceeded{Step: "extractor"}).Message(), eventing.Handled)
+	eventingtest.Deliver(t, f.router, eventingtest.Event(t, events.StepFailed, run, etl, &eventsv1.StepFailed{Step: "featurejob", Error: "bad input: no assets"}).Message(), eventing.Handled)
 	// A late retry report must not revive the failed step; it was the end of
 	// an earlier attempt, so the step shows two.
-	f.deliver(t, event(t, events.StepFailed, run, etl, &eventsv1.StepFailed{Step: "featurejob", Error: "late", Retrying: true}).Message(), eventing.Handled)
+	eventingtest.Deliver(t, f.router, eventingtest.Event(t, events.StepFailed, run, etl, &eventsv1.StepFailed{Step: "featurejob", Error: "late", Retrying: true}).Message(), eventing.Handled)
 	state, errText, steps := f.run(t, run)
 	if state != "failed" || errText != "featurejob: bad input: no assets" || steps["featurejob"] != "failed/2" || steps["extractor"] != "success/1" || steps["trainer"] != "pending/0" {
 		t.Fatalf("%s %q %v", state, errText, steps)
@@ -161,38 +135,38 @@ func TestScheduledKicks(t *testing.T) {
 		}
 	}
 	at := time.Date(2026, 11, 27, 6, 0, 2, 0, time.UTC)
-	f.deliver(t, kick("1", at), eventing.Handled)
-	f.deliver(t, kick("1", at), eventing.Duplicate)                   // redelivery
-	f.deliver(t, kick("2", at.Add(40*time.Second)), eventing.Handled) // a second publish of the same tick
+	eventingtest.Deliver(t, f.router, kick("1", at), eventing.Handled)
+	eventingtest.Deliver(t, f.router, kick("1", at), eventing.Duplicate)                   // redelivery
+	eventingtest.Deliver(t, f.router, kick("2", at.Add(40*time.Second)), eventing.Handled) // a second publish of the same tick
 	want := "scheduled__2026-11-27T06:00:00+00:00"
 	if state, _, _ := f.run(t, want); state != "running" {
 		t.Fatalf("scheduled run %s is %s", want, state)
 	}
-	if n := f.outboxCount(t, events.RunStarted); n != 1 {
+	if n := eventingtest.Count(t, f.pool, events.RunStarted, ""); n != 1 {
 		t.Fatalf("%d runs started for one tick", n)
 	}
 	// Paused: the next day's kick creates nothing; a manual trigger still runs.
 	if _, err := f.pool.Exec(context.Background(), `UPDATE pipelines SET paused = true WHERE id = $1`, pm); err != nil {
 		t.Fatal(err)
 	}
-	f.deliver(t, kick("3", at.AddDate(0, 0, 1)), eventing.Handled)
-	if n := f.outboxCount(t, events.RunStarted); n != 1 {
+	eventingtest.Deliver(t, f.router, kick("3", at.AddDate(0, 0, 1)), eventing.Handled)
+	if n := eventingtest.Count(t, f.pool, events.RunStarted, ""); n != 1 {
 		t.Fatal("a paused pipeline started a scheduled run")
 	}
-	manual := event(t, events.PipelineTriggered, "manual__y", pm, &eventsv1.PipelineTriggered{Source: "manual", LogicalDate: timestamppb.New(at)})
-	f.deliver(t, manual.Message(), eventing.Handled)
-	if n := f.outboxCount(t, events.RunStarted); n != 2 {
+	manual := eventingtest.Event(t, events.PipelineTriggered, "manual__y", pm, &eventsv1.PipelineTriggered{Source: "manual", LogicalDate: timestamppb.New(at)})
+	eventingtest.Deliver(t, f.router, manual.Message(), eventing.Handled)
+	if n := eventingtest.Count(t, f.pool, events.RunStarted, ""); n != 2 {
 		t.Fatal("a manual trigger of a paused pipeline must run")
 	}
 }
 
 func TestBadTriggersAndStrayStepsAreRejected(t *testing.T) {
 	f := newFixture(t)
-	f.deliver(t, event(t, events.PipelineTriggered, "r", "no_such_dag", &eventsv1.PipelineTriggered{Source: "manual"}).Message(), eventing.DeadLettered)
-	f.deliver(t, event(t, events.PipelineTriggered, "r", events.WeeklyKPIReport, &eventsv1.PipelineTriggered{Source: "cron?"}).Message(), eventing.DeadLettered)
-	f.deliver(t, event(t, events.StepStarted, "r", events.WeeklyKPIReport, &eventsv1.StepStarted{Step: "trainer"}).Message(), eventing.DeadLettered)
+	eventingtest.Deliver(t, f.router, eventingtest.Event(t, events.PipelineTriggered, "r", "no_such_dag", &eventsv1.PipelineTriggered{Source: "manual"}).Message(), eventing.DeadLettered)
+	eventingtest.Deliver(t, f.router, eventingtest.Event(t, events.PipelineTriggered, "r", events.WeeklyKPIReport, &eventsv1.PipelineTriggered{Source: "cron?"}).Message(), eventing.DeadLettered)
+	eventingtest.Deliver(t, f.router, eventingtest.Event(t, events.StepStarted, "r", events.WeeklyKPIReport, &eventsv1.StepStarted{Step: "trainer"}).Message(), eventing.DeadLettered)
 	// A step event for a run not created yet is retried, not dropped.
-	f.deliver(t, event(t, events.StepStarted, "later", events.WeeklyKPIReport, &eventsv1.StepStarted{Step: "reporter"}).Message(), eventing.Retry)
+	eventingtest.Deliver(t, f.router, eventingtest.Event(t, events.StepStarted, "later", events.WeeklyKPIReport, &eventsv1.StepStarted{Step: "reporter"}).Message(), eventing.Retry)
 	var n int
 	_ = f.pool.QueryRow(context.Background(), `SELECT count(*) FROM dead_letters WHERE consumer = 'control'`).Scan(&n)
 	if n != 3 {
@@ -216,14 +190,13 @@ func TestRunRecordsItsTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.deliver(t, trig.Message(), eventing.Handled)
-	var got, started string
+	eventingtest.Deliver(t, f.router, trig.Message(), eventing.Handled)
+	var got string
 	if err := f.pool.QueryRow(ctx, `SELECT trace_id FROM runs WHERE run_id = $1`, run).Scan(&got); err != nil || got != traceID {
 		t.Fatalf("run trace_id %q (%v), want %s", got, err, traceID)
 	}
-	if err := f.pool.QueryRow(ctx, `SELECT attributes->>'traceparent' FROM outbox WHERE event_type = $1`, events.RunStarted).Scan(&started); err != nil ||
-		!strings.Contains(started, traceID) {
-		t.Fatalf("run-started traceparent %q (%v), want trace %s", started, err, traceID)
+	if started := eventingtest.Events(t, f.pool, events.RunStarted, ""); len(started) != 1 || started[0].TraceID() != traceID {
+		t.Fatalf("run-started events %v, want one in trace %s", started, traceID)
 	}
 }
 

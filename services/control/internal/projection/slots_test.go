@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 )
@@ -22,7 +22,11 @@ func (f *fixture) runsIn(t *testing.T, pipeline, state string) []string {
 
 // startedRuns lists the runs that got a run-started event, in order.
 func (f *fixture) startedRuns(t *testing.T) []string {
-	return f.strings(t, `SELECT attributes->>'run_id' FROM outbox WHERE event_type = $1 ORDER BY id`, events.RunStarted)
+	var runs []string
+	for _, ev := range eventingtest.Events(t, f.pool, events.RunStarted, "") {
+		runs = append(runs, ev.RunID)
+	}
+	return runs
 }
 
 func (f *fixture) strings(t *testing.T, q string, args ...any) []string {
@@ -45,10 +49,10 @@ func TestMaxActiveRunsQueuesInOrder(t *testing.T) {
 	pm := events.PreventiveMaintenance
 	for i := range 3 {
 		run := fmt.Sprintf("manual__r%d", i)
-		f.deliver(t, event(t, events.PipelineTriggered, run, pm, &eventsv1.PipelineTriggered{Source: "manual", Conf: map[string]string{"as_of": "2026-11-30"}}).Message(), eventing.Handled)
+		eventingtest.Deliver(t, f.router, eventingtest.Event(t, events.PipelineTriggered, run, pm, &eventsv1.PipelineTriggered{Source: "manual", Conf: map[string]string{"as_of": "2026-11-30"}}).Message(), eventing.Handled)
 	}
 	// Another pipeline has a slot of its own.
-	f.deliver(t, event(t, events.PipelineTriggered, "manual__kpi", events.WeeklyKPIReport, &eventsv1.PipelineTriggered{Source: "manual"}).Message(), eventing.Handled)
+	eventingtest.Deliver(t, f.router, eventingtest.Event(t, events.PipelineTriggered, "manual__kpi", events.WeeklyKPIReport, &eventsv1.PipelineTriggered{Source: "manual"}).Message(), eventing.Handled)
 	if got := f.runsIn(t, pm, "running"); !reflect.DeepEqual(got, []string{"manual__r0"}) {
 		t.Fatalf("running %v", got)
 	}
@@ -59,21 +63,17 @@ func TestMaxActiveRunsQueuesInOrder(t *testing.T) {
 		t.Fatalf("a queued run has steps: %v", steps)
 	}
 	// r0 succeeds: r1 starts, with its conf.
-	f.deliver(t, event(t, events.StepSucceeded, "manual__r0", pm, &eventsv1.StepSucceeded{Step: "pmgen"}).Message(), eventing.Handled)
-	f.deliver(t, event(t, events.StepSucceeded, "manual__r0", pm, &eventsv1.StepSucceeded{Step: "notifier"}).Message(), eventing.Handled)
+	eventingtest.Deliver(t, f.router, eventingtest.Event(t, events.StepSucceeded, "manual__r0", pm, &eventsv1.StepSucceeded{Step: "pmgen"}).Message(), eventing.Handled)
+	eventingtest.Deliver(t, f.router, eventingtest.Event(t, events.StepSucceeded, "manual__r0", pm, &eventsv1.StepSucceeded{Step: "notifier"}).Message(), eventing.Handled)
 	if got := f.runsIn(t, pm, "running"); !reflect.DeepEqual(got, []string{"manual__r1"}) {
 		t.Fatalf("after r0 ended, running %v", got)
 	}
-	var data []byte
-	if err := f.pool.QueryRow(context.Background(), `SELECT data FROM outbox WHERE event_type = $1 AND attributes->>'run_id' = 'manual__r1'`, events.RunStarted).Scan(&data); err != nil {
-		t.Fatal(err)
-	}
-	var started eventsv1.RunStarted
-	if err := protojson.Unmarshal(data, &started); err != nil || !reflect.DeepEqual(started.GetConf(), map[string]string{"as_of": "2026-11-30"}) {
-		t.Fatalf("r1's run-started: %s, %v", data, err)
+	started := eventingtest.Emitted(t, f.pool, events.RunStarted, "manual__r1", func() *eventsv1.RunStarted { return &eventsv1.RunStarted{} })
+	if len(started) != 1 || !reflect.DeepEqual(started[0].GetConf(), map[string]string{"as_of": "2026-11-30"}) {
+		t.Fatalf("r1's run-started: %v", started)
 	}
 	// r1 fails: r2 starts.
-	f.deliver(t, event(t, events.StepFailed, "manual__r1", pm, &eventsv1.StepFailed{Step: "pmgen", Error: "boom"}).Message(), eventing.Handled)
+	eventingtest.Deliver(t, f.router, eventingtest.Event(t, events.StepFailed, "manual__r1", pm, &eventsv1.StepFailed{Step: "pmgen", Error: "boom"}).Message(), eventing.Handled)
 	if got := f.runsIn(t, pm, "running"); !reflect.DeepEqual(got, []string{"manual__r2"}) {
 		t.Fatalf("after r1 failed, running %v", got)
 	}
@@ -93,7 +93,7 @@ func TestMaxActiveRunsHoldsUnderConcurrentTriggers(t *testing.T) {
 			var wg sync.WaitGroup
 			for i := range 20 {
 				wg.Go(func() {
-					m := event(t, events.PipelineTriggered, fmt.Sprintf("manual__c%02d", i), pm, &eventsv1.PipelineTriggered{Source: "manual"}).Message()
+					m := eventingtest.Event(t, events.PipelineTriggered, fmt.Sprintf("manual__c%02d", i), pm, &eventsv1.PipelineTriggered{Source: "manual"}).Message()
 					// A deadlock would be retried by Pub/Sub: here it fails.
 					if out, err := f.router.Process(context.Background(), m); out != eventing.Handled {
 						t.Errorf("trigger %d: %s %v", i, out, err)
