@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
@@ -82,25 +83,6 @@ func TestListAndGetPipelines(t *testing.T) {
 	wantCode(t, err, codes.NotFound)
 }
 
-// The outbox rows of the database: exactly what the relay will publish.
-func (f *fixture) outbox(t *testing.T) []eventing.Message {
-	t.Helper()
-	rows, err := f.pool.Query(context.Background(), `SELECT attributes, data FROM outbox WHERE topic = 'pipeline-triggered' ORDER BY id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []eventing.Message
-	for rows.Next() {
-		var m eventing.Message
-		if err := rows.Scan(&m.Attributes, &m.Data); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
 func TestTriggerQueuesRunAndEmitsOneEvent(t *testing.T) {
 	for _, via := range []string{"http", "grpc"} {
 		t.Run(via, func(t *testing.T) {
@@ -135,8 +117,8 @@ func TestTriggerQueuesRunAndEmitsOneEvent(t *testing.T) {
 			if state != "queued" || confJSON != `{"as_of": "2026-03-01"}` {
 				t.Fatalf("runs row: %s %s", state, confJSON)
 			}
-			msgs := f.outbox(t)
-			if len(msgs) != 1 || f.count(t, `SELECT count(*) FROM outbox`) != 1 {
+			msgs := eventingtest.Messages(t, f.pool, events.PipelineTriggered, "")
+			if len(msgs) != 1 || eventingtest.Count(t, f.pool, "", "") != 1 {
 				t.Fatalf("%d pipeline-triggered outbox rows, want exactly one", len(msgs))
 			}
 			a := msgs[0].Attributes
@@ -161,9 +143,7 @@ func TestTriggerQueuesRunAndEmitsOneEvent(t *testing.T) {
 			if got := f.pub.got; len(got) != 1 || got[0].topic != "pipeline-triggered" {
 				t.Fatalf("published %v", got)
 			}
-			if out, err := f.svc.Router.Process(context.Background(), f.pub.got[0].msg); out != eventing.Handled {
-				t.Fatalf("projection: %s %v", out, err)
-			}
+			eventingtest.Deliver(t, f.svc.Router, f.pub.got[0].msg, eventing.Handled)
 			got, err := f.client.GetRun(rpc(t, viewerToken), &controlv1.GetRunRequest{RunId: run.GetRunId()})
 			if err != nil || got.GetState() != "running" || len(got.GetSteps()) != 2 || got.GetSteps()[0].GetState() != "pending" {
 				t.Fatalf("after the projection: %v %v", got, err)
@@ -194,7 +174,7 @@ func TestTriggerIdempotencyKey(t *testing.T) {
 	if n := f.count(t, `SELECT count(*) FROM runs`); n != 1 {
 		t.Fatalf("%d runs", n)
 	}
-	if n := len(f.outbox(t)); n != 1 {
+	if n := len(eventingtest.Messages(t, f.pool, events.PipelineTriggered, "")); n != 1 {
 		t.Fatalf("%d events", n)
 	}
 	// The same key with another conf is a conflict.
@@ -274,7 +254,7 @@ func TestTriggerConfValidation(t *testing.T) {
 	if n := f.count(t, `SELECT count(*) FROM runs`); n != 20 {
 		t.Errorf("%d runs, want 20 (the 10 valid cases, twice)", n)
 	}
-	if n := f.count(t, `SELECT count(*) FROM outbox`); n != 20 {
+	if n := eventingtest.Count(t, f.pool, "", ""); n != 20 {
 		t.Errorf("%d outbox rows, want 20", n)
 	}
 	// Unknown pipeline, unknown body field.
@@ -471,7 +451,7 @@ func TestCancelRun(t *testing.T) {
 	if n := f.count(t, `SELECT count(*) FROM runs WHERE run_id = 'next-etl' AND state = 'running'`); n != 1 {
 		t.Fatal("cancelling the running run did not start the queued one")
 	}
-	if n := f.count(t, `SELECT count(*) FROM outbox WHERE event_type = $1 AND attributes->>'run_id' = 'next-etl'`, events.RunStarted); n != 1 {
+	if n := eventingtest.Count(t, f.pool, events.RunStarted, "next-etl"); n != 1 {
 		t.Fatalf("%d run-started events for the queued run", n)
 	}
 	_, err = f.client.CancelRun(rpc(t, adminToken), &controlv1.CancelRunRequest{RunId: "done-run"})

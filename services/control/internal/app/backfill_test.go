@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
 )
@@ -47,7 +48,7 @@ func TestBackfill(t *testing.T) {
 	if !slices.Equal(states, []string{"running", "queued", "queued"}) {
 		t.Fatalf("states %v: want the oldest running, the others queued", states)
 	}
-	if n := f.count(t, `SELECT count(*) FROM outbox WHERE event_type = $1`, events.RunStarted); n != 1 {
+	if n := eventingtest.Count(t, f.pool, events.RunStarted, ""); n != 1 {
 		t.Fatalf("%d runs started", n)
 	}
 	code, resp = f.do(t, "POST", path, adminToken, body)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 )
 
@@ -80,7 +81,7 @@ func TestBadAPIInput(t *testing.T) {
 			if n := f.count(t, `SELECT count(*) FROM runs`); n != 1 {
 				t.Fatalf("%d runs, want the 1 inserted: bad input wrote a run", n)
 			}
-			if n := f.count(t, `SELECT count(*) FROM outbox`); n != 0 {
+			if n := eventingtest.Count(t, f.pool, "", ""); n != 0 {
 				t.Fatalf("%d outbox rows: bad input emitted an event", n)
 			}
 		})
@@ -98,7 +99,7 @@ func TestBadAPIInput(t *testing.T) {
 	if code, body := f.do(t, "POST", trigger, adminToken, map[string]any{"conf": map[string]string{"as_of": "2026-03-01"}}); code != 200 {
 		t.Fatalf("good trigger after bad input: %d %v", code, body)
 	}
-	if n := f.count(t, `SELECT count(*) FROM outbox`); n != 1 {
+	if n := eventingtest.Count(t, f.pool, "", ""); n != 1 {
 		t.Fatalf("%d outbox rows after one good trigger", n)
 	}
 }

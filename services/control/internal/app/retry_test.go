@@ -1,17 +1,16 @@
 package app_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
@@ -30,22 +29,10 @@ func (f *fixture) failedETLRun(t *testing.T, runID string) {
 		ended_at = now() - interval '55 minutes', summary = 'done', figures = '{"rows": 3}' WHERE run_id = $1 AND position < 3`, runID)
 	f.exec(t, `UPDATE steps SET state = 'failed', attempts = 1, error = 'boom', started_at = now() - interval '51 minutes',
 		ended_at = now() - interval '50 minutes' WHERE run_id = $1 AND step = 'deployer'`, runID)
-	f.emit(t, runID, events.ETLMLTraining, events.RawExtracted, &eventsv1.RawExtracted{SnapshotDate: "2026-11-01"})
-	f.emit(t, runID, events.ETLMLTraining, events.FeaturesBuilt, &eventsv1.FeaturesBuilt{SnapshotDate: "2026-11-01"})
-	f.emit(t, runID, events.ETLMLTraining, events.ModelTrained, &eventsv1.ModelTrained{ModelVersion: "v0"})
-	f.emit(t, runID, events.ETLMLTraining, events.ModelTrained, &eventsv1.ModelTrained{ModelVersion: "v1", Promoted: true})
-}
-
-// emit writes an event of the run into the outbox, as a step does.
-func (f *fixture) emit(t *testing.T, runID, pipeline, typ string, payload proto.Message) {
-	t.Helper()
-	ev, err := eventing.New(typ, events.Source("test"), runID, pipeline, "", payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pgx.BeginFunc(context.Background(), f.pool, func(tx pgx.Tx) error { return eventing.Emit(context.Background(), tx, ev) }); err != nil {
-		t.Fatal(err)
-	}
+	eventingtest.Emit(t, f.pool, eventingtest.Event(t, events.RawExtracted, runID, events.ETLMLTraining, &eventsv1.RawExtracted{SnapshotDate: "2026-11-01"}))
+	eventingtest.Emit(t, f.pool, eventingtest.Event(t, events.FeaturesBuilt, runID, events.ETLMLTraining, &eventsv1.FeaturesBuilt{SnapshotDate: "2026-11-01"}))
+	eventingtest.Emit(t, f.pool, eventingtest.Event(t, events.ModelTrained, runID, events.ETLMLTraining, &eventsv1.ModelTrained{ModelVersion: "v0"}))
+	eventingtest.Emit(t, f.pool, eventingtest.Event(t, events.ModelTrained, runID, events.ETLMLTraining, &eventsv1.ModelTrained{ModelVersion: "v1", Promoted: true}))
 }
 
 // snapshot is every row a retry may change, as text.
@@ -54,39 +41,13 @@ func (f *fixture) snapshot(t *testing.T) string {
 	return pgtest.Snapshot(t, f.pool, "runs", "steps", "outbox")
 }
 
-// outboxEvents decodes the run's outbox events of type typ, oldest first.
-func (f *fixture) outboxEvents(t *testing.T, runID, typ string) []eventing.Event {
-	t.Helper()
-	rows, err := f.pool.Query(context.Background(), `SELECT attributes, data FROM outbox
-		WHERE attributes->>'run_id' = $1 AND event_type = $2 ORDER BY id`, runID, typ)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []eventing.Event
-	var m eventing.Message
-	if _, err := pgx.ForEachRow(rows, []any{&m.Attributes, &m.Data}, func() error {
-		ev, err := eventing.FromMessage(m)
-		out = append(out, ev)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func (f *fixture) deliverStep(t *testing.T, typ, runID, step string) {
 	t.Helper()
 	var payload proto.Message = &eventsv1.StepStarted{Step: step}
 	if typ == events.StepSucceeded {
 		payload = &eventsv1.StepSucceeded{Step: step}
 	}
-	ev, err := eventing.New(typ, events.Source(step), runID, events.ETLMLTraining, "", payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := f.svc.Router.Process(context.Background(), ev.Message()); out != eventing.Handled {
-		t.Fatalf("projection of %s %s: %s %v", typ, step, out, err)
-	}
+	eventingtest.Deliver(t, f.svc.Router, eventingtest.Event(t, typ, runID, events.ETLMLTraining, payload).Message(), eventing.Handled)
 }
 
 func stepsOf(run *controlv1.Run) map[string]*controlv1.Step {
@@ -141,7 +102,7 @@ func TestRetryRunFromTheFailedStep(t *testing.T) {
 	}
 
 	// The input copy: the latest model.trained, a new id, the same run.
-	trained := f.outboxEvents(t, "etl-1", events.ModelTrained)
+	trained := eventingtest.Events(t, f.pool, events.ModelTrained, "etl-1")
 	if len(trained) != 3 {
 		t.Fatalf("%d model.trained events of the run, want the 2 emitted and the copy", len(trained))
 	}
@@ -157,7 +118,7 @@ func TestRetryRunFromTheFailedStep(t *testing.T) {
 	if n := f.count(t, `SELECT count(*) FROM runs WHERE run_id = 'etl-1' AND trace_id = $1 AND retries = 1`, cp.TraceID()); n != 1 {
 		t.Error("the run's trace is not the retry's, or its retries were not counted")
 	}
-	if n := f.count(t, `SELECT count(*) FROM outbox WHERE attributes->>'run_id' = 'etl-other'`); n != 4 {
+	if n := eventingtest.Count(t, f.pool, "", "etl-other"); n != 4 {
 		t.Errorf("another run's outbox changed: %d events", n)
 	}
 
@@ -196,7 +157,7 @@ func TestRetryRunFromTheFirstStep(t *testing.T) {
 	if run.GetState() != "running" || stepsOf(run)[events.Pmgen].GetState() != "pending" || stepsOf(run)[events.Pmgen].GetAttempts() != 1 {
 		t.Fatalf("retried run: %v", run)
 	}
-	started := f.outboxEvents(t, "pm-1", events.RunStarted)
+	started := eventingtest.Events(t, f.pool, events.RunStarted, "pm-1")
 	if len(started) != 1 || started[0].Pipeline != events.PreventiveMaintenance || started[0].Source() != events.Source(events.Control) {
 		t.Fatalf("run-started events: %v", started)
 	}
@@ -226,7 +187,7 @@ func TestRetryRunRefusals(t *testing.T) {
 	f.insertRun(t, "kpi-failed", events.WeeklyKPIReport, "failed", time.Now().Add(-time.Hour))
 	f.exec(t, `UPDATE steps SET state = 'success' WHERE run_id = 'kpi-failed' AND step = 'reporter'`)
 	f.exec(t, `UPDATE steps SET state = 'failed' WHERE run_id = 'kpi-failed' AND step = 'notifier'`)
-	f.emit(t, "kpi-failed", events.WeeklyKPIReport, events.ReportGenerated, &eventsv1.ReportGenerated{IsoWeek: "2026-W47"})
+	eventingtest.Emit(t, f.pool, eventingtest.Event(t, events.ReportGenerated, "kpi-failed", events.WeeklyKPIReport, &eventsv1.ReportGenerated{IsoWeek: "2026-W47"}))
 	f.insertRun(t, "kpi-running", events.WeeklyKPIReport, "running", time.Now())
 	before := f.snapshot(t)
 

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
@@ -41,7 +42,7 @@ func (f *fixture) runningETLRun(t *testing.T, runID string) {
 	f.exec(t, `UPDATE runs SET started_at = now() WHERE run_id = $1`, runID)
 	f.exec(t, `UPDATE steps SET state = 'success', attempts = 1 WHERE run_id = $1 AND step = 'extractor'`, runID)
 	f.exec(t, `UPDATE steps SET state = 'running', attempts = 1, started_at = now() WHERE run_id = $1 AND step = 'featurejob'`, runID)
-	f.emit(t, runID, events.ETLMLTraining, events.RawExtracted, &eventsv1.RawExtracted{SnapshotDate: "2026-11-01"})
+	eventingtest.Emit(t, f.pool, eventingtest.Event(t, events.RawExtracted, runID, events.ETLMLTraining, &eventsv1.RawExtracted{SnapshotDate: "2026-11-01"}))
 	f.insertRun(t, runID+"-next", events.ETLMLTraining, "queued", time.Now())
 }
 
@@ -127,7 +128,7 @@ func TestSetRunStateQueuedWaitsForASlot(t *testing.T) {
 		run.GetEndedAt() != nil || !slices.Equal(stepStates(run), want) || run.GetSteps()[3].GetAttempts() != 1 {
 		t.Fatalf("queued run %v", run)
 	}
-	if n := f.count(t, `SELECT count(*) FROM outbox WHERE event_type = $1 AND attributes->>'run_id' = 'etl-1'`, events.RunStarted); n != 0 {
+	if n := eventingtest.Count(t, f.pool, events.RunStarted, "etl-1"); n != 0 {
 		t.Fatal("the queued run started while the pipeline's slot was taken")
 	}
 	if _, err := f.client.SetRunState(rpc(t, adminToken), &controlv1.SetRunStateRequest{RunId: "etl-busy", State: "success"}); err != nil {
@@ -136,7 +137,7 @@ func TestSetRunStateQueuedWaitsForASlot(t *testing.T) {
 	if run := f.getRun(t, "etl-1"); run.GetState() != "running" {
 		t.Fatalf("after the slot freed the run is %s", run.GetState())
 	}
-	if n := f.count(t, `SELECT count(*) FROM outbox WHERE event_type = $1 AND attributes->>'run_id' = 'etl-1'`, events.RunStarted); n != 1 ||
+	if n := eventingtest.Count(t, f.pool, events.RunStarted, "etl-1"); n != 1 ||
 		f.count(t, `SELECT retries FROM runs WHERE run_id = 'etl-1'`) != 1 {
 		t.Fatal("the re-queued run did not start from its first step as a retry")
 	}
