@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
@@ -146,7 +147,7 @@ func TestTrigger(t *testing.T) {
 		t.Fatalf("triggered run: %s", r.raw)
 	}
 	if f.count(t, `SELECT count(*) FROM runs WHERE run_id = $1 AND state = 'queued' AND source = 'manual'`, id) != 1 ||
-		f.count(t, `SELECT count(*) FROM outbox WHERE event_type = $1 AND attributes->>'run_id' = $2`, events.PipelineTriggered, id) != 1 {
+		eventingtest.Count(t, f.pool, events.PipelineTriggered, id) != 1 {
 		t.Fatal("the trigger did not queue the run with its outbox event")
 	}
 	// The same run through the ControlService.
@@ -168,7 +169,7 @@ func TestTrigger(t *testing.T) {
 	if r = f.airflow(t, "POST", "/dags/"+etl+"/dagRuns", adminToken, map[string]any{"dag_run_id": "nightly_backfill.1"}); r.status != 409 {
 		t.Fatalf("run id of another DAG: %d %s", r.status, r.raw)
 	}
-	if n := f.count(t, `SELECT count(*) FROM outbox WHERE event_type = $1 AND attributes->>'run_id' = 'nightly_backfill.1'`, events.PipelineTriggered); n != 1 {
+	if n := eventingtest.Count(t, f.pool, events.PipelineTriggered, "nightly_backfill.1"); n != 1 {
 		t.Fatalf("%d trigger events for the custom run", n)
 	}
 

@@ -1,30 +1,14 @@
 package compat
 
 import (
-	"context"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-	"google.golang.org/protobuf/proto"
-
-	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 )
-
-// emit writes an event of the run into the outbox, as a step does.
-func (f *fixture) emit(t *testing.T, runID, pipeline, typ string, payload proto.Message) {
-	t.Helper()
-	ev, err := eventing.New(typ, events.Source("test"), runID, pipeline, "", payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pgx.BeginFunc(context.Background(), f.pool, func(tx pgx.Tx) error { return eventing.Emit(context.Background(), tx, ev) }); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // etlFailedAtDeployer triggers an ETL run through the Airflow API and plays
 // its steps to a failure of the deployer, with the steps' outputs in the
@@ -39,9 +23,9 @@ func (f *fixture) etlFailedAtDeployer(t *testing.T, runID string) {
 		f.deliverStep(t, events.StepStarted, runID, etl, &eventsv1.StepStarted{Step: step})
 		f.deliverStep(t, events.StepSucceeded, runID, etl, &eventsv1.StepSucceeded{Step: step})
 	}
-	f.emit(t, runID, etl, events.RawExtracted, &eventsv1.RawExtracted{SnapshotDate: "2026-11-01"})
-	f.emit(t, runID, etl, events.FeaturesBuilt, &eventsv1.FeaturesBuilt{SnapshotDate: "2026-11-01"})
-	f.emit(t, runID, etl, events.ModelTrained, &eventsv1.ModelTrained{ModelVersion: "v1", Promoted: true})
+	eventingtest.Emit(t, f.pool, eventingtest.Event(t, events.RawExtracted, runID, etl, &eventsv1.RawExtracted{SnapshotDate: "2026-11-01"}))
+	eventingtest.Emit(t, f.pool, eventingtest.Event(t, events.FeaturesBuilt, runID, etl, &eventsv1.FeaturesBuilt{SnapshotDate: "2026-11-01"}))
+	eventingtest.Emit(t, f.pool, eventingtest.Event(t, events.ModelTrained, runID, etl, &eventsv1.ModelTrained{ModelVersion: "v1", Promoted: true}))
 	f.deliverStep(t, events.StepStarted, runID, etl, &eventsv1.StepStarted{Step: events.Deployer})
 	f.deliverStep(t, events.StepFailed, runID, etl, &eventsv1.StepFailed{Step: events.Deployer, Error: "boom"})
 }
@@ -121,7 +105,7 @@ func TestClearTaskInstances(t *testing.T) {
 	if run := f.airflow(t, "GET", "/dags/"+etl+"/dagRuns/etl_1", viewerToken, nil).json(t); run["state"] != "running" || run["end_date"] != nil {
 		t.Fatalf("cleared run: %v", run)
 	}
-	if n := f.count(t, `SELECT count(*) FROM outbox WHERE event_type = $1 AND attributes->>'run_id' = 'etl_1'`, events.ModelTrained); n != 2 {
+	if n := eventingtest.Count(t, f.pool, events.ModelTrained, "etl_1"); n != 2 {
 		t.Fatalf("%d model.trained events, want the trainer's and its copy", n)
 	}
 	f.deliverStep(t, events.StepStarted, "etl_1", etl, &eventsv1.StepStarted{Step: events.Deployer})
@@ -198,7 +182,7 @@ func TestClearDagRun(t *testing.T) {
 	if run := r.json(t); r.status != 200 || run["state"] != "running" || run["dag_run_id"] != "pm_1" || run["end_date"] != nil {
 		t.Fatalf("clear: %d %s", r.status, r.raw)
 	}
-	if n := f.count(t, `SELECT count(*) FROM outbox WHERE event_type = $1 AND attributes->>'run_id' = 'pm_1'`, events.RunStarted); n != 2 {
+	if n := eventingtest.Count(t, f.pool, events.RunStarted, "pm_1"); n != 2 {
 		t.Fatalf("%d run-started events, want the first and the clear's", n)
 	}
 	if r := f.airflow(t, "POST", path, adminToken, map[string]any{"dry_run": false}); r.status != 409 {

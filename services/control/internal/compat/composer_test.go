@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
+
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
+	"github.com/cmmsflow/cmmsflow/libs/events"
 )
 
 func TestComposerRoutes(t *testing.T) {
@@ -60,7 +63,7 @@ func TestComposerRoutes(t *testing.T) {
 			t.Fatalf("%s: %d %v", route, code, body)
 		}
 		runs[dag] = body["dag_run_id"].(string)
-		if f.count(t, `SELECT count(*) FROM outbox WHERE attributes->>'run_id' = $1 AND attributes->>'pipeline' = $2`, runs[dag], dag) != 1 {
+		if trig := eventingtest.Events(t, f.pool, events.PipelineTriggered, runs[dag]); len(trig) != 1 || trig[0].Pipeline != dag {
 			t.Fatalf("%s: no trigger event", route)
 		}
 	}

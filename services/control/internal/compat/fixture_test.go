@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	"github.com/cmmsflow/cmmsflow/scheduler"
@@ -318,30 +319,14 @@ func (f *fixture) count(t *testing.T, q string, args ...any) int {
 // outbox, to the projection.
 func (f *fixture) deliverTrigger(t *testing.T, runID string) {
 	t.Helper()
-	var (
-		attrs map[string]string
-		data  []byte
-	)
-	if err := f.pool.QueryRow(context.Background(), `SELECT attributes, data FROM outbox
-		WHERE event_type = $1 AND attributes->>'run_id' = $2`, events.PipelineTriggered, runID).Scan(&attrs, &data); err != nil {
-		t.Fatalf("the trigger of %s in the outbox: %v", runID, err)
+	trig := eventingtest.Messages(t, f.pool, events.PipelineTriggered, runID)
+	if len(trig) != 1 {
+		t.Fatalf("%d triggers of %s in the outbox, want 1", len(trig), runID)
 	}
-	f.deliver(t, eventing.Message{Attributes: attrs, Data: data})
+	eventingtest.Deliver(t, f.events, trig[0], eventing.Handled)
 }
 
 func (f *fixture) deliverStep(t *testing.T, eventType, runID, pipeline string, payload proto.Message) {
 	t.Helper()
-	ev, err := eventing.New(eventType, events.Source(pipeline), runID, pipeline, "", payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.deliver(t, ev.Message())
-}
-
-func (f *fixture) deliver(t *testing.T, m eventing.Message) {
-	t.Helper()
-	out, err := f.events.Process(context.Background(), m)
-	if err != nil || out != eventing.Handled {
-		t.Fatalf("deliver %s: %s, %v", m.Attributes["ce-type"], out, err)
-	}
+	eventingtest.Deliver(t, f.events, eventingtest.Event(t, eventType, runID, pipeline, payload).Message(), eventing.Handled)
 }

@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
-
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
@@ -101,7 +100,7 @@ func TestOldDAGIDIsAnAlias(t *testing.T) {
 	if n := f.count(t, `SELECT count(*) FROM runs WHERE run_id = $1 AND pipeline = $2`, id, pm); n != 1 {
 		t.Fatal("the run is not stored under the pipeline's id")
 	}
-	if n := f.count(t, `SELECT count(*) FROM outbox WHERE attributes->>'run_id' = $1 AND attributes->>'pipeline' = $2`, id, pm); n != 1 {
+	if trig := eventingtest.Events(t, f.pool, events.PipelineTriggered, id); len(trig) != 1 || trig[0].Pipeline != pm {
 		t.Fatal("the trigger is not published under the pipeline's id")
 	}
 	// A kick published under the old id (an old Cloud Scheduler job) starts a
@@ -111,7 +110,7 @@ func TestOldDAGIDIsAnAlias(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.deliver(t, ev.Message())
+	eventingtest.Deliver(t, f.events, ev.Message(), eventing.Handled)
 	if n := f.count(t, `SELECT count(*) FROM runs WHERE pipeline = $1 AND source = 'scheduled'`, pm); n != 1 {
 		t.Fatal("a kick under the old id started no run")
 	}
@@ -142,13 +141,9 @@ func TestConfIsAnyJSONObject(t *testing.T) {
 		if err := f.pool.QueryRow(context.Background(), `SELECT conf FROM runs WHERE run_id = $1`, id).Scan(&stored); err != nil || !reflect.DeepEqual(stored, conf) {
 			t.Fatalf("stored conf %v, %v", stored, err)
 		}
-		var data []byte
-		if err := f.pool.QueryRow(context.Background(), `SELECT data FROM outbox WHERE attributes->>'run_id' = $1`, id).Scan(&data); err != nil {
-			t.Fatal(err)
-		}
-		var trig eventsv1.PipelineTriggered
-		if err := protojson.Unmarshal(data, &trig); err != nil || !reflect.DeepEqual(trig.GetConf(), map[string]string{"as_of": "2026-11-30"}) {
-			t.Fatalf("the steps get %v (%v)", trig.GetConf(), err)
+		trig := eventingtest.Emitted(t, f.pool, events.PipelineTriggered, id, func() *eventsv1.PipelineTriggered { return &eventsv1.PipelineTriggered{} })
+		if len(trig) != 1 || !reflect.DeepEqual(trig[0].GetConf(), map[string]string{"as_of": "2026-11-30"}) {
+			t.Fatalf("the steps get %v", trig)
 		}
 	}
 	// gRPC readers see the string values, and the whole conf as JSON.
