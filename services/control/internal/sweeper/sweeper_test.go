@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/cmmsflow/cmmsflow/libs/db"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
@@ -76,22 +76,13 @@ func runState(t *testing.T, pool *pgxpool.Pool, runID string) (state, errText st
 // stepFailedEvents returns the step-failed events in the outbox, by run.
 func stepFailedEvents(t *testing.T, pool *pgxpool.Pool) map[string][]*eventsv1.StepFailed {
 	t.Helper()
-	rows, err := pool.Query(context.Background(), `SELECT attributes->>'run_id', data FROM outbox WHERE event_type = $1`, events.StepFailed)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string][]*eventsv1.StepFailed{}
-	for rows.Next() {
-		var runID string
-		var data []byte
-		if err := rows.Scan(&runID, &data); err != nil {
+	for _, ev := range eventingtest.Events(t, pool, events.StepFailed, "") {
+		var p eventsv1.StepFailed
+		if err := ev.Decode(&p); err != nil {
 			t.Fatal(err)
 		}
-		var ev eventsv1.StepFailed
-		if err := protojson.Unmarshal(data, &ev); err != nil {
-			t.Fatal(err)
-		}
-		out[runID] = append(out[runID], &ev)
+		out[ev.RunID] = append(out[ev.RunID], &p)
 	}
 	return out
 }
@@ -135,9 +126,8 @@ func TestSweepFailsStaleRunsOnly(t *testing.T) {
 	if state, _, steps := runState(t, pool, "stuck-queued"); state != "running" || steps["reporter"] != "pending:" {
 		t.Fatalf("stuck-queued: %s %v, want started", state, steps)
 	}
-	var started int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE event_type = $1 AND attributes->>'run_id' = 'stuck-queued'`, events.RunStarted).Scan(&started); err != nil || started != 1 {
-		t.Fatalf("run-started events for stuck-queued: %d, %v", started, err)
+	if started := eventingtest.Count(t, pool, events.RunStarted, "stuck-queued"); started != 1 {
+		t.Fatalf("run-started events for stuck-queued: %d", started)
 	}
 	reason := "timed out: no step finished within 30m0s"
 	for id, step := range map[string]string{"stuck-running": "pmgen", "stuck-retry": "notifier"} {
@@ -165,10 +155,14 @@ func TestSweepFailsStaleRunsOnly(t *testing.T) {
 		}
 	}
 	// The events join the run's trace.
-	var tp string
-	if err := pool.QueryRow(ctx, `SELECT attributes->>'traceparent' FROM outbox WHERE attributes->>'run_id' = 'stuck-running'`).Scan(&tp); err != nil ||
-		!strings.HasPrefix(tp, "00-0123456789abcdef0123456789abcdef-") {
-		t.Fatalf("traceparent %q %v", tp, err)
+	joined := eventingtest.Events(t, pool, "", "stuck-running")
+	if len(joined) == 0 {
+		t.Fatal("no event of stuck-running")
+	}
+	for _, ev := range joined {
+		if !strings.HasPrefix(ev.TraceParent, "00-0123456789abcdef0123456789abcdef-") {
+			t.Fatalf("%s traceparent %q", ev.Type(), ev.TraceParent)
+		}
 	}
 	// A second sweep finds nothing.
 	if again, err := s.Sweep(ctx); err != nil || len(again) != 0 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	"github.com/cmmsflow/cmmsflow/scheduler"
@@ -101,11 +102,14 @@ func TestWatcherAlertsAndCatchesUpMissedTicks(t *testing.T) {
 	}; !reflect.DeepEqual(runs, want) {
 		t.Fatalf("runs %v, want %v", runs, want)
 	}
-	alerts := strs(t, pool, `SELECT attributes->>'run_id' FROM outbox WHERE event_type = $1 ORDER BY id`, events.ScheduleMissed)
+	var alerts []string
+	for _, ev := range eventingtest.Events(t, pool, events.ScheduleMissed, "") {
+		alerts = append(alerts, ev.RunID)
+	}
 	if len(alerts) != 4 || alerts[0] != "scheduled__2026-11-29T02:00:00+00:00" {
 		t.Fatalf("schedule-missed events %v, want 4 (ETL's first)", alerts)
 	}
-	if n := len(strs(t, pool, `SELECT attributes->>'run_id' FROM outbox WHERE event_type = $1`, events.RunStarted)); n != 2 {
+	if n := eventingtest.Count(t, pool, events.RunStarted, ""); n != 2 {
 		t.Fatalf("%d runs started, want 2", n)
 	}
 
