@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 )
@@ -36,17 +37,9 @@ func chain(next eventing.Next, mw ...eventing.Middleware) eventing.Next {
 // outboxTypes lists the event types in the outbox, in order.
 func outboxTypes(t *testing.T, in *eventing.Inbox) []string {
 	t.Helper()
-	rows, err := in.Pool.Query(context.Background(), `SELECT event_type FROM outbox ORDER BY id`)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
+	for _, ev := range eventingtest.Events(t, in.Pool, "", "") {
+		out = append(out, ev.Type())
 	}
 	return out
 }

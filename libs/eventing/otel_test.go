@@ -21,6 +21,7 @@ import (
 
 	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	"github.com/cmmsflow/cmmsflow/libs/pubsubtest"
@@ -172,9 +173,7 @@ func TestUntracedMessageGetsATrace(t *testing.T) {
 	}
 	ext := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	for _, m := range []eventing.Message{msg(nil), msg(map[string]string{"ce-traceparent": ext})} {
-		if out, err := h.router.Process(context.Background(), m); out != eventing.Handled || err != nil {
-			t.Fatalf("%s %v", out, err)
-		}
+		eventingtest.Deliver(t, h.router, m, eventing.Handled)
 	}
 	if len(seen) != 2 || len(seen[0]) != 32 || strings.Trim(seen[0], "0") == "" || seen[1] != "4bf92f3577b34da6a3ce929d0e0e4736" {
 		t.Fatalf("trace ids seen by the handler: %q", seen)
