@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -51,11 +50,7 @@ func runStarted(t *testing.T, runID, pipeline string, logical string, conf map[s
 		}
 		p.LogicalDate = timestamppb.New(at)
 	}
-	ev, err := eventing.New(events.RunStarted, events.Source(events.Control), runID, pipeline, "", p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ev.Message()
+	return eventingtest.Event(t, events.RunStarted, runID, pipeline, p).Message()
 }
 
 func seed(t *testing.T, pool *pgxpool.Pool) {
@@ -88,49 +83,20 @@ func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
 	return n
 }
 
-// outbox decodes the pending events of type eventType, oldest first.
-func outbox[T proto.Message](t *testing.T, pool *pgxpool.Pool, eventType string, newT func() T) []T {
-	t.Helper()
-	rows, err := pool.Query(context.Background(), `SELECT attributes, data FROM outbox WHERE event_type = $1 ORDER BY id`, eventType)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []T
-	var m eventing.Message
-	if _, err := pgx.ForEachRow(rows, []any{&m.Attributes, &m.Data}, func() error {
-		ev, err := eventing.FromMessage(m)
-		if err != nil {
-			return err
-		}
-		p := newT()
-		if err := ev.Decode(p); err != nil {
-			return err
-		}
-		out = append(out, p)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func generated(t *testing.T, pool *pgxpool.Pool) []*eventsv1.WorkOrdersGenerated {
-	return outbox(t, pool, events.WorkOrdersGenerated, func() *eventsv1.WorkOrdersGenerated { return &eventsv1.WorkOrdersGenerated{} })
+	t.Helper()
+	return eventingtest.Emitted(t, pool, events.WorkOrdersGenerated, "", func() *eventsv1.WorkOrdersGenerated { return &eventsv1.WorkOrdersGenerated{} })
 }
 
 func TestStepThroughRouter(t *testing.T) {
 	pool := pgtest.New(t)
 	seed(t, pool)
 	r := router(t, pool, "UTC")
-	ctx := context.Background()
 	msg := runStarted(t, "scheduled__2026-03-15T06:00:00+00:00", events.PreventiveMaintenance, "2026-03-15T06:00:00Z", nil)
 
 	// Delivered three times: handled once.
-	for i, want := range []eventing.Outcome{eventing.Handled, eventing.Duplicate, eventing.Duplicate} {
-		out, err := r.Process(ctx, msg)
-		if err != nil || out != want {
-			t.Fatalf("delivery %d: %s, %v; want %s", i, out, err, want)
-		}
+	for _, want := range []eventing.Outcome{eventing.Handled, eventing.Duplicate, eventing.Duplicate} {
+		eventingtest.Deliver(t, r, msg, want)
 	}
 	if n := count(t, pool, `SELECT count(*) FROM work_orders WHERE run_id = 'scheduled__2026-03-15T06:00:00+00:00'`); n != 3 {
 		t.Errorf("%d work orders, want 3 (P-1 due today, P-2 by meter, P-3 with a missed occurrence)", n)
@@ -148,23 +114,19 @@ func TestStepThroughRouter(t *testing.T) {
 	if !proto.Equal(gen[0], want) {
 		t.Errorf("workorders.generated %v, want %v", gen[0], want)
 	}
-	ok := outbox(t, pool, events.StepSucceeded, func() *eventsv1.StepSucceeded { return &eventsv1.StepSucceeded{} })
+	ok := eventingtest.Emitted(t, pool, events.StepSucceeded, "", func() *eventsv1.StepSucceeded { return &eventsv1.StepSucceeded{} })
 	if len(ok) != 1 || ok[0].GetStep() != events.Pmgen || ok[0].GetFigures()["created"] != 3 ||
 		ok[0].GetFigures()["created.truck"] != 2 || !strings.Contains(ok[0].GetSummary(), "3 work orders created") {
 		t.Errorf("step succeeded %v", ok)
 	}
 	// Emitted events carry the run.
-	var runID, pipeline string
-	if err := pool.QueryRow(ctx, `SELECT attributes->>'run_id', attributes->>'pipeline' FROM outbox WHERE event_type = $1`,
-		events.WorkOrdersGenerated).Scan(&runID, &pipeline); err != nil || runID != "scheduled__2026-03-15T06:00:00+00:00" || pipeline != events.PreventiveMaintenance {
-		t.Errorf("workorders.generated attributes: run %q pipeline %q (%v)", runID, pipeline, err)
+	if ev := eventingtest.Events(t, pool, events.WorkOrdersGenerated, "")[0]; ev.RunID != "scheduled__2026-03-15T06:00:00+00:00" || ev.Pipeline != events.PreventiveMaintenance {
+		t.Errorf("workorders.generated attributes: run %q pipeline %q", ev.RunID, ev.Pipeline)
 	}
 
 	// A second trigger the same day (a new event, a new run): nothing new.
 	second := runStarted(t, "manual__2026-03-15T09:12:00+00:00", events.PreventiveMaintenance, "2026-03-15T09:12:00Z", nil)
-	if out, err := r.Process(ctx, second); err != nil || out != eventing.Handled {
-		t.Fatalf("second run: %s, %v", out, err)
-	}
+	eventingtest.Deliver(t, r, second, eventing.Handled)
 	if n := count(t, pool, `SELECT count(*) FROM work_orders`); n != 3 {
 		t.Errorf("%d work orders after a second run the same day, want 3", n)
 	}
@@ -190,9 +152,7 @@ func TestTimeZoneEdge(t *testing.T) {
 				t.Fatal(err)
 			}
 			msg := runStarted(t, "run-1", events.PreventiveMaintenance, "2026-03-14T23:30:00Z", nil)
-			if out, err := router(t, pool, tt.zone).Process(context.Background(), msg); err != nil || out != eventing.Handled {
-				t.Fatalf("%s, %v", out, err)
-			}
+			eventingtest.Deliver(t, router(t, pool, tt.zone), msg, eventing.Handled)
 			gen := generated(t, pool)
 			if len(gen) != 1 || gen[0].GetAsOf() != tt.asOf || gen[0].GetCreated() != tt.created {
 				t.Errorf("workorders.generated %v, want as_of %s and %d created", gen, tt.asOf, tt.created)
@@ -205,9 +165,7 @@ func TestConfAsOf(t *testing.T) {
 	pool := pgtest.New(t)
 	seed(t, pool)
 	msg := runStarted(t, "run-1", events.PreventiveMaintenance, "2026-03-15T06:00:00Z", map[string]string{"as_of": "2026-01-15"})
-	if out, err := router(t, pool, "UTC").Process(context.Background(), msg); err != nil || out != eventing.Handled {
-		t.Fatalf("%s, %v", out, err)
-	}
+	eventingtest.Deliver(t, router(t, pool, "UTC"), msg, eventing.Handled)
 	// On Jan 15 only P-3 (due that day) and P-2 (by meter) are due.
 	if gen := generated(t, pool); len(gen) != 1 || gen[0].GetAsOf() != "2026-01-15" || gen[0].GetCreated() != 2 {
 		t.Errorf("workorders.generated %v, want as_of 2026-01-15 with 2 created", gen)
@@ -234,10 +192,7 @@ func TestBadRunsAreDeadLettered(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			pool := pgtest.New(t)
 			seed(t, pool)
-			out, err := router(t, pool, "UTC").Process(context.Background(), tt.msg(t))
-			if err != nil || out != eventing.DeadLettered {
-				t.Fatalf("%s, %v; want dead-lettered", out, err)
-			}
+			eventingtest.Deliver(t, router(t, pool, "UTC"), tt.msg(t), eventing.DeadLettered)
 			var reason string
 			if err := pool.QueryRow(context.Background(), `SELECT reason FROM dead_letters`).Scan(&reason); err != nil || !strings.Contains(reason, tt.reason) {
 				t.Errorf("dead letter reason %q (%v), want it to contain %q", reason, err, tt.reason)
@@ -245,7 +200,7 @@ func TestBadRunsAreDeadLettered(t *testing.T) {
 			if n := count(t, pool, `SELECT count(*) FROM work_orders`); n != 0 {
 				t.Errorf("%d work orders created", n)
 			}
-			if n := count(t, pool, `SELECT count(*) FROM outbox WHERE event_type = $1`, events.WorkOrdersGenerated); n != 0 {
+			if n := eventingtest.Count(t, pool, events.WorkOrdersGenerated, ""); n != 0 {
 				t.Errorf("workorders.generated emitted for a dead-lettered run")
 			}
 		})
@@ -312,9 +267,7 @@ func runBackend(t *testing.T, pool *pgxpool.Pool, url string) {
 	r := eventing.NewRouter(eventing.RouterConfig{Service: events.Pmgen, Pool: pool, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	h.Register(r, pool)
 	msg := runStarted(t, "run-1", events.PreventiveMaintenance, "2026-03-15T06:00:00Z", nil)
-	if out, err := r.Process(context.Background(), msg); err != nil || out != eventing.Handled {
-		t.Fatalf("%s, %v", out, err)
-	}
+	eventingtest.Deliver(t, r, msg, eventing.Handled)
 }
 
 // With PM_BACKEND_URL the step POSTs the work orders instead of inserting them.
@@ -384,9 +337,7 @@ func TestMappedModeWiring(t *testing.T) {
 	r := eventing.NewRouter(eventing.RouterConfig{Service: events.Pmgen, Pool: pool, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	h.Register(r, pool)
 	msg := runStarted(t, "run-1", events.PreventiveMaintenance, "2026-03-15T06:00:00Z", nil)
-	if out, err := r.Process(ctx, msg); err != nil || out != eventing.Handled {
-		t.Fatalf("%s, %v", out, err)
-	}
+	eventingtest.Deliver(t, r, msg, eventing.Handled)
 	if gen := generated(t, admin); len(gen) != 1 || gen[0].GetCreated() != 3 || len(keys) != 3 {
 		t.Errorf("workorders.generated %v, %d POSTed; want 3", gen, len(keys))
 	}
@@ -405,12 +356,9 @@ func TestRetriedRunCreatesNoSecondWorkOrder(t *testing.T) {
 	pool := pgtest.New(t)
 	seed(t, pool)
 	r := router(t, pool, "UTC")
-	ctx := context.Background()
 	const runID = "scheduled__2026-03-15T06:00:00+00:00"
 	msg := runStarted(t, runID, events.PreventiveMaintenance, "2026-03-15T06:00:00Z", nil)
-	if out, err := r.Process(ctx, msg); err != nil || out != eventing.Handled {
-		t.Fatalf("first attempt: %s, %v", out, err)
-	}
+	eventingtest.Deliver(t, r, msg, eventing.Handled)
 	ev, err := eventing.FromMessage(msg)
 	if err != nil {
 		t.Fatal(err)
@@ -419,9 +367,8 @@ func TestRetriedRunCreatesNoSecondWorkOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := r.Process(ctx, again.Message()); err != nil || out != eventing.Handled {
-		t.Fatalf("the retry's copy: %s, %v (want it performed, not a duplicate)", out, err)
-	}
+	// Performed again, not a duplicate.
+	eventingtest.Deliver(t, r, again.Message(), eventing.Handled)
 	if n := count(t, pool, `SELECT count(*) FROM work_orders`); n != 3 {
 		t.Errorf("%d work orders after the retry, want the first attempt's 3", n)
 	}
