@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -82,7 +81,6 @@ type fixture struct {
 	pool   *pgxpool.Pool
 	router *eventing.Router
 	count  func(sql string, args ...any) int
-	data   func(eventType string) []byte // the data of the event of that type in the outbox
 }
 
 // newFixture seeds a week's work order and returns a router with the step
@@ -118,13 +116,6 @@ func newFixture(t *testing.T, wrap func(reporter.Bucket) reporter.Bucket) (*fixt
 			t.Fatal(err)
 		}
 		return n
-	}, data: func(eventType string) []byte {
-		t.Helper()
-		var b []byte
-		if err := pool.QueryRow(ctx, `SELECT data FROM outbox WHERE event_type = $1`, eventType).Scan(&b); err != nil {
-			t.Fatal(err)
-		}
-		return b
 	}}
 	get := func(name string) []byte {
 		b, err := store.Get(ctx, name)
@@ -149,12 +140,8 @@ func newFixture(t *testing.T, wrap func(reporter.Bucket) reporter.Bucket) (*fixt
 
 func runStarted(t *testing.T, runID string, logical time.Time, conf map[string]string) eventing.Event {
 	t.Helper()
-	ev, err := eventing.New(events.RunStarted, events.Source(events.Control), runID, events.WeeklyKPIReport, "",
+	return eventingtest.Event(t, events.RunStarted, runID, events.WeeklyKPIReport,
 		&eventsv1.RunStarted{LogicalDate: timestamppb.New(logical), Conf: conf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ev
 }
 
 // Three deliveries of the same run-started: one report, one set of
@@ -162,20 +149,18 @@ func runStarted(t *testing.T, runID string, logical time.Time, conf map[string]s
 func TestStepIsIdempotent(t *testing.T) {
 	f, get, list := newFixture(t, nil)
 	ev := runStarted(t, "scheduled__2026-11-23T08:00:00+00:00", time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC), nil)
-	for i, want := range []eventing.Outcome{eventing.Handled, eventing.Duplicate, eventing.Duplicate} {
-		if got, err := f.router.Process(context.Background(), ev.Message()); got != want {
-			t.Fatalf("delivery %d: %s (%v), want %s", i+1, got, err, want)
-		}
+	for _, want := range []eventing.Outcome{eventing.Handled, eventing.Duplicate, eventing.Duplicate} {
+		eventingtest.Deliver(t, f.router, ev.Message(), want)
 	}
 	want := []string{"reports/2026-W47/kpis.csv", "reports/2026-W47/mtbf_by_type.png", "reports/2026-W47/report.html",
 		"reports/2026-W47/report.pdf", "reports/2026-W47/trend_12w.png", "reports/2026-W47/wo_status.png"}
 	if got := list(); !slices.Equal(got, want) {
 		t.Fatalf("objects %v,\nwant %v", got, want)
 	}
-	if n := f.count(`SELECT count(*) FROM outbox WHERE event_type = $1`, events.ReportGenerated); n != 1 {
+	if n := eventingtest.Count(t, f.pool, events.ReportGenerated, ""); n != 1 {
 		t.Fatalf("%d report.generated events, want 1", n)
 	}
-	if n := f.count(`SELECT count(*) FROM outbox WHERE event_type = $1`, events.StepSucceeded); n != 1 {
+	if n := eventingtest.Count(t, f.pool, events.StepSucceeded, ""); n != 1 {
 		t.Fatalf("%d step.succeeded events, want 1", n)
 	}
 	if n := f.count(`SELECT count(*) FROM reports WHERE iso_week = '2026-W47' AND pdf_uri = 'gs://test-bucket/reports/2026-W47/report.pdf'
@@ -189,8 +174,8 @@ func TestStepIsIdempotent(t *testing.T) {
 
 	// The event tells the notifier where everything is.
 	var gen eventsv1.ReportGenerated
-	if err := protojson.Unmarshal(f.data(events.ReportGenerated), &gen); err != nil {
-		t.Fatal(err)
+	if !eventingtest.Last(t, f.pool, events.ReportGenerated, &gen) {
+		t.Fatal("no report.generated")
 	}
 	if gen.IsoWeek != "2026-W47" || gen.Pdf.GetName() != "reports/2026-W47/report.pdf" || gen.Pdf.GetBytes() == 0 ||
 		gen.Html.GetContentType() != "text/html; charset=utf-8" || len(gen.Charts) != 3 || gen.Kpis["wo_opened"] != 1 {
@@ -200,9 +185,7 @@ func TestStepIsIdempotent(t *testing.T) {
 	// Another run for the same week (a manual regeneration) overwrites the
 	// same objects and the report's row.
 	again := runStarted(t, "manual__2026-11-24T10:00:00+00:00", time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC), map[string]string{"week": "2026-W47"})
-	if got, err := f.router.Process(context.Background(), again.Message()); got != eventing.Handled {
-		t.Fatalf("regeneration: %s %v", got, err)
-	}
+	eventingtest.Deliver(t, f.router, again.Message(), eventing.Handled)
 	if got := list(); !slices.Equal(got, want) {
 		t.Fatalf("after regeneration: objects %v", got)
 	}
@@ -216,13 +199,11 @@ func TestStepIsIdempotent(t *testing.T) {
 func TestBadWeekFailsTheStep(t *testing.T) {
 	f, _, list := newFixture(t, nil)
 	ev := runStarted(t, "manual__x", time.Now(), map[string]string{"week": "2026-W99"})
-	if got, err := f.router.Process(context.Background(), ev.Message()); got != eventing.DeadLettered {
-		t.Fatalf("%s %v", got, err)
-	}
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.DeadLettered)
 	if n := f.count(`SELECT count(*) FROM dead_letters WHERE consumer = 'reporter' AND reason LIKE '%conf week%'`); n != 1 {
 		t.Fatalf("%d dead letters", n)
 	}
-	if n := f.count(`SELECT count(*) FROM outbox WHERE event_type = $1`, events.StepFailed); n != 1 {
+	if n := eventingtest.Count(t, f.pool, events.StepFailed, ""); n != 1 {
 		t.Fatalf("%d step.failed", n)
 	}
 	if objs := list(); len(objs) != 0 {
@@ -234,14 +215,9 @@ func TestBadWeekFailsTheStep(t *testing.T) {
 // with the reason, nothing built.
 func TestAnotherPipelineIsRefused(t *testing.T) {
 	f, _, list := newFixture(t, nil)
-	ev, err := eventing.New(events.RunStarted, events.Source(events.Control), "run-1", events.PreventiveMaintenance, "",
+	ev := eventingtest.Event(t, events.RunStarted, "run-1", events.PreventiveMaintenance,
 		&eventsv1.RunStarted{LogicalDate: timestamppb.New(time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := f.router.Process(context.Background(), ev.Message()); got != eventing.DeadLettered {
-		t.Fatalf("%s %v", got, err)
-	}
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.DeadLettered)
 	if n := f.count(`SELECT count(*) FROM dead_letters WHERE reason LIKE '%reporter runs the weekly_kpi_report pipeline%'`); n != 1 {
 		t.Fatalf("%d dead letters with the reason", n)
 	}
@@ -277,11 +253,8 @@ func TestNoTransactionWhileUploading(t *testing.T) {
 	ev := runStarted(t, "scheduled__2026-11-23T08:00:00+00:00", time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC), nil)
 	longest := eventingtest.WatchTransactions(t, f.pool)
 	started := time.Now()
-	got, err := f.router.Process(context.Background(), ev.Message())
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Handled)
 	took, oldest := time.Since(started), longest()
-	if got != eventing.Handled {
-		t.Fatalf("%s %v", got, err)
-	}
 	if took < hold {
 		t.Fatalf("the step took %s, less than the upload's %s hold", took, hold)
 	}
@@ -293,7 +266,7 @@ func TestNoTransactionWhileUploading(t *testing.T) {
 	if n := f.count(`SELECT count(*) FROM reports WHERE iso_week = '2026-W47'`); n != 1 {
 		t.Fatalf("%d reports rows, want 1", n)
 	}
-	if n := f.count(`SELECT count(*) FROM outbox WHERE event_type = $1`, events.ReportGenerated); n != 1 {
+	if n := eventingtest.Count(t, f.pool, events.ReportGenerated, ""); n != 1 {
 		t.Fatalf("%d report.generated events, want 1", n)
 	}
 }
