@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/email"
@@ -16,11 +17,7 @@ const mlRun = "manual__2026-11-29T02:00:00+00:00"
 
 func modelDeployed(t *testing.T, p *eventsv1.ModelDeployed) eventing.Event {
 	t.Helper()
-	ev, err := eventing.New(events.ModelDeployed, events.Source(events.Deployer), mlRun, events.ETLMLTraining, "", p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ev
+	return eventingtest.Event(t, events.ModelDeployed, mlRun, events.ETLMLTraining, p)
 }
 
 func promoted() *eventsv1.ModelDeployed {
@@ -105,7 +102,7 @@ func TestModelDeployedEmailsAdminsOnce(t *testing.T) {
 	}
 
 	// The run's event published again under a new id sends nothing.
-	f.process(modelDeployed(t, promoted()), eventing.Handled)
+	eventingtest.Deliver(t, f.router, modelDeployed(t, promoted()).Message(), eventing.Handled)
 	if f.mail.count() != 1 || len(slack.received()) != 1 || len(generic.received()) != 1 {
 		t.Fatalf("a second event for the run sent again: %d emails, %d slack, %d generic",
 			f.mail.count(), len(slack.received()), len(generic.received()))
@@ -122,7 +119,7 @@ func TestModelDeployedKeptChampion(t *testing.T) {
 	p.ModelVersion = "v20261122-aaaaaaaaaa" // the champion, which scored the fleet
 	p.GateReason = "holdout ROC AUC 0.7900 < champion v20261122-aaaaaaaaaa's 0.8012 − margin 0.0050 on the same 480 rows"
 	p.Metrics["roc_auc"] = 0.79
-	f.process(modelDeployed(t, p), eventing.Handled)
+	eventingtest.Deliver(t, f.router, modelDeployed(t, p).Message(), eventing.Handled)
 	files := f.outboxFiles()
 	m, ok := files[email.FileName(mlRun+":email:admins:"+email.KindModelDeployed)]
 	if len(files) != 1 || !ok {
@@ -141,14 +138,11 @@ func TestModelDeployedKeptChampion(t *testing.T) {
 	// The first model of all: no champion, no endpoint (nothing deployed
 	// remotely), one asset, a metric missing.
 	run2 := "manual__2026-11-30T02:00:00+00:00"
-	ev, err := eventing.New(events.ModelDeployed, events.Source(events.Deployer), run2, events.ETLMLTraining, "",
+	ev := eventingtest.Event(t, events.ModelDeployed, run2, events.ETLMLTraining,
 		&eventsv1.ModelDeployed{ModelVersion: "v20261130-bbbbbbbbbb", Promoted: true, ScoredAssets: 1,
 			RiskLevels: map[string]int32{"high": 1}, Metrics: map[string]float64{"roc_auc": 0.9, "brier": 0.05},
 			GateReason: "no champion yet: the first model is promoted"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.process(ev, eventing.Handled)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Handled)
 	first := f.outboxFiles()[email.FileName(run2+":email:admins:"+email.KindModelDeployed)]
 	if first.subject != "[cmmsflow] Failure-risk model v20261130-bbbbbbbbbb: promoted — 1 asset scored" {
 		t.Errorf("subject %q", first.subject)
@@ -164,7 +158,7 @@ func TestModelDeployedWithoutVersionIsDeadLettered(t *testing.T) {
 	f := newFixture(t, options{})
 	p := promoted()
 	p.ModelVersion = ""
-	f.process(modelDeployed(t, p), eventing.DeadLettered)
+	eventingtest.Deliver(t, f.router, modelDeployed(t, p).Message(), eventing.DeadLettered)
 	if n := f.count(`SELECT count(*) FROM dead_letters WHERE consumer = 'notifier' AND reason LIKE '%without model_version%'`); n != 1 {
 		t.Fatalf("%d dead letters", n)
 	}

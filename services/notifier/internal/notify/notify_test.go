@@ -21,8 +21,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
@@ -223,33 +221,15 @@ func (f *fixture) seed() {
 	}
 }
 
-func event(t *testing.T, typ, run string, payload proto.Message) eventing.Event {
-	t.Helper()
-	ev, err := eventing.New(typ, events.Source(events.Pmgen), run, events.PreventiveMaintenance, "", payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ev
-}
-
 func generated(t *testing.T) eventing.Event {
-	return event(t, events.WorkOrdersGenerated, runID, &eventsv1.WorkOrdersGenerated{
+	return eventingtest.Event(t, events.WorkOrdersGenerated, runID, events.PreventiveMaintenance, &eventsv1.WorkOrdersGenerated{
 		AsOf: "2026-11-27", Created: 7, SkippedOpen: 2, Failed: 1, MissedOccurrences: 2,
 		CreatedByVehicleType: map[string]int32{"truck": 3, "van": 2, "bus": 2},
 	})
 }
 
 func stepFailed(t *testing.T, run, step, errText string, retrying bool) eventing.Event {
-	return event(t, events.StepFailed, run, &eventsv1.StepFailed{Step: step, Error: errText, Retrying: retrying})
-}
-
-// process delivers ev through the router, as a Pub/Sub redelivery would.
-func (f *fixture) process(ev eventing.Event, want eventing.Outcome) {
-	f.t.Helper()
-	got, err := f.router.Process(context.Background(), ev.Message())
-	if got != want {
-		f.t.Fatalf("outcome %s (%v), want %s", got, err, want)
-	}
+	return eventingtest.Event(t, events.StepFailed, run, events.PreventiveMaintenance, &eventsv1.StepFailed{Step: step, Error: errText, Retrying: retrying})
 }
 
 // push delivers ev over HTTP as a Pub/Sub push and returns the status.
@@ -326,19 +306,8 @@ func (f *fixture) row(key string) row {
 // succeeded returns the figures of every step-succeeded event notifier emitted.
 func (f *fixture) succeeded() []map[string]float64 {
 	f.t.Helper()
-	rs, err := f.pool.Query(context.Background(), `SELECT data FROM outbox WHERE event_type = $1 ORDER BY id`, events.StepSucceeded)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer rs.Close()
 	var out []map[string]float64
-	for rs.Next() {
-		var data []byte
-		_ = rs.Scan(&data)
-		var s eventsv1.StepSucceeded
-		if err := protojson.Unmarshal(data, &s); err != nil {
-			f.t.Fatal(err)
-		}
+	for _, s := range eventingtest.Emitted(f.t, f.pool, events.StepSucceeded, "", func() *eventsv1.StepSucceeded { return &eventsv1.StepSucceeded{} }) {
 		if s.Step != events.Notifier {
 			f.t.Fatalf("step %q", s.Step)
 		}
@@ -513,7 +482,7 @@ func TestWorkOrdersGeneratedNotifiesEveryoneOnce(t *testing.T) {
 
 	// The same run's event published again under a new id (a regenerated
 	// event) is handled, but every delivery already exists: nothing is sent.
-	f.process(generated(t), eventing.Handled)
+	eventingtest.Deliver(t, f.router, generated(t).Message(), eventing.Handled)
 	if f.mail.count() != 3 || len(f.outboxFiles()) != 3 || len(slack.received()) != 1 || len(generic.received()) != 1 {
 		t.Fatalf("a second event for the run sent again: %d emails, %d slack", f.mail.count(), len(slack.received()))
 	}
@@ -530,7 +499,7 @@ func TestMappedSourceWorkOrdersFoundThroughOccurrences(t *testing.T) {
 	f.exec(`INSERT INTO plan_occurrences (plan_id, due_date, wo_number, run_id)
 		SELECT row_number() OVER (ORDER BY wo_number), due_date, wo_number, run_id FROM work_orders`)
 	f.exec(`UPDATE work_orders SET run_id = NULL`)
-	f.process(generated(t), eventing.Handled)
+	eventingtest.Deliver(t, f.router, generated(t).Message(), eventing.Handled)
 	inbox := f.rows("channel = 'inbox'")
 	if len(inbox) != 3 {
 		t.Fatalf("%d inbox notifications, want 3 (Ann, Bob, Dee): %+v", len(inbox), inbox)
@@ -603,7 +572,7 @@ func TestFailingWebhookDoesNotBlockEmail(t *testing.T) {
 
 	// First delivery: every email goes out; slack fails for good, teams
 	// for now — the step is retried for teams alone.
-	f.process(ev, eventing.Retry)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Retry)
 	if f.mail.count() != 3 {
 		t.Fatalf("%d emails sent, want 3 despite the failing webhooks", f.mail.count())
 	}
@@ -615,13 +584,13 @@ func TestFailingWebhookDoesNotBlockEmail(t *testing.T) {
 	if teamsRow.Status != notify.StatusFailed || !strings.Contains(teamsRow.Error, "HTTP 503") {
 		t.Errorf("teams row %+v", teamsRow)
 	}
-	if n := f.count(`SELECT count(*) FROM outbox WHERE event_type = $1`, events.StepFailed); n != 1 {
+	if n := eventingtest.Count(t, f.pool, events.StepFailed, ""); n != 1 {
 		t.Errorf("%d step-failed (retrying) reports, want 1", n)
 	}
 
 	// Redelivery: teams goes out; slack is not retried; no email again.
-	f.process(ev, eventing.Handled)
-	f.process(ev, eventing.Duplicate)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Handled)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Duplicate)
 	if f.mail.count() != 3 || len(slack.received()) != 1 || len(teams.received()) != 2 {
 		t.Fatalf("after redelivery: %d emails, %d slack, %d teams posts; want 3, 1, 2",
 			f.mail.count(), len(slack.received()), len(teams.received()))
@@ -650,7 +619,7 @@ func TestSendGridRateLimitRetriesOnlyWhatIsUnsent(t *testing.T) {
 		return http.StatusAccepted
 	})
 	ev := generated(t)
-	f.process(ev, eventing.Retry)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Retry)
 	bobKey := runID + ":email:technician-" + fmt.Sprint(f.techs["T-BOB"]) + ":wo_digest"
 	if r := f.row(bobKey); r.Status != notify.StatusFailed || !strings.Contains(r.Error, "HTTP 429") || r.Attempts != 1 {
 		t.Fatalf("Bob's row after 429 %+v", r)
@@ -659,8 +628,8 @@ func TestSendGridRateLimitRetriesOnlyWhatIsUnsent(t *testing.T) {
 		t.Fatalf("%d emails sent in the first attempt, want 2", n)
 	}
 
-	f.process(ev, eventing.Handled)
-	f.process(ev, eventing.Duplicate)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Handled)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Duplicate)
 	reqs := f.sg.Requests()
 	if len(reqs) != 4 || len(f.sg.Malformed()) != 0 {
 		t.Fatalf("%d requests to SendGrid (%v rejected), want 4: three emails and Bob's retry", len(reqs), f.sg.Malformed())
@@ -699,8 +668,8 @@ func TestTemporaryFailuresStopAfterMaxAttempts(t *testing.T) {
 		return http.StatusAccepted
 	})
 	ev := generated(t)
-	f.process(ev, eventing.Retry)
-	f.process(ev, eventing.Handled) // second and last attempt: recorded as failed, step done
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Retry)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Handled) // second and last attempt: recorded as failed, step done
 	bob := f.rows("channel = 'email' AND recipient LIKE '%bob@%'")[0]
 	if bob.Status != notify.StatusFailed || !strings.HasPrefix(bob.Error, "gave up after 2 attempts: ") || bob.Attempts != 2 {
 		t.Fatalf("Bob's row %+v", bob)
@@ -722,7 +691,7 @@ func TestPermanentEmailFailureIsRecordedAndTheStepSucceeds(t *testing.T) {
 		}
 		return http.StatusAccepted
 	})
-	f.process(generated(t), eventing.Handled)
+	eventingtest.Deliver(t, f.router, generated(t).Message(), eventing.Handled)
 	failed := f.rows("status = 'failed'")
 	if len(failed) != 2 {
 		t.Fatalf("failed rows %+v, want Ann's (403) and Bob's (bad address)", failed)
@@ -744,7 +713,7 @@ func TestAbandonedClaimIsNotResent(t *testing.T) {
 	// whether the email went out is unknown.
 	f.exec(`INSERT INTO notifications (dedupe_key, run_id, channel, technician_id, recipient, subject, body, status, attempts, claimed_at)
 		VALUES ($1, $2, 'email', $3, 'ann@fleet.test', 's', 'b', 'sending', 1, now() - interval '1 hour')`, annKey, runID, f.techs["T-ANN"])
-	f.process(generated(t), eventing.Handled)
+	eventingtest.Deliver(t, f.router, generated(t).Message(), eventing.Handled)
 	if r := f.row(annKey); r.Status != notify.StatusFailed || r.Error != notify.ErrOutcomeUnknown {
 		t.Fatalf("Ann's row %+v", r)
 	}
@@ -769,20 +738,20 @@ func TestLiveClaimIsLeftToItsAttempt(t *testing.T) {
 	f.exec(`INSERT INTO notifications (dedupe_key, run_id, channel, technician_id, recipient, subject, body, status, attempts, claimed_at)
 		VALUES ($1, $2, 'email', $3, 'ann@fleet.test', 's', 'b', 'sending', 1, now() - interval '30 seconds')`, annKey, runID, f.techs["T-ANN"])
 	ev := generated(t)
-	f.process(ev, eventing.Leased)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Leased)
 	if r := f.row(annKey); r.Status != notify.StatusSending || r.Attempts != 1 {
 		t.Fatalf("Ann's row %+v, want still claimed", r)
 	}
 	if f.mail.count() != 2 || len(f.succeeded()) != 0 {
 		t.Fatalf("%d emails, %d step reports: want Bob's and the summary, no report", f.mail.count(), len(f.succeeded()))
 	}
-	if n := f.count(`SELECT count(*) FROM outbox WHERE event_type = $1`, events.StepFailed); n != 0 {
+	if n := eventingtest.Count(t, f.pool, events.StepFailed, ""); n != 0 {
 		t.Errorf("%d step-failed reports for a leased delivery, want 0", n)
 	}
 
 	// The claim's attempt has not recorded its outcome 50 s after claiming.
 	f.exec(`UPDATE notifications SET claimed_at = now() - interval '50 seconds' WHERE dedupe_key = $1`, annKey)
-	f.process(ev, eventing.Handled)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Handled)
 	if r := f.row(annKey); r.Status != notify.StatusFailed || r.Error != notify.ErrOutcomeUnknown {
 		t.Fatalf("Ann's row %+v, want swept as unknown", r)
 	}
@@ -803,7 +772,7 @@ func TestTimeoutHandsUnattemptedDeliveriesBack(t *testing.T) {
 		return ctx.Err()
 	}
 	ev := generated(t)
-	f.process(ev, eventing.Retry)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Retry)
 	if n := f.count(`SELECT count(*) FROM notifications WHERE channel = 'email' AND status = 'failed' AND retryable AND attempts = 1`); n != 1 {
 		t.Fatalf("%d timed-out emails recorded as retryable, want 1: %+v", n, f.rows("channel = 'email'"))
 	}
@@ -813,7 +782,7 @@ func TestTimeoutHandsUnattemptedDeliveriesBack(t *testing.T) {
 	f.mail.mu.Lock()
 	f.mail.block = nil
 	f.mail.mu.Unlock()
-	f.process(ev, eventing.Handled)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Handled)
 	if f.mail.count() != 3 || f.count(`SELECT count(*) FROM notifications WHERE status = 'sent'`) != 6 {
 		t.Fatalf("%d emails sent after the retry: %+v", f.mail.count(), f.rows("true"))
 	}
@@ -824,12 +793,12 @@ func TestAlertOncePerFailedRun(t *testing.T) {
 	f := newFixture(t, options{webhooks: "slack={slack}/alerts", hooks: map[string]*hookServer{"slack": slack}})
 
 	// A failure that will be retried is not alerted.
-	f.process(stepFailed(t, runID, events.Pmgen, "database is starting up", true), eventing.Handled)
+	eventingtest.Deliver(t, f.router, stepFailed(t, runID, events.Pmgen, "database is starting up", true).Message(), eventing.Handled)
 	if f.mail.count() != 0 || len(slack.received()) != 0 {
 		t.Fatalf("alert sent for a retrying failure")
 	}
 	// A final failure is, once, to the admins.
-	f.process(stepFailed(t, runID, events.Pmgen, "plan 42: interval_unit \"fortnights\" unknown", false), eventing.Handled)
+	eventingtest.Deliver(t, f.router, stepFailed(t, runID, events.Pmgen, "plan 42: interval_unit \"fortnights\" unknown", false).Message(), eventing.Handled)
 	files := f.outboxFiles()
 	alert, ok := files[email.FileName("alert:"+runID)]
 	if len(files) != 1 || !ok {
@@ -850,20 +819,20 @@ func TestAlertOncePerFailedRun(t *testing.T) {
 
 	// Another final failure report for the same run (another step, or the
 	// report redelivered under a new id) alerts nobody again.
-	f.process(stepFailed(t, runID, events.Notifier, "something else", false), eventing.Handled)
+	eventingtest.Deliver(t, f.router, stepFailed(t, runID, events.Notifier, "something else", false).Message(), eventing.Handled)
 	ev := stepFailed(t, runID, events.Pmgen, "again", false)
-	f.process(ev, eventing.Handled)
-	f.process(ev, eventing.Duplicate)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Handled)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Duplicate)
 	if f.mail.count() != 1 || len(slack.received()) != 1 {
 		t.Fatalf("%d alert emails, %d slack posts for one run, want 1 each", f.mail.count(), len(slack.received()))
 	}
 	// Another run's failure is alerted.
-	f.process(stepFailed(t, "scheduled__2026-11-28T06:00:00+00:00", events.Pmgen, "boom", false), eventing.Handled)
+	eventingtest.Deliver(t, f.router, stepFailed(t, "scheduled__2026-11-28T06:00:00+00:00", events.Pmgen, "boom", false).Message(), eventing.Handled)
 	if f.mail.count() != 2 {
 		t.Fatalf("%d alert emails for two failed runs, want 2", f.mail.count())
 	}
 	// An alert is not a step of its own: no step reports.
-	if n := f.count(`SELECT count(*) FROM outbox`); n != 0 {
+	if n := eventingtest.Count(t, f.pool, "", ""); n != 0 {
 		t.Fatalf("%d events emitted while alerting, want 0", n)
 	}
 }
@@ -888,7 +857,7 @@ func TestReconcileAlertsAlertsWhatNoEventDid(t *testing.T) {
 	f.exec(`INSERT INTO steps (run_id, step, position, state, error) VALUES
 		('lost', 'pmgen', 0, 'failed', 'plan 7: interval_unit "fortnights" unknown'),
 		('lost', 'notifier', 1, 'pending', '')`)
-	f.process(stepFailed(t, "alerted", events.Pmgen, "boom", false), eventing.Handled)
+	eventingtest.Deliver(t, f.router, stepFailed(t, "alerted", events.Pmgen, "boom", false).Message(), eventing.Handled)
 	if f.mail.count() != 1 {
 		t.Fatalf("%d emails before reconciling, want the one alert", f.mail.count())
 	}
@@ -908,7 +877,7 @@ func TestReconcileAlertsAlertsWhatNoEventDid(t *testing.T) {
 	if n, err := f.n.ReconcileAlerts(t.Context(), time.Minute); err != nil || n != 0 {
 		t.Fatalf("second reconcile alerted %d runs (%v)", n, err)
 	}
-	f.process(stepFailed(t, "lost", events.Pmgen, "late", false), eventing.Handled)
+	eventingtest.Deliver(t, f.router, stepFailed(t, "lost", events.Pmgen, "late", false).Message(), eventing.Handled)
 	if f.mail.count() != 2 || len(slack.received()) != 2 {
 		t.Fatalf("%d emails, %d slack posts after the late event, want 2 each", f.mail.count(), len(slack.received()))
 	}
@@ -938,9 +907,9 @@ func TestAlertRetriesWhenEmailIsDown(t *testing.T) {
 		return http.StatusAccepted
 	})
 	ev := stepFailed(t, runID, events.Pmgen, "boom", false)
-	f.process(ev, eventing.Retry)
-	f.process(ev, eventing.Handled)
-	f.process(ev, eventing.Duplicate)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Retry)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Handled)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Duplicate)
 	reqs := f.sg.Requests()
 	if len(reqs) != 2 || reqs[1].Key() != "alert:"+runID || !strings.Contains(reqs[1].Subject, "failed at step pmgen") {
 		t.Fatalf("requests %+v", reqs)
@@ -952,10 +921,7 @@ func TestUndecodablePayloadIsDeadLettered(t *testing.T) {
 	ev := generated(t)
 	m := ev.Message()
 	m.Data = []byte(`{"created":"many"}`)
-	got, _ := f.router.Process(context.Background(), m)
-	if got != eventing.DeadLettered {
-		t.Fatalf("outcome %s", got)
-	}
+	eventingtest.Deliver(t, f.router, m, eventing.DeadLettered)
 	if f.mail.count() != 0 || f.count(`SELECT count(*) FROM notifications`) != 0 {
 		t.Fatal("an undecodable event sent something")
 	}
@@ -968,13 +934,13 @@ func TestScheduleMissedAlertsOncePerTick(t *testing.T) {
 	f := newFixture(t, options{webhooks: "slack={slack}/alerts", hooks: map[string]*hookServer{"slack": slack}})
 	tick := time.Date(2026, 11, 28, 6, 0, 0, 0, time.UTC)
 	missed := func(tick time.Time, caughtUp bool) eventing.Event {
-		return event(t, events.ScheduleMissed, "scheduled__"+tick.Format("2006-01-02T15:04:05-07:00"),
+		return eventingtest.Event(t, events.ScheduleMissed, "scheduled__"+tick.Format("2006-01-02T15:04:05-07:00"), events.PreventiveMaintenance,
 			&eventsv1.ScheduleMissed{Tick: timestamppb.New(tick), CaughtUp: caughtUp})
 	}
 	ev := missed(tick, true)
-	f.process(ev, eventing.Handled)
-	f.process(ev, eventing.Duplicate)
-	f.process(missed(tick, true), eventing.Handled) // reported again under a new id
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Handled)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Duplicate)
+	eventingtest.Deliver(t, f.router, missed(tick, true).Message(), eventing.Handled) // reported again under a new id
 	files := f.outboxFiles()
 	key := "missed:preventive_maintenance:2026-11-28T06:00:00Z"
 	mail, ok := files[email.FileName(key)]
@@ -990,7 +956,7 @@ func TestScheduleMissedAlertsOncePerTick(t *testing.T) {
 	}
 	// Another tick is alerted too; without catchup the email says how to
 	// backfill it.
-	f.process(missed(tick.AddDate(0, 0, 1), false), eventing.Handled)
+	eventingtest.Deliver(t, f.router, missed(tick.AddDate(0, 0, 1), false).Message(), eventing.Handled)
 	next := f.outboxFiles()[email.FileName("missed:preventive_maintenance:2026-11-29T06:00:00Z")]
 	contains(t, "not caught up", next.text, "Not caught up", "cmmsflow backfill preventive_maintenance --from 2026-11-29 --to 2026-11-29")
 	if f.mail.count() != 2 || len(slack.received()) != 2 {
@@ -1014,7 +980,7 @@ func TestRetriedRunSendsOnlyWhatFailed(t *testing.T) {
 		return http.StatusAccepted
 	})
 	ev := generated(t)
-	f.process(ev, eventing.Retry) // Bob's email failed; the step would be retried
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Retry) // Bob's email failed; the step would be retried
 	inbox := f.count(`SELECT count(*) FROM notifications WHERE channel = 'inbox'`)
 	mu.Lock()
 	bobDown = false
@@ -1024,7 +990,7 @@ func TestRetriedRunSendsOnlyWhatFailed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.process(again, eventing.Handled)
+	eventingtest.Deliver(t, f.router, again.Message(), eventing.Handled)
 	sent := map[string]int{}
 	for _, r := range f.sg.Requests() {
 		sent[r.Key()]++
@@ -1060,8 +1026,8 @@ func TestRetriedRunRetriesWhatWasGivenUp(t *testing.T) {
 		return http.StatusAccepted
 	})
 	ev := generated(t)
-	f.process(ev, eventing.Retry)
-	f.process(ev, eventing.Handled) // Bob given up after 2 attempts; the step succeeded
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Retry)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Handled) // Bob given up after 2 attempts; the step succeeded
 	bobKey := runID + ":email:technician-" + fmt.Sprint(f.techs["T-BOB"]) + ":wo_digest"
 	if r := f.row(bobKey); r.Status != notify.StatusFailed || !strings.HasPrefix(r.Error, "gave up after 2 attempts") {
 		t.Fatalf("Bob's row %+v", r)
@@ -1074,7 +1040,7 @@ func TestRetriedRunRetriesWhatWasGivenUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.process(again, eventing.Handled)
+	eventingtest.Deliver(t, f.router, again.Message(), eventing.Handled)
 	if r := f.row(bobKey); r.Status != notify.StatusSent || r.Attempts != 1 || r.Error != "" {
 		t.Fatalf("Bob's row after the retry %+v", r)
 	}
@@ -1102,13 +1068,13 @@ func TestRetriedRunFailingAgainIsAlertedAgain(t *testing.T) {
 	f.exec(`INSERT INTO runs (run_id, pipeline, state, source, logical_date, started_at, ended_at, error) VALUES
 		($1, 'preventive_maintenance', 'failed', 'manual', now(), now() - interval '1 hour', now() - interval '50 minutes', 'pmgen: boom'),
 		('lost', 'preventive_maintenance', 'failed', 'manual', now(), now() - interval '1 hour', now() - interval '50 minutes', 'pmgen: boom')`, runID)
-	f.process(stepFailed(t, runID, events.Pmgen, "boom", false), eventing.Handled)
-	f.process(stepFailed(t, "lost", events.Pmgen, "boom", false), eventing.Handled)
+	eventingtest.Deliver(t, f.router, stepFailed(t, runID, events.Pmgen, "boom", false).Message(), eventing.Handled)
+	eventingtest.Deliver(t, f.router, stepFailed(t, "lost", events.Pmgen, "boom", false).Message(), eventing.Handled)
 	// The first alerts went out when the runs failed; both were retried (as
 	// RetryRun leaves them) and failed again.
 	f.exec(`UPDATE notifications SET created_at = now() - interval '50 minutes'`)
 	f.exec(`UPDATE runs SET retries = 1, started_at = now() - interval '10 minutes', ended_at = now() - interval '5 minutes'`)
-	f.process(stepFailed(t, runID, events.Pmgen, "boom again", false), eventing.Handled)
+	eventingtest.Deliver(t, f.router, stepFailed(t, runID, events.Pmgen, "boom again", false).Message(), eventing.Handled)
 	if f.mail.count() != 3 || f.row("alert:"+runID+":retry-1").Status != notify.StatusSent {
 		t.Fatalf("%d alert emails, want the first failures' and the retry's", f.mail.count())
 	}
@@ -1118,7 +1084,7 @@ func TestRetriedRunFailingAgainIsAlertedAgain(t *testing.T) {
 	if r := f.row("alert:lost:retry-1"); r.Status != notify.StatusSent || f.mail.count() != 4 {
 		t.Fatalf("%d emails; the reconciled alert %+v", f.mail.count(), r)
 	}
-	f.process(stepFailed(t, runID, events.Pmgen, "late report of the same failure", false), eventing.Handled)
+	eventingtest.Deliver(t, f.router, stepFailed(t, runID, events.Pmgen, "late report of the same failure", false).Message(), eventing.Handled)
 	if n, err := f.n.ReconcileAlerts(t.Context(), time.Minute); err != nil || n != 0 || f.mail.count() != 4 {
 		t.Fatalf("again: reconciled %d (%v), %d emails; want nothing more", n, err, f.mail.count())
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/objstoretest"
@@ -94,7 +95,7 @@ func (f *reportFixture) event() eventing.Event {
 	obj := func(name, ctype string, n int) *eventsv1.StoredObject {
 		return &eventsv1.StoredObject{Name: name, Uri: f.store.URI(name), Bytes: int64(n), ContentType: ctype}
 	}
-	ev, err := eventing.New(events.ReportGenerated, events.Source(events.Reporter), reportRun, events.WeeklyKPIReport, "",
+	return eventingtest.Event(f.t, events.ReportGenerated, reportRun, events.WeeklyKPIReport,
 		&eventsv1.ReportGenerated{
 			IsoWeek: "2026-W47",
 			Pdf:     obj("reports/2026-W47/report.pdf", "application/pdf", len(f.pdf)),
@@ -102,17 +103,6 @@ func (f *reportFixture) event() eventing.Event {
 			Csv:     obj("reports/2026-W47/kpis.csv", "text/csv", 10),
 			Kpis:    map[string]float64{"wo_opened": 41, "mttr_hours": 4.25, "pm_compliance_pct": 84},
 		})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return ev
-}
-
-func (f *reportFixture) process(ev eventing.Event, want eventing.Outcome) {
-	f.t.Helper()
-	if got, err := f.router.Process(context.Background(), ev.Message()); got != want {
-		f.t.Fatalf("outcome %s (%v), want %s", got, err, want)
-	}
 }
 
 // part is one leaf of a MIME message, decoded.
@@ -194,11 +184,11 @@ func (f *reportFixture) count(sql string, args ...any) int {
 func TestReportEmailedWithPDFOnce(t *testing.T) {
 	f := newReportFixture(t, email.MaxMessageBytes, "")
 	ev := f.event()
-	f.process(ev, eventing.Handled)
-	f.process(ev, eventing.Duplicate)
-	f.process(ev, eventing.Duplicate)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Handled)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Duplicate)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Duplicate)
 	// The same report republished (a new event id) for the same run.
-	f.process(f.event(), eventing.Handled)
+	eventingtest.Deliver(t, f.router, f.event().Message(), eventing.Handled)
 
 	files := f.emails()
 	if len(files) != 1 {
@@ -239,8 +229,13 @@ func TestReportEmailedWithPDFOnce(t *testing.T) {
 	if n := f.count(`SELECT count(*) FROM notifications WHERE run_id = $1 AND kind = 'weekly_report' AND status = 'sent' AND error = ''`, reportRun); n != 1 {
 		t.Fatalf("%d sent report notifications", n)
 	}
-	if n := f.count(`SELECT count(*) FROM outbox WHERE event_type = $1 AND convert_from(data, 'UTF8')::jsonb -> 'figures' ->> 'emails_sent' = '1'`,
-		events.StepSucceeded); n != 2 {
+	n := 0
+	for _, s := range eventingtest.Emitted(t, f.pool, events.StepSucceeded, "", func() *eventsv1.StepSucceeded { return &eventsv1.StepSucceeded{} }) {
+		if s.GetFigures()["emails_sent"] == 1 {
+			n++
+		}
+	}
+	if n != 2 {
 		t.Fatalf("%d step.succeeded with one email sent, want 2 (one per handled event)", n)
 	}
 }
@@ -255,7 +250,7 @@ func TestReportTooLargeSendsLink(t *testing.T) {
 	} {
 		t.Run(tt.link, func(t *testing.T) {
 			f := newReportFixture(t, 1000, tt.base)
-			f.process(f.event(), eventing.Handled)
+			eventingtest.Deliver(t, f.router, f.event().Message(), eventing.Handled)
 			files := f.emails()
 			if len(files) != 1 {
 				t.Fatalf("%d emails", len(files))
@@ -288,14 +283,11 @@ func TestReportTooLargeSendsLink(t *testing.T) {
 // failed.
 func TestReportMissingFileFailsTheStep(t *testing.T) {
 	f := newReportFixture(t, email.MaxMessageBytes, "")
-	ev, err := eventing.New(events.ReportGenerated, events.Source(events.Reporter), reportRun, events.WeeklyKPIReport, "",
+	ev := eventingtest.Event(t, events.ReportGenerated, reportRun, events.WeeklyKPIReport,
 		&eventsv1.ReportGenerated{IsoWeek: "2026-W48",
 			Pdf:  &eventsv1.StoredObject{Name: "reports/2026-W48/report.pdf"},
 			Html: &eventsv1.StoredObject{Name: "reports/2026-W48/report.html"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.process(ev, eventing.DeadLettered)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.DeadLettered)
 	if n := f.count(`SELECT count(*) FROM dead_letters WHERE consumer = 'notifier' AND reason LIKE '%report file missing%'`); n != 1 {
 		t.Fatalf("%d dead letters", n)
 	}

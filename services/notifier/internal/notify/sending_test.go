@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/email/sendgridtest"
 )
@@ -39,7 +40,7 @@ func TestNoTransactionOpenWhileSending(t *testing.T) {
 		stop, longest := make(chan struct{}), make(chan time.Duration, 1)
 		go func() { longest <- f.sampleTransactions(stop) }()
 		started := time.Now()
-		f.process(ev, eventing.Handled)
+		eventingtest.Deliver(t, f.router, ev.Message(), eventing.Handled)
 		took := time.Since(started)
 		close(stop)
 		l := <-longest
