@@ -43,8 +43,10 @@ const airflowPrefix = "/api/v1"
 // airflowRoute is an Airflow operation compat serves and its handler.
 type airflowRoute struct {
 	method, path string // path is relative to airflowPrefix, as in the contract
-	handle       func(*Server, http.ResponseWriter, *http.Request)
-	public       bool // served without credentials (monitoring)
+	// auth is the ControlService method whose rule authorizes a caller; ""
+	// for a public route, served without credentials (monitoring).
+	auth   string
+	handle handler
 }
 
 // airflowTable is the one list of the Airflow operations compat serves: the
@@ -52,26 +54,26 @@ type airflowRoute struct {
 // (testdata/airflow-v1.yaml). A row added here must be cut into the contract
 // again (go run ./services/control/cmd/airflowcontract).
 var airflowTable = []airflowRoute{
-	{"GET", "/dags", (*Server).getDags, false},
-	{"GET", "/dags/{dag_id}", (*Server).getDag, false},
-	{"PATCH", "/dags/{dag_id}", (*Server).patchDag, false},
-	{"GET", "/dags/{dag_id}/dagRuns", (*Server).getDagRuns, false},
-	{"POST", "/dags/{dag_id}/dagRuns", (*Server).postDagRun, false},
-	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}", (*Server).getDagRun, false},
-	{"PATCH", "/dags/{dag_id}/dagRuns/{dag_run_id}", (*Server).patchDagRun, false},
-	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", (*Server).getTaskInstances, false},
-	{"PATCH", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", (*Server).patchTaskInstance, false},
-	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}", (*Server).getLog, false},
-	{"POST", "/dags/{dag_id}/clearTaskInstances", (*Server).postClearTaskInstances, false},
-	{"POST", "/dags/{dag_id}/dagRuns/{dag_run_id}/clear", (*Server).postClearDagRun, false},
-	{"GET", "/health", (*Server).getHealth, true},
-	{"GET", "/version", (*Server).getVersion, true},
+	{"GET", "/dags", methodRead, (*Server).getDags},
+	{"GET", "/dags/{dag_id}", methodRead, (*Server).getDag},
+	{"PATCH", "/dags/{dag_id}", methodPause, (*Server).patchDag},
+	{"GET", "/dags/{dag_id}/dagRuns", methodRead, (*Server).getDagRuns},
+	{"POST", "/dags/{dag_id}/dagRuns", methodTrigger, (*Server).postDagRun},
+	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}", methodRead, (*Server).getDagRun},
+	{"PATCH", "/dags/{dag_id}/dagRuns/{dag_run_id}", methodSetRunState, (*Server).patchDagRun},
+	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", methodRead, (*Server).getTaskInstances},
+	{"PATCH", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", methodSetStepState, (*Server).patchTaskInstance},
+	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}", methodRead, (*Server).getLog},
+	{"POST", "/dags/{dag_id}/clearTaskInstances", methodRetry, (*Server).postClearTaskInstances},
+	{"POST", "/dags/{dag_id}/dagRuns/{dag_run_id}/clear", methodRetry, (*Server).postClearDagRun},
+	{"GET", "/health", "", (*Server).getHealth},
+	{"GET", "/version", "", (*Server).getVersion},
 }
 
 // publicRoute reports whether r is for a route served without credentials.
 func publicRoute(r *http.Request) bool {
 	for _, rt := range airflowTable {
-		if rt.public && r.Method == rt.method && r.URL.Path == airflowPrefix+rt.path {
+		if rt.auth == "" && r.Method == rt.method && r.URL.Path == airflowPrefix+rt.path {
 			return true
 		}
 	}
@@ -90,9 +92,7 @@ func AirflowOperations() []airflowspec.Operation {
 
 func (s *Server) airflowRoutes(mux *http.ServeMux) {
 	for _, r := range airflowTable {
-		mux.HandleFunc(r.method+" "+airflowPrefix+r.path, func(w http.ResponseWriter, req *http.Request) {
-			r.handle(s, w, req)
-		})
+		mux.HandleFunc(r.method+" "+airflowPrefix+r.path, s.serve(r.auth, r.handle, writeProblemFor))
 	}
 	mux.HandleFunc(airflowPrefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "no route "+r.Method+" "+r.URL.Path)
@@ -310,32 +310,24 @@ func parseTime(name, v string) (time.Time, error) {
 
 // ---- DAGs ----
 
-func (s *Server) getDags(w http.ResponseWriter, r *http.Request) {
-	ctx, err := s.authorize(r, methodRead)
-	if err != nil {
-		writeProblemFor(w, err)
-		return
-	}
+func (s *Server) getDags(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	limit, offset, err := paging(r)
 	if err != nil {
-		writeProblemFor(w, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	var paused *bool
 	if v := q.Get("paused"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			writeProblemFor(w, badRequest("paused: must be true or false"))
-			return
+			return badRequest("paused: must be true or false")
 		}
 		paused = &b
 	}
 	if v := q.Get("only_active"); v != "" {
 		// Every registered pipeline is active: the filter keeps them all.
 		if _, err := strconv.ParseBool(v); err != nil {
-			writeProblemFor(w, badRequest("only_active: must be true or false"))
-			return
+			return badRequest("only_active: must be true or false")
 		}
 	}
 	desc := false
@@ -344,16 +336,14 @@ func (s *Server) getDags(w http.ResponseWriter, r *http.Request) {
 	case "-dag_id":
 		desc = true
 	default:
-		writeProblemFor(w, badRequest("order_by: only dag_id and -dag_id are supported"))
-		return
+		return badRequest("order_by: only dag_id and -dag_id are supported")
 	}
 	resp, err := call(ctx, s, controlv1.ControlService_ListPipelines_FullMethodName,
 		func(ctx context.Context) (*controlv1.ListPipelinesResponse, error) {
 			return s.api.ListPipelines(ctx, &controlv1.ListPipelinesRequest{})
 		})
 	if err != nil {
-		writeProblemFor(w, err)
-		return
+		return err
 	}
 	pattern := strings.ToLower(q.Get("dag_id_pattern"))
 	tags := listValues(r, "tags")
@@ -380,25 +370,21 @@ func (s *Server) getDags(w http.ResponseWriter, r *http.Request) {
 		return strings.Compare(a.DagID, b.DagID)
 	})
 	writeJSON(w, http.StatusOK, dagCollection{Dags: page(dags, limit, offset), TotalEntries: len(dags)})
+	return nil
 }
 
-func (s *Server) getDag(w http.ResponseWriter, r *http.Request) {
-	ctx, err := s.authorize(r, methodRead)
-	if err != nil {
-		writeProblemFor(w, err)
-		return
-	}
+func (s *Server) getDag(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	p, err := s.pipeline(ctx, r.PathValue("dag_id"))
 	if err != nil {
-		writeProblemFor(w, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, toDAG(p))
+	return nil
 }
 
 func (s *Server) pipeline(ctx context.Context, id string) (*controlv1.Pipeline, error) {
-	if _, ok := events.LookupPipeline(id); !ok {
-		return nil, dagNotFound(id)
+	if _, err := lookupDAG(id); err != nil {
+		return nil, err
 	}
 	return call(ctx, s, controlv1.ControlService_GetPipeline_FullMethodName,
 		func(ctx context.Context) (*controlv1.Pipeline, error) {
@@ -415,37 +401,56 @@ func canonicalID(id string) string {
 	return id
 }
 
+// lookupDAG is the registered pipeline id names (NotFound: none).
+func lookupDAG(id string) (events.Pipeline, error) {
+	pl, ok := events.LookupPipeline(id)
+	if !ok {
+		return pl, dagNotFound(id)
+	}
+	return pl, nil
+}
+
+// dagWithBody is the pipeline the path's dag_id names, then the request's
+// JSON body read into body.
+func dagWithBody(r *http.Request, body any) (events.Pipeline, error) {
+	pl, err := lookupDAG(r.PathValue("dag_id"))
+	if err != nil {
+		return pl, err
+	}
+	return pl, decodeBody(r, body)
+}
+
+// runWithBody reads the request's JSON body into body, then gets the DAG run
+// the path's dag_id and dag_run_id name.
+func (s *Server) runWithBody(ctx context.Context, r *http.Request, body any) (*controlv1.Run, error) {
+	if err := decodeBody(r, body); err != nil {
+		return nil, err
+	}
+	return s.run(ctx, r.PathValue("dag_id"), r.PathValue("dag_run_id"))
+}
+
 func dagNotFound(id string) error {
 	return status.Errorf(codes.NotFound, "DAG with dag_id: '%s' not found", id)
 }
 
-func (s *Server) patchDag(w http.ResponseWriter, r *http.Request) {
-	ctx, err := s.authorize(r, methodPause)
-	if err != nil {
-		writeProblemFor(w, err)
-		return
-	}
+func (s *Server) patchDag(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("dag_id")
 	for _, f := range listValues(r, "update_mask") {
 		if f != "is_paused" {
-			writeProblemFor(w, badRequest("update_mask: only `is_paused` can be updated, not %q", f))
-			return
+			return badRequest("update_mask: only `is_paused` can be updated, not %q", f)
 		}
 	}
 	var body struct {
 		IsPaused *bool `json:"is_paused"`
 	}
 	if err := decodeBody(r, &body); err != nil {
-		writeProblemFor(w, err)
-		return
+		return err
 	}
 	if body.IsPaused == nil {
-		writeProblemFor(w, badRequest("is_paused: required"))
-		return
+		return badRequest("is_paused: required")
 	}
-	if _, ok := events.LookupPipeline(id); !ok {
-		writeProblemFor(w, dagNotFound(id))
-		return
+	if _, err := lookupDAG(id); err != nil {
+		return err
 	}
 	method := methodUnpause
 	if *body.IsPaused {
@@ -458,10 +463,10 @@ func (s *Server) patchDag(w http.ResponseWriter, r *http.Request) {
 		return s.api.UnpausePipeline(ctx, &controlv1.UnpausePipelineRequest{Pipeline: id})
 	})
 	if err != nil {
-		writeProblemFor(w, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, toDAG(p))
+	return nil
 }
 
 func decodeBody(r *http.Request, dst any) error { return decode(r, dst, false) }
@@ -507,37 +512,29 @@ var runBounds = []struct {
 // getDagRuns lists a DAG's runs (dag_id ~: every DAG's), newest first by
 // default, with offset paging and the total. An unknown DAG has no runs (the
 // contract has no 404 here).
-func (s *Server) getDagRuns(w http.ResponseWriter, r *http.Request) {
-	ctx, err := s.authorize(r, methodRead)
-	if err != nil {
-		writeProblemFor(w, err)
-		return
-	}
+func (s *Server) getDagRuns(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	limit, offset, err := paging(r)
 	if err != nil {
-		writeProblemFor(w, err)
-		return
+		return err
 	}
 	f, order, err := dagRunsQuery(r)
 	if err != nil {
-		writeProblemFor(w, err)
-		return
+		return err
 	}
 	total, err := runstore.Count(ctx, s.pool, f)
 	if err != nil {
-		writeProblemFor(w, s.internal(ctx, "count runs", err))
-		return
+		return s.internal(ctx, "count runs", err)
 	}
 	runs, err := runstore.List(ctx, s.pool, f, order, runstore.Page{Limit: limit, Offset: offset})
 	if err != nil {
-		writeProblemFor(w, s.internal(ctx, "list runs", err))
-		return
+		return s.internal(ctx, "list runs", err)
 	}
 	out := dagRunCollection{DagRuns: make([]dagRunJSON, len(runs)), TotalEntries: total}
 	for i, run := range runs {
 		out.DagRuns[i] = toDAGRun(run)
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // dagRunsQuery reads a DAG runs list's filters and order_by.
@@ -593,42 +590,30 @@ func (s *Server) run(ctx context.Context, dagID, runID string) (*controlv1.Run, 
 	return run, err
 }
 
-func (s *Server) getDagRun(w http.ResponseWriter, r *http.Request) {
-	ctx, err := s.authorize(r, methodRead)
-	if err != nil {
-		writeProblemFor(w, err)
-		return
-	}
+func (s *Server) getDagRun(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	run, err := s.run(ctx, r.PathValue("dag_id"), r.PathValue("dag_run_id"))
 	if err != nil {
-		writeProblemFor(w, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, toDAGRun(run))
+	return nil
 }
 
 // getTaskInstances lists a run's steps in chain order. An unknown DAG or run
 // has none (the contract has no 404 here).
-func (s *Server) getTaskInstances(w http.ResponseWriter, r *http.Request) {
-	ctx, err := s.authorize(r, methodRead)
-	if err != nil {
-		writeProblemFor(w, err)
-		return
-	}
+func (s *Server) getTaskInstances(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	limit, offset, err := paging(r)
 	if err != nil {
-		writeProblemFor(w, err)
-		return
+		return err
 	}
 	out := taskInstanceCollection{TaskInstances: []taskInstanceJSON{}}
 	run, err := s.run(ctx, r.PathValue("dag_id"), r.PathValue("dag_run_id"))
 	if status.Code(err) == codes.NotFound {
 		writeJSON(w, http.StatusOK, out)
-		return
+		return nil
 	}
 	if err != nil {
-		writeProblemFor(w, err)
-		return
+		return err
 	}
 	states := listValues(r, "state")
 	var tis []taskInstanceJSON
@@ -647,6 +632,7 @@ func (s *Server) getTaskInstances(w http.ResponseWriter, r *http.Request) {
 	}
 	out.TaskInstances, out.TotalEntries = page(tis, limit, offset), len(tis)
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // ---- trigger ----
@@ -669,28 +655,18 @@ var runIDRE = regexp.MustCompile(`^[A-Za-z0-9_.~:+-]{1,250}$`)
 // either, the run is inserted here with the same queued row and the same
 // pipeline.triggered event through the outbox, named dag_run_id or
 // manual__<logical_date>; a taken name is 409.
-func (s *Server) postDagRun(w http.ResponseWriter, r *http.Request) {
-	ctx, err := s.authorize(r, methodTrigger)
-	if err != nil {
-		writeProblemFor(w, err)
-		return
-	}
-	pl, ok := events.LookupPipeline(r.PathValue("dag_id"))
-	if !ok {
-		writeProblemFor(w, dagNotFound(r.PathValue("dag_id")))
-		return
-	}
+func (s *Server) postDagRun(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	var body triggerBody
-	if err := decodeBody(r, &body); err != nil {
-		writeProblemFor(w, err)
-		return
+	pl, err := dagWithBody(r, &body)
+	if err != nil {
+		return err
 	}
 	run, err := s.trigger(ctx, pl, body)
 	if err != nil {
-		writeProblemFor(w, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, toDAGRun(run))
+	return nil
 }
 
 // trigger queues a run of pl as postDagRun describes.

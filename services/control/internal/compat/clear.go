@@ -79,28 +79,17 @@ func (b clearTaskInstancesBody) unsupported() error {
 // of those the failed and upstream_failed ones unless only_failed is false.
 // They must be a task and the tasks after it that have run; tasks after it
 // that never ran are cleared with it.
-func (s *Server) postClearTaskInstances(w http.ResponseWriter, r *http.Request) {
-	ctx, err := s.authorize(r, methodRetry)
-	if err != nil {
-		writeProblemFor(w, err)
-		return
-	}
-	dagID := r.PathValue("dag_id")
-	if _, ok := events.LookupPipeline(dagID); !ok {
-		writeProblemFor(w, dagNotFound(dagID))
-		return
-	}
+func (s *Server) postClearTaskInstances(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	var body clearTaskInstancesBody
-	if err := decodeBody(r, &body); err != nil {
-		writeProblemFor(w, err)
-		return
+	if _, err := dagWithBody(r, &body); err != nil {
+		return err
 	}
-	refs, err := s.clearTaskInstances(ctx, dagID, body)
+	refs, err := s.clearTaskInstances(ctx, r.PathValue("dag_id"), body)
 	if err != nil {
-		writeProblemFor(w, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, refs)
+	return nil
 }
 
 func (s *Server) clearTaskInstances(ctx context.Context, dagID string, body clearTaskInstancesBody) (taskInstanceReferenceCollection, error) {
@@ -195,21 +184,11 @@ type clearDagRunBody struct {
 // postClearDagRun clears every task of a DAG run, as Airflow does: the run
 // goes again from its first task. A dry run answers the run's task
 // instances as they are (the ones that would be cleared), else the DAG run.
-func (s *Server) postClearDagRun(w http.ResponseWriter, r *http.Request) {
-	ctx, err := s.authorize(r, methodRetry)
-	if err != nil {
-		writeProblemFor(w, err)
-		return
-	}
+func (s *Server) postClearDagRun(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	var body clearDagRunBody
-	if err := decodeBody(r, &body); err != nil {
-		writeProblemFor(w, err)
-		return
-	}
-	run, err := s.run(ctx, r.PathValue("dag_id"), r.PathValue("dag_run_id"))
+	run, err := s.runWithBody(ctx, r, &body)
 	if err != nil {
-		writeProblemFor(w, err)
-		return
+		return err
 	}
 	first := ""
 	if pl, ok := events.LookupPipeline(run.GetPipeline()); ok {
@@ -218,18 +197,18 @@ func (s *Server) postClearDagRun(w http.ResponseWriter, r *http.Request) {
 	dry := flag(body.DryRun, true)
 	after, err := s.retry(ctx, run.GetRunId(), first, dry)
 	if err != nil {
-		writeProblemFor(w, err)
-		return
+		return err
 	}
 	if !dry {
 		writeJSON(w, http.StatusOK, toDAGRun(after))
-		return
+		return nil
 	}
 	out := taskInstanceCollection{TaskInstances: []taskInstanceJSON{}, TotalEntries: len(run.GetSteps())}
 	for _, st := range run.GetSteps() {
 		out.TaskInstances = append(out.TaskInstances, toTaskInstance(run, st))
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // retry is the ControlService's RetryRun.

@@ -113,6 +113,31 @@ func (s *Server) authorize(r *http.Request, method string) (context.Context, err
 	return s.guard.CheckBearerOrBasic(ctx, method, r.Header.Get("Authorization"))
 }
 
+// handler is a route's work after the prologue that serve does once for all
+// routes: ctx carries the authorized caller. An error it returns (before it
+// writes anything) is answered in the route's error shape.
+type handler func(s *Server, ctx context.Context, w http.ResponseWriter, r *http.Request) error
+
+// serve is the prologue and the error answer every route shares: it
+// authorizes r against auth's rule (a public route, auth "", goes without),
+// runs h with the caller's context, and answers the refusal or h's error with
+// fail (writeProblemFor or writeComposerError).
+func (s *Server) serve(auth string, h handler, fail func(http.ResponseWriter, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if auth != "" {
+			var err error
+			if ctx, err = s.authorize(r, auth); err != nil {
+				fail(w, err)
+				return
+			}
+		}
+		if err := h(s, ctx, w, r); err != nil {
+			fail(w, err)
+		}
+	}
+}
+
 // call runs a ControlService method through the API's error mapping, so the
 // error is a gRPC status exactly as a gRPC or gateway caller would get it.
 func call[T any](ctx context.Context, s *Server, method string, fn func(context.Context) (T, error)) (T, error) {

@@ -21,17 +21,19 @@ const composerPrefix = "/api/v1/core/composer/"
 func (s *Server) composerRoutes(mux *http.ServeMux) {
 	for _, r := range []struct {
 		method, name string
-		h            http.HandlerFunc
+		auth         string // the ControlService method whose rule authorizes a caller
+		h            handler
 	}{
-		{"GET", "list_dags", s.composerListDags},
-		{"POST", "trigger_etl_ml_training", s.composerTrigger(events.ETLMLTraining)},
-		{"POST", "trigger_preventive_maintenance", s.composerTrigger(events.PreventiveMaintenance)},
-		{"POST", "trigger_report_generation", s.composerTrigger(events.WeeklyKPIReport)},
-		{"GET", "dag_status", s.composerDagStatus},
-		{"GET", "dag_runs", s.composerDagRuns},
+		{"GET", "list_dags", controlv1.ControlService_ListPipelines_FullMethodName, (*Server).composerListDags},
+		{"POST", "trigger_etl_ml_training", methodTrigger, composerTrigger(events.ETLMLTraining)},
+		{"POST", "trigger_preventive_maintenance", methodTrigger, composerTrigger(events.PreventiveMaintenance)},
+		{"POST", "trigger_report_generation", methodTrigger, composerTrigger(events.WeeklyKPIReport)},
+		{"GET", "dag_status", controlv1.ControlService_GetPipeline_FullMethodName, (*Server).composerDagStatus},
+		{"GET", "dag_runs", methodRead, (*Server).composerDagRuns},
 	} {
-		mux.HandleFunc(r.method+" "+composerPrefix+r.name, r.h)
-		mux.HandleFunc(r.method+" "+composerPrefix+r.name+"/{$}", r.h)
+		h := s.serve(r.auth, r.h, writeComposerError)
+		mux.HandleFunc(r.method+" "+composerPrefix+r.name, h)
+		mux.HandleFunc(r.method+" "+composerPrefix+r.name+"/{$}", h)
 	}
 	mux.HandleFunc(composerPrefix, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, composerError{Error: "no route " + r.Method + " " + r.URL.Path})
@@ -76,19 +78,13 @@ type composerDag struct {
 	Aliases     []string     `json:"aliases"` // the DAG's other ids (its old ones)
 }
 
-func (s *Server) composerListDags(w http.ResponseWriter, r *http.Request) {
-	ctx, err := s.authorize(r, controlv1.ControlService_ListPipelines_FullMethodName)
-	if err != nil {
-		writeComposerError(w, err)
-		return
-	}
+func (s *Server) composerListDags(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	resp, err := call(ctx, s, controlv1.ControlService_ListPipelines_FullMethodName,
 		func(ctx context.Context) (*controlv1.ListPipelinesResponse, error) {
 			return s.api.ListPipelines(ctx, &controlv1.ListPipelinesRequest{})
 		})
 	if err != nil {
-		writeComposerError(w, err)
-		return
+		return err
 	}
 	dags := []composerDag{}
 	for _, p := range resp.GetPipelines() {
@@ -102,24 +98,19 @@ func (s *Server) composerListDags(w http.ResponseWriter, r *http.Request) {
 		dags = append(dags, d)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "dags": dags, "total_entries": len(dags)})
+	return nil
 }
 
 // composerTrigger is TriggerPipeline with an optional JSON body
 // {"conf": {…}, "idempotency_key": "…"}.
-func (s *Server) composerTrigger(pipeline string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		ctx, err := s.authorize(r, methodTrigger)
-		if err != nil {
-			writeComposerError(w, err)
-			return
-		}
+func composerTrigger(pipeline string) handler {
+	return func(s *Server, ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 		var body struct {
 			Conf           json.RawMessage `json:"conf"` // any JSON object, checked by the API
 			IdempotencyKey string          `json:"idempotency_key"`
 		}
 		if err := decodeOptionalBody(r, &body); err != nil {
-			writeComposerError(w, err)
-			return
+			return err
 		}
 		conf := string(body.Conf)
 		if conf == "null" {
@@ -131,8 +122,7 @@ func (s *Server) composerTrigger(pipeline string) http.HandlerFunc {
 			})
 		})
 		if err != nil {
-			writeComposerError(w, err)
-			return
+			return err
 		}
 		run := resp.GetRun()
 		msg := "DAG " + pipeline + " triggered"
@@ -143,24 +133,18 @@ func (s *Server) composerTrigger(pipeline string) http.HandlerFunc {
 			"success": true, "dag_id": pipeline, "dag_run_id": run.GetRunId(), "state": dagState(run.GetState()),
 			"logical_date": rfc3339(run.GetLogicalDate().AsTime()), "created": resp.GetCreated(), "message": msg,
 		})
+		return nil
 	}
 }
 
-func (s *Server) composerDagStatus(w http.ResponseWriter, r *http.Request) {
-	ctx, err := s.authorize(r, controlv1.ControlService_GetPipeline_FullMethodName)
+func (s *Server) composerDagStatus(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	id, err := composerDagID(r)
 	if err != nil {
-		writeComposerError(w, err)
-		return
-	}
-	id := r.URL.Query().Get("dag_id")
-	if id == "" {
-		writeComposerError(w, badRequest("dag_id: required"))
-		return
+		return err
 	}
 	p, err := s.pipeline(ctx, id)
 	if err != nil {
-		writeComposerError(w, err)
-		return
+		return err
 	}
 	out := map[string]any{"success": true, "dag_id": id, "is_paused": p.GetPaused(), "state": nil, "dag_run_id": nil,
 		"logical_date": nil, "start_date": nil, "end_date": nil}
@@ -171,31 +155,34 @@ func (s *Server) composerDagStatus(w http.ResponseWriter, r *http.Request) {
 		out["start_date"], out["end_date"] = tsp(lr.GetStartedAt()), tsp(lr.GetEndedAt())
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// composerDagID is the dag_id query parameter the status and runs routes
+// require.
+func composerDagID(r *http.Request) (string, error) {
+	id := r.URL.Query().Get("dag_id")
+	if id == "" {
+		return "", badRequest("dag_id: required")
+	}
+	return id, nil
 }
 
 // composerDagRuns lists a DAG's latest runs, newest first; limit defaults to
 // 10 (at most 100).
-func (s *Server) composerDagRuns(w http.ResponseWriter, r *http.Request) {
-	ctx, err := s.authorize(r, methodRead)
+func (s *Server) composerDagRuns(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	id, err := composerDagID(r)
 	if err != nil {
-		writeComposerError(w, err)
-		return
+		return err
 	}
-	id := r.URL.Query().Get("dag_id")
-	if id == "" {
-		writeComposerError(w, badRequest("dag_id: required"))
-		return
-	}
-	if _, ok := events.LookupPipeline(id); !ok {
-		writeComposerError(w, dagNotFound(id))
-		return
+	if _, err := lookupDAG(id); err != nil {
+		return err
 	}
 	limit := 10
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			writeComposerError(w, badRequest("limit: must be a positive integer"))
-			return
+			return badRequest("limit: must be a positive integer")
 		}
 		limit = min(n, maxLimit)
 	}
@@ -203,12 +190,12 @@ func (s *Server) composerDagRuns(w http.ResponseWriter, r *http.Request) {
 		return s.api.ListRuns(ctx, &controlv1.ListRunsRequest{Pipeline: id, PageSize: int32(limit)})
 	})
 	if err != nil {
-		writeComposerError(w, err)
-		return
+		return err
 	}
 	runs := make([]composerRun, len(resp.GetRuns()))
 	for i, run := range resp.GetRuns() {
 		runs[i] = toComposerRun(run)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "dag_id": id, "dag_runs": runs, "count": len(runs)})
+	return nil
 }

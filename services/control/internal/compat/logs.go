@@ -67,35 +67,26 @@ func parseLogToken(s string) (logToken, error) {
 // getLog serves a try's log: JSON {continuation_token, content}, or the
 // content alone as text/plain when the Accept header prefers it (as
 // Airflow's best match of text/plain and application/json).
-func (s *Server) getLog(w http.ResponseWriter, r *http.Request) {
-	ctx, err := s.authorize(r, methodRead)
-	if err != nil {
-		writeProblemFor(w, err)
-		return
-	}
+func (s *Server) getLog(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	run, step, try, err := s.logTarget(ctx, r)
 	if err != nil {
-		writeProblemFor(w, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	full := false
 	if v := q.Get("full_content"); v != "" {
 		if full, err = strconv.ParseBool(v); err != nil {
-			writeProblemFor(w, badRequest("full_content: must be true or false"))
-			return
+			return badRequest("full_content: must be true or false")
 		}
 	}
 	tok, err := parseLogToken(q.Get("token"))
 	if err != nil {
-		writeProblemFor(w, err)
-		return
+		return err
 	}
 	res, err := s.logs.Read(ctx, steplogs.Query{RunID: run.GetRunId(), Service: step.GetStep(), Try: try,
 		Since: run.GetQueuedAt().AsTime().Add(-logSinceSlack)})
 	if err != nil {
-		writeProblemFor(w, s.internal(ctx, "read task log", err))
-		return
+		return s.internal(ctx, "read task log", err)
 	}
 	content, next := logContent(res, tok.LogPos, full)
 	tok = logToken{LogPos: next, EndOfLog: next >= len(res.Lines) && tryEnded(run, step, try)}
@@ -103,9 +94,10 @@ func (s *Server) getLog(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write([]byte(content))
-		return
+		return nil
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"continuation_token": tok.String(), "content": content})
+	return nil
 }
 
 // logTarget is the run, step and try a log request names (404 for an

@@ -29,8 +29,8 @@ type schedulerStatus struct {
 // the missed-tick grace, and newer than its pause state's last change) has no
 // run.
 // The heartbeat is the newest scheduled run's creation.
-func (s *Server) getHealth(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+func (s *Server) getHealth(ctx context.Context, w http.ResponseWriter, _ *http.Request) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	db, sched := "healthy", schedulerStatus{Status: "healthy"}
 	beat, err := runstore.LastScheduled(ctx, s.pool)
@@ -45,6 +45,7 @@ func (s *Server) getHealth(w http.ResponseWriter, r *http.Request) {
 		sched.Heartbeat = strp(rfc3339(*beat))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"metadatabase": healthStatus{db}, "scheduler": sched})
+	return nil
 }
 
 // missedTicks lists, per unpaused pipeline, its latest tick older than the
@@ -74,7 +75,7 @@ func (s *Server) missedTicks(ctx context.Context) ([]time.Time, error) {
 }
 
 // getVersion answers with the build's module version and commit.
-func (s *Server) getVersion(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) getVersion(_ context.Context, w http.ResponseWriter, _ *http.Request) error {
 	version, commit := "0.0.0-dev", (*string)(nil)
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if v := bi.Main.Version; v != "" && v != "(devel)" {
@@ -87,4 +88,5 @@ func (s *Server) getVersion(w http.ResponseWriter, _ *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"version": version, "git_version": commit})
+	return nil
 }

@@ -24,28 +24,19 @@ type updateDagRunStateBody struct {
 }
 
 // patchDagRun sets a DAG run's state: success, failed or queued.
-func (s *Server) patchDagRun(w http.ResponseWriter, r *http.Request) {
-	ctx, err := s.authorize(r, methodSetRunState)
-	if err != nil {
-		writeProblemFor(w, err)
-		return
-	}
+func (s *Server) patchDagRun(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	var body updateDagRunStateBody
-	if err := decodeBody(r, &body); err != nil {
-		writeProblemFor(w, err)
-		return
-	}
-	run, err := s.run(ctx, r.PathValue("dag_id"), r.PathValue("dag_run_id"))
+	run, err := s.runWithBody(ctx, r, &body)
 	if err == nil {
 		run, err = call(ctx, s, methodSetRunState, func(ctx context.Context) (*controlv1.Run, error) {
 			return s.api.SetRunState(ctx, &controlv1.SetRunStateRequest{RunId: run.GetRunId(), State: body.State})
 		})
 	}
 	if err != nil {
-		writeProblemFor(w, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, toDAGRun(run))
+	return nil
 }
 
 // updateTaskInstanceBody is the contract's UpdateTaskInstance.
@@ -56,19 +47,10 @@ type updateTaskInstanceBody struct {
 
 // patchTaskInstance sets a task instance's state: success, failed or
 // skipped; dry_run (the default) checks the change and makes none.
-func (s *Server) patchTaskInstance(w http.ResponseWriter, r *http.Request) {
-	ctx, err := s.authorize(r, methodSetStepState)
-	if err != nil {
-		writeProblemFor(w, err)
-		return
-	}
+func (s *Server) patchTaskInstance(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	var body updateTaskInstanceBody
-	if err := decodeBody(r, &body); err != nil {
-		writeProblemFor(w, err)
-		return
-	}
 	task := r.PathValue("task_id")
-	run, err := s.run(ctx, r.PathValue("dag_id"), r.PathValue("dag_run_id"))
+	run, err := s.runWithBody(ctx, r, &body)
 	if err == nil && stepPosition(run, task) < 0 {
 		err = status.Errorf(codes.NotFound, "Task instance not found: task %q of DAG run %q", task, run.GetRunId())
 	}
@@ -79,9 +61,9 @@ func (s *Server) patchTaskInstance(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	if err != nil {
-		writeProblemFor(w, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, taskInstanceReference{TaskID: task, DagID: run.GetPipeline(), DagRunID: run.GetRunId(),
 		ExecutionDate: rfc3339(run.GetLogicalDate().AsTime())})
+	return nil
 }
