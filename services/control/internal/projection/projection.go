@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
@@ -144,16 +145,29 @@ func (p *Projection) stepStarted(ctx context.Context, tx pgx.Tx, ev eventing.Eve
 	return runstore.MarkStarted(ctx, tx, ev.RunID, ev.Time())
 }
 
-func (p *Projection) stepSucceeded(ctx context.Context, tx pgx.Tx, ev eventing.Event) error {
-	var s eventsv1.StepSucceeded
-	if err := ev.Decode(&s); err != nil {
-		return err
+// stepEvent is a step's ending event: StepSucceeded or StepFailed.
+type stepEvent interface {
+	proto.Message
+	GetStep() string
+}
+
+// endStep decodes ev into s and ends s's step of the run (ensuring the step's
+// row first); it returns the run's pipeline.
+func (p *Projection) endStep(ctx context.Context, tx pgx.Tx, ev eventing.Event, s stepEvent) (events.Pipeline, error) {
+	if err := ev.Decode(s); err != nil {
+		return events.Pipeline{}, err
 	}
 	pl, err := p.ensureStepOf(ctx, tx, ev, s.GetStep())
 	if err != nil {
-		return err
+		return pl, err
 	}
-	if err := runstore.EndStep(ctx, tx, ev.RunID, s.GetStep()); err != nil {
+	return pl, runstore.EndStep(ctx, tx, ev.RunID, s.GetStep())
+}
+
+func (p *Projection) stepSucceeded(ctx context.Context, tx pgx.Tx, ev eventing.Event) error {
+	var s eventsv1.StepSucceeded
+	pl, err := p.endStep(ctx, tx, ev, &s)
+	if err != nil {
 		return err
 	}
 	figures, err := json.Marshal(orEmptyF(s.GetFigures()))
@@ -185,14 +199,8 @@ func (p *Projection) ended(ctx context.Context, tx pgx.Tx, pl events.Pipeline, e
 
 func (p *Projection) stepFailed(ctx context.Context, tx pgx.Tx, ev eventing.Event) error {
 	var s eventsv1.StepFailed
-	if err := ev.Decode(&s); err != nil {
-		return err
-	}
-	pl, err := p.ensureStepOf(ctx, tx, ev, s.GetStep())
+	pl, err := p.endStep(ctx, tx, ev, &s)
 	if err != nil {
-		return err
-	}
-	if err := runstore.EndStep(ctx, tx, ev.RunID, s.GetStep()); err != nil {
 		return err
 	}
 	if s.GetRetrying() {
