@@ -69,26 +69,18 @@ type Notification struct {
 // notifications lists the newest in-app notifications of every technician
 // (the API's ListNotifications reads one technician's inbox).
 func (h *Handler) notifications(_ http.ResponseWriter, r *http.Request) (any, error) {
-	n, err := limit(r, 50)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := h.pool.Query(r.Context(), `
+	return newest(h, r, 50, "notifications", `
 		SELECT n.id, coalesce(n.technician_id, 0), coalesce(t.name, n.recipient), n.run_id, n.pipeline, n.kind,
 		       n.subject, n.body, n.status, n.created_at, n.read_at
 		FROM notifications n LEFT JOIN technicians t ON t.id = n.technician_id
 		WHERE n.channel = 'inbox'
-		ORDER BY n.created_at DESC, n.id DESC LIMIT $1`, n)
-	if err != nil {
-		return nil, err
-	}
-	got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Notification, error) {
-		var v Notification
-		err := row.Scan(&v.ID, &v.TechnicianID, &v.Technician, &v.RunID, &v.Pipeline, &v.Kind,
-			&v.Subject, &v.Body, &v.Status, &v.CreatedAt, &v.ReadAt)
-		return v, err
-	})
-	return map[string]any{"notifications": nonNil(got)}, err
+		ORDER BY n.created_at DESC, n.id DESC LIMIT $1`,
+		func(row pgx.CollectableRow) (Notification, error) {
+			var v Notification
+			err := row.Scan(&v.ID, &v.TechnicianID, &v.Technician, &v.RunID, &v.Pipeline, &v.Kind,
+				&v.Subject, &v.Body, &v.Status, &v.CreatedAt, &v.ReadAt)
+			return v, err
+		})
 }
 
 // Link is a named link.
@@ -110,33 +102,25 @@ type Report struct {
 }
 
 func (h *Handler) reports(_ http.ResponseWriter, r *http.Request) (any, error) {
-	n, err := limit(r, 52)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := h.pool.Query(r.Context(), `
+	return newest(h, r, 52, "reports", `
 		SELECT iso_week, week_start::text, run_id, generated_at, pdf_uri, html_uri, csv_uri, kpis, objects
-		FROM reports ORDER BY week_start DESC LIMIT $1`, n)
-	if err != nil {
-		return nil, err
-	}
-	got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Report, error) {
-		var (
-			v             Report
-			pdf, htm, csv string
-		)
-		if err := row.Scan(&v.ISOWeek, &v.WeekStart, &v.RunID, &v.GeneratedAt, &pdf, &htm, &csv, &v.KPIs, &v.Objects); err != nil {
-			return v, err
-		}
-		for _, l := range []Link{{Name: "PDF", URI: pdf}, {Name: "HTML", URI: htm}, {Name: "CSV", URI: csv}} {
-			if l.URI != "" {
-				l.URL = h.objectURL(l.URI)
-				v.Links = append(v.Links, l)
+		FROM reports ORDER BY week_start DESC LIMIT $1`,
+		func(row pgx.CollectableRow) (Report, error) {
+			var (
+				v             Report
+				pdf, htm, csv string
+			)
+			if err := row.Scan(&v.ISOWeek, &v.WeekStart, &v.RunID, &v.GeneratedAt, &pdf, &htm, &csv, &v.KPIs, &v.Objects); err != nil {
+				return v, err
 			}
-		}
-		return v, nil
-	})
-	return map[string]any{"reports": nonNil(got)}, err
+			for _, l := range []Link{{Name: "PDF", URI: pdf}, {Name: "HTML", URI: htm}, {Name: "CSV", URI: csv}} {
+				if l.URI != "" {
+					l.URL = h.objectURL(l.URI)
+					v.Links = append(v.Links, l)
+				}
+			}
+			return v, nil
+		})
 }
 
 // objectURL turns gs://bucket/object into a link a browser can open: the
@@ -186,27 +170,19 @@ type Model struct {
 }
 
 func (h *Handler) models(_ http.ResponseWriter, r *http.Request) (any, error) {
-	n, err := limit(r, 50)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := h.pool.Query(r.Context(), `
+	return newest(h, r, 50, "models", `
 		SELECT m.version, m.run_id, m.kind, m.artifact_uri, m.metrics, m.champion, m.promoted, m.gate_reason,
 		       coalesce(m.compared_with, ''), m.champion_metrics, m.created_at, m.promoted_at,
 		       coalesce((SELECT json_agg(json_build_object('engine', d.engine, 'endpoint', d.endpoint,
 		                   'active', d.active, 'deployed_at', d.deployed_at) ORDER BY d.deployed_at DESC)
 		                 FROM model_deployments d WHERE d.model_version = m.version), '[]')
-		FROM models m ORDER BY m.created_at DESC, m.version DESC LIMIT $1`, n)
-	if err != nil {
-		return nil, err
-	}
-	got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Model, error) {
-		var v Model
-		err := row.Scan(&v.Version, &v.RunID, &v.Kind, &v.ArtifactURI, &v.Metrics, &v.Champion, &v.Promoted, &v.GateReason,
-			&v.ComparedWith, &v.ChampionMetrics, &v.CreatedAt, &v.PromotedAt, &v.Deployments)
-		return v, err
-	})
-	return map[string]any{"models": nonNil(got)}, err
+		FROM models m ORDER BY m.created_at DESC, m.version DESC LIMIT $1`,
+		func(row pgx.CollectableRow) (Model, error) {
+			var v Model
+			err := row.Scan(&v.Version, &v.RunID, &v.Kind, &v.ArtifactURI, &v.Metrics, &v.Champion, &v.Promoted, &v.GateReason,
+				&v.ComparedWith, &v.ChampionMetrics, &v.CreatedAt, &v.PromotedAt, &v.Deployments)
+			return v, err
+		})
 }
 
 // Email is a message in the local outbox.
@@ -552,6 +528,21 @@ func (h *Handler) traceURL(traceID string) string {
 		return "https://console.cloud.google.com/traces/list?project=" + url.QueryEscape(h.opt.Project) + "&tid=" + traceID
 	}
 	return ""
+}
+
+// newest answers {key: rows} ([] for none): the rows query selects with its
+// LIMIT $1 the request's limit (def by default), each read by scan.
+func newest[T any](h *Handler, r *http.Request, def int, key, query string, scan func(pgx.CollectableRow) (T, error)) (any, error) {
+	n, err := limit(r, def)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := h.pool.Query(r.Context(), query, n)
+	if err != nil {
+		return nil, err
+	}
+	got, err := pgx.CollectRows(rows, scan)
+	return map[string]any{key: nonNil(got)}, err
 }
 
 func nonNil[T any](s []T) []T {
