@@ -43,11 +43,14 @@ const airflowPrefix = "/api/v1"
 // airflowRoute is an Airflow operation compat serves and its handler.
 type airflowRoute struct {
 	method, path string // path is relative to airflowPrefix, as in the contract
-	// auth is the ControlService method whose rule authorizes a caller; ""
-	// for a public route, served without credentials (monitoring).
+	// auth is the ControlService method whose rule authorizes a caller, or
+	// public.
 	auth   string
 	handle handler
 }
+
+// public is the auth of a route served without credentials (monitoring).
+const public = ""
 
 // airflowTable is the one list of the Airflow operations compat serves: the
 // routes airflowRoutes registers and the operations of the derived contract
@@ -66,14 +69,14 @@ var airflowTable = []airflowRoute{
 	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}", methodRead, (*Server).getLog},
 	{"POST", "/dags/{dag_id}/clearTaskInstances", methodRetry, (*Server).postClearTaskInstances},
 	{"POST", "/dags/{dag_id}/dagRuns/{dag_run_id}/clear", methodRetry, (*Server).postClearDagRun},
-	{"GET", "/health", "", (*Server).getHealth},
-	{"GET", "/version", "", (*Server).getVersion},
+	{"GET", "/health", public, (*Server).getHealth},
+	{"GET", "/version", public, (*Server).getVersion},
 }
 
 // publicRoute reports whether r is for a route served without credentials.
 func publicRoute(r *http.Request) bool {
 	for _, rt := range airflowTable {
-		if rt.auth == "" && r.Method == rt.method && r.URL.Path == airflowPrefix+rt.path {
+		if rt.auth == public && r.Method == rt.method && r.URL.Path == airflowPrefix+rt.path {
 			return true
 		}
 	}

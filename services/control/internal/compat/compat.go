@@ -119,13 +119,13 @@ func (s *Server) authorize(r *http.Request, method string) (context.Context, err
 type handler func(s *Server, ctx context.Context, w http.ResponseWriter, r *http.Request) error
 
 // serve is the prologue and the error answer every route shares: it
-// authorizes r against auth's rule (a public route, auth "", goes without),
+// authorizes r against auth's rule (a public route goes without),
 // runs h with the caller's context, and answers the refusal or h's error with
 // fail (writeProblemFor or writeComposerError).
 func (s *Server) serve(auth string, h handler, fail func(http.ResponseWriter, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		if auth != "" {
+		if auth != public {
 			var err error
 			if ctx, err = s.authorize(r, auth); err != nil {
 				fail(w, err)
