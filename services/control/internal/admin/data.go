@@ -52,6 +52,7 @@ func limit(r *http.Request, def int) (int, error) {
 }
 
 // Notification is an in-app notification with its technician.
+// Its fields are in the order of the notifications query's columns.
 type Notification struct {
 	ID           int64      `json:"id"`
 	TechnicianID int64      `json:"technician_id"`
@@ -75,12 +76,7 @@ func (h *Handler) notifications(_ http.ResponseWriter, r *http.Request) (any, er
 		FROM notifications n LEFT JOIN technicians t ON t.id = n.technician_id
 		WHERE n.channel = 'inbox'
 		ORDER BY n.created_at DESC, n.id DESC LIMIT $1`,
-		func(row pgx.CollectableRow) (Notification, error) {
-			var v Notification
-			err := row.Scan(&v.ID, &v.TechnicianID, &v.Technician, &v.RunID, &v.Pipeline, &v.Kind,
-				&v.Subject, &v.Body, &v.Status, &v.CreatedAt, &v.ReadAt)
-			return v, err
-		})
+		pgx.RowToStructByPos[Notification])
 }
 
 // Link is a named link.
@@ -153,6 +149,7 @@ type Deployment struct {
 }
 
 // Model is a model registry entry.
+// Its fields are in the order of the models query's columns.
 type Model struct {
 	Version         string             `json:"version"`
 	RunID           string             `json:"run_id"`
@@ -177,12 +174,7 @@ func (h *Handler) models(_ http.ResponseWriter, r *http.Request) (any, error) {
 		                   'active', d.active, 'deployed_at', d.deployed_at) ORDER BY d.deployed_at DESC)
 		                 FROM model_deployments d WHERE d.model_version = m.version), '[]')
 		FROM models m ORDER BY m.created_at DESC, m.version DESC LIMIT $1`,
-		func(row pgx.CollectableRow) (Model, error) {
-			var v Model
-			err := row.Scan(&v.Version, &v.RunID, &v.Kind, &v.ArtifactURI, &v.Metrics, &v.Champion, &v.Promoted, &v.GateReason,
-				&v.ComparedWith, &v.ChampionMetrics, &v.CreatedAt, &v.PromotedAt, &v.Deployments)
-			return v, err
-		})
+		pgx.RowToStructByPos[Model])
 }
 
 // Email is a message in the local outbox.
