@@ -158,48 +158,60 @@ func (s *Server) SetBehavior(b Behavior) {
 	s.behavior = b
 }
 
-func clone[M proto.Message](in []M) []M {
-	out := make([]M, len(in))
-	for i, m := range in {
+// recorded returns clones of the requests in *in, read under s.mu.
+func recorded[M proto.Message](s *Server, in *[]M) []M {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]M, len(*in))
+	for i, m := range *in {
 		out[i] = proto.Clone(m).(M)
 	}
 	return out
 }
 
+// sortedClones returns clones of pb(v) for each entry of m that keep accepts
+// (all of them when keep is nil), sorted by less. The caller holds s.mu.
+func sortedClones[V any, M proto.Message](m map[string]V, keep func(k string, v V) bool, pb func(V) M, less func(a, b M) bool) []M {
+	var out []M
+	for k, v := range m {
+		if keep == nil || keep(k, v) {
+			out = append(out, proto.Clone(pb(v)).(M))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return less(out[i], out[j]) })
+	return out
+}
+
+func batchPB(b *batch) *dataprocpb.Batch       { return b.pb }
+func clusterPB(c *cluster) *dataprocpb.Cluster { return c.pb }
+func jobPB(j *job) *dataprocpb.Job             { return j.pb }
+func opPB(o *op) *longrunningpb.Operation      { return o.pb }
+
+func byBatchName(a, b *dataprocpb.Batch) bool     { return a.Name < b.Name }
+func byClusterName(a, b *dataprocpb.Cluster) bool { return a.ClusterName < b.ClusterName }
+func byJobID(a, b *dataprocpb.Job) bool           { return a.Reference.JobId < b.Reference.JobId }
+func byOpName(a, b *longrunningpb.Operation) bool { return a.Name < b.Name }
+
 // CreateBatchRequests returns the CreateBatch requests received, in order.
 func (s *Server) CreateBatchRequests() []*dataprocpb.CreateBatchRequest {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return clone(s.createBatch)
+	return recorded(s, &s.createBatch)
 }
 
 // CreateClusterRequests returns the CreateCluster requests received.
 func (s *Server) CreateClusterRequests() []*dataprocpb.CreateClusterRequest {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return clone(s.createCluster)
+	return recorded(s, &s.createCluster)
 }
 
 // DeleteClusterRequests returns the DeleteCluster requests received.
 func (s *Server) DeleteClusterRequests() []*dataprocpb.DeleteClusterRequest {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return clone(s.deleteCluster)
+	return recorded(s, &s.deleteCluster)
 }
 
 // SubmitJobRequests returns the SubmitJob requests received.
-func (s *Server) SubmitJobRequests() []*dataprocpb.SubmitJobRequest {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return clone(s.submitJob)
-}
+func (s *Server) SubmitJobRequests() []*dataprocpb.SubmitJobRequest { return recorded(s, &s.submitJob) }
 
 // CancelJobRequests returns the CancelJob requests received.
-func (s *Server) CancelJobRequests() []*dataprocpb.CancelJobRequest {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return clone(s.cancelJob)
-}
+func (s *Server) CancelJobRequests() []*dataprocpb.CancelJobRequest { return recorded(s, &s.cancelJob) }
 
 // CancelledOperations returns the names passed to CancelOperation.
 func (s *Server) CancelledOperations() []string {
@@ -213,36 +225,21 @@ func (s *Server) CancelledOperations() []string {
 func (s *Server) Clusters() []*dataprocpb.Cluster {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []*dataprocpb.Cluster
-	for _, c := range s.clusters {
-		out = append(out, proto.Clone(c.pb).(*dataprocpb.Cluster))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ClusterName < out[j].ClusterName })
-	return out
+	return sortedClones(s.clusters, nil, clusterPB, byClusterName)
 }
 
 // Jobs returns every job, sorted by id.
 func (s *Server) Jobs() []*dataprocpb.Job {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []*dataprocpb.Job
-	for _, j := range s.jobs {
-		out = append(out, proto.Clone(j.pb).(*dataprocpb.Job))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Reference.JobId < out[j].Reference.JobId })
-	return out
+	return sortedClones(s.jobs, nil, jobPB, byJobID)
 }
 
 // Batches returns every batch, sorted by name.
 func (s *Server) Batches() []*dataprocpb.Batch {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []*dataprocpb.Batch
-	for _, b := range s.batches {
-		out = append(out, proto.Clone(b.pb).(*dataprocpb.Batch))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return sortedClones(s.batches, nil, batchPB, byBatchName)
 }
 
 // ---- validation, as Dataproc documents it
@@ -255,6 +252,53 @@ var (
 	labelValueRe  = regexp.MustCompile(`^[a-z0-9_-]{0,63}$`)
 	locParentRe   = regexp.MustCompile(`^projects/([^/]+)/locations/([^/]+)$`)
 )
+
+// lookup returns m[k], or NotFound for the what named name.
+func lookup[V any](m map[string]V, k, what, name string) (V, error) {
+	v, ok := m[k]
+	if !ok {
+		return v, status.Errorf(codes.NotFound, "%s %s not found", what, name)
+	}
+	return v, nil
+}
+
+// stepped advances m[k] by one read and returns a clone of it: NotFound
+// when it is missing, or when the step removed it. It takes s.mu.
+func stepped[V any, M proto.Message](s *Server, m map[string]V, k, what, name string, step func(V), pb func(V) M) (M, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, err := lookup(m, k, what, name)
+	if err == nil {
+		step(v)
+		_, err = lookup(m, k, what, name)
+	}
+	if err != nil {
+		var none M
+		return none, err
+	}
+	return proto.Clone(pb(v)).(M), nil
+}
+
+// removeEnded deletes m[k] once it has ended: NotFound when it is missing,
+// FailedPrecondition while it has not ended. It takes s.mu.
+func removeEnded[V any](s *Server, m map[string]V, k, what, name string, state func(V) (st fmt.Stringer, ended bool)) (*emptypb.Empty, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, err := lookup(m, k, what, name)
+	if err != nil {
+		return nil, err
+	}
+	if st, ended := state(v); !ended {
+		return nil, status.Errorf(codes.FailedPrecondition, "%s %s is %s", what, name, st)
+	}
+	delete(m, k)
+	return &emptypb.Empty{}, nil
+}
+
+func batchState(b *batch) (fmt.Stringer, bool) { return b.pb.State, batchEnded(b.pb.State) }
+func jobState(j *job) (fmt.Stringer, bool) {
+	return j.pb.Status.GetState(), jobEnded(j.pb.Status.GetState())
+}
 
 func invalid(format string, a ...any) error {
 	return status.Errorf(codes.InvalidArgument, format, a...)
@@ -311,17 +355,13 @@ type opsServer struct {
 }
 
 func (o opsServer) get(name string) (*longrunningpb.Operation, error) {
-	s := o.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	op, ok := s.ops[name]
-	if !ok {
-		return nil, status.Errorf(codes.NotFound, "operation %s not found", name)
-	}
+	return stepped(o.s, o.s.ops, name, "operation", name, stepOp, opPB)
+}
+
+func stepOp(op *op) {
 	if !op.pb.Done && op.advance != nil {
 		op.advance()
 	}
-	return proto.Clone(op.pb).(*longrunningpb.Operation), nil
 }
 
 func (o opsServer) GetOperation(_ context.Context, r *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
@@ -336,14 +376,8 @@ func (o opsServer) ListOperations(_ context.Context, r *longrunningpb.ListOperat
 	s := o.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	resp := &longrunningpb.ListOperationsResponse{}
-	for name, op := range s.ops {
-		if strings.HasPrefix(name, r.GetName()) {
-			resp.Operations = append(resp.Operations, proto.Clone(op.pb).(*longrunningpb.Operation))
-		}
-	}
-	sort.Slice(resp.Operations, func(i, j int) bool { return resp.Operations[i].Name < resp.Operations[j].Name })
-	return resp, nil
+	inName := func(name string, _ *op) bool { return strings.HasPrefix(name, r.GetName()) }
+	return &longrunningpb.ListOperationsResponse{Operations: sortedClones(s.ops, inName, opPB, byOpName)}, nil
 }
 
 func (o opsServer) DeleteOperation(_ context.Context, r *longrunningpb.DeleteOperationRequest) (*emptypb.Empty, error) {
@@ -364,9 +398,9 @@ func (o opsServer) CancelOperation(_ context.Context, r *longrunningpb.CancelOpe
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cancelOp = append(s.cancelOp, r.GetName())
-	op, ok := s.ops[r.GetName()]
-	if !ok {
-		return nil, status.Errorf(codes.NotFound, "operation %s not found", r.GetName())
+	op, err := lookup(s.ops, r.GetName(), "operation", r.GetName())
+	if err != nil {
+		return nil, err
 	}
 	for _, b := range s.batches {
 		if b.op == op {
@@ -384,10 +418,6 @@ func (o opsServer) CancelOperation(_ context.Context, r *longrunningpb.CancelOpe
 type batchServer struct {
 	dataprocpb.UnimplementedBatchControllerServer
 	s *Server
-}
-
-func batchEnded(st dataprocpb.Batch_State) bool {
-	return st == dataprocpb.Batch_SUCCEEDED || st == dataprocpb.Batch_FAILED || st == dataprocpb.Batch_CANCELLED
 }
 
 func (b *batch) setState(st dataprocpb.Batch_State, msg string) {
@@ -409,18 +439,42 @@ func (b *batch) setState(st dataprocpb.Batch_State, msg string) {
 // step advances a batch by one read: PENDING → RUNNING → (RunReads reads) →
 // SUCCEEDED or FAILED.
 func (s *Server) stepBatch(b *batch) {
-	if batchEnded(b.pb.State) {
+	stepRun(s, batchRun, b.pb.State, batchEnded(b.pb.State), &b.reads, b.setState)
+}
+
+// runStates are the states a batch or a job runs through.
+type runStates[S comparable] struct{ pending, running, failed, succeeded, cancelled S }
+
+// ended reports whether st is a final state.
+func (r runStates[S]) ended(st S) bool {
+	return st == r.succeeded || st == r.failed || st == r.cancelled
+}
+
+func batchEnded(st dataprocpb.Batch_State) bool   { return batchRun.ended(st) }
+func jobEnded(st dataprocpb.JobStatus_State) bool { return jobRun.ended(st) }
+
+var (
+	batchRun = runStates[dataprocpb.Batch_State]{dataprocpb.Batch_PENDING, dataprocpb.Batch_RUNNING,
+		dataprocpb.Batch_FAILED, dataprocpb.Batch_SUCCEEDED, dataprocpb.Batch_CANCELLED}
+	jobRun = runStates[dataprocpb.JobStatus_State]{dataprocpb.JobStatus_PENDING, dataprocpb.JobStatus_RUNNING,
+		dataprocpb.JobStatus_ERROR, dataprocpb.JobStatus_DONE, dataprocpb.JobStatus_CANCELLED}
+)
+
+// stepRun advances a batch or a job, in state cur, by one read: pending →
+// running → (RunReads reads) → succeeded, or failed with Behavior.FailJob.
+func stepRun[S comparable](s *Server, st runStates[S], cur S, ended bool, reads *int, set func(S, string)) {
+	if ended {
 		return
 	}
-	b.reads++
+	*reads++
 	switch {
-	case b.pb.State == dataprocpb.Batch_PENDING:
-		b.setState(dataprocpb.Batch_RUNNING, "")
-	case s.behavior.Hang || b.reads <= s.behavior.RunReads+1:
+	case cur == st.pending:
+		set(st.running, "")
+	case s.behavior.Hang || *reads <= s.behavior.RunReads+1:
 	case s.behavior.FailJob != "":
-		b.setState(dataprocpb.Batch_FAILED, s.behavior.FailJob)
+		set(st.failed, s.behavior.FailJob)
 	default:
-		b.setState(dataprocpb.Batch_SUCCEEDED, "")
+		set(st.succeeded, "")
 	}
 }
 
@@ -462,44 +516,19 @@ func (bs batchServer) CreateBatch(_ context.Context, r *dataprocpb.CreateBatchRe
 }
 
 func (bs batchServer) GetBatch(_ context.Context, r *dataprocpb.GetBatchRequest) (*dataprocpb.Batch, error) {
-	s := bs.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, ok := s.batches[r.GetName()]
-	if !ok {
-		return nil, status.Errorf(codes.NotFound, "batch %s not found", r.GetName())
-	}
-	s.stepBatch(b)
-	return proto.Clone(b.pb).(*dataprocpb.Batch), nil
+	return stepped(bs.s, bs.s.batches, r.GetName(), "batch", r.GetName(), bs.s.stepBatch, batchPB)
 }
 
 func (bs batchServer) ListBatches(_ context.Context, r *dataprocpb.ListBatchesRequest) (*dataprocpb.ListBatchesResponse, error) {
 	s := bs.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	resp := &dataprocpb.ListBatchesResponse{}
-	for name, b := range s.batches {
-		if strings.HasPrefix(name, r.GetParent()+"/batches/") {
-			resp.Batches = append(resp.Batches, proto.Clone(b.pb).(*dataprocpb.Batch))
-		}
-	}
-	sort.Slice(resp.Batches, func(i, j int) bool { return resp.Batches[i].Name < resp.Batches[j].Name })
-	return resp, nil
+	inParent := func(name string, _ *batch) bool { return strings.HasPrefix(name, r.GetParent()+"/batches/") }
+	return &dataprocpb.ListBatchesResponse{Batches: sortedClones(s.batches, inParent, batchPB, byBatchName)}, nil
 }
 
 func (bs batchServer) DeleteBatch(_ context.Context, r *dataprocpb.DeleteBatchRequest) (*emptypb.Empty, error) {
-	s := bs.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, ok := s.batches[r.GetName()]
-	if !ok {
-		return nil, status.Errorf(codes.NotFound, "batch %s not found", r.GetName())
-	}
-	if !batchEnded(b.pb.State) {
-		return nil, status.Errorf(codes.FailedPrecondition, "batch %s is %s", r.GetName(), b.pb.State)
-	}
-	delete(s.batches, r.GetName())
-	return &emptypb.Empty{}, nil
+	return removeEnded(bs.s, bs.s.batches, r.GetName(), "batch", r.GetName(), batchState)
 }
 
 // ---- clusters
@@ -582,32 +611,16 @@ func (cs clusterServer) CreateCluster(_ context.Context, r *dataprocpb.CreateClu
 }
 
 func (cs clusterServer) GetCluster(_ context.Context, r *dataprocpb.GetClusterRequest) (*dataprocpb.Cluster, error) {
-	s := cs.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.clusters[key(r.GetProjectId(), r.GetRegion(), r.GetClusterName())]
-	if !ok {
-		return nil, status.Errorf(codes.NotFound, "cluster %s not found", r.GetClusterName())
-	}
-	s.stepCluster(c)
-	if _, still := s.clusters[c.key]; !still {
-		return nil, status.Errorf(codes.NotFound, "cluster %s not found", r.GetClusterName())
-	}
-	return proto.Clone(c.pb).(*dataprocpb.Cluster), nil
+	k := key(r.GetProjectId(), r.GetRegion(), r.GetClusterName())
+	return stepped(cs.s, cs.s.clusters, k, "cluster", r.GetClusterName(), cs.s.stepCluster, clusterPB)
 }
 
 func (cs clusterServer) ListClusters(_ context.Context, r *dataprocpb.ListClustersRequest) (*dataprocpb.ListClustersResponse, error) {
 	s := cs.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	resp := &dataprocpb.ListClustersResponse{}
-	for k, c := range s.clusters {
-		if strings.HasPrefix(k, key(r.GetProjectId(), r.GetRegion(), "")) {
-			resp.Clusters = append(resp.Clusters, proto.Clone(c.pb).(*dataprocpb.Cluster))
-		}
-	}
-	sort.Slice(resp.Clusters, func(i, j int) bool { return resp.Clusters[i].ClusterName < resp.Clusters[j].ClusterName })
-	return resp, nil
+	inRegion := func(k string, _ *cluster) bool { return strings.HasPrefix(k, key(r.GetProjectId(), r.GetRegion(), "")) }
+	return &dataprocpb.ListClustersResponse{Clusters: sortedClones(s.clusters, inRegion, clusterPB, byClusterName)}, nil
 }
 
 // DeleteCluster starts deleting; jobs still active on the cluster fail, as
@@ -650,10 +663,6 @@ type jobServer struct {
 	s *Server
 }
 
-func jobEnded(st dataprocpb.JobStatus_State) bool {
-	return st == dataprocpb.JobStatus_DONE || st == dataprocpb.JobStatus_ERROR || st == dataprocpb.JobStatus_CANCELLED
-}
-
 func (j *job) setState(st dataprocpb.JobStatus_State, details string) {
 	if j.pb.Status != nil {
 		j.pb.StatusHistory = append(j.pb.StatusHistory, j.pb.Status)
@@ -665,19 +674,8 @@ func (j *job) setState(st dataprocpb.JobStatus_State, details string) {
 // stepJob advances a job by one read: PENDING → RUNNING → (RunReads reads)
 // → DONE or ERROR.
 func (s *Server) stepJob(j *job) {
-	if jobEnded(j.pb.Status.GetState()) {
-		return
-	}
-	j.reads++
-	switch {
-	case j.pb.Status.GetState() == dataprocpb.JobStatus_PENDING:
-		j.setState(dataprocpb.JobStatus_RUNNING, "")
-	case s.behavior.Hang || j.reads <= s.behavior.RunReads+1:
-	case s.behavior.FailJob != "":
-		j.setState(dataprocpb.JobStatus_ERROR, s.behavior.FailJob)
-	default:
-		j.setState(dataprocpb.JobStatus_DONE, "")
-	}
+	st := j.pb.Status.GetState()
+	stepRun(s, jobRun, st, jobEnded(st), &j.reads, j.setState)
 }
 
 func (js jobServer) SubmitJob(_ context.Context, r *dataprocpb.SubmitJobRequest) (*dataprocpb.Job, error) {
@@ -725,30 +723,19 @@ func (js jobServer) SubmitJob(_ context.Context, r *dataprocpb.SubmitJobRequest)
 }
 
 func (js jobServer) GetJob(_ context.Context, r *dataprocpb.GetJobRequest) (*dataprocpb.Job, error) {
-	s := js.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	j, ok := s.jobs[key(r.GetProjectId(), r.GetRegion(), r.GetJobId())]
-	if !ok {
-		return nil, status.Errorf(codes.NotFound, "job %s not found", r.GetJobId())
-	}
-	s.stepJob(j)
-	return proto.Clone(j.pb).(*dataprocpb.Job), nil
+	k := key(r.GetProjectId(), r.GetRegion(), r.GetJobId())
+	return stepped(js.s, js.s.jobs, k, "job", r.GetJobId(), js.s.stepJob, jobPB)
 }
 
 func (js jobServer) ListJobs(_ context.Context, r *dataprocpb.ListJobsRequest) (*dataprocpb.ListJobsResponse, error) {
 	s := js.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	resp := &dataprocpb.ListJobsResponse{}
-	for k, j := range s.jobs {
-		if strings.HasPrefix(k, key(r.GetProjectId(), r.GetRegion(), "")) &&
-			(r.GetClusterName() == "" || j.pb.Placement.GetClusterName() == r.GetClusterName()) {
-			resp.Jobs = append(resp.Jobs, proto.Clone(j.pb).(*dataprocpb.Job))
-		}
+	matches := func(k string, j *job) bool {
+		return strings.HasPrefix(k, key(r.GetProjectId(), r.GetRegion(), "")) &&
+			(r.GetClusterName() == "" || j.pb.Placement.GetClusterName() == r.GetClusterName())
 	}
-	sort.Slice(resp.Jobs, func(a, b int) bool { return resp.Jobs[a].Reference.JobId < resp.Jobs[b].Reference.JobId })
-	return resp, nil
+	return &dataprocpb.ListJobsResponse{Jobs: sortedClones(s.jobs, matches, jobPB, byJobID)}, nil
 }
 
 func (js jobServer) CancelJob(_ context.Context, r *dataprocpb.CancelJobRequest) (*dataprocpb.Job, error) {
@@ -756,9 +743,9 @@ func (js jobServer) CancelJob(_ context.Context, r *dataprocpb.CancelJobRequest)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cancelJob = append(s.cancelJob, proto.Clone(r).(*dataprocpb.CancelJobRequest))
-	j, ok := s.jobs[key(r.GetProjectId(), r.GetRegion(), r.GetJobId())]
-	if !ok {
-		return nil, status.Errorf(codes.NotFound, "job %s not found", r.GetJobId())
+	j, err := lookup(s.jobs, key(r.GetProjectId(), r.GetRegion(), r.GetJobId()), "job", r.GetJobId())
+	if err != nil {
+		return nil, err
 	}
 	if jobEnded(j.pb.Status.GetState()) {
 		return nil, status.Errorf(codes.FailedPrecondition, "job %s is %s", r.GetJobId(), j.pb.Status.GetState())
@@ -768,17 +755,5 @@ func (js jobServer) CancelJob(_ context.Context, r *dataprocpb.CancelJobRequest)
 }
 
 func (js jobServer) DeleteJob(_ context.Context, r *dataprocpb.DeleteJobRequest) (*emptypb.Empty, error) {
-	s := js.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := key(r.GetProjectId(), r.GetRegion(), r.GetJobId())
-	j, ok := s.jobs[k]
-	if !ok {
-		return nil, status.Errorf(codes.NotFound, "job %s not found", r.GetJobId())
-	}
-	if !jobEnded(j.pb.Status.GetState()) {
-		return nil, status.Errorf(codes.FailedPrecondition, "job %s is %s", r.GetJobId(), j.pb.Status.GetState())
-	}
-	delete(s.jobs, k)
-	return &emptypb.Empty{}, nil
+	return removeEnded(js.s, js.s.jobs, key(r.GetProjectId(), r.GetRegion(), r.GetJobId()), "job", r.GetJobId(), jobState)
 }
