@@ -8,6 +8,7 @@
 package model
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -199,34 +200,16 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Kind == "" {
-		o.Kind = GBT
-	}
-	if o.L2 == 0 {
-		o.L2 = 1
-	}
-	if o.Rounds == 0 {
-		o.Rounds = 150
-	}
-	if o.LearningRate == 0 {
-		o.LearningRate = 0.08
-	}
-	if o.MaxDepth == 0 {
-		o.MaxDepth = 4
-	}
-	if o.MinLeafRows == 0 {
-		o.MinLeafRows = 20
-	}
-	if o.Lambda == 0 {
-		o.Lambda = 1
-	}
-	if o.MaxBins == 0 {
-		o.MaxBins = 64
-	}
+	o.Kind = cmp.Or(o.Kind, GBT)
+	o.L2 = cmp.Or(o.L2, 1)
+	o.Rounds = cmp.Or(o.Rounds, 150)
+	o.LearningRate = cmp.Or(o.LearningRate, 0.08)
+	o.MaxDepth = cmp.Or(o.MaxDepth, 4)
+	o.MinLeafRows = cmp.Or(o.MinLeafRows, 20)
+	o.Lambda = cmp.Or(o.Lambda, 1)
+	o.MaxBins = cmp.Or(o.MaxBins, 64)
 	o.MaxBins = min(o.MaxBins, 255)
-	if o.MaxNewtonSteps == 0 {
-		o.MaxNewtonSteps = 50
-	}
+	o.MaxNewtonSteps = cmp.Or(o.MaxNewtonSteps, 50)
 	return o
 }
 
