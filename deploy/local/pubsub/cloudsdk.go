@@ -110,18 +110,14 @@ func StartCloudSDK(ctx context.Context, o Options) (*Emulator, error) {
 	}
 
 	e := &Emulator{kind: CloudSDK, host: host, project: o.Project, proc: p}
-	var once sync.Once
-	var stopErr error
-	e.stop = func() error {
-		once.Do(func() {
-			if e.gate != nil {
-				e.gate.close()
-			}
-			stopErr = p.stop()
-			cleanup()
-		})
-		return stopErr
-	}
+	e.stop = sync.OnceValue(func() error {
+		if e.gate != nil {
+			e.gate.close()
+		}
+		err := p.stop()
+		cleanup()
+		return err
+	})
 
 	startCtx, cancel := context.WithTimeout(ctx, o.StartTimeout)
 	defer cancel()

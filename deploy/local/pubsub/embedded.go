@@ -42,21 +42,16 @@ func StartEmbedded(_ context.Context, o Options) (*Emulator, error) {
 	}()
 
 	e := &Emulator{kind: Embedded, host: srv.Addr, project: o.Project}
-	var once sync.Once
-	var stopErr error
-	e.stop = func() error {
-		once.Do(func() {
-			if o.Faults != nil {
-				o.Faults.stop()
-			}
-			cancel()
-			<-done
-			p.close()
-			_ = conn.Close()
-			stopErr = srv.Close()
-		})
-		return stopErr
-	}
+	e.stop = sync.OnceValue(func() error {
+		if o.Faults != nil {
+			o.Faults.stop()
+		}
+		cancel()
+		<-done
+		p.close()
+		_ = conn.Close()
+		return srv.Close()
+	})
 	return e, nil
 }
 

@@ -56,6 +56,9 @@ type token struct {
 	pos  int
 }
 
+// singleTokens are the tokens of one character.
+var singleTokens = map[byte]tokKind{'(': tokLParen, ')': tokRParen, ',': tokComma, '.': tokDot, ':': tokColon, '=': tokEq, '-': tokMinus}
+
 func lex(src string) ([]token, error) {
 	var toks []token
 	for i := 0; i < len(src); {
@@ -63,30 +66,12 @@ func lex(src string) ([]token, error) {
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			i++
-		case c == '(':
-			toks = append(toks, token{tokLParen, "(", i})
-			i++
-		case c == ')':
-			toks = append(toks, token{tokRParen, ")", i})
-			i++
-		case c == ',':
-			toks = append(toks, token{tokComma, ",", i})
-			i++
-		case c == '.':
-			toks = append(toks, token{tokDot, ".", i})
-			i++
-		case c == ':':
-			toks = append(toks, token{tokColon, ":", i})
-			i++
-		case c == '=':
-			toks = append(toks, token{tokEq, "=", i})
+		case singleTokens[c] != tokEOF:
+			toks = append(toks, token{singleTokens[c], src[i : i+1], i})
 			i++
 		case c == '!' && i+1 < len(src) && src[i+1] == '=':
 			toks = append(toks, token{tokNe, "!=", i})
 			i += 2
-		case c == '-':
-			toks = append(toks, token{tokMinus, "-", i})
-			i++
 		case c == '"' || c == '\'':
 			j := i + 1
 			for j < len(src) && src[j] != c {
@@ -159,33 +144,30 @@ func (p *filterParser) keyword(word string) bool {
 }
 
 func (p *filterParser) or() (matcher, error) {
-	left, err := p.and()
-	if err != nil {
-		return nil, err
-	}
-	for p.keyword("OR") {
-		right, err := p.and()
-		if err != nil {
-			return nil, err
-		}
-		l := left
-		left = func(a map[string]string) bool { return l(a) || right(a) }
-	}
-	return left, nil
+	return p.chain("OR", p.and, func(l, r matcher) matcher {
+		return func(a map[string]string) bool { return l(a) || r(a) }
+	})
 }
 
 func (p *filterParser) and() (matcher, error) {
-	left, err := p.unary()
+	return p.chain("AND", p.unary, func(l, r matcher) matcher {
+		return func(a map[string]string) bool { return l(a) && r(a) }
+	})
+}
+
+// chain parses operand (keyword operand)*, joining the operands from the
+// left.
+func (p *filterParser) chain(keyword string, operand func() (matcher, error), join func(l, r matcher) matcher) (matcher, error) {
+	left, err := operand()
 	if err != nil {
 		return nil, err
 	}
-	for p.keyword("AND") {
-		right, err := p.unary()
+	for p.keyword(keyword) {
+		right, err := operand()
 		if err != nil {
 			return nil, err
 		}
-		l := left
-		left = func(a map[string]string) bool { return l(a) && right(a) }
+		left = join(left, right)
 	}
 	return left, nil
 }
