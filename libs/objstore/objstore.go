@@ -111,3 +111,16 @@ func (s *Store) List(ctx context.Context, prefix string) ([]Object, error) {
 		out = append(out, Object{Name: a.Name, Size: a.Size, ContentType: a.ContentType, Generation: a.Generation, Updated: a.Updated})
 	}
 }
+
+// CountingWriter counts the bytes written through it to W: the size of an
+// object written with Create.
+type CountingWriter struct {
+	W io.Writer
+	N int64 // bytes written so far
+}
+
+func (c *CountingWriter) Write(p []byte) (int, error) {
+	n, err := c.W.Write(p)
+	c.N += int64(n)
+	return n, err
+}

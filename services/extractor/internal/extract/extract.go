@@ -130,7 +130,7 @@ func extractTable(ctx context.Context, pool *pgxpool.Pool, store Bucket, snapsho
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	obj := store.Create(wctx, name, contentType)
-	cw := &countingWriter{w: obj}
+	cw := &objstore.CountingWriter{W: obj}
 	n, err := t.write(ctx, rows, cw)
 	if err != nil {
 		cancel()
@@ -140,7 +140,7 @@ func extractTable(ctx context.Context, pool *pgxpool.Pool, store Bucket, snapsho
 	if err := obj.Close(); err != nil {
 		return Object{}, fmt.Errorf("upload %s: %w", name, err)
 	}
-	return Object{Table: t.Name, Name: name, URI: store.URI(name), Rows: n, Bytes: cw.n, Took: time.Since(started)}, nil
+	return Object{Table: t.Name, Name: name, URI: store.URI(name), Rows: n, Bytes: cw.N, Took: time.Since(started)}, nil
 }
 
 // writeRows streams rows through scan into a Parquet file on w.
@@ -190,17 +190,6 @@ func writeRows[T any](scan func(pgx.Rows, *T) error) func(context.Context, pgx.R
 		}
 		return n, nil
 	}
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // Nullable scan targets converted to the raw types' representation.

@@ -121,7 +121,7 @@ func (e *Engine) write(ctx context.Context, name string, fill func(*parquet.Gene
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	obj := e.store.Create(wctx, name, contentType)
-	cw := &countingWriter{w: obj}
+	cw := &objstore.CountingWriter{W: obj}
 	pw := parquet.NewGenericWriter[features.Row](cw,
 		parquet.MaxRowsPerRowGroup(rowGroupRows),
 		parquet.Compression(&parquet.Snappy),
@@ -138,18 +138,7 @@ func (e *Engine) write(ctx context.Context, name string, fill func(*parquet.Gene
 	if err := obj.Close(); err != nil {
 		return nil, fmt.Errorf("upload %s: %w", name, err)
 	}
-	return &eventsv1.StoredObject{Name: name, Uri: e.store.URI(name), Rows: n, Bytes: cw.n, ContentType: contentType}, nil
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
+	return &eventsv1.StoredObject{Name: name, Uri: e.store.URI(name), Rows: n, Bytes: cw.N, ContentType: contentType}, nil
 }
 
 // The columns read from each raw table (a subset of libs/features' raw
