@@ -20,6 +20,20 @@ func Listen(host string, port int) (net.Listener, error) {
 	return l, nil
 }
 
+// ListenOnce binds host:port into *l unless *l is bound already, and returns
+// the address: for a Listen method that lets the caller know the address
+// before Run. name prefixes the error.
+func ListenOnce(l *net.Listener, name, host string, port int) (net.Addr, error) {
+	if *l == nil {
+		bound, err := Listen(host, port)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		*l = bound
+	}
+	return (*l).Addr(), nil
+}
+
 // Healthz answers liveness probes for the named process.
 func Healthz(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {

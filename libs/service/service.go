@@ -188,14 +188,7 @@ func protect(v *oidc.Verifier, h http.Handler) http.Handler {
 
 // Listen binds the HTTP port now, so the caller knows the address before Run.
 func (s *Service) Listen() (net.Addr, error) {
-	if s.listener == nil {
-		l, err := Listen(s.Config.Host, s.Config.Port)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", s.Name, err)
-		}
-		s.listener = l
-	}
-	return s.listener.Addr(), nil
+	return ListenOnce(&s.listener, s.Name, s.Config.Host, s.Config.Port)
 }
 
 // Run serves until ctx is cancelled, then stops accepting requests, lets

@@ -67,14 +67,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 // Listen binds the HTTP port now, so the caller knows the address before Run.
 func (s *Server) Listen() (net.Addr, error) {
-	if s.listener == nil {
-		l, err := service.Listen(s.cfg.Host, s.cfg.Port)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", Name, err)
-		}
-		s.listener = l
-	}
-	return s.listener.Addr(), nil
+	return service.ListenOnce(&s.listener, Name, s.cfg.Host, s.cfg.Port)
 }
 
 // Run kicks and serves /healthz until ctx is cancelled (SIGTERM), then lets
