@@ -216,20 +216,7 @@ func (h *Handler) result(ctx context.Context, res generate.Result) eventing.Step
 // AsOf is the day a run evaluates plans for: conf as_of when given, else the
 // logical date as a calendar day in the configured zone.
 func (h *Handler) AsOf(p *eventsv1.RunStarted) (schedule.Date, error) {
-	if s, ok := p.GetConf()[ConfAsOf]; ok {
-		d, err := schedule.ParseDate(strings.TrimSpace(s))
-		if err != nil {
-			return schedule.Date{}, fmt.Errorf("conf %s: %w", ConfAsOf, err)
-		}
-		return d, nil
-	}
-	if p.GetLogicalDate() == nil {
-		return schedule.Date{}, errors.New("run-started without a logical_date")
-	}
-	if err := p.GetLogicalDate().CheckValid(); err != nil {
-		return schedule.Date{}, fmt.Errorf("logical_date: %w", err)
-	}
-	return schedule.Today(p.GetLogicalDate().AsTime(), h.loc), nil
+	return eventing.RunParam(p, ConfAsOf, schedule.ParseDate, func(t time.Time) schedule.Date { return schedule.Today(t, h.loc) })
 }
 
 func figures(r generate.Result) map[string]float64 {

@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -130,20 +129,7 @@ func (h *Handler) Register(r *eventing.Router, db kpi.Querier) {
 // Week is the week a run reports on: conf "week" when given, else the ISO
 // week before the one containing the logical date (in the configured zone).
 func (h *Handler) Week(p *eventsv1.RunStarted) (kpi.Week, error) {
-	if s, ok := p.GetConf()[ConfWeek]; ok {
-		w, err := kpi.ParseWeek(strings.TrimSpace(s))
-		if err != nil {
-			return kpi.Week{}, fmt.Errorf("conf %s: %w", ConfWeek, err)
-		}
-		return w, nil
-	}
-	if p.GetLogicalDate() == nil {
-		return kpi.Week{}, errors.New("run-started without a logical_date")
-	}
-	if err := p.GetLogicalDate().CheckValid(); err != nil {
-		return kpi.Week{}, fmt.Errorf("logical_date: %w", err)
-	}
-	return kpi.ReportingWeek(p.GetLogicalDate().AsTime(), h.loc), nil
+	return eventing.RunParam(p, ConfWeek, kpi.ParseWeek, func(t time.Time) kpi.Week { return kpi.ReportingWeek(t, h.loc) })
 }
 
 // Step builds and stores the report, with no transaction open; its Commit
