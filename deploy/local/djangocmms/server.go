@@ -17,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cmmsflow/cmmsflow/libs/cmmsapi"
 )
 
 // WorkOrdersPath is the work-order collection endpoint (PM_BACKEND_URL is
@@ -26,22 +28,7 @@ const WorkOrdersPath = "/api/v1/core/work-orders/"
 // WorkOrder is the body of a work-order POST: the contract's spellings
 // (upper-case type, status and priority), as pmgen's backend client sends
 // them.
-type WorkOrder struct {
-	WONumber             string `json:"wo_number"`
-	AssetID              int64  `json:"asset_id"`
-	AssetTag             string `json:"asset_tag"`
-	PlanID               int64  `json:"plan_id"`
-	PlanCode             string `json:"plan_code"`
-	DueDate              string `json:"due_date"`
-	Type                 string `json:"type"`
-	Status               string `json:"status"`
-	Priority             string `json:"priority"`
-	Title                string `json:"title"`
-	Description          string `json:"description"`
-	AssignedTechnicianID *int64 `json:"assigned_technician_id"`
-	SkippedOccurrences   int    `json:"skipped_occurrences"`
-	RunID                string `json:"run_id"`
-}
+type WorkOrder = cmmsapi.WorkOrder
 
 // idempotencyTable is where the CMMS remembers the keys it has answered.
 const idempotencyTable = Schema + ".core_idempotencykey"

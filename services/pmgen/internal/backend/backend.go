@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cmmsflow/cmmsflow/libs/cmmsapi"
 	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/generate"
 )
 
@@ -74,23 +75,8 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// Payload is the JSON body of a work-order POST.
-type Payload struct {
-	WONumber             string `json:"wo_number"`
-	AssetID              int64  `json:"asset_id"`
-	AssetTag             string `json:"asset_tag"`
-	PlanID               int64  `json:"plan_id"`
-	PlanCode             string `json:"plan_code"`
-	DueDate              string `json:"due_date"` // YYYY-MM-DD
-	Type                 string `json:"type"`
-	Status               string `json:"status"`
-	Priority             string `json:"priority"`
-	Title                string `json:"title"`
-	Description          string `json:"description"`
-	AssignedTechnicianID *int64 `json:"assigned_technician_id"`
-	SkippedOccurrences   int    `json:"skipped_occurrences"`
-	RunID                string `json:"run_id"`
-}
+// Payload is the JSON body of a work-order POST (the CMMS API's).
+type Payload = cmmsapi.WorkOrder
 
 // PayloadOf is the body posted for wo.
 func PayloadOf(wo generate.WorkOrder) Payload {
