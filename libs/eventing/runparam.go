@@ -29,3 +29,19 @@ func RunParam[T any](p *eventsv1.RunStarted, key string, parse func(string) (T, 
 	}
 	return fromLogical(p.GetLogicalDate().AsTime()), nil
 }
+
+// FromRunStarted decodes ev as a run-started and returns what param takes
+// from it (a step's RunParam). A param error is permanent: the run asks for
+// what cannot be.
+func FromRunStarted[T any](ev Event, param func(*eventsv1.RunStarted) (T, error)) (T, error) {
+	var none T
+	var p eventsv1.RunStarted
+	if err := ev.Decode(&p); err != nil {
+		return none, err
+	}
+	v, err := param(&p)
+	if err != nil {
+		return none, Permanent(err)
+	}
+	return v, nil
+}

@@ -181,13 +181,9 @@ func (h *Handler) Step(ctx context.Context, ev eventing.Event) (eventing.StepRes
 // request is the generation run an event asks for. A run of another
 // pipeline never gets here: the router fails it for good (StepReport).
 func (h *Handler) request(ctx context.Context, ev eventing.Event) (generate.Request, error) {
-	var p eventsv1.RunStarted
-	if err := ev.Decode(&p); err != nil {
-		return generate.Request{}, err
-	}
-	asOf, err := h.AsOf(&p)
+	asOf, err := eventing.FromRunStarted(ev, h.AsOf)
 	if err != nil {
-		return generate.Request{}, eventing.Permanent(err)
+		return generate.Request{}, err
 	}
 	logging.From(ctx).DebugContext(ctx, "evaluating maintenance plans", "as_of", asOf.String(), "backend", h.backend != nil, "ledger", h.ledger)
 	return generate.Request{AsOf: asOf, Location: h.loc, RunID: ev.RunID, Backend: h.backend, Ledger: h.ledger}, nil

@@ -137,13 +137,9 @@ func (h *Handler) Week(p *eventsv1.RunStarted) (kpi.Week, error) {
 // another pipeline never gets here: the router fails it for good
 // (StepReport).
 func (h *Handler) Step(ctx context.Context, ev eventing.Event) (eventing.StepResult, error) {
-	var p eventsv1.RunStarted
-	if err := ev.Decode(&p); err != nil {
-		return eventing.StepResult{}, err
-	}
-	week, err := h.Week(&p)
+	week, err := eventing.FromRunStarted(ev, h.Week)
 	if err != nil {
-		return eventing.StepResult{}, eventing.Permanent(err)
+		return eventing.StepResult{}, err
 	}
 	started := time.Now()
 	out, err := h.build(ctx, week)
