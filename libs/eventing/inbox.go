@@ -51,10 +51,18 @@ var errDuplicate = errors.New("duplicate delivery")
 
 const insertProcessed = `INSERT INTO processed_events (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
 
+// deleteLease ends a holder's lease on an event.
+const deleteLease = `DELETE FROM event_leases WHERE consumer = $1 AND event_id = $2 AND holder = $3`
+
 // Seen reports whether ev was processed.
-func (in *Inbox) Seen(ctx context.Context, ev Event) (bool, error) {
+func (in *Inbox) Seen(ctx context.Context, ev Event) (bool, error) { return in.seen(ctx, in.Pool, ev) }
+
+// seen is Seen through q (the pool, or a claim's transaction).
+func (in *Inbox) seen(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, ev Event) (bool, error) {
 	var seen bool
-	err := in.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2)`,
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2)`,
 		in.Consumer, ev.ID()).Scan(&seen)
 	if err != nil {
 		return false, fmt.Errorf("dedupe check: %w", err)
@@ -113,10 +121,9 @@ func (in *Inbox) Claim(ctx context.Context, ev Event, ttl time.Duration, claim .
 	ctx, end := in.phase(ctx, "claim")
 	defer end()
 	err := pgx.BeginFunc(ctx, in.Pool, func(tx pgx.Tx) error {
-		var seen bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2)`,
-			in.Consumer, ev.ID()).Scan(&seen); err != nil {
-			return fmt.Errorf("dedupe check: %w", err)
+		seen, err := in.seen(ctx, tx, ev)
+		if err != nil {
+			return err
 		}
 		if seen {
 			return errDuplicate
@@ -164,7 +171,7 @@ func (l *Hold) Complete(ctx context.Context, complete ...TxFunc) error {
 	ctx, end := l.in.phase(ctx, "complete")
 	defer end()
 	err := pgx.BeginFunc(ctx, l.in.Pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM event_leases WHERE consumer = $1 AND event_id = $2 AND holder = $3`,
+		tag, err := tx.Exec(ctx, deleteLease,
 			l.in.Consumer, l.ev.ID(), l.holder)
 		if err != nil {
 			return fmt.Errorf("end lease: %w", err)
@@ -188,7 +195,7 @@ func (l *Hold) Complete(ctx context.Context, complete ...TxFunc) error {
 func (l *Hold) Release(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
 	defer cancel()
-	if _, err := l.in.Pool.Exec(ctx, `DELETE FROM event_leases WHERE consumer = $1 AND event_id = $2 AND holder = $3`,
+	if _, err := l.in.Pool.Exec(ctx, deleteLease,
 		l.in.Consumer, l.ev.ID(), l.holder); err != nil && l.in.Log != nil {
 		l.in.Log.WarnContext(ctx, "could not release the event's lease; it expires", "error", err)
 	}
