@@ -15,10 +15,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cmmsflow/cmmsflow/deploy/local/stack"
+	"github.com/cmmsflow/cmmsflow/e2e/internal/e2eenv"
 	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/fleet"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
-	"github.com/cmmsflow/cmmsflow/libs/repo"
 )
 
 var (
@@ -35,32 +35,16 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	flag.Parse()
-	if f := flag.Lookup("test.run"); f != nil && f.Value.String() == "^$" {
+	if e2eenv.BenchmarksOnly() {
 		return m.Run() // benchmarks only (make bench): no stack needed
 	}
-	admin := os.Getenv(pgtest.EnvVar)
-	if admin == "" {
-		fmt.Fprintf(os.Stderr, "e2e: %s is not set: run the tests with `make test`\n", pgtest.EnvVar)
-		return 1
-	}
-	root, err := repo.Root()
+	env, err := e2eenv.Prepare("e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	state, err := os.MkdirTemp("", "cmmsflow-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	defer os.RemoveAll(state)
-	// Built (or found built by make) before the clock starts: a cold first
-	// build takes minutes while go test compiles every other package.
-	bin, err := stack.Binaries(context.Background(), root, filepath.Join(state, "bin"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
+	defer env.Close()
+	admin, root, state, bin := env.Admin, env.Root, env.State, env.Bin
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dbURL, drop, err := pgtest.CreateDatabase(ctx, admin, "e2e")

@@ -21,10 +21,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cmmsflow/cmmsflow/deploy/local/stack"
+	"github.com/cmmsflow/cmmsflow/e2e/internal/e2eenv"
 	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/fleet"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
-	"github.com/cmmsflow/cmmsflow/libs/repo"
 )
 
 // The fleet's "today": both stacks seed the same history up to it, and every
@@ -46,30 +46,16 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	flag.Parse()
-	if f := flag.Lookup("test.run"); f != nil && f.Value.String() == "^$" {
+	if e2eenv.BenchmarksOnly() {
 		return m.Run()
 	}
-	admin := os.Getenv(pgtest.EnvVar)
-	if admin == "" {
-		fmt.Fprintf(os.Stderr, "agree: %s is not set: run the tests with `make test`\n", pgtest.EnvVar)
-		return 1
-	}
-	root, err := repo.Root()
+	env, err := e2eenv.Prepare("agree")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "agree:", err)
 		return 1
 	}
-	state, err := os.MkdirTemp("", "cmmsflow-agree-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "agree:", err)
-		return 1
-	}
-	defer os.RemoveAll(state)
-	bin, err := stack.Binaries(context.Background(), root, filepath.Join(state, "bin"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "agree:", err)
-		return 1
-	}
+	defer env.Close()
+	admin, root, state, bin := env.Admin, env.Root, env.State, env.Bin
 	logs, err := os.Create(filepath.Join(os.TempDir(), "cmmsflow-agree.log"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "agree:", err)
