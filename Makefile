@@ -19,7 +19,7 @@ PROTOC_GEN_OPENAPI := $(GRPC_GATEWAY)/protoc-gen-openapiv2@v2.33.0
 # binaries that the bins target built here (deploy/local/stack.Binaries).
 STACK_BIN := CMMSFLOW_BIN_DIR=$(CURDIR)/.local/bin
 
-.PHONY: up test bench bench-report deps bins lint build generate generate-check clean
+.PHONY: up test bench bench-against bench-report deps bins lint build generate generate-check clean
 
 ## up: start the whole system locally with demo data; Ctrl-C stops it.
 up: deps bins
@@ -87,6 +87,15 @@ bench: deps bins
 	@go build -o .local/bin/testenv ./deploy/local/cmd/testenv
 	@# Its own PostgreSQL folder: a concurrent make test stops .local/test-pg's server when it ends.
 	$(STACK_BIN) .local/bin/testenv -dir .local/bench-run-pg -- go run ./deploy/local/cmd/benchreport -run $(BENCH_FLAGS)
+
+## bench-against: this checkout beside an earlier commit, e.g. make
+## bench-against BASE=f58d9bb [PAIRS=5]: each side's end-to-end latency step
+## and pmgen benchmark, interleaved in pairs (about 3 minutes a pair), then
+## docs/benchmarks.md re-rendered with the comparison (benchreport -against).
+bench-against: deps bins
+	@test -n "$(BASE)" || { echo "usage: make bench-against BASE=<git revision> [PAIRS=5]"; exit 2; }
+	@go build -o .local/bin/testenv ./deploy/local/cmd/testenv
+	$(STACK_BIN) .local/bin/testenv -dir .local/bench-run-pg -- go run ./deploy/local/cmd/benchreport -against $(BASE) -pairs $(or $(PAIRS),5)
 
 ## bench-report: rewrite docs/benchmarks.md from the last run's outputs in
 ## .local (after editing its template); measures nothing.

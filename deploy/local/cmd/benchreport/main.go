@@ -3,6 +3,9 @@
 //
 //	benchreport -run    measure (under testenv: needs CMMSFLOW_TEST_DATABASE_URL),
 //	                    writing the raw outputs to .local/, then render
+//	benchreport -against REV
+//	                    measure this checkout beside the earlier commit REV
+//	                    (against.go; under testenv too), then render
 //	benchreport         render docs/benchmarks.md from the last run's .local/ outputs
 //
 // The steps of a run: go (every Go benchmark in the workspace, into
@@ -10,7 +13,10 @@
 // the split BenchmarkTrain wrote), api (services/control/bench/api.sh: wrk
 // on control's HTTP API), baseline (the same wrk against a trivial net/http
 // handler), latency (the local stack on the demo fleet: trigger → last step
-// and the step-to-step hop per pipeline). The report's prose is the
+// and the step-to-step hop per pipeline). An against run (make
+// bench-against) is separate: the latency step and the pmgen benchmark of
+// an earlier commit and of this checkout, interleaved in pairs; its
+// section joins the report. The report's prose is the
 // embedded report.md.tmpl; every number comes from the raw outputs.
 package main
 
@@ -45,7 +51,8 @@ type options struct {
 	measure                               bool
 	steps, bench, benchtime, pkgs, wrkDur string
 	count, wrkThreads, wrkConns           int
-	latencyRuns, latencyFleet             int
+	latencyRuns, latencyFleet, pairs      int
+	against                               string
 	emulator, root, local, out            string
 }
 
@@ -63,6 +70,8 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.wrkConns, "wrk-connections", 16, "with -run: wrk connections")
 	fs.IntVar(&o.latencyRuns, "latency-runs", 5, "with -run: end-to-end runs per pipeline")
 	fs.IntVar(&o.latencyFleet, "latency-assets", 300, "with -run: demo fleet size for the end-to-end runs (make up's default)")
+	fs.StringVar(&o.against, "against", "", "measure this checkout beside this earlier commit (any git revision) instead of a -run")
+	fs.IntVar(&o.pairs, "pairs", 5, "with -against: interleaved pairs (the earlier commit, then ours)")
 	fs.StringVar(&o.emulator, "emulator", stack.EmulatorAuto, "with -run: Pub/Sub emulator for the end-to-end runs: auto, cloudsdk or embedded")
 	fs.StringVar(&o.root, "root", "", "repository root (default: the folder holding go.work above the working directory)")
 	fs.StringVar(&o.local, "local", "", "folder of the raw outputs (default: <root>/.local)")
@@ -81,12 +90,19 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	var runErr error
-	if o.measure {
+	if o.measure || o.against != "" {
+		if o.measure && o.against != "" {
+			return errors.New("-run and -against are separate runs: give one")
+		}
 		r, err := newRunner(ctx, o, root, local)
 		if err != nil {
 			return err
 		}
-		runErr = r.measure(ctx)
+		if o.measure {
+			runErr = r.measure(ctx)
+		} else {
+			runErr = r.against(ctx)
+		}
 	}
 	in := readInputs(local)
 	doc, err := Render(in)
@@ -136,7 +152,7 @@ func newRunner(ctx context.Context, o options, root, local string) (*runner, err
 		Started: time.Now().UTC(), Commit: commit(ctx, root), Machine: readMachine(ctx, admin),
 		Settings: Settings{Steps: strings.Split(o.steps, ","), Bench: o.bench, Benchtime: o.benchtime, Count: o.count,
 			Packages: packages, WrkDuration: o.wrkDur, WrkThreads: o.wrkThreads, WrkConns: o.wrkConns,
-			LatencyRuns: o.latencyRuns, LatencyFleet: o.latencyFleet},
+			LatencyRuns: o.latencyRuns, LatencyFleet: o.latencyFleet, Against: o.against, Pairs: o.pairs},
 	}
 	return &runner{root: root, local: local, adminURL: admin, info: info, emulator: o.emulator}, nil
 }

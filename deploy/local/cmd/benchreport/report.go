@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	_ "embed"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -29,6 +30,8 @@ type Inputs struct {
 	API      *APIRun
 	Baseline *APIRun
 	Latency  *Latency
+	// Against is the last against step's result; nil when none ran.
+	Against *Against
 	// Missing names the raw files that could not be read, with why.
 	Missing []string
 }
@@ -65,6 +68,13 @@ func readInputs(dir string) *Inputs {
 		missing(fileLatency, err)
 	} else {
 		in.Latency = &lat
+	}
+	// The against step runs only when asked: no file is no section.
+	var against Against
+	if err := readJSON(filepath.Join(dir, fileAgainst), &against); err == nil {
+		in.Against = &against
+	} else if !errors.Is(err, os.ErrNotExist) {
+		missing(fileAgainst, err)
 	}
 	return in
 }
@@ -203,6 +213,8 @@ type report struct {
 	Lat      []latencyRow
 	// HopsAll is every step-to-step hop of every pipeline.
 	HopsAll statLine
+	// Vs is the against section; nil without an against run.
+	Vs *againstReport
 }
 
 type learnerRow struct {
@@ -378,6 +390,7 @@ func (r *report) build() {
 	r.apiRows()
 	r.latencyTables()
 	r.latencyRows()
+	r.Vs = newAgainstReport(r.Against)
 }
 
 // median is the median of the Go benchmark name's metric unit; NaN when

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -63,6 +62,10 @@ type Settings struct {
 	WrkConns     int      `json:"wrk_connections"`
 	LatencyRuns  int      `json:"latency_runs"`
 	LatencyFleet int      `json:"latency_assets"`
+	// Against and Pairs are, for an against run (against.go), the earlier
+	// commit and how many interleaved pairs to measure.
+	Against string `json:"against,omitempty"`
+	Pairs   int    `json:"pairs,omitempty"`
 }
 
 // Raw output files under the state folder (.local).
@@ -148,13 +151,7 @@ func (r *runner) measure(ctx context.Context) error {
 
 func (r *runner) path(name string) string { return filepath.Join(r.local, name) }
 
-func (r *runner) writeInfo() error {
-	b, err := json.MarshalIndent(r.info, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(r.path(fileRun), append(b, '\n'), 0o644)
-}
+func (r *runner) writeInfo() error { return writeJSON(r.path(fileRun), r.info) }
 
 // command runs name args in the repository root with its output teed to
 // out (a file under .local) and to stdout.
@@ -315,11 +312,7 @@ func (r *runner) latency(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w (stack logs in %s)", err, r.path(fileStackLog))
 	}
-	b, err := json.MarshalIndent(lat, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(r.path(fileLatency), append(b, '\n'), 0o644)
+	return writeJSON(r.path(fileLatency), lat)
 }
 
 func resolveEmulator(kind string) string {
