@@ -120,9 +120,6 @@ func Start(ctx context.Context, s *service.Service, cfg Config) (*Control, error
 	if err != nil {
 		return nil, fmt.Errorf("RUN_TIMEOUTS: %w", err)
 	}
-	if cfg.StaleRunSweepInterval < 0 {
-		return nil, fmt.Errorf("STALE_RUN_SWEEP_INTERVAL must not be negative, got %s", cfg.StaleRunSweepInterval)
-	}
 	tokens, err := auth.ParseTokens(cfg.APITokens)
 	if err != nil {
 		return nil, err

@@ -39,9 +39,6 @@ import (
 	"github.com/cmmsflow/cmmsflow/services/control/internal/runstore"
 )
 
-// DefaultInterval is how often the sweeper looks for stale runs.
-const DefaultInterval = time.Minute
-
 // Sweeper fails stale runs.
 type Sweeper struct {
 	pool     *pgxpool.Pool
@@ -111,12 +108,10 @@ func Reason(d time.Duration) string {
 	return fmt.Sprintf("timed out: no step finished within %s", d)
 }
 
-// Run sweeps every interval until ctx ends. Errors (the database restarting)
-// are logged; the next tick tries again.
+// Run sweeps every interval (positive: control's Config.Validate checks
+// STALE_RUN_SWEEP_INTERVAL) until ctx ends. Errors (the database
+// restarting) are logged; the next tick tries again.
 func (s *Sweeper) Run(ctx context.Context, interval time.Duration) {
-	if interval <= 0 {
-		interval = DefaultInterval
-	}
 	service.Every(ctx, interval, s.log, "stale-run sweep", func(ctx context.Context) error {
 		_, err := s.Sweep(ctx)
 		return err

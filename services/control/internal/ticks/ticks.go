@@ -31,8 +31,7 @@ import (
 const (
 	// DefaultGrace is how long after a tick its run may still be on its way
 	// (Cloud Scheduler's retries, push delivery) before the tick is missed.
-	DefaultGrace    = 10 * time.Minute
-	DefaultInterval = time.Minute
+	DefaultGrace = 10 * time.Minute
 	// Lookback bounds how far back a check looks: an older tick is history.
 	Lookback = 7 * 24 * time.Hour
 )
@@ -95,12 +94,10 @@ type Missed struct {
 	CaughtUp bool
 }
 
-// Run checks every interval until ctx ends; errors are logged and the next
-// tick tries again.
+// Run checks every interval (positive: control's Config.Validate checks
+// MISSED_TICK_INTERVAL) until ctx ends; errors are logged and the next tick
+// tries again.
 func (w *Watcher) Run(ctx context.Context, interval time.Duration) {
-	if interval <= 0 {
-		interval = DefaultInterval
-	}
 	service.Every(ctx, interval, w.log, "missed-tick check", func(ctx context.Context) error {
 		_, err := w.Check(ctx)
 		return err
