@@ -141,21 +141,28 @@ type dagCollection struct {
 	TotalEntries int       `json:"total_entries"`
 }
 
+// dagRunSummary is the part of a DAG run that the old backend's composer
+// routes answer as "a run" (composer.go).
+type dagRunSummary struct {
+	DagRunID    string          `json:"dag_run_id"`
+	DagID       string          `json:"dag_id"`
+	State       string          `json:"state"`
+	RunType     string          `json:"run_type"`
+	LogicalDate string          `json:"logical_date"`
+	StartDate   *string         `json:"start_date"`
+	EndDate     *string         `json:"end_date"`
+	Conf        json.RawMessage `json:"conf"`
+}
+
+// dagRunJSON is the contract's DAGRun: the summary and the rest.
 type dagRunJSON struct {
-	DagRunID          string          `json:"dag_run_id"`
-	DagID             string          `json:"dag_id"`
-	LogicalDate       string          `json:"logical_date"`
-	ExecutionDate     string          `json:"execution_date"`
-	StartDate         *string         `json:"start_date"`
-	EndDate           *string         `json:"end_date"`
-	DataIntervalStart *string         `json:"data_interval_start"`
-	DataIntervalEnd   *string         `json:"data_interval_end"`
-	LastScheduling    *string         `json:"last_scheduling_decision"`
-	RunType           string          `json:"run_type"`
-	State             string          `json:"state"`
-	ExternalTrigger   bool            `json:"external_trigger"`
-	Conf              json.RawMessage `json:"conf"`
-	Note              *string         `json:"note"`
+	dagRunSummary
+	ExecutionDate     string  `json:"execution_date"`
+	DataIntervalStart *string `json:"data_interval_start"`
+	DataIntervalEnd   *string `json:"data_interval_end"`
+	LastScheduling    *string `json:"last_scheduling_decision"`
+	ExternalTrigger   bool    `json:"external_trigger"`
+	Note              *string `json:"note"`
 }
 
 type dagRunCollection struct {
@@ -234,10 +241,12 @@ func toDAGRun(r *controlv1.Run) dagRunJSON {
 		runType = src
 	}
 	return dagRunJSON{
-		DagRunID: r.GetRunId(), DagID: r.GetPipeline(), LogicalDate: logical, ExecutionDate: logical,
-		StartDate: tsp(r.GetStartedAt()), EndDate: tsp(r.GetEndedAt()),
-		DataIntervalStart: strp(logical), DataIntervalEnd: strp(logical),
-		RunType: runType, State: dagState(r.GetState()), ExternalTrigger: runType == "manual", Conf: confJSON(r),
+		dagRunSummary: dagRunSummary{
+			DagRunID: r.GetRunId(), DagID: r.GetPipeline(), State: dagState(r.GetState()), RunType: runType,
+			LogicalDate: logical, StartDate: tsp(r.GetStartedAt()), EndDate: tsp(r.GetEndedAt()), Conf: confJSON(r),
+		},
+		ExecutionDate: logical, DataIntervalStart: strp(logical), DataIntervalEnd: strp(logical),
+		ExternalTrigger: runType == "manual",
 	}
 }
 

@@ -50,32 +50,15 @@ func writeComposerError(w http.ResponseWriter, err error) {
 	writeJSON(w, httpStatus(err), composerError{Error: message(err)})
 }
 
-type composerRun struct {
-	DagRunID    string          `json:"dag_run_id"`
-	DagID       string          `json:"dag_id"`
-	State       string          `json:"state"`
-	RunType     string          `json:"run_type"`
-	LogicalDate string          `json:"logical_date"`
-	StartDate   *string         `json:"start_date"`
-	EndDate     *string         `json:"end_date"`
-	Conf        json.RawMessage `json:"conf"`
-}
-
-func toComposerRun(r *controlv1.Run) composerRun {
-	d := toDAGRun(r)
-	return composerRun{DagRunID: d.DagRunID, DagID: d.DagID, State: d.State, RunType: d.RunType,
-		LogicalDate: d.LogicalDate, StartDate: d.StartDate, EndDate: d.EndDate, Conf: d.Conf}
-}
-
 type composerDag struct {
-	DagID       string       `json:"dag_id"`
-	Description string       `json:"description"`
-	IsPaused    bool         `json:"is_paused"`
-	Schedule    string       `json:"schedule"`
-	Timezone    string       `json:"timezone"`
-	NextRun     *string      `json:"next_run"`
-	LastRun     *composerRun `json:"last_run"`
-	Aliases     []string     `json:"aliases"` // the DAG's other ids (its old ones)
+	DagID       string         `json:"dag_id"`
+	Description string         `json:"description"`
+	IsPaused    bool           `json:"is_paused"`
+	Schedule    string         `json:"schedule"`
+	Timezone    string         `json:"timezone"`
+	NextRun     *string        `json:"next_run"`
+	LastRun     *dagRunSummary `json:"last_run"`
+	Aliases     []string       `json:"aliases"` // the DAG's other ids (its old ones)
 }
 
 func (s *Server) composerListDags(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
@@ -92,7 +75,7 @@ func (s *Server) composerListDags(ctx context.Context, w http.ResponseWriter, r 
 			Schedule: p.GetSchedule(), Timezone: p.GetTimeZone(), NextRun: tsp(p.GetNextRun()),
 			Aliases: append([]string{}, p.GetAliases()...)}
 		if p.GetLastRun() != nil {
-			lr := toComposerRun(p.GetLastRun())
+			lr := toDAGRun(p.GetLastRun()).dagRunSummary
 			d.LastRun = &lr
 		}
 		dags = append(dags, d)
@@ -192,9 +175,9 @@ func (s *Server) composerDagRuns(ctx context.Context, w http.ResponseWriter, r *
 	if err != nil {
 		return err
 	}
-	runs := make([]composerRun, len(resp.GetRuns()))
+	runs := make([]dagRunSummary, len(resp.GetRuns()))
 	for i, run := range resp.GetRuns() {
-		runs[i] = toComposerRun(run)
+		runs[i] = toDAGRun(run).dagRunSummary
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "dag_id": id, "dag_runs": runs, "count": len(runs)})
 	return nil

@@ -3,14 +3,19 @@ package compat
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
+	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
+	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
 )
 
 func TestComposerRoutes(t *testing.T) {
@@ -134,6 +139,37 @@ func TestValidatorRejectsNonConformingResponses(t *testing.T) {
 		})
 		if err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// A composer run is the README's run; an Airflow DAGRun is that and the
+// contract's other fields, with the same values.
+func TestDAGRunSummary(t *testing.T) {
+	keys := func(v any) ([]string, map[string]any) {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return slices.Sorted(maps.Keys(m)), m
+	}
+	d := toDAGRun(&controlv1.Run{RunId: "r1", Pipeline: kpi, Source: "scheduled", ConfJson: `{"week":"2024-W10"}`})
+	got, summary := keys(d.dagRunSummary)
+	if want := []string{"conf", "dag_id", "dag_run_id", "end_date", "logical_date", "run_type", "start_date", "state"}; !slices.Equal(got, want) {
+		t.Fatalf("composer run keys %v, want %v", got, want)
+	}
+	got, full := keys(d)
+	if want := []string{"conf", "dag_id", "dag_run_id", "data_interval_end", "data_interval_start", "end_date", "execution_date",
+		"external_trigger", "last_scheduling_decision", "logical_date", "note", "run_type", "start_date", "state"}; !slices.Equal(got, want) {
+		t.Fatalf("DAGRun keys %v, want %v", got, want)
+	}
+	for k, v := range summary {
+		if !reflect.DeepEqual(full[k], v) {
+			t.Errorf("%s: DAGRun %v, composer run %v", k, full[k], v)
 		}
 	}
 }
