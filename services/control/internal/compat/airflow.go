@@ -170,12 +170,20 @@ type dagRunCollection struct {
 	TotalEntries int          `json:"total_entries"`
 }
 
+// taskInstanceReference is the contract's TaskInstanceReference: which task
+// of which DAG run.
+type taskInstanceReference struct {
+	TaskID        string `json:"task_id"`
+	DagID         string `json:"dag_id"`
+	ExecutionDate string `json:"execution_date"`
+	DagRunID      string `json:"dag_run_id"`
+}
+
+// taskInstanceJSON is the contract's TaskInstance: the reference and the
+// rest.
 type taskInstanceJSON struct {
-	TaskID          string   `json:"task_id"`
+	taskInstanceReference
 	TaskDisplayName string   `json:"task_display_name"`
-	DagID           string   `json:"dag_id"`
-	DagRunID        string   `json:"dag_run_id"`
-	ExecutionDate   string   `json:"execution_date"`
 	StartDate       *string  `json:"start_date"`
 	EndDate         *string  `json:"end_date"`
 	Duration        *float64 `json:"duration"`
@@ -258,11 +266,16 @@ func confJSON(r *controlv1.Run) json.RawMessage {
 	return json.RawMessage(r.GetConfJson())
 }
 
+// toTaskInstanceReference names task of DAG run r.
+func toTaskInstanceReference(r *controlv1.Run, task string) taskInstanceReference {
+	return taskInstanceReference{TaskID: task, DagID: r.GetPipeline(), DagRunID: r.GetRunId(),
+		ExecutionDate: rfc3339(r.GetLogicalDate().AsTime())}
+}
+
 func toTaskInstance(r *controlv1.Run, st *controlv1.Step) taskInstanceJSON {
 	ti := taskInstanceJSON{
-		TaskID: st.GetStep(), TaskDisplayName: st.GetStep(), DagID: r.GetPipeline(), DagRunID: r.GetRunId(),
-		ExecutionDate: rfc3339(r.GetLogicalDate().AsTime()),
-		StartDate:     tsp(st.GetStartedAt()), EndDate: tsp(st.GetEndedAt()),
+		taskInstanceReference: toTaskInstanceReference(r, st.GetStep()), TaskDisplayName: st.GetStep(),
+		StartDate: tsp(st.GetStartedAt()), EndDate: tsp(st.GetEndedAt()),
 		State: taskState(st.GetState(), r.GetState()), TryNumber: int(st.GetAttempts()), MapIndex: -1,
 		Pool: "default_pool", PoolSlots: 1, Operator: strp(st.GetStep()),
 	}

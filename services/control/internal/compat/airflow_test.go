@@ -3,9 +3,13 @@ package compat
 import (
 	"context"
 	"net/url"
+	"reflect"
 	"regexp"
+	"slices"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
@@ -389,6 +393,30 @@ func TestConfRulesMatchAPI(t *testing.T) {
 			t.Errorf("%s %v: compat says %v, the API says %v", c.pipeline, c.conf, mine, theirs)
 		case mine != nil && message(mine) != message(theirs):
 			t.Errorf("%s %v: compat says %q, the API says %q", c.pipeline, c.conf, mine, message(theirs))
+		}
+	}
+}
+
+// A TaskInstance is its TaskInstanceReference and the contract's other
+// fields, with the same values.
+func TestTaskInstanceReference(t *testing.T) {
+	run := &controlv1.Run{RunId: "r1", Pipeline: etl, LogicalDate: timestamppb.New(time.Date(2024, 3, 4, 5, 6, 7, 0, time.UTC))}
+	got, ref := jsonKeys(t, toTaskInstanceReference(run, events.Extractor))
+	if want := []string{"dag_id", "dag_run_id", "execution_date", "task_id"}; !slices.Equal(got, want) {
+		t.Fatalf("TaskInstanceReference keys %v, want %v", got, want)
+	}
+	if ref["task_id"] != events.Extractor || ref["dag_id"] != etl || ref["dag_run_id"] != "r1" || ref["execution_date"] != "2024-03-04T05:06:07Z" {
+		t.Fatalf("TaskInstanceReference %v", ref)
+	}
+	got, ti := jsonKeys(t, toTaskInstance(run, &controlv1.Step{Step: events.Extractor}))
+	if want := []string{"dag_id", "dag_run_id", "duration", "end_date", "execution_date", "executor", "hostname",
+		"map_index", "max_tries", "note", "operator", "pid", "pool", "pool_slots", "priority_weight", "queue", "queued_when",
+		"rendered_fields", "start_date", "state", "task_display_name", "task_id", "try_number", "unixname"}; !slices.Equal(got, want) {
+		t.Fatalf("TaskInstance keys %v, want %v", got, want)
+	}
+	for k, v := range ref {
+		if !reflect.DeepEqual(ti[k], v) {
+			t.Errorf("%s: TaskInstance %v, reference %v", k, ti[k], v)
 		}
 	}
 }

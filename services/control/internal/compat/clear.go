@@ -37,13 +37,6 @@ type clearTaskInstancesBody struct {
 	IncludePast       *bool    `json:"include_past"`
 }
 
-type taskInstanceReference struct {
-	TaskID        string `json:"task_id"`
-	DagID         string `json:"dag_id"`
-	ExecutionDate string `json:"execution_date"`
-	DagRunID      string `json:"dag_run_id"`
-}
-
 type taskInstanceReferenceCollection struct {
 	TaskInstances []taskInstanceReference `json:"task_instances"`
 }
@@ -115,10 +108,7 @@ func (s *Server) clearTaskInstances(ctx context.Context, dagID string, body clea
 		return out, err
 	}
 	for _, st := range after.GetSteps()[stepPosition(after, from):] {
-		out.TaskInstances = append(out.TaskInstances, taskInstanceReference{
-			TaskID: st.GetStep(), DagID: after.GetPipeline(), DagRunID: after.GetRunId(),
-			ExecutionDate: rfc3339(after.GetLogicalDate().AsTime()),
-		})
+		out.TaskInstances = append(out.TaskInstances, toTaskInstanceReference(after, st.GetStep()))
 	}
 	return out, nil
 }

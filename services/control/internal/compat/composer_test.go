@@ -146,23 +146,12 @@ func TestValidatorRejectsNonConformingResponses(t *testing.T) {
 // A composer run is the README's run; an Airflow DAGRun is that and the
 // contract's other fields, with the same values.
 func TestDAGRunSummary(t *testing.T) {
-	keys := func(v any) ([]string, map[string]any) {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatal(err)
-		}
-		return slices.Sorted(maps.Keys(m)), m
-	}
 	d := toDAGRun(&controlv1.Run{RunId: "r1", Pipeline: kpi, Source: "scheduled", ConfJson: `{"week":"2024-W10"}`})
-	got, summary := keys(d.dagRunSummary)
+	got, summary := jsonKeys(t, d.dagRunSummary)
 	if want := []string{"conf", "dag_id", "dag_run_id", "end_date", "logical_date", "run_type", "start_date", "state"}; !slices.Equal(got, want) {
 		t.Fatalf("composer run keys %v, want %v", got, want)
 	}
-	got, full := keys(d)
+	got, full := jsonKeys(t, d)
 	if want := []string{"conf", "dag_id", "dag_run_id", "data_interval_end", "data_interval_start", "end_date", "execution_date",
 		"external_trigger", "last_scheduling_decision", "logical_date", "note", "run_type", "start_date", "state"}; !slices.Equal(got, want) {
 		t.Fatalf("DAGRun keys %v, want %v", got, want)
@@ -172,4 +161,18 @@ func TestDAGRunSummary(t *testing.T) {
 			t.Errorf("%s: DAGRun %v, composer run %v", k, full[k], v)
 		}
 	}
+}
+
+// jsonKeys is v as a JSON object: its keys, sorted, and the object.
+func jsonKeys(t *testing.T, v any) ([]string, map[string]any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return slices.Sorted(maps.Keys(m)), m
 }

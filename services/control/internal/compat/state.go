@@ -63,7 +63,6 @@ func (s *Server) patchTaskInstance(ctx context.Context, w http.ResponseWriter, r
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, taskInstanceReference{TaskID: task, DagID: run.GetPipeline(), DagRunID: run.GetRunId(),
-		ExecutionDate: rfc3339(run.GetLogicalDate().AsTime())})
+	writeJSON(w, http.StatusOK, toTaskInstanceReference(run, task))
 	return nil
 }
