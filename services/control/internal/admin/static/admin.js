@@ -759,61 +759,59 @@
     if (!rows.length) body.appendChild(el('tr', null, el('td', { colspan: $(tableId).tHead.rows[0].cells.length, 'class': 'muted', text: empty })));
   }
 
+  // loadTable fills the table tableId with the list under key of what req
+  // answers (cols and empty as for fill; empty may be a function of the
+  // answer), or says in tableId + '-error' that it could not load the what.
+  function loadTable(tableId, req, key, what, cols, empty) {
+    req.then(function (data) {
+      showError(tableId + '-error', '');
+      fill(tableId, (data && data[key]) || [], cols, typeof empty === 'function' ? empty(data) : empty);
+    }, function (err) { showError(tableId + '-error', 'Could not load the ' + what + ': ' + errText(err)); });
+  }
+
   function loadInbox() {
     var tech = $('inbox-tech').value;
     var req = tech
       ? api('GET', '/v1/technicians/' + encodeURIComponent(tech) + '/notifications?page_size=50')
       : api('GET', '/admin/api/notifications?limit=50');
-    req.then(function (data) {
-      showError('inbox-error', '');
-      fill('inbox', (data && data.notifications) || [], function (n) {
-        return [fmtTime(n.created_at), n.technician || ('#' + n.technician_id), n.kind,
-          el('details', null, el('summary', { text: n.subject }), el('pre', { text: n.body })),
-          n.status, n.read_at ? fmtTime(n.read_at) : 'unread', runLink(n.run_id)];
-      }, 'No notifications.');
-    }, function (err) { showError('inbox-error', 'Could not load the notifications: ' + errText(err)); });
+    loadTable('inbox', req, 'notifications', 'notifications', function (n) {
+      return [fmtTime(n.created_at), n.technician || ('#' + n.technician_id), n.kind,
+        el('details', null, el('summary', { text: n.subject }), el('pre', { text: n.body })),
+        n.status, n.read_at ? fmtTime(n.read_at) : 'unread', runLink(n.run_id)];
+    }, 'No notifications.');
   }
 
   function loadReports() {
-    api('GET', '/admin/api/reports').then(function (data) {
-      showError('reports-error', '');
-      fill('reports', (data && data.reports) || [], function (r) {
-        var links = (r.links || []).map(function (l, i) {
-          return [i ? ' · ' : '', l.url ? el('a', { href: l.url, target: '_blank', rel: 'noopener noreferrer', title: l.uri, text: l.name }) : el('span', { title: l.uri, text: l.name })];
-        });
-        var kpis = Object.keys(r.kpis || {}).sort().slice(0, 6).map(function (k) {
-          var v = r.kpis[k];
-          return el('div', { 'class': 'kv' }, k + ': ' + (typeof v === 'object' ? JSON.stringify(v) : fmtNumber(v)));
-        });
-        return [el('strong', { text: r.iso_week }), r.week_start, fmtTime(r.generated_at), links, kpis, runLink(r.run_id)];
-      }, 'No reports yet: trigger weekly_kpi_report.');
-    }, function (err) { showError('reports-error', 'Could not load the reports: ' + errText(err)); });
+    loadTable('reports', api('GET', '/admin/api/reports'), 'reports', 'reports', function (r) {
+      var links = (r.links || []).map(function (l, i) {
+        return [i ? ' · ' : '', l.url ? el('a', { href: l.url, target: '_blank', rel: 'noopener noreferrer', title: l.uri, text: l.name }) : el('span', { title: l.uri, text: l.name })];
+      });
+      var kpis = Object.keys(r.kpis || {}).sort().slice(0, 6).map(function (k) {
+        var v = r.kpis[k];
+        return el('div', { 'class': 'kv' }, k + ': ' + (typeof v === 'object' ? JSON.stringify(v) : fmtNumber(v)));
+      });
+      return [el('strong', { text: r.iso_week }), r.week_start, fmtTime(r.generated_at), links, kpis, runLink(r.run_id)];
+    }, 'No reports yet: trigger weekly_kpi_report.');
   }
 
   function loadOutbox() {
-    api('GET', '/admin/api/outbox').then(function (data) {
-      showError('outbox-error', '');
-      fill('outbox', (data && data.emails) || [], function (m) {
-        return [fmtTime(m.date), m.to, m.subject, el('span', { 'class': 'mono', text: m.file }), Math.ceil(m.bytes / 1024) + ' KiB'];
-      }, data && data.configured ? 'The outbox is empty.' : 'No local outbox (EMAIL_OUTBOX_DIR is not set).');
-    }, function (err) { showError('outbox-error', 'Could not load the outbox: ' + errText(err)); });
+    loadTable('outbox', api('GET', '/admin/api/outbox'), 'emails', 'outbox', function (m) {
+      return [fmtTime(m.date), m.to, m.subject, el('span', { 'class': 'mono', text: m.file }), Math.ceil(m.bytes / 1024) + ' KiB'];
+    }, function (data) { return data && data.configured ? 'The outbox is empty.' : 'No local outbox (EMAIL_OUTBOX_DIR is not set).'; });
   }
 
   function loadModels() {
-    api('GET', '/admin/api/models').then(function (data) {
-      showError('models-error', '');
-      fill('models', (data && data.models) || [], function (m) {
-        var metrics = ['roc_auc', 'pr_auc', 'brier', 'ece'].filter(function (k) { return m.metrics && k in m.metrics; }).map(function (k) {
-          var cm = m.champion_metrics && k in m.champion_metrics ? ' (champion ' + fmtNumber(m.champion_metrics[k]) + ')' : '';
-          return el('div', { 'class': 'kv' }, k + ' ' + fmtNumber(m.metrics[k]) + cm);
-        });
-        var dep = (m.deployments || []).map(function (d) { return el('div', null, d.engine + (d.active ? ' (active)' : '') + ' ' + fmtTime(d.deployed_at)); });
-        return [el('span', { 'class': 'mono', text: m.version }), m.kind, fmtTime(m.created_at),
-          m.champion ? badge('champion') : (m.promoted ? 'promoted' : 'not promoted'),
-          metrics, (m.compared_with ? 'vs ' + m.compared_with + ': ' : '') + (m.gate_reason || '—'),
-          dep.length ? dep : '—', runLink(m.run_id)];
-      }, 'No models yet: trigger etl_ml_training.');
-    }, function (err) { showError('models-error', 'Could not load the models: ' + errText(err)); });
+    loadTable('models', api('GET', '/admin/api/models'), 'models', 'models', function (m) {
+      var metrics = ['roc_auc', 'pr_auc', 'brier', 'ece'].filter(function (k) { return m.metrics && k in m.metrics; }).map(function (k) {
+        var cm = m.champion_metrics && k in m.champion_metrics ? ' (champion ' + fmtNumber(m.champion_metrics[k]) + ')' : '';
+        return el('div', { 'class': 'kv' }, k + ' ' + fmtNumber(m.metrics[k]) + cm);
+      });
+      var dep = (m.deployments || []).map(function (d) { return el('div', null, d.engine + (d.active ? ' (active)' : '') + ' ' + fmtTime(d.deployed_at)); });
+      return [el('span', { 'class': 'mono', text: m.version }), m.kind, fmtTime(m.created_at),
+        m.champion ? badge('champion') : (m.promoted ? 'promoted' : 'not promoted'),
+        metrics, (m.compared_with ? 'vs ' + m.compared_with + ': ' : '') + (m.gate_reason || '—'),
+        dep.length ? dep : '—', runLink(m.run_id)];
+    }, 'No models yet: trigger etl_ml_training.');
   }
 
   // ---- start -------------------------------------------------------------------
