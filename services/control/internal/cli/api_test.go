@@ -173,6 +173,10 @@ func TestAPIErrors(t *testing.T) {
 		{"control down", map[string]string{EnvControl: "http://127.0.0.1:1", EnvToken: "x"}, []string{"pipelines"}, ExitError,
 			"cmmsflow: cannot reach control at http://127.0.0.1:1 (unavailable)"},
 		{"run without id", c.env(c.viewerTok), []string{"run"}, ExitUsage, "accepts 1 arg(s), received 0"},
+		{"trigger bad poll interval", c.env(c.adminTok), []string{"trigger", "preventive_maintenance", "--wait", "--poll-interval", "0s"}, ExitUsage,
+			"invalid --poll-interval 0s: must be positive"},
+		{"retry bad poll interval", c.env(c.adminTok), []string{"retry", "manual__nope", "--poll-interval", "-1s"}, ExitUsage,
+			"invalid --poll-interval -1s: must be positive"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(t, tc.env, tc.args...)

@@ -88,10 +88,9 @@ func newPauseCommand(a *App, pause bool) *cobra.Command {
 
 func newTriggerCommand(a *App) *cobra.Command {
 	var (
-		conf     []string
-		key      string
-		wait     bool
-		interval time.Duration
+		conf []string
+		key  string
+		wf   waitFlags
 	)
 	cmd := &cobra.Command{
 		Use:     "trigger PIPELINE",
@@ -108,8 +107,8 @@ func newTriggerCommand(a *App) *cobra.Command {
 			if err != nil {
 				return &usageError{err}
 			}
-			if interval <= 0 {
-				return &usageError{fmt.Errorf("invalid --poll-interval %s: must be positive", interval)}
+			if err := wf.check(); err != nil {
+				return err
 			}
 			c, err := a.Client()
 			if err != nil {
@@ -128,18 +127,45 @@ func newTriggerCommand(a *App) *cobra.Command {
 			} else {
 				fmt.Fprintf(out, "idempotency key %q already used: run %s of %s is %s\n", key, run.GetRunId(), run.GetPipeline(), run.GetState())
 			}
-			if !wait {
-				return nil
-			}
-			return a.follow(cmd.Context(), out, cmd.ErrOrStderr(), c, run.GetRunId(), interval, nil)
+			return wf.follow(cmd, a, c, run.GetRunId(), nil)
 		},
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&conf, "conf", nil, "a per-run setting key=value (repeatable)")
 	f.StringVar(&key, "idempotency-key", "", "return the run an earlier trigger with this key created, instead of queuing another")
-	f.BoolVar(&wait, "wait", false, "follow the run until it ends; exit 1 if it does not succeed")
-	f.DurationVar(&interval, "poll-interval", 500*time.Millisecond, "with --wait, how often to read the run")
+	wf.register(cmd)
 	return cmd
+}
+
+// waitFlags are --wait and --poll-interval of the commands that can follow
+// the run they queue (trigger, retry).
+type waitFlags struct {
+	wait     bool
+	interval time.Duration
+}
+
+// register adds the flags to cmd.
+func (w *waitFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.BoolVar(&w.wait, "wait", false, "follow the run until it ends; exit 1 if it does not succeed")
+	f.DurationVar(&w.interval, "poll-interval", 500*time.Millisecond, "with --wait, how often to read the run")
+}
+
+// check refuses a --poll-interval that is not positive.
+func (w *waitFlags) check() error {
+	if w.interval <= 0 {
+		return &usageError{fmt.Errorf("invalid --poll-interval %s: must be positive", w.interval)}
+	}
+	return nil
+}
+
+// follow follows run runID as a.follow does (from: the run as printed
+// already, nil: none of it) when --wait is set; without it, it returns nil.
+func (w *waitFlags) follow(cmd *cobra.Command, a *App, c controlv1.ControlServiceClient, runID string, from *controlv1.Run) error {
+	if !w.wait {
+		return nil
+	}
+	return a.follow(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), c, runID, w.interval, from)
 }
 
 // follow polls the run until it ends, printing every change of the run's

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -12,10 +11,9 @@ import (
 
 func newRetryCommand(a *App) *cobra.Command {
 	var (
-		from     string
-		wait     bool
-		dry      bool
-		interval time.Duration
+		from string
+		dry  bool
+		wf   waitFlags
 	)
 	cmd := &cobra.Command{
 		Use:     "retry RUN_ID",
@@ -30,8 +28,8 @@ func newRetryCommand(a *App) *cobra.Command {
 			"  cmmsflow retry scheduled__2026-11-30T06:00:00+00:00 --from pmgen",
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if interval <= 0 {
-				return &usageError{fmt.Errorf("invalid --poll-interval %s: must be positive", interval)}
+			if err := wf.check(); err != nil {
+				return err
 			}
 			c, err := a.Client()
 			if err != nil {
@@ -50,17 +48,13 @@ func newRetryCommand(a *App) *cobra.Command {
 			}
 			fmt.Fprintf(out, "run %s of %s runs again from %s (attempt %d)\n",
 				run.GetRunId(), run.GetPipeline(), step.GetStep(), step.GetAttempts()+1)
-			if !wait {
-				return nil
-			}
-			return a.follow(cmd.Context(), out, cmd.ErrOrStderr(), c, run.GetRunId(), interval, run)
+			return wf.follow(cmd, a, c, run.GetRunId(), run)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&from, "from", "", "the step to re-run from (default: the run's failed step)")
 	f.BoolVar(&dry, "dry-run", false, "check the retry and say what it would do, changing nothing")
-	f.BoolVar(&wait, "wait", false, "follow the run until it ends; exit 1 if it does not succeed")
-	f.DurationVar(&interval, "poll-interval", 500*time.Millisecond, "with --wait, how often to read the run")
+	wf.register(cmd)
 	return cmd
 }
 
