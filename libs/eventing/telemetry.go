@@ -177,21 +177,35 @@ func (ri routerInstruments) attrs(l labels) metric.MeasurementOption {
 	return o.(metric.MeasurementOption)
 }
 
+// eventCounter is the meter's counter of events (unit {event}) name.
+// Instrument creation fails only on invalid names; ours are constants, and
+// on error the API returns a working no-op instrument.
+func eventCounter(m metric.Meter, name, desc string) metric.Int64Counter {
+	c, _ := m.Int64Counter(name, metric.WithUnit("{event}"), metric.WithDescription(desc))
+	return c
+}
+
+// secondsHistogram is the meter's histogram of durations in seconds name,
+// with the bucket boundaries buckets; errors are ignored as by eventCounter.
+func secondsHistogram(m metric.Meter, name, desc string, buckets []float64) metric.Float64Histogram {
+	h, _ := m.Float64Histogram(name, metric.WithUnit("s"), metric.WithDescription(desc),
+		metric.WithExplicitBucketBoundaries(buckets...))
+	return h
+}
+
 func newRouterInstruments(t Telemetry) routerInstruments {
 	m := t.meter()
-	ri := routerInstruments{tracer: t.tracer(), sets: &sync.Map{}}
-	// Instrument creation fails only on invalid names; ours are constants,
-	// and on error the API returns a working no-op instrument.
-	ri.handled, _ = m.Int64Counter("cmmsflow.events.handled", metric.WithUnit("{event}"),
-		metric.WithDescription("Deliveries of pushed events, by outcome: handled, duplicate, cancelled, dead-lettered, retry."))
-	ri.failures, _ = m.Int64Counter("cmmsflow.events.failures", metric.WithUnit("{event}"),
-		metric.WithDescription("Deliveries that failed: kind transient (answered 503, Pub/Sub retries) or permanent (dead-lettered)."))
-	ri.deadLetter, _ = m.Int64Counter("cmmsflow.events.dead_letters", metric.WithUnit("{event}"),
-		metric.WithDescription("Events recorded in dead_letters and acked."))
-	ri.duration, _ = m.Float64Histogram("cmmsflow.events.handler.duration", metric.WithUnit("s"),
-		metric.WithDescription("Time to process one delivery (dedupe, handler, commit, outbox flush), by outcome."),
-		metric.WithExplicitBucketBoundaries(durationBuckets...))
-	return ri
+	return routerInstruments{
+		tracer: t.tracer(),
+		sets:   &sync.Map{},
+		handled: eventCounter(m, "cmmsflow.events.handled",
+			"Deliveries of pushed events, by outcome: handled, duplicate, cancelled, dead-lettered, retry."),
+		failures: eventCounter(m, "cmmsflow.events.failures",
+			"Deliveries that failed: kind transient (answered 503, Pub/Sub retries) or permanent (dead-lettered)."),
+		deadLetter: eventCounter(m, "cmmsflow.events.dead_letters", "Events recorded in dead_letters and acked."),
+		duration: secondsHistogram(m, "cmmsflow.events.handler.duration",
+			"Time to process one delivery (dedupe, handler, commit, outbox flush), by outcome.", durationBuckets),
+	}
 }
 
 // startProcess starts the consumer span of one delivery, continuing the
@@ -289,13 +303,13 @@ type relayInstruments struct {
 
 func newRelayInstruments(service string, t Telemetry) relayInstruments {
 	m := t.meter()
-	ri := relayInstruments{service: service, tracer: t.tracer()}
-	ri.published, _ = m.Int64Counter("cmmsflow.outbox.published", metric.WithUnit("{event}"),
-		metric.WithDescription("Outbox rows the relay tried to publish, by result (ok or error)."))
-	ri.lag, _ = m.Float64Histogram("cmmsflow.outbox.publish.lag", metric.WithUnit("s"),
-		metric.WithDescription("Time from writing an event to the outbox to Pub/Sub accepting it."),
-		metric.WithExplicitBucketBoundaries(lagBuckets...))
-	return ri
+	return relayInstruments{
+		service:   service,
+		tracer:    t.tracer(),
+		published: eventCounter(m, "cmmsflow.outbox.published", "Outbox rows the relay tried to publish, by result (ok or error)."),
+		lag: secondsHistogram(m, "cmmsflow.outbox.publish.lag",
+			"Time from writing an event to the outbox to Pub/Sub accepting it.", lagBuckets),
+	}
 }
 
 // startSend starts the span of publishing one outbox row: a child of the
