@@ -25,7 +25,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -35,10 +34,10 @@ import (
 
 	"cloud.google.com/go/aiplatform/apiv1/aiplatformpb"
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"github.com/cmmsflow/cmmsflow/libs/grpcfake"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -284,12 +283,8 @@ func (s *Server) change(parent string, meta proto.Message, opErr error, busy str
 // New starts a fake serving containers built by c, stopped at test end.
 func New(t testing.TB, c Container) *Server {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("vertextest: %v", err)
-	}
 	s := &Server{
-		Addr: l.Addr().String(), grpc: grpc.NewServer(), container: c,
+		grpc: grpc.NewServer(), container: c,
 		models: map[string]*aiplatformpb.Model{}, endpoints: map[string]*aiplatformpb.Endpoint{},
 		serving: map[string]http.Handler{}, ops: map[string]*op{},
 		seen: map[string]bool{}, inflight: map[string]bool{}, failNext: map[string][]error{},
@@ -298,19 +293,17 @@ func New(t testing.TB, c Container) *Server {
 	aiplatformpb.RegisterEndpointServiceServer(s.grpc, endpointService{s: s})
 	aiplatformpb.RegisterPredictionServiceServer(s.grpc, predictionService{s: s})
 	longrunningpb.RegisterOperationsServer(s.grpc, operations{s: s})
-	go func() { _ = s.grpc.Serve(l) }()
+	addr, err := grpcfake.Serve(s.grpc)
+	if err != nil {
+		t.Fatalf("vertextest: %v", err)
+	}
+	s.Addr = addr
 	t.Cleanup(s.grpc.Stop)
 	return s
 }
 
 // ClientOptions point a client library at the fake, without credentials.
-func (s *Server) ClientOptions() []option.ClientOption {
-	return []option.ClientOption{
-		option.WithEndpoint(s.Addr),
-		option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
-	}
-}
+func (s *Server) ClientOptions() []option.ClientOption { return grpcfake.ClientOptions(s.Addr) }
 
 // SetPendingPolls makes every new operation answer "not done" to that many
 // polls before it completes (0: done at once).
@@ -341,26 +334,24 @@ func (s *Server) Endpoint(name string) *aiplatformpb.Endpoint {
 }
 
 // Recorded requests, copies in arrival order.
-func (s *Server) Uploads() []*aiplatformpb.UploadModelRequest     { return clones(s, &s.uploads) }
-func (s *Server) Deploys() []*aiplatformpb.DeployModelRequest     { return clones(s, &s.deploys) }
-func (s *Server) Undeploys() []*aiplatformpb.UndeployModelRequest { return clones(s, &s.undeploys) }
-func (s *Server) Predicts() []*aiplatformpb.PredictRequest        { return clones(s, &s.predicts) }
+func (s *Server) Uploads() []*aiplatformpb.UploadModelRequest {
+	return grpcfake.Clones(&s.mu, &s.uploads)
+}
+func (s *Server) Deploys() []*aiplatformpb.DeployModelRequest {
+	return grpcfake.Clones(&s.mu, &s.deploys)
+}
+func (s *Server) Undeploys() []*aiplatformpb.UndeployModelRequest {
+	return grpcfake.Clones(&s.mu, &s.undeploys)
+}
+func (s *Server) Predicts() []*aiplatformpb.PredictRequest {
+	return grpcfake.Clones(&s.mu, &s.predicts)
+}
 
 // Polls is how many GetOperation/WaitOperation calls the fake answered.
 func (s *Server) Polls() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.polls
-}
-
-func clones[T proto.Message](s *Server, src *[]T) []T {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]T, len(*src))
-	for i, m := range *src {
-		out[i] = proto.Clone(m).(T)
-	}
-	return out
 }
 
 var (

@@ -13,7 +13,6 @@ package dataproctest
 import (
 	"context"
 	"fmt"
-	"net"
 	"regexp"
 	"sort"
 	"strings"
@@ -22,11 +21,11 @@ import (
 
 	"cloud.google.com/go/dataproc/v2/apiv1/dataprocpb"
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"github.com/cmmsflow/cmmsflow/libs/grpcfake"
 	"github.com/google/uuid"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -118,12 +117,7 @@ func Start(t testing.TB) *Server {
 
 // NewServer starts a fake on a free 127.0.0.1 port.
 func NewServer() (*Server, error) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("dataproctest: %w", err)
-	}
 	s := &Server{
-		Addr:     lis.Addr().String(),
 		grpc:     grpc.NewServer(),
 		batches:  map[string]*batch{},
 		clusters: map[string]*cluster{},
@@ -134,7 +128,11 @@ func NewServer() (*Server, error) {
 	dataprocpb.RegisterClusterControllerServer(s.grpc, clusterServer{s: s})
 	dataprocpb.RegisterJobControllerServer(s.grpc, jobServer{s: s})
 	longrunningpb.RegisterOperationsServer(s.grpc, opsServer{s: s})
-	go func() { _ = s.grpc.Serve(lis) }()
+	addr, err := grpcfake.Serve(s.grpc)
+	if err != nil {
+		return nil, fmt.Errorf("dataproctest: %w", err)
+	}
+	s.Addr = addr
 	return s, nil
 }
 
@@ -143,30 +141,13 @@ func (s *Server) Close() { s.grpc.Stop() }
 
 // ClientOptions point a Dataproc client at the fake: its address, no
 // credentials, plaintext gRPC.
-func (s *Server) ClientOptions() []option.ClientOption {
-	return []option.ClientOption{
-		option.WithEndpoint(s.Addr),
-		option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
-	}
-}
+func (s *Server) ClientOptions() []option.ClientOption { return grpcfake.ClientOptions(s.Addr) }
 
 // SetBehavior replaces the fake's behaviour.
 func (s *Server) SetBehavior(b Behavior) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.behavior = b
-}
-
-// recorded returns clones of the requests in *in, read under s.mu.
-func recorded[M proto.Message](s *Server, in *[]M) []M {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]M, len(*in))
-	for i, m := range *in {
-		out[i] = proto.Clone(m).(M)
-	}
-	return out
 }
 
 // sortedClones returns clones of pb(v) for each entry of m that keep accepts
@@ -194,24 +175,28 @@ func byOpName(a, b *longrunningpb.Operation) bool { return a.Name < b.Name }
 
 // CreateBatchRequests returns the CreateBatch requests received, in order.
 func (s *Server) CreateBatchRequests() []*dataprocpb.CreateBatchRequest {
-	return recorded(s, &s.createBatch)
+	return grpcfake.Clones(&s.mu, &s.createBatch)
 }
 
 // CreateClusterRequests returns the CreateCluster requests received.
 func (s *Server) CreateClusterRequests() []*dataprocpb.CreateClusterRequest {
-	return recorded(s, &s.createCluster)
+	return grpcfake.Clones(&s.mu, &s.createCluster)
 }
 
 // DeleteClusterRequests returns the DeleteCluster requests received.
 func (s *Server) DeleteClusterRequests() []*dataprocpb.DeleteClusterRequest {
-	return recorded(s, &s.deleteCluster)
+	return grpcfake.Clones(&s.mu, &s.deleteCluster)
 }
 
 // SubmitJobRequests returns the SubmitJob requests received.
-func (s *Server) SubmitJobRequests() []*dataprocpb.SubmitJobRequest { return recorded(s, &s.submitJob) }
+func (s *Server) SubmitJobRequests() []*dataprocpb.SubmitJobRequest {
+	return grpcfake.Clones(&s.mu, &s.submitJob)
+}
 
 // CancelJobRequests returns the CancelJob requests received.
-func (s *Server) CancelJobRequests() []*dataprocpb.CancelJobRequest { return recorded(s, &s.cancelJob) }
+func (s *Server) CancelJobRequests() []*dataprocpb.CancelJobRequest {
+	return grpcfake.Clones(&s.mu, &s.cancelJob)
+}
 
 // CancelledOperations returns the names passed to CancelOperation.
 func (s *Server) CancelledOperations() []string {
