@@ -287,79 +287,87 @@ func (w *writer) or(t *time.Time) time.Time {
 }
 
 func (w *writer) technicians(ts []technicianRow, known map[string]int64) (map[string]int64, error) {
-	ids, err := assignIDs(w.ctx, w.tx, techniciansTable.name, known, len(ts), func(i int) string { return ts[i].Code })
-	if err != nil {
-		return nil, err
-	}
-	rows := make([][]any, len(ts))
-	for i, t := range ts {
-		rows[i] = []any{ids[t.Code], t.Code, t.Name, t.Email, t.Phone, t.Skill, t.Active, w.or(t.CreatedAt)}
-	}
-	return ids, w.out.put(w.ctx, w.tx, techniciansTable, rows)
+	return putKeyed(w, techniciansTable, known, ts, func(t technicianRow) string { return t.Code },
+		func(id int64, t technicianRow) ([]any, error) {
+			return []any{id, t.Code, t.Name, t.Email, t.Phone, t.Skill, t.Active, w.or(t.CreatedAt)}, nil
+		})
 }
 
 func (w *writer) assets(as []assetRow, known map[string]int64) (map[string]int64, error) {
-	ids, err := assignIDs(w.ctx, w.tx, assetsTable.name, known, len(as), func(i int) string { return as[i].Tag })
-	if err != nil {
-		return nil, err
-	}
-	rows := make([][]any, len(as))
-	for i, a := range as {
-		rows[i] = []any{ids[a.Tag], a.Tag, a.Name, a.Type, a.Make, a.Model, a.Year, a.Status, a.Commissioned,
-			a.Meter, a.Hours, a.Location, w.or(a.CreatedAt), w.or(a.UpdatedAt)}
-	}
-	return ids, w.out.put(w.ctx, w.tx, assetsTable, rows)
+	return putKeyed(w, assetsTable, known, as, func(a assetRow) string { return a.Tag },
+		func(id int64, a assetRow) ([]any, error) {
+			return []any{id, a.Tag, a.Name, a.Type, a.Make, a.Model, a.Year, a.Status, a.Commissioned,
+				a.Meter, a.Hours, a.Location, w.or(a.CreatedAt), w.or(a.UpdatedAt)}, nil
+		})
 }
 
 func (w *writer) plans(ps []planRow, known, assets, techs map[string]int64) (map[string]int64, error) {
-	ids, err := assignIDs(w.ctx, w.tx, plansTable.name, known, len(ps), func(i int) string { return ps[i].Code })
-	if err != nil {
-		return nil, err
-	}
-	rows := make([][]any, len(ps))
-	for i, p := range ps {
-		assetID, ok := assets[p.AssetTag]
-		if !ok {
-			return nil, fmt.Errorf("fleet: plan %s: unresolved asset %q", p.Code, p.AssetTag)
-		}
-		tech, err := optionalRef(techs, p.TechCode, "technician")
-		if err != nil {
-			return nil, err
-		}
-		rows[i] = []any{ids[p.Code], p.Code, assetID, p.Name, p.Description, p.IntervalValue, p.IntervalUnit,
-			p.MeterInterval, p.MeterUnit, p.LeadDays, p.Mode, p.NextDueDate, p.NextDueMeter, p.LastCompletedDate,
-			p.LastCompletedMeter, p.EndDate, p.Priority, p.EstimatedHours, tech, p.Active, w.or(p.CreatedAt), w.or(p.UpdatedAt)}
-	}
-	return ids, w.out.put(w.ctx, w.tx, plansTable, rows)
+	return putKeyed(w, plansTable, known, ps, func(p planRow) string { return p.Code },
+		func(id int64, p planRow) ([]any, error) {
+			assetID, ok := assets[p.AssetTag]
+			if !ok {
+				return nil, fmt.Errorf("fleet: plan %s: unresolved asset %q", p.Code, p.AssetTag)
+			}
+			tech, err := optionalRef(techs, p.TechCode, "technician")
+			if err != nil {
+				return nil, err
+			}
+			return []any{id, p.Code, assetID, p.Name, p.Description, p.IntervalValue, p.IntervalUnit,
+				p.MeterInterval, p.MeterUnit, p.LeadDays, p.Mode, p.NextDueDate, p.NextDueMeter, p.LastCompletedDate,
+				p.LastCompletedMeter, p.EndDate, p.Priority, p.EstimatedHours, tech, p.Active, w.or(p.CreatedAt), w.or(p.UpdatedAt)}, nil
+		})
 }
 
 func (w *writer) workOrders(ws []workOrderRow, assets, plans, techs map[string]int64) error {
-	rows := make([][]any, len(ws))
-	for i, wo := range ws {
+	return put(w, workOrdersTable, ws, func(wo workOrderRow) ([]any, error) {
 		assetID, ok := assets[wo.AssetTag]
 		if !ok {
-			return fmt.Errorf("fleet: work order %s: unresolved asset %q", wo.Number, wo.AssetTag)
+			return nil, fmt.Errorf("fleet: work order %s: unresolved asset %q", wo.Number, wo.AssetTag)
 		}
 		plan, err := optionalRef(plans, wo.PlanCode, "plan")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		tech, err := optionalRef(techs, wo.TechCode, "technician")
 		if err != nil {
-			return err
+			return nil, err
 		}
-		rows[i] = []any{wo.Number, assetID, plan, wo.DueDate, wo.Type, wo.Status, wo.Priority, wo.Title, wo.Description,
-			w.or(wo.CreatedAt), wo.StartedAt, wo.CompletedAt, wo.RepairHours, tech, wo.Skipped}
-	}
-	return w.out.put(w.ctx, w.tx, workOrdersTable, rows)
+		return []any{wo.Number, assetID, plan, wo.DueDate, wo.Type, wo.Status, wo.Priority, wo.Title, wo.Description,
+			w.or(wo.CreatedAt), wo.StartedAt, wo.CompletedAt, wo.RepairHours, tech, wo.Skipped}, nil
+	})
 }
 
 func (w *writer) inventory(items []inventoryRow) error {
+	return put(w, inventoryTable, items, func(it inventoryRow) ([]any, error) {
+		return []any{it.SKU, it.Name, it.Category, it.Quantity, it.ReorderLevel, it.UnitCost, it.Location, w.or(it.UpdatedAt)}, nil
+	})
+}
+
+// put puts one row of t per item, its values made by row, into w.out; the
+// first error of row stops it.
+func put[T any](w *writer, t table, items []T, row func(T) ([]any, error)) error {
 	rows := make([][]any, len(items))
 	for i, it := range items {
-		rows[i] = []any{it.SKU, it.Name, it.Category, it.Quantity, it.ReorderLevel, it.UnitCost, it.Location, w.or(it.UpdatedAt)}
+		r, err := row(it)
+		if err != nil {
+			return err
+		}
+		rows[i] = r
 	}
-	return w.out.put(w.ctx, w.tx, inventoryTable, rows)
+	return w.out.put(w.ctx, w.tx, t, rows)
+}
+
+// putKeyed is put for a table with an id column: each item's business key
+// gets its id (assignIDs), which row receives. It returns the ids by key,
+// known's included, for references.
+func putKeyed[T any](w *writer, t table, known map[string]int64, items []T, key func(T) string,
+	row func(id int64, it T) ([]any, error),
+) (map[string]int64, error) {
+	ids, err := assignIDs(w.ctx, w.tx, t.name, known, len(items), func(i int) string { return key(items[i]) })
+	if err != nil {
+		return nil, err
+	}
+	return ids, put(w, t, items, func(it T) ([]any, error) { return row(ids[key(it)], it) })
 }
 
 // assignIDs maps the n keys key(0..n-1) to ids: the id in known for a key
