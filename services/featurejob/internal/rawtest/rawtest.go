@@ -149,45 +149,39 @@ func (r record) s(name string) string {
 }
 
 func (r record) int(name string) int64 {
-	n, err := strconv.ParseInt(r.s(name), 10, 64)
-	if err != nil {
-		r.tb.Fatalf("%s: %v", name, err)
-	}
-	return n
+	return parsed(r, name, func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) })
 }
 
 func (r record) float(name string) *float64 {
-	if r.s(name) == "" {
-		return nil
-	}
-	f, err := strconv.ParseFloat(r.s(name), 64)
-	if err != nil {
-		r.tb.Fatalf("%s: %v", name, err)
-	}
-	return &f
+	return optional(r, name, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) })
 }
 
-func (r record) date(name string) *int32 {
-	if r.s(name) == "" {
-		return nil
-	}
-	d, err := features.ParseDate(r.s(name))
-	if err != nil {
-		r.tb.Fatalf("%s: %v", name, err)
-	}
-	return &d
-}
+func (r record) date(name string) *int32 { return optional(r, name, features.ParseDate) }
 
+// ts is an RFC 3339 timestamp in microseconds since the epoch.
 func (r record) ts(name string) *int64 {
-	if r.s(name) == "" {
-		return nil
-	}
-	t, err := time.Parse(time.RFC3339, r.s(name))
+	return optional(r, name, func(s string) (int64, error) {
+		t, err := time.Parse(time.RFC3339, s)
+		return t.UnixMicro(), err
+	})
+}
+
+// parsed is column name of r read by parse; an error fails the test.
+func parsed[T any](r record, name string, parse func(string) (T, error)) T {
+	v, err := parse(r.s(name))
 	if err != nil {
 		r.tb.Fatalf("%s: %v", name, err)
 	}
-	us := t.UnixMicro()
-	return &us
+	return v
+}
+
+// optional is parsed, or nil when the column is empty.
+func optional[T any](r record, name string, parse func(string) (T, error)) *T {
+	if r.s(name) == "" {
+		return nil
+	}
+	v := parsed(r, name, parse)
+	return &v
 }
 
 // FormatRow is a row as a CSV record in features.Columns order.
