@@ -299,14 +299,7 @@ func budgetEnded(wctx context.Context, err error) bool {
 	if status.Code(err) != codes.DeadlineExceeded && !errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	t := time.NewTimer(100 * time.Millisecond)
-	defer t.Stop()
-	select {
-	case <-wctx.Done():
-		return true
-	case <-t.C:
-		return false
-	}
+	return !sleep(wctx, 100*time.Millisecond)
 }
 
 // waiting is Build's error when the budget or the caller's context ended while
@@ -325,7 +318,8 @@ func (e *Engine) cleanupContext(ctx context.Context) (context.Context, context.C
 	return context.WithTimeout(context.WithoutCancel(ctx), e.cfg.CleanupTimeout)
 }
 
-// sleep waits one poll interval; false if ctx ended first.
+// sleep waits d (a poll interval, or budgetEnded's grace); false if ctx
+// ended first.
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
