@@ -33,6 +33,12 @@ func ClientOptions(addr string) []option.ClientOption {
 	}
 }
 
+// Record appends a clone of m (a request a fake received) to *in; the caller
+// holds the lock that guards *in.
+func Record[M proto.Message](in *[]M, m M) {
+	*in = append(*in, proto.Clone(m).(M))
+}
+
 // Clones returns clones of the messages in *in (a fake's recorded requests),
 // read holding mu (the lock that guards *in).
 func Clones[M proto.Message](mu sync.Locker, in *[]M) []M {

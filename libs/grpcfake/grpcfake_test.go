@@ -50,3 +50,14 @@ func TestClones(t *testing.T) {
 		t.Fatal("Clones shares messages with its input")
 	}
 }
+
+// Record keeps a clone: changing the request afterwards leaves the record.
+func TestRecord(t *testing.T) {
+	var got []*healthpb.HealthCheckRequest
+	req := &healthpb.HealthCheckRequest{Service: "a"}
+	Record(&got, req)
+	req.Service = "changed"
+	if len(got) != 1 || got[0].GetService() != "a" {
+		t.Fatalf("recorded %v, want one request for service a", got)
+	}
+}

@@ -405,7 +405,7 @@ func (m modelService) UploadModel(_ context.Context, req *aiplatformpb.UploadMod
 	s := m.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.uploads = append(s.uploads, proto.Clone(req).(*aiplatformpb.UploadModelRequest))
+	grpcfake.Record(&s.uploads, req)
 	opErr, err := s.inject("UploadModel", req, true)
 	if err != nil {
 		return nil, err
@@ -487,7 +487,7 @@ func (e endpointService) DeployModel(_ context.Context, req *aiplatformpb.Deploy
 	s := e.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.deploys = append(s.deploys, proto.Clone(req).(*aiplatformpb.DeployModelRequest))
+	grpcfake.Record(&s.deploys, req)
 	opErr, err := s.inject("DeployModel", req, true)
 	if err != nil {
 		return nil, err
@@ -566,7 +566,7 @@ func (e endpointService) UndeployModel(_ context.Context, req *aiplatformpb.Unde
 	s := e.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.undeploys = append(s.undeploys, proto.Clone(req).(*aiplatformpb.UndeployModelRequest))
+	grpcfake.Record(&s.undeploys, req)
 	opErr, err := s.inject("UndeployModel", req, true)
 	if err != nil {
 		return nil, err
@@ -678,7 +678,7 @@ type predictionService struct {
 func (p predictionService) Predict(ctx context.Context, req *aiplatformpb.PredictRequest) (*aiplatformpb.PredictResponse, error) {
 	s := p.s
 	s.mu.Lock()
-	s.predicts = append(s.predicts, proto.Clone(req).(*aiplatformpb.PredictRequest))
+	grpcfake.Record(&s.predicts, req)
 	ep, ok := s.endpoints[req.GetEndpoint()]
 	var dm *aiplatformpb.DeployedModel
 	var h http.Handler

@@ -467,7 +467,7 @@ func (bs batchServer) CreateBatch(_ context.Context, r *dataprocpb.CreateBatchRe
 	s := bs.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.createBatch = append(s.createBatch, proto.Clone(r).(*dataprocpb.CreateBatchRequest))
+	grpcfake.Record(&s.createBatch, r)
 	m := locParentRe.FindStringSubmatch(r.GetParent())
 	if m == nil {
 		return nil, invalid("parent %q: want projects/*/locations/*", r.GetParent())
@@ -568,7 +568,7 @@ func (cs clusterServer) CreateCluster(_ context.Context, r *dataprocpb.CreateClu
 	s := cs.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.createCluster = append(s.createCluster, proto.Clone(r).(*dataprocpb.CreateClusterRequest))
+	grpcfake.Record(&s.createCluster, r)
 	name := r.GetCluster().GetClusterName()
 	switch {
 	case r.GetProjectId() == "" || r.GetRegion() == "":
@@ -614,7 +614,7 @@ func (cs clusterServer) DeleteCluster(_ context.Context, r *dataprocpb.DeleteClu
 	s := cs.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.deleteCluster = append(s.deleteCluster, proto.Clone(r).(*dataprocpb.DeleteClusterRequest))
+	grpcfake.Record(&s.deleteCluster, r)
 	if s.behavior.DeleteError != nil {
 		return nil, s.behavior.DeleteError
 	}
@@ -667,7 +667,7 @@ func (js jobServer) SubmitJob(_ context.Context, r *dataprocpb.SubmitJobRequest)
 	s := js.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.submitJob = append(s.submitJob, proto.Clone(r).(*dataprocpb.SubmitJobRequest))
+	grpcfake.Record(&s.submitJob, r)
 	id := r.GetJob().GetReference().GetJobId()
 	switch {
 	case r.GetProjectId() == "" || r.GetRegion() == "":
@@ -727,7 +727,7 @@ func (js jobServer) CancelJob(_ context.Context, r *dataprocpb.CancelJobRequest)
 	s := js.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.cancelJob = append(s.cancelJob, proto.Clone(r).(*dataprocpb.CancelJobRequest))
+	grpcfake.Record(&s.cancelJob, r)
 	j, err := lookup(s.jobs, key(r.GetProjectId(), r.GetRegion(), r.GetJobId()), "job", r.GetJobId())
 	if err != nil {
 		return nil, err
