@@ -56,36 +56,18 @@ func ImportFiles() []string {
 type importer struct {
 	opts       ImportOptions
 	files      map[string]*csvFile
-	techs      []*techIn
-	assets     []*assetIn
-	plans      []*planIn
-	workOrders []*woIn
-	inventory  []*invIn
+	techs      []*in[technicianRow]
+	assets     []*in[assetRow]
+	plans      []*in[planRow]
+	workOrders []*in[workOrderRow]
+	inventory  []*in[inventoryRow]
 }
 
-type techIn struct {
+// in is a parsed row of a file: its typed values, and the row they come
+// from (for errors).
+type in[T any] struct {
 	*row
-	v technicianRow
-}
-
-type assetIn struct {
-	*row
-	v assetRow
-}
-
-type planIn struct {
-	*row
-	v planRow
-}
-
-type woIn struct {
-	*row
-	v workOrderRow
-}
-
-type invIn struct {
-	*row
-	v inventoryRow
+	v T
 }
 
 // ImportOptions change what ImportWith accepts and writes. The zero value
@@ -236,11 +218,20 @@ func (im *importer) parse() {
 	im.parseInventory()
 }
 
+// parseRows parses each row of spec's file that can be validated with
+// parse, which records what does not parse on the row.
+func parseRows[T any](im *importer, spec fileSpec, parse func(r *row) T) []*in[T] {
+	var out []*in[T]
+	for _, r := range im.rows(spec) {
+		out = append(out, &in[T]{row: r, v: parse(r)})
+	}
+	return out
+}
+
 // parseTechnicians parses the rows of technicians.csv.
 func (im *importer) parseTechnicians() {
-	for _, r := range im.rows(techniciansSpec) {
-		t := &techIn{row: r}
-		t.v = technicianRow{
+	im.techs = parseRows(im, techniciansSpec, func(r *row) technicianRow {
+		t := technicianRow{
 			Code:   r.required("code"),
 			Name:   r.required("name"),
 			Email:  r.required("email"),
@@ -248,21 +239,20 @@ func (im *importer) parseTechnicians() {
 			Skill:  r.get("skill"),
 			Active: r.boolean("active", true),
 		}
-		if t.v.Skill == "" {
-			t.v.Skill = "general"
+		if t.Skill == "" {
+			t.Skill = "general"
 		}
-		if e := t.v.Email; e != "" && (!strings.Contains(e, "@") || strings.ContainsAny(e, " ,;")) {
+		if e := t.Email; e != "" && (!strings.Contains(e, "@") || strings.ContainsAny(e, " ,;")) {
 			r.fail("email", "invalid email %q", e)
 		}
-		im.techs = append(im.techs, t)
-	}
+		return t
+	})
 }
 
 // parseAssets parses the rows of assets.csv.
 func (im *importer) parseAssets() {
-	for _, r := range im.rows(assetsSpec) {
-		a := &assetIn{row: r}
-		a.v = assetRow{
+	im.assets = parseRows(im, assetsSpec, func(r *row) assetRow {
+		a := assetRow{
 			Tag:      r.required("asset_tag"),
 			Name:     r.required("name"),
 			Type:     r.enum("vehicle_type", "", VehicleTypes),
@@ -278,19 +268,18 @@ func (im *importer) parseAssets() {
 			r.fail("vehicle_type", "required")
 		}
 		if d := r.date("commissioned_date"); d != nil {
-			a.v.Commissioned = *d
+			a.Commissioned = *d
 		} else if r.empty("commissioned_date") {
 			r.fail("commissioned_date", "required")
 		}
-		im.assets = append(im.assets, a)
-	}
+		return a
+	})
 }
 
 // parsePlans parses the rows of maintenance_plans.csv.
 func (im *importer) parsePlans() {
-	for _, r := range im.rows(plansSpec) {
-		p := &planIn{row: r}
-		p.v = planRow{
+	im.plans = parseRows(im, plansSpec, func(r *row) planRow {
+		p := planRow{
 			Code:               r.required("code"),
 			AssetTag:           r.required("asset_tag"),
 			Name:               r.required("name"),
@@ -311,16 +300,15 @@ func (im *importer) parsePlans() {
 			TechCode:           r.get("technician_code"),
 			Active:             r.boolean("active", true),
 		}
-		im.checkIntervals(p)
-		im.plans = append(im.plans, p)
-	}
+		checkIntervals(r, &p)
+		return p
+	})
 }
 
 // parseWorkOrders parses the rows of work_orders.csv.
 func (im *importer) parseWorkOrders() {
-	for _, r := range im.rows(workOrdersSpec) {
-		w := &woIn{row: r}
-		w.v = workOrderRow{
+	im.workOrders = parseRows(im, workOrdersSpec, func(r *row) workOrderRow {
+		w := workOrderRow{
 			Number:      r.required("wo_number"),
 			AssetTag:    r.required("asset_tag"),
 			PlanCode:    r.get("plan_code"),
@@ -337,28 +325,27 @@ func (im *importer) parseWorkOrders() {
 			Skipped:     r.integer("skipped_occurrences", 0, 0, math.MaxInt32),
 		}
 		defType := "CORRECTIVE"
-		if w.v.PlanCode != "" {
+		if w.PlanCode != "" {
 			defType = "PREVENTIVE"
 		}
-		w.v.Type = r.enum("type", defType, WorkOrderTypes)
-		if w.v.PlanCode != "" && r.empty("due_date") {
+		w.Type = r.enum("type", defType, WorkOrderTypes)
+		if w.PlanCode != "" && r.empty("due_date") {
 			r.fail("due_date", "required when plan_code is set")
 		}
-		if w.v.StartedAt != nil && w.v.CompletedAt != nil && w.v.CompletedAt.Before(*w.v.StartedAt) {
+		if w.StartedAt != nil && w.CompletedAt != nil && w.CompletedAt.Before(*w.StartedAt) {
 			r.fail("completed_at", "is before started_at")
 		}
-		if w.v.Status == "COMPLETED" && r.empty("completed_at") {
+		if w.Status == "COMPLETED" && r.empty("completed_at") {
 			r.fail("completed_at", "required when status is COMPLETED")
 		}
-		im.workOrders = append(im.workOrders, w)
-	}
+		return w
+	})
 }
 
 // parseInventory parses the rows of inventory.csv.
 func (im *importer) parseInventory() {
-	for _, r := range im.rows(inventorySpec) {
-		it := &invIn{row: r}
-		it.v = inventoryRow{
+	im.inventory = parseRows(im, inventorySpec, func(r *row) inventoryRow {
+		it := inventoryRow{
 			SKU:          r.required("sku"),
 			Name:         r.required("name"),
 			Category:     r.get("category"),
@@ -367,11 +354,11 @@ func (im *importer) parseInventory() {
 			UnitCost:     r.number("unit_cost", 0, numeric12_2),
 			Location:     r.get("location"),
 		}
-		if it.v.Category == "" {
-			it.v.Category = "general"
+		if it.Category == "" {
+			it.Category = "general"
 		}
-		im.inventory = append(im.inventory, it)
-	}
+		return it
+	})
 }
 
 // rows are the data rows of a file that can be validated.
@@ -389,10 +376,9 @@ func (im *importer) rows(spec fileSpec) []*row {
 	return out
 }
 
-// checkIntervals applies the schema's interval rules and fills the default
-// next due date / meter from the last completion.
-func (im *importer) checkIntervals(p *planIn) {
-	r := p.row
+// checkIntervals applies the schema's interval rules to plan v of row r and
+// fills the default next due date / meter from the last completion.
+func checkIntervals(r *row, v *planRow) {
 	hasValue, hasUnit := !r.empty("interval_value"), !r.empty("interval_unit")
 	hasMeter, hasMeterUnit := !r.empty("meter_interval"), !r.empty("meter_unit")
 	switch {
@@ -410,7 +396,6 @@ func (im *importer) checkIntervals(p *planIn) {
 	if !hasValue && !hasUnit && !hasMeter && !hasMeterUnit {
 		r.fail("interval_value", "a plan needs a calendar interval (interval_value, interval_unit), a meter interval (meter_interval, meter_unit), or both")
 	}
-	v := &p.v
 	if v.IntervalValue != nil && v.IntervalUnit != nil && r.empty("next_due_date") {
 		if v.LastCompletedDate != nil {
 			v.NextDueDate = ptr(addInterval(*v.LastCompletedDate, int(*v.IntervalValue), *v.IntervalUnit))
@@ -674,7 +659,7 @@ func (im *importer) checkWorkOrders(db *inDB, refs *references, planAsset map[st
 // checkPlanRef checks work order w's plan_code: the plan is in the import or
 // the database, belongs to w's asset, and has no other work order due on w's
 // due date (dues tracks those of the import).
-func (im *importer) checkPlanRef(db *inDB, w *woIn, planAsset map[string]string, dues unique) {
+func (im *importer) checkPlanRef(db *inDB, w *in[workOrderRow], planAsset map[string]string, dues unique) {
 	code := w.v.PlanCode
 	owner, inFile := planAsset[code]
 	if !inFile {
