@@ -701,34 +701,16 @@ func (p predictionService) Predict(ctx context.Context, req *aiplatformpb.Predic
 	if h == nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "endpoint %s has no deployed model with traffic", req.GetEndpoint())
 	}
-	var buf bytes.Buffer
-	buf.WriteString(`{"instances":[`)
-	for i, v := range req.GetInstances() {
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		b, err := protojson.Marshal(v)
-		if err != nil {
-			return nil, status.Errorf(codes.InvalidArgument, "instance %d: %v", i, err)
-		}
-		buf.Write(b)
+	body, err := containerRequest(req)
+	if err != nil {
+		return nil, err
 	}
-	buf.WriteByte(']')
-	if req.GetParameters() != nil {
-		b, err := protojson.Marshal(req.GetParameters())
-		if err != nil {
-			return nil, status.Errorf(codes.InvalidArgument, "parameters: %v", err)
-		}
-		buf.WriteString(`,"parameters":`)
-		buf.Write(b)
-	}
-	buf.WriteByte('}')
 	route := md.GetContainerSpec().GetPredictRoute()
 	if route == "" {
 		route = "/predict"
 	}
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodPost, route, &buf).WithContext(ctx))
+	h.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodPost, route, body).WithContext(ctx))
 	if rec.Code != http.StatusOK {
 		code := codes.Internal
 		if rec.Code >= 400 && rec.Code < 500 {
@@ -753,6 +735,34 @@ func (p predictionService) Predict(ctx context.Context, req *aiplatformpb.Predic
 		resp.Predictions = append(resp.Predictions, v)
 	}
 	return resp, nil
+}
+
+// containerRequest is the JSON body Predict posts to the container:
+// {"instances": [...], "parameters": ...}.
+func containerRequest(req *aiplatformpb.PredictRequest) (*bytes.Buffer, error) {
+	var buf bytes.Buffer
+	buf.WriteString(`{"instances":[`)
+	for i, v := range req.GetInstances() {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		b, err := protojson.Marshal(v)
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "instance %d: %v", i, err)
+		}
+		buf.Write(b)
+	}
+	buf.WriteByte(']')
+	if req.GetParameters() != nil {
+		b, err := protojson.Marshal(req.GetParameters())
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "parameters: %v", err)
+		}
+		buf.WriteString(`,"parameters":`)
+		buf.Write(b)
+	}
+	buf.WriteByte('}')
+	return &buf, nil
 }
 
 type operations struct {
