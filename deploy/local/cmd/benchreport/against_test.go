@@ -102,3 +102,24 @@ func TestAgainstInput(t *testing.T) {
 		t.Fatalf("against = %v, missing = %v", in.Against, in.Missing)
 	}
 }
+
+// An against run on a machine without a full run's outputs writes its
+// report beside the raw outputs, not over docs/benchmarks.md.
+func TestAgainstOut(t *testing.T) {
+	full := readInputs("testdata")
+	empty := readInputs(t.TempDir())
+	for _, c := range []struct {
+		o    options
+		in   *Inputs
+		want string
+	}{
+		{options{against: "f58d9bb", out: "docs/benchmarks.md"}, empty, filepath.Join("L", "benchmarks-against.md")},
+		{options{against: "f58d9bb", out: "docs/benchmarks.md"}, full, ""},
+		{options{against: "f58d9bb", out: "-"}, empty, ""},
+		{options{measure: true, out: "docs/benchmarks.md"}, empty, ""},
+	} {
+		if got := againstOut(c.o, c.in, "L"); got != c.want {
+			t.Errorf("againstOut(%+v, %d missing) = %q, want %q", c.o, len(c.in.Missing), got, c.want)
+		}
+	}
+}

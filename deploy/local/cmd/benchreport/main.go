@@ -113,10 +113,27 @@ func run(ctx context.Context, args []string) error {
 		// The doc says so too; a measuring run that lost figures fails.
 		runErr = errors.Join(runErr, fmt.Errorf("raw outputs missing or unreadable: %s", strings.Join(in.Missing, "; ")))
 	}
+	if alt := againstOut(o, in, local); alt != "" {
+		fmt.Fprintf(os.Stderr, "benchreport: %s not rewritten: the last make bench run's raw outputs are missing (%s), "+
+			"so every other figure would be blank; the report with this run's section is %s. Run make bench, then make bench-report.\n",
+			o.out, strings.Join(in.Missing, "; "), alt)
+		o.out = alt
+	}
 	if err := writeReport(doc, root, o.out); err != nil {
 		return err
 	}
 	return runErr
+}
+
+// againstOut is where an against run writes its report when the last full
+// run's raw outputs are missing (under local, beside them), so that the
+// comparison never blanks the figures docs/benchmarks.md holds; "" to
+// write o.out as usual.
+func againstOut(o options, in *Inputs, local string) string {
+	if o.against == "" || len(in.Missing) == 0 || o.out == "-" {
+		return ""
+	}
+	return filepath.Join(local, "benchmarks-against.md")
 }
 
 // folders are the repository root and the folder of the raw outputs,
