@@ -4,8 +4,18 @@ output "service_urls" {
 }
 
 output "control_url" {
-  description = "control's URL: point the old backend's Airflow client at <control_url>/api/v1."
-  value       = local.service_urls["control"]
+  description = "Where people and machines reach control: https://<control_domain> (the IAP load balancer) when private, its run.app URL with control_public. Point the old backend's Airflow client at <control_url>/api/v1."
+  value       = local.control_private ? "https://${var.control_domain}" : local.service_urls["control"]
+}
+
+output "control_lb_address" {
+  description = "With control private: the load balancer's IP address; point control_domain's A record at it (the managed certificate is issued once DNS resolves)."
+  value       = local.control_private ? google_compute_global_address.control[0].address : null
+}
+
+output "control_id_token_audience" {
+  description = "The audience of the Google ID tokens control_machine_callers send (gcloud auth print-identity-token --audiences=<this>, or the metadata server's identity endpoint): control's run.app URL."
+  value       = local.control_run_url
 }
 
 output "image_repository" {

@@ -72,22 +72,23 @@ module "control" {
   handler_timeout_seconds = 240
   concurrency             = 80
   max_instances           = 5
-  ingress                 = var.control_public ? "INGRESS_TRAFFIC_ALL" : "INGRESS_TRAFFIC_INTERNAL_ONLY"
-  owner_login             = true # MIGRATE_ON_START: DDL on schemas cmmsflow and cmms
-  invoker_members         = concat([local.push_member], var.control_public ? ["allUsers"] : [])
+  ingress                 = local.control_ingress  # control.tf: private unless control_public
+  owner_login             = true                   # MIGRATE_ON_START: DDL on schemas cmmsflow and cmms
+  invoker_members         = local.control_invokers # push identity, IAP agent, machine callers
 
   publish_topics = ["pipeline-triggered", "run-started", "step-failed", "schedule-missed"]
   # Steps' own log lines (the Airflow task log route, the admin run view).
   project_roles = ["roles/logging.viewer"]
-  env = {
+  env = merge({
     MIGRATE_ON_START   = "true"
     CRON_TIME_ZONE     = local.crontab.time_zone
     TRIGGER_RATE_LIMIT = tostring(var.trigger_rate_limit)
     LOGS_BACKEND       = "cloudlogging"
-  }
+  }, local.control_id_token_env)
   secret_env = { API_TOKENS = local.secret_ids.api_tokens }
 
-  depends_on = [google_pubsub_topic.event, google_secret_manager_secret.secret, google_service_account.push]
+  depends_on = [google_pubsub_topic.event, google_secret_manager_secret.secret, google_service_account.push,
+  google_project_service_identity.iap]
 }
 
 module "extractor" {

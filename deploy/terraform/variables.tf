@@ -149,9 +149,32 @@ variable "scheduler_paused" {
 # ---- control ----------------------------------------------------------------
 
 variable "control_public" {
-  description = "Let anyone reach control (roles/run.invoker for allUsers, ingress all): control checks its own API tokens on every route, which the old backend's Airflow client sends. false keeps it behind Cloud Run IAM."
+  description = "Expose control to the internet directly: ingress all and roles/run.invoker for allUsers, its own bearer tokens the only gate for the API, the admin page, /metrics and /openapi.json (deploy/README.md, Public control). Default false: control takes internal and load-balancer traffic only, behind the HTTPS load balancer (control.tf) with IAP for people and Google ID tokens for machines."
   type        = bool
-  default     = true
+  default     = false
+}
+
+variable "control_domain" {
+  description = "With control private (control_public = false): the DNS name of the HTTPS load balancer in front of control (e.g. cmmsflow.acme.example), for its Google-managed certificate. Point an A record at the control_lb_address output."
+  type        = string
+  default     = ""
+}
+
+variable "control_iap_members" {
+  description = "With control private: who may pass IAP to control (roles/iap.httpsResourceAccessor on its backend service), e.g. [\"group:fleet-ops@acme.example\", \"user:ana@acme.example\"]. The admin page then still asks for a control API token."
+  type        = list(string)
+  default     = []
+}
+
+variable "control_machine_callers" {
+  description = "Service accounts that call control's API with their own Google ID token (email => role, admin or viewer): each gets roles/run.invoker on control and becomes an API_ID_TOKEN_ACCOUNTS entry; API_ID_TOKEN_AUDIENCE is control's run.app URL (the control_id_token_audience output). Through the load balancer they send the token in X-Serverless-Authorization (and Authorization), which routes them past IAP to Cloud Run's own IAM check."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for e, r in var.control_machine_callers : can(regex("^[^@:,\\s]+@[^@:,\\s]+$", e)) && contains(["admin", "viewer"], r)])
+    error_message = "control_machine_callers: service account email => admin or viewer."
+  }
 }
 
 variable "trigger_rate_limit" {

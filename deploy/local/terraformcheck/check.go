@@ -18,7 +18,8 @@ import (
 func Check(dir string, exp Expect) ([]string, error) { return CheckWith(dir, exp, nil) }
 
 // CheckWith is Check with the root module's variables set to vars (the
-// others take their defaults).
+// others take their defaults). exp.Frontend may be public only when vars
+// set exp.PublicVar to true: never by default.
 func CheckWith(dir string, exp Expect, vars map[string]cty.Value) ([]string, error) {
 	m, err := LoadModule(dir)
 	if err != nil {
@@ -32,6 +33,9 @@ func CheckWith(dir string, exp Expect, vars map[string]cty.Value) ([]string, err
 	c.topics()
 	c.subscriptions()
 	c.scheduler()
+	if exp.Frontend != "" {
+		c.exposure(vars)
+	}
 	return c.problems, nil
 }
 

@@ -487,7 +487,7 @@ func functions(dir string) map[string]function.Function {
 		"join":       stdlib.JoinFunc,
 		"keys":       stdlib.KeysFunc,
 		"values":     stdlib.ValuesFunc,
-		"length":     stdlib.LengthFunc,
+		"length":     lengthFunc,
 		"lookup":     stdlib.LookupFunc,
 		"coalesce":   stdlib.CoalesceFunc,
 		"format":     stdlib.FormatFunc,
@@ -504,6 +504,20 @@ func functions(dir string) map[string]function.Function {
 		"can":        tryfunc.CanFunc,
 	}
 }
+
+// lengthFunc is Terraform's length: stdlib's, which also counts an object's
+// attributes (a map variable's default, {}, is an object here: variables
+// are not converted to their declared type).
+var lengthFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "value", Type: cty.DynamicPseudoType, AllowDynamicType: true, AllowUnknown: true}},
+	Type:   function.StaticReturnType(cty.Number),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		if v := args[0]; v.Type().IsObjectType() && v.IsKnown() && !v.IsNull() {
+			return cty.NumberIntVal(int64(len(v.Type().AttributeTypes()))), nil
+		}
+		return stdlib.LengthFunc.Call(args)
+	},
+})
 
 func convertFunc(t cty.Type) function.Function {
 	return function.New(&function.Spec{

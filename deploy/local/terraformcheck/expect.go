@@ -25,6 +25,11 @@ type Expect struct {
 	// (MIGRATE_ON_START): it keeps the owner login when the others read a
 	// mapped source through a read-only one. Empty: logins not checked.
 	Migrator string
+	// Frontend is the service reached from outside the project (control):
+	// private unless the root variable PublicVar is set to true, and then
+	// behind an external HTTPS load balancer with IAP. Every other service
+	// is private, always. Empty: exposure not checked.
+	Frontend, PublicVar string
 }
 
 // Delivery is the registry's delivery settings.
@@ -60,6 +65,10 @@ func FromCode() (Expect, error) {
 		// services/control applies the migrations when it starts
 		// (MIGRATE_ON_START, default true); no other service migrates.
 		Migrator: "control",
+		// control serves the API and the admin page; control_public opens
+		// it to the internet.
+		Frontend:  "control",
+		PublicVar: "control_public",
 	}
 	for _, t := range events.Types {
 		exp.EventTopics = append(exp.EventTopics, t.Topic)

@@ -3,7 +3,9 @@
 // (literal values, variables' defaults, locals, for_each, the few functions
 // the configuration uses, module calls with their arguments) and compares the
 // result with the event registry (libs/events) and the cron table and kick
-// message (scheduler). Values only known after apply (ids, emails, URIs) are
+// message (scheduler). It also checks what faces the internet (control is
+// private unless control_public is set, behind an HTTPS load balancer with
+// IAP). Values only known after apply (ids, emails, URIs) are
 // stood in for by reference strings ("ref:google_pubsub_topic.event[x].id")
 // that the checks resolve back to the resource instance they name.
 //

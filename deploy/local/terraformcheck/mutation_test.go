@@ -169,6 +169,8 @@ func TestCheckBrokenFixture(t *testing.T) {
 		KickTopic:     "jobs",
 		Kicks:         map[string]Kick{"p1": {Attributes: map[string]string{"pipeline": "p1", "ce-type": "x.jobs.v1"}, Data: `{"source":"scheduled"}`}},
 		JobID:         func(prefix, p string) string { return prefix + "-" + p },
+		Frontend:      "worker",
+		PublicVar:     "worker_public",
 	}
 	problems, err := Check("testdata/broken", exp)
 	if err != nil {
@@ -183,6 +185,9 @@ func TestCheckBrokenFixture(t *testing.T) {
 		"dead-letter topic jobs--worker--dead-letter: no pull subscription to inspect it",
 		`scheduler job for p1: schedule "0 7 * * *", want the cron table's "0 6 * * *"`,
 		`scheduler job for p1: name "acme-p1-job", want "acme-p1" (name_prefix "acme")`,
+		"variable worker_public defaults to true: worker must be private by default",
+		`service worker (module.worker): public by default (ingress ""); only worker_public = true may expose it`,
+		"service worker (module.worker): private, but no serverless network endpoint group of it for a load balancer",
 	}
 	for _, w := range want {
 		found := false

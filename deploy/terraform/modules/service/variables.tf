@@ -95,13 +95,13 @@ variable "act_as" {
 }
 
 variable "invoker_members" {
-  description = "Members allowed to invoke the service (roles/run.invoker): the Pub/Sub push identity for consumers, allUsers for control when it is public (it checks its own API tokens)."
+  description = "Members allowed to invoke the service (roles/run.invoker): the Pub/Sub push identity for consumers; for control also the IAP service agent and its machine callers (allUsers only with control_public)."
   type        = list(string)
   default     = []
 }
 
 variable "ingress" {
-  description = "Cloud Run ingress: INGRESS_TRAFFIC_INTERNAL_ONLY is enough for Pub/Sub push in the same project; control uses INGRESS_TRAFFIC_ALL for its API and admin page."
+  description = "Cloud Run ingress: INGRESS_TRAFFIC_INTERNAL_ONLY is enough for Pub/Sub push in the same project; control uses INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER behind its HTTPS load balancer (INGRESS_TRAFFIC_ALL only with control_public)."
   type        = string
   default     = "INGRESS_TRAFFIC_INTERNAL_ONLY"
 }

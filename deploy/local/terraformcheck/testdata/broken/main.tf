@@ -5,6 +5,13 @@ variable "name_prefix" {
   default = "acme"
 }
 
+# Public by default, and the service sets no ingress (Cloud Run's default:
+# all traffic).
+variable "worker_public" {
+  type    = bool
+  default = true
+}
+
 locals {
   crontab = { time_zone = "UTC", pipelines = { p1 = { schedule = "0 7 * * *" } } }
 }
