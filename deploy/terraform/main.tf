@@ -21,6 +21,7 @@ locals {
     "iamcredentials.googleapis.com",
     "iap.googleapis.com",
     "logging.googleapis.com",
+    "monitoring.googleapis.com",
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",

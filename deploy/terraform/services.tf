@@ -44,6 +44,8 @@ locals {
     push_service_account = local.push_service_account
     log_level            = var.log_level
     labels               = var.labels
+    # Managed Service for Prometheus sidecar (modules/service), or none.
+    prometheus_sidecar_image = var.managed_prometheus ? var.prometheus_sidecar_image : ""
   }
 
   step_topics = ["step-started", "step-succeeded", "step-failed"]

@@ -288,3 +288,35 @@ variable "log_level" {
   type        = string
   default     = "info"
 }
+
+# ---- monitoring ------------------------------------------------------------------
+
+variable "alert_emails" {
+  description = "Email addresses notified of every alert policy (monitoring.tf): one Cloud Monitoring email notification channel each. Empty: the policies still open incidents, shown in the console."
+  type        = list(string)
+  default     = []
+}
+
+variable "alert_outbox_max_age_seconds" {
+  description = "Outbox backlog alert: fires when the oldest unpublished outbox row is older than this."
+  type        = number
+  default     = 600
+}
+
+variable "alert_server_errors_per_10m" {
+  description = "5xx alert: fires when a service answers more 5xx than this in 10 minutes (0: any)."
+  type        = number
+  default     = 0
+}
+
+variable "managed_prometheus" {
+  description = "Run Google's Managed Service for Prometheus sidecar in every service: it scrapes /metrics on port 8080 every 60 s and writes the samples to Cloud Monitoring, where the alert policies and the dashboard read them. false: no metric from /metrics reaches Cloud Monitoring (the 5xx alert, on Cloud Run's own request_count, still works)."
+  type        = bool
+  default     = true
+}
+
+variable "prometheus_sidecar_image" {
+  description = "The Managed Service for Prometheus sidecar image for Cloud Run (run-gmp-sidecar)."
+  type        = string
+  default     = "us-docker.pkg.dev/cloud-ops-agents-artifacts/cloud-run-gmp-sidecar/cloud-run-gmp-sidecar:1.2.0"
+}

@@ -36,6 +36,9 @@ func CheckWith(dir string, exp Expect, vars map[string]cty.Value) ([]string, err
 	if exp.Frontend != "" {
 		c.exposure(vars)
 	}
+	if len(exp.Alerts) > 0 || len(exp.Dashboard) > 0 {
+		c.monitoring()
+	}
 	return c.problems, nil
 }
 

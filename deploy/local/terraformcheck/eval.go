@@ -488,6 +488,7 @@ func functions(dir string) map[string]function.Function {
 		"keys":       stdlib.KeysFunc,
 		"values":     stdlib.ValuesFunc,
 		"length":     lengthFunc,
+		"floor":      stdlib.FloorFunc,
 		"lookup":     stdlib.LookupFunc,
 		"coalesce":   stdlib.CoalesceFunc,
 		"format":     stdlib.FormatFunc,

@@ -105,8 +105,8 @@ func TestCheckCatchesPublicControl(t *testing.T) {
 	})
 }
 
-// controlVars are root variables of a private control with people and
-// machine callers.
+// controlVars are root variables of a private control with people, machine
+// callers and alert recipients.
 func controlVars() map[string]cty.Value {
 	return map[string]cty.Value{
 		"project_id":          cty.StringVal("acme-fleet"),
@@ -117,6 +117,7 @@ func controlVars() map[string]cty.Value {
 			"backend@acme-fleet.iam.gserviceaccount.com": cty.StringVal("admin"),
 			"grafana@acme-fleet.iam.gserviceaccount.com": cty.StringVal("viewer"),
 		}),
+		"alert_emails": cty.TupleVal([]cty.Value{cty.StringVal("oncall@acme.example"), cty.StringVal("ops@acme.example")}),
 	}
 }
 

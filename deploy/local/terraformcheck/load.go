@@ -5,7 +5,8 @@
 // result with the event registry (libs/events) and the cron table and kick
 // message (scheduler). It also checks what faces the internet (control is
 // private unless control_public is set, behind an HTTPS load balancer with
-// IAP). Values only known after apply (ids, emails, URIs) are
+// IAP) and that the alert policies and the dashboard exist, on the
+// Prometheus names the services' metrics are exported under. Values only known after apply (ids, emails, URIs) are
 // stood in for by reference strings ("ref:google_pubsub_topic.event[x].id")
 // that the checks resolve back to the resource instance they name.
 //

@@ -171,6 +171,8 @@ func TestCheckBrokenFixture(t *testing.T) {
 		JobID:         func(prefix, p string) string { return prefix + "-" + p },
 		Frontend:      "worker",
 		PublicVar:     "worker_public",
+		Alerts:        []Alert{{Name: "dead letter", Metric: "cmmsflow_events_dead_letters_total"}},
+		Dashboard:     []string{"cmmsflow_events_dead_letters_total"},
 	}
 	problems, err := Check("testdata/broken", exp)
 	if err != nil {
@@ -188,6 +190,8 @@ func TestCheckBrokenFixture(t *testing.T) {
 		"variable worker_public defaults to true: worker must be private by default",
 		`service worker (module.worker): public by default (ingress ""); only worker_public = true may expose it`,
 		"service worker (module.worker): private, but no serverless network endpoint group of it for a load balancer",
+		"alert dead letter: no google_monitoring_alert_policy with a PromQL condition on cmmsflow_events_dead_letters_total",
+		"dashboard: no google_monitoring_dashboard (with a known dashboard_json)",
 	}
 	for _, w := range want {
 		found := false

@@ -1,7 +1,8 @@
 # One cmmsflow service: a Cloud Run v2 service scaled to zero, its own runtime
 # service account, and IAM on exactly the topics, bucket prefixes, secrets,
 # Cloud SQL instance and managed APIs it uses; with the IAM login, its Cloud
-# SQL IAM user and the Cloud SQL Auth Proxy sidecar.
+# SQL IAM user and the Cloud SQL Auth Proxy sidecar; with managed_prometheus,
+# the sidecar that writes its /metrics to Cloud Monitoring.
 
 locals {
   # Cloud Run's deterministic URL, known before the service exists, so the
@@ -97,7 +98,7 @@ resource "google_cloud_run_v2_service" "this" {
     }
 
     containers {
-      name       = local.iam_login ? var.name : null
+      name       = var.name
       image      = var.image
       depends_on = local.iam_login ? ["cloud-sql-proxy"] : null
 
@@ -199,6 +200,30 @@ resource "google_cloud_run_v2_service" "this" {
         }
       }
     }
+
+    # Managed Service for Prometheus: Google's collector for Cloud Run scrapes
+    # the service's /metrics on port 8080 every 60 s (its default
+    # configuration), once 10 s after the instance starts and once as it
+    # shuts down, and writes the samples to Cloud Monitoring as
+    # prometheus.googleapis.com metrics, labelled with the service and
+    # revision; the alert policies and the dashboard (monitoring.tf) query
+    # them with PromQL.
+    dynamic "containers" {
+      for_each = var.platform.prometheus_sidecar_image == "" ? [] : [var.platform.prometheus_sidecar_image]
+      content {
+        name       = "prometheus"
+        image      = containers.value
+        depends_on = [var.name]
+
+        resources {
+          limits = {
+            cpu    = "1"
+            memory = "256Mi"
+          }
+          cpu_idle = true
+        }
+      }
+    }
   }
 
   lifecycle {
@@ -210,6 +235,7 @@ resource "google_cloud_run_v2_service" "this" {
 
   depends_on = [
     google_secret_manager_secret_iam_member.secret,
+    google_project_iam_member.metric_writer,
     google_project_iam_member.cloudsql,
     google_project_iam_member.cloudsql_login,
     google_sql_user.iam,
@@ -286,6 +312,14 @@ resource "google_sql_user" "iam" {
   type = "CLOUD_IAM_SERVICE_ACCOUNT"
 
   depends_on = [google_service_account.this]
+}
+
+# Managed Service for Prometheus: the sidecar writes the service's metrics.
+resource "google_project_iam_member" "metric_writer" {
+  count   = var.platform.prometheus_sidecar_image == "" ? 0 : 1
+  project = var.platform.project_id
+  role    = "roles/monitoring.metricWriter"
+  member  = local.member
 }
 
 # Managed APIs the service drives (Dataproc, Vertex AI).

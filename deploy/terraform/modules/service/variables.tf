@@ -21,9 +21,10 @@ variable "name" {
 #   cloudsql_instance    Cloud SQL instance connection name (project:region:instance), mounted as a unix socket under /cloudsql.
 #   push_service_account Email of the Pub/Sub push identity: the service is told to accept push requests only with an OIDC token from it for its own URL (audience). Empty: push authentication off.
 #   log_level            LOG_LEVEL: debug, info, warn or error.
+#   prometheus_sidecar_image The Managed Service for Prometheus sidecar, which writes /metrics to Cloud Monitoring (roles/monitoring.metricWriter). Empty: none.
 #   labels               Labels on the Cloud Run service.
 variable "platform" {
-  description = "Settings every service shares: name_prefix, project_id, project_number, region, bucket, database_url, db_password_secret, database_name, source_schema, reader, cloudsql_instance, push_service_account (empty: push authentication off), log_level, labels (see the comment above)."
+  description = "Settings every service shares: name_prefix, project_id, project_number, region, bucket, database_url, db_password_secret, database_name, source_schema, reader, cloudsql_instance, push_service_account (empty: push authentication off), log_level, prometheus_sidecar_image (empty: none), labels (see the comment above)."
   type = object({
     name_prefix        = string
     project_id         = string
@@ -40,10 +41,11 @@ variable "platform" {
       db_password_secret = string
       proxy_image        = string
     })
-    cloudsql_instance    = string
-    push_service_account = string
-    log_level            = string
-    labels               = map(string)
+    cloudsql_instance        = string
+    push_service_account     = string
+    log_level                = string
+    prometheus_sidecar_image = string
+    labels                   = map(string)
   })
 }
 

@@ -61,3 +61,15 @@ resource "google_cloud_scheduler_job" "kick" {
     data       = base64encode("{\"source\":\"scheduled\"}")
   }
 }
+
+# On the metric without its _total suffix; and no dashboard at all.
+resource "google_monitoring_alert_policy" "dead_letter" {
+  display_name = "dead letter"
+  combiner     = "OR"
+  conditions {
+    display_name = "dead letter"
+    condition_prometheus_query_language {
+      query = "sum(increase(cmmsflow_events_dead_letters[10m])) > 0"
+    }
+  }
+}
