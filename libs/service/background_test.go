@@ -54,3 +54,20 @@ func TestEveryAndBackground(t *testing.T) {
 		t.Fatalf("log: %s", got)
 	}
 }
+
+// A zero interval (a Config built in code) runs at DefaultEvery instead of
+// panicking in time.NewTicker: nothing is called before the context ends.
+func TestEveryZeroInterval(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var calls atomic.Int64
+	go func() {
+		defer close(done)
+		Every(ctx, 0, slog.Default(), "job", func(context.Context) error { calls.Add(1); return nil })
+	}()
+	cancel()
+	<-done
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("job called %d times before the first DefaultEvery tick", n)
+	}
+}

@@ -108,9 +108,9 @@ func Reason(d time.Duration) string {
 	return fmt.Sprintf("timed out: no step finished within %s", d)
 }
 
-// Run sweeps every interval (positive: control's Config.Validate checks
-// STALE_RUN_SWEEP_INTERVAL) until ctx ends. Errors (the database
-// restarting) are logged; the next tick tries again.
+// Run sweeps every interval (service.Every's default when not positive)
+// until ctx ends. Errors (the database restarting) are logged; the next
+// tick tries again.
 func (s *Sweeper) Run(ctx context.Context, interval time.Duration) {
 	service.Every(ctx, interval, s.log, "stale-run sweep", func(ctx context.Context) error {
 		_, err := s.Sweep(ctx)

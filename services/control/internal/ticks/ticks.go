@@ -94,8 +94,8 @@ type Missed struct {
 	CaughtUp bool
 }
 
-// Run checks every interval (positive: control's Config.Validate checks
-// MISSED_TICK_INTERVAL) until ctx ends; errors are logged and the next tick
+// Run checks every interval (service.Every's default when not
+// positive) until ctx ends; errors are logged and the next tick
 // tries again.
 func (w *Watcher) Run(ctx context.Context, interval time.Duration) {
 	service.Every(ctx, interval, w.log, "missed-tick check", func(ctx context.Context) error {
