@@ -54,7 +54,8 @@ func newControl(t *testing.T) *control {
 		Name: events.Control, Log: log, Pool: pool, Relay: relay, Mux: http.NewServeMux(),
 		Router: eventing.NewRouter(eventing.RouterConfig{Service: events.Control, Pool: pool, Relay: relay, Log: log}),
 	}
-	c, err := app.Start(ctx, s, app.Config{APITokens: adminEntry + "," + viewerEntry, TriggerRateLimit: 0, TriggerBurst: 1})
+	c, err := app.Start(ctx, s, app.Config{APITokens: adminEntry + "," + viewerEntry, TriggerRateLimit: 0, TriggerBurst: 1,
+		StaleRunSweepInterval: time.Hour, MissedTickGrace: time.Hour, MissedTickInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,9 +129,9 @@ func TestPipelinesPauseUnpause(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^preventive_maintenance\s+.+\s+yes\s+success`).MatchString(r.stdout) {
 		t.Errorf("pipelines after pause:\n%s", r.stdout)
 	}
-	// Flags override the environment.
-	r = run(t, map[string]string{EnvControl: "http://127.0.0.1:1", EnvToken: "wrong"},
-		"unpause", "preventive_maintenance", "--control", c.url, "--token", c.adminTok)
+	// --control and --token-stdin override the environment.
+	r = runInput(t, strings.NewReader(c.adminTok+"\n"), map[string]string{EnvControl: "http://127.0.0.1:1", EnvToken: "wrong"},
+		"unpause", "preventive_maintenance", "--control", c.url, "--token-stdin")
 	if r.code != ExitOK || !strings.HasPrefix(r.stdout, "preventive_maintenance unpaused") {
 		t.Fatalf("unpause: %+v", r)
 	}
@@ -150,7 +151,7 @@ func TestAPIErrors(t *testing.T) {
 		want string
 	}{
 		{"no token", c.env(""), []string{"pipelines"}, ExitError,
-			"cmmsflow: no API token (401 unauthenticated): pass --token or set CMMSFLOW_TOKEN"},
+			"cmmsflow: no API token (401 unauthenticated): set CMMSFLOW_TOKEN or pipe it in with --token-stdin"},
 		{"bad token", c.env("cmf_nope"), []string{"runs"}, ExitError,
 			"cmmsflow: control refused the token (401 unauthenticated)"},
 		{"viewer triggers", c.env(c.viewerTok), []string{"trigger", "preventive_maintenance"}, ExitError,

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -40,9 +41,17 @@ type App struct {
 	databaseURL string
 	pool        *pgxpool.Pool
 
-	control, token string
-	conn           *grpc.ClientConn
-	client         controlv1.ControlServiceClient
+	control    string
+	tokenStdin bool
+	// token is the API token once read (tokenRead): from standard input
+	// with --token-stdin, else from $CMMSFLOW_TOKEN.
+	token     string
+	tokenRead bool
+	conn      *grpc.ClientConn
+	client    controlv1.ControlServiceClient
+	// dial, when set, opens the API's connections in place of the network
+	// (tests).
+	dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // Run executes the command line args (without the program name) and returns
@@ -84,7 +93,11 @@ func NewRootCommand(a *App) *cobra.Command {
 		Long: "cmmsflow administers a cmmsflow installation: it migrates the database schema,\n" +
 			"seeds a synthetic demo fleet, imports CMMS data from CSV files and checks and applies mappings\n" +
 			"of an existing CMMS (source); through control's API it\n" +
-			"lists, triggers, follows and pauses the pipelines.",
+			"lists, triggers, follows and pauses the pipelines.\n\n" +
+			"The API commands reach control at --control (default $" + EnvControl + ") with the API token of\n" +
+			"$" + EnvToken + ", or of the first line of standard input with --token-stdin; a token is never\n" +
+			"taken on the command line, where ps shows it. The token goes over plain http only to a\n" +
+			"loopback host (localhost, 127.0.0.0/8, ::1); any other host needs https.",
 		Args:          usageArgs(cobra.NoArgs),
 		SilenceErrors: true,
 		SilenceUsage:  true,
@@ -92,13 +105,13 @@ func NewRootCommand(a *App) *cobra.Command {
 	}
 	root.SetOut(a.Stdout)
 	root.SetErr(a.Stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{tokenFlagHint(err)} })
 	root.PersistentFlags().StringVar(&a.databaseURL, "database-url", "",
 		"PostgreSQL URL (default $"+EnvDatabaseURL+")")
 	root.PersistentFlags().StringVar(&a.control, "control", "",
 		"control's URL (default $"+EnvControl+", else "+DefaultControl+")")
-	root.PersistentFlags().StringVar(&a.token, "token", "",
-		"API bearer token (default $"+EnvToken+")")
+	root.PersistentFlags().BoolVar(&a.tokenStdin, "token-stdin", false,
+		"read the API bearer token from the first line of standard input (default: $"+EnvToken+")")
 	root.CompletionOptions.DisableDefaultCmd = true
 
 	root.AddGroup(&cobra.Group{ID: groupDatabase, Title: "Database commands:"})

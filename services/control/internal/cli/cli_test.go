@@ -209,10 +209,14 @@ func TestHelp(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 	for _, want := range []string{"Database commands:", "migrate", "seed", "import", "--database-url",
-		"Pipeline commands", "pipelines", "trigger", "runs", "unpause", "--control", "--token"} {
+		"Pipeline commands", "pipelines", "trigger", "runs", "unpause", "--control", "--token-stdin",
+		"$CMMSFLOW_TOKEN", "never\ntaken on the command line"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("help lacks %q:\n%s", want, r.stdout)
 		}
+	}
+	if regexp.MustCompile(`(?m)^\s+--token\s`).MatchString(r.stdout) {
+		t.Errorf("help still offers --token:\n%s", r.stdout)
 	}
 }
 

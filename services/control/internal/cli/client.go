@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strings"
@@ -45,20 +47,62 @@ func (a *App) controlURL() string {
 	return DefaultControl
 }
 
-// apiToken is --token, else $CMMSFLOW_TOKEN.
-func (a *App) apiToken() string {
-	if a.token != "" {
-		return a.token
+// apiToken is the API token: the first line of standard input with
+// --token-stdin, else $CMMSFLOW_TOKEN; read once. Standard input is read
+// only when a command calls the API.
+func (a *App) apiToken() (string, error) {
+	if a.tokenRead {
+		return a.token, nil
 	}
-	if a.Getenv != nil {
-		return a.Getenv(EnvToken)
+	switch {
+	case a.tokenStdin:
+		tok, err := a.readTokenStdin()
+		if err != nil {
+			return "", err
+		}
+		a.token = tok
+	case a.Getenv != nil:
+		a.token = a.Getenv(EnvToken)
 	}
-	return ""
+	a.tokenRead = true
+	return a.token, nil
+}
+
+// readTokenStdin reads the token from the first line of standard input,
+// without its line ending and surrounding spaces.
+func (a *App) readTokenStdin() (string, error) {
+	if a.Stdin == nil {
+		return "", &usageError{errors.New("--token-stdin: there is no standard input to read the token from")}
+	}
+	line, err := bufio.NewReader(io.LimitReader(a.Stdin, maxTokenLine)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("--token-stdin: read standard input: %w", err)
+	}
+	tok := strings.TrimSpace(line)
+	if tok == "" {
+		return "", &usageError{errors.New("--token-stdin: the first line of standard input is empty: pipe the token in " +
+			"(cmmsflow --token-stdin ... < token-file)")}
+	}
+	return tok, nil
+}
+
+// maxTokenLine bounds the line --token-stdin reads.
+const maxTokenLine = 4096
+
+// tokenFlagHint turns the error of the removed --token flag into one that
+// says how to pass the token now.
+func tokenFlagHint(err error) error {
+	if err.Error() != "unknown flag: --token" {
+		return err
+	}
+	return fmt.Errorf("--token was removed: a token on the command line shows in ps; "+
+		"set %s or pipe the token in with --token-stdin", EnvToken)
 }
 
 // Client connects to control's gRPC API on first use (the same port as its
 // HTTP API: h2c for http://, TLS for https://). Every call carries the
-// bearer token as the authorization metadata.
+// bearer token as the authorization metadata; a token goes over plain http
+// only to a loopback host.
 func (a *App) Client() (controlv1.ControlServiceClient, error) {
 	if a.client != nil {
 		return a.client, nil
@@ -67,28 +111,46 @@ func (a *App) Client() (controlv1.ControlServiceClient, error) {
 	if err != nil {
 		return nil, err
 	}
+	token, err := a.apiToken()
+	if err != nil {
+		return nil, err
+	}
 	creds := insecure.NewCredentials()
 	if secure {
 		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
+	} else if token != "" && !loopbackURL(a.controlURL()) {
+		return nil, &usageError{fmt.Errorf("refusing to send the API token over plain http to %s: "+
+			"use https://, or a loopback host (localhost, 127.0.0.0/8, ::1)", a.controlURL())}
 	}
-	token := a.apiToken()
-	conn, err := grpc.NewClient(target,
+	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
 		grpc.WithUserAgent("cmmsflow-cli"),
-		grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-			if token != "" {
-				ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
-			}
-			ctx, cancel := context.WithTimeout(ctx, callTimeout)
-			defer cancel()
-			return invoker(ctx, method, req, reply, cc, opts...)
-		}))
+		grpc.WithUnaryInterceptor(bearer(token)),
+	}
+	if a.dial != nil {
+		target = "passthrough:///" + strings.TrimPrefix(target, "dns:///")
+		opts = append(opts, grpc.WithContextDialer(a.dial))
+	}
+	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("control at %s: %w", a.controlURL(), err)
 	}
 	a.conn = conn
 	a.client = controlv1.NewControlServiceClient(conn)
 	return a.client, nil
+}
+
+// bearer adds the token (when there is one) to every call as its
+// authorization metadata, and bounds the call by callTimeout.
+func bearer(token string) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if token != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+		}
+		ctx, cancel := context.WithTimeout(ctx, callTimeout)
+		defer cancel()
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
 }
 
 // grpcTarget turns a control URL (http[s]://host[:port]) into a gRPC target.
@@ -109,6 +171,26 @@ func grpcTarget(raw string) (target string, secure bool, err error) {
 	return "dns:///" + net.JoinHostPort(u.Hostname(), port), secure, nil
 }
 
+// loopbackURL reports whether the URL's host is loopback: localhost,
+// 127.0.0.0/8 or ::1.
+func loopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	return loopbackHost(u.Hostname())
+}
+
+// loopbackHost reports whether host (a name or an IP, without port or
+// brackets) is loopback: localhost, 127.0.0.0/8 or ::1.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // apiError turns a gRPC status into a message that says what to do; the
 // HTTP status of the same error on control's HTTP API is given alongside.
 func (a *App) apiError(err error) error {
@@ -125,10 +207,10 @@ func (a *App) apiError(err error) error {
 	msg := st.Message()
 	switch st.Code() {
 	case codes.Unauthenticated:
-		if a.apiToken() == "" {
-			return fmt.Errorf("no API token (401 unauthenticated): pass --token or set %s (make one with 'cmmsflow token')", EnvToken)
+		if a.token == "" {
+			return fmt.Errorf("no API token (401 unauthenticated): set %s or pipe it in with --token-stdin (make one with 'cmmsflow token')", EnvToken)
 		}
-		return fmt.Errorf("control refused the token (401 unauthenticated): check --token / %s against control's API_TOKENS", EnvToken)
+		return fmt.Errorf("control refused the token (401 unauthenticated): check the token (%s or --token-stdin) against control's API_TOKENS", EnvToken)
 	case codes.PermissionDenied:
 		return errors.New("permission denied (403): this command needs an admin token")
 	case codes.NotFound:

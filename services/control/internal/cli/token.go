@@ -16,8 +16,9 @@ func newTokenCommand(_ *App) *cobra.Command {
 		Short:   "Make a new API token and its API_TOKENS entry",
 		Long: "token prints a new random API bearer token and the line to add to control's API_TOKENS\n" +
 			"(comma-separated): the token's SHA-256, its role and name. control keeps only the hash;\n" +
-			"the token is shown once, here.",
-		Example: "  cmmsflow token --role admin --name ops\n  curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:8080/v1/pipelines",
+			"the token is shown once, here. The API commands read it from $" + EnvToken + ", or from\n" +
+			"standard input with --token-stdin; never from the command line.",
+		Example: "  cmmsflow token --role admin --name ops\n  CMMSFLOW_TOKEN=$TOKEN cmmsflow pipelines\n  curl -H \"Authorization: Bearer $TOKEN\" http://127.0.0.1:8080/v1/pipelines",
 		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := auth.ParseRole(role)
