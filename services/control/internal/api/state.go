@@ -110,13 +110,11 @@ func (s *Server) changeRun(ctx context.Context, runID string, dry bool,
 	return run, nil
 }
 
-// checkRunID refuses an empty run id; one that is not text names no run.
+// checkRunID refuses a run id ValidateRunID refuses (InvalidArgument): it
+// names no run.
 func checkRunID(runID string) error {
-	if runID == "" {
-		return invalid("run_id: required")
-	}
-	if !isText(runID) {
-		return notFound("run %q not found", runID)
+	if err := ValidateRunID(runID); err != nil {
+		return invalid("run_id: %v", err)
 	}
 	return nil
 }

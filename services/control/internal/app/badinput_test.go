@@ -59,8 +59,9 @@ func TestBadAPIInput(t *testing.T) {
 		{"SQL in a run id", "GET", "/v1/runs/x%27%20OR%20%271%27=%271", "", 404, `run "x' OR '1'='1" not found`},
 		{"SQL in a state filter", "GET", "/v1/runs?state=success%27%20OR%201=1", "", 400, `state: "success' OR 1=1" is not one of`},
 		{"SQL in a pipeline filter", "GET", "/v1/runs?pipeline=x%27--", "", 400, `pipeline: unknown pipeline "x'--"`},
-		{"NUL in a run id", "GET", "/v1/runs/a%00b", "", 404, `run "a\x00b" not found`},
-		{"NUL in a cancelled run id", "POST", "/v1/runs/a%00b:cancel", `{}`, 404, `run "a\x00b" not found`},
+		{"NUL in a run id", "GET", "/v1/runs/a%00b", "", 400, "run_id: must not contain control characters"},
+		{"NUL in a cancelled run id", "POST", "/v1/runs/a%00b:cancel", `{}`, 400, "run_id: must not contain control characters"},
+		{"run id over 250 characters", "GET", "/v1/runs/" + strings.Repeat("r", 251), "", 400, "run_id: 251 characters, more than 250"},
 		{"invalid UTF-8 in a run id", "GET", "/v1/runs/a%FFb", "", 400, "the request URL is not valid UTF-8"},
 		{"invalid UTF-8 in a filter", "GET", "/v1/runs?state=%FF", "", 400, "the request URL is not valid UTF-8"},
 		// Pages.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cmmsflow/cmmsflow/libs/db"
 	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/api"
 )
 
 // Exit statuses.
@@ -186,6 +187,21 @@ func usageArgs(v cobra.PositionalArgs) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// runIDArgs takes exactly n arguments, the first a run id that
+// api.ValidateRunID accepts: a malformed one is a usage error, refused
+// before control is called.
+func runIDArgs(n int) cobra.PositionalArgs {
+	return usageArgs(func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return err
+		}
+		if err := api.ValidateRunID(args[0]); err != nil {
+			return fmt.Errorf("RUN_ID %q: %w", args[0], err)
+		}
+		return nil
+	})
 }
 
 // schemaHint adds a hint to errors that mean the schema is not there yet.

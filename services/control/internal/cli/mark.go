@@ -26,7 +26,7 @@ func newMarkCommand(a *App) *cobra.Command {
 			"not alerted. --dry-run checks the change and shows the run as it would be, changing nothing.",
 		Example: "  cmmsflow mark manual__2026-11-29T02:00:00+00:00 failed\n" +
 			"  cmmsflow mark scheduled__2026-11-23T08:00:00+00:00 skipped --step notifier",
-		Args: usageArgs(cobra.ExactArgs(2)),
+		Args: runIDArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.Client()
 			if err != nil {

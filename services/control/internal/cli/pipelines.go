@@ -339,7 +339,7 @@ func newRunCommand(a *App) *cobra.Command {
 		Use:     "run RUN_ID",
 		GroupID: groupPipeline,
 		Short:   "Show a run and its steps: state, attempts, times, error, figures",
-		Args:    usageArgs(cobra.ExactArgs(1)),
+		Args:    runIDArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.Client()
 			if err != nil {

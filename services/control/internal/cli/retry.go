@@ -26,7 +26,7 @@ func newRetryCommand(a *App) *cobra.Command {
 			"run as 'trigger --wait' does, and exits 0 when the run succeeds, 1 when it fails.",
 		Example: "  cmmsflow retry manual__2026-11-29T02:00:00+00:00 --wait\n" +
 			"  cmmsflow retry scheduled__2026-11-30T06:00:00+00:00 --from pmgen",
-		Args: usageArgs(cobra.ExactArgs(1)),
+		Args: runIDArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := wf.check(); err != nil {
 				return err

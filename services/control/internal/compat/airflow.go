@@ -604,8 +604,12 @@ func (s *Server) internal(ctx context.Context, what string, err error) error {
 	return status.Error(codes.Internal, "internal error")
 }
 
-// run returns a DAG's run with its steps (NotFound for another DAG's run).
+// run returns a DAG's run with its steps (NotFound for another DAG's run, and
+// for an id api.ValidateRunID refuses, which no run can have).
 func (s *Server) run(ctx context.Context, dagID, runID string) (*controlv1.Run, error) {
+	if api.ValidateRunID(runID) != nil { // names no run: no run can be created with it
+		return nil, status.Errorf(codes.NotFound, "DAGRun with DAG ID: '%s' and DagRun ID: '%s' not found", dagID, runID)
+	}
 	run, err := call(ctx, s, controlv1.ControlService_GetRun_FullMethodName, func(ctx context.Context) (*controlv1.Run, error) {
 		return s.api.GetRun(ctx, &controlv1.GetRunRequest{RunId: runID})
 	})
@@ -771,6 +775,9 @@ func triggerRunID(dagRunID *string, logical time.Time) (string, error) {
 		return projection.RunIDFor("manual", logical), nil
 	}
 	runID := *dagRunID
+	if err := api.ValidateRunID(runID); err != nil {
+		return "", badRequest("dag_run_id: %v", err)
+	}
 	if !runIDRE.MatchString(runID) {
 		return "", badRequest("dag_run_id: must be 1-250 characters of [A-Za-z0-9_.~:+-]")
 	}
