@@ -30,10 +30,12 @@ import (
 )
 
 // Paging of the Airflow collections: limit defaults to 100 and is capped at
-// 100 (Airflow's default maximum_page_limit).
+// 100 (Airflow's default maximum_page_limit); an offset above maxOffset is
+// refused (400), so no page makes PostgreSQL skip more rows than that.
 const (
 	defaultLimit = 100
 	maxLimit     = 100
+	maxOffset    = 10_000
 	maxBody      = 1 << 20
 )
 
@@ -301,6 +303,9 @@ func paging(r *http.Request) (limit, offset int, err error) {
 		if offset, err = strconv.Atoi(v); err != nil || offset < 0 {
 			return 0, 0, badRequest("offset: must be a non-negative integer")
 		}
+		if offset > maxOffset {
+			return 0, 0, badRequest("offset: at most %d; narrow the list with its filters (dates, state) to reach older entries", maxOffset)
+		}
 	}
 	return limit, offset, nil
 }
@@ -550,9 +555,11 @@ func (s *Server) getDagRuns(ctx context.Context, w http.ResponseWriter, r *http.
 	if err != nil {
 		return s.internal(ctx, "count runs", err)
 	}
-	runs, err := runstore.List(ctx, s.pool, f, order, runstore.Page{Limit: limit, Offset: offset})
-	if err != nil {
-		return s.internal(ctx, "list runs", err)
+	var runs []*controlv1.Run
+	if offset < total { // past the end the page is empty: no query
+		if runs, err = runstore.List(ctx, s.pool, f, order, runstore.Page{Limit: limit, Offset: offset}); err != nil {
+			return s.internal(ctx, "list runs", err)
+		}
 	}
 	out := dagRunCollection{DagRuns: make([]dagRunJSON, len(runs)), TotalEntries: total}
 	for i, run := range runs {

@@ -56,8 +56,13 @@ var (
 // compatibility notes). Airflow itself answers 400 on clearTaskInstances for
 // a bad form; cmmsflow also refuses to clear a DAG run still running, or to
 // queue one again, or to mark a task of a running DAG run success or skipped
-// (the tasks after it need its output): 409.
+// (the tasks after it need its output): 409. The lists answer 400 for an
+// offset above maxOffset, as Airflow answers 400 for a bad query parameter
+// on any route.
 var undeclared = map[string][]int{
+	"GET /dags":                  {400},
+	"GET /dags/{dag_id}/dagRuns": {400},
+	"GET /dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances":             {400},
 	"POST /dags/{dag_id}/clearTaskInstances":                            {400, 409},
 	"POST /dags/{dag_id}/dagRuns/{dag_run_id}/clear":                    {409},
 	"PATCH /dags/{dag_id}/dagRuns/{dag_run_id}":                         {409},
