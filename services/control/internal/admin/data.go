@@ -3,6 +3,7 @@ package admin
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
@@ -330,12 +331,33 @@ type StepLogs struct {
 	Dropped int    `json:"dropped"`
 	Partial bool   `json:"partial"`
 	Error   string `json:"error,omitempty"`
+	// NextOffset, when set, is the ?offset of the page of older lines
+	// (absent: no older line can be read).
+	NextOffset int `json:"next_offset,omitempty"`
+}
+
+// Bounds of the run view's step lines: at most maxLogLimit lines per step
+// and page, and runLogBytes of lines (as JSON) per request, shared evenly by
+// the steps (a step's newest line of the page is sent whatever its size);
+// ?offset pages back through the newest steplogs.MaxLines lines.
+const (
+	defaultLogLimit = 200
+	maxLogLimit     = 200
+	runLogBytes     = 1 << 20
+)
+
+// linePage is the page of each step's lines a run view asks for: the
+// query's newest lines after skipping the offset newest, at most limit lines
+// and budget bytes.
+type linePage struct {
+	q                     steplogs.Query
+	offset, limit, budget int
 }
 
 func (h *Handler) runLogs(_ http.ResponseWriter, r *http.Request) (any, error) {
 	ctx := r.Context()
 	runID := r.PathValue("run_id")
-	lines, err := h.lineQuery(r)
+	page, err := lineQuery(r)
 	if err != nil {
 		return nil, err
 	}
@@ -355,13 +377,14 @@ func (h *Handler) runLogs(_ http.ResponseWriter, r *http.Request) (any, error) {
 		out.LogsBackend = h.opt.Logs.Backend()
 	}
 	// Lines a little older than the run's queue time, for the services' clocks.
-	lines.RunID, lines.Since = runID, queued.Add(-time.Minute)
+	page.q.RunID, page.q.Since = runID, queued.Add(-time.Minute)
 	steps, err := runstore.Steps(ctx, h.pool, runID)
 	if err != nil {
 		return nil, err
 	}
+	page.budget = runLogBytes / max(len(steps), 1)
 	for _, s := range steps {
-		out.Steps = append(out.Steps, h.stepLogs(ctx, runID, traceID, s, lines))
+		out.Steps = append(out.Steps, h.stepLogs(ctx, runID, traceID, s, page))
 		out.Lines = append(out.Lines, stepLogLines(s)...)
 	}
 	if err := h.runEvents(ctx, runID, &out); err != nil {
@@ -372,10 +395,10 @@ func (h *Handler) runLogs(_ http.ResponseWriter, r *http.Request) (any, error) {
 
 // stepLogs is a step's logs in a run view: its Cloud Logging query and, once
 // it started, its own lines.
-func (h *Handler) stepLogs(ctx context.Context, runID, traceID string, s *controlv1.Step, lines steplogs.Query) StepLogs {
+func (h *Handler) stepLogs(ctx context.Context, runID, traceID string, s *controlv1.Step, page linePage) StepLogs {
 	sl := StepLogs{Step: s.GetStep(), CloudLoggingURL: h.stepLoggingURL(runID, s.GetStep(), traceID), Lines: []steplogs.Line{}}
 	if s.GetAttempts() > 0 || s.GetStartedAt() != nil {
-		h.stepLines(ctx, &sl, lines)
+		h.stepLines(ctx, &sl, page)
 	}
 	return sl
 }
@@ -450,35 +473,66 @@ func localTime(t *timestamppb.Timestamp) *time.Time {
 	return &l
 }
 
-// lineQuery is the query of the steps' own lines a run view asks for: the
-// newest ?limit (default 200) of each step at or above ?level (debug, info,
-// warning, error; default every level).
-func (h *Handler) lineQuery(r *http.Request) (steplogs.Query, error) {
-	n, err := limit(r, 200)
+// lineQuery is the page of the steps' own lines a run view asks for: the
+// newest ?limit (default and at most 200) of each step at or above ?level
+// (debug, info, warning, error; default every level), after the ?offset
+// (0 to steplogs.MaxLines) newest.
+func lineQuery(r *http.Request) (linePage, error) {
+	n, err := limit(r, defaultLogLimit)
 	if err != nil {
-		return steplogs.Query{}, err
+		return linePage{}, err
+	}
+	offset := 0
+	if v := r.URL.Query().Get("offset"); v != "" {
+		if offset, err = strconv.Atoi(v); err != nil || offset < 0 || offset > steplogs.MaxLines {
+			return linePage{}, badRequest("offset: want an integer from 0 to %d", steplogs.MaxLines)
+		}
 	}
 	level, err := steplogs.ParseLevel(r.URL.Query().Get("level"))
 	if err != nil {
-		return steplogs.Query{}, badRequest("%v", err)
+		return linePage{}, badRequest("%v", err)
 	}
-	return steplogs.Query{MinLevel: level, MaxLines: n}, nil
+	return linePage{q: steplogs.Query{MinLevel: level}, offset: offset, limit: min(n, maxLogLimit)}, nil
 }
 
-// stepLines reads a step's own lines of the run into sl; a reader's failure
-// is told on the step, the rest of the view stands.
-func (h *Handler) stepLines(ctx context.Context, sl *StepLogs, q steplogs.Query) {
+// stepLines reads a step's page of own lines of the run into sl; a reader's
+// failure is told on the step, the rest of the view stands.
+func (h *Handler) stepLines(ctx context.Context, sl *StepLogs, page linePage) {
 	if h.opt.Logs == nil {
 		return
 	}
-	q.Service = sl.Step
+	q := page.q
+	q.Service, q.MaxLines = sl.Step, min(page.offset+page.limit, steplogs.MaxLines)
 	res, err := h.opt.Logs.Read(ctx, q)
 	if err != nil {
 		h.log.WarnContext(ctx, "admin: read step log lines", "step", sl.Step, "error", err)
 		sl.Error = "could not read the step's log lines"
 		return
 	}
-	sl.Lines, sl.Dropped, sl.Partial = res.Lines, res.Dropped, res.Partial
+	end := max(len(res.Lines)-page.offset, 0)
+	start := pageStart(res.Lines[:end], page.limit, page.budget)
+	sl.Lines, sl.Dropped, sl.Partial = res.Lines[start:end], res.Dropped+start, res.Partial
+	if next := page.offset + end - start; sl.Dropped > 0 && next < steplogs.MaxLines {
+		sl.NextOffset = next
+	}
+}
+
+// pageStart is where the page of lines ending with the newest begins: at
+// most limit lines and budget bytes as JSON, and at least one line.
+func pageStart(lines []steplogs.Line, limit, budget int) int {
+	start, size := len(lines), 0
+	for start > 0 && len(lines)-start < limit {
+		n := len(lines[start-1].Text())
+		if b, err := json.Marshal(lines[start-1]); err == nil {
+			n = len(b)
+		}
+		if size+n > budget && start < len(lines) {
+			break
+		}
+		size += n
+		start--
+	}
+	return start
 }
 
 // cloudLoggingURL is the Logs Explorer filtered to the run's entries (every

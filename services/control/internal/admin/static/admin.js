@@ -20,7 +20,8 @@
     runsNext: '',
     timer: 0,
     generation: 0,
-    logLevel: '' // the run view's step log filter: '' (every level), debug, info, warning, error
+    logLevel: '', // the run view's step log filter: '' (every level), debug, info, warning, error
+    logPage: { run: '', offset: 0 } // the run view's page of step lines: ?offset lines back from the newest
   };
 
   function $(id) { return document.getElementById(id); }
@@ -492,7 +493,8 @@
     if (root.getAttribute('data-run') !== id) clear(root).removeAttribute('data-run'); // not another run's page meanwhile
     return Promise.all([
       api('GET', '/v1/runs/' + encodeURIComponent(id)),
-      api('GET', '/admin/api/runs/' + encodeURIComponent(id) + '/logs?level=' + encodeURIComponent(state.logLevel)).catch(function (err) { return { error: errText(err) }; })
+      api('GET', '/admin/api/runs/' + encodeURIComponent(id) + '/logs?level=' + encodeURIComponent(state.logLevel) +
+        '&offset=' + (state.logPage.run === id ? state.logPage.offset : 0)).catch(function (err) { return { error: errText(err) }; })
     ]).then(function (res) {
       if (gen !== state.generation) return;
       showError('run-error', '');
@@ -555,6 +557,7 @@
     });
     level.addEventListener('change', function () {
       state.logLevel = level.value;
+      state.logPage = { run: '', offset: 0 };
       state.generation++;
       stopPolling();
       loadRun(run.run_id);
@@ -563,7 +566,30 @@
       el('p', { 'class': 'kv' }, 'The lines each step\'s service logged while handling this run (' +
         (logs.logs_backend === 'cloudlogging' ? 'Cloud Logging' : 'local log files') + '). Show ', level));
     (logs.steps || []).forEach(function (s) { sec.appendChild(stepLog(s)); });
+    sec.appendChild(logPager(run, logs));
     return sec;
+  }
+
+  // logPager pages back through the steps' lines (a page is at most 200 lines
+  // and 1 MiB per request): Older lines goes to the furthest next_offset of
+  // the steps, Newest lines back to the start.
+  function logPager(run, logs) {
+    var next = 0, offset = state.logPage.run === run.run_id ? state.logPage.offset : 0;
+    (logs.steps || []).forEach(function (s) { next = Math.max(next, s.next_offset || 0); });
+    if (!next && !offset) return el('span');
+    function go(to) {
+      return function (e) {
+        e.preventDefault();
+        state.logPage = { run: run.run_id, offset: to };
+        state.generation++;
+        stopPolling();
+        loadRun(run.run_id);
+      };
+    }
+    var p = el('p', { 'class': 'kv' });
+    if (next) { var older = el('a', { href: '#', text: 'Older lines' }); older.addEventListener('click', go(next)); p.appendChild(older); }
+    if (offset) { var newest = el('a', { href: '#', text: 'Newest lines' }); newest.addEventListener('click', go(0)); p.appendChild(el('span', { text: next ? ' · ' : '' })); p.appendChild(newest); }
+    return p;
   }
 
   // CONTEXT_ATTRS are on every line of a run's step (the run, the event, the
