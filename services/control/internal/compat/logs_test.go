@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
@@ -176,5 +177,33 @@ func TestPrefersText(t *testing.T) {
 		if got := prefersText(accept); got != want {
 			t.Errorf("Accept %q: text %v, want %v", accept, got, want)
 		}
+	}
+}
+
+// A fragment holds at most logPageBytes, full_content at most logFullBytes;
+// the position after the last line sent continues from there, and a line
+// longer than the bound is still sent alone (no fragment is empty while
+// lines are left).
+func TestLogContentBytesBounded(t *testing.T) {
+	var res steplogs.Result
+	at := time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
+	for i := range 200 {
+		res.Lines = append(res.Lines, steplogs.Line{Time: at, Level: "INFO", Message: fmt.Sprintf("%03d %s", i, strings.Repeat("x", 100<<10))})
+	}
+	content, next := logContent(res, 0, false)
+	if len(content) > logPageBytes || next != 10 || !strings.HasPrefix(content, "2026-12-02T06:00:00.000Z INFO 000 ") {
+		t.Fatalf("first fragment: %d bytes, next %d", len(content), next)
+	}
+	content, next = logContent(res, next, false)
+	if len(content) > logPageBytes || next != 20 || !strings.Contains(content, " INFO 010 ") {
+		t.Fatalf("second fragment: %d bytes, next %d", len(content), next)
+	}
+	content, next = logContent(res, 0, true)
+	if len(content) > logFullBytes || next != 81 {
+		t.Fatalf("full content: %d bytes, next %d", len(content), next)
+	}
+	huge := steplogs.Result{Lines: []steplogs.Line{{Time: at, Level: "INFO", Message: strings.Repeat("y", logPageBytes+1)}}}
+	if content, next = logContent(huge, 0, false); next != 1 || len(content) <= logPageBytes {
+		t.Fatalf("an oversize line: %d bytes, next %d", len(content), next)
 	}
 }
