@@ -87,6 +87,8 @@ func newFixture(t *testing.T, opts ...option) *fixture {
 	cfg := app.Config{
 		APITokens:        strings.Join([]string{adminEntry, admin2Entry, viewerEntry}, ","),
 		TriggerRateLimit: 0, TriggerBurst: 1,
+		// Start takes the intervals Config.Validate checked positive.
+		StaleRunSweepInterval: time.Hour, MissedTickGrace: 10 * time.Minute, MissedTickInterval: time.Hour,
 	}
 	for _, o := range opts {
 		o(&cfg)

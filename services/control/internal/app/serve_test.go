@@ -47,7 +47,8 @@ func TestServeOnePort(t *testing.T) {
 	s.Mux.Handle("GET /healthz", service.Healthz(events.Control))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if _, err := app.Start(ctx, s, app.Config{APITokens: viewerEntry}); err != nil {
+	if _, err := app.Start(ctx, s, app.Config{APITokens: viewerEntry,
+		StaleRunSweepInterval: time.Hour, MissedTickGrace: 10 * time.Minute, MissedTickInterval: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
