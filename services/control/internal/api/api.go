@@ -44,6 +44,7 @@ type Server struct {
 	starter *projection.Starter
 	log     *slog.Logger
 	now     func() time.Time
+	metrics *runstore.Metrics // nil: none recorded
 }
 
 // New returns the API over pool; table gives schedules and max_active_runs,
@@ -51,6 +52,10 @@ type Server struct {
 func New(pool *pgxpool.Pool, table scheduler.Table, relay Nudger, log *slog.Logger) *Server {
 	return &Server{pool: pool, table: table, relay: relay, starter: projection.NewStarter(table.MaxActiveRuns), log: log, now: time.Now}
 }
+
+// Instrument makes the server record the runs and steps a cancel or a
+// state set by hand ends to m. Call it before serving.
+func (s *Server) Instrument(m *runstore.Metrics) { s.metrics = m }
 
 var (
 	manualSource  = "manual"

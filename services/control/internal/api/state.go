@@ -77,13 +77,15 @@ type lockedRun struct {
 
 // changeRun applies change to the locked run in one transaction, starts the
 // pipeline's queued runs a change may have made room for, and answers the
-// run as it is then. With dry the transaction is rolled back.
+// run as it is then. With dry the transaction is rolled back. The runs and
+// steps it ended are recorded (Instrument) once it has committed.
 func (s *Server) changeRun(ctx context.Context, runID string, dry bool,
 	change func(context.Context, pgx.Tx, lockedRun) error, msg string, attrs ...any) (*controlv1.Run, error) {
 	if err := checkRunID(runID); err != nil {
 		return nil, err
 	}
 	var run *controlv1.Run
+	ctx, tally := s.metrics.Track(ctx)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		pl, state, err := s.lockRun(ctx, tx, runID)
 		if err != nil {
@@ -104,6 +106,7 @@ func (s *Server) changeRun(ctx context.Context, runID string, dry bool,
 		return nil, err
 	}
 	if !dry {
+		tally.Record(ctx)
 		s.relay.Nudge()
 		s.log.InfoContext(ctx, msg, append([]any{"run_id", runID, "by", caller(ctx)}, attrs...)...)
 	}

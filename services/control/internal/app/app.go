@@ -18,6 +18,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/compat"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/runstore"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/steplogs"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/sweeper"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/ticks"
@@ -148,26 +149,52 @@ func Start(ctx context.Context, s *service.Service, cfg Config) (*Control, error
 	if logs != nil {
 		s.Log.Info("step logs", "backend", logs.Backend())
 	}
+	metrics, err := newMetrics(s)
+	if err != nil {
+		return nil, err
+	}
 	starter := projection.NewStarter(table.MaxActiveRuns)
-	projection.New(TickFunc(table), starter, s.Log).Register(s.Router)
+	proj := projection.New(TickFunc(table), starter, s.Log)
+	proj.Instrument(metrics)
+	proj.Register(s.Router)
 	adminOpt := admin.OptionsFromEnv()
 	adminOpt.Logs = logs
 	admin.NewWithOptions(s.Pool, tokens, s.Log, adminOpt).Register(s.Mux)
 	guard := auth.NewGuard(tokens, auth.Policy, auth.RateLimit{Rate: cfg.TriggerRateLimit, Burst: cfg.TriggerBurst}, s.Log)
 	compat.New(s.Pool, table, s.Relay, guard, s.Log).WithLogs(logs).Register(s.Mux)
-	c, err := newControl(ctx, s, table, guard)
+	c, err := newControl(ctx, s, table, guard, metrics)
 	if err != nil {
 		return nil, err
 	}
 	s.Handler = c.Handler(s.Mux)
 	s.OnStop(c.Close)
-	// The stale-run sweeper and the missed-tick watcher run until the
-	// service stops.
+	startLoops(s, cfg, table, timeouts, starter, metrics)
+	return c, nil
+}
+
+// newMetrics creates control's run metrics on the service's meter provider
+// (a no-op one when METRICS=off); nil when s has no telemetry.
+func newMetrics(s *service.Service) (*runstore.Metrics, error) {
+	if s.Telemetry == nil {
+		return nil, nil
+	}
+	m, err := runstore.NewMetrics(s.Telemetry.MeterProvider, s.Pool)
+	if err != nil {
+		return nil, fmt.Errorf("run metrics: %w", err)
+	}
+	return m, nil
+}
+
+// startLoops starts the stale-run sweeper and the missed-tick watcher,
+// which run until the service stops.
+func startLoops(s *service.Service, cfg Config, table scheduler.Table, timeouts map[string]time.Duration,
+	starter *projection.Starter, metrics *runstore.Metrics) {
 	sweep := sweeper.New(s.Pool, timeouts, starter, s.Relay, s.Log.With("component", "stale-run-sweeper"))
+	sweep.Instrument(metrics)
 	s.Background(func(ctx context.Context) { sweep.Run(ctx, cfg.StaleRunSweepInterval) })
 	watch := ticks.NewWatcher(s.Pool, table, starter, s.Relay, cfg.MissedTickGrace, s.Log.With("component", "missed-ticks"))
+	watch.Instrument(metrics)
 	s.Background(func(ctx context.Context) { watch.Run(ctx, cfg.MissedTickInterval) })
-	return c, nil
 }
 
 // TickFunc names scheduled runs after the cron table's ticks.

@@ -22,6 +22,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	"github.com/cmmsflow/cmmsflow/libs/service"
+	"github.com/cmmsflow/cmmsflow/libs/telemetry"
 	controlv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/control/v1"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/app"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
@@ -79,8 +80,14 @@ func newFixture(t *testing.T, opts ...option) *fixture {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	pub := &recorder{}
 	relay := eventing.NewRelay(pool, pub, log, time.Hour)
+	// Metrics on, as by default (METRICS): the run metrics on /metrics.
+	tel, err := telemetry.New(ctx, telemetry.Config{Service: events.Control, Metrics: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 	s := &service.Service{
-		Name: events.Control, Log: log, Pool: pool, Relay: relay, Mux: http.NewServeMux(),
+		Name: events.Control, Log: log, Pool: pool, Relay: relay, Mux: http.NewServeMux(), Telemetry: tel,
 		Router: eventing.NewRouter(eventing.RouterConfig{Service: events.Control, Pool: pool, Relay: relay, Log: log}),
 	}
 	s.Mux.Handle("GET /healthz", service.Healthz(events.Control))

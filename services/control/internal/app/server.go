@@ -27,6 +27,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/services/control/internal/api"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/gateway"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/runstore"
 )
 
 // Control is the control API: a gRPC server (ControlService, health,
@@ -40,13 +41,14 @@ type Control struct {
 	Health *health.Server
 }
 
-func newControl(ctx context.Context, s *service.Service, table scheduler.Table, guard *auth.Guard) (*Control, error) {
+func newControl(ctx context.Context, s *service.Service, table scheduler.Table, guard *auth.Guard, metrics *runstore.Metrics) (*Control, error) {
 	intercept := []grpc.UnaryServerInterceptor{guard.UnaryInterceptor(), api.ErrorInterceptor(s.Log)}
 	gs := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(intercept...),
 		grpc.ChainStreamInterceptor(guard.StreamInterceptor()),
 	)
 	srv := api.New(s.Pool, table, s.Relay, s.Log)
+	srv.Instrument(metrics)
 	controlv1.RegisterControlServiceServer(gs, srv)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)

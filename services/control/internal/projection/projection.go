@@ -36,6 +36,7 @@ type Projection struct {
 	tick    TickFunc
 	starter *Starter
 	log     *slog.Logger
+	metrics *runstore.Metrics // nil: none recorded
 }
 
 // New returns a projection naming scheduled runs with tick and starting
@@ -44,12 +45,33 @@ func New(tick TickFunc, starter *Starter, log *slog.Logger) *Projection {
 	return &Projection{tick: tick, starter: starter, log: log}
 }
 
+// Instrument makes the projection record the run metrics of the
+// transitions it makes (run and step ends, schedule lag) to m. Call it
+// before Register.
+func (p *Projection) Instrument(m *runstore.Metrics) { p.metrics = m }
+
 // Register adds the projection's handlers to the router.
 func (p *Projection) Register(r *eventing.Router) {
-	r.Handle(events.PipelineTriggered, p.triggered)
-	r.Handle(events.StepStarted, p.stepStarted)
-	r.Handle(events.StepSucceeded, p.stepSucceeded)
-	r.Handle(events.StepFailed, p.stepFailed)
+	r.Handle(events.PipelineTriggered, p.triggered, p.record)
+	r.Handle(events.StepStarted, p.stepStarted, p.record)
+	r.Handle(events.StepSucceeded, p.stepSucceeded, p.record)
+	r.Handle(events.StepFailed, p.stepFailed, p.record)
+}
+
+// record is the middleware, outside the route's transaction, that records
+// the run metrics of what the handler changed once the transaction has
+// committed: an event processed before (a redelivery) is not handled again
+// and a transaction that rolls back records nothing, so each transition is
+// recorded once.
+func (p *Projection) record(next eventing.Next) eventing.Next {
+	return func(ctx context.Context, d *eventing.Delivery) error {
+		ctx, tally := p.metrics.Track(ctx)
+		err := next(ctx, d)
+		if err == nil {
+			tally.Record(ctx)
+		}
+		return err
+	}
 }
 
 // SyncPipelines makes sure every registered pipeline has its row (pause state).

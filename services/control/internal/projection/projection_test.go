@@ -17,11 +17,13 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/runstore/metricstest"
 )
 
 type fixture struct {
-	pool   *pgxpool.Pool
-	router *eventing.Router
+	pool    *pgxpool.Pool
+	router  *eventing.Router
+	metrics *metricstest.Reader
 }
 
 // dailyAt6 stands in for the cron table: the latest 06:00 UTC at or before t.
@@ -44,8 +46,11 @@ func newFixtureLimit(t *testing.T, limit int) *fixture {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	r := eventing.NewRouter(eventing.RouterConfig{Service: events.Control, Pool: pool, Log: log})
-	projection.New(dailyAt6, projection.NewStarter(func(string) int { return limit }), log).Register(r)
-	return &fixture{pool: pool, router: r}
+	m, reader := metricstest.New(t, pool)
+	p := projection.New(dailyAt6, projection.NewStarter(func(string) int { return limit }), log)
+	p.Instrument(m)
+	p.Register(r)
+	return &fixture{pool: pool, router: r, metrics: reader}
 }
 
 func (f *fixture) run(t *testing.T, runID string) (state, errText string, steps map[string]string) {

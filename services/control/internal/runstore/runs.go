@@ -58,14 +58,25 @@ func ByIdempotencyKey(ctx context.Context, db DB, pipeline, key string) (*contro
 // with the trigger's traceparent; a run already queued, as control's API
 // queues a manual run before its trigger is published, takes the
 // traceparent if it has none. It reports whether a row changed: false for
-// a duplicate trigger.
+// a duplicate trigger. A scheduled run it inserts notes its schedule lag
+// (logical date to queue time) in the context's Tally.
 func InsertTriggered(ctx context.Context, db DB, r NewRun, traceparent string) (bool, error) {
-	tag, err := db.Exec(ctx, `
+	var queued time.Time
+	err := db.QueryRow(ctx, `
 		INSERT INTO runs (run_id, pipeline, state, source, conf, logical_date, traceparent)
 		VALUES ($1, $2, 'queued', $3, $4, $5, $6)
-		ON CONFLICT (run_id) DO UPDATE SET traceparent = EXCLUDED.traceparent, updated_at = now()
-		WHERE runs.state = 'queued' AND runs.traceparent = ''`,
-		r.RunID, r.Pipeline, r.Source, r.Conf, r.Logical, traceparent)
+		ON CONFLICT (run_id) DO NOTHING
+		RETURNING queued_at`,
+		r.RunID, r.Pipeline, r.Source, r.Conf, r.Logical, traceparent).Scan(&queued)
+	if err == nil {
+		noteScheduled(ctx, r.Pipeline, r.Source, r.Logical, queued)
+		return true, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return false, fmt.Errorf("create run: %w", err)
+	}
+	tag, err := db.Exec(ctx, `UPDATE runs SET traceparent = $2, updated_at = now()
+		WHERE run_id = $1 AND state = 'queued' AND traceparent = ''`, r.RunID, traceparent)
 	if err != nil {
 		return false, fmt.Errorf("create run: %w", err)
 	}
@@ -73,15 +84,29 @@ func InsertTriggered(ctx context.Context, db DB, r NewRun, traceparent string) (
 }
 
 // Queue inserts a queued run with an empty conf (queued now) unless its run
-// id exists; it reports whether it did.
+// id exists; it reports whether it did. A scheduled run it inserts notes its
+// schedule lag in the context's Tally.
 func Queue(ctx context.Context, db DB, runID, pipeline, source string, logical time.Time) (bool, error) {
-	tag, err := db.Exec(ctx, `INSERT INTO runs (run_id, pipeline, state, source, logical_date)
-		VALUES ($1, $2, 'queued', $3, $4) ON CONFLICT (run_id) DO NOTHING`,
-		runID, pipeline, source, logical)
+	var queued time.Time
+	err := db.QueryRow(ctx, `INSERT INTO runs (run_id, pipeline, state, source, logical_date)
+		VALUES ($1, $2, 'queued', $3, $4) ON CONFLICT (run_id) DO NOTHING RETURNING queued_at`,
+		runID, pipeline, source, logical).Scan(&queued)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}
-	return tag.RowsAffected() == 1, nil
+	noteScheduled(ctx, pipeline, source, logical, queued)
+	return true, nil
+}
+
+// noteScheduled notes a scheduled run's lag, from its tick (logical date)
+// to its queueing, in the context's Tally; other sources have no tick.
+func noteScheduled(ctx context.Context, pipeline, source string, tick, queued time.Time) {
+	if source == "scheduled" {
+		tallyOf(ctx).scheduled(scheduleLag{pipeline: pipeline, tick: tick, queued: queued})
+	}
 }
 
 // Querier is what a read needs: a DB, or anything that queries.
@@ -154,30 +179,59 @@ func MarkStarted(ctx context.Context, db DB, runID string, t time.Time) error {
 }
 
 // Succeed ends a queued or running run successful at t; it reports
-// whether the run was still active. The caller holds the pipeline's lock.
+// whether the run was still active (and notes its end in the context's
+// Tally). The caller holds the pipeline's lock.
 func Succeed(ctx context.Context, db DB, runID string, t time.Time) (bool, error) {
-	tag, err := db.Exec(ctx, `UPDATE runs SET state = 'success', ended_at = $2, updated_at = now()
-		WHERE run_id = $1 AND state IN ('queued', 'running')`, runID, t)
-	return tag.RowsAffected() > 0, err
+	return ended(ctx, Success, db.QueryRow(ctx, `UPDATE runs SET state = 'success', ended_at = $2, updated_at = now()
+		WHERE run_id = $1 AND state IN ('queued', 'running')
+		RETURNING pipeline, queued_at, ended_at`, runID, t))
 }
 
 // Fail ends a queued or running run failed at t with why as its error; it
-// reports whether the run was still active. The caller holds the
-// pipeline's lock.
+// reports whether the run was still active (and notes its end in the
+// context's Tally). The caller holds the pipeline's lock.
 func Fail(ctx context.Context, db DB, runID, why string, t time.Time) (bool, error) {
-	tag, err := db.Exec(ctx, `UPDATE runs SET state = 'failed', error = $2, ended_at = $3, updated_at = now()
-		WHERE run_id = $1 AND state IN ('queued', 'running')`, runID, why, t)
-	return tag.RowsAffected() > 0, err
+	return ended(ctx, Failed, db.QueryRow(ctx, `UPDATE runs SET state = 'failed', error = $2, ended_at = $3, updated_at = now()
+		WHERE run_id = $1 AND state IN ('queued', 'running')
+		RETURNING pipeline, queued_at, ended_at`, runID, why, t))
+}
+
+// ended reads the pipeline, queue and end time an UPDATE that ended a run
+// in state returned, notes the end in the context's Tally and reports
+// whether there was one (no row: the run was not active).
+func ended(ctx context.Context, state State, row pgx.Row) (bool, error) {
+	e := runEnd{state: state}
+	err := row.Scan(&e.pipeline, &e.queued, &e.ended)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	tallyOf(ctx).runEnded(e)
+	return true, nil
 }
 
 // SetState sets a run's state by hand (who: state_set_by) with why as its
-// error; a run that had ended keeps its end time.
+// error; a run that had ended keeps its end time. A run that was queued or
+// running and now has ended notes its end in the context's Tally. The
+// caller holds the run's lock (LockRun).
 func SetState(ctx context.Context, db DB, runID string, state State, why, who string) error {
-	_, err := db.Exec(ctx, `
-		UPDATE runs SET state = $2, error = $3, state_set_by = $4, ended_at = coalesce(ended_at, now()), updated_at = now()
-		WHERE run_id = $1`, runID, state, why, who)
+	var was State
+	e := runEnd{state: state}
+	err := db.QueryRow(ctx, `
+		UPDATE runs r SET state = $2, error = $3, state_set_by = $4, ended_at = coalesce(r.ended_at, now()), updated_at = now()
+		FROM (SELECT state FROM runs WHERE run_id = $1 FOR UPDATE) old
+		WHERE r.run_id = $1
+		RETURNING old.state, r.pipeline, r.queued_at, r.ended_at`, runID, state, why, who).Scan(&was, &e.pipeline, &e.queued, &e.ended)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("set run %s: %w", state, err)
+	}
+	if was.Active() && !state.Active() {
+		tallyOf(ctx).runEnded(e)
 	}
 	return nil
 }

@@ -49,13 +49,14 @@ func EndStep(ctx context.Context, db DB, runID, step string) error {
 }
 
 // StepSucceeded records a step's success at t with its figures (a JSON
-// object) and summary.
+// object) and summary. A step that was open (pending, running, up for retry)
+// notes its end in the context's Tally.
 func StepSucceeded(ctx context.Context, db DB, runID, step string, t time.Time, figures []byte, summary string) error {
-	_, err := db.Exec(ctx, `
+	return endStep(ctx, db, runID, step, Success, `
 		UPDATE steps SET state = 'success', ended_at = $3, figures = $4, summary = $5, error = '',
 			started_at = coalesce(started_at, $3), updated_at = now()
-		WHERE run_id = $1 AND step = $2 AND state_set_by = ''`, runID, step, t, figures, summary)
-	return err
+		WHERE run_id = $1 AND step = $2 AND state_set_by = ''
+		RETURNING started_at, ended_at`, t, figures, summary)
 }
 
 // StepRetrying records a failed attempt the step's service retries; a step
@@ -67,14 +68,44 @@ func StepRetrying(ctx context.Context, db DB, runID, step, why string) error {
 }
 
 // StepFailed records a step's failure at t with its figures (a JSON
-// object); a step that succeeded keeps its success.
+// object); a step that succeeded keeps its success. A step that was open
+// notes its end in the context's Tally.
 func StepFailed(ctx context.Context, db DB, runID, step, why string, t time.Time, figures []byte) error {
-	_, err := db.Exec(ctx, `
+	return endStep(ctx, db, runID, step, Failed, `
 		UPDATE steps SET state = 'failed', error = $3, ended_at = $4, figures = $5,
 			started_at = coalesce(started_at, $4), updated_at = now()
-		WHERE run_id = $1 AND step = $2 AND state_set_by = '' AND state <> 'success'`, runID, step, why, t, figures)
+		WHERE run_id = $1 AND step = $2 AND state_set_by = '' AND state <> 'success'
+		RETURNING started_at, ended_at`, why, t, figures)
+}
+
+// endStep runs update, which ends the step (runID and step as $1 and $2,
+// args from $3) in state and returns its start and end times, after locking
+// the step's row and reading its state: only a step that was open, whose end
+// this is, is noted in the context's Tally (an end event after the sweeper
+// failed the step is not).
+func endStep(ctx context.Context, db DB, runID, step string, state State, update string, args ...any) error {
+	e := stepEnd{step: step, state: state}
+	var was State
+	err := db.QueryRow(ctx, `SELECT s.state, r.pipeline FROM steps s JOIN runs r USING (run_id)
+		WHERE s.run_id = $1 AND s.step = $2 FOR UPDATE OF s`, runID, step).Scan(&was, &e.pipeline)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	err = db.QueryRow(ctx, update, append([]any{runID, step}, args...)...).Scan(&e.started, &e.ended)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err == nil && open(was) {
+		tallyOf(ctx).stepEnded(e)
+	}
 	return err
 }
+
+// open reports whether a step in state s has not ended.
+func open(s State) bool { return s == Pending || s == Running || s == UpForRetry }
 
 // ResetSteps sets the run's steps from position on back to pending, their
 // times, error, summary and figures cleared and attempt counts kept (a
@@ -107,25 +138,70 @@ func MarkStepsSucceeded(ctx context.Context, db DB, runID, who string) error {
 
 // StopSteps stops a run's open steps by who with why: those at work
 // (running, up for retry) failed with why, the pending ones skipped
-// (Airflow's set_dag_run_state_to_failed).
+// (Airflow's set_dag_run_state_to_failed). The steps it failed note their
+// ends in the context's Tally.
 func StopSteps(ctx context.Context, db DB, runID, who, why string) error {
-	if _, err := db.Exec(ctx, `
+	rows, err := db.Query(ctx, `
 		UPDATE steps SET state = CASE WHEN state = 'pending' THEN 'skipped' ELSE 'failed' END,
 			error = CASE WHEN state = 'pending' THEN error ELSE $3 END,
 			ended_at = CASE WHEN state = 'pending' THEN ended_at ELSE now() END,
 			state_set_by = $2, updated_at = now()
-		WHERE run_id = $1 AND state IN ('pending', 'running', 'up_for_retry')`, runID, who, why); err != nil {
+		WHERE run_id = $1 AND state IN ('pending', 'running', 'up_for_retry')
+		RETURNING step, position, state, coalesce(started_at, ended_at), ended_at,
+			(SELECT pipeline FROM runs WHERE run_id = $1)`, runID, who, why)
+	if err != nil {
+		return fmt.Errorf("stop steps: %w", err)
+	}
+	if _, err := collectEnded(ctx, rows); err != nil {
 		return fmt.Errorf("stop steps: %w", err)
 	}
 	return nil
 }
 
+// endedStep is a row of collectEnded: a step a statement changed, its
+// position and its state, times and pipeline after the change.
+type endedStep struct {
+	stepEnd
+	position           int
+	startedAt, endedAt *time.Time // nil: a pending step skipped
+}
+
+// collectEnded reads the steps a statement ended (step, position, state,
+// started_at, ended_at, pipeline), notes those failed or succeeded in the
+// context's Tally and returns them all.
+func collectEnded(ctx context.Context, rows pgx.Rows) ([]endedStep, error) {
+	steps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (endedStep, error) {
+		var x endedStep
+		return x, r.Scan(&x.step, &x.position, &x.state, &x.startedAt, &x.endedAt, &x.pipeline)
+	})
+	if err != nil {
+		return nil, err
+	}
+	t := tallyOf(ctx)
+	for _, s := range steps {
+		if (s.state == Success || s.state == Failed) && s.startedAt != nil && s.endedAt != nil {
+			e := s.stepEnd
+			e.started, e.ended = *s.startedAt, *s.endedAt
+			t.stepEnded(e)
+		}
+	}
+	return steps, nil
+}
+
 // SetStepState sets one step's state by hand (who: state_set_by) with why
-// as its error; a step that had ended keeps its end time.
+// as its error; a step that had ended keeps its end time. A step that was
+// running or up for retry and is now failed or successful notes its end in
+// the context's Tally.
 func SetStepState(ctx context.Context, db DB, runID, step string, state State, why, who string) error {
-	_, err := db.Exec(ctx, `
-		UPDATE steps SET state = $3, error = $4, state_set_by = $5, ended_at = coalesce(ended_at, now()), updated_at = now()
-		WHERE run_id = $1 AND step = $2`, runID, step, state, why, who)
+	rows, err := db.Query(ctx, `
+		UPDATE steps s SET state = $3, error = $4, state_set_by = $5, ended_at = coalesce(s.ended_at, now()), updated_at = now()
+		FROM (SELECT state FROM steps WHERE run_id = $1 AND step = $2 FOR UPDATE) old
+		WHERE s.run_id = $1 AND s.step = $2
+		RETURNING s.step, s.position, CASE WHEN old.state IN ('running', 'up_for_retry') THEN s.state ELSE 'unchanged' END,
+			s.started_at, s.ended_at, (SELECT pipeline FROM runs WHERE run_id = $1)`, runID, step, state, why, who)
+	if err == nil {
+		_, err = collectEnded(ctx, rows)
+	}
 	if err != nil {
 		return fmt.Errorf("set step %s %s: %w", step, state, err)
 	}
@@ -152,33 +228,27 @@ func Outcome(ctx context.Context, db DB, runID string) (StepOutcome, error) {
 
 // FailOpenSteps fails the run's running and up-for-retry steps with why
 // now and returns the first (by position) it failed; "" when none was open.
+// The steps it failed note their ends in the context's Tally.
 func FailOpenSteps(ctx context.Context, db DB, runID, why string) (string, error) {
 	rows, err := db.Query(ctx, `
 		UPDATE steps SET state = 'failed', error = $2, ended_at = now(),
 			started_at = coalesce(started_at, now()), updated_at = now()
 		WHERE run_id = $1 AND state IN ('running', 'up_for_retry')
-		RETURNING step, position`, runID, why)
+		RETURNING step, position, state, started_at, ended_at, (SELECT pipeline FROM runs WHERE run_id = $1)`, runID, why)
 	if err != nil {
 		return "", err
 	}
-	type st struct {
-		name string
-		pos  int
-	}
-	steps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (st, error) {
-		var x st
-		return x, r.Scan(&x.name, &x.pos)
-	})
+	steps, err := collectEnded(ctx, rows)
 	if err != nil || len(steps) == 0 {
 		return "", err
 	}
 	first := steps[0]
 	for _, s := range steps[1:] {
-		if s.pos < first.pos {
+		if s.position < first.position {
 			first = s
 		}
 	}
-	return first.name, nil
+	return first.step, nil
 }
 
 // FailFirstPending fails the run's first pending step with why now and

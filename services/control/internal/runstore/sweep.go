@@ -16,7 +16,8 @@ type StaleRun struct{ RunID, TraceID string }
 // run is running) is not stale. The runs are claimed on rows locked FOR
 // UPDATE SKIP LOCKED by an UPDATE that re-checks they are still active, so
 // of several sweepers one fails each run. Their steps are left to the
-// caller (FailOpenSteps).
+// caller (FailOpenSteps). Each run failed notes its end in the context's
+// Tally.
 func FailStale(ctx context.Context, db DB, pipeline string, quiet time.Duration, why string) ([]StaleRun, error) {
 	rows, err := db.Query(ctx, `
 		WITH stale AS (
@@ -32,11 +33,20 @@ func FailStale(ctx context.Context, db DB, pipeline string, quiet time.Duration,
 		UPDATE runs r SET state = 'failed', error = $3, ended_at = now(), updated_at = now()
 		FROM stale
 		WHERE r.run_id = stale.run_id AND r.state IN ('queued', 'running')
-		RETURNING r.run_id, r.trace_id`, pipeline, quiet.Seconds(), why)
+		RETURNING r.run_id, r.trace_id, r.queued_at, r.ended_at`, pipeline, quiet.Seconds(), why)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[StaleRun])
+	t := tallyOf(ctx)
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (StaleRun, error) {
+		var s StaleRun
+		e := runEnd{pipeline: pipeline, state: Failed}
+		if err := r.Scan(&s.RunID, &s.TraceID, &e.queued, &e.ended); err != nil {
+			return s, err
+		}
+		t.runEnded(e)
+		return s, nil
+	})
 }
 
 // PipelineOf reads the pipeline of a run.

@@ -46,6 +46,7 @@ type Sweeper struct {
 	starter  *projection.Starter
 	relay    *eventing.Relay // nil: the relay's own loop publishes
 	log      *slog.Logger
+	metrics  *runstore.Metrics // nil: none recorded
 }
 
 // New returns a sweeper using each pipeline's registry Timeout, overridden
@@ -63,6 +64,10 @@ func New(pool *pgxpool.Pool, timeouts map[string]time.Duration, starter *project
 	}
 	return &Sweeper{pool: pool, timeouts: all, starter: starter, relay: relay, log: log}
 }
+
+// Instrument makes the sweeper record the runs and steps it fails to m.
+// Call it before Run.
+func (s *Sweeper) Instrument(m *runstore.Metrics) { s.metrics = m }
 
 // ParseTimeouts reads "pipeline=duration,…"; the pipeline "*" sets every
 // pipeline not named. Empty is no override.
@@ -155,6 +160,7 @@ func (s *Sweeper) sweepPipeline(ctx context.Context, pipeline string, timeout ti
 	pl, _ := events.LookupPipeline(pipeline)
 	reason := Reason(timeout)
 	var out []Failed
+	ctx, tally := s.metrics.Track(ctx)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		out = out[:0]
 		// A queued run whose trigger was lost starts when a slot is free.
@@ -189,6 +195,7 @@ func (s *Sweeper) sweepPipeline(ctx context.Context, pipeline string, timeout ti
 	if err != nil {
 		return nil, err
 	}
+	tally.Record(ctx)
 	return out, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/runstore/metricstest"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/sweeper"
 )
 
@@ -247,5 +248,49 @@ func TestOverrideTimeout(t *testing.T) {
 	failed, err := sweeper.New(pool, map[string]time.Duration{events.WeeklyKPIReport: 5 * time.Second}, projection.NewStarter(nil), nil, quiet).Sweep(ctx)
 	if err != nil || len(failed) != 1 || failed[0].Reason != "timed out: no step finished within 5s" {
 		t.Fatalf("%+v %v", failed, err)
+	}
+}
+
+// TestSweepRecordsFailedRuns: each run the sweeper fails counts once as a
+// failed run, with its duration from its queueing, and its open step as a
+// failed step; a second sweep (nothing stale left) records nothing more.
+func TestSweepRecordsFailedRuns(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.New(t)
+	if err := projection.SyncPipelines(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	pm := events.PreventiveMaintenance
+	addRun(t, pool, "stuck-1h", pm, "running", time.Hour, []string{"running"}, 0)
+	addRun(t, pool, "stuck-2h", pm, "running", 2*time.Hour, []string{"success", "up_for_retry"}, 45*time.Minute)
+	addRun(t, pool, "progressing", pm, "running", time.Hour, []string{"success", "running"}, 10*time.Minute)
+
+	m, reader := metricstest.New(t, pool)
+	s := sweeper.New(pool, nil, projection.NewStarter(nil), nil, quiet)
+	s.Instrument(m)
+	for range 2 {
+		if _, err := s.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := "pipeline=" + pm + ",state=failed"
+	finished, _ := reader.Points(t, "cmmsflow.runs.finished")
+	var all float64
+	for _, p := range finished {
+		all += p.Value
+	}
+	if finished[key].Value != 2 || all != 2 {
+		t.Errorf("runs finished %v, want %s: 2 and no other", finished, key)
+	}
+	// Queued 1h and 2h ago, failed now: 3h in all (the sweep's own time on
+	// top, bounded generously).
+	d, _ := reader.Points(t, "cmmsflow.runs.duration")
+	if p := d[key]; len(d) != 1 || p.Count != 2 || p.Sum < 3*3600 || p.Sum > 3*3600+600 {
+		t.Errorf("runs duration %v, want 2 runs of %s, 3h in all", d, key)
+	}
+	steps, _ := reader.Points(t, "cmmsflow.steps.duration")
+	want := []string{key + ",step=pmgen", key + ",step=notifier"}
+	if len(steps) != 2 || steps[want[0]].Count != 1 || steps[want[1]].Count != 1 {
+		t.Errorf("steps duration %v, want one each of %v", steps, want)
 	}
 }

@@ -77,6 +77,7 @@ type Watcher struct {
 	grace   time.Duration
 	log     *slog.Logger
 	now     func() time.Time
+	metrics *runstore.Metrics // nil: none recorded
 }
 
 // NewWatcher returns a watcher over the cron table with the given grace.
@@ -86,6 +87,10 @@ func NewWatcher(pool *pgxpool.Pool, table scheduler.Table, starter *projection.S
 	}
 	return &Watcher{pool: pool, table: table, starter: starter, relay: relay, grace: grace, log: log, now: time.Now}
 }
+
+// Instrument makes the watcher count the ticks it finds missed, and record
+// the schedule lag of the runs it catches up, to m. Call it before Run.
+func (w *Watcher) Instrument(m *runstore.Metrics) { w.metrics = m }
 
 // Missed is a tick the watcher found without a run.
 type Missed struct {
@@ -110,13 +115,16 @@ func (w *Watcher) Check(ctx context.Context) ([]Missed, error) {
 	for _, e := range w.table.Entries {
 		pl, _ := events.LookupPipeline(e.Pipeline)
 		var missed []Missed
-		err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) (err error) {
-			missed, err = w.check(ctx, tx, pl, e)
+		tctx, tally := w.metrics.Track(ctx)
+		err := pgx.BeginFunc(tctx, w.pool, func(tx pgx.Tx) (err error) {
+			missed, err = w.check(tctx, tx, pl, e)
 			return err
 		})
 		if err != nil {
 			return all, fmt.Errorf("missed ticks of %s: %w", e.Pipeline, err)
 		}
+		tally.Record(ctx)
+		w.metrics.TicksMissed(ctx, pl.ID, len(missed))
 		all = append(all, missed...)
 	}
 	for _, m := range all {

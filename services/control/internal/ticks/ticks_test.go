@@ -15,6 +15,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	"github.com/cmmsflow/cmmsflow/scheduler"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/projection"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/runstore/metricstest"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/ticks"
 )
 
@@ -75,6 +76,8 @@ func TestWatcherAlertsAndCatchesUpMissedTicks(t *testing.T) {
 		events.PreventiveMaintenance)
 	w := ticks.NewWatcher(pool, table, projection.NewStarter(table.MaxActiveRuns), nil, 10*time.Minute, quiet)
 	ticks.SetNow(w, func() time.Time { return now })
+	metrics, reader := metricstest.New(t, pool)
+	w.Instrument(metrics)
 
 	missed, err := w.Check(ctx)
 	if err != nil {
@@ -129,6 +132,23 @@ func TestWatcherAlertsAndCatchesUpMissedTicks(t *testing.T) {
 	// PM's first caught-up run still runs: today's waits queued.
 	if state := strs(t, pool, `SELECT state FROM runs WHERE run_id = 'scheduled__2026-12-02T06:00:00+00:00'`); !reflect.DeepEqual(state, []string{"queued"}) {
 		t.Fatalf("today's caught-up run: %v", state)
+	}
+	checkTickMetrics(t, reader)
+}
+
+// checkTickMetrics checks what TestWatcherAlertsAndCatchesUpMissedTicks
+// recorded: each missed tick counted once, by pipeline, and the schedule
+// lag of each run caught up (ETL has no catchup).
+func checkTickMetrics(t *testing.T, reader *metricstest.Reader) {
+	t.Helper()
+	pm, kpi, etl := "pipeline="+events.PreventiveMaintenance, "pipeline="+events.WeeklyKPIReport, "pipeline="+events.ETLMLTraining
+	missed, unit := reader.Points(t, "cmmsflow.schedule.missed")
+	if want := map[string]metricstest.Point{pm: {Value: 3}, kpi: {Value: 1}, etl: {Value: 1}}; !reflect.DeepEqual(missed, want) || unit != "{tick}" {
+		t.Errorf("schedule missed %v (unit %q), want %v", missed, unit, want)
+	}
+	lag, _ := reader.Points(t, "cmmsflow.schedule.lag")
+	if len(lag) != 2 || lag[pm].Count != 3 || lag[kpi].Count != 1 {
+		t.Errorf("schedule lag %v, want 3 PM runs and 1 KPI run", lag)
 	}
 }
 
