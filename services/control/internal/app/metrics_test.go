@@ -52,9 +52,9 @@ func runSeries(all map[string]float64) map[string]float64 {
 	return out
 }
 
-// TestRunMetricsOfAPIChanges: a run marked failed and a run cancelled
-// through the API count once each on /metrics, under their Prometheus
-// names, with their stopped step; a dry run, a refused cancel and marking
+// TestRunMetricsOfAPIChanges: a run marked failed, a run cancelled and a
+// run whose step at work is marked failed through the API count once each
+// on /metrics, under their Prometheus names, with their stopped steps; a dry run, a refused cancel and marking
 // an ended run success count nothing. The outcome counters are exported at
 // 0 for every pipeline and final state before any run ends.
 func TestRunMetricsOfAPIChanges(t *testing.T) {
@@ -83,14 +83,19 @@ func TestRunMetricsOfAPIChanges(t *testing.T) {
 	if _, err := f.client.SetRunState(rpc(t, adminToken), &controlv1.SetRunStateRequest{RunId: "etl-1", State: "success"}); err != nil {
 		t.Fatal(err)
 	}
+	// A step at work marked failed: the step and its run end.
+	f.runningETLRun(t, "etl-2")
+	if _, err := f.client.SetStepState(rpc(t, adminToken), &controlv1.SetStepStateRequest{RunId: "etl-2", Step: "featurejob", State: "failed"}); err != nil {
+		t.Fatal(err)
+	}
 
 	got := runSeries(f.scrape(t))
 	want := map[string]float64{
-		`cmmsflow_runs_finished_total{` + etl + `,state="failed"}`:                            1,
+		`cmmsflow_runs_finished_total{` + etl + `,state="failed"}`:                            2,
 		`cmmsflow_runs_finished_total{` + etl + `,state="cancelled"}`:                         1,
-		`cmmsflow_runs_duration_seconds_count{` + etl + `,state="failed"}`:                    1,
+		`cmmsflow_runs_duration_seconds_count{` + etl + `,state="failed"}`:                    2,
 		`cmmsflow_runs_duration_seconds_count{` + etl + `,state="cancelled"}`:                 1,
-		`cmmsflow_steps_duration_seconds_count{` + etl + `,state="failed",step="featurejob"}`: 1,
+		`cmmsflow_steps_duration_seconds_count{` + etl + `,state="failed",step="featurejob"}`: 2,
 	}
 	for _, p := range events.Pipelines {
 		want[`cmmsflow_runs_queued{pipeline="`+p.ID+`"}`] = 0
