@@ -29,6 +29,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -138,6 +139,10 @@ func Connect(ctx context.Context, url string, opts ...Option) (*pgxpool.Pool, er
 // create their tables in public, and 00015 moves them.
 const migrationSearchPath = AutomationSchema + ", " + OwnSourceSchema + ", public"
 
+// ErrMigrationDenied is Migrate's error when the server refused the login a
+// privilege: a service's login, which may not change the schema.
+var ErrMigrationDenied = errors.New("the login may not change the schema: migrations run as the login that owns it (cmmsflow migrate)")
+
 // Migrate brings the schema up to the newest embedded migration, on
 // connections of its own (pool's server and login, migrationSearchPath). It
 // is safe to run from several processes at once (goose takes a session
@@ -147,7 +152,12 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	cfg.RuntimeParams["search_path"] = migrationSearchPath
 	sqlDB := stdlib.OpenDB(*cfg)
 	defer sqlDB.Close()
-	return migrate(ctx, sqlDB, log)
+	err := migrate(ctx, sqlDB, log)
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && pg.Code == "42501" { // insufficient_privilege
+		return fmt.Errorf("%w (login %q): %w", ErrMigrationDenied, cfg.User, err)
+	}
+	return err
 }
 
 func migrate(ctx context.Context, sqlDB *sql.DB, log *slog.Logger) error {

@@ -3,11 +3,9 @@ package db_test
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io/fs"
 	"maps"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	"github.com/cmmsflow/cmmsflow/libs/repo"
 )
 
@@ -238,33 +237,15 @@ func aclOf(t *testing.T, pool *pgxpool.Pool, query, role string) []string {
 	return privs
 }
 
-// serviceLogin makes a login that is a member of service's role, as a
-// deployment does, and returns a pool of it that reads the source as the
-// services do. The login is dropped when the test ends.
+// serviceLogin is a pool of a new login in service's role, as a
+// deployment gives each service, reading the source as the services do.
 func serviceLogin(t *testing.T, admin *pgxpool.Pool, dbURL, service string) *pgxpool.Pool {
 	t.Helper()
-	suffix := make([]byte, 4)
-	_, _ = rand.Read(suffix)
-	name, password := "t_"+service+"_"+hex.EncodeToString(suffix), rand.Text()
-	ident := pgx.Identifier{name}.Sanitize()
-	if _, err := admin.Exec(t.Context(), `CREATE ROLE `+ident+` LOGIN PASSWORD '`+password+`'; GRANT `+db.ServiceRole(service)+` TO `+ident); err != nil {
-		t.Fatal(err)
-	}
-	u, err := url.Parse(dbURL)
+	pool, err := db.Connect(t.Context(), pgtest.ServiceLogin(t, admin, dbURL, service))
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.User = url.UserPassword(name, password)
-	pool, err := db.Connect(t.Context(), u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		pool.Close()
-		if _, err := admin.Exec(context.Background(), `DROP ROLE `+ident); err != nil {
-			t.Errorf("drop %s: %v", name, err)
-		}
-	})
+	t.Cleanup(pool.Close)
 	return pool
 }
 
@@ -412,5 +393,58 @@ func TestServiceRolesDown(t *testing.T) {
 	}
 	if got := actualGrants(t, pool); len(got["cmmsflow.runs"]) != len(events.Services) {
 		t.Errorf("after migrating up again, runs is granted to %v", got["cmmsflow.runs"])
+	}
+}
+
+// GrantServiceLogin makes a login a member of its service's role once, and
+// refuses what would defeat the matrix.
+func TestGrantServiceLogin(t *testing.T) {
+	pool, _ := migrated(t)
+	ctx := t.Context()
+	login := "t_grant_" + strings.ToLower(rand.Text()[:8])
+	other := login + "_other"
+	super := login + "_super"
+	if _, err := pool.Exec(ctx, `CREATE ROLE `+login+` LOGIN; CREATE ROLE `+other+` LOGIN; CREATE ROLE `+super+` LOGIN SUPERUSER;
+		GRANT cmmsflow_reporter TO `+other); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := pool.Exec(context.Background(), `DROP ROLE `+login+`, `+other+`, `+super); err != nil {
+			t.Error(err)
+		}
+	})
+	for range 2 {
+		if err := db.GrantServiceLogin(ctx, pool, events.Pmgen, login); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var member bool
+	if err := pool.QueryRow(ctx, `SELECT pg_has_role($1, 'cmmsflow_pmgen', 'MEMBER')`, login).Scan(&member); err != nil || !member {
+		t.Fatalf("%s a member of cmmsflow_pmgen: %v (%v)", login, member, err)
+	}
+	var self string
+	if err := pool.QueryRow(ctx, `SELECT current_user`).Scan(&self); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ service, login, want string }{
+		{"scheduler", login, `unknown service "scheduler"`},
+		{events.Pmgen, login + "_missing", "no such login: create it first"},
+		{events.Pmgen, super, "superuser, which bypasses every grant"},
+		{events.Pmgen, self, "the login applying the migrations"},
+		{events.Pmgen, other, "already a member of cmmsflow_reporter"},
+	} {
+		if err := db.GrantServiceLogin(ctx, pool, c.service, c.login); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("grant %s to %s: %v, want %q", c.service, c.login, err, c.want)
+		}
+	}
+}
+
+// A service's login cannot migrate, and says why.
+func TestMigrateAsAServiceLoginIsDenied(t *testing.T) {
+	admin, dbURL := migrated(t)
+	pool := serviceLogin(t, admin, dbURL, events.Control)
+	err := db.Migrate(t.Context(), pool, nil)
+	if !errors.Is(err, db.ErrMigrationDenied) || !strings.Contains(err.Error(), "svc_control_") {
+		t.Fatalf("migrate as control's login: %v, want %v naming the login", err, db.ErrMigrationDenied)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/source"
 )
 
@@ -39,6 +40,37 @@ func ReadOnlyLogin(t testing.TB, pool *pgxpool.Pool, dbURL string, readOnly ...s
 		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return source.Grant(ctx, tx, schema, role) }); err != nil {
 			t.Fatalf("pgtest: %v", err)
 		}
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatalf("pgtest: database URL: %v", err)
+	}
+	u.User = url.UserPassword(role, password)
+	return u.String()
+}
+
+// ServiceLogin creates a login on the server of pool (URL dbURL) that is a
+// member of service's group role (db.ServiceRole, granted by the
+// migrations), as a deployment gives each service a login of its own, and
+// returns dbURL with that login. The login is dropped when the test ends
+// (close pools of it in a later t.Cleanup).
+func ServiceLogin(t testing.TB, pool *pgxpool.Pool, dbURL, service string) string {
+	t.Helper()
+	ctx := context.Background()
+	role, password := "svc_"+service+"_"+randSuffix(), randSuffix()+randSuffix()
+	name := pgx.Identifier{role}.Sanitize()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := pool.Exec(ctx, "DROP ROLE "+name); err != nil {
+			t.Logf("pgtest: drop role %s: %v", role, err)
+		}
+	})
+	if _, err := pool.Exec(ctx, "CREATE ROLE "+name+" LOGIN PASSWORD '"+password+"'"); err != nil {
+		t.Fatalf("pgtest: create role: %v", err)
+	}
+	if err := db.GrantServiceLogin(ctx, pool, service, role); err != nil {
+		t.Fatalf("pgtest: %v", err)
 	}
 	u, err := url.Parse(dbURL)
 	if err != nil {

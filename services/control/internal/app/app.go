@@ -101,7 +101,9 @@ func Register(ctx context.Context, s *service.Service, cfg Config) error {
 // when s stops). Tests close the returned Control themselves.
 func Start(ctx context.Context, s *service.Service, cfg Config) (*Control, error) {
 	if cfg.MigrateOnStart {
-		if err := db.Migrate(ctx, s.Pool, s.Log); err != nil {
+		if err := db.Migrate(ctx, s.Pool, s.Log); errors.Is(err, db.ErrMigrationDenied) {
+			return nil, fmt.Errorf("MIGRATE_ON_START=true: %w; on a login of its own control starts with MIGRATE_ON_START=false, once 'cmmsflow migrate' has run as the owner", err)
+		} else if err != nil {
 			return nil, err
 		}
 	}

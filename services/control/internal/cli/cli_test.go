@@ -135,6 +135,50 @@ func TestMigrate(t *testing.T) {
 	}
 }
 
+// migrate --login makes each service's login a member of its role: the
+// login may then do what the service does and nothing else.
+func TestMigrateGrantsServiceLogins(t *testing.T) {
+	dbURL := emptyDatabase(t)
+	ctx := context.Background()
+	admin, err := db.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	pmgen, reporter := "cli_pmgen_"+hex.EncodeToString(b), "cli_reporter_"+hex.EncodeToString(b)
+	if _, err := admin.Exec(ctx, `CREATE ROLE `+pmgen+` LOGIN PASSWORD 'pw'; CREATE ROLE `+reporter+` LOGIN PASSWORD 'pw'`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), `DROP ROLE `+pmgen+`, `+reporter) })
+
+	r := run(t, nil, "migrate", "--database-url", dbURL, "--login", "pmgen")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "want SERVICE=LOGIN") {
+		t.Fatalf("migrate --login pmgen: %+v", r)
+	}
+	r = run(t, nil, "migrate", "--database-url", dbURL, "--login", "pmgen="+pmgen, "--login", "reporter="+reporter)
+	if r.code != ExitOK || !strings.Contains(r.stdout, "pmgen logs in as "+pmgen+" (member of cmmsflow_pmgen)") {
+		t.Fatalf("migrate --login: %+v", r)
+	}
+	for login, svc := range map[string]string{pmgen: "pmgen", reporter: "reporter"} {
+		var member bool
+		if err := admin.QueryRow(ctx, `SELECT pg_has_role($1, $2, 'MEMBER')`, login, db.ServiceRole(svc)).Scan(&member); err != nil || !member {
+			t.Errorf("%s in %s: %v (%v)", login, db.ServiceRole(svc), member, err)
+		}
+	}
+	r = run(t, nil, "migrate", "--database-url", dbURL, "--login", "reporter="+pmgen)
+	if r.code != ExitError || !strings.Contains(r.stderr, "already a member of cmmsflow_pmgen") {
+		t.Fatalf("one login for two services: %+v", r)
+	}
+	u, _ := url.Parse(dbURL)
+	u.User = url.UserPassword(pmgen, "pw")
+	r = run(t, nil, "migrate", "--database-url", u.String())
+	if r.code != ExitError || !strings.Contains(r.stderr, "may not change the schema") {
+		t.Fatalf("migrate as a service's login: %+v", r)
+	}
+}
+
 func TestSeed(t *testing.T) {
 	pool, dbURL := pgtest.NewWithURL(t)
 	env := map[string]string{EnvDatabaseURL: dbURL} // the flag defaults to $DATABASE_URL

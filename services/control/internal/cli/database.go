@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 	_ "time/tzdata" // --timezone works on images without /usr/share/zoneinfo
 
@@ -15,13 +16,23 @@ import (
 )
 
 func newMigrateCommand(a *App) *cobra.Command {
-	return &cobra.Command{
+	var logins []string
+	cmd := &cobra.Command{
 		Use:     "migrate",
 		GroupID: groupDatabase,
 		Short:   "Apply the database schema migrations",
-		Long:    "migrate brings the database schema up to the newest migration. It is safe to run repeatedly and concurrently.",
-		Args:    usageArgs(cobra.NoArgs),
+		Long: "migrate brings the database schema up to the newest migration. It is safe to run repeatedly and concurrently.\n" +
+			"Run it as the login that owns the schema, the only login that needs to change it: the migrations\n" +
+			"also create each service's group role, cmmsflow_<service>, granted exactly what the service\n" +
+			"reads and writes (docs/database-roles.md). --login SERVICE=LOGIN then makes an existing login a\n" +
+			"member of that service's role (repeat it, one per service); the services connect as those logins\n" +
+			"and control runs with MIGRATE_ON_START=false.",
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			grants, err := parseLogins(logins)
+			if err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			pool, err := a.Pool(ctx)
 			if err != nil {
@@ -39,9 +50,30 @@ func newMigrateCommand(a *App) *cobra.Command {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "schema is up to date")
+			for _, g := range grants {
+				if err := db.GrantServiceLogin(ctx, pool, g[0], g[1]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s logs in as %s (member of %s)\n", g[0], g[1], db.ServiceRole(g[0]))
+			}
 			return nil
 		},
 	}
+	cmd.Flags().StringArrayVar(&logins, "login", nil, "SERVICE=LOGIN: make the existing LOGIN a member of SERVICE's role (repeatable)")
+	return cmd
+}
+
+// parseLogins splits --login values into (service, login) pairs.
+func parseLogins(values []string) ([][2]string, error) {
+	out := make([][2]string, 0, len(values))
+	for _, v := range values {
+		svc, login, ok := strings.Cut(v, "=")
+		if !ok || svc == "" || login == "" {
+			return nil, &usageError{fmt.Errorf("invalid --login %q: want SERVICE=LOGIN, e.g. pmgen=pmgen_login", v)}
+		}
+		out = append(out, [2]string{svc, login})
+	}
+	return out, nil
 }
 
 func newSeedCommand(a *App) *cobra.Command {
