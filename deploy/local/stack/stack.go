@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -107,6 +108,8 @@ type Options struct {
 // Stack is a running local system.
 type Stack struct {
 	Options
+	// DatabaseURL is the owner's URL, which migrates and seeds; each service
+	// connects as a login of its own (Login).
 	DatabaseURL string
 	PubSubHost  string
 	GCSHost     string
@@ -129,6 +132,10 @@ type Stack struct {
 	gcs       *fakestorage.Server
 	outMu     sync.Mutex
 	logFiles  []*os.File
+	// serviceURLs is each service's DATABASE_URL, of its own login; logins
+	// are those logins, dropped at Stop.
+	serviceURLs map[string]string
+	logins      []string
 }
 
 // Start brings the whole stack up and returns when every service is ready.
@@ -319,9 +326,11 @@ func (s *Stack) startPostgres(ctx context.Context) error {
 		}
 	}
 	if s.DjangoSource {
-		return s.startDjangoSource(ctx, pool, moved)
+		if err := s.startDjangoSource(ctx, pool, moved); err != nil {
+			return err
+		}
 	}
-	return nil
+	return s.createLogins(ctx, pool)
 }
 
 // startDjangoSource moves the fleet into the Django tables (unless moved
@@ -459,8 +468,10 @@ func (s *Stack) commonEnv() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	common := append(os.Environ(),
-		"DATABASE_URL="+s.DatabaseURL,
+	// Each service gets a DATABASE_URL of its own login (defineService);
+	// the owner's, which this process may have, is nobody's.
+	common := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "DATABASE_URL=") })
+	common = append(common,
 		"PUBSUB_EMULATOR_HOST="+s.PubSubHost,
 		"STORAGE_EMULATOR_HOST="+s.GCSHost,
 		"GOOGLE_CLOUD_PROJECT="+s.Project,
@@ -492,7 +503,7 @@ func (s *Stack) defineService(name string, common []string) error {
 	if err != nil {
 		return err
 	}
-	env := []string{"PORT=" + strconv.Itoa(port)}
+	env := []string{"PORT=" + strconv.Itoa(port), "DATABASE_URL=" + s.serviceURLs[name]}
 	if name == events.Control {
 		env = append(env, "LOG_DIR="+s.LogDir)
 	}
@@ -593,6 +604,7 @@ func (s *Stack) Stop() {
 		go func() { defer wg.Done(); p.Stop(10 * time.Second) }()
 	}
 	wg.Wait()
+	s.dropLogins()
 	if s.PubSub != nil {
 		_ = s.PubSub.Close()
 	}
