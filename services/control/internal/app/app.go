@@ -163,7 +163,7 @@ func Start(ctx context.Context, s *service.Service, cfg Config) (*Control, error
 	adminOpt.Logs = logs
 	admin.NewWithOptions(s.Pool, tokens, s.Log, adminOpt).Register(s.Mux)
 	guard := auth.NewGuard(tokens, auth.Policy, auth.RateLimit{Rate: cfg.TriggerRateLimit, Burst: cfg.TriggerBurst}, s.Log)
-	compat.New(s.Pool, table, s.Relay, guard, s.Log).WithLogs(logs).Register(s.Mux)
+	compat.New(s.Pool, table, s.Relay, guard, s.Log).WithLogs(logs).Instrument(metrics).Register(s.Mux)
 	c, err := newControl(ctx, s, table, guard, metrics)
 	if err != nil {
 		return nil, err

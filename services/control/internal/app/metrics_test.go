@@ -115,3 +115,18 @@ func TestRunMetricsOfAPIChanges(t *testing.T) {
 		}
 	}
 }
+
+// A DAG run marked failed through the Airflow API counts like one marked
+// through control's own API.
+func TestRunMetricsOfAirflowChanges(t *testing.T) {
+	f := newFixture(t)
+	f.runningETLRun(t, "etl-1")
+	code, body := f.do(t, "PATCH", "/api/v1/dags/"+events.ETLMLTraining+"/dagRuns/etl-1", adminToken, map[string]any{"state": "failed"})
+	if code != 200 {
+		t.Fatalf("PATCH dagRun: %d %v", code, body)
+	}
+	failed := `cmmsflow_runs_finished_total{pipeline="` + events.ETLMLTraining + `",state="failed"}`
+	if got := runSeries(f.scrape(t)); got[failed] != 1 {
+		t.Fatalf("%s = %v, want 1", failed, got[failed])
+	}
+}

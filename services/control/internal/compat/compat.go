@@ -39,6 +39,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/scheduler"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/api"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/auth"
+	"github.com/cmmsflow/cmmsflow/services/control/internal/runstore"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/steplogs"
 )
 
@@ -206,4 +207,12 @@ func traceParent(ctx context.Context) string {
 		return v[0]
 	}
 	return ""
+}
+
+// Instrument records the run and step changes made through the Airflow
+// API (PATCH of a DAG run's or a task instance's state) on m, as control's
+// own API records them.
+func (s *Server) Instrument(m *runstore.Metrics) *Server {
+	s.api.Instrument(m)
+	return s
 }
