@@ -1,6 +1,7 @@
 package eventing
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -112,22 +113,22 @@ type Hold struct {
 	ttl    time.Duration
 }
 
-// Claim, in one short transaction: errDuplicate when ev was processed;
-// ErrLeased when another delivery holds a lease that has not expired;
-// otherwise takes the lease for ttl and runs the claim functions. The
-// outbox is flushed after commit.
+// Claim, in one short transaction: ErrLeased when another delivery holds a
+// lease that has not expired; errDuplicate when ev was processed; otherwise
+// takes the lease for ttl and runs the claim functions. The outbox is
+// flushed after commit.
+//
+// The lease is taken before the processed check: a delivery that completes
+// meanwhile deletes its lease and records the event in one transaction, so
+// once our insert has passed its lease (waiting for that transaction when it
+// is still open), the check's fresh snapshot sees the record. Checked first,
+// the record could commit between the check and the insert, and a duplicate
+// would claim and report the step started again.
 func (in *Inbox) Claim(ctx context.Context, ev Event, ttl time.Duration, claim ...TxFunc) (*Hold, error) {
 	l := &Hold{in: in, ev: ev, holder: newHolder(), ttl: ttl}
 	ctx, end := in.phase(ctx, "claim")
 	defer end()
 	err := pgx.BeginFunc(ctx, in.Pool, func(tx pgx.Tx) error {
-		seen, err := in.seen(ctx, tx, ev)
-		if err != nil {
-			return err
-		}
-		if seen {
-			return errDuplicate
-		}
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO event_leases (consumer, event_id, holder, expires_at)
 			VALUES ($1, $2, $3, now() + make_interval(secs => $4))
@@ -140,6 +141,9 @@ func (in *Inbox) Claim(ctx context.Context, ev Event, ttl time.Duration, claim .
 		}
 		if tag.RowsAffected() == 0 {
 			return ErrLeased
+		}
+		if seen, err := in.seen(ctx, tx, ev); err != nil || seen {
+			return cmp.Or(err, errDuplicate)
 		}
 		return runAll(ctx, tx, claim)
 	})
