@@ -41,11 +41,16 @@ type harness struct {
 // in-process Pub/Sub.
 func newHarness(t *testing.T, timeout time.Duration) *harness {
 	t.Helper()
+	return newLoggingHarness(t, timeout, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// newLoggingHarness is newHarness with the router logging to log.
+func newLoggingHarness(t *testing.T, timeout time.Duration, log *slog.Logger) *harness {
+	t.Helper()
 	pool := pgtest.New(t)
 	ps := pubsubtest.New(t)
 	pub := eventing.NewPubSubPublisher(ps.Client)
 	t.Cleanup(pub.Close)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	relay := eventing.NewRelay(pool, pub, log, time.Hour)
 	router := eventing.NewRouter(eventing.RouterConfig{Service: events.Pmgen, Pool: pool, Relay: relay, Log: log,
 		Timeout: timeout, MaxBody: 64 << 10, RunWatch: 5 * time.Millisecond})
