@@ -42,10 +42,10 @@ type Control struct {
 }
 
 func newControl(ctx context.Context, s *service.Service, table scheduler.Table, guard *auth.Guard, metrics *runstore.Metrics) (*Control, error) {
-	intercept := []grpc.UnaryServerInterceptor{guard.UnaryInterceptor(), api.ErrorInterceptor(s.Log)}
+	intercept := []grpc.UnaryServerInterceptor{recoverUnary(s.Log), guard.UnaryInterceptor(), api.ErrorInterceptor(s.Log)}
 	gs := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(intercept...),
-		grpc.ChainStreamInterceptor(guard.StreamInterceptor()),
+		grpc.ChainStreamInterceptor(recoverStream(s.Log), guard.StreamInterceptor()),
 	)
 	srv := api.New(s.Pool, table, s.Relay, s.Log)
 	srv.Instrument(metrics)
