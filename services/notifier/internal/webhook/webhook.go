@@ -199,13 +199,18 @@ type Poster struct {
 	client *http.Client
 }
 
-// NewPoster returns a poster using client; nil means a client with a 30 s
-// timeout.
+// NewPoster returns a poster using a copy of client (nil: a client with a
+// 30 s timeout) that never follows redirects: a redirect would carry the
+// message, and the secret in the URL's path or query, to a host nobody
+// configured, and would turn a POST into a GET to it (302, 303). Post
+// reports a 3xx as a failed delivery instead.
 func NewPoster(client *http.Client) *Poster {
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
+	c := http.Client{Timeout: 30 * time.Second}
+	if client != nil {
+		c = *client
 	}
-	return &Poster{client: client}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Poster{client: &c}
 }
 
 // Error is a post the endpoint refused or that did not reach it.
@@ -234,14 +239,14 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // IsPermanent reports whether a failed post will fail the same way again:
-// a 4xx other than 408 and 429.
+// a 3xx (a redirect, not followed) or a 4xx other than 408 and 429.
 func IsPermanent(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && !e.Temporary
 }
 
 // Post sends body as JSON to t. 2xx is success; 408, 429, 5xx and network
-// errors are temporary; other statuses are permanent.
+// errors are temporary; other statuses, redirects included, are permanent.
 func (p *Poster) Post(ctx context.Context, t Target, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(body))
 	if err != nil {
@@ -264,10 +269,33 @@ func (p *Poster) Post(ctx context.Context, t Target, body []byte) error {
 		return nil
 	}
 	code := resp.StatusCode
-	return &Error{
+	e := &Error{
 		Target:     t.Redacted(),
 		StatusCode: code,
 		Body:       strings.TrimSpace(string(answer)),
 		Temporary:  code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code >= 500,
 	}
+	if code >= 300 && code < 400 {
+		e.Body = "" // a redirect's body is boilerplate ("Found.")
+		e.Err = fmt.Errorf("redirected to %s, which is not followed: configure the webhook with the URL it redirects to",
+			redactedURL(resp.Header.Get("Location"), t.URL))
+	}
+	return e
+}
+
+// redactedURL is location, resolved against base, as scheme and host only:
+// its path and query may hold a secret too.
+func redactedURL(location, base string) string {
+	if location == "" {
+		return "nowhere (no Location header)"
+	}
+	b, err := url.Parse(base)
+	if err != nil {
+		return "an unreadable Location"
+	}
+	u, err := b.Parse(location)
+	if err != nil || u.Host == "" {
+		return "an unreadable Location"
+	}
+	return u.Scheme + "://" + u.Host + "/…"
 }

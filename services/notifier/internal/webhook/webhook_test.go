@@ -3,11 +3,14 @@ package webhook_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/webhook"
 )
@@ -157,5 +160,35 @@ func TestPosterClassifiesAnswers(t *testing.T) {
 	err := p.Post(context.Background(), target, []byte(`{}`))
 	if err == nil || webhook.IsPermanent(err) || strings.Contains(err.Error(), "secret-token") {
 		t.Errorf("unreachable: %v", err)
+	}
+}
+
+// A webhook that answers with a redirect has not been delivered to: the
+// poster does not follow it (the second server receives nothing, whatever
+// the redirect's kind), and the failure is permanent and names where the
+// redirect points, without the path that may hold a secret.
+func TestPosterDoesNotFollowRedirects(t *testing.T) {
+	var reached atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached.Add(1) }))
+	defer elsewhere.Close()
+	var status int
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+"/stolen-token", status)
+	}))
+	defer hook.Close()
+	target := webhook.Target{ID: "json-1", Kind: webhook.Generic, URL: hook.URL + "/secret-token"}
+	p := webhook.NewPoster(&http.Client{Timeout: 5 * time.Second})
+	for _, status = range []int{301, 302, 303, 307, 308} {
+		err := p.Post(context.Background(), target, []byte(`{"a":1}`))
+		want := fmt.Sprintf("HTTP %d: redirected to %s/…, which is not followed", status, elsewhere.URL)
+		if err == nil || !strings.Contains(err.Error(), want) || !webhook.IsPermanent(err) {
+			t.Errorf("redirect %d: %v, want a permanent failure containing %q", status, err, want)
+		}
+		if err != nil && (strings.Contains(err.Error(), "secret-token") || strings.Contains(err.Error(), "stolen-token")) {
+			t.Errorf("redirect %d: error %q reveals a URL's path", status, err)
+		}
+	}
+	if n := reached.Load(); n != 0 {
+		t.Fatalf("the redirect's target received %d requests, want none", n)
 	}
 }
