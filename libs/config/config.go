@@ -51,12 +51,16 @@ type Common struct {
 	// PushAuth on makes /events accept only pushes carrying a Google-signed
 	// OIDC ID token (Pub/Sub push subscriptions with an OIDC token) whose
 	// audience is PushAudience and whose email is one of
-	// PushServiceAccounts; every other push gets 401.
-	PushAuth            Switch   `env:"PUSH_AUTH, default=off"`
+	// PushServiceAccounts; every other push gets 401. Off is refused on
+	// Cloud Run (CloudRunService set) unless written off-insecure.
+	PushAuth            PushAuth `env:"PUSH_AUTH, default=off"`
 	PushAudience        string   `env:"PUSH_AUDIENCE"`
 	PushServiceAccounts []string `env:"PUSH_SERVICE_ACCOUNTS"` // comma separated emails
 	// PushJWKSURL is where the signing keys are fetched; empty: Google's.
 	PushJWKSURL string `env:"PUSH_JWKS_URL"`
+	// CloudRunService is the Cloud Run service's name, which Cloud Run sets
+	// in K_SERVICE; empty elsewhere.
+	CloudRunService string `env:"K_SERVICE"`
 
 	// Telemetry (libs/telemetry). Traces are exported over OTLP when
 	// OTEL_TRACES_EXPORTER is otlp, or is unset and an OTLP endpoint is set;
@@ -94,3 +98,34 @@ func (s Switch) String() string {
 	}
 	return "off"
 }
+
+// PushAuth is PUSH_AUTH: on, off, or off-insecure (off, said knowingly: the
+// only way to run with push auth off on Cloud Run). The zero value is off.
+type PushAuth string
+
+const (
+	PushAuthOn          PushAuth = "on"
+	PushAuthOff         PushAuth = "off"
+	PushAuthOffInsecure PushAuth = "off-insecure"
+)
+
+// EnvDecode implements envconfig.Decoder: off-insecure, or any spelling of
+// a Switch.
+func (p *PushAuth) EnvDecode(val string) error {
+	if strings.EqualFold(strings.TrimSpace(val), string(PushAuthOffInsecure)) {
+		*p = PushAuthOffInsecure
+		return nil
+	}
+	var on Switch
+	if on.EnvDecode(val) != nil {
+		return fmt.Errorf("%q: want on, off or off-insecure", val)
+	}
+	*p = PushAuthOff
+	if on {
+		*p = PushAuthOn
+	}
+	return nil
+}
+
+// On reports whether pushes are verified.
+func (p PushAuth) On() bool { return p == PushAuthOn }

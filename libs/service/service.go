@@ -163,10 +163,11 @@ func TelemetryConfig(name string, cfg config.Common) telemetry.Config {
 }
 
 // PushVerifier returns the verifier of push tokens cfg asks for, nil when
-// PUSH_AUTH is off.
+// PUSH_AUTH is off. On Cloud Run, off fails closed (an error) unless it is
+// off-insecure, which is logged as a warning.
 func PushVerifier(cfg config.Common, log *slog.Logger) (*oidc.Verifier, error) {
-	if !cfg.PushAuth {
-		return nil, nil
+	if !cfg.PushAuth.On() {
+		return nil, checkPushAuthOff(cfg, log)
 	}
 	v, err := oidc.New(oidc.Config{
 		Audiences: []string{cfg.PushAudience}, AllowedEmails: cfg.PushServiceAccounts,
@@ -176,6 +177,24 @@ func PushVerifier(cfg config.Common, log *slog.Logger) (*oidc.Verifier, error) {
 		return nil, fmt.Errorf("PUSH_AUTH=on needs PUSH_AUDIENCE and PUSH_SERVICE_ACCOUNTS: %w", err)
 	}
 	return v, nil
+}
+
+// checkPushAuthOff refuses PUSH_AUTH off on Cloud Run, where /events is as
+// reachable as the service, unless written off-insecure. Elsewhere (the
+// local stack, tests) off is allowed silently.
+func checkPushAuthOff(cfg config.Common, log *slog.Logger) error {
+	if cfg.CloudRunService == "" {
+		return nil
+	}
+	const risk = "/events accepts pushes without a token, so anyone who can reach the service can post forged events: " +
+		"trigger runs, record fake step results, send emails"
+	if cfg.PushAuth == config.PushAuthOffInsecure {
+		log.Warn("PUSH_AUTH=off-insecure on Cloud Run: " + risk)
+		return nil
+	}
+	return fmt.Errorf("PUSH_AUTH is off on Cloud Run (K_SERVICE=%s), and %s. "+
+		"Set PUSH_AUTH=on with PUSH_AUDIENCE (this service's URL) and PUSH_SERVICE_ACCOUNTS (the push subscriptions' service account), "+
+		"as deploy/terraform does; or, to accept that risk, PUSH_AUTH=off-insecure", cfg.CloudRunService, risk)
 }
 
 // protect puts v's check in front of h; a nil v leaves h open.

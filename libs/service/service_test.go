@@ -166,14 +166,14 @@ func TestPushAuthConfig(t *testing.T) {
 		return cfg, err
 	}
 	cfg, err := load(map[string]string{})
-	if err != nil || cfg.PushAuth {
+	if err != nil || cfg.PushAuth.On() {
 		t.Fatalf("default: %v %v", cfg.PushAuth, err)
 	}
-	if _, err := load(map[string]string{"PUSH_AUTH": "maybe"}); err == nil || !strings.Contains(err.Error(), "want on or off") {
+	if _, err := load(map[string]string{"PUSH_AUTH": "maybe"}); err == nil || !strings.Contains(err.Error(), "want on, off or off-insecure") {
 		t.Errorf("PUSH_AUTH=maybe: %v", err)
 	}
 	cfg, err = load(map[string]string{"PUSH_AUTH": "on"})
-	if err != nil || !cfg.PushAuth {
+	if err != nil || !cfg.PushAuth.On() {
 		t.Fatalf("on: %v %v", cfg.PushAuth, err)
 	}
 	// On without audience or accounts: the service refuses to start.
