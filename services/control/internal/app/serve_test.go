@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -98,6 +99,13 @@ func TestServeOnePort(t *testing.T) {
 	if _, err := controlv1.NewControlServiceClient(conn).ListPipelines(rpc(t, viewerToken), &controlv1.ListPipelinesRequest{}); err != nil {
 		t.Fatal(err)
 	}
+	// gRPC keepalive enforcement on the port: a connection pinging more
+	// often than every 5 minutes is sent GOAWAY too_many_pings; the gRPC
+	// client's connection is not affected.
+	pingFlood(t, addr)
+	if _, err := controlv1.NewControlServiceClient(conn).ListPipelines(rpc(t, viewerToken), &controlv1.ListPipelinesRequest{}); err != nil {
+		t.Fatalf("after another connection's ping flood: %v", err)
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -110,4 +118,47 @@ func TestServeOnePort(t *testing.T) {
 	if _, err := http.Get(base + "/healthz"); err == nil {
 		t.Fatal("still serving after shutdown")
 	}
+}
+
+// pingFlood pings addr over h2c until it answers GOAWAY, which must be
+// ENHANCE_YOUR_CALM "too_many_pings" (gRPC's keepalive enforcement) and come
+// at the fourth ping, the earlier ones answered.
+func pingFlood(t *testing.T, addr string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(c, c)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	acks := 0
+	for i := range 4 {
+		if err := fr.WritePing(false, [8]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				t.Fatalf("ping %d: %v", i, err)
+			}
+			if p, ok := f.(*http2.PingFrame); ok && p.IsAck() {
+				acks++
+				break
+			}
+			if ga, ok := f.(*http2.GoAwayFrame); ok {
+				if acks != 3 || ga.ErrCode != http2.ErrCodeEnhanceYourCalm || string(ga.DebugData()) != "too_many_pings" {
+					t.Fatalf("GOAWAY %v %q after %d answered pings, want ENHANCE_YOUR_CALM too_many_pings after 3", ga.ErrCode, ga.DebugData(), acks)
+				}
+				return
+			}
+		}
+	}
+	t.Fatal("4 pings in a row answered: no keepalive enforcement")
 }

@@ -43,6 +43,10 @@ type Control struct {
 
 func newControl(ctx context.Context, s *service.Service, table scheduler.Table, guard *auth.Guard, metrics *runstore.Metrics) (*Control, error) {
 	intercept := []grpc.UnaryServerInterceptor{recoverUnary(s.Log), guard.UnaryInterceptor(), api.ErrorInterceptor(s.Log)}
+	// No keepalive options: grpc-go applies them in its own transport only,
+	// and this server is reached through ServeHTTP, where net/http's HTTP/2
+	// server reads the frames. The port enforces gRPC's keepalive policy
+	// itself (libs/service/h2ping.go: GOAWAY too_many_pings).
 	gs := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(intercept...),
 		grpc.ChainStreamInterceptor(recoverStream(s.Log), guard.StreamInterceptor()),
