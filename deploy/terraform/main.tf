@@ -30,24 +30,20 @@ locals {
   ])
 
   image_base = "${var.region}-docker.pkg.dev/${var.project_id}/${var.image_repository}"
-  images     = { for s in concat(local.services, ["predictor"]) : s => "${local.image_base}/${s}:${var.image_tag}" }
+  # The services', the Vertex AI predictor's and the cmmsflow CLI's (the
+  # migrate job, migrate.tf).
+  images = { for s in concat(local.services, ["predictor", "cmmsflow"]) : s => "${local.image_base}/${s}:${var.image_tag}" }
 
-  # The password is not in the URL: Cloud Run mounts it from Secret Manager
-  # as PGPASSWORD, which pgx merges into the connection settings.
-  database_url = "postgres://${var.database_user}@/${var.database_name}?host=/cloudsql/${var.cloudsql_instance}"
+  # The owner login (database_user), which applies the migrations: only the
+  # migrate job (migrate.tf) connects as it, through Cloud Run's Cloud SQL
+  # volume. The password is not in the URL: Cloud Run mounts it from Secret
+  # Manager as PGPASSWORD, which pgx merges into the connection settings.
+  # Every service connects as its own Cloud SQL IAM user instead
+  # (modules/service).
+  owner_database_url = "postgres://${var.database_user}@/${var.database_name}?host=/cloudsql/${var.cloudsql_instance}"
 
-  # The login the services that do not migrate connect as (source.tf):
-  # owner (database_user, as above) while the source is cmmsflow's own
-  # tables, else the read-only login source_login. The password login's
-  # password is mounted as PGPASSWORD from its own secret; the IAM login has
-  # none (the Auth Proxy sidecar logs in as the service account).
-  source_mapped = var.source_schema != "cmms"
-  reader_login  = local.source_mapped ? var.source_login : "owner"
-  reader_database_url = {
-    owner    = local.database_url
-    password = "postgres://${var.source_database_user}@/${var.database_name}?host=/cloudsql/${var.cloudsql_instance}"
-    iam      = "" # per service: its own IAM user (modules/service)
-  }[local.reader_login]
+  # project:region:instance
+  cloudsql_parts = split(":", var.cloudsql_instance)
 
   # Known at plan time (IAM for_each keys must be).
   push_service_account = "${google_service_account.push.account_id}@${var.project_id}.iam.gserviceaccount.com"

@@ -48,13 +48,17 @@ output "vertex_endpoint" {
   value       = one(google_vertex_ai_endpoint.champion[*].id)
 }
 
-output "source" {
-  description = "The CMMS source: its schema, the login of the services but control (owner, password or iam) and the database users to grant (deploy/README.md, Mapped CMMS source): the read-only login's, or each service account's IAM user."
-  value = {
-    schema = var.source_schema
-    login  = local.reader_login
-    users = local.reader_login == "password" ? [var.source_database_user] : local.reader_login == "iam" ? sort([
-      for s in local.services : "${var.name_prefix}-${s}@${var.project_id}.iam" if s != "control"
-    ]) : [var.database_user]
-  }
+output "source_schema" {
+  description = "The CMMS source schema every service reads (SOURCE_SCHEMA); a mapped one needs SELECT granted to the services' roles (docs/database-roles.md)."
+  value       = var.source_schema
+}
+
+output "database_logins" {
+  description = "Each service's Cloud SQL IAM user (its DATABASE_URL user), which the migrate job makes a member of cmmsflow_<service>."
+  value       = local.iam_users
+}
+
+output "migrate_job" {
+  description = "The Cloud Run job that applies the migrations as the owner and grants each service's role to its IAM user: gcloud run jobs execute <this> --region <region> --wait, before the services roll."
+  value       = google_cloud_run_v2_job.migrate.name
 }

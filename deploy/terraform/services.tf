@@ -13,34 +13,29 @@
 #   reporter    report-generated, step-*                   reports/ rw            -
 #   notifier    step-*                                     reports/ r             SENDGRID_API_KEY, NOTIFY_WEBHOOK_URLS (optional)
 #
-# Every service also gets the Cloud SQL instance, SOURCE_SCHEMA and a login
-# (DATABASE_URL, PGPASSWORD): control always the owner login (database_user,
-# <prefix>-db-password), since it applies the migrations; the others the same
-# while the source is cmmsflow's own tables, and the read-only login
-# (source_login: a password secret, or their service account through IAM)
-# when the source is mapped (source.tf). Timeouts: HANDLER_TIMEOUT (handler_timeout_seconds) is at most the
+# Every service also gets the Cloud SQL instance, SOURCE_SCHEMA and a login of
+# its own: its runtime service account as a Cloud SQL IAM user, through a Cloud
+# SQL Auth Proxy sidecar (modules/service), made a member of its group role
+# cmmsflow_<service> by the migrate job (migrate.tf). No service gets a
+# password or the owner login; control runs with MIGRATE_ON_START=false. The
+# modules do not wait for control: the migrate job, not control, prepares the
+# database before they start (deploy/README.md, Apply). Timeouts:
+# HANDLER_TIMEOUT (handler_timeout_seconds) is at most the
 # subscriptions' ack deadline (600 s) and Cloud Run's timeout exceeds it; the
 # long steps (extractor, featurejob, trainer, deployer) get 9 minutes.
 
 locals {
   # What every service shares (modules/service's variable "platform").
   platform = {
-    name_prefix        = var.name_prefix
-    project_id         = var.project_id
-    project_number     = local.project_number
-    region             = var.region
-    bucket             = google_storage_bucket.runs.name
-    database_url       = local.database_url
-    db_password_secret = local.secret_ids.db_password
-    database_name      = var.database_name
-    source_schema      = var.source_schema
-    reader = {
-      login              = local.reader_login
-      database_url       = local.reader_database_url
-      db_password_secret = local.reader_login == "password" ? local.secret_ids.source_password : ""
-      proxy_image        = var.cloudsql_proxy_image
-    }
+    name_prefix          = var.name_prefix
+    project_id           = var.project_id
+    project_number       = local.project_number
+    region               = var.region
+    bucket               = google_storage_bucket.runs.name
+    database_name        = var.database_name
+    source_schema        = var.source_schema
     cloudsql_instance    = var.cloudsql_instance
+    proxy_image          = var.cloudsql_proxy_image
     push_service_account = local.push_service_account
     log_level            = var.log_level
     labels               = var.labels
@@ -75,14 +70,13 @@ module "control" {
   concurrency             = 80
   max_instances           = 5
   ingress                 = local.control_ingress  # control.tf: private unless control_public
-  owner_login             = true                   # MIGRATE_ON_START: DDL on schemas cmmsflow and cmms
   invoker_members         = local.control_invokers # push identity, IAP agent, machine callers
 
   publish_topics = ["pipeline-triggered", "run-started", "step-failed", "schedule-missed"]
   # Steps' own log lines (the Airflow task log route, the admin run view).
   project_roles = ["roles/logging.viewer"]
   env = merge({
-    MIGRATE_ON_START   = "true"
+    MIGRATE_ON_START   = "false" # the migrate job applies them, as the owner; control's login may not
     CRON_TIME_ZONE     = local.crontab.time_zone
     TRIGGER_RATE_LIMIT = tostring(var.trigger_rate_limit)
     LOGS_BACKEND       = "cloudlogging"
@@ -107,7 +101,7 @@ module "extractor" {
   publish_topics  = concat(["raw-extracted"], local.step_topics)
   bucket_prefixes = { "runs/" = local.rw }
 
-  depends_on = [module.control]
+  depends_on = [google_pubsub_topic.event, google_secret_manager_secret.secret, google_service_account.push]
 }
 
 module "featurejob" {
@@ -143,7 +137,8 @@ module "featurejob" {
     DATAPROC_TIMEOUT             = var.dataproc.timeout
   }
 
-  depends_on = [module.control, google_service_account.dataproc]
+  depends_on = [google_pubsub_topic.event, google_secret_manager_secret.secret, google_service_account.push,
+  google_service_account.dataproc]
 }
 
 module "trainer" {
@@ -161,7 +156,7 @@ module "trainer" {
   publish_topics  = concat(["model-trained"], local.step_topics)
   bucket_prefixes = { "runs/" = local.rw, "models/" = local.rw }
 
-  depends_on = [module.control]
+  depends_on = [google_pubsub_topic.event, google_secret_manager_secret.secret, google_service_account.push]
 }
 
 module "deployer" {
@@ -193,7 +188,8 @@ module "deployer" {
     VERTEX_PREDICT_BATCH      = tostring(var.vertex.predict_batch)
   }
 
-  depends_on = [module.control, google_vertex_ai_endpoint.champion, google_service_account.vertex]
+  depends_on = [google_pubsub_topic.event, google_secret_manager_secret.secret, google_service_account.push,
+  google_vertex_ai_endpoint.champion, google_service_account.vertex]
 }
 
 module "pmgen" {
@@ -213,7 +209,7 @@ module "pmgen" {
   )
   secret_env = var.pm_backend_url != "" ? { PM_BACKEND_TOKEN = local.secret_ids.pm_backend_token } : {}
 
-  depends_on = [module.control]
+  depends_on = [google_pubsub_topic.event, google_secret_manager_secret.secret, google_service_account.push]
 }
 
 module "notifier" {
@@ -242,7 +238,7 @@ module "notifier" {
     var.notify_webhooks ? { NOTIFY_WEBHOOK_URLS = local.secret_ids.webhooks } : {},
   )
 
-  depends_on = [module.control]
+  depends_on = [google_pubsub_topic.event, google_secret_manager_secret.secret, google_service_account.push]
 }
 
 module "reporter" {
@@ -260,5 +256,5 @@ module "reporter" {
   bucket_prefixes = { "reports/" = local.rw }
   env             = { REPORT_TIME_ZONE = var.time_zone }
 
-  depends_on = [module.control]
+  depends_on = [google_pubsub_topic.event, google_secret_manager_secret.secret, google_service_account.push]
 }

@@ -69,7 +69,7 @@ variable "report_nearline_after_days" {
 # ---- database ----------------------------------------------------------------
 
 variable "cloudsql_instance" {
-  description = "Connection name (project:region:instance) of the existing Cloud SQL for PostgreSQL instance (the CMMS database); every service connects through Cloud Run's Cloud SQL volume."
+  description = "Connection name (project:region:instance) of the existing Cloud SQL for PostgreSQL instance (the CMMS database). It must have the database flag cloudsql.iam_authentication=on (a precondition checks): every service logs in as its own IAM user through a Cloud SQL Auth Proxy sidecar; the migrate job connects through Cloud Run's Cloud SQL volume as database_user."
   type        = string
 
   validation {
@@ -85,7 +85,7 @@ variable "database_name" {
 }
 
 variable "database_user" {
-  description = "PostgreSQL user the services connect as; its password goes into the <prefix>-db-password secret (never into Terraform)."
+  description = "The owner login: the PostgreSQL user that applies the migrations (the migrate job, migrate.tf) and owns the schema; no service connects as it. Its password goes into the <prefix>-db-password secret (never into Terraform)."
   type        = string
   default     = "cmmsflow"
 }
@@ -93,7 +93,7 @@ variable "database_user" {
 # ---- CMMS source ----------------------------------------------------------------
 
 variable "source_schema" {
-  description = "SOURCE_SCHEMA of every service: the schema the CMMS relations (assets, work orders, maintenance plans, technicians, inventory items) are read from. cmms is cmmsflow's own tables; any other name is a mapped source, views over an operator's CMMS in the same database created by `cmmsflow source apply FILE` (cmms_mapped by default), read through the read-only login source_login."
+  description = "SOURCE_SCHEMA of every service: the schema the CMMS relations (assets, work orders, maintenance plans, technicians, inventory items) are read from. cmms is cmmsflow's own tables; any other name is a mapped source, views over an operator's CMMS in the same database created by `cmmsflow source apply FILE` (cmms_mapped by default); each service's role needs SELECT on it (docs/database-roles.md)."
   type        = string
   default     = "cmms"
 
@@ -104,30 +104,8 @@ variable "source_schema" {
   }
 }
 
-variable "source_login" {
-  description = "With a mapped source (source_schema other than cmms), the login every service but control connects as: password (source_database_user, its password in the <prefix>-source-db-password secret) or iam (each service's runtime service account as a Cloud SQL IAM user, through a Cloud SQL Auth Proxy sidecar with automatic IAM authentication; the instance needs the flag cloudsql.iam_authentication=on). control keeps database_user: it applies the migrations. Ignored when source_schema is cmms."
-  type        = string
-  default     = "password"
-
-  validation {
-    condition     = contains(["iam", "password"], var.source_login)
-    error_message = "source_login: iam or password."
-  }
-}
-
-variable "source_database_user" {
-  description = "With source_login = password and a mapped source: the PostgreSQL login the services but control connect as (SELECT on source_schema, read-write on schema cmmsflow; see deploy/README.md). Its password goes into the <prefix>-source-db-password secret."
-  type        = string
-  default     = "cmmsflow_reader"
-
-  validation {
-    condition     = can(regex("^[a-z_][a-z0-9_]{0,62}$", var.source_database_user))
-    error_message = "source_database_user: a lower-case PostgreSQL identifier (it is put in DATABASE_URL unquoted)."
-  }
-}
-
 variable "cloudsql_proxy_image" {
-  description = "With source_login = iam and a mapped source: the Cloud SQL Auth Proxy (v2) image run as a sidecar of each service but control; it serves the instance's unix socket under /cloudsql and logs in as the service account (--auto-iam-authn)."
+  description = "The Cloud SQL Auth Proxy (v2) image run as a sidecar of every service; it serves the instance's unix socket under /cloudsql and logs in as the service's account, its Cloud SQL IAM user (--auto-iam-authn)."
   type        = string
   default     = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.3"
 }

@@ -21,9 +21,11 @@ type Expect struct {
 	// JobID is the id of a pipeline's Cloud Scheduler job under the root
 	// module's name_prefix (scheduler.JobID); nil: ids not checked.
 	JobID func(namePrefix, pipeline string) string
-	// Migrator is the service that applies the schema migrations
-	// (MIGRATE_ON_START): it keeps the owner login when the others read a
-	// mapped source through a read-only one. Empty: logins not checked.
+	// Migrator is the service that would apply the schema migrations when
+	// it starts (MIGRATE_ON_START, default true): it must run with
+	// MIGRATE_ON_START=false, since a migrate job applies them as the owner
+	// and every service connects as its own IAM login (source.go,
+	// migrate.go). Empty: logins and the migrate job not checked.
 	Migrator string
 	// Frontend is the service reached from outside the project (control):
 	// private unless the root variable PublicVar is set to true, and then
@@ -133,7 +135,7 @@ func FromCode() (Expect, error) {
 		KickTopic: scheduler.KickTopic(),
 		Kicks:     map[string]Kick{},
 		JobID:     scheduler.JobID,
-		// services/control applies the migrations when it starts
+		// services/control would apply the migrations when it starts
 		// (MIGRATE_ON_START, default true); no other service migrates.
 		Migrator: "control",
 		// control serves the API and the admin page; control_public opens

@@ -12,29 +12,26 @@ import (
 
 // ---- database logins -------------------------------------------------------------
 
-// The logins a service may connect as (deploy/terraform/source.tf).
-const (
-	loginOwner    = "owner"    // database_user, PGPASSWORD from <prefix>-db-password
-	loginPassword = "password" // source_database_user, PGPASSWORD from <prefix>-source-db-password
-	loginIAM      = "iam"      // the runtime service account, through the Auth Proxy sidecar
-)
-
 // OwnSourceSchema is the source schema of cmmsflow's own tables (libs/db).
 const OwnSourceSchema = "cmms"
 
+// MigrateCommand is the cmmsflow CLI command that applies the migrations and,
+// with LoginFlag SERVICE=LOGIN, makes a service's login a member of its role.
+const (
+	MigrateCommand = "migrate"
+	LoginFlag      = "--login"
+)
+
 // database checks every service reads the CMMS from source_schema and
-// connects with the login it should: the migrator (control) and, while the
-// source is cmmsflow's own tables, every service as the owner; with a mapped
-// source every other service as the read-only login of source_login.
+// connects as a login of its own: its runtime service account's Cloud SQL IAM
+// user, without a password, never the owner (database_user) nor another
+// service's login; that the migrator does not migrate on start; and that the
+// migrate job applies the migrations as the owner and grants each service's
+// role to its IAM user.
 func (c *checker) database() {
 	v := func(name string) string { s, _ := str(c.root.Vars[name]); return s }
 	schema := v("source_schema")
-	secrets := map[string]bool{}
-	for _, in := range instances(c.root, "google_secret_manager_secret") {
-		if id, ok := str(attrOf(in.Value, "secret_id")); ok {
-			secrets[id] = true
-		}
-	}
+	users := map[string]string{} // DATABASE_URL user → service
 	for _, name := range c.exp.Services {
 		s, ok := c.svcs[name]
 		if !ok {
@@ -45,52 +42,49 @@ func (c *checker) database() {
 		if got, _ := str(field(env, "SOURCE_SCHEMA")); got != schema {
 			c.fail("%s: SOURCE_SCHEMA %q, want source_schema %q", where, got, schema)
 		}
-		want := loginOwner
-		if name != c.exp.Migrator && schema != OwnSourceSchema {
-			want = v("source_login")
+		if got, set := str(field(env, "MIGRATE_ON_START")); (name == c.exp.Migrator || set) && got != "false" {
+			c.fail("%s: MIGRATE_ON_START %q, want \"false\": the migrate job applies the migrations as the owner; a service's login may not", where, got)
 		}
-		raw, _ := str(field(env, "DATABASE_URL"))
-		u, err := url.Parse(raw)
-		if err != nil || u.Scheme != "postgres" || u.User == nil {
-			c.fail("%s: DATABASE_URL %q: want postgres://<user>@/<database>?host=/cloudsql/<instance>", where, raw)
+		user, ok := c.databaseUser(where, env)
+		if !ok {
 			continue
 		}
-		if host := "/cloudsql/" + v("cloudsql_instance"); u.Query().Get("host") != host || u.Path != "/"+v("database_name") {
-			c.fail("%s: DATABASE_URL %q: want database %s on host %s", where, raw, v("database_name"), host)
+		if secret, _ := str(field(s.eval.Locals["secret_env"], "PGPASSWORD")); secret != "" {
+			c.fail("%s: PGPASSWORD from secret %q: a service logs in as its IAM user, without a password", where, secret)
 		}
-		user := u.User.Username()
-		if _, set := u.User.Password(); set {
-			c.fail("%s: DATABASE_URL carries a password", where)
+		switch {
+		case user == v("database_user"):
+			c.fail("%s: connects as the owner login %q (database_user)", where, user)
+		case users[user] != "":
+			c.fail("%s: shares the database login %q with service %s", where, user, users[user])
+		default:
+			users[user] = name
 		}
-		secret, _ := str(field(s.eval.Locals["secret_env"], "PGPASSWORD"))
-		var wantUser, wantSecret string
-		switch want {
-		case loginOwner:
-			wantUser, wantSecret = v("database_user"), v("name_prefix")+"-db-password"
-		case loginPassword:
-			wantUser, wantSecret = v("source_database_user"), v("name_prefix")+"-source-db-password"
-			if wantUser == v("database_user") {
-				c.fail("%s: the read-only login source_database_user is database_user %q, the owner login", where, wantUser)
-			}
-		case loginIAM:
-			wantUser = c.iamUser(s)
+		if want := c.iamUser(s); user != want {
+			c.fail("%s: connects as %q, want its own IAM user %q", where, user, want)
 		}
-		if user != wantUser {
-			c.fail("%s: connects as %q, want the %s login %q (source_schema %q)", where, user, want, wantUser, schema)
-		}
-		if secret != wantSecret {
-			c.fail("%s: PGPASSWORD from secret %q, want %q (the %s login)", where, secret, wantSecret, want)
-		}
-		if secret != "" {
-			if !secrets[secret] {
-				c.fail("%s: PGPASSWORD secret %q: no google_secret_manager_secret", where, secret)
-			}
-			if !c.grantedSecret(s, secret) {
-				c.fail("%s: may not read secret %q (roles/secretmanager.secretAccessor)", where, secret)
-			}
-		}
-		c.iamLogin(where, s, want == loginIAM, user)
+		c.iamLogin(where, s, user)
 	}
+	c.migrateJob()
+}
+
+// databaseUser is the user of DATABASE_URL in env, which must name the
+// database on the instance's socket and carry no password.
+func (c *checker) databaseUser(where string, env cty.Value) (string, bool) {
+	v := func(name string) string { s, _ := str(c.root.Vars[name]); return s }
+	raw, _ := str(field(env, "DATABASE_URL"))
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "postgres" || u.User == nil {
+		c.fail("%s: DATABASE_URL %q: want postgres://<user>@/<database>?host=/cloudsql/<instance>", where, raw)
+		return "", false
+	}
+	if host := "/cloudsql/" + v("cloudsql_instance"); u.Query().Get("host") != host || u.Path != "/"+v("database_name") {
+		c.fail("%s: DATABASE_URL %q: want database %s on host %s", where, raw, v("database_name"), host)
+	}
+	if _, set := u.User.Password(); set {
+		c.fail("%s: DATABASE_URL carries a password", where)
+	}
+	return u.User.Username(), true
 }
 
 // iamUser is the PostgreSQL IAM user of the service's runtime account.
@@ -104,22 +98,11 @@ func (c *checker) iamUser(s *service) string {
 	return id + "@" + project + ".iam"
 }
 
-func (c *checker) grantedSecret(s *service, secret string) bool {
-	for _, m := range instances(s.eval, "google_secret_manager_secret_iam_member") {
-		role, _ := str(attrOf(m.Value, "role"))
-		id, _ := str(attrOf(m.Value, "secret_id"))
-		if role == "roles/secretmanager.secretAccessor" && id == secret {
-			return true
-		}
-	}
-	return false
-}
-
-// iamLogin checks what the IAM login needs (a CLOUD_IAM_SERVICE_ACCOUNT user
-// named as DATABASE_URL's user, roles/cloudsql.instanceUser, an Auth Proxy
-// sidecar with automatic IAM authentication) is there exactly when the
-// service uses it.
-func (c *checker) iamLogin(where string, s *service, want bool, user string) {
+// iamLogin checks the service has what its IAM login needs: a
+// CLOUD_IAM_SERVICE_ACCOUNT user named as DATABASE_URL's user,
+// roles/cloudsql.client and roles/cloudsql.instanceUser, and an Auth Proxy
+// sidecar with automatic IAM authentication.
+func (c *checker) iamLogin(where string, s *service, user string) {
 	var users []string
 	for _, in := range instances(s.eval, "google_sql_user") {
 		if typ, _ := str(attrOf(in.Value, "type")); typ == "CLOUD_IAM_SERVICE_ACCOUNT" {
@@ -127,26 +110,21 @@ func (c *checker) iamLogin(where string, s *service, want bool, user string) {
 			users = append(users, name)
 		}
 	}
-	login := false
+	roles := map[string]bool{}
 	for _, in := range instances(s.eval, "google_project_iam_member") {
 		role, _ := str(attrOf(in.Value, "role"))
-		login = login || role == "roles/cloudsql.instanceUser"
-	}
-	proxies := c.proxySidecars(s)
-	if !want {
-		if len(users) > 0 || login || proxies > 0 {
-			c.fail("%s: has a Cloud SQL IAM user, instanceUser role or Auth Proxy sidecar but does not use the IAM login", where)
-		}
-		return
+		roles[role] = true
 	}
 	if !slices.Equal(users, []string{user}) {
 		c.fail("%s: Cloud SQL IAM users %q, want exactly DATABASE_URL's user %q", where, users, user)
 	}
-	if !login {
-		c.fail("%s: IAM login without roles/cloudsql.instanceUser", where)
+	for _, role := range []string{"roles/cloudsql.client", "roles/cloudsql.instanceUser"} {
+		if !roles[role] {
+			c.fail("%s: IAM login without %s", where, role)
+		}
 	}
-	if proxies != 1 {
-		c.fail("%s: IAM login: want one Cloud SQL Auth Proxy sidecar with --auto-iam-authn, found %d", where, proxies)
+	if n := c.proxySidecars(s); n != 1 {
+		c.fail("%s: IAM login: want one Cloud SQL Auth Proxy sidecar with --auto-iam-authn, found %d", where, n)
 	}
 }
 

@@ -1,8 +1,8 @@
 # One cmmsflow service: a Cloud Run v2 service scaled to zero, its own runtime
 # service account, and IAM on exactly the topics, bucket prefixes, secrets,
-# Cloud SQL instance and managed APIs it uses; with the IAM login, its Cloud
-# SQL IAM user and the Cloud SQL Auth Proxy sidecar; with managed_prometheus,
-# the sidecar that writes its /metrics to Cloud Monitoring.
+# Cloud SQL instance and managed APIs it uses; its own Cloud SQL IAM database
+# user and the Cloud SQL Auth Proxy sidecar that logs in as it; with
+# managed_prometheus, the sidecar that writes its /metrics to Cloud Monitoring.
 
 locals {
   # Cloud Run's deterministic URL, known before the service exists, so the
@@ -28,26 +28,17 @@ locals {
     PUSH_SERVICE_ACCOUNTS = var.platform.push_service_account
   }
 
-  secret_env = merge(var.secret_env, local.db_password_secret == "" ? {} : { PGPASSWORD = local.db_password_secret })
+  secret_env = var.secret_env
 
-  # The database login (owner, password or iam; see variable "platform").
-  login = var.owner_login ? "owner" : var.platform.reader.login
-  # The Cloud SQL IAM user of the service account: its email without
-  # .gserviceaccount.com (known at plan time, unlike the account's email).
-  iam_user = "${var.platform.name_prefix}-${var.name}@${var.platform.project_id}.iam"
-  database_url = {
-    owner    = var.platform.database_url
-    password = var.platform.reader.database_url
-    # The sidecar serves the same socket path as Cloud Run's Cloud SQL volume
-    # and logs in as the service account; there is no password.
-    iam = "postgres://${replace(local.iam_user, "@", "%40")}@/${var.platform.database_name}?host=/cloudsql/${var.platform.cloudsql_instance}"
-  }[local.login]
-  db_password_secret = {
-    owner    = var.platform.db_password_secret
-    password = var.platform.reader.db_password_secret
-    iam      = ""
-  }[local.login]
-  iam_login = local.login == "iam"
+  # The service's own database login: its runtime service account as a Cloud
+  # SQL IAM user (the account's email without .gserviceaccount.com, known at
+  # plan time unlike the email), a member of its group role cmmsflow_<name>
+  # once `cmmsflow migrate --login` ran (the root's migrate job). The Auth
+  # Proxy sidecar serves the instance's socket where Cloud Run's Cloud SQL
+  # volume would and logs in as the account (--auto-iam-authn): DATABASE_URL
+  # carries no password and there is no PGPASSWORD.
+  iam_user     = "${var.platform.name_prefix}-${var.name}@${var.platform.project_id}.iam"
+  database_url = "postgres://${replace(local.iam_user, "@", "%40")}@/${var.platform.database_name}?host=/cloudsql/${var.platform.cloudsql_instance}"
 
   # project:region:instance
   cloudsql_parts = split(":", var.platform.cloudsql_instance)
@@ -78,29 +69,20 @@ resource "google_cloud_run_v2_service" "this" {
       max_instance_count = var.max_instances
     }
 
-    # /cloudsql: Cloud Run's Cloud SQL connection, or (IAM login) a directory
-    # the Auth Proxy sidecar puts the instance's socket in.
+    # /cloudsql: the directory the Auth Proxy sidecar puts the instance's
+    # socket in.
     volumes {
       name = "cloudsql"
-      dynamic "cloud_sql_instance" {
-        for_each = local.iam_login ? [] : [var.platform.cloudsql_instance]
-        content {
-          instances = [cloud_sql_instance.value]
-        }
-      }
-      dynamic "empty_dir" {
-        for_each = local.iam_login ? ["memory"] : []
-        content {
-          medium     = "MEMORY"
-          size_limit = "1Mi"
-        }
+      empty_dir {
+        medium     = "MEMORY"
+        size_limit = "1Mi"
       }
     }
 
     containers {
       name       = var.name
       image      = var.image
-      depends_on = local.iam_login ? ["cloud-sql-proxy"] : null
+      depends_on = ["cloud-sql-proxy"]
 
       ports {
         container_port = 8080
@@ -157,12 +139,13 @@ resource "google_cloud_run_v2_service" "this" {
       }
     }
 
-    # IAM login: the Cloud SQL Auth Proxy logs in as the runtime service
-    # account (--auto-iam-authn) and serves
-    # /cloudsql/<connection name>/.s.PGSQL.5432, the socket DATABASE_URL names;
-    # the service starts once the proxy is up.
+    # The Cloud SQL Auth Proxy logs in as the runtime service account
+    # (--auto-iam-authn) and serves /cloudsql/<connection name>/.s.PGSQL.5432,
+    # the socket DATABASE_URL names; the service starts once the proxy is up.
+    # (Cloud Run's own Cloud SQL volume has no automatic IAM authentication,
+    # and pgx would need a fresh token as the password every hour.)
     dynamic "containers" {
-      for_each = local.iam_login ? [var.platform.reader.proxy_image] : []
+      for_each = [var.platform.proxy_image]
       content {
         name  = "cloud-sql-proxy"
         image = containers.value
@@ -288,10 +271,9 @@ resource "google_project_iam_member" "cloudsql" {
   }
 }
 
-# IAM login: log in to the instance as the service account (the grants on
-# the schemas are given in the database; deploy/README.md).
+# Log in to the instance as the service account (what it may do there is its
+# group role's grants, given by the migrations; docs/database-roles.md).
 resource "google_project_iam_member" "cloudsql_login" {
-  count   = local.iam_login ? 1 : 0
   project = var.platform.project_id
   role    = "roles/cloudsql.instanceUser"
   member  = local.member
@@ -303,7 +285,6 @@ resource "google_project_iam_member" "cloudsql_login" {
 }
 
 resource "google_sql_user" "iam" {
-  count    = local.iam_login ? 1 : 0
   project  = local.cloudsql_parts[0]
   instance = local.cloudsql_parts[2]
   # PostgreSQL IAM users of service accounts are the email without

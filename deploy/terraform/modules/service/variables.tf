@@ -11,48 +11,31 @@ variable "name" {
 #   project_number       Number of the project: Cloud Run's deterministic URL is https://<name>-<project_number>.<region>.run.app.
 #   region               Cloud Run region.
 #   bucket               The run bucket.
-#   database_url         DATABASE_URL of the owner login (database_user), without the password (the password comes from the PGPASSWORD secret, which pgx merges in).
-#   db_password_secret   Secret Manager secret id holding the owner login's password, mounted as PGPASSWORD.
-#   database_name        PostgreSQL database name (the IAM login's DATABASE_URL is built here).
+#   database_name        PostgreSQL database name (DATABASE_URL is built here).
 #   source_schema        SOURCE_SCHEMA: the schema the CMMS relations are read from (cmms: cmmsflow's own tables).
-#   reader               The login of a service without owner_login: login owner (the one above), password
-#                        (database_url and the secret db_password_secret of the read-only login) or iam (the
-#                        service account as a Cloud SQL IAM user, through the Auth Proxy sidecar proxy_image).
-#   cloudsql_instance    Cloud SQL instance connection name (project:region:instance), mounted as a unix socket under /cloudsql.
+#   cloudsql_instance    Cloud SQL instance connection name (project:region:instance), served as a unix socket under /cloudsql.
+#   proxy_image          The Cloud SQL Auth Proxy (v2) sidecar, which logs in as the service account (--auto-iam-authn).
 #   push_service_account Email of the Pub/Sub push identity: the service is told to accept push requests only with an OIDC token from it for its own URL (audience). Empty: push authentication off.
 #   log_level            LOG_LEVEL: debug, info, warn or error.
 #   prometheus_sidecar_image The Managed Service for Prometheus sidecar, which writes /metrics to Cloud Monitoring (roles/monitoring.metricWriter). Empty: none.
 #   labels               Labels on the Cloud Run service.
 variable "platform" {
-  description = "Settings every service shares: name_prefix, project_id, project_number, region, bucket, database_url, db_password_secret, database_name, source_schema, reader, cloudsql_instance, push_service_account (empty: push authentication off), log_level, prometheus_sidecar_image (empty: none), labels (see the comment above)."
+  description = "Settings every service shares: name_prefix, project_id, project_number, region, bucket, database_name, source_schema, cloudsql_instance, proxy_image, push_service_account (empty: push authentication off), log_level, prometheus_sidecar_image (empty: none), labels (see the comment above)."
   type = object({
-    name_prefix        = string
-    project_id         = string
-    project_number     = string
-    region             = string
-    bucket             = string
-    database_url       = string
-    db_password_secret = string
-    database_name      = string
-    source_schema      = string
-    reader = object({
-      login              = string
-      database_url       = string
-      db_password_secret = string
-      proxy_image        = string
-    })
+    name_prefix              = string
+    project_id               = string
+    project_number           = string
+    region                   = string
+    bucket                   = string
+    database_name            = string
+    source_schema            = string
     cloudsql_instance        = string
+    proxy_image              = string
     push_service_account     = string
     log_level                = string
     prometheus_sidecar_image = string
     labels                   = map(string)
   })
-}
-
-variable "owner_login" {
-  description = "Connect as the owner login (platform.database_url, platform.db_password_secret) whatever platform.reader says: the service that applies the migrations (control)."
-  type        = bool
-  default     = false
 }
 
 variable "image" {
