@@ -26,6 +26,7 @@ func CheckWith(dir string, exp Expect, vars map[string]cty.Value) ([]string, err
 		return nil, err
 	}
 	c := &checker{exp: exp, root: Evaluate(m, vars)}
+	c.references(m)
 	c.services()
 	if exp.Migrator != "" {
 		c.database()

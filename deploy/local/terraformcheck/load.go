@@ -35,6 +35,7 @@ type Module struct {
 	Resources []*Block // managed resources, in file order
 	Data      []*Block
 	Calls     []*Call
+	Bodies    []*hclsyntax.Body // each file's, for references.go
 }
 
 // Block is a resource or data block.
@@ -79,6 +80,7 @@ func LoadModule(dir string) (*Module, error) {
 			return nil, fmt.Errorf("parse: %s", diags.Error())
 		}
 		body := file.Body.(*hclsyntax.Body)
+		m.Bodies = append(m.Bodies, body)
 		for _, b := range body.Blocks {
 			switch b.Type {
 			case "variable":
