@@ -1,11 +1,6 @@
 package terraformcheck
 
-import (
-	"os"
-	"path/filepath"
-	"strings"
-	"testing"
-)
+import "testing"
 
 // TestCheckCatchesUndefinedReferences: a reference to something the module
 // does not define fails the check even where the evaluation never looks (a
@@ -34,28 +29,9 @@ func TestCheckCatchesUndefinedReferences(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			dir := copyTree(t)
-			path := filepath.Join(dir, tt.file)
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !strings.Contains(string(b), tt.old) {
-				t.Fatalf("%s does not contain %q", tt.file, tt.old)
-			}
-			if err := os.WriteFile(path, []byte(strings.Replace(string(b), tt.old, tt.new, 1)), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			dir := mutate(t, tt.file, tt.old, tt.new)
 			problems, err := Check(dir, exp)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range problems {
-				if strings.Contains(p, tt.want) {
-					return
-				}
-			}
-			t.Errorf("no problem mentions %q; got:\n%s", tt.want, strings.Join(problems, "\n"))
+			wantProblem(t, problems, err, tt.want)
 		})
 	}
 }

@@ -148,30 +148,44 @@ func TestCheckCatchesLoginMismatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			dir := copyTree(t)
-			path := filepath.Join(dir, tt.file)
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !strings.Contains(string(b), tt.old) {
-				t.Fatalf("%s does not contain %q", tt.file, tt.old)
-			}
-			if err := os.WriteFile(path, []byte(strings.Replace(string(b), tt.old, tt.new, 1)), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			dir := mutate(t, tt.file, tt.old, tt.new)
 			problems, err := CheckWith(dir, exp, sourceVars(tt.schema))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range problems {
-				if strings.Contains(p, tt.want) {
-					return
-				}
-			}
-			t.Errorf("no problem mentions %q; got:\n%s", tt.want, strings.Join(problems, "\n"))
+			wantProblem(t, problems, err, tt.want)
 		})
 	}
+}
+
+// mutate copies the configuration, replaces old by new once in file (which
+// must contain it) and returns the copy's deploy/terraform.
+func mutate(t *testing.T, file, old, new string) string {
+	t.Helper()
+	dir := copyTree(t)
+	path := filepath.Join(dir, file)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("%s does not contain %q", file, old)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// wantProblem fails the test unless a problem contains want.
+func wantProblem(t *testing.T, problems []string, err error, want string) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		if strings.Contains(p, want) {
+			return
+		}
+	}
+	t.Errorf("no problem mentions %q; got:\n%s", want, strings.Join(problems, "\n"))
 }
 
 // TestSourceVariablesValidation: the variables' validation accepts exactly
