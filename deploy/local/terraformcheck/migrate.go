@@ -8,11 +8,14 @@ import (
 	"github.com/zclconf/go-cty/cty"
 )
 
+// IAMAuthFlag is the Cloud SQL for PostgreSQL flag that lets IAM users log in.
+const IAMAuthFlag = "cloudsql.iam_authentication"
+
 // migrateJob checks the root module has one Cloud Run job running
 // `cmmsflow migrate` as the owner login (DATABASE_URL's user database_user,
 // PGPASSWORD from <prefix>-db-password, readable by the job's account), under
 // a service account of its own, with --login SERVICE=<its IAM user> for
-// every service.
+// every service, and refusing to plan while the instance lacks IAMAuthFlag.
 func (c *checker) migrateJob() {
 	v := func(name string) string { s, _ := str(c.root.Vars[name]); return s }
 	var jobs []*Instance
@@ -40,6 +43,9 @@ func (c *checker) migrateJob() {
 		c.fail("%s: PGPASSWORD from secret %q, want the owner's %q", where, secret, owner)
 	case !c.rootSecretReadable(secret, "serviceAccount:"+account):
 		c.fail("%s: its account may not read secret %q (roles/secretmanager.secretAccessor)", where, secret)
+	}
+	if !requiresFlag(in, IAMAuthFlag) {
+		c.fail("%s: no lifecycle precondition requiring the instance flag %s=on (the services' IAM logins need it)", where, IAMAuthFlag)
 	}
 	args := jobArgs(c.root, in)
 	for _, name := range c.exp.Services {
@@ -165,4 +171,30 @@ func value(a *hclsyntax.Attribute, ctx *hcl.EvalContext) cty.Value {
 		return cty.NilVal
 	}
 	return v
+}
+
+// requiresFlag reports whether a lifecycle precondition of the instance
+// compares a database flag named flag with "on".
+func requiresFlag(in *Instance, flag string) bool {
+	for _, lc := range in.Block.Body.Blocks {
+		for _, pc := range lc.Body.Blocks {
+			cond := pc.Body.Attributes["condition"]
+			if lc.Type != "lifecycle" || pc.Type != "precondition" || cond == nil {
+				continue
+			}
+			strs := map[string]bool{}
+			_ = hclsyntax.VisitAll(cond.Expr, func(n hclsyntax.Node) hcl.Diagnostics {
+				if lit, ok := n.(*hclsyntax.LiteralValueExpr); ok {
+					if s, ok := str(lit.Val); ok {
+						strs[s] = true
+					}
+				}
+				return nil
+			})
+			if strs[flag] && strs["on"] {
+				return true
+			}
+		}
+	}
+	return false
 }
