@@ -12,8 +12,9 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/events"
 )
 
-// The images: every service, plus the Vertex AI predictor.
-func images() []string { return append(slices.Clone(events.Services), "predictor") }
+// The images: every service, plus the Vertex AI predictor and the cmmsflow
+// CLI (the migrate job's).
+func images() []string { return append(slices.Clone(events.Services), "predictor", "cmmsflow") }
 
 // TestDockerfileBuildsAsMakefile: `make build` is how the Dockerfile's build
 // is checked here (no docker), so both must use the same flags.
@@ -45,7 +46,7 @@ func TestDockerfileBuildsAsMakefile(t *testing.T) {
 }
 
 // TestCloudBuildPushesEveryImage: one build step and one pushed image per
-// service and the predictor, each from deploy/Dockerfile with its SERVICE.
+// service, the predictor and the CLI, each from deploy/Dockerfile with its SERVICE.
 func TestCloudBuildPushesEveryImage(t *testing.T) {
 	b, err := os.ReadFile("../../cloudbuild.yaml")
 	if err != nil {
