@@ -109,6 +109,7 @@ func TestJobID(t *testing.T) {
 		"etl_ml_training":        "cmmsflow-etl-ml-training",
 		"preventive_maintenance": "cmmsflow-preventive-maintenance",
 		"weekly_kpi_report":      "cmmsflow-weekly-kpi-report",
+		"model_monitoring":       "cmmsflow-model-monitoring",
 	}
 	valid := regexp.MustCompile(`^[A-Za-z0-9_-]{1,500}$`)
 	seen := map[string]string{}

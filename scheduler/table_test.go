@@ -38,6 +38,7 @@ func TestLoad(t *testing.T) {
 		events.ETLMLTraining:         "0 2 * * 0",
 		events.PreventiveMaintenance: "0 6 * * *",
 		events.WeeklyKPIReport:       "0 8 * * 1",
+		events.ModelMonitoring:       "0 5 * * *",
 	}
 	if len(tab.Entries) != len(events.Pipelines) {
 		t.Fatalf("%d entries, want %d", len(tab.Entries), len(events.Pipelines))
@@ -59,7 +60,7 @@ func TestLoad(t *testing.T) {
 		if e.MaxActiveRuns != 1 || tab.MaxActiveRuns(p.ID) != 1 {
 			t.Errorf("%s: max_active_runs %d, want 1", p.ID, e.MaxActiveRuns)
 		}
-		if wantCatchup := p.ID != events.ETLMLTraining; e.Catchup != wantCatchup {
+		if wantCatchup := p.ID != events.ETLMLTraining && p.ID != events.ModelMonitoring; e.Catchup != wantCatchup {
 			t.Errorf("%s: catchup %v, want %v", p.ID, e.Catchup, wantCatchup)
 		}
 		if got, ok := tab.Lookup(p.ID); !ok || got.Schedule != e.Schedule {
@@ -202,7 +203,7 @@ func TestNextPrevProperties(t *testing.T) {
 			// The other pipelines at minute 7, which none of the schedules
 			// hits: pipelines may not share a tick.
 			tab, err := scheduler.Parse(tableYAML(zone, map[string]string{events.ETLMLTraining: sched,
-				events.PreventiveMaintenance: "7 6 * * *", events.WeeklyKPIReport: "7 8 * * 1"}))
+				events.PreventiveMaintenance: "7 6 * * *", events.WeeklyKPIReport: "7 8 * * 1", events.ModelMonitoring: "7 5 * * *"}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -233,7 +234,7 @@ func TestTickCountAcrossYear(t *testing.T) {
 	}
 	ber := mustZone(t, "Europe/Berlin")
 	from, to := time.Date(2026, 1, 1, 0, 0, 0, 0, ber), time.Date(2027, 1, 1, 0, 0, 0, 0, ber)
-	want := map[string]int{events.ETLMLTraining: 52, events.PreventiveMaintenance: 365, events.WeeklyKPIReport: 52}
+	want := map[string]int{events.ETLMLTraining: 52, events.PreventiveMaintenance: 365, events.WeeklyKPIReport: 52, events.ModelMonitoring: 365}
 	for _, e := range tab.Entries {
 		n := 0
 		for tick := e.Next(from); tick.Before(to); tick = e.Next(tick) {
@@ -273,7 +274,7 @@ func TestInZone(t *testing.T) {
 // tableYAML is a valid table in zone with the default schedules, overridden
 // by schedules.
 func tableYAML(zone string, schedules map[string]string) []byte {
-	def := map[string]string{events.ETLMLTraining: "0 2 * * 0", events.PreventiveMaintenance: "0 6 * * *", events.WeeklyKPIReport: "0 8 * * 1"}
+	def := map[string]string{events.ETLMLTraining: "0 2 * * 0", events.PreventiveMaintenance: "0 6 * * *", events.WeeklyKPIReport: "0 8 * * 1", events.ModelMonitoring: "0 5 * * *"}
 	var b strings.Builder
 	fmt.Fprintf(&b, "time_zone: %q\npipelines:\n", zone)
 	for _, p := range events.Pipelines {
@@ -308,7 +309,7 @@ func TestParseErrors(t *testing.T) {
 		{"never fires", string(tableYAML("UTC", map[string]string{events.WeeklyKPIReport: "0 8 30 2 *"})),
 			[]string{"pipeline weekly_kpi_report", "never fires"}},
 		{"unknown pipeline", valid + "  etl_ml_trainig:\n    schedule: \"0 2 * * 0\"\n    description: typo\n",
-			[]string{"pipeline etl_ml_trainig", "unknown pipeline id", "known: etl_ml_training, preventive_maintenance, weekly_kpi_report"}},
+			[]string{"pipeline etl_ml_trainig", "unknown pipeline id", "known: etl_ml_training, preventive_maintenance, weekly_kpi_report, model_monitoring"}},
 		{"missing pipeline", strings.Replace(valid, "  weekly_kpi_report:", "  weekly_kpi_report_old:", 1),
 			[]string{"pipeline weekly_kpi_report: missing", "pipeline weekly_kpi_report_old: unknown pipeline id"}},
 		{"duplicate pipeline", valid + "  etl_ml_training:\n    schedule: \"0 3 * * 0\"\n    description: again\n",

@@ -6,22 +6,43 @@
 
 locals {
   services     = ["control", "extractor", "featurejob", "trainer", "deployer", "pmgen", "notifier", "reporter"]
-  event_topics = ["pipeline-triggered", "run-started", "step-started", "step-succeeded", "step-failed", "workorders-generated", "raw-extracted", "features-built", "model-trained", "model-deployed", "report-generated", "schedule-missed"]
+  event_topics = ["pipeline-triggered", "run-started", "step-started", "step-succeeded", "step-failed", "workorders-generated", "raw-extracted", "features-built", "model-trained", "model-deployed", "model-monitored", "drift-detected", "report-generated", "schedule-missed"]
 
   subscriptions = {
+    drift-detected--notifier = {
+      dead_letter_topic = "drift-detected--notifier--dead-letter"
+      event_type        = "cmmsflow.model.drift_detected.v1"
+      filter            = ""
+      service           = "notifier"
+      topic             = "drift-detected"
+    }
+    features-built--deployer = {
+      dead_letter_topic = "features-built--deployer--dead-letter"
+      event_type        = "cmmsflow.features.built.v1"
+      filter            = "attributes.pipeline = \"model_monitoring\""
+      service           = "deployer"
+      topic             = "features-built"
+    }
     features-built--trainer = {
       dead_letter_topic = "features-built--trainer--dead-letter"
       event_type        = "cmmsflow.features.built.v1"
-      filter            = ""
+      filter            = "attributes.pipeline = \"etl_ml_training\""
       service           = "trainer"
       topic             = "features-built"
     }
     model-deployed--notifier = {
       dead_letter_topic = "model-deployed--notifier--dead-letter"
       event_type        = "cmmsflow.model.deployed.v1"
-      filter            = ""
+      filter            = "attributes.pipeline = \"etl_ml_training\""
       service           = "notifier"
       topic             = "model-deployed"
+    }
+    model-monitored--notifier = {
+      dead_letter_topic = "model-monitored--notifier--dead-letter"
+      event_type        = "cmmsflow.model.monitored.v1"
+      filter            = "attributes.pipeline = \"model_monitoring\""
+      service           = "notifier"
+      topic             = "model-monitored"
     }
     model-trained--deployer = {
       dead_letter_topic = "model-trained--deployer--dead-letter"
@@ -54,7 +75,7 @@ locals {
     run-started--extractor = {
       dead_letter_topic = "run-started--extractor--dead-letter"
       event_type        = "cmmsflow.run.started.v1"
-      filter            = "attributes.pipeline = \"etl_ml_training\""
+      filter            = "attributes.pipeline = \"etl_ml_training\" OR attributes.pipeline = \"model_monitoring\""
       service           = "extractor"
       topic             = "run-started"
     }
@@ -132,6 +153,17 @@ locals {
         ce-type        = "cmmsflow.pipeline.triggered.v1"
         content-type   = "application/json"
         pipeline       = "etl_ml_training"
+        run_id         = "scheduled"
+      }
+      data = "{\"source\":\"scheduled\"}"
+    }
+    model_monitoring = {
+      attributes = {
+        ce-source      = "//cmmsflow/scheduler"
+        ce-specversion = "1.0"
+        ce-type        = "cmmsflow.pipeline.triggered.v1"
+        content-type   = "application/json"
+        pipeline       = "model_monitoring"
         run_id         = "scheduled"
       }
       data = "{\"source\":\"scheduled\"}"

@@ -8,7 +8,8 @@
 #   extractor   raw-extracted, step-*                      runs/ rw               -
 #   featurejob  features-built, step-*                     runs/ rw, code/ rw     -
 #   trainer     model-trained, step-*                      runs/ rw, models/ rw   -
-#   deployer    model-deployed, step-*                     runs/ r, models/ r     -
+#   deployer    model-deployed, model-monitored,           runs/ r, models/ r     -
+#               drift-detected, pipeline-triggered (retraining), step-*
 #   pmgen       workorders-generated, step-*               -                      PM_BACKEND_TOKEN (optional)
 #   reporter    report-generated, step-*                   reports/ rw            -
 #   notifier    step-*                                     reports/ r             SENDGRID_API_KEY, NOTIFY_WEBHOOK_URLS (optional)
@@ -170,7 +171,7 @@ module "deployer" {
   memory                  = "1Gi"
   invoker_members         = [local.push_member]
 
-  publish_topics  = concat(["model-deployed"], local.step_topics)
+  publish_topics  = concat(["model-deployed", "model-monitored", "drift-detected", "pipeline-triggered"], local.step_topics)
   bucket_prefixes = { "runs/" = local.ro, "models/" = local.ro }
   project_roles   = var.deploy_engine == "vertex" ? ["roles/aiplatform.user"] : []
   act_as          = var.deploy_engine == "vertex" ? [local.vertex_service_account] : []

@@ -102,7 +102,9 @@ func (in *Inbox) recordDeadLetter(ctx context.Context, tx pgx.Tx, msg Message, e
 // isStep reports whether a failure to handle ev fails the consumer's step:
 // the consumer is a step of the event's pipeline and ev is not itself a
 // step report (failing on those could loop: a failure report about a
-// failure report).
+// failure report), nor an event the consumer's subscription filters out
+// (the local emulator ignores filters): etl_ml_training's features.built
+// reaching the deployer, which takes it in model_monitoring only.
 func (in *Inbox) isStep(ev *Event) bool {
 	if ev == nil || ev.RunID == "" {
 		return false
@@ -112,7 +114,22 @@ func (in *Inbox) isStep(ev *Event) bool {
 		return false
 	}
 	p, ok := events.LookupPipeline(ev.Pipeline)
-	return ok && p.StepIndex(in.Consumer) >= 0
+	return ok && p.StepIndex(in.Consumer) >= 0 && !filteredOut(ev, in.Consumer)
+}
+
+// filteredOut reports whether consumer's subscription to ev's type filters
+// out ev's pipeline.
+func filteredOut(ev *Event, consumer string) bool {
+	t, ok := events.LookupType(ev.Type())
+	if !ok {
+		return false
+	}
+	for _, c := range t.Consumers {
+		if c.Service == consumer && !c.For(ev.Pipeline) {
+			return true
+		}
+	}
+	return false
 }
 
 // partialEvent keeps what can be read of an undecodable message's routing

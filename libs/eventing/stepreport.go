@@ -26,14 +26,15 @@ const StepStartedLog = "step started"
 // Output as payload; out is "" for a step with no output) and succeeded,
 // with the result's figures and summary; a transient failure as failed,
 // retrying. A permanent failure is reported by DeadLetter. An event of a
-// pipeline the consumer is no step of is a permanent error.
+// pipeline the consumer is no step of, or that its subscription filters
+// out, is a permanent error.
 func StepReport(in *Inbox, out string) Middleware {
 	return func(next Next) Next {
 		return func(ctx context.Context, d *Delivery) error {
 			step := in.Consumer
 			if !in.isStep(&d.Event) {
-				return Permanent(fmt.Errorf("%s runs the %s pipeline, not %q",
-					step, strings.Join(pipelinesOf(step), " and "), d.Event.Pipeline))
+				return Permanent(fmt.Errorf("%s takes %s in the %s pipeline, not %q",
+					step, d.Event.Type(), strings.Join(pipelinesOf(step, d.Event.Type()), " and "), d.Event.Pipeline))
 			}
 			d.OnClaim(func(ctx context.Context, tx pgx.Tx) error {
 				if err := emitNext(ctx, tx, d.Event, events.StepStarted, step, &eventsv1.StepStarted{Step: step}); err != nil {
@@ -52,11 +53,11 @@ func StepReport(in *Inbox, out string) Middleware {
 	}
 }
 
-// pipelinesOf lists the pipelines step is a step of.
-func pipelinesOf(step string) []string {
+// pipelinesOf lists the pipelines where step takes eventType.
+func pipelinesOf(step, eventType string) []string {
 	var out []string
 	for _, p := range events.Pipelines {
-		if p.StepIndex(step) >= 0 {
+		if p.Input(step) == eventType {
 			out = append(out, p.ID)
 		}
 	}

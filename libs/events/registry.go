@@ -25,6 +25,10 @@ const (
 	ModelDeployed       = "cmmsflow.model.deployed.v1"       // deployer → notifier
 	ReportGenerated     = "cmmsflow.report.generated.v1"     // reporter → notifier
 	ScheduleMissed      = "cmmsflow.schedule.missed.v1"      // control → notifier
+	ModelMonitored      = "cmmsflow.model.monitored.v1"      // deployer → notifier (model_monitoring)
+	// DriftDetected is emitted beside model.monitored when a PSI reaches the
+	// alert threshold; it is no step's input.
+	DriftDetected = "cmmsflow.model.drift_detected.v1" // deployer → notifier
 )
 
 // Services, one Cloud Run service each.
@@ -47,6 +51,7 @@ const (
 	ETLMLTraining         = "etl_ml_training"
 	PreventiveMaintenance = "preventive_maintenance"
 	WeeklyKPIReport       = "weekly_kpi_report"
+	ModelMonitoring       = "model_monitoring"
 )
 
 // Pipeline is one of the old Airflow DAGs, now a chain of steps; a step is
@@ -122,6 +127,14 @@ var Pipelines = []Pipeline{
 		Conf: []ConfKey{{Name: "week", Format: ConfISOWeek,
 			Description: "the ISO week to report on (default: the week before the run's logical date)"}},
 	},
+	{
+		ID:          ModelMonitoring,
+		Description: "Extract and engineer today's features, score them with the champion and any shadow, measure drift against the training profile and realized performance, promote or retrain, evaluate the alert rules.",
+		Steps:       []string{Extractor, Featurejob, Deployer, Notifier},
+		Timeout:     2 * time.Hour,
+		Conf: []ConfKey{{Name: "snapshot_date", Format: ConfDate,
+			Description: "the day the features describe the fleet at (default: the run's logical date)"}},
+	},
 }
 
 // LookupPipeline returns the pipeline with the given id or alias; callers
@@ -149,7 +162,7 @@ func (p Pipeline) Input(step string) string {
 		return RunStarted
 	}
 	for _, t := range Types {
-		if t.From == p.Steps[i-1] && slices.ContainsFunc(t.Consumers, func(c Consumer) bool { return c.Service == step }) {
+		if t.From == p.Steps[i-1] && slices.ContainsFunc(t.Consumers, func(c Consumer) bool { return c.Service == step && c.For(p.ID) }) {
 			return t.Name
 		}
 	}
@@ -167,11 +180,17 @@ func (p Pipeline) Output(step string) string {
 }
 
 // Consumer is a service that receives an event type through its own push
-// subscription. Pipeline, when set, limits the subscription to that
-// pipeline's events (a Pub/Sub subscription filter on the pipeline attribute).
+// subscription. Pipelines, when set, limits the subscription to those
+// pipelines' events (a Pub/Sub subscription filter on the pipeline
+// attribute).
 type Consumer struct {
-	Service  string
-	Pipeline string
+	Service   string
+	Pipelines []string
+}
+
+// For reports whether the consumer receives the pipeline's events.
+func (c Consumer) For(pipeline string) bool {
+	return len(c.Pipelines) == 0 || slices.Contains(c.Pipelines, pipeline)
 }
 
 // Type is an event type with its topic and consumers.
@@ -194,19 +213,27 @@ var Types = []Type{
 	{Name: StepFailed, Topic: "step-failed", Consumers: []Consumer{{Service: Control}, {Service: Notifier}}},
 	{Name: WorkOrdersGenerated, Topic: "workorders-generated", From: Pmgen, Consumers: []Consumer{{Service: Notifier}}},
 	{Name: RawExtracted, Topic: "raw-extracted", From: Extractor, Consumers: []Consumer{{Service: Featurejob}}},
-	{Name: FeaturesBuilt, Topic: "features-built", From: Featurejob, Consumers: []Consumer{{Service: Trainer}}},
+	{Name: FeaturesBuilt, Topic: "features-built", From: Featurejob, Consumers: []Consumer{
+		{Service: Trainer, Pipelines: []string{ETLMLTraining}}, {Service: Deployer, Pipelines: []string{ModelMonitoring}}}},
 	{Name: ModelTrained, Topic: "model-trained", From: Trainer, Consumers: []Consumer{{Service: Deployer}}},
-	{Name: ModelDeployed, Topic: "model-deployed", From: Deployer, Consumers: []Consumer{{Service: Notifier}}},
+	{Name: ModelDeployed, Topic: "model-deployed", From: Deployer, Consumers: []Consumer{{Service: Notifier, Pipelines: []string{ETLMLTraining}}}},
+	{Name: ModelMonitored, Topic: "model-monitored", From: Deployer, Consumers: []Consumer{{Service: Notifier, Pipelines: []string{ModelMonitoring}}}},
+	{Name: DriftDetected, Topic: "drift-detected", Consumers: []Consumer{{Service: Notifier}}},
 	{Name: ReportGenerated, Topic: "report-generated", From: Reporter, Consumers: []Consumer{{Service: Notifier}}},
 	{Name: ScheduleMissed, Topic: "schedule-missed", Consumers: []Consumer{{Service: Notifier}}},
 }
 
 // firstSteps subscribes the first service of every pipeline to run-started,
-// filtered to its pipeline.
+// filtered to the pipelines it starts.
 func firstSteps() []Consumer {
 	var cs []Consumer
 	for _, p := range Pipelines {
-		cs = append(cs, Consumer{Service: p.Steps[0], Pipeline: p.ID})
+		i := slices.IndexFunc(cs, func(c Consumer) bool { return c.Service == p.Steps[0] })
+		if i < 0 {
+			cs = append(cs, Consumer{Service: p.Steps[0]})
+			i = len(cs) - 1
+		}
+		cs[i].Pipelines = append(cs[i].Pipelines, p.ID)
 	}
 	return cs
 }
@@ -236,16 +263,17 @@ type Subscription struct {
 	Topic           string
 	EventType       string
 	Service         string
-	Pipeline        string // empty: every pipeline
+	Pipelines       []string // empty: every pipeline
 	DeadLetterTopic string
 }
 
 // Filter is the Pub/Sub subscription filter expression, or "".
 func (s Subscription) Filter() string {
-	if s.Pipeline == "" {
-		return ""
+	terms := make([]string, len(s.Pipelines))
+	for i, p := range s.Pipelines {
+		terms[i] = fmt.Sprintf("attributes.pipeline = %q", p)
 	}
-	return fmt.Sprintf("attributes.pipeline = %q", s.Pipeline)
+	return strings.Join(terms, " OR ")
 }
 
 // Delivery settings shared by every subscription (Terraform reads the same).
@@ -267,7 +295,7 @@ func Subscriptions() []Subscription {
 				Topic:           t.Topic,
 				EventType:       t.Name,
 				Service:         c.Service,
-				Pipeline:        c.Pipeline,
+				Pipelines:       c.Pipelines,
 				DeadLetterTopic: id + "--dead-letter",
 			})
 		}

@@ -1,6 +1,9 @@
 package events
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 // Control's stale-run sweeper needs a timeout for every pipeline.
 func TestEveryPipelineHasATimeout(t *testing.T) {
@@ -38,6 +41,7 @@ func TestStepInputs(t *testing.T) {
 		ETLMLTraining:         {RunStarted, RawExtracted, FeaturesBuilt, ModelTrained, ModelDeployed},
 		PreventiveMaintenance: {RunStarted, WorkOrdersGenerated},
 		WeeklyKPIReport:       {RunStarted, ReportGenerated},
+		ModelMonitoring:       {RunStarted, RawExtracted, FeaturesBuilt, ModelMonitored},
 	}
 	for _, p := range Pipelines {
 		for i, step := range p.Steps {
@@ -53,9 +57,32 @@ func TestStepInputs(t *testing.T) {
 		if typ.From == "" {
 			continue
 		}
-		if len(typ.Consumers) != 1 || typ.Consumers[0].Pipeline != "" {
-			t.Errorf("%s feeds %v: an output feeds exactly one step", typ.Name, typ.Consumers)
+		for _, p := range Pipelines {
+			n := 0
+			for _, c := range typ.Consumers {
+				if c.For(p.ID) {
+					n++
+				}
+			}
+			if n > 1 {
+				t.Errorf("%s feeds %v in %s: an output feeds one step of a pipeline", typ.Name, typ.Consumers, p.ID)
+			}
 		}
+	}
+}
+
+// A service that starts several pipelines has one run-started subscription,
+// filtered to all of them.
+func TestRunStartedFilter(t *testing.T) {
+	var filter string
+	for _, s := range SubscriptionsOf(Extractor) {
+		if s.EventType == RunStarted {
+			filter = s.Filter()
+		}
+	}
+	want := `attributes.pipeline = "etl_ml_training" OR attributes.pipeline = "model_monitoring"`
+	if filter != want {
+		t.Errorf("extractor's run-started filter = %q, want %q", filter, want)
 	}
 }
 
@@ -64,17 +91,17 @@ func TestStepInputs(t *testing.T) {
 // to the pipeline), every step but the last emits a registered output that
 // is the next step's input, and every output type comes from a step.
 func TestStepsMatchSubscriptionsAndTypes(t *testing.T) {
-	subscribed := map[[2]string]string{} // event type, service → pipeline filter
+	subscribed := map[[2]string]Subscription{} // event type, service
 	for _, s := range Subscriptions() {
-		subscribed[[2]string{s.EventType, s.Service}] = s.Pipeline
+		subscribed[[2]string{s.EventType, s.Service}] = s
 	}
 	outputs := map[string]bool{}
 	for _, p := range Pipelines {
 		for i, step := range p.Steps {
 			in := p.Input(step)
-			filter, ok := subscribed[[2]string{in, step}]
-			if !ok || (filter != "" && filter != p.ID) {
-				t.Errorf("%s: %s has no subscription to its input %q for the pipeline (filter %q)", p.ID, step, in, filter)
+			sub, ok := subscribed[[2]string{in, step}]
+			if !ok || (len(sub.Pipelines) > 0 && !slices.Contains(sub.Pipelines, p.ID)) {
+				t.Errorf("%s: %s has no subscription to its input %q for the pipeline (filter %q)", p.ID, step, in, sub.Filter())
 			}
 			out := p.Output(step)
 			if last := i == len(p.Steps)-1; last != (out == "") {

@@ -157,7 +157,7 @@ func TestCheckCatchesMismatch(t *testing.T) {
 // everything wrong once.
 func TestCheckBrokenFixture(t *testing.T) {
 	sub := events.Subscription{ID: "jobs--worker", Topic: "jobs", EventType: "x.jobs.v1", Service: "worker",
-		Pipeline: "p1", DeadLetterTopic: "jobs--worker--dead-letter"}
+		Pipelines: []string{"p1"}, DeadLetterTopic: "jobs--worker--dead-letter"}
 	exp := Expect{
 		Services:      []string{"worker", "web"},
 		EventTopics:   []string{"jobs"},

@@ -38,7 +38,7 @@ func jobIDs(t *testing.T, vars map[string]cty.Value) []string {
 // Scheduler jobs, names them as deploy/README.md says, one job per pipeline,
 // under any name_prefix.
 func TestSchedulerJobIDsAsDocumented(t *testing.T) {
-	documented := []string{"cmmsflow-etl-ml-training", "cmmsflow-preventive-maintenance", "cmmsflow-weekly-kpi-report"}
+	documented := []string{"cmmsflow-etl-ml-training", "cmmsflow-model-monitoring", "cmmsflow-preventive-maintenance", "cmmsflow-weekly-kpi-report"}
 	if got := jobIDs(t, nil); !slices.Equal(got, documented) {
 		t.Errorf("job ids %q, want %q", got, documented)
 	}
@@ -51,7 +51,7 @@ func TestSchedulerJobIDsAsDocumented(t *testing.T) {
 			t.Errorf("deploy/README.md does not name the job `%s`", id)
 		}
 	}
-	want := []string{"acme-etl-ml-training", "acme-preventive-maintenance", "acme-weekly-kpi-report"}
+	want := []string{"acme-etl-ml-training", "acme-model-monitoring", "acme-preventive-maintenance", "acme-weekly-kpi-report"}
 	if got := jobIDs(t, map[string]cty.Value{"name_prefix": cty.StringVal("acme")}); !slices.Equal(got, want) {
 		t.Errorf("name_prefix acme: job ids %q, want %q", got, want)
 	}

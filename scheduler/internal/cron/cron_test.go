@@ -161,7 +161,7 @@ func TestSelectEntries(t *testing.T) {
 		}
 		return out
 	}
-	all := []string{events.ETLMLTraining, events.PreventiveMaintenance, events.WeeklyKPIReport}
+	all := []string{events.ETLMLTraining, events.PreventiveMaintenance, events.WeeklyKPIReport, events.ModelMonitoring}
 	for _, tt := range []struct {
 		only []string
 		want []string

@@ -727,14 +727,18 @@ func (x *ModelTrained) GetScoring() *StoredObject {
 // cmmsflow.model.deployed.v1 — deployer registered/deployed the champion and
 // scored the fleet.
 type ModelDeployed struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ModelVersion  string                 `protobuf:"bytes,1,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"` // the model that scored
-	Promoted      bool                   `protobuf:"varint,2,opt,name=promoted,proto3" json:"promoted,omitempty"`
-	Endpoint      string                 `protobuf:"bytes,3,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
-	ScoredAssets  int32                  `protobuf:"varint,4,opt,name=scored_assets,json=scoredAssets,proto3" json:"scored_assets,omitempty"`
-	RiskLevels    map[string]int32       `protobuf:"bytes,5,rep,name=risk_levels,json=riskLevels,proto3" json:"risk_levels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"` // low/medium/high/critical counts
-	Metrics       map[string]float64     `protobuf:"bytes,6,rep,name=metrics,proto3" json:"metrics,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
-	GateReason    string                 `protobuf:"bytes,7,opt,name=gate_reason,json=gateReason,proto3" json:"gate_reason,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	ModelVersion string                 `protobuf:"bytes,1,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"` // the model that scored
+	Promoted     bool                   `protobuf:"varint,2,opt,name=promoted,proto3" json:"promoted,omitempty"`
+	Endpoint     string                 `protobuf:"bytes,3,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	ScoredAssets int32                  `protobuf:"varint,4,opt,name=scored_assets,json=scoredAssets,proto3" json:"scored_assets,omitempty"`
+	RiskLevels   map[string]int32       `protobuf:"bytes,5,rep,name=risk_levels,json=riskLevels,proto3" json:"risk_levels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"` // low/medium/high/critical counts
+	Metrics      map[string]float64     `protobuf:"bytes,6,rep,name=metrics,proto3" json:"metrics,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	GateReason   string                 `protobuf:"bytes,7,opt,name=gate_reason,json=gateReason,proto3" json:"gate_reason,omitempty"`
+	// PSI of each feature and of the scores ("score") against the model's
+	// training profile; empty when the model has no profile.
+	Psi           map[string]float64 `protobuf:"bytes,8,rep,name=psi,proto3" json:"psi,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	ShadowVersion string             `protobuf:"bytes,9,opt,name=shadow_version,json=shadowVersion,proto3" json:"shadow_version,omitempty"` // the shadow scored beside it, if any
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -818,6 +822,226 @@ func (x *ModelDeployed) GetGateReason() string {
 	return ""
 }
 
+func (x *ModelDeployed) GetPsi() map[string]float64 {
+	if x != nil {
+		return x.Psi
+	}
+	return nil
+}
+
+func (x *ModelDeployed) GetShadowVersion() string {
+	if x != nil {
+		return x.ShadowVersion
+	}
+	return ""
+}
+
+// cmmsflow.model.monitored.v1 — deployer scored the day's features with the
+// champion (and any shadow), measured drift and realized performance.
+type ModelMonitored struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	ModelVersion string                 `protobuf:"bytes,1,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"` // the champion
+	SnapshotDate string                 `protobuf:"bytes,2,opt,name=snapshot_date,json=snapshotDate,proto3" json:"snapshot_date,omitempty"` // YYYY-MM-DD the features describe
+	ScoredAssets int32                  `protobuf:"varint,3,opt,name=scored_assets,json=scoredAssets,proto3" json:"scored_assets,omitempty"`
+	RiskLevels   map[string]int32       `protobuf:"bytes,4,rep,name=risk_levels,json=riskLevels,proto3" json:"risk_levels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"` // low/medium/high/critical counts
+	Psi          map[string]float64     `protobuf:"bytes,5,rep,name=psi,proto3" json:"psi,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`                                // per feature and "score"
+	Drift        string                 `protobuf:"bytes,6,opt,name=drift,proto3" json:"drift,omitempty"`                                                                                                        // ok | warn | alert (the highest PSI's band)
+	// Realized performance of past predictions whose label window has passed:
+	// roc_auc, critical_precision, labelled (rows), positives; empty when none.
+	Realized         map[string]float64 `protobuf:"bytes,7,rep,name=realized,proto3" json:"realized,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	ShadowVersion    string             `protobuf:"bytes,8,opt,name=shadow_version,json=shadowVersion,proto3" json:"shadow_version,omitempty"`
+	ShadowRealized   map[string]float64 `protobuf:"bytes,9,rep,name=shadow_realized,json=shadowRealized,proto3" json:"shadow_realized,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	PromotedVersion  string             `protobuf:"bytes,10,opt,name=promoted_version,json=promotedVersion,proto3" json:"promoted_version,omitempty"`     // the shadow promoted by this run, if any
+	RetrainTriggered bool               `protobuf:"varint,11,opt,name=retrain_triggered,json=retrainTriggered,proto3" json:"retrain_triggered,omitempty"` // an etl_ml_training run was triggered
+	RetrainReason    string             `protobuf:"bytes,12,opt,name=retrain_reason,json=retrainReason,proto3" json:"retrain_reason,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ModelMonitored) Reset() {
+	*x = ModelMonitored{}
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelMonitored) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelMonitored) ProtoMessage() {}
+
+func (x *ModelMonitored) ProtoReflect() protoreflect.Message {
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelMonitored.ProtoReflect.Descriptor instead.
+func (*ModelMonitored) Descriptor() ([]byte, []int) {
+	return file_cmmsflow_events_v1_events_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ModelMonitored) GetModelVersion() string {
+	if x != nil {
+		return x.ModelVersion
+	}
+	return ""
+}
+
+func (x *ModelMonitored) GetSnapshotDate() string {
+	if x != nil {
+		return x.SnapshotDate
+	}
+	return ""
+}
+
+func (x *ModelMonitored) GetScoredAssets() int32 {
+	if x != nil {
+		return x.ScoredAssets
+	}
+	return 0
+}
+
+func (x *ModelMonitored) GetRiskLevels() map[string]int32 {
+	if x != nil {
+		return x.RiskLevels
+	}
+	return nil
+}
+
+func (x *ModelMonitored) GetPsi() map[string]float64 {
+	if x != nil {
+		return x.Psi
+	}
+	return nil
+}
+
+func (x *ModelMonitored) GetDrift() string {
+	if x != nil {
+		return x.Drift
+	}
+	return ""
+}
+
+func (x *ModelMonitored) GetRealized() map[string]float64 {
+	if x != nil {
+		return x.Realized
+	}
+	return nil
+}
+
+func (x *ModelMonitored) GetShadowVersion() string {
+	if x != nil {
+		return x.ShadowVersion
+	}
+	return ""
+}
+
+func (x *ModelMonitored) GetShadowRealized() map[string]float64 {
+	if x != nil {
+		return x.ShadowRealized
+	}
+	return nil
+}
+
+func (x *ModelMonitored) GetPromotedVersion() string {
+	if x != nil {
+		return x.PromotedVersion
+	}
+	return ""
+}
+
+func (x *ModelMonitored) GetRetrainTriggered() bool {
+	if x != nil {
+		return x.RetrainTriggered
+	}
+	return false
+}
+
+func (x *ModelMonitored) GetRetrainReason() string {
+	if x != nil {
+		return x.RetrainReason
+	}
+	return ""
+}
+
+// cmmsflow.model.drift_detected.v1 — a scoring found a PSI at or above the
+// alert threshold. The notifier alerts once per model per day.
+type DriftDetected struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ModelVersion  string                 `protobuf:"bytes,1,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"`
+	SnapshotDate  string                 `protobuf:"bytes,2,opt,name=snapshot_date,json=snapshotDate,proto3" json:"snapshot_date,omitempty"`
+	Psi           map[string]float64     `protobuf:"bytes,3,rep,name=psi,proto3" json:"psi,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"` // the features (and "score") at or above the threshold
+	Threshold     float64                `protobuf:"fixed64,4,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DriftDetected) Reset() {
+	*x = DriftDetected{}
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DriftDetected) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DriftDetected) ProtoMessage() {}
+
+func (x *DriftDetected) ProtoReflect() protoreflect.Message {
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DriftDetected.ProtoReflect.Descriptor instead.
+func (*DriftDetected) Descriptor() ([]byte, []int) {
+	return file_cmmsflow_events_v1_events_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DriftDetected) GetModelVersion() string {
+	if x != nil {
+		return x.ModelVersion
+	}
+	return ""
+}
+
+func (x *DriftDetected) GetSnapshotDate() string {
+	if x != nil {
+		return x.SnapshotDate
+	}
+	return ""
+}
+
+func (x *DriftDetected) GetPsi() map[string]float64 {
+	if x != nil {
+		return x.Psi
+	}
+	return nil
+}
+
+func (x *DriftDetected) GetThreshold() float64 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
 // cmmsflow.report.generated.v1 — reporter stored the week's report under
 // reports/<iso_week>/.
 type ReportGenerated struct {
@@ -834,7 +1058,7 @@ type ReportGenerated struct {
 
 func (x *ReportGenerated) Reset() {
 	*x = ReportGenerated{}
-	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[11]
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -846,7 +1070,7 @@ func (x *ReportGenerated) String() string {
 func (*ReportGenerated) ProtoMessage() {}
 
 func (x *ReportGenerated) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[11]
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -859,7 +1083,7 @@ func (x *ReportGenerated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportGenerated.ProtoReflect.Descriptor instead.
 func (*ReportGenerated) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_events_v1_events_proto_rawDescGZIP(), []int{11}
+	return file_cmmsflow_events_v1_events_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReportGenerated) GetIsoWeek() string {
@@ -918,7 +1142,7 @@ type ScheduleMissed struct {
 
 func (x *ScheduleMissed) Reset() {
 	*x = ScheduleMissed{}
-	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[12]
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +1154,7 @@ func (x *ScheduleMissed) String() string {
 func (*ScheduleMissed) ProtoMessage() {}
 
 func (x *ScheduleMissed) ProtoReflect() protoreflect.Message {
-	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[12]
+	mi := &file_cmmsflow_events_v1_events_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +1167,7 @@ func (x *ScheduleMissed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleMissed.ProtoReflect.Descriptor instead.
 func (*ScheduleMissed) Descriptor() ([]byte, []int) {
-	return file_cmmsflow_events_v1_events_proto_rawDescGZIP(), []int{12}
+	return file_cmmsflow_events_v1_events_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ScheduleMissed) GetTick() *timestamppb.Timestamp {
@@ -1037,7 +1261,7 @@ const file_cmmsflow_events_v1_events_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1aB\n" +
 	"\x14ChampionMetricsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xcb\x03\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xe8\x04\n" +
 	"\rModelDeployed\x12#\n" +
 	"\rmodel_version\x18\x01 \x01(\tR\fmodelVersion\x12\x1a\n" +
 	"\bpromoted\x18\x02 \x01(\bR\bpromoted\x12\x1a\n" +
@@ -1047,11 +1271,51 @@ const file_cmmsflow_events_v1_events_proto_rawDesc = "" +
 	"riskLevels\x12H\n" +
 	"\ametrics\x18\x06 \x03(\v2..cmmsflow.events.v1.ModelDeployed.MetricsEntryR\ametrics\x12\x1f\n" +
 	"\vgate_reason\x18\a \x01(\tR\n" +
-	"gateReason\x1a=\n" +
+	"gateReason\x12<\n" +
+	"\x03psi\x18\b \x03(\v2*.cmmsflow.events.v1.ModelDeployed.PsiEntryR\x03psi\x12%\n" +
+	"\x0eshadow_version\x18\t \x01(\tR\rshadowVersion\x1a=\n" +
 	"\x0fRiskLevelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1a:\n" +
 	"\fMetricsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1a6\n" +
+	"\bPsiEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xf5\x06\n" +
+	"\x0eModelMonitored\x12#\n" +
+	"\rmodel_version\x18\x01 \x01(\tR\fmodelVersion\x12#\n" +
+	"\rsnapshot_date\x18\x02 \x01(\tR\fsnapshotDate\x12#\n" +
+	"\rscored_assets\x18\x03 \x01(\x05R\fscoredAssets\x12S\n" +
+	"\vrisk_levels\x18\x04 \x03(\v22.cmmsflow.events.v1.ModelMonitored.RiskLevelsEntryR\n" +
+	"riskLevels\x12=\n" +
+	"\x03psi\x18\x05 \x03(\v2+.cmmsflow.events.v1.ModelMonitored.PsiEntryR\x03psi\x12\x14\n" +
+	"\x05drift\x18\x06 \x01(\tR\x05drift\x12L\n" +
+	"\brealized\x18\a \x03(\v20.cmmsflow.events.v1.ModelMonitored.RealizedEntryR\brealized\x12%\n" +
+	"\x0eshadow_version\x18\b \x01(\tR\rshadowVersion\x12_\n" +
+	"\x0fshadow_realized\x18\t \x03(\v26.cmmsflow.events.v1.ModelMonitored.ShadowRealizedEntryR\x0eshadowRealized\x12)\n" +
+	"\x10promoted_version\x18\n" +
+	" \x01(\tR\x0fpromotedVersion\x12+\n" +
+	"\x11retrain_triggered\x18\v \x01(\bR\x10retrainTriggered\x12%\n" +
+	"\x0eretrain_reason\x18\f \x01(\tR\rretrainReason\x1a=\n" +
+	"\x0fRiskLevelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1a6\n" +
+	"\bPsiEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1a;\n" +
+	"\rRealizedEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1aA\n" +
+	"\x13ShadowRealizedEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xed\x01\n" +
+	"\rDriftDetected\x12#\n" +
+	"\rmodel_version\x18\x01 \x01(\tR\fmodelVersion\x12#\n" +
+	"\rsnapshot_date\x18\x02 \x01(\tR\fsnapshotDate\x12<\n" +
+	"\x03psi\x18\x03 \x03(\v2*.cmmsflow.events.v1.DriftDetected.PsiEntryR\x03psi\x12\x1c\n" +
+	"\tthreshold\x18\x04 \x01(\x01R\tthreshold\x1a6\n" +
+	"\bPsiEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x80\x03\n" +
 	"\x0fReportGenerated\x12\x19\n" +
@@ -1080,7 +1344,7 @@ func file_cmmsflow_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_cmmsflow_events_v1_events_proto_rawDescData
 }
 
-var file_cmmsflow_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_cmmsflow_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_cmmsflow_events_v1_events_proto_goTypes = []any{
 	(*PipelineTriggered)(nil),     // 0: cmmsflow.events.v1.PipelineTriggered
 	(*RunStarted)(nil),            // 1: cmmsflow.events.v1.RunStarted
@@ -1093,48 +1357,62 @@ var file_cmmsflow_events_v1_events_proto_goTypes = []any{
 	(*FeaturesBuilt)(nil),         // 8: cmmsflow.events.v1.FeaturesBuilt
 	(*ModelTrained)(nil),          // 9: cmmsflow.events.v1.ModelTrained
 	(*ModelDeployed)(nil),         // 10: cmmsflow.events.v1.ModelDeployed
-	(*ReportGenerated)(nil),       // 11: cmmsflow.events.v1.ReportGenerated
-	(*ScheduleMissed)(nil),        // 12: cmmsflow.events.v1.ScheduleMissed
-	nil,                           // 13: cmmsflow.events.v1.PipelineTriggered.ConfEntry
-	nil,                           // 14: cmmsflow.events.v1.RunStarted.ConfEntry
-	nil,                           // 15: cmmsflow.events.v1.StepSucceeded.FiguresEntry
-	nil,                           // 16: cmmsflow.events.v1.StepFailed.FiguresEntry
-	nil,                           // 17: cmmsflow.events.v1.WorkOrdersGenerated.CreatedByVehicleTypeEntry
-	nil,                           // 18: cmmsflow.events.v1.ModelTrained.MetricsEntry
-	nil,                           // 19: cmmsflow.events.v1.ModelTrained.ChampionMetricsEntry
-	nil,                           // 20: cmmsflow.events.v1.ModelDeployed.RiskLevelsEntry
-	nil,                           // 21: cmmsflow.events.v1.ModelDeployed.MetricsEntry
-	nil,                           // 22: cmmsflow.events.v1.ReportGenerated.KpisEntry
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*ModelMonitored)(nil),        // 11: cmmsflow.events.v1.ModelMonitored
+	(*DriftDetected)(nil),         // 12: cmmsflow.events.v1.DriftDetected
+	(*ReportGenerated)(nil),       // 13: cmmsflow.events.v1.ReportGenerated
+	(*ScheduleMissed)(nil),        // 14: cmmsflow.events.v1.ScheduleMissed
+	nil,                           // 15: cmmsflow.events.v1.PipelineTriggered.ConfEntry
+	nil,                           // 16: cmmsflow.events.v1.RunStarted.ConfEntry
+	nil,                           // 17: cmmsflow.events.v1.StepSucceeded.FiguresEntry
+	nil,                           // 18: cmmsflow.events.v1.StepFailed.FiguresEntry
+	nil,                           // 19: cmmsflow.events.v1.WorkOrdersGenerated.CreatedByVehicleTypeEntry
+	nil,                           // 20: cmmsflow.events.v1.ModelTrained.MetricsEntry
+	nil,                           // 21: cmmsflow.events.v1.ModelTrained.ChampionMetricsEntry
+	nil,                           // 22: cmmsflow.events.v1.ModelDeployed.RiskLevelsEntry
+	nil,                           // 23: cmmsflow.events.v1.ModelDeployed.MetricsEntry
+	nil,                           // 24: cmmsflow.events.v1.ModelDeployed.PsiEntry
+	nil,                           // 25: cmmsflow.events.v1.ModelMonitored.RiskLevelsEntry
+	nil,                           // 26: cmmsflow.events.v1.ModelMonitored.PsiEntry
+	nil,                           // 27: cmmsflow.events.v1.ModelMonitored.RealizedEntry
+	nil,                           // 28: cmmsflow.events.v1.ModelMonitored.ShadowRealizedEntry
+	nil,                           // 29: cmmsflow.events.v1.DriftDetected.PsiEntry
+	nil,                           // 30: cmmsflow.events.v1.ReportGenerated.KpisEntry
+	(*timestamppb.Timestamp)(nil), // 31: google.protobuf.Timestamp
 }
 var file_cmmsflow_events_v1_events_proto_depIdxs = []int32{
-	23, // 0: cmmsflow.events.v1.PipelineTriggered.logical_date:type_name -> google.protobuf.Timestamp
-	13, // 1: cmmsflow.events.v1.PipelineTriggered.conf:type_name -> cmmsflow.events.v1.PipelineTriggered.ConfEntry
-	23, // 2: cmmsflow.events.v1.RunStarted.logical_date:type_name -> google.protobuf.Timestamp
-	14, // 3: cmmsflow.events.v1.RunStarted.conf:type_name -> cmmsflow.events.v1.RunStarted.ConfEntry
-	15, // 4: cmmsflow.events.v1.StepSucceeded.figures:type_name -> cmmsflow.events.v1.StepSucceeded.FiguresEntry
-	16, // 5: cmmsflow.events.v1.StepFailed.figures:type_name -> cmmsflow.events.v1.StepFailed.FiguresEntry
-	17, // 6: cmmsflow.events.v1.WorkOrdersGenerated.created_by_vehicle_type:type_name -> cmmsflow.events.v1.WorkOrdersGenerated.CreatedByVehicleTypeEntry
+	31, // 0: cmmsflow.events.v1.PipelineTriggered.logical_date:type_name -> google.protobuf.Timestamp
+	15, // 1: cmmsflow.events.v1.PipelineTriggered.conf:type_name -> cmmsflow.events.v1.PipelineTriggered.ConfEntry
+	31, // 2: cmmsflow.events.v1.RunStarted.logical_date:type_name -> google.protobuf.Timestamp
+	16, // 3: cmmsflow.events.v1.RunStarted.conf:type_name -> cmmsflow.events.v1.RunStarted.ConfEntry
+	17, // 4: cmmsflow.events.v1.StepSucceeded.figures:type_name -> cmmsflow.events.v1.StepSucceeded.FiguresEntry
+	18, // 5: cmmsflow.events.v1.StepFailed.figures:type_name -> cmmsflow.events.v1.StepFailed.FiguresEntry
+	19, // 6: cmmsflow.events.v1.WorkOrdersGenerated.created_by_vehicle_type:type_name -> cmmsflow.events.v1.WorkOrdersGenerated.CreatedByVehicleTypeEntry
 	6,  // 7: cmmsflow.events.v1.RawExtracted.objects:type_name -> cmmsflow.events.v1.StoredObject
 	6,  // 8: cmmsflow.events.v1.FeaturesBuilt.training:type_name -> cmmsflow.events.v1.StoredObject
 	6,  // 9: cmmsflow.events.v1.FeaturesBuilt.scoring:type_name -> cmmsflow.events.v1.StoredObject
 	6,  // 10: cmmsflow.events.v1.ModelTrained.artifact:type_name -> cmmsflow.events.v1.StoredObject
-	18, // 11: cmmsflow.events.v1.ModelTrained.metrics:type_name -> cmmsflow.events.v1.ModelTrained.MetricsEntry
-	19, // 12: cmmsflow.events.v1.ModelTrained.champion_metrics:type_name -> cmmsflow.events.v1.ModelTrained.ChampionMetricsEntry
+	20, // 11: cmmsflow.events.v1.ModelTrained.metrics:type_name -> cmmsflow.events.v1.ModelTrained.MetricsEntry
+	21, // 12: cmmsflow.events.v1.ModelTrained.champion_metrics:type_name -> cmmsflow.events.v1.ModelTrained.ChampionMetricsEntry
 	6,  // 13: cmmsflow.events.v1.ModelTrained.scoring:type_name -> cmmsflow.events.v1.StoredObject
-	20, // 14: cmmsflow.events.v1.ModelDeployed.risk_levels:type_name -> cmmsflow.events.v1.ModelDeployed.RiskLevelsEntry
-	21, // 15: cmmsflow.events.v1.ModelDeployed.metrics:type_name -> cmmsflow.events.v1.ModelDeployed.MetricsEntry
-	6,  // 16: cmmsflow.events.v1.ReportGenerated.pdf:type_name -> cmmsflow.events.v1.StoredObject
-	6,  // 17: cmmsflow.events.v1.ReportGenerated.html:type_name -> cmmsflow.events.v1.StoredObject
-	6,  // 18: cmmsflow.events.v1.ReportGenerated.csv:type_name -> cmmsflow.events.v1.StoredObject
-	6,  // 19: cmmsflow.events.v1.ReportGenerated.charts:type_name -> cmmsflow.events.v1.StoredObject
-	22, // 20: cmmsflow.events.v1.ReportGenerated.kpis:type_name -> cmmsflow.events.v1.ReportGenerated.KpisEntry
-	23, // 21: cmmsflow.events.v1.ScheduleMissed.tick:type_name -> google.protobuf.Timestamp
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	22, // 14: cmmsflow.events.v1.ModelDeployed.risk_levels:type_name -> cmmsflow.events.v1.ModelDeployed.RiskLevelsEntry
+	23, // 15: cmmsflow.events.v1.ModelDeployed.metrics:type_name -> cmmsflow.events.v1.ModelDeployed.MetricsEntry
+	24, // 16: cmmsflow.events.v1.ModelDeployed.psi:type_name -> cmmsflow.events.v1.ModelDeployed.PsiEntry
+	25, // 17: cmmsflow.events.v1.ModelMonitored.risk_levels:type_name -> cmmsflow.events.v1.ModelMonitored.RiskLevelsEntry
+	26, // 18: cmmsflow.events.v1.ModelMonitored.psi:type_name -> cmmsflow.events.v1.ModelMonitored.PsiEntry
+	27, // 19: cmmsflow.events.v1.ModelMonitored.realized:type_name -> cmmsflow.events.v1.ModelMonitored.RealizedEntry
+	28, // 20: cmmsflow.events.v1.ModelMonitored.shadow_realized:type_name -> cmmsflow.events.v1.ModelMonitored.ShadowRealizedEntry
+	29, // 21: cmmsflow.events.v1.DriftDetected.psi:type_name -> cmmsflow.events.v1.DriftDetected.PsiEntry
+	6,  // 22: cmmsflow.events.v1.ReportGenerated.pdf:type_name -> cmmsflow.events.v1.StoredObject
+	6,  // 23: cmmsflow.events.v1.ReportGenerated.html:type_name -> cmmsflow.events.v1.StoredObject
+	6,  // 24: cmmsflow.events.v1.ReportGenerated.csv:type_name -> cmmsflow.events.v1.StoredObject
+	6,  // 25: cmmsflow.events.v1.ReportGenerated.charts:type_name -> cmmsflow.events.v1.StoredObject
+	30, // 26: cmmsflow.events.v1.ReportGenerated.kpis:type_name -> cmmsflow.events.v1.ReportGenerated.KpisEntry
+	31, // 27: cmmsflow.events.v1.ScheduleMissed.tick:type_name -> google.protobuf.Timestamp
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_cmmsflow_events_v1_events_proto_init() }
@@ -1148,7 +1426,7 @@ func file_cmmsflow_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cmmsflow_events_v1_events_proto_rawDesc), len(file_cmmsflow_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
