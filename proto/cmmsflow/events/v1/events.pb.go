@@ -32,7 +32,8 @@ const (
 type PipelineTriggered struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Where the trigger came from: "manual" (control API, CLI, admin page) or
-	// "scheduled" (cron). Scheduled triggers are ignored while a pipeline is paused.
+	// "scheduled" (cron) or "monitoring" (model monitoring retraining the model).
+	// Only manual triggers start runs while a pipeline is paused.
 	Source string `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
 	// The logical date of the run (Airflow's logical_date / execution_date).
 	LogicalDate *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=logical_date,json=logicalDate,proto3" json:"logical_date,omitempty"`

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -84,6 +85,18 @@ func SyncPipelines(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
+// Trigger sources (PipelineTriggered.source). A paused pipeline ignores all
+// but manual triggers.
+const (
+	SourceManual    = "manual"    // control's API, CLI, admin page
+	SourceScheduled = "scheduled" // a cron kick
+	// SourceMonitoring: the deployer's model monitoring retraining the model
+	// (etl_ml_training) on drift or decay.
+	SourceMonitoring = "monitoring"
+)
+
+var triggerSources = []string{SourceManual, SourceScheduled, SourceMonitoring}
+
 // RunIDFor is the Airflow-style run id: manual__<iso> or scheduled__<iso>.
 func RunIDFor(source string, logical time.Time) string {
 	return source + "__" + logical.UTC().Format("2006-01-02T15:04:05.999999-07:00")
@@ -101,8 +114,8 @@ func (p *Projection) triggered(ctx context.Context, tx pgx.Tx, ev eventing.Event
 		return err
 	}
 	source := trig.GetSource()
-	if source != "manual" && source != "scheduled" {
-		return eventing.Permanent(fmt.Errorf("unknown trigger source %q", source))
+	if !slices.Contains(triggerSources, source) {
+		return eventing.Permanent(fmt.Errorf("unknown trigger source %q (known: %s)", source, strings.Join(triggerSources, ", ")))
 	}
 	logical := ev.Time()
 	if trig.GetLogicalDate() != nil {
@@ -113,11 +126,11 @@ func (p *Projection) triggered(ctx context.Context, tx pgx.Tx, ev eventing.Event
 	if err := tx.QueryRow(ctx, `SELECT paused FROM pipelines WHERE id = $1 FOR UPDATE`, pl.ID).Scan(&paused); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return err
 	}
-	if source == "scheduled" {
-		if paused {
-			p.log.Info("scheduled trigger ignored: pipeline paused", "pipeline", pl.ID)
-			return nil
-		}
+	if paused && source != SourceManual {
+		p.log.Info(source+" trigger ignored: pipeline paused", "pipeline", pl.ID, "run_id", runID)
+		return nil
+	}
+	if source == SourceScheduled {
 		if runID == ScheduledRunPlaceholder {
 			tick, err := p.tick(pl.ID, ev.Time())
 			if err != nil {

@@ -165,6 +165,36 @@ func TestScheduledKicks(t *testing.T) {
 	}
 }
 
+// Model monitoring retrains through a trigger of its own source: it
+// creates the run it names, once, and a paused pipeline ignores it.
+func TestMonitoringTriggersRetraining(t *testing.T) {
+	f := newFixture(t)
+	etl := events.ETLMLTraining
+	at := time.Date(2026, 12, 3, 5, 0, 0, 0, time.UTC)
+	retrain := func(runID string) eventing.Message {
+		return eventingtest.Event(t, events.PipelineTriggered, runID, etl,
+			&eventsv1.PipelineTriggered{Source: projection.SourceMonitoring, LogicalDate: timestamppb.New(at)}).Message()
+	}
+	first := retrain("retrain__2026-12-03")
+	eventingtest.Deliver(t, f.router, first, eventing.Handled)
+	eventingtest.Deliver(t, f.router, first, eventing.Duplicate)                        // redelivery
+	eventingtest.Deliver(t, f.router, retrain("retrain__2026-12-03"), eventing.Handled) // a second trigger of the run: ignored
+	if state, _, _ := f.run(t, "retrain__2026-12-03"); state != "running" {
+		t.Fatalf("retrain run is %q, want running", state)
+	}
+	var source string
+	if err := f.pool.QueryRow(context.Background(), `SELECT source FROM runs WHERE run_id = 'retrain__2026-12-03'`).Scan(&source); err != nil || source != "monitoring" {
+		t.Fatalf("run source %q (%v), want monitoring", source, err)
+	}
+	if _, err := f.pool.Exec(context.Background(), `UPDATE pipelines SET paused = true WHERE id = $1`, etl); err != nil {
+		t.Fatal(err)
+	}
+	eventingtest.Deliver(t, f.router, retrain("retrain__2026-12-04"), eventing.Handled)
+	if n := eventingtest.Count(t, f.pool, events.RunStarted, ""); n != 1 {
+		t.Fatalf("%d runs started, want 1: one per run id, and a paused pipeline ignores monitoring's triggers", n)
+	}
+}
+
 func TestBadTriggersAndStrayStepsAreRejected(t *testing.T) {
 	f := newFixture(t)
 	eventingtest.Deliver(t, f.router, eventingtest.Event(t, events.PipelineTriggered, "r", "no_such_dag", &eventsv1.PipelineTriggered{Source: "manual"}).Message(), eventing.DeadLettered)
