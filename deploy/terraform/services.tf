@@ -12,7 +12,8 @@
 #               drift-detected, pipeline-triggered (retraining), step-*
 #   pmgen       workorders-generated, step-*               -                      PM_BACKEND_TOKEN (optional)
 #   reporter    report-generated, step-*                   reports/ rw            -
-#   notifier    step-*                                     reports/ r             SENDGRID_API_KEY, NOTIFY_WEBHOOK_URLS (optional)
+#   notifier    step-*                                     reports/ r             SENDGRID_API_KEY, NOTIFY_WEBHOOK_URLS (optional),
+#                                                                                 PAGERDUTY_ROUTING_KEY (optional)
 #
 # Every service also gets the Cloud SQL instance, SOURCE_SCHEMA and a login of
 # its own: its runtime service account as a Cloud SQL IAM user, through a Cloud
@@ -237,6 +238,7 @@ module "notifier" {
   secret_env = merge(
     { SENDGRID_API_KEY = local.secret_ids.sendgrid },
     var.notify_webhooks ? { NOTIFY_WEBHOOK_URLS = local.secret_ids.webhooks } : {},
+    var.pagerduty ? { PAGERDUTY_ROUTING_KEY = local.secret_ids.pagerduty } : {},
   )
 
   depends_on = [google_pubsub_topic.event, google_secret_manager_secret.secret, google_service_account.push]

@@ -249,6 +249,12 @@ variable "notify_webhooks" {
   default     = false
 }
 
+variable "pagerduty" {
+  description = "Create the <prefix>-pagerduty-routing-key secret, mounted as notifier's PAGERDUTY_ROUTING_KEY: alerts (failed runs, drift, alert rules with the pagerduty channel) then trigger and resolve PagerDuty incidents through the Events API v2."
+  type        = bool
+  default     = false
+}
+
 variable "pm_backend_url" {
   description = "PM_BACKEND_URL: create work orders through the existing CMMS backend instead of the database; its token goes into the <prefix>-pm-backend-token secret. Empty: pmgen writes to the database."
   type        = string
