@@ -52,7 +52,7 @@ func TestListAndGetPipelines(t *testing.T) {
 			t.Errorf("%s: conf keys %v steps %v", p.GetId(), p.GetConfKeys(), p.GetSteps())
 		}
 	}
-	if want := []string{events.ETLMLTraining, events.PreventiveMaintenance, events.WeeklyKPIReport}; !slices.Equal(ids, want) {
+	if want := []string{events.ETLMLTraining, events.PreventiveMaintenance, events.WeeklyKPIReport, events.ModelMonitoring}; !slices.Equal(ids, want) {
 		t.Fatalf("pipelines %v, want %v", ids, want)
 	}
 	pm := resp.GetPipelines()[1]
@@ -64,7 +64,7 @@ func TestListAndGetPipelines(t *testing.T) {
 	}
 
 	code, body := f.do(t, "GET", "/v1/pipelines", viewerToken, nil)
-	if code != 200 || len(body["pipelines"].([]any)) != 3 {
+	if code != 200 || len(body["pipelines"].([]any)) != len(events.Pipelines) {
 		t.Fatalf("GET /v1/pipelines: %d %v", code, body)
 	}
 	code, body = f.do(t, "GET", "/v1/pipelines/weekly_kpi_report", viewerToken, nil)

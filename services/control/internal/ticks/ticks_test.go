@@ -71,6 +71,8 @@ func TestWatcherAlertsAndCatchesUpMissedTicks(t *testing.T) {
 	// are due, and PM's Sunday, Monday and Tuesday 06:00 (today's is in its
 	// grace).
 	exec(t, pool, `UPDATE pipelines SET updated_at = $1`, time.Date(2026, 11, 29, 1, 0, 0, 0, time.UTC))
+	// Model monitoring is paused: its daily ticks are left alone.
+	exec(t, pool, `UPDATE pipelines SET paused = true WHERE id = $1`, events.ModelMonitoring)
 	// Monday's PM run came.
 	exec(t, pool, `INSERT INTO runs (run_id, pipeline, state, source, logical_date) VALUES ('scheduled__2026-11-30T06:00:00+00:00', $1, 'success', 'scheduled', '2026-11-30T06:00:00Z')`,
 		events.PreventiveMaintenance)
@@ -143,7 +145,9 @@ func checkTickMetrics(t *testing.T, reader *metricstest.Reader) {
 	t.Helper()
 	pm, kpi, etl := "pipeline="+events.PreventiveMaintenance, "pipeline="+events.WeeklyKPIReport, "pipeline="+events.ETLMLTraining
 	missed, unit := reader.Points(t, "cmmsflow.schedule.missed")
-	if want := map[string]metricstest.Point{pm: {Value: 3}, kpi: {Value: 1}, etl: {Value: 1}}; !reflect.DeepEqual(missed, want) || unit != "{tick}" {
+	// Model monitoring, paused, missed none.
+	want := map[string]metricstest.Point{pm: {Value: 3}, kpi: {Value: 1}, etl: {Value: 1}, "pipeline=" + events.ModelMonitoring: {Value: 0}}
+	if !reflect.DeepEqual(missed, want) || unit != "{tick}" {
 		t.Errorf("schedule missed %v (unit %q), want %v", missed, unit, want)
 	}
 	lag, _ := reader.Points(t, "cmmsflow.schedule.lag")
