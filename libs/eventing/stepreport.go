@@ -33,7 +33,7 @@ func StepReport(in *Inbox, out string) Middleware {
 		return func(ctx context.Context, d *Delivery) error {
 			step := in.Consumer
 			if !in.isStep(&d.Event) {
-				return Permanent(fmt.Errorf("%s takes %s in the %s pipeline, not %q",
+				return Permanent(fmt.Errorf("%s takes %s only in %s, not in %q",
 					step, d.Event.Type(), strings.Join(pipelinesOf(step, d.Event.Type()), " and "), d.Event.Pipeline))
 			}
 			d.OnClaim(func(ctx context.Context, tx pgx.Tx) error {

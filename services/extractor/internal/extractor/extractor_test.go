@@ -217,7 +217,7 @@ func TestBadInputIsDeadLettered(t *testing.T) {
 		reason         string
 	}{
 		{"bad snapshot date", events.ETLMLTraining, map[string]string{"snapshot_date": "31.01.2026"}, "conf snapshot_date"},
-		{"other pipeline", events.WeeklyKPIReport, nil, "extractor runs the etl_ml_training pipeline"},
+		{"other pipeline", events.WeeklyKPIReport, nil, "extractor takes cmmsflow.run.started.v1 only in etl_ml_training and model_monitoring"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			msg := runStarted(t, "bad__"+strings.ReplaceAll(tc.name, " ", "_"), tc.pipeline, tc.conf)

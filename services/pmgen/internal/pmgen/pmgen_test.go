@@ -187,7 +187,7 @@ func TestBadRunsAreDeadLettered(t *testing.T) {
 		}, "without a logical_date"},
 		{"another pipeline", func(t *testing.T) eventing.Message {
 			return runStarted(t, "run-1", events.WeeklyKPIReport, "2026-03-15T06:00:00Z", nil)
-		}, "pmgen runs the preventive_maintenance pipeline"},
+		}, "pmgen takes cmmsflow.run.started.v1 only in preventive_maintenance"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			pool := pgtest.New(t)

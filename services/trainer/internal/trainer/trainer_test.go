@@ -380,7 +380,7 @@ func TestBadInputIsDeadLettered(t *testing.T) {
 		}, "label -1 is not 0 or 1"},
 		{"other pipeline", func(t *testing.T, e env) eventing.Message {
 			return eventingtest.Event(t, events.FeaturesBuilt, "run-x", events.WeeklyKPIReport, &eventsv1.FeaturesBuilt{}).Message()
-		}, "trainer runs the etl_ml_training pipeline"},
+		}, "trainer takes cmmsflow.features.built.v1 only in etl_ml_training"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
