@@ -2,9 +2,11 @@
 // pipeline: on features.built it reads runs/<run_id>/features/training.parquet,
 // splits it by time (the latest snapshot dates are the holdout), fits the
 // failure-risk model (libs/model), evaluates it on the holdout, writes the
-// artifact to models/<version>/model.json and runs/<run_id>/model/model.json,
-// registers it in the models table and gates it against the current champion
-// scored on the same holdout, then emits model.trained for the deployer.
+// artifact to models/<version>/model.json and runs/<run_id>/model/model.json
+// and its training profile (libs/monitor) to models/<version>/profile.json,
+// gates it against the current champion scored on the same holdout, registers
+// it in the models table as the champion, the shadow challenger (see
+// Config.Shadow) or neither, then emits model.trained for the deployer.
 package trainer
 
 import (
@@ -28,6 +30,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/features"
 	"github.com/cmmsflow/cmmsflow/libs/logging"
 	"github.com/cmmsflow/cmmsflow/libs/model"
+	"github.com/cmmsflow/cmmsflow/libs/monitor"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/service"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
@@ -48,7 +51,22 @@ type Config struct {
 	// matches or beats scikit-learn's LogisticRegression and
 	// HistGradientBoostingClassifier, see bench/) or gbt (boosted trees).
 	ModelKind string `env:"MODEL_KIND, default=logistic"`
+	// Shadow keeps a new model as the shadow challenger, which the deployer
+	// scores beside the champion and promotes when its realized performance
+	// beats the champion's: off (default) never; rejected: a model the gate
+	// rejects; all: every new model, which the gate then never promotes (its
+	// decision is still recorded), unless it has no champion to challenge
+	// (none, itself, or one that cannot be loaded or score the features). At
+	// most one model is the shadow: a new one replaces it.
+	Shadow string `env:"SHADOW, default=off"`
 }
+
+// The values of Config.Shadow.
+const (
+	ShadowOff      = "off"
+	ShadowRejected = "rejected"
+	ShadowAll      = "all"
+)
 
 // Handler runs the step.
 type Handler struct {
@@ -89,6 +107,9 @@ func (c *Config) Validate() error {
 	if c.LabelEmbargoDays < 0 {
 		return fmt.Errorf("trainer: LABEL_EMBARGO_DAYS %d is negative", c.LabelEmbargoDays)
 	}
+	if c.Shadow != ShadowOff && c.Shadow != ShadowRejected && c.Shadow != ShadowAll {
+		return fmt.Errorf("trainer: SHADOW %q: want %s, %s or %s", c.Shadow, ShadowOff, ShadowRejected, ShadowAll)
+	}
 	return nil
 }
 
@@ -116,6 +137,7 @@ func (h *Handler) Register(r *eventing.Router) {
 // Object names in the bucket.
 func ArtifactName(version string) string  { return "models/" + version + "/model.json" }
 func RunArtifactName(runID string) string { return "runs/" + runID + "/model/model.json" }
+func ProfileName(version string) string   { return "models/" + version + "/profile.json" }
 
 const jsonType = "application/json"
 
@@ -144,12 +166,16 @@ func (h *Handler) Step(ctx context.Context, ev eventing.Event) (eventing.StepRes
 	if err != nil {
 		return eventing.StepResult{}, err
 	}
+	if err := h.storeProfile(ctx, m, in.ds.Train); err != nil {
+		return eventing.StepResult{}, err
+	}
 	g, err := h.gate(ctx, m, in.ds.Holdout, yh)
 	if err != nil {
 		return eventing.StepResult{}, err
 	}
+	g = h.shadowPolicy(g)
 	logging.FromOr(ctx, h.log).InfoContext(ctx, "model trained", "version", version, "kind", m.Kind, "roc_auc", eval.ROCAUC,
-		"champion", g.championVersion, "champion_roc_auc", g.championAUC, "promoted", g.promoted, "reason", g.reason)
+		"champion", g.championVersion, "champion_roc_auc", g.championAUC, "promoted", g.promoted, "shadow", g.shadow, "reason", g.reason)
 	res := h.result(&p, m, eval, g, len(artifact), len(in.ds.Holdout))
 	res.Commit = func(ctx context.Context, tx pgx.Tx) error { return registerIfChampionHeld(ctx, tx, m, h.store, g) }
 	return res, nil
@@ -251,6 +277,35 @@ func (h *Handler) storeArtifact(ctx context.Context, m *model.Model, runID strin
 	return artifact, nil
 }
 
+// storeProfile writes m's training profile beside its artifact: the
+// distribution of every input over the training rows, as the deployer
+// builds the inputs at scoring (Model.Vector, before normalization), and of
+// m's scores on them. The same model gives the same profile, so a redelivery
+// rewrites it unchanged.
+func (h *Handler) storeProfile(ctx context.Context, m *model.Model, train []features.Row) error {
+	X := make([][]float64, len(train))
+	for i, r := range train {
+		x, err := m.Vector(r)
+		if err != nil {
+			return eventing.Permanent(fmt.Errorf("profile: training row %d: %w", i, err))
+		}
+		X[i] = x
+	}
+	scores, err := m.PredictAll(X)
+	if err != nil {
+		return eventing.Permanent(fmt.Errorf("profile: score training rows: %w", err))
+	}
+	p, err := monitor.NewProfile(m.Version, m.Features, X, scores, monitor.DefaultBins)
+	if err != nil {
+		return eventing.Permanent(fmt.Errorf("profile: %w", err))
+	}
+	data, err := p.Marshal()
+	if err != nil {
+		return eventing.Permanent(err)
+	}
+	return h.store.Put(ctx, ProfileName(m.Version), jsonType, data)
+}
+
 // result is the step's output (model.trained), figures and summary.
 func (h *Handler) result(p *eventsv1.FeaturesBuilt, m *model.Model, eval model.Evaluation, g gateResult, size, holdout int) eventing.StepResult {
 	out := &eventsv1.ModelTrained{
@@ -269,14 +324,17 @@ func (h *Handler) result(p *eventsv1.FeaturesBuilt, m *model.Model, eval model.E
 	figures := map[string]float64{
 		"roc_auc": eval.ROCAUC, "pr_auc": eval.PRAUC, "brier": eval.Brier, "ece": eval.ECE,
 		"rows_train": m.Metrics["rows_train"], "rows_holdout": float64(holdout),
-		"promoted": b2f(g.promoted), "train_seconds": m.Metrics["train_seconds"],
+		"promoted": b2f(g.promoted), "shadow": b2f(g.shadow), "train_seconds": m.Metrics["train_seconds"],
 	}
 	if g.championVersion != "" && g.championMetrics != nil {
 		figures["champion_roc_auc"] = g.championAUC
 	}
 	decision := "not promoted"
-	if g.promoted {
+	switch {
+	case g.promoted:
 		decision = "promoted"
+	case g.shadow:
+		decision = "the shadow challenger"
 	}
 	return eventing.StepResult{
 		Output:  out,

@@ -1,6 +1,7 @@
 package trainer_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -126,22 +127,23 @@ func trained(t *testing.T, pool *pgxpool.Pool) []*eventsv1.ModelTrained {
 }
 
 type registryRow struct {
-	version, runID, kind, uri, reason string
-	champion, promoted                bool
-	metrics                           map[string]float64
-	comparedWith                      *string
+	version, runID, kind, uri, reason, profileName string
+	champion, promoted, shadow                     bool
+	metrics                                        map[string]float64
+	comparedWith                                   *string
 }
 
 func registry(t *testing.T, pool *pgxpool.Pool) []registryRow {
 	t.Helper()
 	rows, err := pool.Query(context.Background(),
-		`SELECT version, run_id, kind, artifact_uri, gate_reason, champion, promoted, metrics, compared_with FROM models ORDER BY created_at, version`)
+		`SELECT version, run_id, kind, artifact_uri, gate_reason, profile_name, champion, promoted, shadow, metrics, compared_with
+		 FROM models ORDER BY created_at, version`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []registryRow
 	var r registryRow
-	if _, err := pgx.ForEachRow(rows, []any{&r.version, &r.runID, &r.kind, &r.uri, &r.reason, &r.champion, &r.promoted, &r.metrics, &r.comparedWith},
+	if _, err := pgx.ForEachRow(rows, []any{&r.version, &r.runID, &r.kind, &r.uri, &r.reason, &r.profileName, &r.champion, &r.promoted, &r.shadow, &r.metrics, &r.comparedWith},
 		func() error { out = append(out, r); return nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -149,9 +151,9 @@ func registry(t *testing.T, pool *pgxpool.Pool) []registryRow {
 }
 
 // shuffledLabels returns rows with the labels of the snapshots before
-// holdoutFrom permuted: a model trained on them has no signal, while the
-// holdout keeps its true labels.
-func shuffledLabels(rows []features.Row, holdoutFrom string) []features.Row {
+// holdoutFrom permuted by a generator seeded with seed: a model trained on
+// them has no signal, while the holdout keeps its true labels.
+func shuffledLabels(rows []features.Row, holdoutFrom string, seed uint64) []features.Row {
 	out := append([]features.Row(nil), rows...)
 	var idx []int
 	for i, r := range out {
@@ -159,7 +161,7 @@ func shuffledLabels(rows []features.Row, holdoutFrom string) []features.Row {
 			idx = append(idx, i)
 		}
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
+	rng := rand.New(rand.NewPCG(seed, 2))
 	for k := len(idx) - 1; k > 0; k-- {
 		j := rng.IntN(k + 1)
 		out[idx[k]].Label, out[idx[j]].Label = out[idx[j]].Label, out[idx[k]].Label
@@ -225,7 +227,7 @@ func TestTrainGatePromoteAndKeepChampion(t *testing.T) {
 		t.Errorf("artifact object %v", mt.Artifact)
 	}
 	reg := registry(t, e.pool)
-	if len(reg) != 1 || !reg[0].champion || !reg[0].promoted || reg[0].version != mt.ModelVersion || reg[0].metrics["roc_auc"] != auc {
+	if len(reg) != 1 || !reg[0].champion || !reg[0].promoted || reg[0].shadow || reg[0].version != mt.ModelVersion || reg[0].metrics["roc_auc"] != auc {
 		t.Fatalf("registry after first: %+v", reg)
 	}
 	steps := stepSucceeded(t, e.pool)
@@ -236,7 +238,7 @@ func TestTrainGatePromoteAndKeepChampion(t *testing.T) {
 	// Second model trained on labels without signal, evaluated on the same
 	// true holdout: worse than the champion, not promoted.
 	first0, _ := model.Load(mustGet(t, e.store, trainer.ArtifactName(mt.ModelVersion)))
-	second := e.put(t, "run-2", shuffledLabels(training, first0.Training.HoldoutDates[0]), scoring)
+	second := e.put(t, "run-2", shuffledLabels(training, first0.Training.HoldoutDates[0], 1), scoring)
 	eventingtest.Deliver(t, e.router, second, eventing.Handled)
 	evs = trained(t, e.pool)
 	mt2 := evs[1]
@@ -257,8 +259,8 @@ func TestTrainGatePromoteAndKeepChampion(t *testing.T) {
 	}
 	for _, r := range reg {
 		wantChamp := r.version == mt.ModelVersion
-		if r.champion != wantChamp {
-			t.Errorf("registry %s champion=%v, want %v", r.version, r.champion, wantChamp)
+		if r.champion != wantChamp || r.shadow {
+			t.Errorf("registry %s champion=%v shadow=%v, want %v and no shadow (SHADOW=off)", r.version, r.champion, r.shadow, wantChamp)
 		}
 		if r.version == mt2.ModelVersion && (r.promoted || r.comparedWith == nil || *r.comparedWith != mt.ModelVersion || !strings.Contains(r.reason, "<")) {
 			t.Errorf("second row: %+v", r)
@@ -285,7 +287,7 @@ func TestGateMarginPromotesWithinMargin(t *testing.T) {
 	eventingtest.Deliver(t, e.router, e.put(t, "run-1", training, scoring), eventing.Handled)
 	first := trained(t, e.pool)[0]
 	m, _ := model.Load(mustGet(t, e.store, trainer.ArtifactName(first.ModelVersion)))
-	eventingtest.Deliver(t, e.router, e.put(t, "run-2", shuffledLabels(training, m.Training.HoldoutDates[0]), scoring), eventing.Handled)
+	eventingtest.Deliver(t, e.router, e.put(t, "run-2", shuffledLabels(training, m.Training.HoldoutDates[0], 1), scoring), eventing.Handled)
 	second := trained(t, e.pool)[1]
 	if !second.Promoted || !strings.Contains(second.GateReason, "margin 0.5000") {
 		t.Errorf("with margin 0.5 a worse model is promoted: promoted=%v reason=%q", second.Promoted, second.GateReason)
@@ -301,6 +303,7 @@ func TestRedeliveryIsIdempotent(t *testing.T) {
 	e := newEnv(t, defaultConfig(t, nil))
 	msg := e.put(t, "run-1", training, scoring)
 	eventingtest.Deliver(t, e.router, msg, eventing.Handled)
+	profile := mustGet(t, e.store, trainer.ProfileName(trained(t, e.pool)[0].ModelVersion))
 	// The same delivery again: deduplicated on the event id.
 	eventingtest.Deliver(t, e.router, msg, eventing.Duplicate)
 	// The same features re-emitted under a new event id (featurejob
@@ -323,8 +326,11 @@ func TestRedeliveryIsIdempotent(t *testing.T) {
 		t.Errorf("registry: %+v", reg)
 	}
 	objs, err := e.store.List(context.Background(), "models/")
-	if err != nil || len(objs) != 1 {
-		t.Errorf("model objects %v (%v), want one", objs, err)
+	if err != nil || len(objs) != 2 {
+		t.Errorf("model objects %v (%v), want the artifact and the profile", objs, err)
+	}
+	if again := mustGet(t, e.store, trainer.ProfileName(evs[0].ModelVersion)); !bytes.Equal(again, profile) {
+		t.Error("the redelivery rewrote the profile with other content")
 	}
 }
 
@@ -423,12 +429,14 @@ func TestGBTLearner(t *testing.T) {
 
 func TestConfig(t *testing.T) {
 	cfg := defaultConfig(t, nil)
-	if cfg.GateMargin != 0 || cfg.HoldoutFraction != 0.2 || cfg.ModelKind != "logistic" || cfg.LabelEmbargoDays != features.DefaultLabelWindowDays {
+	if cfg.GateMargin != 0 || cfg.HoldoutFraction != 0.2 || cfg.ModelKind != "logistic" || cfg.LabelEmbargoDays != features.DefaultLabelWindowDays ||
+		cfg.Shadow != trainer.ShadowOff {
 		t.Errorf("defaults: %+v", cfg)
 	}
 	store, pool := objstoretest.New(t), pgtest.New(t)
 	for _, env := range []map[string]string{
 		{"MODEL_KIND": "forest"}, {"HOLDOUT_FRACTION": "1"}, {"GATE_MARGIN": "-0.1"}, {"LABEL_EMBARGO_DAYS": "-1"},
+		{"SHADOW": "some"}, {"SHADOW": "ALL"},
 	} {
 		if _, err := trainer.New(defaultConfig(t, env), pool, store, nil); err == nil {
 			t.Errorf("%v accepted", env)
