@@ -1,5 +1,6 @@
 // Package app wires the notifier service: configuration, the email sender
-// (local outbox or SendGrid), webhooks, and the notify handlers.
+// (local outbox or SendGrid), webhooks, PagerDuty, the alert rules, and the
+// notify handlers.
 package app
 
 import (
@@ -8,14 +9,18 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/service"
+	"github.com/cmmsflow/cmmsflow/services/notifier"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/email"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/notify"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/pagerduty"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/rules"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/webhook"
 )
 
@@ -55,6 +60,15 @@ type Config struct {
 	// after a run failed its own step-failed event is waited for first.
 	AlertReconcileInterval time.Duration `env:"ALERT_RECONCILE_INTERVAL, default=1m"`
 	AlertReconcileAfter    time.Duration `env:"ALERT_RECONCILE_AFTER, default=2m"`
+	// PagerDutyRoutingKey is the Events API v2 integration key of the
+	// PagerDuty service alerted (a secret, never logged nor stored); empty:
+	// no PagerDuty.
+	PagerDutyRoutingKey string `env:"PAGERDUTY_ROUTING_KEY"`
+	// PagerDutyEventsURL is where events are sent (tests: a fake).
+	PagerDutyEventsURL string `env:"PAGERDUTY_EVENTS_URL, default=https://events.pagerduty.com/v2/enqueue"`
+	// AlertRulesFile is the alert rule file (YAML); empty: the default
+	// rules, services/notifier/alerts.yaml.
+	AlertRulesFile string `env:"ALERT_RULES_FILE"`
 }
 
 // App is the notifier's dependencies, built from the configuration before
@@ -75,6 +89,7 @@ type settings struct {
 	admins  []mail.Address
 	hooks   []webhook.Target
 	reports []mail.Address
+	rules   []rules.Rule
 }
 
 // Validate implements service.Config: it names the first setting that does
@@ -113,7 +128,28 @@ func (c *Config) parse() (settings, error) {
 	if c.MaxAttempts < 1 {
 		return st, fmt.Errorf("NOTIFY_MAX_ATTEMPTS must be at least 1, got %d", c.MaxAttempts)
 	}
-	return st, nil
+	if err := pagerduty.CheckURL(c.PagerDutyEventsURL); err != nil {
+		return st, fmt.Errorf("PAGERDUTY_EVENTS_URL: %w", err)
+	}
+	st.rules, err = c.alertRules()
+	return st, err
+}
+
+// alertRules parses ALERT_RULES_FILE, or the default rules.
+func (c *Config) alertRules() ([]rules.Rule, error) {
+	data, name := notifier.DefaultAlertRules, "default alert rules"
+	if c.AlertRulesFile != "" {
+		b, err := os.ReadFile(c.AlertRulesFile)
+		if err != nil {
+			return nil, fmt.Errorf("ALERT_RULES_FILE: %w", err)
+		}
+		data, name = b, "ALERT_RULES_FILE "+c.AlertRulesFile
+	}
+	rs, err := rules.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return rs, nil
 }
 
 // Register is the notifier's service shape: New, then the App's Register;
@@ -127,7 +163,8 @@ func Register(ctx context.Context, s *service.Service, cfg Config) error {
 	return a.Register(s)
 }
 
-// New validates cfg and builds the sender, webhooks and the bucket client
+// New validates cfg and builds the sender, webhooks, PagerDuty (when
+// PAGERDUTY_ROUTING_KEY is set), the alert rules and the bucket client
 // (reports are read from BUCKET). A missing SENDGRID_API_KEY in sendgrid
 // mode, an unknown mode, or a malformed address, webhook or URL is an error.
 func New(ctx context.Context, cfg Config) (*App, error) {
@@ -155,16 +192,24 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	default:
 		return nil, fmt.Errorf("EMAIL_MODE %q: want %s or %s", cfg.EmailMode, ModeOutbox, ModeSendGrid)
 	}
+	poster := webhook.NewPoster(client)
+	var pd *pagerduty.Client
+	if cfg.PagerDutyRoutingKey != "" {
+		if pd, err = pagerduty.New(cfg.PagerDutyEventsURL, cfg.PagerDutyRoutingKey, poster); err != nil {
+			return nil, fmt.Errorf("PAGERDUTY_EVENTS_URL: %w", err)
+		}
+	}
 	store, closeStore, err := objstore.Connect(ctx, cfg.Bucket)
 	if err != nil {
 		return nil, fmt.Errorf("BUCKET: %w", err)
 	}
 	return &App{
 		Sender: sender,
-		Poster: webhook.NewPoster(client),
+		Poster: poster,
 		Notify: notify.Config{
 			From: *from, Admins: admins, Webhooks: hooks, MaxAttempts: cfg.MaxAttempts, SendTimeout: cfg.SendTimeout,
 			Reports: reports, ReportLinkBase: cfg.ReportPublicBaseURL, Bucket: store,
+			PagerDuty: pd, Rules: st.rules,
 		},
 		ReconcileInterval: cfg.AlertReconcileInterval, ReconcileAfter: cfg.AlertReconcileAfter,
 		Close: closeStore,

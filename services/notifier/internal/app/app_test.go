@@ -86,9 +86,22 @@ func TestStartUpErrors(t *testing.T) {
 		"zero attempts":         {map[string]string{"NOTIFY_MAX_ATTEMPTS": "0"}, "NOTIFY_MAX_ATTEMPTS"},
 		"bad report recipients": {map[string]string{"REPORT_RECIPIENTS": "nobody at all"}, "REPORT_RECIPIENTS"},
 		"bad public base url":   {map[string]string{"REPORT_PUBLIC_BASE_URL": "storage.example.test"}, "REPORT_PUBLIC_BASE_URL"},
+		"bad pagerduty url":     {map[string]string{"PAGERDUTY_EVENTS_URL": "events.pagerduty.com"}, "PAGERDUTY_EVENTS_URL"},
+		"missing rule file":     {map[string]string{"ALERT_RULES_FILE": "/nonexistent/alerts.yaml"}, "ALERT_RULES_FILE"},
+		"bad rule file": {map[string]string{"ALERT_RULES_FILE": "{dir}/alerts.yaml"},
+			`ALERT_RULES_FILE {dir}/alerts.yaml: rules: rule 1 ("x"): metric: unknown metric "kpi.nope"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			tt.env["EMAIL_OUTBOX_DIR"] = t.TempDir()
+			dir := t.TempDir()
+			bad := "rules:\n  - {name: x, metric: kpi.nope, comparator: '>', threshold: 1, severity: info, channels: [email]}\n"
+			if err := os.WriteFile(filepath.Join(dir, "alerts.yaml"), []byte(bad), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tt.env {
+				tt.env[k] = strings.ReplaceAll(v, "{dir}", dir)
+			}
+			tt.want = strings.ReplaceAll(tt.want, "{dir}", dir)
 			_, err := app.New(context.Background(), load(t, tt.env))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want one mentioning %q", err, tt.want)
@@ -116,5 +129,36 @@ func TestReportRecipients(t *testing.T) {
 	defer b.Close()
 	if len(b.Notify.Reports) != 2 || b.Notify.Reports[1].Address != "cfo@example.test" || b.Notify.ReportLinkBase != "https://storage.example.test/bucket" {
 		t.Fatalf("report recipients %+v", b.Notify)
+	}
+}
+
+// PagerDuty is on when a routing key is set; the rules are the default
+// file's unless ALERT_RULES_FILE names another.
+func TestPagerDutyAndAlertRules(t *testing.T) {
+	a, err := app.New(context.Background(), load(t, map[string]string{"EMAIL_OUTBOX_DIR": t.TempDir()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if a.Notify.PagerDuty != nil || len(a.Notify.Rules) == 0 {
+		t.Fatalf("defaults: PagerDuty %v, %d rules; want none and the default rules", a.Notify.PagerDuty, len(a.Notify.Rules))
+	}
+	file := filepath.Join(t.TempDir(), "rules.yaml")
+	rules := "rules:\n  - {name: overdue, metric: kpi.work_orders_overdue, comparator: '>', threshold: 3, severity: error, channels: [pagerduty]}\n"
+	if err := os.WriteFile(file, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := app.New(context.Background(), load(t, map[string]string{"EMAIL_OUTBOX_DIR": t.TempDir(),
+		"PAGERDUTY_ROUTING_KEY": "secret-routing-key", "PAGERDUTY_EVENTS_URL": "http://127.0.0.1:9/v2/enqueue", "ALERT_RULES_FILE": file}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if b.Notify.PagerDuty == nil || strings.Contains(b.Notify.PagerDuty.Redacted(), "secret") ||
+		!strings.HasPrefix(b.Notify.PagerDuty.Redacted(), "pagerduty http://127.0.0.1:9/… key sha256:") {
+		t.Fatalf("PagerDuty %v", b.Notify.PagerDuty)
+	}
+	if len(b.Notify.Rules) != 1 || b.Notify.Rules[0].Name != "overdue" || b.Notify.Rules[0].Threshold != 3 {
+		t.Fatalf("rules %+v", b.Notify.Rules)
 	}
 }

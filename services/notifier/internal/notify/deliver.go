@@ -13,10 +13,13 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/logging"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/email"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/pagerduty"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/webhook"
 )
 
-// Channels of the notifications table.
+// Channels of the notifications table. PagerDuty events are webhook rows
+// whose target is pagerduty.TargetID: the table's channel check (migration
+// 00002) allows no other channel.
 const (
 	ChannelInbox   = "inbox"
 	ChannelEmail   = "email"
@@ -42,11 +45,11 @@ type delivery struct {
 	Channel      string
 	Kind         string
 	TechnicianID *int64
-	Recipient    string // email: an RFC 5322 address list; webhook: the redacted target
+	Recipient    string // email: an RFC 5322 address list; webhook: the redacted target (PagerDuty: no routing key)
 	Subject      string
-	Body         string // inbox and email: plain text; webhook: the JSON payload
+	Body         string // inbox and email: plain text; webhook: the JSON payload (PagerDuty: without routing key)
 	BodyHTML     string
-	Target       string // webhook: the target id
+	Target       string // webhook: the target id, or pagerduty.TargetID for PagerDuty
 
 	// Not stored: rebuilt by every attempt from the event.
 	Attachments []email.Attachment // email: files sent with it
@@ -406,6 +409,12 @@ func (n *Notifier) send(ctx context.Context, c claimed) (note string, err error)
 		}
 		return "", err
 	case ChannelWebhook:
+		if c.Target == pagerduty.TargetID {
+			if n.cfg.PagerDuty == nil {
+				return "", errNoPagerDuty
+			}
+			return "", n.cfg.PagerDuty.Send(ctx, []byte(c.Body))
+		}
 		t, ok := n.targets[c.Target]
 		if !ok {
 			return "", errNoTarget
@@ -418,6 +427,7 @@ func (n *Notifier) send(ctx context.Context, c claimed) (note string, err error)
 var (
 	errUndeliverable = errors.New("undeliverable")
 	errNoTarget      = fmt.Errorf("%w: the webhook is no longer configured", errUndeliverable)
+	errNoPagerDuty   = fmt.Errorf("%w: PagerDuty is no longer configured", errUndeliverable)
 )
 
 // permanent reports whether err will recur on retry.

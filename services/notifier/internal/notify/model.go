@@ -14,6 +14,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/email"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/rules"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/webhook"
 )
 
@@ -32,7 +33,7 @@ var riskLevels = []string{"low", "medium", "high", "critical"}
 // ModelDeployed is the ETL and ML training pipeline's notify step: one email
 // to the admins with the gate's decision, the holdout metrics and the
 // fleet's risk levels, and the same on every configured webhook — once per
-// run.
+// run; then the alert rules on the scoring (period: the run's logical date).
 func (n *Notifier) ModelDeployed(ctx context.Context, ev eventing.Event) (eventing.StepResult, error) {
 	var p eventsv1.ModelDeployed
 	if err := ev.Decode(&p); err != nil {
@@ -46,6 +47,13 @@ func (n *Notifier) ModelDeployed(ctx context.Context, ev eventing.Event) (eventi
 		return eventing.StepResult{}, err
 	}
 	if err := n.deliver(ctx, ev, ds); err != nil {
+		return eventing.StepResult{}, err
+	}
+	period, err := n.logicalDate(ctx, ev)
+	if err != nil {
+		return eventing.StepResult{}, err
+	}
+	if err := n.evaluate(ctx, ev, rules.SourceScoring, period, rules.Inputs{RiskLevels: p.RiskLevels, PSI: p.Psi}); err != nil {
 		return eventing.StepResult{}, err
 	}
 	res, err := n.result(ctx, ds)

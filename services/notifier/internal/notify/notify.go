@@ -24,6 +24,8 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/service"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/email"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/pagerduty"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/rules"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/webhook"
 )
 
@@ -51,6 +53,11 @@ type Config struct {
 	ReportLinkBase string
 	// Bucket is where the reports are read from.
 	Bucket Bucket
+	// PagerDuty receives run, drift and rule alerts; nil: none.
+	PagerDuty *pagerduty.Client
+	// Rules are the alert rules evaluated on reports, scorings and
+	// monitoring runs.
+	Rules []rules.Rule
 }
 
 // Bucket reads stored objects.
@@ -90,15 +97,68 @@ func New(pool *pgxpool.Pool, sender email.Sender, hooks Poster, cfg Config, log 
 
 // Register adds notifier's handlers to r: the preventive maintenance step on
 // workorders-generated, the weekly report step on report-generated, the ETL
-// and ML training step on model-deployed — the last step of their pipelines,
-// so they declare no output event — and the alerts on step-failed and
-// schedule-missed. Every one sends with no transaction open (see deliver).
+// and ML training step on model-deployed, the model monitoring step on
+// model-monitored — the last step of their pipelines, so they declare no
+// output event — and the alerts on step-failed, schedule-missed and
+// drift-detected. Every one sends with no transaction open (see deliver).
 func (n *Notifier) Register(r *eventing.Router) {
-	r.HandleStep(events.WorkOrdersGenerated, "", n.WorkOrdersGenerated)
-	r.HandleStep(events.ReportGenerated, "", n.ReportGenerated)
-	r.HandleStep(events.ModelDeployed, "", n.ModelDeployed)
+	r.HandleStep(events.WorkOrdersGenerated, "", n.resolvingRun(n.WorkOrdersGenerated))
+	r.HandleStep(events.ReportGenerated, "", n.resolvingRun(n.ReportGenerated))
+	r.HandleStep(events.ModelDeployed, "", n.resolvingRun(n.ModelDeployed))
+	r.HandleStep(events.ModelMonitored, "", n.resolvingRun(n.ModelMonitored))
 	r.HandleWork(events.StepFailed, n.StepFailed)
 	r.HandleWork(events.ScheduleMissed, n.ScheduleMissed)
+	r.HandleWork(events.DriftDetected, n.DriftDetected)
+}
+
+// resolvingRun is step h that, once it succeeded, resolves the run's
+// failed-run alert if it has one: notifier's step is the last of every
+// pipeline, so its success is a retried run's completion.
+func (n *Notifier) resolvingRun(h eventing.StepFunc) eventing.StepFunc {
+	return func(ctx context.Context, ev eventing.Event) (eventing.StepResult, error) {
+		res, err := h(ctx, ev)
+		if err != nil {
+			return res, err
+		}
+		return res, n.resolveRunAlert(ctx, ev)
+	}
+}
+
+// runRule and runKey are the rule and dedup key of a run's alert.
+func runRule(runID string) string { return "run:" + runID }
+func runKey(runID string) string  { return "cmmsflow/run/" + runID }
+
+// resolveRunAlert resolves ev's run's alert, if open, and tells PagerDuty,
+// once.
+func (n *Notifier) resolveRunAlert(ctx context.Context, ev eventing.Event) error {
+	if err := n.resolveAlert(ctx, runRule(ev.RunID), ev.Time().UTC().Format(time.DateOnly)); err != nil {
+		return err
+	}
+	a, ok, err := n.alertByKey(ctx, runKey(ev.RunID))
+	if err != nil || !ok || a.Status != "resolved" {
+		return err
+	}
+	return n.announce(ctx, ev, announcement{alert: a, resolved: true, channels: []string{rules.ChannelPagerDuty}})
+}
+
+// runIncident records run's alert (kind run; at most one per run) and
+// triggers PagerDuty with it, once. A run whose alert was resolved (a retry
+// completed) and that fails again is alerted by email and webhooks, but
+// its incident is not opened again.
+func (n *Notifier) runIncident(ctx context.Context, run failedRun) error {
+	err := n.openAlert(ctx, alertRow{Rule: runRule(run.RunID), Kind: alertRun, Severity: "error",
+		Summary: fmt.Sprintf("%s run %s failed at step %s: %s", run.Pipeline, run.RunID, cmp.Or(run.Step, "unknown"),
+			truncate(run.Error, 300)),
+		Metric: "", OpenedPeriod: run.At.UTC().Format(time.DateOnly), DedupKey: runKey(run.RunID), RunID: run.RunID})
+	if err != nil {
+		return err
+	}
+	a, ok, err := n.alertByKey(ctx, runKey(run.RunID))
+	if err != nil || !ok || a.Status != "open" {
+		return err
+	}
+	return n.announce(ctx, eventing.Event{RunID: run.RunID, Pipeline: run.Pipeline},
+		announcement{alert: a, channels: []string{rules.ChannelPagerDuty}, pipeline: run.Pipeline})
 }
 
 // WorkOrdersGenerated is the preventive maintenance pipeline's notify step:
@@ -160,7 +220,8 @@ func (r failedRun) alertKey() string {
 }
 
 // alert sends run's alert email to the admins and posts it to every webhook,
-// each once per failure of the run (alertKey), whichever path asks first.
+// each once per failure of the run (alertKey), whichever path asks first,
+// and records the run's incident for PagerDuty (runIncident).
 func (n *Notifier) alert(ctx context.Context, run failedRun) error {
 	step := cmp.Or(run.Step, "unknown")
 	r, err := email.RenderAlert(email.Alert{
@@ -169,12 +230,13 @@ func (n *Notifier) alert(ctx context.Context, run failedRun) error {
 	if err != nil {
 		return eventing.Permanent(fmt.Errorf("render alert: %w", err))
 	}
-	return n.toAdmins(ctx, run.alertKey(), email.KindAlert, r, webhook.Message{
+	err = n.toAdmins(ctx, run.alertKey(), email.KindAlert, r, webhook.Message{
 		Kind: email.KindAlert, RunID: run.RunID, Pipeline: run.Pipeline, Severity: "error",
 		Title: r.Subject, Text: truncate(run.Error, 1500),
 		Facts: []webhook.Fact{{Label: "Pipeline", Value: run.Pipeline}, {Label: "Step", Value: step}, {Label: "Run", Value: run.RunID}},
 		Data:  map[string]any{"step": step, "error": run.Error},
 	})
+	return errors.Join(err, n.runIncident(ctx, run))
 }
 
 // ScheduleMissed alerts the admins, by email and webhooks, that a cron tick
@@ -228,9 +290,9 @@ const reconcileHorizon = 24 * time.Hour
 // and its event both alert is alerted once. A run failed by hand (control's
 // SetRunState or SetStepState, runs.state_set_by) is not alerted: whoever
 // failed it knows. It returns how many runs it alerted; nothing is done when
-// there are neither admin emails nor webhooks to alert.
+// there are neither admin emails, webhooks nor PagerDuty to alert.
 func (n *Notifier) ReconcileAlerts(ctx context.Context, grace time.Duration) (int, error) {
-	if len(n.cfg.Admins) == 0 && len(n.cfg.Webhooks) == 0 {
+	if len(n.cfg.Admins) == 0 && len(n.cfg.Webhooks) == 0 && n.cfg.PagerDuty == nil {
 		return 0, nil
 	}
 	now := time.Now()

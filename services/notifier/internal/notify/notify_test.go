@@ -26,11 +26,14 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/pagerdutytest"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/email"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/email/sendgridtest"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/notify"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/pagerduty"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/rules"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/webhook"
 )
 
@@ -121,6 +124,8 @@ type options struct {
 	maxAttempts int
 	timeout     time.Duration // the router's per-event timeout
 	sendTimeout time.Duration // notify.Config.SendTimeout
+	pagerduty   *pagerdutytest.Server
+	rules       []rules.Rule
 }
 
 func newFixture(t *testing.T, o options) *fixture {
@@ -153,9 +158,16 @@ func newFixture(t *testing.T, o options) *fixture {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f.router = eventing.NewRouter(eventing.RouterConfig{Service: events.Notifier, Pool: f.pool, Log: log, Timeout: o.timeout})
+	var pd *pagerduty.Client
+	if o.pagerduty != nil {
+		if pd, err = pagerduty.New(o.pagerduty.EventsURL(), routingKey, webhook.NewPoster(nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	f.n = notify.New(f.pool, f.mail, webhook.NewPoster(nil), notify.Config{
 		From:   mail.Address{Name: "cmmsflow", Address: "cmmsflow@fleet.test"},
 		Admins: admins, Webhooks: targets, MaxAttempts: o.maxAttempts, SendTimeout: o.sendTimeout,
+		PagerDuty: pd, Rules: o.rules,
 	}, log)
 	f.n.Register(f.router)
 	f.http = httptest.NewServer(f.router)
@@ -1091,7 +1103,8 @@ func TestRetriedRunFailingAgainIsAlertedAgain(t *testing.T) {
 }
 
 // The notifier's routes are the registry's: the last step of every
-// pipeline, and the alerts on step-failed and schedule-missed.
+// pipeline, and the alerts on step-failed, schedule-missed and
+// drift-detected.
 func TestRoutesMatchTheRegistry(t *testing.T) {
 	eventingtest.CheckRoutes(t, newFixture(t, options{}).router, events.Notifier)
 }

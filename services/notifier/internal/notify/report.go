@@ -12,6 +12,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/email"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/rules"
 )
 
 // headlineFigures are the report figures the email's text lists, in order.
@@ -33,7 +34,8 @@ var headlineFigures = []struct{ key, name, unit string }{
 // report's HTML as the email body (charts as inline images), the PDF
 // attached, to the report recipients — once per run. If the provider refuses
 // the message as too large, the email goes out with a link to the PDF
-// instead of the attachment.
+// instead of the attachment. Then the alert rules on KPIs are evaluated
+// (period: the ISO week).
 func (n *Notifier) ReportGenerated(ctx context.Context, ev eventing.Event) (eventing.StepResult, error) {
 	var p eventsv1.ReportGenerated
 	if err := ev.Decode(&p); err != nil {
@@ -54,6 +56,9 @@ func (n *Notifier) ReportGenerated(ctx context.Context, ev eventing.Event) (even
 		ds = append(ds, d)
 	}
 	if err := n.deliver(ctx, ev, ds); err != nil {
+		return eventing.StepResult{}, err
+	}
+	if err := n.evaluate(ctx, ev, rules.SourceReport, p.IsoWeek, rules.Inputs{KPIs: p.Kpis}); err != nil {
 		return eventing.StepResult{}, err
 	}
 	res, err := n.result(ctx, ds)
