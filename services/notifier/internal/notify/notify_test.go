@@ -247,6 +247,15 @@ func stepFailed(t *testing.T, run, step, errText string, retrying bool) eventing
 // push delivers ev over HTTP as a Pub/Sub push and returns the status.
 func (f *fixture) push(ev eventing.Event, messageID string) (int, string) {
 	f.t.Helper()
+	code, body, err := push(f.http.URL, ev, messageID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return code, body
+}
+
+// push delivers ev to url as a Pub/Sub push and returns the answer.
+func push(url string, ev eventing.Event, messageID string) (int, string, error) {
 	m := ev.Message()
 	body, _ := json.Marshal(map[string]any{
 		"message": map[string]any{
@@ -255,13 +264,13 @@ func (f *fixture) push(ev eventing.Event, messageID string) (int, string) {
 		},
 		"subscription": "projects/p/subscriptions/workorders-generated--notifier",
 	})
-	resp, err := http.Post(f.http.URL, "application/json", bytes.NewReader(body))
+	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
 	if err != nil {
-		f.t.Fatal(err)
+		return 0, "", err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, strings.TrimSpace(string(b))
+	return resp.StatusCode, strings.TrimSpace(string(b)), nil
 }
 
 // pushUntilAcked pushes ev as Pub/Sub does: again, after a short backoff,
