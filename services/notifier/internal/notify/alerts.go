@@ -127,8 +127,11 @@ type announcement struct {
 // PagerDuty is told only when configured.
 func (n *Notifier) announce(ctx context.Context, ev eventing.Event, an announcement) error {
 	a, action, kind := an.alert, pagerduty.Trigger, email.KindIncident
-	if an.resolved {
+	switch {
+	case an.resolved:
 		action, kind = pagerduty.Resolve, email.KindIncidentResolved
+	case a.Kind == alertRun:
+		kind = email.KindAlert // the run's alert, which ReconcileAlerts looks for
 	}
 	prefix := a.DedupKey + ":" + action
 	in := incidentOf(an)

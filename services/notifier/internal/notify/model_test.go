@@ -11,6 +11,8 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/email"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/notify"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/rules"
 )
 
 const mlRun = "manual__2026-11-29T02:00:00+00:00"
@@ -164,5 +166,20 @@ func TestModelDeployedWithoutVersionIsDeadLettered(t *testing.T) {
 	}
 	if f.mail.count() != 0 || f.count(`SELECT count(*) FROM notifications`) != 0 {
 		t.Fatal("a model.deployed without a version sent something")
+	}
+}
+
+// A scoring's metrics are observed for its run's logical date.
+func TestScoringRuleObservesTheLogicalDate(t *testing.T) {
+	f := newFixture(t, options{rules: []rules.Rule{{Name: "critical", Metric: "model.critical_risk_vehicles", Comparator: ">=",
+		Threshold: 3, For: 1, Severity: "error", Channels: []string{rules.ChannelEmail}}}})
+	f.exec(`INSERT INTO pipelines (id) VALUES ('etl_ml_training') ON CONFLICT DO NOTHING`)
+	f.exec(`INSERT INTO runs (run_id, pipeline, state, source, logical_date) VALUES ($1, 'etl_ml_training', 'running', 'manual', '2026-11-29T02:00:00Z')`, mlRun)
+	eventingtest.Deliver(t, f.router, modelDeployed(t, promoted()).Message(), eventing.Handled)
+	if n := f.count(`SELECT count(*) FROM alerts WHERE dedup_key = 'cmmsflow/rule/critical/2026-11-29' AND value = 3`); n != 1 {
+		t.Fatal("no alert for the run's logical date")
+	}
+	if r := f.row("cmmsflow/rule/critical/2026-11-29:trigger:email"); r.Kind != email.KindIncident || r.Status != notify.StatusSent {
+		t.Fatalf("alert email %+v", r)
 	}
 }

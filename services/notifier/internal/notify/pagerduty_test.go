@@ -9,6 +9,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/pagerdutytest"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/email"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/notify"
 )
 
@@ -21,7 +22,8 @@ func pdRow(dedupKey, action string) string { return dedupKey + ":" + action + ":
 // cmmsflow/run/<run>), recorded as an alert of kind run; the run's
 // notifier step succeeding later (a retried run that completes) resolves
 // it, once. Redeliveries send nothing more, and the routing key is in no
-// notification.
+// notification. The trigger is of kind alert, the kind ReconcileAlerts
+// looks for, so a run alerted only to PagerDuty counts as alerted.
 func TestFailedRunTriggersAndResolvesPagerDuty(t *testing.T) {
 	pd := pagerdutytest.New(t, routingKey)
 	f := newFixture(t, options{pagerduty: pd})
@@ -44,7 +46,7 @@ func TestFailedRunTriggersAndResolvesPagerDuty(t *testing.T) {
 		t.Fatalf("%d open run alerts, want 1", n)
 	}
 	r := f.row(pdRow(dedup, "trigger"))
-	if r.Channel != notify.ChannelWebhook || r.Status != notify.StatusSent || !strings.HasPrefix(r.Recipient, "pagerduty http://127.0.0.1:") ||
+	if r.Channel != notify.ChannelWebhook || r.Kind != email.KindAlert || r.Status != notify.StatusSent || !strings.HasPrefix(r.Recipient, "pagerduty http://127.0.0.1:") ||
 		!strings.Contains(r.Recipient, " key sha256:") {
 		t.Errorf("trigger row %+v", r)
 	}

@@ -26,6 +26,7 @@ import (
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/email"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/notify"
+	"github.com/cmmsflow/cmmsflow/services/notifier/internal/rules"
 	"github.com/cmmsflow/cmmsflow/services/notifier/internal/webhook"
 )
 
@@ -61,7 +62,7 @@ type reportFixture struct {
 	pdf    []byte
 }
 
-func newReportFixture(t *testing.T, maxAttachment int, linkBase string) *reportFixture {
+func newReportFixture(t *testing.T, maxAttachment int, linkBase string, rs ...rules.Rule) *reportFixture {
 	t.Helper()
 	f := &reportFixture{t: t, pool: pgtest.New(t), store: objstoretest.New(t)}
 	out, err := email.NewOutbox(filepath.Join(t.TempDir(), "outbox"))
@@ -75,7 +76,7 @@ func newReportFixture(t *testing.T, maxAttachment int, linkBase string) *reportF
 		From:    mail.Address{Name: "cmmsflow", Address: "cmmsflow@fleet.test"},
 		Admins:  admins,
 		Reports: []mail.Address{{Name: "Board", Address: "board@fleet.test"}},
-		Bucket:  f.store, ReportLinkBase: linkBase,
+		Bucket:  f.store, ReportLinkBase: linkBase, Rules: rs,
 	}, log).Register(f.router)
 
 	ctx := context.Background()
@@ -293,5 +294,23 @@ func TestReportMissingFileFailsTheStep(t *testing.T) {
 	}
 	if len(f.emails()) != 0 {
 		t.Fatal("email sent")
+	}
+}
+
+// A report's KPIs are observed for its ISO week: a rule breached there
+// opens its alert for the week, once however often the report comes.
+func TestReportKPIRuleObservesTheWeek(t *testing.T) {
+	f := newReportFixture(t, email.MaxMessageBytes, "", rules.Rule{Name: "pm-low", Metric: "kpi.pm_compliance_pct",
+		Comparator: "<", Threshold: 85, For: 1, Severity: "warning", Channels: []string{rules.ChannelEmail}})
+	eventingtest.Deliver(t, f.router, f.event().Message(), eventing.Handled)
+	eventingtest.Deliver(t, f.router, f.event().Message(), eventing.Handled)
+	if n := f.count(`SELECT count(*) FROM alert_observations WHERE rule = 'pm-low' AND period = '2026-W47' AND value = 84 AND breached`); n != 1 {
+		t.Fatalf("%d observations for the week, want 1", n)
+	}
+	if n := f.count(`SELECT count(*) FROM alerts WHERE dedup_key = 'cmmsflow/rule/pm-low/2026-W47' AND status = 'open'`); n != 1 {
+		t.Fatal("the week's alert is not open")
+	}
+	if files := f.emails(); len(files) != 2 {
+		t.Fatalf("%d emails, want the report and one alert", len(files))
 	}
 }
