@@ -10,6 +10,7 @@ import (
 	"net/mail"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -219,6 +220,13 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 // Register adds the notify handlers to the service's router and, unless
 // its interval is 0, starts the alert reconciler until the service stops.
 func (a *App) Register(s *service.Service) error {
+	if a.Notify.PagerDuty == nil {
+		for _, r := range a.Notify.Rules {
+			if slices.Contains(r.Channels, rules.ChannelPagerDuty) {
+				s.Log.Warn("alert rule names the pagerduty channel but PAGERDUTY_ROUTING_KEY is not set: its alerts skip PagerDuty", "rule", r.Name)
+			}
+		}
+	}
 	n := notify.New(s.Pool, a.Sender, a.Poster, a.Notify, s.Log)
 	n.Register(s.Router)
 	if a.ReconcileInterval > 0 {
