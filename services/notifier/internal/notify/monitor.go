@@ -21,12 +21,12 @@ var allChannels = []string{rules.ChannelEmail, rules.ChannelWebhook, rules.Chann
 // topPSI is how many PSIs the monitoring email lists.
 const topPSI = 5
 
-// ModelMonitored is the model monitoring pipeline's notify step: it
-// evaluates the alert rules on the run's figures (period: the snapshot
-// date), resolves the model's drift alert once its drift is below the
-// alert band again, and emails the admins a summary — only when something
-// happened (drift at warn or alert, a shadow promoted, a retraining
-// triggered): a quiet day sends nothing, the dashboard shows it.
+// ModelMonitored is the model monitoring pipeline's notify step: it emails
+// the admins a summary — only when something happened (drift at warn or
+// alert, a shadow promoted, a retraining triggered): a quiet day sends
+// nothing, the dashboard shows it — then evaluates the alert rules on the
+// run's figures (period: the snapshot date) and resolves the model's drift
+// alert once its drift is below the alert band again.
 func (n *Notifier) ModelMonitored(ctx context.Context, ev eventing.Event) (eventing.StepResult, error) {
 	var p eventsv1.ModelMonitored
 	if err := ev.Decode(&p); err != nil {
@@ -35,25 +35,18 @@ func (n *Notifier) ModelMonitored(ctx context.Context, ev eventing.Event) (event
 	if err := checkModelDay(p.ModelVersion, p.SnapshotDate); err != nil {
 		return eventing.StepResult{}, eventing.Permanent(fmt.Errorf("model.monitored: %w", err))
 	}
-	in := rules.Inputs{RiskLevels: p.RiskLevels, PSI: p.Psi, Drift: p.Drift, Realized: p.Realized, ShadowRealized: p.ShadowRealized}
-	if err := n.evaluate(ctx, ev, rules.SourceMonitoring, p.SnapshotDate, in); err != nil {
-		return eventing.StepResult{}, err
-	}
-	if p.Drift != "alert" {
-		rule := driftRule(p.ModelVersion)
-		if err := n.resolveAlert(ctx, rule, p.SnapshotDate); err != nil {
-			return eventing.StepResult{}, err
-		}
-		note := "drift " + cmp.Or(p.Drift, "not measured") + " on " + p.SnapshotDate
-		if err := n.announceAt(ctx, ev, rule, p.SnapshotDate, "", allChannels, note); err != nil {
-			return eventing.StepResult{}, err
-		}
-	}
 	ds, err := n.planMonitored(ev, &p)
 	if err != nil {
 		return eventing.StepResult{}, err
 	}
 	if err := n.deliver(ctx, ev, ds); err != nil {
+		return eventing.StepResult{}, err
+	}
+	in := rules.Inputs{RiskLevels: p.RiskLevels, PSI: p.Psi, Drift: p.Drift, Realized: p.Realized, ShadowRealized: p.ShadowRealized}
+	if err := n.evaluate(ctx, ev, rules.SourceMonitoring, p.SnapshotDate, in); err != nil {
+		return eventing.StepResult{}, err
+	}
+	if err := n.resolveDrift(ctx, ev, &p); err != nil {
 		return eventing.StepResult{}, err
 	}
 	res, err := n.result(ctx, ds)
@@ -63,6 +56,20 @@ func (n *Notifier) ModelMonitored(ctx context.Context, ev eventing.Event) (event
 	res.Summary = fmt.Sprintf("model %s on %s: drift %s; %d emails sent, %d failed", p.ModelVersion, p.SnapshotDate,
 		cmp.Or(p.Drift, "not measured"), int(res.Figures["emails_sent"]), int(res.Figures["failures"]))
 	return res, nil
+}
+
+// resolveDrift resolves the model's drift alert, and tells its channels,
+// when the monitoring run found the drift below the alert band.
+func (n *Notifier) resolveDrift(ctx context.Context, ev eventing.Event, p *eventsv1.ModelMonitored) error {
+	if p.Drift == "alert" {
+		return nil
+	}
+	rule := driftRule(p.ModelVersion)
+	if err := n.resolveAlert(ctx, rule, p.SnapshotDate); err != nil {
+		return err
+	}
+	note := "drift " + cmp.Or(p.Drift, "not measured") + " on " + p.SnapshotDate
+	return n.announceAt(ctx, ev, rule, p.SnapshotDate, "", allChannels, note)
 }
 
 // eventful reports whether a monitoring run is worth an email.

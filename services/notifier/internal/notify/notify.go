@@ -149,7 +149,7 @@ func (n *Notifier) runIncident(ctx context.Context, run failedRun) error {
 	err := n.openAlert(ctx, alertRow{Rule: runRule(run.RunID), Kind: alertRun, Severity: "error",
 		Summary: fmt.Sprintf("%s run %s failed at step %s: %s", run.Pipeline, run.RunID, cmp.Or(run.Step, "unknown"),
 			truncate(run.Error, 300)),
-		Metric: "", OpenedPeriod: run.At.UTC().Format(time.DateOnly), DedupKey: runKey(run.RunID), RunID: run.RunID})
+		OpenedPeriod: run.At.UTC().Format(time.DateOnly), DedupKey: runKey(run.RunID), RunID: run.RunID})
 	if err != nil {
 		return err
 	}
