@@ -8,11 +8,13 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"time"
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/logging"
+	"github.com/cmmsflow/cmmsflow/libs/monitor"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/service"
 	"github.com/cmmsflow/cmmsflow/services/deployer/internal/predictor"
@@ -25,8 +27,11 @@ type Config struct {
 	HealthRoute     string `env:"AIP_HEALTH_ROUTE, default=/health"`
 	StorageURI      string `env:"AIP_STORAGE_URI, required"`
 	DeployedModelID string `env:"AIP_DEPLOYED_MODEL_ID"`
-	LogFormat       string `env:"LOG_FORMAT, default=json"`
-	LogLevel        string `env:"LOG_LEVEL, default=info"`
+	// RiskBands level the probabilities (the deployer's RISK_BANDS, which its
+	// vertex engine sets on the container; monitor.DefaultBands when unset).
+	RiskBands string `env:"RISK_BANDS"`
+	LogFormat string `env:"LOG_FORMAT, default=json"`
+	LogLevel  string `env:"LOG_LEVEL, default=info"`
 }
 
 func main() { service.Main(run) }
@@ -37,6 +42,10 @@ func run(ctx context.Context) (err error) {
 		return err
 	}
 	log := logging.New(os.Stdout, logging.Options{Format: cfg.LogFormat, Level: cfg.LogLevel}).With("service", "predictor")
+	bands, err := monitor.ParseRiskBands(cfg.RiskBands)
+	if err != nil {
+		return fmt.Errorf("predictor: RISK_BANDS %q: %w", cfg.RiskBands, err)
+	}
 	bucket, _, err := predictor.ParseStorageURI(cfg.StorageURI)
 	if err != nil {
 		return err
@@ -50,7 +59,7 @@ func run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	p := predictor.New(predictor.Options{PredictRoute: cfg.PredictRoute, HealthRoute: cfg.HealthRoute})
+	p := predictor.New(predictor.Options{PredictRoute: cfg.PredictRoute, HealthRoute: cfg.HealthRoute, Bands: bands})
 	p.Swap(m, cfg.DeployedModelID)
 	l, err := service.Listen("", cfg.Port)
 	if err != nil {

@@ -1,10 +1,25 @@
-// Package deployer is the deployer service's step of the etl_ml_training
-// pipeline. On model.trained it serves the champion through the configured
-// engine — the new model when the gate promoted it, otherwise the current
-// champion, which stays deployed as it was — records the deployment in
-// model_deployments, scores every asset of the run's scoring features
-// (runs/<run_id>/features/scoring.parquet, one row per ACTIVE asset) through
-// the engine, writes ml_predictions and emits model.deployed.
+// Package deployer is the deployer service's steps.
+//
+// In the etl_ml_training pipeline, on model.trained it serves the champion
+// through the configured engine — the new model when the gate promoted it,
+// otherwise the current champion, which stays deployed as it was — records
+// the deployment in model_deployments, scores every asset of the run's
+// scoring features (runs/<run_id>/features/scoring.parquet, one row per
+// ACTIVE asset) through the engine, writes ml_predictions and emits
+// model.deployed.
+//
+// In the model_monitoring pipeline, on features.built it measures the
+// realized performance of past scorings against the corrective work orders
+// that followed them, may promote the shadow, scores the day's features
+// with the served champion, may trigger retraining and emits
+// model.monitored (Monitor).
+//
+// Both steps level the probabilities with the configured risk bands (by
+// vehicle type), score the fleet with the shadow model too when there is
+// one (locally: the shadow is not deployed), measure each scoring's drift
+// (PSI against the model's training profile), record the scorings and
+// their scores (model_scorings, model_scores) and emit model.drift_detected
+// when the champion's drift reaches the alert threshold.
 package deployer
 
 import (
@@ -27,17 +42,37 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/features"
 	"github.com/cmmsflow/cmmsflow/libs/logging"
+	"github.com/cmmsflow/cmmsflow/libs/monitor"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/deployer/internal/engine"
 	"github.com/cmmsflow/cmmsflow/services/deployer/internal/predictor"
 )
 
-// Handler runs the step.
+// Monitoring is how the steps level, measure and act on their scorings.
+type Monitoring struct {
+	Bands           monitor.RiskBands
+	Drift           monitor.Thresholds
+	LabelWindowDays int // how long after a scoring its labels are counted
+	Promotion       monitor.PromotionRule
+	Retrain         Retrain
+}
+
+// Retrain is when the monitoring triggers retraining: with Auto on, when the
+// champion's drift reaches the alert level or its realized ROC AUC falls
+// below DecayAUCBelow, at most once per CooldownDays.
+type Retrain struct {
+	Auto          bool
+	CooldownDays  int
+	DecayAUCBelow float64
+}
+
+// Handler runs the steps.
 type Handler struct {
-	pool   *pgxpool.Pool // reads models and assets
+	pool   *pgxpool.Pool // reads models, assets, scorings and work orders
 	store  *objstore.Store
 	engine engine.Engine
+	mon    Monitoring
 	log    *slog.Logger
 	// faultFile lists the runs whose deploy fails (fault injection; "": off).
 	faultFile string
@@ -68,165 +103,140 @@ func (h *Handler) injectedFault(runID string) error {
 	return nil
 }
 
-// New returns the handler reading through pool and from store and serving
-// through eng.
-func New(pool *pgxpool.Pool, store *objstore.Store, eng engine.Engine, log *slog.Logger) (*Handler, error) {
+// New returns the handler reading through pool and from store, serving
+// through eng and monitoring as mon says.
+func New(pool *pgxpool.Pool, store *objstore.Store, eng engine.Engine, mon Monitoring, log *slog.Logger) (*Handler, error) {
 	if store == nil || pool == nil {
 		return nil, errors.New("deployer: a database pool and an object store are required")
 	}
 	if eng == nil {
 		return nil, errors.New("deployer: no engine")
 	}
+	if err := mon.Bands.Validate(); err != nil {
+		return nil, fmt.Errorf("deployer: risk bands: %w", err)
+	}
+	if err := mon.Drift.Validate(); err != nil {
+		return nil, fmt.Errorf("deployer: drift thresholds: %w", err)
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{pool: pool, store: store, engine: eng, log: log}, nil
+	return &Handler{pool: pool, store: store, engine: eng, mon: mon, log: log}, nil
 }
 
-// Register adds the step to the service's router: model-trained in,
-// model-deployed out. The deploy (Vertex AI may take minutes) and the
-// scoring run with no transaction open.
+// Register adds the steps to the service's router: model-trained in,
+// model-deployed out (etl_ml_training); features-built in, model-monitored
+// out (model_monitoring). Deploys (Vertex AI may take minutes) and scoring
+// run with no transaction open.
 func (h *Handler) Register(r *eventing.Router) {
 	r.HandleStep(events.ModelTrained, events.ModelDeployed, h.Step)
+	r.HandleStep(events.FeaturesBuilt, events.ModelMonitored, h.Monitor)
 }
 
 // ArtifactName is the trainer's artifact object of a model version.
 func ArtifactName(version string) string { return "models/" + version + "/model.json" }
 
-// Step deploys (or keeps) the champion and scores the fleet, with no
-// transaction open; the complete transaction records the deployment and the
-// predictions (see commit). Its output is the model.deployed payload.
+// Step deploys (or keeps) the champion and scores the fleet with it and any
+// shadow, with no transaction open; the complete transaction records the
+// deployment, the predictions and the scorings (see commit). Its output is
+// the model.deployed payload.
 func (h *Handler) Step(ctx context.Context, ev eventing.Event) (eventing.StepResult, error) {
 	var p eventsv1.ModelTrained
 	if err := ev.Decode(&p); err != nil {
 		return eventing.StepResult{}, err
 	}
-	m, rows, X, err := h.prepare(ctx, &p)
+	m, err := h.toServe(ctx, &p)
+	if err != nil {
+		return eventing.StepResult{}, err
+	}
+	rows, err := h.scoringRows(ctx, events.ModelTrained, p.GetScoring())
+	if err != nil {
+		return eventing.StepResult{}, err
+	}
+	fl, err := h.fleetOf(ctx, rows)
 	if err != nil {
 		return eventing.StepResult{}, err
 	}
 	if err := h.injectedFault(ev.RunID); err != nil {
 		return eventing.StepResult{}, err
 	}
-	d, err := h.engine.Deploy(ctx, m)
-	if err != nil {
-		return eventing.StepResult{}, fmt.Errorf("deploy %s (%s engine): %w", m.Version(), h.engine.Name(), err)
-	}
-	probs, err := h.engine.Predict(ctx, d, X)
-	if err != nil {
-		return eventing.StepResult{}, fmt.Errorf("score %d assets with %s (%s engine): %w", len(X), m.Version(), h.engine.Name(), err)
-	}
-	if len(probs) != len(rows) {
-		return eventing.StepResult{}, fmt.Errorf("score: %d probabilities for %d rows", len(probs), len(rows))
-	}
-	sc, err := h.scores(ctx, rows, probs)
+	s, err := h.serve(ctx, m, fl)
 	if err != nil {
 		return eventing.StepResult{}, err
 	}
-	logging.FromOr(ctx, h.log).InfoContext(ctx, "fleet scored", "model_version", m.Version(), "trained_version", p.GetModelVersion(), "promoted", p.GetPromoted(),
-		"engine", d.Engine, "endpoint", d.Endpoint, "new_deployment", d.New, "scored_assets", sc.scored, "risk_levels", sc.levels)
-	res := h.result(&p, d, sc)
-	res.Commit = func(ctx context.Context, tx pgx.Tx) error {
-		return commit(ctx, tx, d, m.ArtifactName, ev.RunID, rows, probs, sc.levels)
-	}
+	h.logScored(ctx, s, "trained_version", p.GetModelVersion(), "promoted", p.GetPromoted())
+	res := h.result(&p, s)
+	res.Commit = func(ctx context.Context, tx pgx.Tx) error { return h.commit(ctx, tx, ev, s) }
 	return res, nil
 }
 
-// prepare loads the model to serve (the trained one if promoted, else the
-// champion it was compared with) and the scoring rows, as vectors.
-func (h *Handler) prepare(ctx context.Context, p *eventsv1.ModelTrained) (engine.Model, []features.Row, [][]float64, error) {
+// toServe loads the model to serve: the trained one if promoted, else the
+// champion it was compared with.
+func (h *Handler) toServe(ctx context.Context, p *eventsv1.ModelTrained) (engine.Model, error) {
 	if p.GetModelVersion() == "" {
-		return engine.Model{}, nil, nil, eventing.Permanent(errors.New("model.trained names no model_version"))
+		return engine.Model{}, eventing.Permanent(errors.New("model.trained names no model_version"))
 	}
 	version, artifact := p.GetModelVersion(), p.GetArtifact().GetName()
 	if !p.GetPromoted() {
 		version = p.GetChampionVersion()
 		if version == "" {
-			return engine.Model{}, nil, nil, eventing.Permanent(fmt.Errorf("model %s was not promoted and names no champion to keep", p.GetModelVersion()))
+			return engine.Model{}, eventing.Permanent(fmt.Errorf("model %s was not promoted and names no champion to keep", p.GetModelVersion()))
 		}
 		var err error
 		if artifact, err = h.registeredArtifact(ctx, version); err != nil {
-			return engine.Model{}, nil, nil, err
+			return engine.Model{}, err
 		}
 	}
 	if artifact == "" {
 		artifact = ArtifactName(version)
 	}
-	m, err := h.load(ctx, version, artifact)
-	if err != nil {
-		return engine.Model{}, nil, nil, err
-	}
-	rows, err := h.scoringRows(ctx, p.GetScoring())
-	if err != nil {
-		return engine.Model{}, nil, nil, err
-	}
-	X := make([][]float64, len(rows))
-	for i, r := range rows {
-		if X[i], err = m.Model.Vector(r); err != nil {
-			return engine.Model{}, nil, nil, eventing.Permanent(fmt.Errorf("scoring row %d (asset %d): %w", i, r.AssetID, err))
-		}
-	}
-	return m, rows, X, nil
+	return h.load(ctx, version, artifact)
 }
 
-// scored is what scoring the fleet gave: the predictions per risk level of
-// the assets still in the table (one per asset), their count, and the
-// active assets.
-type scored struct {
-	levels         map[string]int32
-	scored, active int
+// logScored logs a step's scoring of the fleet.
+func (h *Handler) logScored(ctx context.Context, s served, args ...any) {
+	args = append(args, "model_version", s.d.ModelVersion, "engine", s.d.Engine, "endpoint", s.d.Endpoint, "new_deployment", s.d.New,
+		"snapshot_date", s.fleet.snapshot, "scored_assets", len(s.fleet.keep), "risk_levels", s.champion.counts, "drift", s.champion.drift)
+	if s.shadow != nil {
+		args = append(args, "shadow_version", s.shadow.version, "shadow_risk_levels", s.shadow.counts)
+	}
+	logging.FromOr(ctx, h.log).InfoContext(ctx, "fleet scored", args...)
 }
 
-// scores counts the predictions per risk level as writePredictions will
-// write them: one per asset, for the assets still in the table.
-func (h *Handler) scores(ctx context.Context, rows []features.Row, probs []float64) (scored, error) {
-	ids := make([]int64, len(rows))
-	for i, r := range rows {
-		ids[i] = r.AssetID
+// scoredFigures are the figures of a scoring of the fleet, both steps'.
+func scoredFigures(s served) map[string]float64 {
+	figures := map[string]float64{
+		"scored_assets":  float64(len(s.fleet.keep)),
+		"active_assets":  float64(s.fleet.active),
+		"new_deployment": b2f(s.d.New),
+		"shadow_scored":  b2f(s.shadow != nil),
 	}
-	var known []int64
-	var sc scored
-	if err := h.pool.QueryRow(ctx, `SELECT coalesce(array_agg(id), '{}'), (SELECT count(*) FROM assets WHERE status = 'ACTIVE')
-		FROM assets WHERE id = ANY($1)`, ids).Scan(&known, &sc.active); err != nil {
-		return scored{}, fmt.Errorf("count assets: %w", err)
+	for _, l := range monitor.Levels {
+		figures["risk_"+l] = float64(s.champion.counts[l])
 	}
-	sc.levels = make(map[string]int32, len(predictor.Levels))
-	for _, l := range predictor.Levels {
-		sc.levels[l] = 0
+	if v := maxPSI(s.champion.psi); v != nil {
+		figures["max_psi"] = *v
 	}
-	seen := make(map[int64]bool, len(known))
-	for _, id := range known {
-		seen[id] = false
-	}
-	for i, r := range rows {
-		if done, ok := seen[r.AssetID]; ok && !done {
-			seen[r.AssetID] = true
-			sc.levels[predictor.RiskLevel(probs[i])]++
-			sc.scored++
-		}
-	}
-	return sc, nil
+	return figures
 }
 
-// commit records the deployment and the predictions. The fleet may have
-// changed since it was scored (an asset deleted): then the counts the step
-// reports would be wrong, and the step is retried.
-func commit(ctx context.Context, tx pgx.Tx, d engine.Deployment, artifact, runID string, rows []features.Row, probs []float64, want map[string]int32) error {
-	if err := recordDeployment(ctx, tx, d, artifact, runID); err != nil {
-		return err
+// scoredSummary describes a scoring of the fleet, both steps'.
+func (h *Handler) scoredSummary(s served) string {
+	c := s.champion.counts
+	out := fmt.Sprintf("on %s (%s); scored %d of %d active assets: %d low, %d medium, %d high, %d critical; drift %s",
+		h.engine.Name(), s.d.Endpoint, len(s.fleet.keep), s.fleet.active,
+		c[monitor.Low], c[monitor.Medium], c[monitor.High], c[monitor.Critical], s.champion.drift)
+	if name, v := monitor.MaxPSI(s.champion.psi); name != "" {
+		out += fmt.Sprintf(" (max PSI %.3f, %s)", v, name)
 	}
-	got, err := writePredictions(ctx, tx, rows, probs, d.ModelVersion, runID)
-	if err != nil {
-		return err
+	if s.shadow != nil {
+		out += fmt.Sprintf("; shadow %s scored", s.shadow.version)
 	}
-	if !maps.Equal(got, want) {
-		return fmt.Errorf("the fleet changed while it was scored: predictions per level %v, counted %v", got, want)
-	}
-	return nil
+	return out
 }
 
 // result is the step's output (model.deployed), figures and summary.
-func (h *Handler) result(p *eventsv1.ModelTrained, d engine.Deployment, sc scored) eventing.StepResult {
+func (h *Handler) result(p *eventsv1.ModelTrained, s served) eventing.StepResult {
 	metrics := maps.Clone(p.GetMetrics())
 	if metrics == nil {
 		metrics = map[string]float64{}
@@ -234,35 +244,30 @@ func (h *Handler) result(p *eventsv1.ModelTrained, d engine.Deployment, sc score
 	for k, v := range p.GetChampionMetrics() {
 		metrics["champion_"+k] = v
 	}
+	d := s.d
 	out := &eventsv1.ModelDeployed{
 		ModelVersion: d.ModelVersion, Promoted: p.GetPromoted(), Endpoint: d.Endpoint,
-		ScoredAssets: int32(sc.scored), RiskLevels: sc.levels, Metrics: metrics, GateReason: p.GetGateReason(),
+		ScoredAssets: int32(len(s.fleet.keep)), RiskLevels: s.champion.counts, Metrics: metrics, GateReason: p.GetGateReason(),
+		Psi: s.champion.psi, ShadowVersion: shadowVersion(s),
 	}
-	figures := map[string]float64{
-		"scored_assets":  float64(sc.scored),
-		"active_assets":  float64(sc.active),
-		"promoted":       b2f(p.GetPromoted()),
-		"new_deployment": b2f(d.New),
-	}
-	for _, l := range predictor.Levels {
-		figures["risk_"+l] = float64(sc.levels[l])
-	}
-	version := d.ModelVersion
-	what := fmt.Sprintf("kept champion %s (%s not promoted: %s)", version, p.GetModelVersion(), p.GetGateReason())
+	figures := scoredFigures(s)
+	figures["promoted"] = b2f(p.GetPromoted())
+	what := fmt.Sprintf("kept champion %s (%s not promoted: %s)", d.ModelVersion, p.GetModelVersion(), p.GetGateReason())
 	if p.GetPromoted() {
-		what = fmt.Sprintf("deployed %s", version)
+		what = fmt.Sprintf("deployed %s", d.ModelVersion)
 		if !d.New {
-			what = fmt.Sprintf("%s already deployed", version)
+			what = fmt.Sprintf("%s already deployed", d.ModelVersion)
 		}
 	}
-	levels := sc.levels
-	return eventing.StepResult{
-		Output:  out,
-		Figures: figures,
-		Summary: fmt.Sprintf("%s on %s (%s); scored %d of %d active assets: %d low, %d medium, %d high, %d critical",
-			what, h.engine.Name(), d.Endpoint, sc.scored, sc.active,
-			levels[predictor.Low], levels[predictor.Medium], levels[predictor.High], levels[predictor.Critical]),
+	return eventing.StepResult{Output: out, Figures: figures, Summary: what + " " + h.scoredSummary(s)}
+}
+
+// shadowVersion is the version of the shadow scored, or "".
+func shadowVersion(s served) string {
+	if s.shadow == nil {
+		return ""
 	}
+	return s.shadow.version
 }
 
 // registeredArtifact is the artifact object of a registered model version.
@@ -296,12 +301,12 @@ func (h *Handler) load(ctx context.Context, version, name string) (engine.Model,
 	return engine.Model{Model: m, ArtifactName: name, ArtifactURI: h.store.URI(name)}, nil
 }
 
-// scoringRows reads the scoring features; a missing or unreadable file is
-// permanent.
-func (h *Handler) scoringRows(ctx context.Context, obj *eventsv1.StoredObject) ([]features.Row, error) {
+// scoringRows reads the scoring features named by an event of type
+// eventType; a missing or unreadable file is permanent.
+func (h *Handler) scoringRows(ctx context.Context, eventType string, obj *eventsv1.StoredObject) ([]features.Row, error) {
 	name := obj.GetName()
 	if name == "" {
-		return nil, eventing.Permanent(errors.New("model.trained names no scoring features"))
+		return nil, eventing.Permanent(fmt.Errorf("%s names no scoring features", eventType))
 	}
 	data, err := h.store.Get(ctx, name)
 	if errors.Is(err, objstore.ErrNotExist) {
@@ -355,37 +360,37 @@ func recordDeployment(ctx context.Context, tx pgx.Tx, d engine.Deployment, artif
 	return nil
 }
 
-// writePredictions upserts one prediction per scored asset, set-based: COPY
-// into a temporary table, then one INSERT … ON CONFLICT, so a redelivery
-// rewrites the rows rather than adding. Rows of assets no longer in the
-// table are skipped. It returns the count per risk level.
-func writePredictions(ctx context.Context, tx pgx.Tx, rows []features.Row, probs []float64, version, runID string) (map[string]int32, error) {
+// writePredictions upserts the champion's prediction of each asset written,
+// set-based: COPY into a temporary table, then one INSERT … ON CONFLICT, so
+// a redelivery rewrites the rows rather than adds. Assets deleted since the
+// fleet was read are skipped. It returns the count per risk level.
+func writePredictions(ctx context.Context, tx pgx.Tx, fl fleet, s scoring, runID string) (map[string]int32, error) {
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE deployer_scores (
 		asset_id bigint NOT NULL, failure_probability double precision NOT NULL, risk_level text NOT NULL
 	) ON COMMIT DROP`); err != nil {
 		return nil, fmt.Errorf("predictions: %w", err)
 	}
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"deployer_scores"}, []string{"asset_id", "failure_probability", "risk_level"},
-		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-			return []any{rows[i].AssetID, probs[i], predictor.RiskLevel(probs[i])}, nil
+		pgx.CopyFromSlice(len(fl.keep), func(k int) ([]any, error) {
+			i := fl.keep[k]
+			return []any{fl.rows[i].AssetID, s.probs[i], s.levels[i]}, nil
 		}))
 	if err != nil {
 		return nil, fmt.Errorf("predictions: copy: %w", err)
 	}
 	res, err := tx.Query(ctx, `
 		INSERT INTO ml_predictions (asset_id, model_version, failure_probability, risk_level, run_id, predicted_at)
-		SELECT DISTINCT ON (s.asset_id) s.asset_id, $1, s.failure_probability, s.risk_level, $2, now()
+		SELECT s.asset_id, $1, s.failure_probability, s.risk_level, $2, now()
 		FROM deployer_scores s JOIN assets a ON a.id = s.asset_id
-		ORDER BY s.asset_id
 		ON CONFLICT (asset_id, model_version) DO UPDATE SET
 			failure_probability = EXCLUDED.failure_probability, risk_level = EXCLUDED.risk_level,
 			run_id = EXCLUDED.run_id, predicted_at = EXCLUDED.predicted_at
-		RETURNING risk_level`, version, runID)
+		RETURNING risk_level`, s.version, runID)
 	if err != nil {
 		return nil, fmt.Errorf("predictions: %w", err)
 	}
-	levels := make(map[string]int32, len(predictor.Levels))
-	for _, l := range predictor.Levels {
+	levels := make(map[string]int32, len(monitor.Levels))
+	for _, l := range monitor.Levels {
 		levels[l] = 0
 	}
 	var level string

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -15,11 +17,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cmmsflow/cmmsflow/libs/config"
+	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/features"
 	"github.com/cmmsflow/cmmsflow/libs/model"
+	"github.com/cmmsflow/cmmsflow/libs/monitor"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/objstoretest"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
@@ -36,7 +40,9 @@ import (
 const activeAssets = 8
 
 type fixture struct {
-	pool   *pgxpool.Pool
+	pool   *pgxpool.Pool // the test's (admin)
+	svc    *pgxpool.Pool // the deployer's login: the handler's and router's
+	mon    deployer.Monitoring
 	store  *objstore.Store
 	router *eventing.Router
 	h      *deployer.Handler
@@ -46,13 +52,28 @@ type fixture struct {
 	models map[string]*model.Model // by version
 }
 
+// testBands are the fixture's RISK_BANDS: cars are leveled by bands of their
+// own, so high that few cars are more than low.
+const testBands = "0.2,0.45,0.7;car=0.97,0.98,0.99"
+
 // setup makes a fleet of activeAssets ACTIVE assets (ids 1..8) plus a
-// retired one, their scoring features for run-1, and a deployer on the
-// given engine.
+// retired one, their scoring features for run-1 (cars and trucks), and a deployer on the
+// given engine, configured by RISK_BANDS testBands and the defaults.
 func setup(t *testing.T, engineName string) *fixture {
+	return setupWith(t, engineName, nil)
+}
+
+// setupWith is setup with env added to the deployer's configuration.
+func setupWith(t *testing.T, engineName string, env map[string]string) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	f := &fixture{pool: pgtest.New(t), store: objstoretest.New(t), models: map[string]*model.Model{}}
+	admin, dbURL := pgtest.NewWithURL(t)
+	svc, err := db.Connect(ctx, pgtest.ServiceLogin(t, admin, dbURL, events.Deployer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	f := &fixture{pool: admin, svc: svc, mon: monitoring(t, env), store: objstoretest.New(t), models: map[string]*model.Model{}}
 	for i := 1; i <= activeAssets+1; i++ {
 		status := "ACTIVE"
 		if i > activeAssets {
@@ -68,6 +89,9 @@ func setup(t *testing.T, engineName string) *fixture {
 		ids[i] = int64(i + 1)
 	}
 	f.rows = testmodel.Rows(42, ids)
+	for i := range f.rows {
+		f.rows[i].VehicleType = []string{"car", "truck"}[i%2] // half of them leveled by the cars' bands
+	}
 	testmodel.PutScoring(t, f.store, "run-1", f.rows)
 
 	var eng engine.Engine
@@ -93,14 +117,30 @@ func setup(t *testing.T, engineName string) *fixture {
 		t.Cleanup(func() { _ = v.Close() })
 		eng = v
 	}
-	h, err := deployer.New(f.pool, f.store, eng, slog.New(slog.DiscardHandler))
+	h, err := deployer.New(f.svc, f.store, eng, f.mon, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.h = h
-	f.router = eventing.NewRouter(eventing.RouterConfig{Service: events.Deployer, Pool: f.pool, Log: slog.New(slog.DiscardHandler)})
+	f.router = eventing.NewRouter(eventing.RouterConfig{Service: events.Deployer, Pool: f.svc, Log: slog.New(slog.DiscardHandler)})
 	h.Register(f.router)
 	return f
+}
+
+// monitoring is the deployer's settings from its configuration: RISK_BANDS
+// testBands, env and the defaults.
+func monitoring(t *testing.T, env map[string]string) deployer.Monitoring {
+	t.Helper()
+	all := map[string]string{"DATABASE_URL": "postgres://x", "RISK_BANDS": testBands}
+	maps.Copy(all, env)
+	var cfg deployer.Config
+	if err := config.LoadFrom(context.Background(), &cfg, all); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg.Monitoring()
 }
 
 // train stores a model artifact and registers it as the trainer does.
@@ -136,7 +176,12 @@ func trained(version string, promoted bool, champion string) *eventsv1.ModelTrai
 
 // message is the trainer's output for run-1 of the ETL pipeline.
 func message(t *testing.T, p *eventsv1.ModelTrained) eventing.Message {
-	return eventingtest.Event(t, events.ModelTrained, "run-1", events.ETLMLTraining, p).Message()
+	return messageOf(t, "run-1", p)
+}
+
+// messageOf is the trainer's output for a run of the ETL pipeline.
+func messageOf(t *testing.T, runID string, p *eventsv1.ModelTrained) eventing.Message {
+	return eventingtest.Event(t, events.ModelTrained, runID, events.ETLMLTraining, p).Message()
 }
 
 func (f *fixture) process(t *testing.T, msg eventing.Message, want eventing.Outcome) {
@@ -195,13 +240,21 @@ func (f *fixture) lastFigures(t *testing.T) map[string]float64 {
 	return p.GetFigures()
 }
 
-// checkScored asserts one prediction by version for every active asset,
-// equal to the model's own probability.
+// checkScored asserts one prediction by version for every active asset of
+// run-1, equal to the model's own probability, leveled by its vehicle
+// type's bands.
 func (f *fixture) checkScored(t *testing.T, version string) {
+	t.Helper()
+	f.checkScoredBy(t, version, "run-1", f.rows)
+}
+
+// checkScoredBy asserts one prediction by version for every asset of rows,
+// written by runID.
+func (f *fixture) checkScoredBy(t *testing.T, version, runID string, rows []features.Row) {
 	t.Helper()
 	m := f.models[version]
 	got := f.predictions(t)
-	for _, r := range f.rows {
+	for _, r := range rows {
 		var found *prediction
 		for i := range got[r.AssetID] {
 			if got[r.AssetID][i].version == version {
@@ -215,8 +268,9 @@ func (f *fixture) checkScored(t *testing.T, version string) {
 			t.Fatalf("asset %d has no prediction by %s: %v", r.AssetID, version, got[r.AssetID])
 		}
 		want, _ := m.PredictRow(r)
-		if math.Abs(found.p-want) > 1e-12 || found.level != predictor.RiskLevel(want) || found.runID != "run-1" {
-			t.Errorf("asset %d: %+v, want p=%v level=%s", r.AssetID, *found, want, predictor.RiskLevel(want))
+		level := f.mon.Bands.Level(want, r.VehicleType)
+		if math.Abs(found.p-want) > 1e-12 || found.level != level || found.runID != runID {
+			t.Errorf("asset %d: %+v, want p=%v level=%s run %s", r.AssetID, *found, want, level, runID)
 		}
 	}
 	if len(got[activeAssets+1]) != 0 {
@@ -240,7 +294,7 @@ func TestPromotedModelIsDeployedAndScoresTheFleet(t *testing.T) {
 			}
 			d := evs[0]
 			var sum int32
-			for _, l := range predictor.Levels {
+			for _, l := range monitor.Levels {
 				sum += d.GetRiskLevels()[l]
 			}
 			if d.GetModelVersion() != "v1" || !d.GetPromoted() || d.GetScoredAssets() != activeAssets || sum != activeAssets ||
@@ -349,11 +403,11 @@ func TestLocalChampionRestoredAfterRestart(t *testing.T) {
 	// A new process: an empty predictor, restored from model_deployments;
 	// then a not-promoted run scores with it.
 	pred := predictor.New(predictor.Options{})
-	h, err := deployer.New(f.pool, f.store, local.New(pred, ""), nil)
+	h, err := deployer.New(f.svc, f.store, local.New(pred, ""), f.mon, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := h.Restore(ctx, f.pool)
+	v, err := h.Restore(ctx, f.svc)
 	if err != nil || v != "champ" || pred.Current() == nil || pred.Current().Version() != "champ" {
 		t.Fatalf("restore: %q %v", v, err)
 	}
@@ -445,8 +499,59 @@ func TestConfig(t *testing.T) {
 	if err := v.Validate(); err != nil || v.Vertex.Project != "p" {
 		t.Errorf("%v, Vertex project %q: want the service's project by default", err, v.Vertex.Project)
 	}
-	if err := (&deployer.Config{Engine: "sagemaker"}).Validate(); err == nil {
+	if err := (&deployer.Config{Engine: "sagemaker", DriftWarn: 0.1, DriftAlert: 0.25, LabelWindowDays: 1}).Validate(); err == nil {
 		t.Error("unknown engine accepted")
+	}
+}
+
+// The monitoring settings default to monitor's and featurejob's defaults,
+// and each invalid one is named.
+func TestMonitoringConfig(t *testing.T) {
+	ctx := context.Background()
+	var cfg deployer.Config
+	if err := config.LoadFrom(ctx, &cfg, map[string]string{"DATABASE_URL": "postgres://x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	m := cfg.Monitoring()
+	want := deployer.Monitoring{
+		Bands: monitor.RiskBands{Default: monitor.DefaultBands}, Drift: monitor.DefaultThresholds,
+		LabelWindowDays: features.DefaultLabelWindowDays, Promotion: monitor.DefaultPromotionRule,
+		Retrain: deployer.Retrain{Auto: false, CooldownDays: 7, DecayAUCBelow: 0.6},
+	}
+	if !reflect.DeepEqual(m, want) {
+		t.Errorf("defaults %+v, want %+v", m, want)
+	}
+	if cfg.Vertex.RiskBands != "" {
+		t.Errorf("the Vertex container is given RISK_BANDS %q by default", cfg.Vertex.RiskBands)
+	}
+	set := map[string]string{"RISK_BANDS": "0.3,0.5,0.8;bus=0.2,0.4,0.6", "DRIFT_WARN": "0.2", "DRIFT_ALERT": "0.4",
+		"LABEL_WINDOW_DAYS": "30", "SHADOW_MARGIN": "0.05", "SHADOW_MIN_LABELLED": "10", "SHADOW_MIN_POSITIVES": "3",
+		"AUTO_RETRAIN": "true", "RETRAIN_COOLDOWN_DAYS": "3", "DECAY_AUC_BELOW": "0.7"}
+	m = monitoring(t, set)
+	want = deployer.Monitoring{
+		Bands: monitor.RiskBands{Default: monitor.Bands{Medium: 0.3, High: 0.5, Critical: 0.8},
+			ByVehicleType: map[string]monitor.Bands{"bus": {Medium: 0.2, High: 0.4, Critical: 0.6}}},
+		Drift: monitor.Thresholds{Warn: 0.2, Alert: 0.4}, LabelWindowDays: 30,
+		Promotion: monitor.PromotionRule{Margin: 0.05, MinLabelled: 10, MinPositives: 3},
+		Retrain:   deployer.Retrain{Auto: true, CooldownDays: 3, DecayAUCBelow: 0.7},
+	}
+	if !reflect.DeepEqual(m, want) {
+		t.Errorf("set %+v, want %+v", m, want)
+	}
+	for name, bad := range map[string]string{
+		"RISK_BANDS": "0.5,0.4,0.8", "DRIFT_ALERT": "0.05", "LABEL_WINDOW_DAYS": "0", "SHADOW_MIN_LABELLED": "-1",
+		"RETRAIN_COOLDOWN_DAYS": "-2", "DECAY_AUC_BELOW": "1.5",
+	} {
+		var c deployer.Config
+		if err := config.LoadFrom(ctx, &c, map[string]string{"DATABASE_URL": "postgres://x", name: bad}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%s: %v, want an error naming it", name, bad, err)
+		}
 	}
 }
 

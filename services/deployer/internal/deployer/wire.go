@@ -14,7 +14,7 @@ import (
 
 // Register builds the configured engine (the local predictor, mounted on the
 // service's own port, or Vertex AI), restores the model being served and
-// registers the step on s.
+// registers the steps on s.
 func Register(ctx context.Context, s *service.Service, cfg Config) error {
 	store, err := s.Bucket(ctx)
 	if err != nil {
@@ -30,7 +30,7 @@ func Register(ctx context.Context, s *service.Service, cfg Config) error {
 		s.OnStop(func() { _ = v.Close() })
 		eng = v
 	default:
-		pred := predictor.New(predictor.Options{PredictRoute: cfg.PredictRoute, HealthRoute: cfg.HealthRoute})
+		pred := predictor.New(predictor.Options{PredictRoute: cfg.PredictRoute, HealthRoute: cfg.HealthRoute, Bands: cfg.Monitoring().Bands})
 		local.Mount(s.Mux, pred)
 		url := cfg.PredictURL
 		if url == "" {
@@ -42,7 +42,7 @@ func Register(ctx context.Context, s *service.Service, cfg Config) error {
 		}
 		eng = local.New(pred, url)
 	}
-	h, err := New(s.Pool, store, eng, s.Log)
+	h, err := New(s.Pool, store, eng, cfg.Monitoring(), s.Log)
 	if err != nil {
 		return err
 	}

@@ -71,13 +71,5 @@ func (e *Engine) Predict(_ context.Context, d engine.Deployment, rows [][]float6
 	if cur.Version() != d.ModelVersion {
 		return nil, fmt.Errorf("local engine serves model %s, not %s (a concurrent deployment)", cur.Version(), d.ModelVersion)
 	}
-	preds, err := predictor.Score(cur.Model, rows)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]float64, len(preds))
-	for i, p := range preds {
-		out[i] = p.Probability
-	}
-	return out, nil
+	return predictor.Score(cur.Model, rows)
 }

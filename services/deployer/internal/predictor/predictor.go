@@ -10,7 +10,8 @@
 // object may give "vehicle_type": "truck" for the vehicle_type=* one-hot
 // inputs, and may carry a feature row's identifying fields (asset_id,
 // snapshot_date, label), which are ignored; so a feature row in its JSON
-// form is a valid instance. A null value is a missing input: the model
+// form is a valid instance. Its vehicle type also picks the risk bands that
+// level its probability (Options.Bands). A null value is a missing input: the model
 // imputes the training mean. Anything else (wrong length, unknown or missing
 // feature, non-numeric value) is a 400 naming the instance and the problem.
 //
@@ -31,6 +32,7 @@ import (
 
 	"github.com/cmmsflow/cmmsflow/libs/features"
 	"github.com/cmmsflow/cmmsflow/libs/model"
+	"github.com/cmmsflow/cmmsflow/libs/monitor"
 )
 
 // Defaults of Options.
@@ -47,6 +49,8 @@ type Options struct {
 	HealthRoute  string // AIP_HEALTH_ROUTE
 	MaxBody      int64  // request body limit in bytes
 	MaxInstances int    // instances per request
+	// Bands level the probabilities (monitor.DefaultBands when zero).
+	Bands monitor.RiskBands
 }
 
 // Served is the model being served and the id it is deployed under.
@@ -77,6 +81,9 @@ func New(o Options) *Predictor {
 	}
 	if o.MaxInstances <= 0 {
 		o.MaxInstances = DefaultMaxInstances
+	}
+	if o.Bands.Default == (monitor.Bands{}) && len(o.Bands.ByVehicleType) == 0 {
+		o.Bands = monitor.RiskBands{Default: monitor.DefaultBands}
 	}
 	return &Predictor{opts: o}
 }
@@ -185,31 +192,37 @@ func (p *Predictor) servePredict(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	X := make([][]float64, len(req.Instances))
+	types := make([]string, len(req.Instances))
 	for i, raw := range req.Instances {
-		x, err := Decode(s.Model, raw)
+		x, typ, err := Decode(s.Model, raw)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("instance %d: %v", i, err))
 			return
 		}
-		X[i] = x
+		X[i], types[i] = x, typ
 	}
-	preds, err := Score(s.Model, X)
+	probs, err := Score(s.Model, X)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	preds := make([]Prediction, len(probs))
+	for i, pr := range probs {
+		preds[i] = Prediction{Probability: pr, RiskLevel: p.opts.Bands.Level(pr, types[i])}
+	}
 	writeJSON(w, http.StatusOK, Response{Predictions: preds, DeployedModelID: s.DeployedModelID, ModelVersion: s.Version()})
 }
 
-// Score predicts every row of X (inputs in m.Features order).
-func Score(m *model.Model, X [][]float64) ([]Prediction, error) {
-	out := make([]Prediction, len(X))
+// Score predicts the failure probability of every row of X (inputs in
+// m.Features order).
+func Score(m *model.Model, X [][]float64) ([]float64, error) {
+	out := make([]float64, len(X))
 	for i, x := range X {
 		pr, err := m.Predict(x)
 		if err != nil {
 			return nil, fmt.Errorf("instance %d: %w", i, err)
 		}
-		out[i] = Prediction{Probability: pr, RiskLevel: RiskLevel(pr)}
+		out[i] = pr
 	}
 	return out, nil
 }
@@ -218,42 +231,50 @@ func Score(m *model.Model, X [][]float64) ([]Prediction, error) {
 // the asset.
 var ignored = []string{"asset_id", "snapshot_date", "label"}
 
-// Decode turns one JSON instance into m's input vector.
-func Decode(m *model.Model, raw json.RawMessage) ([]float64, error) {
+// Decode turns one JSON instance into m's input vector and the vehicle type
+// it gives ("" for an array, or an object without one).
+func Decode(m *model.Model, raw json.RawMessage) ([]float64, string, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
-		return nil, errors.New("empty instance")
+		return nil, "", errors.New("empty instance")
 	}
 	switch raw[0] {
 	case '[':
-		var vals []json.RawMessage
-		if err := json.Unmarshal(raw, &vals); err != nil {
-			return nil, fmt.Errorf("invalid array: %v", err)
-		}
-		if len(vals) != len(m.Features) {
-			return nil, fmt.Errorf("array of %d values, want %d in the order %s", len(vals), len(m.Features), strings.Join(m.Features, ", "))
-		}
-		x := make([]float64, len(vals))
-		for j, v := range vals {
-			f, err := number(v)
-			if err != nil {
-				return nil, fmt.Errorf("value %d (%s): %v", j, m.Features[j], err)
-			}
-			x[j] = f
-		}
-		return x, nil
+		x, err := decodeArray(m, raw)
+		return x, "", err
 	case '{':
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &obj); err != nil {
-			return nil, fmt.Errorf("invalid object: %v", err)
+			return nil, "", fmt.Errorf("invalid object: %v", err)
 		}
 		return decodeObject(m, obj)
 	default:
-		return nil, errors.New("want an array of the model's inputs or an object of feature: value")
+		return nil, "", errors.New("want an array of the model's inputs or an object of feature: value")
 	}
 }
 
-func decodeObject(m *model.Model, obj map[string]json.RawMessage) ([]float64, error) {
+func decodeArray(m *model.Model, raw json.RawMessage) ([]float64, error) {
+	var vals []json.RawMessage
+	if err := json.Unmarshal(raw, &vals); err != nil {
+		return nil, fmt.Errorf("invalid array: %v", err)
+	}
+	if len(vals) != len(m.Features) {
+		return nil, fmt.Errorf("array of %d values, want %d in the order %s", len(vals), len(m.Features), strings.Join(m.Features, ", "))
+	}
+	x := make([]float64, len(vals))
+	for j, v := range vals {
+		f, err := number(v)
+		if err != nil {
+			return nil, fmt.Errorf("value %d (%s): %v", j, m.Features[j], err)
+		}
+		x[j] = f
+	}
+	return x, nil
+}
+
+// decodeObject decodes an object instance; the vehicle type is "" when it
+// gives none (or null).
+func decodeObject(m *model.Model, obj map[string]json.RawMessage) ([]float64, string, error) {
 	x := make([]float64, len(m.Features))
 	set := make([]bool, len(m.Features))
 	index := make(map[string]int, len(m.Features))
@@ -265,7 +286,7 @@ func decodeObject(m *model.Model, obj map[string]json.RawMessage) ([]float64, er
 		if j, ok := index[k]; ok {
 			f, err := number(v)
 			if err != nil {
-				return nil, fmt.Errorf("feature %q: %v", k, err)
+				return nil, "", fmt.Errorf("feature %q: %v", k, err)
 			}
 			x[j], set[j] = f, true
 			continue
@@ -277,12 +298,12 @@ func decodeObject(m *model.Model, obj map[string]json.RawMessage) ([]float64, er
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
-		return nil, fmt.Errorf("unknown feature(s) %s; the model's inputs are %s", strings.Join(unknown, ", "), strings.Join(m.Features, ", "))
+		return nil, "", fmt.Errorf("unknown feature(s) %s; the model's inputs are %s", strings.Join(unknown, ", "), strings.Join(m.Features, ", "))
 	}
+	var typ *string
 	if v, ok := obj["vehicle_type"]; ok {
-		var typ *string
 		if err := json.Unmarshal(v, &typ); err != nil {
-			return nil, fmt.Errorf("feature \"vehicle_type\": want a string such as %q", features.VehicleTypes[0])
+			return nil, "", fmt.Errorf("feature \"vehicle_type\": want a string such as %q", features.VehicleTypes[0])
 		}
 		for j, f := range m.Features {
 			cat, ok := strings.CutPrefix(f, model.VehicleTypePrefix)
@@ -305,9 +326,12 @@ func decodeObject(m *model.Model, obj map[string]json.RawMessage) ([]float64, er
 		}
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("missing feature(s) %s (give null for an unknown value)", strings.Join(missing, ", "))
+		return nil, "", fmt.Errorf("missing feature(s) %s (give null for an unknown value)", strings.Join(missing, ", "))
 	}
-	return x, nil
+	if typ == nil {
+		return x, "", nil
+	}
+	return x, *typ, nil
 }
 
 // number decodes a JSON number; null is a missing value (NaN).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/cmmsflow/cmmsflow/libs/model"
+	"github.com/cmmsflow/cmmsflow/libs/monitor"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/objstoretest"
 	"github.com/cmmsflow/cmmsflow/services/deployer/internal/predictor"
@@ -70,7 +72,7 @@ func TestHealthBeforeAndAfterLoad(t *testing.T) {
 }
 
 func TestPredictArrayAndObjectInstances(t *testing.T) {
-	p, m := served(t)
+	_, m := served(t)
 	rows := testmodel.Rows(5, []int64{11, 12})
 	x0, err := m.Vector(rows[0])
 	if err != nil {
@@ -78,6 +80,17 @@ func TestPredictArrayAndObjectInstances(t *testing.T) {
 	}
 	want0, _ := m.Predict(x0)
 	want1, _ := m.PredictRow(rows[1])
+	// Bands of rows[1]'s vehicle type that make it critical; the array
+	// instance, of no vehicle type, takes the default bands.
+	if monitor.DefaultBands.Level(want1) == monitor.Critical {
+		t.Fatalf("probability %v is critical by the default bands: the test cannot tell the bands apart", want1)
+	}
+	bands, err := monitor.ParseRiskBands(fmt.Sprintf("%s=%g,%g,%g", rows[1].VehicleType, want1/4, want1/2, want1*0.99))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := predictor.New(predictor.Options{PredictRoute: "/v1/predict", Bands: bands})
+	p.Swap(m, "")
 
 	arr, _ := json.Marshal(x0)
 	rowJSON, _ := json.Marshal(rows[1]) // a feature row as-is: vehicle_type string, asset_id and label ignored
@@ -92,13 +105,14 @@ func TestPredictArrayAndObjectInstances(t *testing.T) {
 	if len(preds) != 2 {
 		t.Fatalf("predictions %v", preds)
 	}
+	levels := []string{monitor.DefaultBands.Level(want0), monitor.Critical}
 	for i, want := range []float64{want0, want1} {
 		got := preds[i].(map[string]any)
 		if pr := got["probability"].(float64); math.Abs(pr-want) > 1e-12 {
 			t.Errorf("prediction %d: probability %v, want %v", i, pr, want)
 		}
-		if got["risk_level"] != predictor.RiskLevel(want) {
-			t.Errorf("prediction %d: risk level %v, want %v", i, got["risk_level"], predictor.RiskLevel(want))
+		if got["risk_level"] != levels[i] {
+			t.Errorf("prediction %d: risk level %v, want %v", i, got["risk_level"], levels[i])
 		}
 	}
 

@@ -74,6 +74,9 @@ type Config struct {
 	ServiceAccount string `env:"VERTEX_SERVICE_ACCOUNT"` // the serving container's identity; empty: Vertex's default
 	DisplayName    string `env:"VERTEX_MODEL_DISPLAY_NAME, default=cmmsflow-failure-risk"`
 	PredictBatch   int    `env:"VERTEX_PREDICT_BATCH, default=200"` // instances per Predict call
+	// RiskBands is set on the serving container as its RISK_BANDS (set from
+	// the deployer's RISK_BANDS); "" leaves the container's default bands.
+	RiskBands string
 }
 
 func (c Config) withDefaults() Config {
@@ -358,7 +361,7 @@ func (e *Engine) upload(ctx context.Context, m engine.Model) (string, error) {
 			ArtifactUri: predictor.FolderURI(bucket, m.ArtifactName),
 			ContainerSpec: &aiplatformpb.ModelContainerSpec{
 				ImageUri:     e.cfg.Image,
-				Env:          []*aiplatformpb.EnvVar{{Name: "LOG_FORMAT", Value: "json"}},
+				Env:          e.containerEnv(),
 				Ports:        []*aiplatformpb.Port{{ContainerPort: ContainerPort}},
 				PredictRoute: PredictRoute,
 				HealthRoute:  HealthRoute,
@@ -499,4 +502,13 @@ func classify(err error) error {
 		return eventing.Permanent(err)
 	}
 	return err
+}
+
+// containerEnv is the serving container's environment.
+func (e *Engine) containerEnv() []*aiplatformpb.EnvVar {
+	env := []*aiplatformpb.EnvVar{{Name: "LOG_FORMAT", Value: "json"}}
+	if e.cfg.RiskBands != "" {
+		env = append(env, &aiplatformpb.EnvVar{Name: "RISK_BANDS", Value: e.cfg.RiskBands})
+	}
+	return env
 }

@@ -69,7 +69,8 @@ func (f fixture) model(t *testing.T, version string, seed uint64) engine.Model {
 
 func TestDeployUploadsDeploysAndUndeploysThePrevious(t *testing.T) {
 	ctx := context.Background()
-	f := setup(t, vertex.Config{MachineType: "n1-standard-4", MinReplicas: 1, MaxReplicas: 3, ServiceAccount: "sa@proj.iam.gserviceaccount.com"})
+	f := setup(t, vertex.Config{MachineType: "n1-standard-4", MinReplicas: 1, MaxReplicas: 3, ServiceAccount: "sa@proj.iam.gserviceaccount.com",
+		RiskBands: "0.3,0.5,0.8;bus=0.2,0.4,0.6"})
 	m1 := f.model(t, "v20261101-aaaa", 1)
 
 	d1, err := f.eng.Deploy(ctx, m1)
@@ -92,6 +93,13 @@ func TestDeployUploadsDeploysAndUndeploysThePrevious(t *testing.T) {
 		len(cs.GetPorts()) != 1 || cs.GetPorts()[0].GetContainerPort() != 8080 ||
 		!strings.Contains(up.GetModel().GetDisplayName(), m1.Version()) {
 		t.Errorf("upload request %v", up)
+	}
+	env := map[string]string{}
+	for _, e := range cs.GetEnv() {
+		env[e.GetName()] = e.GetValue()
+	}
+	if env["RISK_BANDS"] != "0.3,0.5,0.8;bus=0.2,0.4,0.6" || env["LOG_FORMAT"] != "json" {
+		t.Errorf("container env %v: want the deployer's RISK_BANDS", env)
 	}
 	deps := f.fake.Deploys()
 	if len(deps) != 1 {
