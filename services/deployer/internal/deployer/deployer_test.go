@@ -59,12 +59,12 @@ const testBands = "0.2,0.45,0.7;car=0.97,0.98,0.99"
 // setup makes a fleet of activeAssets ACTIVE assets (ids 1..8) plus a
 // retired one, their scoring features for run-1 (cars and trucks), and a deployer on the
 // given engine, configured by RISK_BANDS testBands and the defaults.
-func setup(t *testing.T, engineName string) *fixture {
+func setup(t testing.TB, engineName string) *fixture {
 	return setupWith(t, engineName, nil)
 }
 
 // setupWith is setup with env added to the deployer's configuration.
-func setupWith(t *testing.T, engineName string, env map[string]string) *fixture {
+func setupWith(t testing.TB, engineName string, env map[string]string) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	admin, dbURL := pgtest.NewWithURL(t)
@@ -129,7 +129,7 @@ func setupWith(t *testing.T, engineName string, env map[string]string) *fixture 
 
 // monitoring is the deployer's settings from its configuration: RISK_BANDS
 // testBands, env and the defaults.
-func monitoring(t *testing.T, env map[string]string) deployer.Monitoring {
+func monitoring(t testing.TB, env map[string]string) deployer.Monitoring {
 	t.Helper()
 	all := map[string]string{"DATABASE_URL": "postgres://x", "RISK_BANDS": testBands}
 	maps.Copy(all, env)
@@ -144,7 +144,7 @@ func monitoring(t *testing.T, env map[string]string) deployer.Monitoring {
 }
 
 // train stores a model artifact and registers it as the trainer does.
-func (f *fixture) train(t *testing.T, version string, seed uint64, champion bool) {
+func (f *fixture) train(t testing.TB, version string, seed uint64, champion bool) {
 	t.Helper()
 	m := testmodel.Train(t, version, seed)
 	name := testmodel.PutModel(t, f.store, m)
@@ -175,16 +175,16 @@ func trained(version string, promoted bool, champion string) *eventsv1.ModelTrai
 }
 
 // message is the trainer's output for run-1 of the ETL pipeline.
-func message(t *testing.T, p *eventsv1.ModelTrained) eventing.Message {
+func message(t testing.TB, p *eventsv1.ModelTrained) eventing.Message {
 	return messageOf(t, "run-1", p)
 }
 
 // messageOf is the trainer's output for a run of the ETL pipeline.
-func messageOf(t *testing.T, runID string, p *eventsv1.ModelTrained) eventing.Message {
+func messageOf(t testing.TB, runID string, p *eventsv1.ModelTrained) eventing.Message {
 	return eventingtest.Event(t, events.ModelTrained, runID, events.ETLMLTraining, p).Message()
 }
 
-func (f *fixture) process(t *testing.T, msg eventing.Message, want eventing.Outcome) {
+func (f *fixture) process(t testing.TB, msg eventing.Message, want eventing.Outcome) {
 	t.Helper()
 	out, err := f.router.Process(context.Background(), msg)
 	if out != want {
@@ -207,7 +207,7 @@ type prediction struct {
 	runID   string
 }
 
-func (f *fixture) predictions(t *testing.T) map[int64][]prediction {
+func (f *fixture) predictions(t testing.TB) map[int64][]prediction {
 	t.Helper()
 	rows, err := f.pool.Query(context.Background(), `SELECT asset_id, model_version, failure_probability, risk_level, run_id FROM ml_predictions ORDER BY id`)
 	if err != nil {
@@ -226,12 +226,12 @@ func (f *fixture) predictions(t *testing.T) map[int64][]prediction {
 	return out
 }
 
-func (f *fixture) deployed(t *testing.T) []*eventsv1.ModelDeployed {
+func (f *fixture) deployed(t testing.TB) []*eventsv1.ModelDeployed {
 	return eventingtest.Emitted(t, f.pool, events.ModelDeployed, "", func() *eventsv1.ModelDeployed { return &eventsv1.ModelDeployed{} })
 }
 
 // lastFigures is the figures of the last step.succeeded.
-func (f *fixture) lastFigures(t *testing.T) map[string]float64 {
+func (f *fixture) lastFigures(t testing.TB) map[string]float64 {
 	t.Helper()
 	var p eventsv1.StepSucceeded
 	if !eventingtest.Last(t, f.pool, events.StepSucceeded, &p) {
@@ -243,14 +243,14 @@ func (f *fixture) lastFigures(t *testing.T) map[string]float64 {
 // checkScored asserts one prediction by version for every active asset of
 // run-1, equal to the model's own probability, leveled by its vehicle
 // type's bands.
-func (f *fixture) checkScored(t *testing.T, version string) {
+func (f *fixture) checkScored(t testing.TB, version string) {
 	t.Helper()
 	f.checkScoredBy(t, version, "run-1", f.rows)
 }
 
 // checkScoredBy asserts one prediction by version for every asset of rows,
 // written by runID.
-func (f *fixture) checkScoredBy(t *testing.T, version, runID string, rows []features.Row) {
+func (f *fixture) checkScoredBy(t testing.TB, version, runID string, rows []features.Row) {
 	t.Helper()
 	m := f.models[version]
 	got := f.predictions(t)

@@ -23,7 +23,7 @@ import (
 
 // profile stores version's training profile, made from rows (their inputs
 // and the model's scores), and registers it as the trainer does.
-func (f *fixture) profile(t *testing.T, version string, rows []features.Row) {
+func (f *fixture) profile(t testing.TB, version string, rows []features.Row) {
 	t.Helper()
 	m := f.models[version]
 	X := make([][]float64, len(rows))
@@ -56,7 +56,7 @@ func (f *fixture) profile(t *testing.T, version string, rows []features.Row) {
 }
 
 // shadow registers a new model as the shadow.
-func (f *fixture) shadow(t *testing.T, version string, seed uint64) {
+func (f *fixture) shadow(t testing.TB, version string, seed uint64) {
 	t.Helper()
 	f.train(t, version, seed, false)
 	if _, err := f.pool.Exec(context.Background(), `UPDATE models SET shadow = true WHERE version = $1`, version); err != nil {
@@ -78,7 +78,7 @@ func (f *fixture) dated(snapshot string, shift int32) []features.Row {
 
 // monitorMessage is featurejob's output for a model_monitoring run scoring
 // rows.
-func (f *fixture) monitorMessage(t *testing.T, runID string, rows []features.Row) eventing.Message {
+func (f *fixture) monitorMessage(t testing.TB, runID string, rows []features.Row) eventing.Message {
 	t.Helper()
 	name := testmodel.PutScoring(t, f.store, runID, rows)
 	return eventingtest.Event(t, events.FeaturesBuilt, runID, events.ModelMonitoring, &eventsv1.FeaturesBuilt{
@@ -87,7 +87,7 @@ func (f *fixture) monitorMessage(t *testing.T, runID string, rows []features.Row
 }
 
 // reissue is a copy of msg under a new id: the step performed again.
-func reissue(t *testing.T, msg eventing.Message) eventing.Message {
+func reissue(t testing.TB, msg eventing.Message) eventing.Message {
 	t.Helper()
 	ev, err := eventing.FromMessage(msg)
 	if err != nil {
@@ -112,7 +112,7 @@ type scoringRow struct {
 
 // scoring reads the scoring of (runID, role) and its scores; ok false when
 // there is none.
-func (f *fixture) scoring(t *testing.T, runID, role string) (s scoringRow, ok bool) {
+func (f *fixture) scoring(t testing.TB, runID, role string) (s scoringRow, ok bool) {
 	t.Helper()
 	ctx := context.Background()
 	var id int64
@@ -146,7 +146,7 @@ func (f *fixture) scoring(t *testing.T, runID, role string) (s scoringRow, ok bo
 // checkScoring asserts the scoring of (runID, role) by version: its scores
 // are the model's, its levels counted with the fixture's bands, which it
 // records.
-func (f *fixture) checkScoring(t *testing.T, runID, role, version, pipeline string, rows []features.Row) scoringRow {
+func (f *fixture) checkScoring(t testing.TB, runID, role, version, pipeline string, rows []features.Row) scoringRow {
 	t.Helper()
 	s, ok := f.scoring(t, runID, role)
 	if !ok {
@@ -172,11 +172,11 @@ func (f *fixture) checkScoring(t *testing.T, runID, role, version, pipeline stri
 	return s
 }
 
-func (f *fixture) driftEvents(t *testing.T, runID string) []*eventsv1.DriftDetected {
+func (f *fixture) driftEvents(t testing.TB, runID string) []*eventsv1.DriftDetected {
 	return eventingtest.Emitted(t, f.pool, events.DriftDetected, runID, func() *eventsv1.DriftDetected { return &eventsv1.DriftDetected{} })
 }
 
-func (f *fixture) monitored(t *testing.T) *eventsv1.ModelMonitored {
+func (f *fixture) monitored(t testing.TB) *eventsv1.ModelMonitored {
 	t.Helper()
 	var p eventsv1.ModelMonitored
 	if !eventingtest.Last(t, f.pool, events.ModelMonitored, &p) {
@@ -266,14 +266,14 @@ func TestMonitorNeedsADeployment(t *testing.T) {
 
 // deployV1 registers v1 as champion with a profile of the fixture's rows
 // and deploys it (ETL run-1).
-func (f *fixture) deployV1(t *testing.T) {
+func (f *fixture) deployV1(t testing.TB) {
 	t.Helper()
 	f.train(t, "v1", 1, true)
 	f.profile(t, "v1", f.rows)
 	f.process(t, message(t, trained("v1", true, "")), eventing.Handled)
 }
 
-func (f *fixture) retrains(t *testing.T) []string {
+func (f *fixture) retrains(t testing.TB) []string {
 	t.Helper()
 	rows, err := f.pool.Query(context.Background(), `SELECT retrain_run_id || ' ' || monitor_run_id || ' ' || model_version || ': ' || reason FROM model_retrains ORDER BY triggered_at`)
 	if err != nil {
@@ -399,7 +399,7 @@ type pastScore struct {
 }
 
 // pastScoring records a scoring of a past run, as a step would have.
-func (f *fixture) pastScoring(t *testing.T, runID, role, version, snapshot string, scores []pastScore) {
+func (f *fixture) pastScoring(t testing.TB, runID, role, version, snapshot string, scores []pastScore) {
 	t.Helper()
 	ctx := context.Background()
 	var id int64
@@ -415,7 +415,7 @@ func (f *fixture) pastScoring(t *testing.T, runID, role, version, snapshot strin
 }
 
 // workOrder records a work order created at when.
-func (f *fixture) workOrder(t *testing.T, asset int64, typ, when string) {
+func (f *fixture) workOrder(t testing.TB, asset int64, typ, when string) {
 	t.Helper()
 	if _, err := f.pool.Exec(context.Background(), `INSERT INTO work_orders (wo_number, asset_id, type, title, created_at)
 		VALUES ($1, $2, $3, 'test', $4)`, fmt.Sprintf("WO-%d-%s", asset, when), asset, typ, when); err != nil {
@@ -439,7 +439,7 @@ func (f *fixture) workOrder(t *testing.T, asset int64, typ, when string) {
 // beats 3, 4, 5, 6 (4), asset 2 beats 4 and 6 (2): 6/8 = 0.75; critical
 // precision 1 of {1, 3} = 0.5. Shadow: both positives above every negative,
 // AUC 1, critical precision 2 of {1, 2} = 1.
-func realizedFixture(t *testing.T, env map[string]string) *fixture {
+func realizedFixture(t testing.TB, env map[string]string) *fixture {
 	t.Helper()
 	all := map[string]string{"LABEL_WINDOW_DAYS": "30"}
 	for k, v := range env {
@@ -468,7 +468,7 @@ type performanceRow struct {
 	auc, precision              *float64
 }
 
-func (f *fixture) performance(t *testing.T, runID, version string) performanceRow {
+func (f *fixture) performance(t testing.TB, runID, version string) performanceRow {
 	t.Helper()
 	var p performanceRow
 	if err := f.pool.QueryRow(context.Background(), `SELECT role, snapshot_date::text, label_window_days, labelled, positives, roc_auc, critical_precision

@@ -1,0 +1,62 @@
+package deployer_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/features"
+	"github.com/cmmsflow/cmmsflow/services/deployer/internal/engine"
+	"github.com/cmmsflow/cmmsflow/services/deployer/internal/testmodel"
+)
+
+// BenchmarkSteps times the two steps over a fleet of 100,000 assets on the
+// local engine: etl, the ETL step's scoring (the baseline: deploy, score,
+// predictions, scorings), and monitor, the monitoring step, which also
+// evaluates the ETL's scoring of 100,000 assets against their work orders
+// (a corrective one for every tenth asset in its 30-day window) and
+// measures drift against the champion's profile.
+func BenchmarkSteps(b *testing.B) {
+	const n = 100_000
+	ctx := context.Background()
+	f := setupWith(b, engine.Local, map[string]string{"LABEL_WINDOW_DAYS": "30"})
+	if _, err := f.pool.Exec(ctx, `INSERT INTO assets (id, asset_tag, name, vehicle_type, status, commissioned_date)
+		SELECT g, 'B-' || g, 'Bus ' || g, 'bus', 'ACTIVE', '2020-01-01' FROM generate_series($1::int, $2::int) g`, activeAssets+2, n); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := f.pool.Exec(ctx, `INSERT INTO work_orders (wo_number, asset_id, type, title, created_at)
+		SELECT 'WO-' || g, g, 'CORRECTIVE', 'bench', '2026-11-10' FROM generate_series(1, $1::int, 10) g`, n); err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]int64, n)
+	for i := range ids {
+		ids[i] = int64(i + 1)
+	}
+	f.rows = testmodel.Rows(7, ids)
+	testmodel.PutScoring(b, f.store, "run-1", f.rows)
+	f.deployV1(b) // scores 2026-11-01, evaluable from 2026-12-01
+
+	run := func(b *testing.B, msg func(i int) eventing.Message) {
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			m := msg(i)
+			b.StartTimer()
+			f.process(b, m, eventing.Handled)
+		}
+	}
+	b.Run("etl", func(b *testing.B) {
+		run(b, func(i int) eventing.Message { return message(b, trained("v1", true, "")) })
+	})
+	b.Run("monitor", func(b *testing.B) {
+		run(b, func(i int) eventing.Message {
+			day := time.Date(2026, 12, 1+i, 0, 0, 0, 0, time.UTC).Format(features.DateLayout)
+			return f.monitorMessage(b, fmt.Sprintf("mon-%d", i), f.dated(day, 0))
+		})
+		var realized bool
+		if err := f.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM model_performance WHERE labelled = $1)`, n).Scan(&realized); err != nil || !realized {
+			b.Fatalf("no realized performance over the fleet (%v)", err)
+		}
+	})
+}
