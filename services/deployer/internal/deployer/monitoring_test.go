@@ -342,6 +342,25 @@ func TestMonitorDriftTriggersOneRetrain(t *testing.T) {
 	}
 }
 
+// Without a cooldown each snapshot date may retrain once: a second run of
+// the same date does not, the next date does.
+func TestRetrainOncePerDate(t *testing.T) {
+	f := setupWith(t, engine.Local, map[string]string{"AUTO_RETRAIN": "true", "RETRAIN_COOLDOWN_DAYS": "0"})
+	f.deployV1(t)
+	for _, c := range []struct {
+		runID, date string
+		triggered   bool
+	}{{"mon-1", "2026-11-02", true}, {"mon-1b", "2026-11-02", false}, {"mon-2", "2026-11-03", true}} {
+		f.process(t, f.monitorMessage(t, c.runID, f.dated(c.date, 20000)), eventing.Handled)
+		if out := f.monitored(t); out.GetRetrainTriggered() != c.triggered {
+			t.Errorf("%s: triggered %v (%s), want %v", c.runID, out.GetRetrainTriggered(), out.GetRetrainReason(), c.triggered)
+		}
+	}
+	if r := f.retrains(t); len(r) != 2 || eventingtest.Count(t, f.pool, events.PipelineTriggered, "") != 2 {
+		t.Errorf("retrains %q", r)
+	}
+}
+
 func TestMonitorWithoutAutoRetrain(t *testing.T) {
 	f := setup(t, engine.Local)
 	f.deployV1(t)

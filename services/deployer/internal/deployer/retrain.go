@@ -57,7 +57,7 @@ func (h *Handler) retrainDue(ctx context.Context, runID string, s served, perf *
 		return retrain{}, err
 	}
 	if last != "" {
-		rt.reason += fmt.Sprintf(" (not triggered: %s within the %d-day cooldown)", last, rt.cooldown)
+		rt.reason += fmt.Sprintf(" (not triggered: %s triggered already, within the %d-day cooldown or for this date)", last, rt.cooldown)
 		return rt, nil
 	}
 	rt.trigger = true
@@ -65,14 +65,14 @@ func (h *Handler) retrainDue(ctx context.Context, runID string, s served, perf *
 }
 
 // recent is the retrain run another monitoring run than runID triggered
-// within the cooldown, or "".
+// within the cooldown, or for the same snapshot date, or "".
 func (rt retrain) recent(ctx context.Context, q interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }, runID string) (string, error) {
 	var last string
 	err := q.QueryRow(ctx, `SELECT retrain_run_id FROM model_retrains
-		WHERE monitor_run_id <> $1 AND triggered_at > now() - make_interval(days => $2)
-		ORDER BY triggered_at DESC LIMIT 1`, runID, rt.cooldown).Scan(&last)
+		WHERE monitor_run_id <> $1 AND (triggered_at > now() - make_interval(days => $2) OR retrain_run_id = $3)
+		ORDER BY triggered_at DESC LIMIT 1`, runID, rt.cooldown, retrainRunID(rt.snapshot)).Scan(&last)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -103,12 +103,12 @@ func (rt retrain) commit(ctx context.Context, tx pgx.Tx, ev eventing.Event) erro
 	}
 	runID := retrainRunID(rt.snapshot)
 	tag, err := tx.Exec(ctx, `INSERT INTO model_retrains (retrain_run_id, monitor_run_id, model_version, reason)
-		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, runID, ev.RunID, rt.model, rt.reason)
+		VALUES ($1, $2, $3, $4) ON CONFLICT (monitor_run_id) DO NOTHING`, runID, ev.RunID, rt.model, rt.reason)
 	if err != nil {
 		return fmt.Errorf("record retrain %s: %w", runID, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return nil
+		return nil // this run's, recorded and emitted when it was performed before
 	}
 	return emitRetrain(ctx, tx, ev, runID, rt.snapshot)
 }
