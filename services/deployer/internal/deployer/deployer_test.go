@@ -478,7 +478,7 @@ func TestConfig(t *testing.T) {
 	if err := config.LoadFrom(ctx, &cfg, base); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Engine != engine.Local || cfg.PredictRoute != "/predict" || cfg.HealthRoute != "/predict/health" || cfg.Vertex.Location != "us-central1" || cfg.Vertex.PredictBatch != 200 {
+	if cfg.Engine != engine.Local || cfg.PredictRoute != "/predict" || cfg.HealthRoute != "/predict/health" || cfg.Vertex.Location != "us-central1" || cfg.Vertex.PredictBatch != 200 || cfg.Vertex.CanaryPercent != 0 {
 		t.Errorf("defaults %+v", cfg)
 	}
 	if err := cfg.Validate(); err != nil {

@@ -22,6 +22,12 @@
 // done but for undeploying the others, and errors doing so are transient:
 // the redelivery finishes the cleanup. Models stay in the registry (one per
 // version), so deploying an earlier version again reuses its model.
+//
+// With a canary (CanaryPercent > 0) a new model is deployed beside the
+// serving one with that share of the traffic instead of none, and checked
+// with a few predictions through the endpoint before the switch: a failed or
+// invalid prediction undeploys it again, its traffic back to the serving
+// model, and the deploy fails for good.
 package vertex
 
 import (
@@ -31,7 +37,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -74,6 +79,10 @@ type Config struct {
 	ServiceAccount string `env:"VERTEX_SERVICE_ACCOUNT"` // the serving container's identity; empty: Vertex's default
 	DisplayName    string `env:"VERTEX_MODEL_DISPLAY_NAME, default=cmmsflow-failure-risk"`
 	PredictBatch   int    `env:"VERTEX_PREDICT_BATCH, default=200"` // instances per Predict call
+	// CanaryPercent is the share of the traffic (0–99) a new model is
+	// checked with before it gets all of it; 0 deploys it without traffic
+	// and no check.
+	CanaryPercent int32 `env:"VERTEX_CANARY_PERCENT, default=0"`
 	// RiskBands is set on the serving container as its RISK_BANDS (set from
 	// the deployer's RISK_BANDS); "" leaves the container's default bands.
 	RiskBands string
@@ -124,6 +133,8 @@ func (c Config) Validate() error {
 		return errors.New("vertex: VERTEX_PREDICTOR_IMAGE is required (the predictor image URI)")
 	case c.MinReplicas < 1 || c.MaxReplicas < c.MinReplicas:
 		return fmt.Errorf("vertex: replicas min %d max %d: want 1 ≤ min ≤ max", c.MinReplicas, c.MaxReplicas)
+	case c.CanaryPercent < 0 || c.CanaryPercent > 99:
+		return fmt.Errorf("vertex: VERTEX_CANARY_PERCENT %d: want 0 (off) to 99", c.CanaryPercent)
 	}
 	return nil
 }
@@ -209,8 +220,9 @@ func DeployedModelID(version string) string {
 }
 
 // Deploy uploads m (unless already uploaded), deploys it to the endpoint
-// without traffic (unless already deployed), then gives it all the traffic
-// while undeploying the model that had it, and undeploys every other model.
+// without traffic or with the canary's share (unless already deployed),
+// checks the canary, then gives it all the traffic while undeploying the
+// model that had it, and undeploys every other model.
 // When it fails the previous model keeps serving (see the package comment).
 func (e *Engine) Deploy(ctx context.Context, m engine.Model) (engine.Deployment, error) {
 	version := m.Version()
@@ -239,6 +251,9 @@ func (e *Engine) Deploy(ctx context.Context, m engine.Model) (engine.Deployment,
 		if ep, err = e.endpoints.GetEndpoint(ctx, &aiplatformpb.GetEndpointRequest{Name: e.cfg.Endpoint}); err != nil {
 			return d, e.rollback(ctx, d, classify(fmt.Errorf("vertex: get endpoint %s: %w", e.cfg.Endpoint, err)))
 		}
+	}
+	if err := e.canary(ctx, m, d, ep); err != nil {
+		return d, err
 	}
 	if err := e.switchTo(ctx, &d, ep); err != nil {
 		return d, e.rollback(ctx, d, err)
@@ -393,14 +408,11 @@ func (e *Engine) upload(ctx context.Context, m engine.Model) (string, error) {
 }
 
 // deploy deploys the uploaded model under d.DeployedModelID ("0" in the
-// traffic split) beside the models of ep, without traffic: the serving model
-// keeps serving until switchTo. On an empty endpoint it gets all the traffic.
+// traffic split) beside the models of ep, without traffic or with the
+// canary's share (deploySplit): the serving model keeps serving until
+// switchTo. On an empty endpoint it gets all the traffic.
 func (e *Engine) deploy(ctx context.Context, d engine.Deployment, ep *aiplatformpb.Endpoint) error {
-	split := map[string]int32{"0": 100}
-	if len(ep.GetDeployedModels()) > 0 {
-		split = maps.Clone(ep.GetTrafficSplit())
-		split["0"] = 0
-	}
+	split := e.deploySplit(ep)
 	dm := &aiplatformpb.DeployedModel{
 		Id:          d.DeployedModelID,
 		Model:       d.ModelResource,

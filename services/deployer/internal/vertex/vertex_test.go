@@ -36,6 +36,13 @@ type fixture struct {
 // AIP_STORAGE_URI.
 func setup(t *testing.T, cfg vertex.Config) fixture {
 	t.Helper()
+	return setupWrapped(t, cfg, nil)
+}
+
+// setupWrapped is setup with the container of a model wrapped by wrap (nil:
+// not wrapped).
+func setupWrapped(t *testing.T, cfg vertex.Config, wrap func(m *aiplatformpb.Model, h http.Handler) http.Handler) fixture {
+	t.Helper()
 	ctx := context.Background()
 	store := objstoretest.New(t)
 	fake := vertextest.New(t, func(m *aiplatformpb.Model, id string) (http.Handler, error) {
@@ -46,6 +53,9 @@ func setup(t *testing.T, cfg vertex.Config) fixture {
 			return nil, err
 		}
 		p.Swap(md, id)
+		if wrap != nil {
+			return wrap(m, p), nil
+		}
 		return p, nil
 	})
 	endpoint := fake.AddEndpoint("proj", "europe-west1", "4242")

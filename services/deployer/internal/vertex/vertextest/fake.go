@@ -63,6 +63,7 @@ type Server struct {
 	models       map[string]*aiplatformpb.Model
 	endpoints    map[string]*aiplatformpb.Endpoint
 	serving      map[string]http.Handler // deployed model id → container
+	credit       map[string]int          // deployed model id → its weighted round-robin credit (Predict)
 	ops          map[string]*op
 	nextOp       int
 	polls        int
@@ -286,7 +287,7 @@ func New(t testing.TB, c Container) *Server {
 	s := &Server{
 		grpc: grpc.NewServer(), container: c,
 		models: map[string]*aiplatformpb.Model{}, endpoints: map[string]*aiplatformpb.Endpoint{},
-		serving: map[string]http.Handler{}, ops: map[string]*op{},
+		serving: map[string]http.Handler{}, credit: map[string]int{}, ops: map[string]*op{},
 		seen: map[string]bool{}, inflight: map[string]bool{}, failNext: map[string][]error{},
 	}
 	aiplatformpb.RegisterModelServiceServer(s.grpc, modelService{s: s})
@@ -673,8 +674,9 @@ type predictionService struct {
 	s *Server
 }
 
-// Predict sends the instances to the deployed model with the largest share
-// of the traffic, as the container's JSON request.
+// Predict sends the instances to a deployed model with traffic, picked in
+// proportion to the traffic split (smooth weighted round robin, so a model
+// with 10% answers every tenth request), as the container's JSON request.
 func (p predictionService) Predict(ctx context.Context, req *aiplatformpb.PredictRequest) (*aiplatformpb.PredictResponse, error) {
 	s := p.s
 	s.mu.Lock()
@@ -684,13 +686,7 @@ func (p predictionService) Predict(ctx context.Context, req *aiplatformpb.Predic
 	var h http.Handler
 	var md *aiplatformpb.Model
 	if ok {
-		best := int32(-1)
-		for _, d := range ep.GetDeployedModels() {
-			if t := ep.GetTrafficSplit()[d.GetId()]; t > best {
-				best, dm = t, d
-			}
-		}
-		if dm != nil && best > 0 {
+		if dm = s.route(ep); dm != nil {
 			h, md = s.serving[dm.GetId()], s.models[dm.GetModel()]
 		}
 	}
@@ -735,6 +731,29 @@ func (p predictionService) Predict(ctx context.Context, req *aiplatformpb.Predic
 		resp.Predictions = append(resp.Predictions, v)
 	}
 	return resp, nil
+}
+
+// route picks the deployed model of ep that answers the next request: each
+// model with traffic earns its share, the one with the most credit answers
+// and pays the total back. nil when no model has traffic.
+func (s *Server) route(ep *aiplatformpb.Endpoint) *aiplatformpb.DeployedModel {
+	var best *aiplatformpb.DeployedModel
+	total := 0
+	for _, d := range ep.GetDeployedModels() {
+		t := int(ep.GetTrafficSplit()[d.GetId()])
+		if t <= 0 {
+			continue
+		}
+		total += t
+		s.credit[d.GetId()] += t
+		if best == nil || s.credit[d.GetId()] > s.credit[best.GetId()] {
+			best = d
+		}
+	}
+	if best != nil {
+		s.credit[best.GetId()] -= total
+	}
+	return best
 }
 
 // containerRequest is the JSON body Predict posts to the container:
