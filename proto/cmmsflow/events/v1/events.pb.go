@@ -846,7 +846,7 @@ type ModelMonitored struct {
 	ScoredAssets int32                  `protobuf:"varint,3,opt,name=scored_assets,json=scoredAssets,proto3" json:"scored_assets,omitempty"`
 	RiskLevels   map[string]int32       `protobuf:"bytes,4,rep,name=risk_levels,json=riskLevels,proto3" json:"risk_levels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"` // low/medium/high/critical counts
 	Psi          map[string]float64     `protobuf:"bytes,5,rep,name=psi,proto3" json:"psi,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`                                // per feature and "score"
-	Drift        string                 `protobuf:"bytes,6,opt,name=drift,proto3" json:"drift,omitempty"`                                                                                                        // ok | warn | alert (the highest PSI's band)
+	Drift        string                 `protobuf:"bytes,6,opt,name=drift,proto3" json:"drift,omitempty"`                                                                                                        // none (no profile) | ok | warn | alert: the highest PSI's band
 	// Realized performance of past predictions whose label window has passed:
 	// roc_auc, critical_precision, labelled (rows), positives; empty when none.
 	Realized         map[string]float64 `protobuf:"bytes,7,rep,name=realized,proto3" json:"realized,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
