@@ -1,7 +1,11 @@
-// Package admin serves control's admin page at /admin: pipeline cards with a
-// trigger button and a pause toggle, the run history, a run's step graph with
-// its figures and logs, technicians' inboxes, the report archive, the local
-// email outbox and the model registry.
+// Package admin serves control's admin page at /admin: the dashboard (KPI
+// tiles with their week-over-week change, trend charts, the riskiest
+// vehicles, the open alerts) above the pipeline cards with a trigger button
+// and a pause toggle and the run history, a run's step graph with its
+// figures and logs, technicians' inboxes, the report archive, the local
+// email outbox, the models with their monitoring (realized performance,
+// drift, shadow against champion, retrains) and the alerts. Charts are SVG
+// drawn server-side (svg.go).
 //
 // # Auth
 //
@@ -11,14 +15,17 @@
 // closes) and sends as `Authorization: Bearer` on every data call: the
 // ControlService's HTTP/JSON routes under /v1/ for pipelines, runs,
 // triggers, pause and inboxes, and this package's read-only JSON routes
-// under /admin/api/ for what the API does not cover (reports, models,
-// outbox, a run's logs, every technician's recent inbox, the caller's role). Those routes check
+// under /admin/api/ for what the API does not cover (the dashboard, reports,
+// models and their monitoring, alerts, outbox, a run's logs, every
+// technician's recent inbox, the caller's role). Those routes check
 // the token with internal/auth exactly as the API does (viewer or admin; 401
 // otherwise, with nothing about why). No cookie is ever set, so there is no
 // ambient credential for a cross-site request to ride on (no CSRF); a strict
 // Content-Security-Policy (scripts from 'self' only, no inline script) and
 // DOM building with textContent only keep injected data from running as
-// script and reading the token.
+// script and reading the token. The one markup the script inserts is a
+// chart's SVG, which this package writes with every datum escaped and the
+// script parses as XML (image/svg+xml: no script runs) before adopting it.
 package admin
 
 import (
@@ -120,6 +127,9 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("GET /admin/api/notifications", h.guard(h.notifications))
 	mux.Handle("GET /admin/api/reports", h.guard(h.reports))
 	mux.Handle("GET /admin/api/models", h.guard(h.models))
+	mux.Handle("GET /admin/api/dashboard", h.guard(h.dashboard))
+	mux.Handle("GET /admin/api/monitoring", h.guard(h.monitoring))
+	mux.Handle("GET /admin/api/alerts", h.guard(h.alerts))
 	mux.Handle("GET /admin/api/outbox", h.guard(h.outbox))
 	mux.Handle("GET /admin/api/runs/{run_id}/logs", h.guard(h.runLogs))
 	mux.Handle("GET /admin/api/whoami", h.guard(whoami))

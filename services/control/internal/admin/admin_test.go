@@ -18,7 +18,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cmmsflow/cmmsflow/libs/db"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/logging"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	"github.com/cmmsflow/cmmsflow/services/control/internal/admin"
@@ -39,7 +41,13 @@ type fixture struct {
 
 func newFixture(t *testing.T, opt admin.Options) *fixture {
 	t.Helper()
-	pool := pgtest.New(t)
+	pool, dbURL := pgtest.NewWithURL(t)
+	// The page reads through control's own login: its grants must suffice.
+	control, err := db.Connect(context.Background(), pgtest.ServiceLogin(t, pool, dbURL, events.Control))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(control.Close)
 	adminTok, adminEntry, err := auth.NewToken(auth.RoleAdmin, "ops")
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +61,7 @@ func newFixture(t *testing.T, opt admin.Options) *fixture {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	admin.NewWithOptions(pool, tokens, slog.New(slog.NewTextHandler(io.Discard, nil)), opt).Register(mux)
+	admin.NewWithOptions(control, tokens, slog.New(slog.NewTextHandler(io.Discard, nil)), opt).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	f := &fixture{pool: pool, url: srv.URL, admin: adminTok, viewer: viewerTok, none: "cmf_not-a-token"}
@@ -192,7 +200,7 @@ func TestStaticFiles(t *testing.T) {
 func TestAPIAuth(t *testing.T) {
 	f := newFixture(t, admin.Options{OutboxDir: t.TempDir()})
 	routes := []string{"/admin/api/notifications", "/admin/api/reports", "/admin/api/models", "/admin/api/outbox",
-		"/admin/api/runs/" + secretRun + "/logs"}
+		"/admin/api/runs/" + secretRun + "/logs", "/admin/api/dashboard", "/admin/api/monitoring", "/admin/api/alerts"}
 	for _, route := range routes {
 		for _, tc := range []struct {
 			name, token string

@@ -96,10 +96,32 @@ type Report struct {
 	Links       []Link           `json:"links"`
 	KPIs        map[string]any   `json:"kpis"`
 	Objects     []map[string]any `json:"objects"`
+	// Headline is the report's KPI tiles against the report before it.
+	Headline []Tile `json:"headline"`
 }
 
 func (h *Handler) reports(_ http.ResponseWriter, r *http.Request) (any, error) {
-	return newest(h, r, 52, "reports", `
+	n, err := limit(r, 52)
+	if err != nil {
+		return nil, err
+	}
+	got, err := h.loadReports(r.Context(), n+1) // and the one before the last, for its change
+	if err != nil {
+		return nil, err
+	}
+	for i := range got {
+		prev := map[string]float64{}
+		if i+1 < len(got) {
+			prev = figures(got[i+1].KPIs)
+		}
+		got[i].Headline = tiles(figures(got[i].KPIs), prev)
+	}
+	return map[string]any{"reports": got[:min(n, len(got))]}, nil
+}
+
+// loadReports reads the n newest stored reports, newest first.
+func (h *Handler) loadReports(ctx context.Context, n int) ([]Report, error) {
+	return collect(ctx, h, "reports", `
 		SELECT iso_week, week_start::text, run_id, generated_at, pdf_uri, html_uri, csv_uri, kpis, objects
 		FROM reports ORDER BY week_start DESC LIMIT $1`,
 		func(row pgx.CollectableRow) (Report, error) {
@@ -117,7 +139,7 @@ func (h *Handler) reports(_ http.ResponseWriter, r *http.Request) (any, error) {
 				}
 			}
 			return v, nil
-		})
+		}, n)
 }
 
 // objectURL turns gs://bucket/object into a link a browser can open: the
@@ -158,6 +180,7 @@ type Model struct {
 	ArtifactURI     string             `json:"artifact_uri"`
 	Metrics         map[string]float64 `json:"metrics"`
 	Champion        bool               `json:"champion"`
+	Shadow          bool               `json:"shadow"`
 	Promoted        bool               `json:"promoted"`
 	GateReason      string             `json:"gate_reason"`
 	ComparedWith    string             `json:"compared_with"`
@@ -168,14 +191,24 @@ type Model struct {
 }
 
 func (h *Handler) models(_ http.ResponseWriter, r *http.Request) (any, error) {
-	return newest(h, r, 50, "models", `
-		SELECT m.version, m.run_id, m.kind, m.artifact_uri, m.metrics, m.champion, m.promoted, m.gate_reason,
+	n, err := limit(r, 50)
+	if err != nil {
+		return nil, err
+	}
+	got, err := h.loadModels(r.Context(), n)
+	return map[string]any{"models": got}, err
+}
+
+// loadModels reads the n newest models with their deployments, newest first.
+func (h *Handler) loadModels(ctx context.Context, n int) ([]Model, error) {
+	return collect(ctx, h, "models", `
+		SELECT m.version, m.run_id, m.kind, m.artifact_uri, m.metrics, m.champion, m.shadow, m.promoted, m.gate_reason,
 		       coalesce(m.compared_with, ''), m.champion_metrics, m.created_at, m.promoted_at,
 		       coalesce((SELECT json_agg(json_build_object('engine', d.engine, 'endpoint', d.endpoint,
 		                   'active', d.active, 'deployed_at', d.deployed_at) ORDER BY d.deployed_at DESC)
 		                 FROM model_deployments d WHERE d.model_version = m.version), '[]')
 		FROM models m ORDER BY m.created_at DESC, m.version DESC LIMIT $1`,
-		pgx.RowToStructByPos[Model])
+		pgx.RowToStructByPos[Model], n)
 }
 
 // Email is a message in the local outbox.
@@ -583,12 +616,22 @@ func newest[T any](h *Handler, r *http.Request, def int, key, query string, scan
 	if err != nil {
 		return nil, err
 	}
-	rows, err := h.pool.Query(r.Context(), query, n)
+	got, err := collect(r.Context(), h, key, query, scan, n)
+	return map[string]any{key: got}, err
+}
+
+// collect reads the rows of query with args, each by scan ([] for none);
+// what names them in an error.
+func collect[T any](ctx context.Context, h *Handler, what, query string, scan func(pgx.CollectableRow) (T, error), args ...any) ([]T, error) {
+	rows, err := h.pool.Query(ctx, query, args...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load %s: %w", what, err)
 	}
 	got, err := pgx.CollectRows(rows, scan)
-	return map[string]any{key: nonNil(got)}, err
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", what, err)
+	}
+	return nonNil(got), nil
 }
 
 func nonNil[T any](s []T) []T {
