@@ -150,6 +150,8 @@
     state.cards = {};
     state.role = '';
     clear($('pipelines'));
+    clear($('kpi-tiles'));
+    clear($('trend-charts'));
     clear($('run-detail')).removeAttribute('data-run');
     $('nav').hidden = true;
     document.querySelectorAll('.view').forEach(function (v) { v.hidden = true; });
@@ -168,14 +170,18 @@
 
   // ---- routing -----------------------------------------------------------
 
+  // VIEW_ALIASES are older links' views: the pipelines and runs are on the
+  // dashboard (#pipelines is their cards' anchor).
+  var VIEW_ALIASES = { pipelines: 'dashboard' };
+
   function route() {
     if (!state.token) return;
     var h = location.hash.replace(/^#/, '');
     try { h = decodeURIComponent(h); } catch (e) { h = ''; }
-    h = h || 'pipelines';
-    var view = h, arg = '';
+    h = h || 'dashboard';
+    var view = VIEW_ALIASES[h] || h, arg = '';
     if (h.indexOf('run/') === 0) { view = 'run'; arg = h.slice(4); }
-    if (!$(view + '-view')) view = 'pipelines';
+    if (!$(view + '-view')) view = 'dashboard';
     state.view = view;
     state.generation++;
     stopPolling();
@@ -184,12 +190,13 @@
       a.classList.toggle('active', a.getAttribute('data-view') === view);
     });
     switch (view) {
-      case 'pipelines': loadDashboard(); break;
+      case 'dashboard': loadOverview(); loadPipelinesAndRuns(); break;
       case 'run': loadRun(arg); break;
       case 'inbox': loadInbox(); break;
       case 'reports': loadReports(); break;
       case 'outbox': loadOutbox(); break;
-      case 'models': loadModels(); break;
+      case 'models': loadModels(); loadMonitoring(); break;
+      case 'alerts': loadAlerts(); break;
     }
   }
 
@@ -210,13 +217,13 @@
 
   // ---- pipelines and runs --------------------------------------------------
 
-  function loadDashboard() {
+  function loadPipelinesAndRuns() {
     var gen = state.generation;
     return Promise.all([loadPipelines(), loadRuns()]).then(function (active) {
       if (gen !== state.generation) return;
       var running = active[0] || active[1];
       $('refreshing').hidden = !running;
-      if (running) poll(loadDashboard);
+      if (running) poll(loadPipelinesAndRuns);
     });
   }
 
@@ -322,7 +329,7 @@
       .then(function (data) {
         var run = (data && data.run) || {};
         setStatus(c, 'success success-msg', [data && data.created === false ? 'Run already queued: ' : 'Run queued: ', runLink(run.run_id)]);
-        if (state.view === 'pipelines') { state.runsTokens = ['']; state.runsPage = 0; loadDashboard(); }
+        if (state.view === 'dashboard') { state.runsTokens = ['']; state.runsPage = 0; loadPipelinesAndRuns(); }
       }, function (err) {
         setStatus(c, 'failure error', 'Trigger failed: ' + errText(err));
       })
@@ -409,7 +416,7 @@
           out.textContent = dry
             ? ticks + ' ticks; ' + (r.existing || 0) + ' have their run, ' + (ticks - (r.existing || 0)) + ' would be created.'
             : created + ' runs queued, ' + (r.existing || 0) + ' ticks had their run.';
-          if (!dry) { state.runsTokens = ['']; state.runsPage = 0; loadDashboard(); }
+          if (!dry) { state.runsTokens = ['']; state.runsPage = 0; loadPipelinesAndRuns(); }
         }, function (err) {
           out.className = 'backfill-status error';
           out.textContent = 'Backfill failed: ' + errText(err);
@@ -471,7 +478,7 @@
     state.runsPage = 0;
     state.generation++;
     stopPolling();
-    loadDashboard();
+    loadPipelinesAndRuns();
   }
   function runsPage(delta) {
     if (delta > 0) {
@@ -482,7 +489,7 @@
     state.runsTokens.length = state.runsPage + 1;
     state.generation++;
     stopPolling();
-    loadDashboard();
+    loadPipelinesAndRuns();
   }
 
   // ---- run detail -------------------------------------------------------------
@@ -812,9 +819,8 @@
       var links = (r.links || []).map(function (l, i) {
         return [i ? ' · ' : '', l.url ? el('a', { href: l.url, target: '_blank', rel: 'noopener noreferrer', title: l.uri, text: l.name }) : el('span', { title: l.uri, text: l.name })];
       });
-      var kpis = Object.keys(r.kpis || {}).sort().slice(0, 6).map(function (k) {
-        var v = r.kpis[k];
-        return el('div', { 'class': 'kv' }, k + ': ' + (typeof v === 'object' ? JSON.stringify(v) : fmtNumber(v)));
+      var kpis = (r.headline || []).filter(function (t) { return t.value !== null; }).map(function (t) {
+        return el('div', { 'class': 'kv', 'data-kpi': t.key }, t.label + ': ' + t.text + ' ' + t.unit + (t.delta_text ? ' (' + ARROWS[t.trend] + ' ' + t.delta_text + ')' : ''));
       });
       return [el('strong', { text: r.iso_week }), r.week_start, fmtTime(r.generated_at), links, kpis, runLink(r.run_id)];
     }, 'No reports yet: trigger weekly_kpi_report.');
@@ -833,11 +839,100 @@
         return el('div', { 'class': 'kv' }, k + ' ' + fmtNumber(m.metrics[k]) + cm);
       });
       var dep = (m.deployments || []).map(function (d) { return el('div', null, d.engine + (d.active ? ' (active)' : '') + ' ' + fmtTime(d.deployed_at)); });
-      return [el('span', { 'class': 'mono', text: m.version }), m.kind, fmtTime(m.created_at),
-        m.champion ? badge('champion') : (m.promoted ? 'promoted' : 'not promoted'),
+      var status = m.champion ? badge('champion') : m.shadow ? badge('shadow') : (m.promoted ? 'promoted' : 'not promoted');
+      return [el('span', { 'class': 'mono', text: m.version }), m.kind, fmtTime(m.created_at), status,
         metrics, (m.compared_with ? 'vs ' + m.compared_with + ': ' : '') + (m.gate_reason || '—'),
         dep.length ? dep : '—', runLink(m.run_id)];
     }, 'No models yet: trigger etl_ml_training.');
+  }
+
+  // ---- charts, dashboard, monitoring, alerts ---------------------------------
+
+  // chart adopts a chart's SVG, which control draws with every datum
+  // escaped; it is parsed as XML (image/svg+xml: nothing in it runs).
+  function chart(c) {
+    var doc = new DOMParser().parseFromString(c.svg, 'image/svg+xml');
+    var root = doc.documentElement;
+    if (root.namespaceURI !== SVG || doc.getElementsByTagName('parsererror').length) {
+      return el('p', { 'class': 'error', text: 'Could not draw the chart ' + c.title + '.' });
+    }
+    return el('figure', { 'class': 'chart', 'data-chart': c.id, 'data-points': c.points }, document.importNode(root, true));
+  }
+
+  var ARROWS = { up: '↑', down: '↓', flat: '→' };
+  var VERDICTS = { good: 'better', bad: 'worse', neutral: 'unchanged' };
+
+  // tile is a KPI tile: its value and unit, and its change from the week
+  // before coloured by whether that is better or worse.
+  function tile(t) {
+    var change = t.delta_text
+      ? el('p', { 'class': 'delta ' + t.verdict, title: 'change from the previous report: ' + VERDICTS[t.verdict] },
+        ARROWS[t.trend] + ' ' + t.delta_text + ' ', el('span', { 'class': 'muted', text: 'vs previous week (' + VERDICTS[t.verdict] + ')' }))
+      : el('p', { 'class': 'delta muted', text: t.value === null ? 'no figure yet' : 'no previous week' });
+    return el('article', { 'class': 'tile ' + (t.verdict || 'none'), 'data-kpi': t.key },
+      el('h3', { text: t.label }),
+      el('p', { 'class': 'value' }, el('span', { 'class': 'num', text: t.text }), ' ', el('span', { 'class': 'unit', text: t.unit })),
+      change);
+  }
+
+  function alertBadge(a) { return el('span', { 'class': 'severity ' + a.severity, text: a.severity }); }
+
+  // loadOverview fills the dashboard's KPI tiles, trend charts, riskiest
+  // vehicles and open alerts.
+  function loadOverview() {
+    var gen = state.generation;
+    api('GET', '/admin/api/dashboard').then(function (d) {
+      if (gen !== state.generation) return;
+      showError('dashboard-error', '');
+      $('dashboard-week').textContent = d.week ? '· week ' + d.week + (d.previous_week ? ' against ' + d.previous_week : '') : '';
+      $('dashboard-no-report').hidden = !!d.week;
+      append(clear($('kpi-tiles')), (d.tiles || []).map(tile));
+      append(clear($('trend-charts')), d.week ? (d.charts || []).map(chart) : []);
+      fill('riskiest', d.riskiest || [], function (v) {
+        return [el('span', { title: v.name, text: v.asset_tag }), v.vehicle_type, badge(v.risk_level),
+          v.failure_probability.toFixed(3), fmtTime(v.predicted_at)];
+      }, 'No model predictions yet: run etl_ml_training.');
+      fill('open-alerts', d.alerts || [], function (a) {
+        return [alertBadge(a), a.summary, fmtTime(a.opened_at) + ' (' + a.opened_period + ')'];
+      }, 'No open alerts.');
+    }, function (err) { showError('dashboard-error', 'Could not load the dashboard: ' + errText(err)); });
+  }
+
+  // COMPARISON are the side-by-side rows of the shadow against the champion.
+  var COMPARISON = [
+    ['Model', function (p) { return el('span', { 'class': 'mono', text: p.model_version }); }],
+    ['Scoring of', function (p) { return p.snapshot_date + ' (' + p.label_window_days + '-day label window)'; }],
+    ['Vehicles labelled (failed)', function (p) { return p.labelled + ' (' + p.positives + ')'; }],
+    ['Realized ROC AUC', function (p) { return p.roc_auc === null ? 'n/a (one class only)' : p.roc_auc.toFixed(3); }],
+    ['Precision of "critical"', function (p) { return p.critical_precision === null ? 'n/a (none critical)' : p.critical_precision.toFixed(3); }]
+  ];
+
+  function loadMonitoring() {
+    api('GET', '/admin/api/monitoring').then(function (m) {
+      showError('monitoring-error', '');
+      var runs = m.performance.points ? chart(m.performance) : el('p', { 'class': 'empty', text: 'No realized performance yet: model_monitoring measures it once the label window of a scoring has passed.' });
+      append(clear($('performance-chart')), runs);
+      append(clear($('drift-chart')), m.drift ? chart(m.drift) : el('p', { 'class': 'empty', text: 'No drift measured yet: run etl_ml_training (its model keeps a training profile), then model_monitoring.' }));
+      var byRole = {};
+      (m.comparison || []).forEach(function (p) { byRole[p.role] = p; });
+      $('comparison-run').textContent = m.comparison.length ? '· monitoring run ' + m.comparison[0].run_id : '';
+      fill('comparison', m.comparison.length ? COMPARISON : [], function (row) {
+        return [row[0], byRole.champion ? row[1](byRole.champion) : '—', byRole.shadow ? row[1](byRole.shadow) : 'no shadow'];
+      }, 'No monitoring run yet: run model_monitoring.');
+      fill('retrains', m.retrains || [], function (t) {
+        return [fmtTime(t.triggered_at), el('span', { 'class': 'mono', text: t.model_version }), t.reason, runLink(t.retrain_run_id), runLink(t.monitor_run_id)];
+      }, 'No retraining triggered.');
+    }, function (err) { showError('monitoring-error', 'Could not load the monitoring: ' + errText(err)); });
+  }
+
+  function loadAlerts() {
+    var st = $('alerts-status').value;
+    loadTable('alerts', api('GET', '/admin/api/alerts' + (st ? '?status=' + encodeURIComponent(st) : '')), 'alerts', 'alerts', function (a) {
+      var metric = a.metric ? a.metric + (a.value !== null ? ' = ' + fmtNumber(a.value) : '') + (a.threshold !== null ? ' (threshold ' + fmtNumber(a.threshold) + ')' : '') : '—';
+      return [fmtTime(a.opened_at), el('span', { 'class': 'state ' + (a.status === 'open' ? 'failed' : 'success'), text: a.status }),
+        alertBadge(a), a.kind, el('span', { 'class': 'mono', text: a.rule }), a.summary, metric,
+        a.opened_period + (a.resolved_period ? ' → ' + a.resolved_period : ''), a.resolved_at ? fmtTime(a.resolved_at) : '—'];
+    }, st ? 'No ' + st + ' alerts.' : 'No alerts yet: the notifier opens them when a rule breaches, drift is detected or a run fails.');
   }
 
   // ---- start -------------------------------------------------------------------
@@ -850,6 +945,7 @@
     $('runs-newer').addEventListener('click', function () { runsPage(-1); });
     $('runs-older').addEventListener('click', function () { runsPage(1); });
     $('inbox-filter').addEventListener('submit', function (ev) { ev.preventDefault(); loadInbox(); });
+    $('alerts-status').addEventListener('change', loadAlerts);
     window.addEventListener('hashchange', route);
     if (state.token) enter(); else $('token').focus();
   });
