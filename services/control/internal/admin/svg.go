@@ -36,7 +36,7 @@ type lineChart struct {
 	X               []string
 	Series          []Series
 	// Max is the y axis' top (e.g. 100 for a percentage, 1 for an AUC); 0:
-	// a round number above the largest value.
+	// a round number at or above the largest value (niceTop).
 	Max    float64
 	Digits int // of the y ticks' and tooltips' values
 }
@@ -44,7 +44,7 @@ type lineChart struct {
 // The drawing area of a line chart, in viewBox units.
 const (
 	chartW, chartH            = 640, 260
-	padLeft, padRight         = 64, 16
+	padLeft, padRight         = 64, 36
 	padTop, padBottom         = 34, 48
 	yTicks                    = 4
 	plotW, plotH      float64 = chartW - padLeft - padRight, chartH - padTop - padBottom
@@ -55,7 +55,7 @@ func (c lineChart) Render() Chart {
 	var b strings.Builder
 	top := c.Max
 	if top <= 0 {
-		top = niceCeil(maxValue(c.Series))
+		top = niceTop(maxValue(c.Series), c.Digits)
 	}
 	svgOpen(&b, c.ID, c.Title, c.Desc, chartW, chartH)
 	c.axes(&b, top)
@@ -159,7 +159,7 @@ const (
 // Render draws the chart.
 func (c barChart) Render() Chart {
 	var b strings.Builder
-	top := niceCeil(math.Max(maxBar(c.Bars), maxLine(c.Lines)*1.2))
+	top := niceTop(math.Max(maxBar(c.Bars), maxLine(c.Lines)*1.2), c.Digits)
 	h := padTop + barRowH*len(c.Bars) + padBottom
 	bw := float64(chartW - barLabelW - padRight)
 	xPos := func(v float64) float64 { return barLabelW + bw*math.Min(math.Max(v, 0), top)/top }
@@ -193,19 +193,20 @@ func svgOpen(b *strings.Builder, id, title, desc string, w, h int) {
 	fmt.Fprintf(b, `<title id="%s-title">%s</title><desc id="%s-desc">%s</desc>`, esc(id), esc(title), esc(id), esc(desc))
 }
 
-// niceCeil is the smallest 1, 2, 2.5 or 5 times a power of ten at or above
-// v (1 for nothing to show).
-func niceCeil(v float64) float64 {
+// niceTop is an axis' top for data up to v: yTicks steps of 1, 2 or 5
+// times a power of ten, a step no finer than the digits shown.
+func niceTop(v float64, digits int) float64 {
 	if !(v > 0) || math.IsInf(v, 0) {
-		return 1
+		v = 0
 	}
-	p := math.Pow(10, math.Floor(math.Log10(v)))
-	for _, m := range []float64{1, 2, 2.5, 5, 10} {
-		if m*p >= v*(1-1e-9) {
-			return m * p
+	step := math.Max(v/yTicks, math.Pow(10, -float64(digits)))
+	p := math.Pow(10, math.Floor(math.Log10(step)))
+	for _, m := range []float64{1, 2, 5} {
+		if m*p >= step*(1-1e-9) {
+			return m * p * yTicks
 		}
 	}
-	return 10 * p
+	return 10 * p * yTicks
 }
 
 func maxValue(ss []Series) float64 {
