@@ -3,6 +3,7 @@ package admin
 import (
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -210,5 +211,5 @@ func plural(n int, thing string) string {
 	if n == 1 {
 		return "1 " + thing
 	}
-	return fixed(float64(n), 0) + " " + thing + "s"
+	return strconv.Itoa(n) + " " + thing + "s"
 }

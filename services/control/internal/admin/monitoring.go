@@ -106,8 +106,8 @@ func (h *Handler) loadRetrains(ctx context.Context, n int) ([]Retrain, error) {
 		pgx.RowToStructByPos[Retrain], n)
 }
 
-// roles are the lines of the realized performance chart.
-var roles = []string{"champion", "shadow"}
+// performanceRoles are the lines of the realized performance chart.
+var performanceRoles = []string{"champion", "shadow"}
 
 // performanceChart draws the realized ROC AUC per monitoring run (perf
 // newest first), a line per role; a run without a figure for a role (no
@@ -132,7 +132,7 @@ func performanceChart(perf []Performance) Chart {
 	for _, run := range runs {
 		c.X = append(c.X, at[run].UTC().Format(time.DateOnly))
 	}
-	for _, role := range roles {
+	for _, role := range performanceRoles {
 		s := Series{Name: role, Values: make([]float64, len(runs))}
 		for i, run := range runs {
 			v, ok := auc[[2]string{run, role}]
