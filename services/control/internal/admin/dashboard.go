@@ -56,8 +56,13 @@ func (h *Handler) dashboard(_ http.ResponseWriter, r *http.Request) (any, error)
 	if len(reports) > 1 {
 		d.PreviousWeek, prev = reports[1].ISOWeek, figures(reports[1].KPIs)
 	}
-	criticalWeekOverWeek(scorings, cur, prev)
-	d.Tiles = tiles(cur, prev)
+	scoredBefore := criticalWeekOverWeek(scorings, cur, prev)
+	d.Tiles = tiles(cur, prev, d.PreviousWeek)
+	for i := range d.Tiles {
+		if d.Tiles[i].Key == criticalKey && d.Tiles[i].Delta != nil {
+			d.Tiles[i].Against = "scoring of " + scoredBefore
+		}
+	}
 	chrono := make([]Report, len(reports))
 	for i, rep := range reports {
 		chrono[len(reports)-1-i] = rep
@@ -68,24 +73,26 @@ func (h *Handler) dashboard(_ http.ResponseWriter, r *http.Request) (any, error)
 
 // criticalWeekOverWeek sets criticalKey in cur to the latest champion
 // scoring's critical count and in prev to that of the latest scoring at
-// least a week older (scorings newest first).
-func criticalWeekOverWeek(scorings []Scoring, cur, prev map[string]float64) {
+// least a week older (scorings newest first), whose snapshot day it
+// returns ("" for none).
+func criticalWeekOverWeek(scorings []Scoring, cur, prev map[string]float64) string {
 	if len(scorings) == 0 {
-		return
+		return ""
 	}
 	latest := scorings[0]
 	cur[criticalKey] = float64(latest.RiskLevels["critical"])
 	day, err := time.Parse(time.DateOnly, latest.SnapshotDate)
 	if err != nil {
-		return
+		return ""
 	}
 	weekBefore := day.AddDate(0, 0, -7).Format(time.DateOnly)
 	for _, s := range scorings[1:] {
 		if s.SnapshotDate <= weekBefore {
 			prev[criticalKey] = float64(s.RiskLevels["critical"])
-			return
+			return s.SnapshotDate
 		}
 	}
+	return ""
 }
 
 // Scoring is a scoring of the fleet by one model (model_scorings).

@@ -157,11 +157,22 @@ func TestDashboardTiles(t *testing.T) {
 	if x := tileOf(t, d.Tiles, "mttr_hours"); x.Value == nil || *x.Value != 5.25 || x.Delta == nil || *x.Delta != -0.8 {
 		t.Errorf("mttr value %v delta %v", x.Value, x.Delta)
 	}
+	// The change names what it compares with: the report before, or for
+	// critical-risk vehicles the champion's scoring a week before (not the
+	// one of the day before).
+	for key, want := range map[string]string{"wo_overdue": "2026-W46", "critical_risk_vehicles": "scoring of 2026-11-13", "mtbf_days_van": ""} {
+		if got := tileOf(t, d.Tiles, key).Against; got != want {
+			t.Errorf("tile %s against %q, want %q", key, got, want)
+		}
+	}
 	// The report archive shows the same tiles, not raw keys.
 	var reps struct{ Reports []admin.Report }
 	getJSON(t, f.url+"/admin/api/reports?limit=1", f.viewer, &reps)
-	if len(reps.Reports) != 1 || tileOf(t, reps.Reports[0].Headline, "wo_overdue").DeltaText != "-3" {
-		t.Errorf("report headline %+v", reps.Reports)
+	if len(reps.Reports) != 1 {
+		t.Fatalf("?limit=1: %d reports", len(reps.Reports))
+	}
+	if x := tileOf(t, reps.Reports[0].Headline, "wo_overdue"); x.DeltaText != "-3" || x.Against != "2026-W46" {
+		t.Errorf("report headline %+v", x)
 	}
 }
 

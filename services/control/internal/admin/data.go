@@ -110,11 +110,11 @@ func (h *Handler) reports(_ http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	for i := range got {
-		prev := map[string]float64{}
+		prev, against := map[string]float64{}, ""
 		if i+1 < len(got) {
-			prev = figures(got[i+1].KPIs)
+			prev, against = figures(got[i+1].KPIs), got[i+1].ISOWeek
 		}
-		got[i].Headline = tiles(figures(got[i].KPIs), prev)
+		got[i].Headline = tiles(figures(got[i].KPIs), prev, against)
 	}
 	return map[string]any{"reports": got[:min(n, len(got))]}, nil
 }

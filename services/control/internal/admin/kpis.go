@@ -98,25 +98,28 @@ type Tile struct {
 	// no figure that week); DeltaText is it signed ("+3", "-1.5").
 	Delta     *float64 `json:"delta"`
 	DeltaText string   `json:"delta_text"`
+	// Against is what the delta compares with: the previous report's ISO
+	// week, or for critical-risk vehicles the day of the scoring.
+	Against string `json:"against"`
 	// Trend is up, down or flat; Verdict good, bad or neutral (flat), by
 	// the KPI's better direction; both empty without a delta.
 	Trend   string `json:"trend"`
 	Verdict string `json:"verdict"`
 }
 
-// tiles are the KPI tiles of the latest week's figures against the
-// previous week's.
-func tiles(cur, prev map[string]float64) []Tile {
+// tiles are the KPI tiles of a report's figures against those of the
+// report before, of ISO week against.
+func tiles(cur, prev map[string]float64, against string) []Tile {
 	var out []Tile
 	for _, s := range kpiSpecs {
 		for _, k := range s.keys(cur) {
-			out = append(out, s.tile(k, cur, prev))
+			out = append(out, s.tile(k, cur, prev, against))
 		}
 	}
 	return out
 }
 
-func (s kpiSpec) tile(key string, cur, prev map[string]float64) Tile {
+func (s kpiSpec) tile(key string, cur, prev map[string]float64, against string) Tile {
 	t := Tile{Key: key, Label: s.label(key), Unit: s.Unit, Text: "n/a"}
 	v, ok := cur[key]
 	if !ok {
@@ -128,7 +131,7 @@ func (s kpiSpec) tile(key string, cur, prev map[string]float64) Tile {
 		return t
 	}
 	d := s.round(v - p)
-	t.Delta, t.DeltaText = &d, fixed(d, s.Digits)
+	t.Delta, t.DeltaText, t.Against = &d, fixed(d, s.Digits), against
 	switch {
 	case d > 0:
 		t.Trend, t.DeltaText = "up", "+"+t.DeltaText

@@ -862,13 +862,13 @@
   var ARROWS = { up: '↑', down: '↓', flat: '→' };
   var VERDICTS = { good: 'better', bad: 'worse', neutral: 'unchanged' };
 
-  // tile is a KPI tile: its value and unit, and its change from the week
-  // before coloured by whether that is better or worse.
+  // tile is a KPI tile: its value and unit, and its change from the figure
+  // before (t.against) coloured by whether that is better or worse.
   function tile(t) {
     var change = t.delta_text
-      ? el('p', { 'class': 'delta ' + t.verdict, title: 'change from the previous report: ' + VERDICTS[t.verdict] },
-        ARROWS[t.trend] + ' ' + t.delta_text + ' ', el('span', { 'class': 'muted', text: 'vs previous week (' + VERDICTS[t.verdict] + ')' }))
-      : el('p', { 'class': 'delta muted', text: t.value === null ? 'no figure yet' : 'no previous week' });
+      ? el('p', { 'class': 'delta ' + t.verdict, title: 'change from ' + t.against + ': ' + VERDICTS[t.verdict] },
+        ARROWS[t.trend] + ' ' + t.delta_text + ' ', el('span', { 'class': 'muted', text: 'vs ' + t.against + ' (' + VERDICTS[t.verdict] + ')' }))
+      : el('p', { 'class': 'delta muted', text: t.value === null ? 'no figure yet' : 'no figure the week before' });
     return el('article', { 'class': 'tile ' + (t.verdict || 'none'), 'data-kpi': t.key },
       el('h3', { text: t.label }),
       el('p', { 'class': 'value' }, el('span', { 'class': 'num', text: t.text }), ' ', el('span', { 'class': 'unit', text: t.unit })),
