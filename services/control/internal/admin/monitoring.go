@@ -5,18 +5,13 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-)
 
-// PSI bands: below psiWarn a feature's distribution is stable, from
-// psiAlert on it has shifted (the conventional bands, which the monitor
-// grades a scoring's drift by).
-const (
-	psiWarn  = 0.1
-	psiAlert = 0.25
+	"github.com/cmmsflow/cmmsflow/libs/monitor"
 )
 
 // Bounds of the Models view's monitoring: the monitoring runs its realized
@@ -159,14 +154,19 @@ func latestComparison(perf []Performance) []Performance {
 }
 
 // driftChart draws a scoring's PSI per feature, the most shifted first,
-// with the warn and alert bands' lines.
+// coloured by drift level, with the warn and alert thresholds' lines: the
+// monitor's default ones (the deployer's DRIFT_WARN and DRIFT_ALERT are
+// not recorded with a scoring).
 func driftChart(s Scoring) Chart {
+	th := monitor.DefaultThresholds
+	warn, alert := strconv.FormatFloat(th.Warn, 'g', -1, 64), strconv.FormatFloat(th.Alert, 'g', -1, 64)
 	c := barChart{ID: "chart-drift", Title: "Drift per feature (PSI)", XLabel: "population stability index", Digits: 3,
 		Desc: "PSI of each feature and of the score in the champion " + s.ModelVersion + "'s scoring of " + s.SnapshotDate +
-			" against its training profile; from 0.1 a feature is drifting (warn), from 0.25 it has shifted (alert).",
-		Lines: []Threshold{{Name: "warn 0.1", Value: psiWarn, Class: "warn"}, {Name: "alert 0.25", Value: psiAlert, Class: "alert"}}}
+			" against its training profile; from " + warn + " a feature is drifting (warn), from " + alert + " it has shifted (alert).",
+		Lines: []Threshold{{Name: "warn " + warn, Value: th.Warn, Class: monitor.LevelWarn},
+			{Name: "alert " + alert, Value: th.Alert, Class: monitor.LevelAlert}}}
 	for name, v := range s.PSI {
-		c.Bars = append(c.Bars, Bar{Name: name, Value: v, Class: psiBand(v)})
+		c.Bars = append(c.Bars, Bar{Name: name, Value: v, Class: th.Level(v)})
 	}
 	slices.SortFunc(c.Bars, func(a, b Bar) int {
 		if a.Value != b.Value {
@@ -178,15 +178,4 @@ func driftChart(s Scoring) Chart {
 		return strings.Compare(a.Name, b.Name)
 	})
 	return c.Render()
-}
-
-// psiBand is ok, warn or alert.
-func psiBand(v float64) string {
-	switch {
-	case v >= psiAlert:
-		return "alert"
-	case v >= psiWarn:
-		return "warn"
-	}
-	return "ok"
 }
