@@ -1,6 +1,7 @@
 // cmmsflow admin page. Every datum comes from a token-authenticated JSON call
 // (control's API under /v1/, the page's own routes under /admin/api/); the
-// token lives in sessionStorage. The DOM is built with textContent only.
+// token lives in sessionStorage. The DOM is built with textContent only,
+// but for the charts: SVG that control draws, parsed as XML (see chart).
 (function () {
   'use strict';
 
@@ -868,7 +869,7 @@
     var change = t.delta_text
       ? el('p', { 'class': 'delta ' + t.verdict, title: 'change from ' + t.against + ': ' + VERDICTS[t.verdict] },
         ARROWS[t.trend] + ' ' + t.delta_text + ' ', el('span', { 'class': 'muted', text: 'vs ' + t.against + ' (' + VERDICTS[t.verdict] + ')' }))
-      : el('p', { 'class': 'delta muted', text: t.value === null ? 'no figure yet' : 'no figure the week before' });
+      : el('p', { 'class': 'delta muted', text: t.value === null ? 'no figure yet' : 'no earlier figure' });
     return el('article', { 'class': 'tile ' + (t.verdict || 'none'), 'data-kpi': t.key },
       el('h3', { text: t.label }),
       el('p', { 'class': 'value' }, el('span', { 'class': 'num', text: t.text }), ' ', el('span', { 'class': 'unit', text: t.unit })),
