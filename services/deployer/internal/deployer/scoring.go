@@ -285,16 +285,44 @@ func recordScoring(ctx context.Context, tx pgx.Tx, ev eventing.Event, fl fleet, 
 	if _, err := tx.Exec(ctx, `DELETE FROM model_scores WHERE scoring_id = $1`, id); err != nil {
 		return false, fmt.Errorf("replace the %s scores: %w", s.role, err)
 	}
-	_, err = tx.CopyFrom(ctx, pgx.Identifier{"model_scores"}, []string{"scoring_id", "asset_id", "failure_probability", "risk_level"},
-		pgx.CopyFromSlice(len(fl.keep), func(k int) ([]any, error) {
-			i := fl.keep[k]
-			return []any{id, fl.rows[i].AssetID, s.probs[i], s.levels[i]}, nil
-		}))
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"model_scores"}, append([]string{"scoring_id"}, scoreColumns...), newScoreRows(fl, s, id))
 	if err != nil {
 		return false, fmt.Errorf("write the %s scores: %w", s.role, err)
 	}
 	return alerted, nil
 }
+
+// scoreColumns are the columns of a scoreRows row, after its leading values.
+var scoreColumns = []string{"asset_id", "failure_probability", "risk_level"}
+
+// scoreRows is a COPY source of the scores of the rows a step writes
+// (fleet.keep): the leading values, then scoreColumns. It reuses one row
+// of pointers into the fleet and the scoring, so that no row allocates
+// (pgx encodes a row before it asks for the next).
+type scoreRows struct {
+	fl  fleet
+	s   scoring
+	k   int
+	row []any
+}
+
+// newScoreRows is the COPY source of s's scores of fl, each row led by lead.
+func newScoreRows(fl fleet, s scoring, lead ...any) *scoreRows {
+	return &scoreRows{fl: fl, s: s, row: append(lead, nil, nil, nil)}
+}
+
+func (r *scoreRows) Next() bool {
+	r.k++
+	return r.k <= len(r.fl.keep)
+}
+
+func (r *scoreRows) Values() ([]any, error) {
+	i, n := r.fl.keep[r.k-1], len(r.row)-len(scoreColumns)
+	r.row[n], r.row[n+1], r.row[n+2] = &r.fl.rows[i].AssetID, &r.s.probs[i], &r.s.levels[i]
+	return r.row, nil
+}
+
+func (r *scoreRows) Err() error { return nil }
 
 // maxPSI is the highest PSI, or nil (SQL NULL) when there is none.
 func maxPSI(psi map[string]float64) *float64 {
