@@ -121,6 +121,7 @@ func NewRootCommand(a *App) *cobra.Command {
 	for _, c := range []*cobra.Command{
 		newMigrateCommand(a),
 		newSeedCommand(a),
+		newShiftCommand(a),
 		newImportCommand(a),
 		newSourceCommand(a),
 		newTokenCommand(a),
