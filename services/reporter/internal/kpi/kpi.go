@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cmmsflow/cmmsflow/libs/monitor"
 )
 
 // Opt is a figure that may be undefined.
@@ -162,6 +164,8 @@ type Report struct {
 	Previous       Period
 	Inventory      Inventory
 	Trend          []TrendPoint // TrendWeeks weeks, oldest first, ending with Week
+	Health         ModelHealth
+	Drift          monitor.Thresholds // the PSI levels Health was read with
 }
 
 // Format is how a figure is written.

@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cmmsflow/cmmsflow/libs/monitor"
 )
 
 // Querier is a transaction or a pool.
@@ -29,11 +31,12 @@ const (
 // Params say which week to report on and how.
 type Params struct {
 	Week           Week
-	Location       *time.Location // the weeks' days are days in this zone; nil means UTC
-	MTBFWindowDays int            // trailing window of MTBF's operating time; 0 means 365
-	TrendWeeks     int            // 0 means 12
-	TopN           int            // riskiest assets listed; 0 means 10
-	Now            time.Time      // generation time; zero means time.Now()
+	Location       *time.Location     // the weeks' days are days in this zone; nil means UTC
+	MTBFWindowDays int                // trailing window of MTBF's operating time; 0 means 365
+	TrendWeeks     int                // 0 means 12
+	TopN           int                // riskiest assets listed; 0 means 10
+	Now            time.Time          // generation time; zero means time.Now()
+	Drift          monitor.Thresholds // the model-health section's PSI levels; zero means monitor.DefaultThresholds
 }
 
 func (p Params) normalized() (Params, error) {
@@ -45,6 +48,12 @@ func (p Params) normalized() (Params, error) {
 	p.TopN = cmp.Or(p.TopN, DefaultTopN)
 	if p.Now.IsZero() {
 		p.Now = time.Now()
+	}
+	if p.Drift == (monitor.Thresholds{}) {
+		p.Drift = monitor.DefaultThresholds
+	}
+	if err := p.Drift.Validate(); err != nil {
+		return p, err
 	}
 	if p.Week.Num == 0 {
 		return p, errors.New("kpi: no week")
@@ -214,7 +223,8 @@ SELECT b, sum(o)::bigint, sum(c)::bigint FROM (
 
 // Queries lists every statement Compute runs, for the benchmark's baseline.
 func Queries() []string {
-	return []string{workOrdersSQL, mttrSQL, mtbfSQL, pmSQL, mlSQL, topSQL, inventorySQL, trendSQL}
+	return []string{workOrdersSQL, mttrSQL, mtbfSQL, pmSQL, mlSQL, topSQL, inventorySQL, trendSQL,
+		healthScoringsSQL, healthPerformanceSQL}
 }
 
 // trendBounds is the trend's weeks, oldest first, and their boundaries
@@ -239,7 +249,8 @@ func BaselineArgs(p Params) [][]any {
 	args := ps.args()
 	_, bounds := trendBounds(p)
 	return [][]any{args, args, args, append(slices.Clone(args), p.Location.String()), args,
-		{ps.end[0], p.TopN}, nil, {bounds, bounds[0], bounds[len(bounds)-1]}}
+		{ps.end[0], p.TopN}, nil, {bounds, bounds[0], bounds[len(bounds)-1]},
+		{ps.end[0]}, {ps.end[0], "", []string{}}}
 }
 
 // Compute runs the KPI queries for p.Week and the week before it.
@@ -261,6 +272,7 @@ func Compute(ctx context.Context, q Querier, p Params) (*Report, error) {
 		{"top risk", c.topRisk},
 		{"inventory", c.inventory},
 		{"trend", c.trend},
+		{"model health", c.health},
 	} {
 		if err := step.fn(); err != nil {
 			return nil, fmt.Errorf("kpi: %s: %w", step.name, err)
@@ -289,7 +301,7 @@ type computation struct {
 func newComputation(ctx context.Context, q Querier, p Params) *computation {
 	ps := newPeriods(p)
 	r := &Report{
-		Week: p.Week, TimeZone: p.Location.String(), MTBFWindowDays: p.MTBFWindowDays, GeneratedAt: p.Now,
+		Week: p.Week, TimeZone: p.Location.String(), MTBFWindowDays: p.MTBFWindowDays, GeneratedAt: p.Now, Drift: p.Drift,
 	}
 	per := []*Period{&r.Current, &r.Previous}
 	for i, w := range []Week{p.Week, p.Week.Add(-1)} {

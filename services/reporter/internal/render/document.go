@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cmmsflow/cmmsflow/services/reporter/internal/kpi"
 )
@@ -46,6 +47,17 @@ func Appendix(r *kpi.Report) []Formula {
 		{"Failure risk (ML)", "Each non-retired asset's latest prediction made before the week's end. High risk = " +
 			"risk level high; critical = risk level critical; average failure probability = mean over the scored " +
 			"assets; the top 10 are the highest probabilities. n/a when no asset has a score."},
+		{"Model health", fmt.Sprintf("The champion model's latest scoring recorded before the week's end (the ETL's batch "+
+			"scoring or the daily model_monitoring run) and the shadow challenger scored in the same run. Drift: the "+
+			"population stability index (PSI) of each feature and of the score against the model's training profile, "+
+			"sum over the profile's quantile bins of (actual share - expected share) x ln(actual share / expected share), "+
+			"each share at least 0.0001; max PSI is "+
+			"the highest, and a feature drifts at the warn level from a PSI of %g, at the alert level from %g. Realized "+
+			"performance, from the latest monitoring run that evaluated the champion: a past scoring's failure probabilities "+
+			"against whether each asset had a corrective work order in the label window after it; ROC AUC, and the "+
+			"precision of the critical band = critical assets that had one / critical assets x 100. Champion and shadow are "+
+			"evaluated on the same labels. n/a when undefined (one class only, no critical asset, no training profile).",
+			r.Drift.Warn, r.Drift.Alert)},
 		{"Change", "This week minus the previous week; for percentages in percentage points (pp). n/a when either " +
 			"figure is n/a."},
 	}
@@ -151,6 +163,61 @@ func riskRows(r *kpi.Report) []riskRow {
 	return out
 }
 
+// healthRow is one model's line of the model-health table.
+type healthRow struct {
+	Role, Version, Scored, MaxPSI, Drift, Drifting, AUC, Precision, Labels string
+}
+
+func healthRows(r *kpi.Report) []healthRow {
+	var out []healthRow
+	for _, m := range []*kpi.ModelStatus{r.Health.Champion, r.Health.Shadow} {
+		if m == nil {
+			continue
+		}
+		row := healthRow{Role: m.Role, Version: m.Version,
+			Scored:   m.SnapshotDate.Format(time.DateOnly) + " (" + m.Pipeline + ")",
+			MaxPSI:   kpi.FormatValue(m.MaxPSI, kpi.Probability),
+			Drift:    m.Drift,
+			Drifting: "none",
+			AUC:      "n/a", Precision: "n/a", Labels: "not yet: no label window has passed",
+		}
+		if len(m.Drifting) > 0 {
+			var fs []string
+			for _, f := range m.Drifting {
+				fs = append(fs, fmt.Sprintf("%s %.3f (%s)", f.Feature, f.PSI, f.Level))
+			}
+			row.Drifting = strings.Join(fs, ", ")
+		}
+		if p := m.Performance; p != nil {
+			row.AUC = kpi.FormatValue(p.ROCAUC, kpi.Probability)
+			row.Precision = kpi.FormatValue(p.CriticalPrecision, kpi.Pct)
+			row.Labels = fmt.Sprintf("%d assets, %d failed, %s + %d d", p.Labelled, p.Positives,
+				p.SnapshotDate.Format(time.DateOnly), p.LabelWindowDays)
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+// healthNote is the model-health section's sentence: that there is no
+// monitoring data, or how the shadow's realized ROC AUC compares with the
+// champion's ("" when either is undefined).
+func healthNote(r *kpi.Report) string {
+	h := r.Health
+	if h.Champion == nil {
+		return "No monitoring data yet: no model scoring was recorded before the end of the week."
+	}
+	if h.Shadow == nil || h.Shadow.Performance == nil || h.Champion.Performance == nil {
+		return ""
+	}
+	d := kpi.Sub(h.Shadow.Performance.ROCAUC, h.Champion.Performance.ROCAUC)
+	if !d.Valid {
+		return ""
+	}
+	return fmt.Sprintf("Shadow %s vs champion %s: realized ROC AUC %s on the same labels.",
+		h.Shadow.Version, h.Champion.Version, kpi.FormatDelta(d, kpi.Probability))
+}
+
 // Title is the report's title.
 func Title(r *kpi.Report) string { return "Weekly maintenance KPI report " + r.Week.String() }
 
@@ -159,6 +226,8 @@ type htmlData struct {
 	Sections                                    []section
 	Types                                       []typeRow
 	Risk                                        []riskRow
+	Health                                      []healthRow
+	HealthNote                                  string
 	Charts                                      []htmlChart
 	Appendix                                    []Formula
 	Window                                      int
@@ -206,6 +275,12 @@ var htmlTemplate = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 {{range .Risk}}<tr style="border-bottom:1px solid #e4e7eb;"><td>{{.Rank}}</td><td>{{.Tag}}</td><td>{{.Name}}</td><td>{{.Type}}</td><td>{{.Risk}}</td><td style="text-align:right;font-weight:bold;">{{.Prob}}</td><td>{{.Model}}</td><td>{{.At}}</td></tr>
 {{end}}</table>{{else}}<p>n/a: no failure-risk predictions before the end of the week.</p>{{end}}
 
+<h2 style="font-size:17px;margin:20px 0 8px;">Model health</h2>
+{{if .Health}}<table cellpadding="6" cellspacing="0" width="100%" style="border-collapse:collapse;font-size:13px;">
+<tr style="background:#f0f4f8;text-align:left;"><th>Role</th><th>Model</th><th>Scored</th><th style="text-align:right;">Max PSI</th><th>Drift</th><th>Features at warn / alert</th><th style="text-align:right;">ROC AUC</th><th style="text-align:right;">Critical precision</th><th>Labels</th></tr>
+{{range .Health}}<tr style="border-bottom:1px solid #e4e7eb;vertical-align:top;"><td>{{.Role}}</td><td>{{.Version}}</td><td>{{.Scored}}</td><td style="text-align:right;font-weight:bold;">{{.MaxPSI}}</td><td>{{.Drift}}</td><td>{{.Drifting}}</td><td style="text-align:right;font-weight:bold;">{{.AUC}}</td><td style="text-align:right;">{{.Precision}}</td><td>{{.Labels}}</td></tr>
+{{end}}</table>{{end}}{{if .HealthNote}}<p>{{.HealthNote}}</p>{{end}}
+
 <h2 style="font-size:17px;margin:20px 0 8px;">Charts</h2>
 {{range .Charts}}<p style="margin:0 0 16px;"><img {{.Src}} alt="{{.Title}}" width="752" style="max-width:100%;height:auto;display:block;border:1px solid #e4e7eb;"></p>
 {{end}}
@@ -228,7 +303,7 @@ func HTML(r *kpi.Report, charts []Chart) ([]byte, error) {
 	d := htmlData{
 		Title: Title(r), Range: kpi.DateRange(r.Week), Previous: r.Previous.Week.String(), TimeZone: r.TimeZone,
 		Generated: r.GeneratedAt.UTC().Format("2006-01-02 15:04 UTC"), Sections: sections(r), Types: typeRows(r),
-		Risk: riskRows(r), Appendix: Appendix(r), Window: r.MTBFWindowDays,
+		Risk: riskRows(r), Health: healthRows(r), HealthNote: healthNote(r), Appendix: Appendix(r), Window: r.MTBFWindowDays,
 	}
 	for _, c := range charts {
 		d.Charts = append(d.Charts, htmlChart{Title: c.Title,

@@ -11,7 +11,7 @@ import (
 
 // PDF is the report as an A4 PDF with the same content as the HTML: the
 // charts on page 1, then the key figures, reliability by vehicle type, the
-// riskiest assets and the appendix.
+// riskiest assets, the model's health and the appendix.
 func PDF(r *kpi.Report, charts []Chart) ([]byte, error) {
 	d := newPDFDoc(r)
 	d.title(r)
@@ -20,6 +20,7 @@ func PDF(r *kpi.Report, charts []Chart) ([]byte, error) {
 	d.keyFigures(r)
 	d.reliability(r)
 	d.riskiest(r)
+	d.modelHealth(r)
 	d.appendix(r)
 	if err := d.Error(); err != nil {
 		return nil, fmt.Errorf("render: pdf: %w", err)
@@ -130,6 +131,29 @@ func (d pdfDoc) riskiest(r *kpi.Report) {
 	for _, p := range risk {
 		d.row([]string{fmt.Sprint(p.Rank), p.Tag, p.Name, p.Type, p.Risk, p.Prob, p.Model, p.At}, rw, "LLLLLRLL",
 			map[int]bool{5: true})
+	}
+}
+
+// modelHealth writes the model-health table (its features at warn or alert
+// on a line under each model, as they do not fit a column) and its note.
+func (d pdfDoc) modelHealth(r *kpi.Report) {
+	d.heading("Model health")
+	hw := []float64{18, 36, 42, 18, 14, 18, 34}
+	rows := healthRows(r)
+	if len(rows) > 0 {
+		d.header([]string{"Role", "Model", "Scored", "Max PSI", "Drift", "ROC AUC", "Critical precision"}, hw, "LLLRLRR")
+	}
+	for _, h := range rows {
+		d.row([]string{h.Role, h.Version, h.Scored, h.MaxPSI, h.Drift, h.AUC, h.Precision}, hw, "LLLRLRR",
+			map[int]bool{3: true, 5: true})
+		d.SetFont("Helvetica", "", 9)
+		d.MultiCell(pdfWidth, 5, ascii("Features at warn / alert: "+h.Drifting), "", "L", false)
+		d.MultiCell(pdfWidth, 5, ascii("Labels: "+h.Labels), "", "L", false)
+		d.Ln(1.5)
+	}
+	if note := healthNote(r); note != "" {
+		d.SetFont("Helvetica", "", 9)
+		d.MultiCell(pdfWidth, 5, ascii(note), "", "L", false)
 	}
 }
 

@@ -3,6 +3,7 @@ package render_test
 import (
 	"bytes"
 	"encoding/csv"
+	stdhtml "html"
 	"image/png"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cmmsflow/cmmsflow/libs/monitor"
 	"github.com/cmmsflow/cmmsflow/services/reporter/internal/kpi"
 	"github.com/cmmsflow/cmmsflow/services/reporter/internal/render"
 )
@@ -156,5 +158,71 @@ func TestRender(t *testing.T) {
 	}
 	if colored < 200 {
 		t.Errorf("page 1 has %d coloured sample pixels: charts missing?", colored)
+	}
+}
+
+// pdfText is the text of a PDF (pdftotext, Debian package poppler-utils).
+func pdfText(t *testing.T, pdf []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "report.pdf")
+	if err := os.WriteFile(path, pdf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("pdftotext", "-layout", path, "-").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pdftotext: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+// The model-health section: the champion's drift and realized performance
+// beside the shadow's, in the HTML and the PDF; a clear sentence without
+// monitoring data.
+func TestRenderModelHealth(t *testing.T) {
+	r := sample(t)
+	r.Drift = monitor.DefaultThresholds
+	day := func(s string) time.Time { d, _ := time.Parse(time.DateOnly, s); return d }
+	perf := func(auc, precision kpi.Opt) *kpi.Performance {
+		return &kpi.Performance{SnapshotDate: day("2026-08-20"), LabelWindowDays: 90, Labelled: 120, Positives: 14,
+			ROCAUC: auc, CriticalPrecision: precision}
+	}
+	r.Health = kpi.ModelHealth{
+		Champion: &kpi.ModelStatus{Version: "v20261101-abc", Role: "champion", Pipeline: "model_monitoring",
+			SnapshotDate: day("2026-11-21"), MaxPSI: kpi.Some(0.912), Drift: "alert",
+			Drifting:    []kpi.FeatureDrift{{Feature: "asset_age_days", PSI: 0.912, Level: "alert"}, {Feature: "engine_hours", PSI: 0.12, Level: "warn"}},
+			Performance: perf(kpi.Some(0.71), kpi.Some(50))},
+		Shadow: &kpi.ModelStatus{Version: "v20261115-def", Role: "shadow", Pipeline: "model_monitoring",
+			SnapshotDate: day("2026-11-21"), MaxPSI: kpi.Some(0.05), Drift: "ok", Performance: perf(kpi.Some(0.74), kpi.NA)},
+	}
+	f, err := render.All(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, pdf := stdhtml.UnescapeString(string(f.HTML)), pdfText(t, f.PDF)
+	for _, want := range []string{"Model health", "v20261101-abc", "v20261115-def", "2026-11-21 (model_monitoring)",
+		"0.912", "asset_age_days 0.912 (alert), engine_hours 0.120 (warn)", "0.710", "0.740", "50.0 %",
+		"120 assets, 14 failed, 2026-08-20 + 90 d",
+		"Shadow v20261115-def vs champion v20261101-abc: realized ROC AUC +0.030 on the same labels.",
+		"at the warn level from a PSI of 0.1, at the alert level from 0.25"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("HTML lacks %q", want)
+		}
+		if !strings.Contains(strings.Join(strings.Fields(pdf), " "), want) {
+			t.Errorf("PDF lacks %q", want)
+		}
+	}
+	if strings.Contains(html, "No monitoring data yet") || strings.Contains(pdf, "No monitoring data yet") {
+		t.Error("a monitored model reads as not monitored")
+	}
+
+	r.Health = kpi.ModelHealth{}
+	if f, err = render.All(r); err != nil {
+		t.Fatal(err)
+	}
+	const none = "No monitoring data yet: no model scoring was recorded before the end of the week."
+	if html, pdf := string(f.HTML), strings.Join(strings.Fields(pdfText(t, f.PDF)), " "); !strings.Contains(html, none) ||
+		!strings.Contains(pdf, none) || strings.Contains(html, "Critical precision") || strings.Contains(pdf, "Critical precision") {
+		t.Errorf("without monitoring data: HTML has the sentence %v, PDF %v, and neither a table",
+			strings.Contains(html, none), strings.Contains(pdf, none))
 	}
 }

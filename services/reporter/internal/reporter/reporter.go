@@ -24,6 +24,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/logging"
+	"github.com/cmmsflow/cmmsflow/libs/monitor"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/service"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
@@ -38,6 +39,10 @@ type Config struct {
 	TimeZone string `env:"REPORT_TIME_ZONE, default=UTC"`
 	// MTBFWindowDays is the trailing window of MTBF's operating time.
 	MTBFWindowDays int `env:"REPORT_MTBF_WINDOW_DAYS, default=365"`
+	// DriftWarn and DriftAlert are the PSI levels the model-health section
+	// marks features at: the deployer's settings of the same names.
+	DriftWarn  float64 `env:"DRIFT_WARN, default=0.1"`
+	DriftAlert float64 `env:"DRIFT_ALERT, default=0.25"`
 }
 
 // ConfWeek is the run conf key that picks the week to report on (2026-W47).
@@ -67,17 +72,27 @@ type Handler struct {
 	db     kpi.Querier // set by Register
 	loc    *time.Location
 	window int
+	drift  monitor.Thresholds
 	bucket Bucket
 	now    func() time.Time
 }
 
 // Validate implements service.Config.
 func (c *Config) Validate() error {
-	_, err := c.location()
-	if err == nil && (c.MTBFWindowDays < 7 || c.MTBFWindowDays > 3660) {
-		err = fmt.Errorf("reporter: REPORT_MTBF_WINDOW_DAYS must be between 7 and 3660, got %d", c.MTBFWindowDays)
+	if _, err := c.location(); err != nil {
+		return err
 	}
-	return err
+	if c.MTBFWindowDays < 7 || c.MTBFWindowDays > 3660 {
+		return fmt.Errorf("reporter: REPORT_MTBF_WINDOW_DAYS must be between 7 and 3660, got %d", c.MTBFWindowDays)
+	}
+	if err := c.thresholds().Validate(); err != nil {
+		return fmt.Errorf("reporter: DRIFT_WARN, DRIFT_ALERT: %w", err)
+	}
+	return nil
+}
+
+func (c *Config) thresholds() monitor.Thresholds {
+	return monitor.Thresholds{Warn: c.DriftWarn, Alert: c.DriftAlert}
 }
 
 func (c *Config) location() (*time.Location, error) {
@@ -115,7 +130,7 @@ func New(cfg Config, bucket Bucket) (*Handler, error) {
 		return nil, errors.New("reporter: no bucket")
 	}
 	loc, _ := cfg.location()
-	return &Handler{loc: loc, window: cfg.MTBFWindowDays, bucket: bucket, now: time.Now}, nil
+	return &Handler{loc: loc, window: cfg.MTBFWindowDays, drift: cfg.thresholds(), bucket: bucket, now: time.Now}, nil
 }
 
 // Register adds the step to the service's router; the step reads the
@@ -159,7 +174,7 @@ func (h *Handler) Step(ctx context.Context, ev eventing.Event) (eventing.StepRes
 func (h *Handler) build(ctx context.Context, week kpi.Week) (*eventsv1.ReportGenerated, error) {
 	log := logging.From(ctx)
 	log.DebugContext(ctx, "computing KPIs", "week", week.String())
-	rep, err := kpi.Compute(ctx, h.db, kpi.Params{Week: week, Location: h.loc, MTBFWindowDays: h.window, Now: h.now()})
+	rep, err := kpi.Compute(ctx, h.db, kpi.Params{Week: week, Location: h.loc, MTBFWindowDays: h.window, Now: h.now(), Drift: h.drift})
 	if err != nil {
 		return nil, err
 	}

@@ -41,6 +41,8 @@ func TestConfig(t *testing.T) {
 		"bad zone":    {"REPORT_TIME_ZONE": "Mars/Olympus"},
 		"local zone":  {"REPORT_TIME_ZONE": "Local"},
 		"tiny window": {"REPORT_MTBF_WINDOW_DAYS": "3"},
+		"drift order": {"DRIFT_WARN": "0.3", "DRIFT_ALERT": "0.2"},
+		"drift zero":  {"DRIFT_WARN": "0"},
 	} {
 		if _, err := newHandler(t, env); err == nil {
 			t.Errorf("%s: no error", name)
@@ -275,4 +277,25 @@ func TestNoTransactionWhileUploading(t *testing.T) {
 func TestRoutesMatchTheRegistry(t *testing.T) {
 	f, _, _ := newFixture(t, nil)
 	eventingtest.CheckRoutes(t, f.router, events.Reporter)
+}
+
+// The stored report carries the model-health section of the monitoring
+// recorded in the week.
+func TestStepReportsModelHealth(t *testing.T) {
+	f, get, _ := newFixture(t, nil)
+	if _, err := f.pool.Exec(context.Background(), `
+		INSERT INTO model_scorings (run_id, pipeline, model_version, role, snapshot_date, scored_assets, risk_bands, risk_levels,
+		                            psi, max_psi, drift, scored_at)
+		VALUES ('mon1', 'model_monitoring', 'v20261101-abc', 'champion', '2026-11-21', 1, '{}', '{}',
+		        '{"asset_age_days": 0.8, "score": 0.05}', 0.8, 'alert', '2026-11-21 05:00Z')`); err != nil {
+		t.Fatal(err)
+	}
+	ev := runStarted(t, "scheduled__2026-11-23T08:00:00+00:00", time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC), nil)
+	eventingtest.Deliver(t, f.router, ev.Message(), eventing.Handled)
+	html := string(get("reports/2026-W47/report.html"))
+	for _, want := range []string{"Model health", "v20261101-abc", "asset_age_days 0.800 (alert)", "not yet: no label window has passed"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("stored HTML lacks %q", want)
+		}
+	}
 }
