@@ -220,7 +220,7 @@ func TestAnotherPipelineIsRefused(t *testing.T) {
 	ev := eventingtest.Event(t, events.RunStarted, "run-1", events.PreventiveMaintenance,
 		&eventsv1.RunStarted{LogicalDate: timestamppb.New(time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))})
 	eventingtest.Deliver(t, f.router, ev.Message(), eventing.DeadLettered)
-	if n := f.count(`SELECT count(*) FROM dead_letters WHERE reason LIKE '%reporter runs the weekly_kpi_report pipeline%'`); n != 1 {
+	if n := f.count(`SELECT count(*) FROM dead_letters WHERE reason LIKE '%reporter takes cmmsflow.run.started.v1 only in weekly_kpi_report%'`); n != 1 {
 		t.Fatalf("%d dead letters with the reason", n)
 	}
 	if n := f.count(`SELECT count(*) FROM reports`); n != 0 || len(list()) != 0 {
