@@ -69,6 +69,9 @@ func run(m *testing.M) int {
 	otelEnv["MISSED_TICK_INTERVAL"] = "1s"
 	deployFaults = filepath.Join(state, "deploy-faults")
 	otelEnv["DEPLOY_FAULT_FILE"] = deployFaults
+	// Model monitoring retrains on drift (monitoring_test.go); only that
+	// test runs model_monitoring.
+	otelEnv["AUTO_RETRAIN"] = "true"
 	sys, err = stack.Start(ctx, stack.Options{
 		Root: root, StateDir: state, BinDir: bin, DatabaseURL: dbURL, Emulator: stack.EmulatorAuto,
 		Seed: true, SeedOptions: fleet.SeedOptions{Assets: 150, Seed: 7, Now: time.Now()},
