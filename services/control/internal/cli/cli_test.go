@@ -224,7 +224,7 @@ func TestSeedUsageErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"seed", "--now", "yesterday"}, ExitUsage, `invalid --now "yesterday"`},
+		{[]string{"seed", "--now", "yesterday"}, ExitUsage, `invalid argument "yesterday" for "--now" flag: want YYYY-MM-DD or RFC 3339`},
 		{[]string{"seed", "--bogus"}, ExitUsage, "unknown flag: --bogus"},
 		{[]string{"seed", "--assets", "many"}, ExitUsage, `invalid argument "many"`},
 		{[]string{"seed", "extra"}, ExitUsage, `unknown command "extra"`},

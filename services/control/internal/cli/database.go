@@ -77,10 +77,7 @@ func parseLogins(values []string) ([][2]string, error) {
 }
 
 func newSeedCommand(a *App) *cobra.Command {
-	var (
-		o   fleet.SeedOptions
-		now string
-	)
+	var o fleet.SeedOptions
 	cmd := &cobra.Command{
 		Use:     "seed",
 		GroupID: groupDatabase,
@@ -90,13 +87,6 @@ func newSeedCommand(a *App) *cobra.Command {
 			"The same --seed and --now give the same data. It only fills an empty database.",
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if now != "" {
-				t, err := parseNow(now)
-				if err != nil {
-					return &usageError{err}
-				}
-				o.Now = t
-			}
 			ctx := cmd.Context()
 			pool, err := a.Pool(ctx)
 			if err != nil {
@@ -125,19 +115,34 @@ func newSeedCommand(a *App) *cobra.Command {
 	f.IntVar(&o.Years, "years", fleet.DefaultYears, "years of work-order history")
 	f.IntVar(&o.InventoryItems, "inventory", fleet.DefaultInventoryItems, "number of inventory items")
 	f.Uint64Var(&o.Seed, "seed", 1, "random seed")
-	f.StringVar(&now, "now", "", "the day the history ends, YYYY-MM-DD or RFC 3339 (default: now)")
+	f.Var(nowFlag{&o.Now}, "now", "the day the history ends, YYYY-MM-DD or RFC 3339 (default: now)")
 	return cmd
 }
 
-func parseNow(s string) (time.Time, error) {
+// nowFlag is --now: a day (YYYY-MM-DD, taken at midday: the day's 06:00
+// pipeline run is over) or an RFC 3339 time. Unset, it leaves the zero time.
+type nowFlag struct{ t *time.Time }
+
+func (f nowFlag) Type() string { return "date" }
+
+func (f nowFlag) String() string {
+	if f.t == nil || f.t.IsZero() {
+		return ""
+	}
+	return f.t.Format(time.RFC3339)
+}
+
+func (f nowFlag) Set(s string) error {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
+		*f.t = t
+		return nil
 	}
 	t, err := time.Parse(time.DateOnly, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("invalid --now %q: want YYYY-MM-DD or RFC 3339", s)
+		return fmt.Errorf("want YYYY-MM-DD or RFC 3339")
 	}
-	return t.Add(12 * time.Hour), nil // midday: the day's 06:00 pipeline run is over
+	*f.t = t.Add(12 * time.Hour)
+	return nil
 }
 
 type importFlags struct {

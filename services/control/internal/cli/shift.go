@@ -9,10 +9,7 @@ import (
 )
 
 func newShiftCommand(a *App) *cobra.Command {
-	var (
-		o   fleet.ShiftOptions
-		now string
-	)
+	var o fleet.ShiftOptions
 	cmd := &cobra.Command{
 		Use:     "shift",
 		GroupID: groupDatabase,
@@ -25,13 +22,6 @@ func newShiftCommand(a *App) *cobra.Command {
 			"and a second shift replaces the first: --age-years 0 --failure-rate 1 restores the seeded fleet.",
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if now != "" {
-				t, err := parseNow(now)
-				if err != nil {
-					return &usageError{err}
-				}
-				o.Now = t
-			}
 			ctx := cmd.Context()
 			pool, err := a.Pool(ctx)
 			if err != nil {
@@ -51,6 +41,6 @@ func newShiftCommand(a *App) *cobra.Command {
 	f.Float64Var(&o.AgeYears, "age-years", 0, "years added to every vehicle's age as seeded (0 to 20)")
 	f.Float64Var(&o.FailureRate, "failure-rate", 1, "factor on the last year's breakdowns of the vehicles in service (1 to 10)")
 	f.Uint64Var(&o.Seed, "seed", 1, "random seed of the added breakdowns")
-	f.StringVar(&now, "now", "", "the day the seeded history ends (seed's --now), YYYY-MM-DD or RFC 3339 (default: now)")
+	f.Var(nowFlag{&o.Now}, "now", "the day the seeded history ends (seed's --now), YYYY-MM-DD or RFC 3339 (default: now)")
 	return cmd
 }

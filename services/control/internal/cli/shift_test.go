@@ -61,7 +61,7 @@ func TestShiftErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"shift", "--age-years", "old"}, ExitUsage, `invalid argument "old"`},
-		{[]string{"shift", "--now", "soon"}, ExitUsage, `invalid --now "soon"`},
+		{[]string{"shift", "--now", "soon"}, ExitUsage, `invalid argument "soon" for "--now" flag: want YYYY-MM-DD or RFC 3339`},
 		{[]string{"shift", "extra"}, ExitUsage, `unknown command "extra"`},
 		{[]string{"shift", "--failure-rate", "0.5"}, ExitError, "failure rate factor must be between 1 and 10, got 0.5"},
 		{[]string{"shift", "--age-years", "25"}, ExitError, "age shift must be between 0 and 20 years, got 25"},
