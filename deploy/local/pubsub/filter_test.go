@@ -69,8 +69,13 @@ func TestParseFilter(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", s.Filter(), err)
 		}
-		if !m(map[string]string{"pipeline": s.Pipeline}) || m(map[string]string{"pipeline": s.Pipeline + "x"}) || m(nil) {
-			t.Errorf("%s does not select exactly pipeline %s", s.Filter(), s.Pipeline)
+		for _, p := range s.Pipelines {
+			if !m(map[string]string{"pipeline": p}) || m(map[string]string{"pipeline": p + "x"}) {
+				t.Errorf("%s does not select exactly pipelines %v", s.Filter(), s.Pipelines)
+			}
+		}
+		if m(nil) {
+			t.Errorf("%s selects a message with no pipeline", s.Filter())
 		}
 	}
 }
