@@ -1,25 +1,41 @@
 package local_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
 	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/fsouza/fake-gcs-server/fakestorage"
+
 	"github.com/cmmsflow/cmmsflow/libs/features"
+	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/objstoretest"
+	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/engine"
 	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/local"
 	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/rawtest"
 )
 
-// synthetic is assets assets with workOrders work orders over the three
-// years before 2026-03-01.
-func synthetic(assets, workOrders int) rawtest.Tables {
+// synthetic writes assets assets (and one plan each) and workOrders work
+// orders over the three years before 2026-03-01 under prefix. The work
+// orders are generated while they are written, so a large table is never
+// held in memory.
+func synthetic(tb testing.TB, store *objstore.Store, prefix string, assets, workOrders int) []*eventsv1.StoredObject {
 	rng := rand.New(rand.NewPCG(1, 2))
 	end := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	start := end.AddDate(-3, 0, 0)
@@ -33,50 +49,177 @@ func synthetic(assets, workOrders int) rawtest.Tables {
 		t.Plans = append(t.Plans, features.MaintenancePlan{ID: int64(i + 1), AssetID: int64(i + 1), EndDate: &end})
 	}
 	prios := []string{"LOW", "MEDIUM", "HIGH", "CRITICAL"}
-	for i := range workOrders {
-		created := start.UnixMicro() + rng.Int64N(span)
-		w := features.WorkOrder{ID: int64(i + 1), AssetID: int64(1 + rng.IntN(assets)), Type: "CORRECTIVE",
-			Priority: prios[rng.IntN(4)], CreatedAt: created, Status: "OPEN"}
-		if rng.IntN(3) == 0 {
-			w.Type = "PREVENTIVE"
-			due := features.Day(time.UnixMicro(created)) + int32(rng.IntN(20))
-			w.DueDate = &due
+	wos := func(yield func(features.WorkOrder) bool) {
+		for i := range workOrders {
+			created := start.UnixMicro() + rng.Int64N(span)
+			w := features.WorkOrder{ID: int64(i + 1), AssetID: int64(1 + rng.IntN(assets)), Type: "CORRECTIVE",
+				Priority: prios[rng.IntN(4)], CreatedAt: created, Status: "OPEN"}
+			if rng.IntN(3) == 0 {
+				w.Type = "PREVENTIVE"
+				due := features.Day(time.UnixMicro(created)) + int32(rng.IntN(20))
+				w.DueDate = &due
+			}
+			if rng.IntN(10) > 0 {
+				done := created + rng.Int64N(30*features.MicrosPerDay)
+				hours := float64(rng.IntN(40)) / 4
+				w.CompletedAt, w.RepairHours, w.Status = &done, &hours, "COMPLETED"
+			}
+			if !yield(w) {
+				return
+			}
 		}
-		if rng.IntN(10) > 0 {
-			done := created + rng.Int64N(30*features.MicrosPerDay)
-			hours := float64(rng.IntN(40)) / 4
-			w.CompletedAt, w.RepairHours, w.Status = &done, &hours, "COMPLETED"
-		}
-		t.WorkOrders = append(t.WorkOrders, w)
 	}
-	return t
+	return []*eventsv1.StoredObject{
+		rawtest.Put(tb, store, prefix+features.RawObject(features.TableAssets), slices.Values(t.Assets)),
+		rawtest.Put(tb, store, prefix+features.RawObject(features.TableWorkOrders), wos),
+		rawtest.Put(tb, store, prefix+features.RawObject(features.TableMaintenancePlans), slices.Values(t.Plans)),
+	}
 }
 
-// BenchmarkFeatures builds the features of 1,000,000 work orders of 50,000
-// assets (three years, default 365-day lookback and 90-day label window)
-// with the local engine, inputs and outputs in the bucket emulator.
+// BenchmarkFeatures builds the features of FEATURES_WORK_ORDERS work orders
+// (default 1,000,000) of FEATURES_ASSETS assets (default 50,000) over three
+// years (default 365-day lookback and 90-day label window) with the local
+// engine.
 //
-//	go test -run '^$' -bench BenchmarkFeatures -benchtime 1x ./services/featurejob/internal/local/
+// The bucket emulator runs in a child process (this test binary started
+// again, see TestMain) with its objects on disk, so neither the input
+// objects nor the emulator's buffering of uploads are in this process's
+// heap or RSS: peak-heap-MB (the heap's growth over the build, sampled) and
+// peak-rss-MB (VmHWM, reset before the build; rss-base-MB is the RSS it was
+// reset to) are the engine's, with the storage client's buffers.
+//
+//	FEATURES_WORK_ORDERS=3000000 FEATURES_ASSETS=100000 \
+//	  go test -run '^$' -bench BenchmarkFeatures -benchtime 1x ./services/featurejob/internal/local/
 func BenchmarkFeatures(b *testing.B) {
-	store := objstoretest.New(b)
-	raw := rawtest.Write(b, store, "runs/bench/raw/", synthetic(50_000, 1_000_000))
+	workOrders, assets := envInt(b, "FEATURES_WORK_ORDERS", 1_000_000), envInt(b, "FEATURES_ASSETS", 50_000)
+	store := emulator(b)
+	raw := synthetic(b, store, "runs/bench/raw/", assets, workOrders)
 	eng := local.New(store, b.TempDir())
 	ctx := context.Background()
 	var out engine.Outputs
-	var peak uint64
+	var peak, rss, rssBase uint64
 	for i := 0; b.Loop(); i++ {
+		rssBase = resetPeakRSS(b)
 		stop := peakHeap()
 		var err error
 		out, err = eng.Build(ctx, engine.Inputs{RunID: "bench", SnapshotDate: "2026-03-01", Raw: raw,
 			OutPrefix: fmt.Sprintf("runs/bench/features%d/", i)})
 		peak = max(peak, stop())
+		rss = max(rss, procStatus(b, "VmHWM"))
 		if err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(1e6*float64(b.N)/b.Elapsed().Seconds(), "wo-rows/s")
+	b.ReportMetric(float64(workOrders)*float64(b.N)/b.Elapsed().Seconds(), "wo-rows/s")
 	b.ReportMetric(float64(out.Training.Rows), "training-rows")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+	b.ReportMetric(float64(rss)/(1<<20), "peak-rss-MB")
+	b.ReportMetric(float64(rssBase)/(1<<20), "rss-base-MB")
+}
+
+func envInt(b *testing.B, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(strings.ReplaceAll(s, "_", ""))
+	if err != nil || n <= 0 {
+		b.Fatalf("%s=%q: want a positive integer", name, s)
+	}
+	return n
+}
+
+// emulatorRootEnv, set, makes the test binary a bucket emulator over that
+// directory: TestMain serves it on loopback, prints its host:port and stops
+// when its standard input closes.
+const emulatorRootEnv = "FEATUREJOB_BENCH_EMULATOR_ROOT"
+
+func TestMain(m *testing.M) {
+	if root := os.Getenv(emulatorRootEnv); root != "" {
+		os.Exit(serveEmulator(root))
+	}
+	os.Exit(m.Run())
+}
+
+func serveEmulator(root string) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	// PublicHost: the emulator serves downloads to requests for that host.
+	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", StorageRoot: root,
+		PublicHost: ln.Addr().String(), NoListener: true})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: objstoretest.Bucket})
+	go func() { _ = http.Serve(ln, srv.HTTPHandler()) }()
+	fmt.Println(ln.Addr())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// emulator starts the bucket emulator in a child process and returns a
+// store on it.
+func emulator(b *testing.B) *objstore.Store {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), emulatorRootEnv+"="+b.TempDir())
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = stdin.Close(); _ = cmd.Wait() })
+	host, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatalf("bucket emulator: %v", err)
+	}
+	b.Setenv("STORAGE_EMULATOR_HOST", strings.TrimSpace(host))
+	store, closeStore, err := objstore.Connect(context.Background(), objstoretest.Bucket)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = closeStore() })
+	return store
+}
+
+// resetPeakRSS returns memory the runtime holds free to the OS, resets the
+// process's peak RSS (VmHWM) to its current RSS by writing 5 to
+// /proc/self/clear_refs, and returns that RSS.
+func resetPeakRSS(b *testing.B) uint64 {
+	debug.FreeOSMemory()
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		b.Fatalf("reset the peak RSS: %v", err)
+	}
+	return procStatus(b, "VmRSS")
+}
+
+// procStatus is a memory figure of /proc/self/status, in bytes.
+func procStatus(b *testing.B, field string) uint64 {
+	s, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(string(s)) {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatalf("/proc/self/status has no %s", field)
+	return 0
 }
 
 func peakHeap() (stop func() uint64) {

@@ -9,8 +9,10 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -41,26 +43,43 @@ type Params struct {
 func Write(tb testing.TB, store *objstore.Store, prefix string, t Tables) []*eventsv1.StoredObject {
 	tb.Helper()
 	return []*eventsv1.StoredObject{
-		put(tb, store, prefix+features.RawObject(features.TableAssets), t.Assets),
-		put(tb, store, prefix+features.RawObject(features.TableWorkOrders), t.WorkOrders),
-		put(tb, store, prefix+features.RawObject(features.TableMaintenancePlans), t.Plans),
+		Put(tb, store, prefix+features.RawObject(features.TableAssets), slices.Values(t.Assets)),
+		Put(tb, store, prefix+features.RawObject(features.TableWorkOrders), slices.Values(t.WorkOrders)),
+		Put(tb, store, prefix+features.RawObject(features.TableMaintenancePlans), slices.Values(t.Plans)),
 	}
 }
 
-func put[T any](tb testing.TB, store *objstore.Store, name string, rows []T) *eventsv1.StoredObject {
+// Put streams rows into a Parquet object (a batch at a time, so a large
+// generated table need not be held in memory) and returns the object.
+func Put[T any](tb testing.TB, store *objstore.Store, name string, rows iter.Seq[T]) *eventsv1.StoredObject {
 	tb.Helper()
-	var buf bytes.Buffer
-	w := parquet.NewGenericWriter[T](&buf, parquet.MaxRowsPerRowGroup(64*1024))
-	if _, err := w.Write(rows); err != nil {
-		tb.Fatal(err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	obj := store.Create(ctx, name, "application/vnd.apache.parquet")
+	cw := &objstore.CountingWriter{W: obj}
+	w := parquet.NewGenericWriter[T](cw, parquet.MaxRowsPerRowGroup(64*1024))
+	batch := make([]T, 0, 1024)
+	var n int64
+	flush := func() {
+		if _, err := w.Write(batch); err != nil {
+			tb.Fatal(err)
+		}
+		n += int64(len(batch))
+		batch = batch[:0]
 	}
+	for r := range rows {
+		if batch = append(batch, r); len(batch) == cap(batch) {
+			flush()
+		}
+	}
+	flush()
 	if err := w.Close(); err != nil {
 		tb.Fatal(err)
 	}
-	if err := store.Put(context.Background(), name, "application/vnd.apache.parquet", buf.Bytes()); err != nil {
+	if err := obj.Close(); err != nil {
 		tb.Fatal(err)
 	}
-	return &eventsv1.StoredObject{Name: name, Uri: store.URI(name), Rows: int64(len(rows)), Bytes: int64(buf.Len())}
+	return &eventsv1.StoredObject{Name: name, Uri: store.URI(name), Rows: n, Bytes: cw.N}
 }
 
 // Read reads a feature object.
