@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -222,11 +223,15 @@ func procStatus(b *testing.B, field string) uint64 {
 	return 0
 }
 
+// peakHeap samples the heap (live and not yet swept objects, HeapAlloc)
+// every 2 ms until stop, which returns its largest growth over its size at
+// the start, after a GC. runtime/metrics reads it without stopping the
+// world (runtime.ReadMemStats would, every 2 ms).
 func peakHeap() (stop func() uint64) {
 	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapAlloc
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	heap := func() uint64 { metrics.Read(sample); return sample[0].Value.Uint64() }
+	base := heap()
 	var peak atomic.Uint64
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -234,10 +239,8 @@ func peakHeap() (stop func() uint64) {
 		t := time.NewTicker(2 * time.Millisecond)
 		defer t.Stop()
 		for {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			if ms.HeapAlloc > base && ms.HeapAlloc-base > peak.Load() {
-				peak.Store(ms.HeapAlloc - base)
+			if h := heap(); h > base && h-base > peak.Load() {
+				peak.Store(h - base)
 			}
 			select {
 			case <-done:
