@@ -1,11 +1,9 @@
 package local
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/cmmsflow/cmmsflow/libs/features"
 )
@@ -35,10 +33,11 @@ const (
 
 // WorkOrder is a work order as the computation needs it.
 type WorkOrder struct {
-	Asset      int32 // index into the assets
-	Created    int64 // us
-	Completed  int64 // us; never when not completed
-	Due        int32 // day; noDue when none
+	Asset      int32  // index into the assets
+	order      uint32 // place in its sort run, read order (sort.go)
+	Created    int64  // us
+	Completed  int64  // us; never when not completed
+	Due        int32  // day; noDue when none
 	Preventive bool
 	Corrective bool
 	Priority   uint8
@@ -51,15 +50,6 @@ const (
 	noDue int32 = math.MinInt32
 )
 
-// Dataset is the raw tables, indexed. Assets are sorted by ID; WorkOrders
-// by asset, then creation.
-type Dataset struct {
-	Assets     []Asset
-	WorkOrders []WorkOrder
-	byAsset    [][]WorkOrder
-	earliest   int64 // first work order creation, us
-}
-
 // Params of one computation.
 type Params struct {
 	SnapshotDate    int32 // day
@@ -71,116 +61,85 @@ type Params struct {
 // snapshot.
 var ErrNoSnapshots = errors.New("no training snapshots")
 
-// Index sorts the dataset and groups the work orders by asset.
-func (d *Dataset) Index() {
-	slices.SortFunc(d.WorkOrders, func(a, b WorkOrder) int {
-		return cmp.Or(cmp.Compare(a.Asset, b.Asset), cmp.Compare(a.Created, b.Created))
-	})
-	d.byAsset = make([][]WorkOrder, len(d.Assets))
-	d.earliest = never
-	for i := 0; i < len(d.WorkOrders); {
-		j := i
-		for j < len(d.WorkOrders) && d.WorkOrders[j].Asset == d.WorkOrders[i].Asset {
-			d.earliest = min(d.earliest, d.WorkOrders[j].Created)
-			j++
-		}
-		d.byAsset[d.WorkOrders[i].Asset] = d.WorkOrders[i:j:j]
-		i = j
-	}
-}
-
 // Snapshots are the training snapshot days: the first of every month from
-// the first one a full lookback window after the earliest work order, to the
-// last one whose label window ends by the snapshot date.
-func (d *Dataset) Snapshots(p Params) []int32 {
-	if d.earliest == never {
-		return nil
-	}
-	first := features.DayTime(floorDay(d.earliest) + int32(p.LookbackDays))
-	s := first
-	if s.Day() != 1 {
-		s = s.AddDate(0, 1, 1-s.Day())
-	}
+// the first one a full lookback window after the earliest work order
+// creation (us; never when there are none), to the last one whose label
+// window ends by the snapshot date. There are none (ErrNoSnapshots) when the
+// history is too short.
+func Snapshots(earliest int64, p Params) ([]int32, error) {
 	var out []int32
-	for ; features.Day(s)+int32(p.LabelWindowDays) <= p.SnapshotDate; s = s.AddDate(0, 1, 0) {
-		out = append(out, features.Day(s))
-	}
-	return out
-}
-
-// Training calls emit with the labelled rows, snapshot by snapshot, assets
-// in ID order: every asset commissioned before the snapshot and not retired
-// before it.
-func (d *Dataset) Training(p Params, emit func(*features.Row) error) (snapshots int, err error) {
-	snaps := d.Snapshots(p)
-	if len(snaps) == 0 {
-		return 0, fmt.Errorf("%w: the work orders start %s; a snapshot needs %d days of history before it and its %d-day label window must end by %s",
-			ErrNoSnapshots, fmtMicros(d.earliest), p.LookbackDays, p.LabelWindowDays, features.FormatDate(p.SnapshotDate))
-	}
-	var r features.Row
-	for _, s := range snaps {
-		for i := range d.Assets {
-			a := &d.Assets[i]
-			if a.Commissioned >= s || a.End < s {
-				continue
-			}
-			d.row(&r, i, s, p, true)
-			if err := emit(&r); err != nil {
-				return 0, err
-			}
+	if earliest != never {
+		first := features.DayTime(floorDay(earliest) + int32(p.LookbackDays))
+		s := first
+		if s.Day() != 1 {
+			s = s.AddDate(0, 1, 1-s.Day())
+		}
+		for ; features.Day(s)+int32(p.LabelWindowDays) <= p.SnapshotDate; s = s.AddDate(0, 1, 0) {
+			out = append(out, features.Day(s))
 		}
 	}
-	return len(snaps), nil
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: the work orders start %s; a snapshot needs %d days of history before it and its %d-day label window must end by %s",
+			ErrNoSnapshots, fmtMicros(earliest), p.LookbackDays, p.LabelWindowDays, features.FormatDate(p.SnapshotDate))
+	}
+	return out, nil
 }
 
-// Scoring is one unlabelled row per ACTIVE asset at the snapshot date.
-func (d *Dataset) Scoring(p Params) []features.Row {
-	var out []features.Row
-	for i := range d.Assets {
-		if d.Assets[i].Status != "ACTIVE" {
+// AssetCounts computes asset a's figures from its work orders ws (sorted by
+// creation): train is called with those of each training snapshot snaps[k]
+// the asset is in service at (commissioned before it and not retired before
+// it), in snapshot order; scoring, if a is ACTIVE, with those at the run's
+// snapshot date.
+func AssetCounts(a *Asset, ws []WorkOrder, snaps []int32, p Params, train func(k int, c *Counts) error, scoring func(c *Counts)) error {
+	for k, s := range snaps {
+		if a.Commissioned >= s || a.End < s {
 			continue
 		}
-		var r features.Row
-		d.row(&r, i, p.SnapshotDate, p, false)
-		out = append(out, r)
+		c := countWorkOrders(ws, s, p, true)
+		if err := train(k, &c); err != nil {
+			return err
+		}
 	}
-	return out
+	if a.Status == "ACTIVE" {
+		c := countWorkOrders(ws, p.SnapshotDate, p, false)
+		scoring(&c)
+	}
+	return nil
 }
 
-// row computes asset i's features at snapshot day s.
-func (d *Dataset) row(r *features.Row, i int, s int32, p Params, labelled bool) {
-	a := &d.Assets[i]
-	c := countWorkOrders(d.byAsset[i], s, p, labelled)
+// Row is asset a's feature row at snapshot day s from its figures c; a
+// training row (labelled) or a scoring row.
+func Row(r *features.Row, a *Asset, c *Counts, s int32, p Params, labelled bool) {
 	age := max(0, s-a.Commissioned)
 	*r = features.Row{
 		AssetID:                a.ID,
 		VehicleType:            a.VehicleType,
 		SnapshotDate:           features.FormatDate(s),
 		AssetAgeDays:           age,
-		TotalWorkOrders:        c.total,
-		CompletedWorkOrders:    c.completed,
-		HighPriorityWorkOrders: c.high,
-		CriticalWorkOrders:     c.critical,
-		CorrectiveWorkOrders:   c.corrective,
-		MissedMaintenance:      c.missed,
+		TotalWorkOrders:        c.Total,
+		CompletedWorkOrders:    c.Completed,
+		HighPriorityWorkOrders: c.High,
+		CriticalWorkOrders:     c.Critical,
+		CorrectiveWorkOrders:   c.Corrective,
+		MissedMaintenance:      c.Missed,
 		MeterReading:           a.Meter,
 		EngineHours:            a.Hours,
 		Label:                  features.Unlabelled,
 	}
 	if labelled {
-		r.Label = c.label
+		r.Label = c.Label
 	}
-	if c.lastMaint == math.MinInt64 {
+	if c.LastMaint == math.MinInt64 {
 		r.DaysSinceLastMaintenance = age
 	} else {
-		r.DaysSinceLastMaintenance = s - floorDay(c.lastMaint)
+		r.DaysSinceLastMaintenance = s - floorDay(c.LastMaint)
 	}
-	if c.repairs > 0 {
-		r.AvgRepairHours = c.repairSum / float64(c.repairs)
+	if c.Repairs > 0 {
+		r.AvgRepairHours = c.RepairSum / float64(c.Repairs)
 	}
-	if c.total > 0 {
-		r.WorkOrderCompletionRate = float64(c.completed) / float64(c.total)
-		r.HighPriorityRatio = float64(c.high) / float64(c.total)
+	if c.Total > 0 {
+		r.WorkOrderCompletionRate = float64(c.Completed) / float64(c.Total)
+		r.HighPriorityRatio = float64(c.High) / float64(c.Total)
 	}
 	// Meters at s, assuming constant use since commissioning (the tables
 	// keep only the current reading, taken at the snapshot date).
@@ -190,20 +149,20 @@ func (d *Dataset) row(r *features.Row, i int, s int32, p Params, labelled bool) 
 	}
 }
 
-// woCounts are an asset's work-order figures at a snapshot.
-type woCounts struct {
-	total, completed, high, critical, corrective int32 // created in the lookback window
-	missed                                       int32 // preventive, due in the window, not completed by the due day
-	repairs                                      int32 // completed with repair hours
-	repairSum                                    float64
-	lastMaint                                    int64 // last preventive completion, us; math.MinInt64 if none
-	label                                        int32
+// Counts are an asset's work-order figures at a snapshot.
+type Counts struct {
+	Total, Completed, High, Critical, Corrective int32 // created in the lookback window
+	Missed                                       int32 // preventive, due in the window, not completed by the due day
+	Repairs                                      int32 // completed with repair hours
+	RepairSum                                    float64
+	LastMaint                                    int64 // last preventive completion, us; math.MinInt64 if none
+	Label                                        int32
 }
 
 // countWorkOrders counts an asset's work orders ws at snapshot day s: those
 // created in the lookback window, the preventive ones missed in it, the
 // last preventive maintenance before s and, if labelled, the label.
-func countWorkOrders(ws []WorkOrder, s int32, p Params, labelled bool) woCounts {
+func countWorkOrders(ws []WorkOrder, s int32, p Params, labelled bool) Counts {
 	sUS := int64(s) * features.MicrosPerDay
 	from := sUS - int64(p.LookbackDays)*features.MicrosPerDay
 	dueFrom := s - int32(p.LookbackDays)
@@ -252,8 +211,8 @@ func countWorkOrders(ws []WorkOrder, s int32, p Params, labelled bool) woCounts 
 		}
 	}
 	// Counted in locals, not in the result's fields: the loop is hot.
-	return woCounts{total: total, completed: completed, high: high, critical: critical, corrective: corrective,
-		missed: missed, repairs: repairs, repairSum: repairSum, lastMaint: lastMaint, label: label}
+	return Counts{Total: total, Completed: completed, High: high, Critical: critical, Corrective: corrective,
+		Missed: missed, Repairs: repairs, RepairSum: repairSum, LastMaint: lastMaint, Label: label}
 }
 
 func floorDay(us int64) int32 {

@@ -1,11 +1,21 @@
 // Package local is featurejob's local engine: Go over the raw Parquet
-// objects, writing the feature objects back to the bucket. The inputs are
-// copied to temporary files (Parquet needs random access); the work orders
-// are held in a compact form (about 50 bytes each) and the training rows are
-// streamed out in row groups.
+// objects, writing the feature objects back to the bucket.
+//
+// Its memory is bounded by the assets, not by the work orders. The inputs
+// are copied to temporary files (Parquet needs random access); the assets
+// and their plans are held in memory. The work orders are sorted by asset
+// then creation externally (sort.go: sorted runs of at most 512Ki work
+// orders written to the temporary directory, then merged), so the
+// computation holds one asset's work orders at a time. It goes through the
+// assets in ID order, but the training rows are written snapshot by
+// snapshot: each asset's figures at each snapshot go to that snapshot's
+// bucket (buckets.go: 512 records a snapshot in memory, the rest in the
+// temporary directory), and the rows are streamed out of the buckets in row
+// groups. The scoring rows (one per ACTIVE asset) are held in memory.
 package local
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,14 +47,28 @@ const (
 type Engine struct {
 	store  *objstore.Store
 	tmpDir string
+	spill  spill
 }
+
+// spill sizes the engine's bounded memory: runRows work orders are sorted
+// in memory before a run is written out (about 40 bytes each), and each
+// snapshot's bucket keeps chunkRecords training figures (52 bytes each).
+// spilled, if set, is called with "run" or "chunk" for each run or chunk
+// written (tests).
+type spill struct {
+	runRows, chunkRecords int
+	spilled               func(kind string)
+}
+
+var defaultSpill = spill{runRows: 1 << 19, chunkRecords: 512}
 
 var _ engine.Engine = (*Engine)(nil)
 
 // New returns the engine over store; tmpDir ("" for the system's) holds the
-// inputs while a build runs.
+// inputs and the spilled work orders and training figures while a build
+// runs.
 func New(store *objstore.Store, tmpDir string) *Engine {
-	return &Engine{store: store, tmpDir: tmpDir}
+	return &Engine{store: store, tmpDir: tmpDir, spill: defaultSpill}
 }
 
 // Build implements engine.Engine.
@@ -60,60 +84,108 @@ func (e *Engine) Build(ctx context.Context, in engine.Inputs) (engine.Outputs, e
 	}
 	defer os.RemoveAll(dir)
 
-	ds, err := e.load(ctx, in, dir)
+	assets, index, err := e.loadAssets(ctx, in, dir)
 	if err != nil {
 		return engine.Outputs{}, err
 	}
+	wos, err := e.loadWorkOrders(ctx, in, dir, index)
+	if err != nil {
+		return engine.Outputs{}, err
+	}
+	defer wos.close()
 	p := Params{SnapshotDate: snapshot, LookbackDays: in.LookbackDays, LabelWindowDays: in.LabelWindowDays}
+	snaps, err := Snapshots(wos.earliest, p)
+	if err != nil {
+		return engine.Outputs{}, eventing.Permanent(err)
+	}
+	training := newBuckets(dir, len(snaps), e.spill.chunkRecords, e.spill.spilled)
+	defer training.close()
+	scoring, err := compute(ctx, assets, wos, snaps, p, training)
+	if err != nil {
+		return engine.Outputs{}, err
+	}
+	if len(scoring) == 0 {
+		return engine.Outputs{}, eventing.Permanent(errors.New("no ACTIVE asset to score at the snapshot date"))
+	}
+	res, positives, err := e.writeOutputs(ctx, in.OutPrefix, assets, snaps, p, training, scoring)
+	if err != nil {
+		return engine.Outputs{}, err
+	}
+	res.Figures = map[string]float64{
+		"snapshots":     float64(len(snaps)),
+		"positives":     float64(positives),
+		"positive_rate": float64(positives) / float64(max(1, res.Training.GetRows())),
+		"work_orders":   float64(wos.n),
+		"assets":        float64(len(assets)),
+	}
+	return res, nil
+}
 
-	var res engine.Outputs
-	var snapshots int
-	var positives int64
-	var batch []features.Row
-	res.Training, err = e.write(ctx, in.OutPrefix+features.TrainingObject, func(w *parquet.GenericWriter[features.Row]) (int64, error) {
-		var n int64
-		snapshots, err = ds.Training(p, func(r *features.Row) error {
-			batch = append(batch, *r)
-			n++
-			positives += int64(r.Label)
-			if len(batch) == batchRows {
-				_, err := w.Write(batch)
-				batch = batch[:0]
+// compute goes through the assets in ID order with their work orders:
+// their training figures go to the snapshots' buckets, their scoring rows
+// are returned.
+func compute(ctx context.Context, assets []Asset, wos *woSorter, snaps []int32, p Params, training *buckets) ([]features.Row, error) {
+	var scoring []features.Row
+	next := int32(0) // the next asset to compute
+	asset := func(i int32, ws []WorkOrder) error {
+		a := &assets[i]
+		return AssetCounts(a, ws, snaps, p, func(k int, c *Counts) error { return training.add(k, i, c) }, func(c *Counts) {
+			scoring = append(scoring, features.Row{})
+			Row(&scoring[len(scoring)-1], a, c, p.SnapshotDate, p, false)
+		})
+	}
+	err := wos.eachAsset(ctx, func(i int32, ws []WorkOrder) error {
+		for ; next < i; next++ { // assets without work orders
+			if err := asset(next, nil); err != nil {
 				return err
 			}
-			return nil
-		})
-		if err != nil {
-			return n, err
+		}
+		next = i + 1
+		return asset(i, ws)
+	})
+	for ; err == nil && int(next) < len(assets); next++ {
+		err = asset(next, nil)
+	}
+	return scoring, err
+}
+
+// writeOutputs writes the training rows, snapshot by snapshot from the
+// buckets, and the scoring rows.
+func (e *Engine) writeOutputs(ctx context.Context, prefix string, assets []Asset, snaps []int32, p Params, training *buckets, scoring []features.Row) (engine.Outputs, int64, error) {
+	var res engine.Outputs
+	var positives int64
+	var err error
+	res.Training, err = e.write(ctx, prefix+features.TrainingObject, func(w *parquet.GenericWriter[features.Row]) (int64, error) {
+		var n int64
+		batch := make([]features.Row, 0, batchRows)
+		for k, s := range snaps {
+			err := training.each(k, func(i int32, c *Counts) error {
+				batch = append(batch, features.Row{})
+				Row(&batch[len(batch)-1], &assets[i], c, s, p, true)
+				n++
+				positives += int64(c.Label)
+				if len(batch) < batchRows {
+					return nil
+				}
+				_, err := w.Write(batch)
+				batch = batch[:0]
+				return cmp.Or(err, ctx.Err())
+			})
+			if err != nil {
+				return n, err
+			}
 		}
 		_, err := w.Write(batch)
 		return n, err
 	})
 	if err != nil {
-		if errors.Is(err, ErrNoSnapshots) {
-			return engine.Outputs{}, eventing.Permanent(err)
-		}
-		return engine.Outputs{}, err
+		return res, 0, err
 	}
-	scoring := ds.Scoring(p)
-	if len(scoring) == 0 {
-		return engine.Outputs{}, eventing.Permanent(errors.New("no ACTIVE asset to score at the snapshot date"))
-	}
-	res.Scoring, err = e.write(ctx, in.OutPrefix+features.ScoringObject, func(w *parquet.GenericWriter[features.Row]) (int64, error) {
+	res.Scoring, err = e.write(ctx, prefix+features.ScoringObject, func(w *parquet.GenericWriter[features.Row]) (int64, error) {
 		_, err := w.Write(scoring)
 		return int64(len(scoring)), err
 	})
-	if err != nil {
-		return engine.Outputs{}, err
-	}
-	res.Figures = map[string]float64{
-		"snapshots":     float64(snapshots),
-		"positives":     float64(positives),
-		"positive_rate": float64(positives) / float64(max(1, res.Training.GetRows())),
-		"work_orders":   float64(len(ds.WorkOrders)),
-		"assets":        float64(len(ds.Assets)),
-	}
-	return res, nil
+	return res, positives, err
 }
 
 // write streams rows from fill into a Parquet object.
@@ -170,42 +242,45 @@ type planIn struct {
 
 var priorities = map[string]uint8{"LOW": prioLow, "MEDIUM": prioMedium, "HIGH": prioHigh, "CRITICAL": prioCritical}
 
-// load reads the three raw tables into a Dataset.
-func (e *Engine) load(ctx context.Context, in engine.Inputs, dir string) (*Dataset, error) {
-	ds := &Dataset{}
-	index := map[int64]int32{}
-	err := readTable(ctx, e.store, in, dir, features.TableAssets, func(a *assetIn) error {
-		ds.Assets = append(ds.Assets, Asset{ID: a.ID, VehicleType: a.VehicleType, Status: a.Status,
+// loadAssets reads the assets, sorted by ID, and the retirement days of
+// the RETIRED ones from their plans; index maps an ID to its place.
+func (e *Engine) loadAssets(ctx context.Context, in engine.Inputs, dir string) (assets []Asset, index map[int64]int32, err error) {
+	err = readTable(ctx, e.store, in, dir, features.TableAssets, func(a *assetIn) error {
+		assets = append(assets, Asset{ID: a.ID, VehicleType: a.VehicleType, Status: a.Status,
 			Commissioned: a.CommissionedDate, End: noEnd, Meter: a.MeterReading, Hours: a.EngineHours})
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if len(ds.Assets) == 0 {
-		return nil, eventing.Permanent(errors.New("the raw assets table has no rows: nothing to build features for"))
+	if len(assets) == 0 {
+		return nil, nil, eventing.Permanent(errors.New("the raw assets table has no rows: nothing to build features for"))
 	}
-	slices.SortFunc(ds.Assets, func(a, b Asset) int { return int(a.ID - b.ID) })
-	for i, a := range ds.Assets {
+	slices.SortFunc(assets, func(a, b Asset) int { return cmp.Compare(a.ID, b.ID) })
+	index = make(map[int64]int32, len(assets))
+	for i, a := range assets {
 		if _, dup := index[a.ID]; dup {
-			return nil, eventing.Permanent(fmt.Errorf("the raw assets table has asset id %d twice", a.ID))
+			return nil, nil, eventing.Permanent(fmt.Errorf("the raw assets table has asset id %d twice", a.ID))
 		}
 		index[a.ID] = int32(i)
 	}
 	err = readTable(ctx, e.store, in, dir, features.TableMaintenancePlans, func(p *planIn) error {
 		i, ok := index[p.AssetID]
-		if !ok || p.EndDate == nil || ds.Assets[i].Status != "RETIRED" {
+		if !ok || p.EndDate == nil || assets[i].Status != "RETIRED" {
 			return nil
 		}
-		if a := &ds.Assets[i]; a.End == noEnd || *p.EndDate > a.End {
+		if a := &assets[i]; a.End == noEnd || *p.EndDate > a.End {
 			a.End = *p.EndDate
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	err = readTable(ctx, e.store, in, dir, features.TableWorkOrders, func(w *workOrderIn) error {
+	return assets, index, err
+}
+
+// loadWorkOrders reads the work orders of the assets into a sorter.
+func (e *Engine) loadWorkOrders(ctx context.Context, in engine.Inputs, dir string, index map[int64]int32) (*woSorter, error) {
+	wos := newWOSorter(dir, e.spill.runRows, e.spill.spilled)
+	err := readTable(ctx, e.store, in, dir, features.TableWorkOrders, func(w *workOrderIn) error {
 		i, ok := index[w.AssetID]
 		if !ok {
 			return nil // an asset deleted meanwhile; the snapshot makes this rare
@@ -225,14 +300,13 @@ func (e *Engine) load(ctx context.Context, in engine.Inputs, dir string) (*Datas
 		if w.RepairHours != nil {
 			wo.HasRepair, wo.Repair = true, *w.RepairHours
 		}
-		ds.WorkOrders = append(ds.WorkOrders, wo)
-		return nil
+		return wos.add(&wo)
 	})
 	if err != nil {
+		wos.close()
 		return nil, err
 	}
-	ds.Index()
-	return ds, nil
+	return wos, nil
 }
 
 // readTable copies the table's raw object to a temporary file and calls row

@@ -85,11 +85,17 @@ func Put[T any](tb testing.TB, store *objstore.Store, name string, rows iter.Seq
 // Read reads a feature object.
 func Read(tb testing.TB, store *objstore.Store, name string) []features.Row {
 	tb.Helper()
+	return ReadTable[features.Row](tb, store, name)
+}
+
+// ReadTable reads a Parquet object's rows.
+func ReadTable[T any](tb testing.TB, store *objstore.Store, name string) []T {
+	tb.Helper()
 	b, err := store.Get(context.Background(), name)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rows, err := parquet.Read[features.Row](bytes.NewReader(b), int64(len(b)))
+	rows, err := parquet.Read[T](bytes.NewReader(b), int64(len(b)))
 	if err != nil {
 		tb.Fatalf("read %s: %v", name, err)
 	}
