@@ -1,0 +1,77 @@
+package benchpair
+
+import (
+	"slices"
+	"testing"
+)
+
+// recorder is a meter that logs the timer's calls beside the sides' and
+// keeps the metrics of the last run.
+type recorder struct {
+	log     *[]string
+	metrics map[string]float64
+}
+
+func (r *recorder) StartTimer() { *r.log = append(*r.log, "start") }
+func (r *recorder) StopTimer()  { *r.log = append(*r.log, "stop") }
+func (r *recorder) ReportMetric(n float64, unit string) {
+	r.metrics[unit] = n
+}
+
+// The sides run in an order that alternates from one pair to the next,
+// across the runs of a benchmark (-count): each prepared, then timed, then
+// checked; the report has each side's figures and their ratio.
+func TestPairAlternatesAndReports(t *testing.T) {
+	var log []string
+	side := func(name string) Side {
+		return Side{
+			Prepare: func(*testing.B) { log = append(log, "prepare "+name) },
+			Run:     func(*testing.B) { log = append(log, name) },
+			Check:   func(*testing.B) { log = append(log, "check "+name) },
+		}
+	}
+	p := &Pair{Ours: side("ours"), Base: side("base"), Items: 100, Unit: "rows"}
+	timed := func(name string) []string {
+		return []string{"prepare " + name, "start", name, "stop", "check " + name}
+	}
+	oursFirst := slices.Concat(timed("ours"), timed("base"))
+	baseFirst := slices.Concat(timed("base"), timed("ours"))
+	for run, want := range [][]string{oursFirst, baseFirst, oursFirst} { // as -count 3 runs it
+		log = nil
+		r := &recorder{log: &log, metrics: map[string]float64{}}
+		p.run(nil, r, 1)
+		if got := log[1:]; !slices.Equal(got, want) { // log[0] is the stop before the pair
+			t.Fatalf("run %d: %v, want %v", run+1, got, want)
+		}
+		for _, unit := range []string{"ns/op", "ours-s", "base-s", "ratio", "ours-first", "ours-rows/s", "base-rows/s"} {
+			if _, ok := r.metrics[unit]; !ok {
+				t.Errorf("run %d: no %s in %v", run+1, unit, r.metrics)
+			}
+		}
+		m := r.metrics
+		if m["ns/op"] != 0 || m["ratio"] != m["ours-s"]/m["base-s"] || m["ours-rows/s"] != 100/m["ours-s"] {
+			t.Errorf("run %d: metrics %v: want ns/op 0 (left out), ratio ours-s ÷ base-s, rate 100 ÷ ours-s", run+1, m)
+		}
+		if want := float64(1 - run%2); m["ours-first"] != want {
+			t.Errorf("run %d: ours-first %v, want %v", run+1, m["ours-first"], want)
+		}
+	}
+	// Two pairs in one run (b.N = 2): one in each order.
+	log = nil
+	r := &recorder{log: &log, metrics: map[string]float64{}}
+	p.run(nil, r, 2)
+	if got := log[1:]; !slices.Equal(got, slices.Concat(baseFirst, oursFirst)) {
+		t.Fatalf("two pairs: %v", got)
+	}
+	if r.metrics["ours-first"] != 0.5 {
+		t.Errorf("ours-first %v, want 0.5", r.metrics["ours-first"])
+	}
+	// A side with Reps runs that many times within its one timing (the
+	// sixth pair: the baseline first).
+	p.Base.Reps = 3
+	log = nil
+	p.run(nil, &recorder{log: &log, metrics: map[string]float64{}}, 1)
+	if got, want := log[1:], slices.Concat([]string{"prepare base", "start", "base", "base", "base", "stop", "check base"}, timed("ours")); !slices.Equal(got, want) {
+		t.Fatalf("with reps: %v, want %v", got, want)
+	}
+}
