@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cmmsflow/cmmsflow/libs/benchpair"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 )
 
@@ -88,73 +89,44 @@ func benchDB(b *testing.B, dirs ...string) *pgxpool.Pool {
 	return pool
 }
 
-// benchRuns alternates which of the pair goes first from one run of
-// BenchmarkImportUpsert1M to the next (-count).
-var benchRuns int
-
 // BenchmarkImportUpsert1M upserts 1,000,000 work orders of which 10% have a
-// changed status into a database that holds them all and, in the same
-// iteration, the baseline: the plain import (COPY) of the same file into a
-// database without them. The two are interleaved, each run of the benchmark
-// (-count) starting with the other one. Only the imports are timed, each
-// from a fresh database: upsert-s and copy-baseline-s (and their rows/s)
-// are reported beside each other; ns/op is the two together.
+// changed status into a database that holds them all, beside the baseline:
+// the plain import (COPY) of the same file into a database without them,
+// in interleaved pairs (libs/benchpair: one pair per run, -count 5 gives
+// five). Only the imports are timed, each into a fresh database made in the
+// side's untimed Prepare.
 //
-//	BENCH_UPSERT_WORK_ORDERS=100000 go test -run '^$' -bench ImportUpsert1M -benchtime 1x -count 3 ./libs/fleet/
+//	BENCH_UPSERT_WORK_ORDERS=100000 go test -run '^$' -bench ImportUpsert1M -benchtime 1x -count 5 ./libs/fleet/
 func BenchmarkImportUpsert1M(b *testing.B) {
 	n := benchWorkOrders(b)
 	assets, before, after := benchFiles(b, n)
-	benchRuns++
-	var upsert, baseline time.Duration
-	for i := range b.N {
-		b.StopTimer()
-		if (i+benchRuns)%2 == 0 {
-			baseline += benchPlainImport(b, assets, after, n)
-			upsert += benchUpsert(b, assets, before, after, n)
-		} else {
-			upsert += benchUpsert(b, assets, before, after, n)
-			baseline += benchPlainImport(b, assets, after, n)
-		}
+	ctx := context.Background()
+	var pool *pgxpool.Pool
+	pair := &benchpair.Pair{Items: float64(n), Unit: "rows",
+		Ours: benchpair.Side{
+			Prepare: func(b *testing.B) { pool = benchDB(b, assets, before) },
+			Run: func(b *testing.B) {
+				ch, err := ImportWith(ctx, pool, after, ImportOptions{Upsert: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if wo := ch[3]; wo.Inserted != 0 || wo.Updated != int64(n/10) || wo.Unchanged != int64(n-n/10) {
+					b.Fatalf("work orders %+v, want %d updated and %d unchanged", wo, n/10, n-n/10)
+				}
+			},
+		},
+		Base: benchpair.Side{
+			Prepare: func(b *testing.B) { pool = benchDB(b, assets) },
+			Run: func(b *testing.B) {
+				st, err := Import(ctx, pool, after)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if st.WorkOrders != int64(n) {
+					b.Fatalf("imported %d work orders, want %d", st.WorkOrders, n)
+				}
+			},
+		},
 	}
-	rows := float64(n) * float64(b.N)
-	b.ReportMetric(upsert.Seconds()/float64(b.N), "upsert-s")
-	b.ReportMetric(rows/upsert.Seconds(), "upsert-rows/s")
-	b.ReportMetric(baseline.Seconds()/float64(b.N), "copy-baseline-s")
-	b.ReportMetric(rows/baseline.Seconds(), "copy-baseline-rows/s")
-}
-
-// benchUpsert times the upsert of after into a database holding assets and
-// before (the benchmark's timer runs only meanwhile).
-func benchUpsert(b *testing.B, assets, before, after string, n int) time.Duration {
-	pool := benchDB(b, assets, before)
-	b.StartTimer()
-	start := time.Now()
-	ch, err := ImportWith(context.Background(), pool, after, ImportOptions{Upsert: true})
-	took := time.Since(start)
-	b.StopTimer()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if wo := ch[3]; wo.Inserted != 0 || wo.Updated != int64(n/10) || wo.Unchanged != int64(n-n/10) {
-		b.Fatalf("work orders %+v, want %d updated and %d unchanged", wo, n/10, n-n/10)
-	}
-	return took
-}
-
-// benchPlainImport times the plain import of after into a database holding
-// assets.
-func benchPlainImport(b *testing.B, assets, after string, n int) time.Duration {
-	pool := benchDB(b, assets)
-	b.StartTimer()
-	start := time.Now()
-	st, err := Import(context.Background(), pool, after)
-	took := time.Since(start)
-	b.StopTimer()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if st.WorkOrders != int64(n) {
-		b.Fatalf("imported %d work orders, want %d", st.WorkOrders, n)
-	}
-	return took
+	b.Run("upsert_vs_copy", pair.Run)
 }

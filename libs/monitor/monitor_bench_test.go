@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/cmmsflow/cmmsflow/libs/benchpair"
 )
 
 const benchAssets, benchFeatures = 100_000, 15
@@ -39,7 +41,12 @@ func benchRows(n int, seed uint64) (names []string, X [][]float64, scores []floa
 
 // BenchmarkMonitor100k is the monitoring over the scores of 100,000 assets:
 // the PSI of 15 features and the score against a training profile, and the
-// realized performance over 100,000 labels.
+// realized performance over 100,000 labels; beside it, in interleaved pairs
+// (libs/benchpair), its baseline: sorting the 100,000 scores once, the
+// floor of any ROC AUC. Each side repeats to take about a second (the
+// figures are per run).
+//
+//	go test -run '^$' -bench Monitor100k -benchtime 1x -count 5 ./libs/monitor/
 func BenchmarkMonitor100k(b *testing.B) {
 	names, trainX, trainScores, _, _ := benchRows(benchAssets, 1)
 	profile, err := NewProfile("bench", names, trainX, trainScores, DefaultBins)
@@ -47,23 +54,20 @@ func BenchmarkMonitor100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	_, X, scores, labels, levels := benchRows(benchAssets, 2)
-	for b.Loop() {
-		if _, err := profile.PSI(names, X, scores); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := Realized(labels, scores, levels); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkBaselineSort100k sorts the 100,000 scores once: the floor of any
-// ROC AUC, to read BenchmarkMonitor100k against on the same machine and run.
-func BenchmarkBaselineSort100k(b *testing.B) {
-	_, _, scores, _, _ := benchRows(benchAssets, 2)
 	buf := make([]float64, len(scores))
-	for b.Loop() {
-		copy(buf, scores)
-		slices.Sort(buf)
+	pair := &benchpair.Pair{
+		Ours: benchpair.Side{Reps: 5, Run: func(b *testing.B) {
+			if _, err := profile.PSI(names, X, scores); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := Realized(labels, scores, levels); err != nil {
+				b.Fatal(err)
+			}
+		}},
+		Base: benchpair.Side{Reps: 40, Run: func(*testing.B) {
+			copy(buf, scores)
+			slices.Sort(buf)
+		}},
 	}
+	b.Run("monitor_vs_sort", pair.Run)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cmmsflow/cmmsflow/libs/benchpair"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/features"
 	"github.com/cmmsflow/cmmsflow/services/deployer/internal/engine"
@@ -15,12 +16,16 @@ import (
 )
 
 // BenchmarkSteps times the two steps over a fleet of 100,000 assets on the
-// local engine beside a same-run baseline: baseline, a COPY of 100,000
-// scores into a table shaped as model_scores (no foreign key); etl, the ETL
-// step's scoring (deploy, score, predictions, scorings); and monitor, the monitoring step, which also
+// local engine, each in interleaved pairs with the same baseline on the one
+// fixture (libs/benchpair; -count 5 gives five pairs of each): the
+// baseline, a COPY of 100,000 scores into a table shaped as model_scores
+// (no foreign key); etl, the ETL step's scoring (deploy, score,
+// predictions, scorings); and monitor, the monitoring step, which also
 // evaluates the ETL's scoring of 100,000 assets against their work orders
 // (a corrective one for every tenth asset in its 30-day window) and
 // measures drift against the champion's profile.
+//
+//	go test -run '^$' -bench Steps -benchtime 1x -count 5 ./services/deployer/internal/deployer/
 func BenchmarkSteps(b *testing.B) {
 	const n = 100_000
 	ctx := context.Background()
@@ -41,53 +46,54 @@ func BenchmarkSteps(b *testing.B) {
 	testmodel.PutScoring(b, f.store, "run-1", f.rows)
 	f.deployV1(b) // scores 2026-11-01, evaluable from 2026-12-01
 
-	run := func(b *testing.B, msg func(i int) eventing.Message) {
-		for i := 0; i < b.N; i++ {
-			b.StopTimer()
-			m := msg(i)
-			b.StartTimer()
-			f.process(b, m, eventing.Handled)
+	// Each side's message is made in its Prepare, untimed; the monitoring
+	// runs are a day apart, from 2026-12-01.
+	var msg eventing.Message
+	step := func(next func(b *testing.B) eventing.Message) benchpair.Side {
+		return benchpair.Side{
+			Prepare: func(b *testing.B) { msg = next(b) },
+			Run:     func(b *testing.B) { f.process(b, msg, eventing.Handled) },
 		}
 	}
-	b.Run("baseline", func(b *testing.B) {
-		benchCopy(b, f, n)
+	etl := step(func(b *testing.B) eventing.Message { return message(b, trained("v1", true, "")) })
+	days := 0
+	monitor := step(func(b *testing.B) eventing.Message {
+		day := time.Date(2026, 12, 1+days, 0, 0, 0, 0, time.UTC).Format(features.DateLayout)
+		days++
+		return f.monitorMessage(b, fmt.Sprintf("mon-%d", days), f.dated(day, 0))
 	})
-	b.Run("etl", func(b *testing.B) {
-		run(b, func(i int) eventing.Message { return message(b, trained("v1", true, "")) })
-	})
-	b.Run("monitor", func(b *testing.B) {
-		run(b, func(i int) eventing.Message {
-			day := time.Date(2026, 12, 1+i, 0, 0, 0, 0, time.UTC).Format(features.DateLayout)
-			return f.monitorMessage(b, fmt.Sprintf("mon-%d", i), f.dated(day, 0))
-		})
+	monitor.Check = func(b *testing.B) {
 		var realized bool
 		if err := f.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM model_performance WHERE labelled = $1)`, n).Scan(&realized); err != nil || !realized {
 			b.Fatalf("no realized performance over the fleet (%v)", err)
 		}
-	})
+	}
+	base := benchCopy(f, n)
+	b.Run("etl_vs_copy", (&benchpair.Pair{Ours: etl, Base: base}).Run)
+	b.Run("monitor_vs_copy", (&benchpair.Pair{Ours: monitor, Base: base}).Run)
 }
 
 // benchCopy is the benchmark's baseline, what the machine's database does
 // in the meantime: a COPY of n scores into an empty table shaped as
 // model_scores (its primary key and checks, no foreign key).
-func benchCopy(b *testing.B, f *fixture, n int) {
+func benchCopy(f *fixture, n int) benchpair.Side {
 	ctx := context.Background()
-	if _, err := f.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS bench_scores (LIKE model_scores INCLUDING ALL)`); err != nil {
-		b.Fatal(err)
-	}
 	levels := []string{"low", "medium", "high", "critical"}
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		if _, err := f.pool.Exec(ctx, `TRUNCATE bench_scores`); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		copied, err := f.pool.CopyFrom(ctx, pgx.Identifier{"bench_scores"}, []string{"scoring_id", "asset_id", "failure_probability", "risk_level"},
-			pgx.CopyFromSlice(n, func(k int) ([]any, error) {
-				return []any{int64(1), int64(k + 1), float64(k) / float64(n), levels[k%4]}, nil
-			}))
-		if err != nil || copied != int64(n) {
-			b.Fatalf("copied %d of %d scores (%v)", copied, n, err)
-		}
+	return benchpair.Side{
+		Prepare: func(b *testing.B) {
+			if _, err := f.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS bench_scores (LIKE model_scores INCLUDING ALL);
+				TRUNCATE bench_scores`); err != nil {
+				b.Fatal(err)
+			}
+		},
+		Run: func(b *testing.B) {
+			copied, err := f.pool.CopyFrom(ctx, pgx.Identifier{"bench_scores"}, []string{"scoring_id", "asset_id", "failure_probability", "risk_level"},
+				pgx.CopyFromSlice(n, func(k int) ([]any, error) {
+					return []any{int64(1), int64(k + 1), float64(k) / float64(n), levels[k%4]}, nil
+				}))
+			if err != nil || copied != int64(n) {
+				b.Fatalf("copied %d of %d scores (%v)", copied, n, err)
+			}
+		},
 	}
 }

@@ -2,12 +2,14 @@ package generate_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cmmsflow/cmmsflow/libs/benchpair"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	"github.com/cmmsflow/cmmsflow/libs/schedule"
 	"github.com/cmmsflow/cmmsflow/services/pmgen/internal/generate"
@@ -17,7 +19,7 @@ import (
 // assets is due on benchAsOf — due dates spread over the 19 days before it
 // and its 7-day lead window, across the end of February. Run with
 //
-//	go test -run '^$' -bench . -benchtime 1x ./services/pmgen/internal/generate/
+//	go test -run '^$' -bench Generate100k -benchtime 1x -count 5 ./services/pmgen/internal/generate/
 //
 // Benchmarks do not run under a plain go test.
 
@@ -94,47 +96,42 @@ func benchCheck(b *testing.B, pool *pgxpool.Pool) {
 	}
 }
 
-// benchLoop times run over a freshly seeded database per iteration.
-func benchLoop(b *testing.B, run func(ctx context.Context, tx pgx.Tx) error) {
-	pool := pgtest.New(b)
-	ctx := context.Background()
-	var total time.Duration
-	for range b.N {
-		b.StopTimer()
-		benchSetup(b, pool)
-		b.StartTimer()
-		start := time.Now()
-		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return run(ctx, tx) }); err != nil {
-			b.Fatal(err)
-		}
-		total += time.Since(start)
-		b.StopTimer()
-		benchCheck(b, pool)
-		b.StartTimer()
-	}
-	b.ReportMetric(float64(benchPlans)/(total.Seconds()/float64(b.N)), "plans/s")
-}
-
+// BenchmarkGenerate100k compares the generator with the baseline SQL in
+// interleaved pairs on one database, seeded anew before each side
+// (libs/benchpair): one pair per run, so -count 5 gives five pairs.
 func BenchmarkGenerate100k(b *testing.B) {
 	asOf, err := schedule.ParseDate(benchAsOf)
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchLoop(b, func(ctx context.Context, tx pgx.Tx) error {
-		res, err := generate.Run(ctx, tx, generate.Request{AsOf: asOf, Location: time.UTC, RunID: "bench"})
-		if err == nil && res.Created != benchPlans {
-			b.Fatalf("created %d, want %d", res.Created, benchPlans)
+	pool := pgtest.New(b)
+	ctx := context.Background()
+	side := func(run func(ctx context.Context, tx pgx.Tx) error) benchpair.Side {
+		return benchpair.Side{
+			Prepare: func(b *testing.B) { benchSetup(b, pool) },
+			Run: func(b *testing.B) {
+				if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return run(ctx, tx) }); err != nil {
+					b.Fatal(err)
+				}
+			},
+			Check: func(b *testing.B) { benchCheck(b, pool) },
 		}
-		return err
-	})
-}
-
-func BenchmarkBaselineInsertSelect100k(b *testing.B) {
-	benchLoop(b, func(ctx context.Context, tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, baselineSQL, benchAsOf, "bench")
-		if err == nil && tag.RowsAffected() != benchPlans {
-			b.Fatalf("advanced %d plans, want %d", tag.RowsAffected(), benchPlans)
-		}
-		return err
-	})
+	}
+	pair := &benchpair.Pair{Items: benchPlans, Unit: "plans",
+		Ours: side(func(ctx context.Context, tx pgx.Tx) error {
+			res, err := generate.Run(ctx, tx, generate.Request{AsOf: asOf, Location: time.UTC, RunID: "bench"})
+			if err == nil && res.Created != benchPlans {
+				return fmt.Errorf("created %d, want %d", res.Created, benchPlans)
+			}
+			return err
+		}),
+		Base: side(func(ctx context.Context, tx pgx.Tx) error {
+			tag, err := tx.Exec(ctx, baselineSQL, benchAsOf, "bench")
+			if err == nil && tag.RowsAffected() != benchPlans {
+				return fmt.Errorf("advanced %d plans, want %d", tag.RowsAffected(), benchPlans)
+			}
+			return err
+		}),
+	}
+	b.Run("generate_vs_insert_select", pair.Run)
 }

@@ -2,11 +2,13 @@ package reporter_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cmmsflow/cmmsflow/libs/benchpair"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	"github.com/cmmsflow/cmmsflow/services/reporter/internal/kpi"
 	"github.com/cmmsflow/cmmsflow/services/reporter/internal/render"
@@ -17,7 +19,10 @@ import (
 // reported week (2026-W47) with generate_series, plus inventory and a
 // prediction per asset. Run with
 //
-//	go test -run '^$' -bench Report1M -benchtime 1x ./services/reporter/internal/reporter/
+//	go test -run '^$' -bench Report1M -benchtime 1x -count 5 ./services/reporter/internal/reporter/
+//
+// The report and its baseline run in interleaved pairs on the one fixture
+// (libs/benchpair): one pair per run, so -count 5 gives five pairs.
 //
 // Benchmarks do not run under a plain go test.
 const benchSeed = `
@@ -62,49 +67,47 @@ func BenchmarkReport1M(b *testing.B) {
 	w, _ := kpi.ParseWeek("2026-W47")
 
 	// Ours: the whole report — KPI queries, charts, HTML, PDF and CSV.
-	b.Run("report", func(b *testing.B) {
-		for range b.N {
-			err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-				r, err := kpi.Compute(ctx, tx, kpi.Params{Week: w})
+	report := func(b *testing.B) {
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			r, err := kpi.Compute(ctx, tx, kpi.Params{Week: w})
+			if err != nil {
+				return err
+			}
+			if r.Current.WorkOrders.Opened == 0 || !r.Current.MTTR.Valid {
+				return fmt.Errorf("empty report: %+v", r.Current.WorkOrders)
+			}
+			_, err = render.All(r)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Baseline: the same KPI statements alone, as psql would run them, with
+	// their rows read and thrown away.
+	args := kpi.BaselineArgs(kpi.Params{Week: w})
+	sqlOnly := func(b *testing.B) {
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			for i, q := range kpi.Queries() {
+				rows, err := tx.Query(ctx, q, args[i]...)
 				if err != nil {
 					return err
 				}
-				if r.Current.WorkOrders.Opened == 0 || !r.Current.MTTR.Valid {
-					b.Fatalf("empty report: %+v", r.Current.WorkOrders)
+				for rows.Next() {
 				}
-				_, err = render.All(r)
-				return err
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	// Baseline: the same KPI statements alone, as psql would run them, with
-	// their rows read and thrown away.
-	b.Run("sql_only", func(b *testing.B) {
-		args := kpi.BaselineArgs(kpi.Params{Week: w})
-		for range b.N {
-			err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-				for i, q := range kpi.Queries() {
-					rows, err := tx.Query(ctx, q, args[i]...)
-					if err != nil {
-						return err
-					}
-					for rows.Next() {
-					}
-					rows.Close()
-					if err := rows.Err(); err != nil {
-						return err
-					}
+				rows.Close()
+				if err := rows.Err(); err != nil {
+					return err
 				}
-				return nil
-			})
-			if err != nil {
-				b.Fatal(err)
 			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
 		}
-	})
+	}
+	pair := &benchpair.Pair{Ours: benchpair.Side{Run: report}, Base: benchpair.Side{Run: sqlOnly}}
+	b.Run("report_vs_sql_only", pair.Run)
 }
 
 func splitStatements(s string) []string {
