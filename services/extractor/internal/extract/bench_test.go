@@ -100,13 +100,14 @@ func setupBench(b *testing.B, assets, workOrders int) *pgxpool.Pool {
 // fivefold (assets fixed at 50,000): peak-heap-MB is about the same for 200k
 // and 1M: each table holds at most one row group in memory. The objects go to
 // a sink that counts bytes (the in-process bucket emulator would hold them in
-// this process's heap).
+// this process's heap). Each size's database is filled once, for every run
+// of its sub-benchmark (-count).
 //
 //	go test -run '^$' -bench BenchmarkExtract$ -benchtime 1x ./services/extractor/internal/extract/
 func BenchmarkExtract(b *testing.B) {
 	for _, n := range []int{200_000, 1_000_000} {
+		pool := setupBench(b, 50_000, n)
 		b.Run(fmt.Sprintf("work_orders=%d", n), func(b *testing.B) {
-			pool := setupBench(b, 50_000, n)
 			store := sink{}
 			ctx := context.Background()
 			var peak uint64
