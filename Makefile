@@ -77,10 +77,13 @@ fuzz-short:
 	done
 
 ## bench: every benchmark beside its baseline, in the same run, then
-## docs/benchmarks.md regenerated from the results (10-20 minutes). The steps
-## (deploy/local/cmd/benchreport): every Go benchmark (-benchtime 1x -count 3),
-## scikit-learn on the trainer's split, wrk on control's API and on a trivial
-## net/http handler, end-to-end latency per pipeline on the local stack. Raw
+## docs/benchmarks.md regenerated from the results (about 20 minutes on 2
+## cores, 14 of them Go benchmarks). The steps (deploy/local/cmd/benchreport):
+## every Go benchmark (-benchtime 1x -count 5: each comparison of ours and its
+## baseline as 5 interleaved pairs on one fixture, libs/benchpair), scikit-learn
+## on the trainer's split, wrk on control's API and on a trivial net/http
+## handler, end-to-end latency per pipeline on the local stack. The report
+## sets each ratio beside the previous run's (.local/bench-previous.txt). Raw
 ## outputs in .local/bench*; BENCH_FLAGS passes flags (go run
 ## ./deploy/local/cmd/benchreport -help), e.g. BENCH_FLAGS='-steps latency'.
 bench: deps bins

@@ -123,3 +123,36 @@ func TestAgainstOut(t *testing.T) {
 		}
 	}
 }
+
+// Each side's pmgen figures come from its own benchmark: the paired one
+// since issue 18, the two stand-alone ones of an earlier commit.
+func TestReadPMGen(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name, out  string
+		ours, base float64
+	}{
+		{"paired", "BenchmarkGenerate100k/generate_vs_insert_select-2 1 4.12 base-s 1.000 ours-first 5.01 ours-s 1.216 ratio\n", 5.01e9, 4.12e9},
+		{"earlier", "BenchmarkGenerate100k-2 1 6145654700 ns/op 16353 plans/s\nBenchmarkBaselineInsertSelect100k-2 1 3873161066 ns/op 26075 plans/s\n", 6145654700, 3873161066},
+	} {
+		name := filepath.Join(dir, c.name+".txt")
+		if err := os.WriteFile(name, []byte(c.out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var s AgainstSide
+		if err := s.readPMGen(name); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if s.PMGen != c.ours || s.PMGenBaseline != c.base {
+			t.Errorf("%s: pmgen %v, baseline %v; want %v, %v", c.name, s.PMGen, s.PMGenBaseline, c.ours, c.base)
+		}
+	}
+	name := filepath.Join(dir, "none.txt")
+	if err := os.WriteFile(name, []byte("FAIL\tgithub.com/cmmsflow/cmmsflow/services/pmgen/internal/generate [build failed]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var s AgainstSide
+	if err := s.readPMGen(name); err == nil {
+		t.Error("an output without pmgen figures read without error")
+	}
+}

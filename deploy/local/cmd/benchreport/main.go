@@ -9,8 +9,11 @@
 //	benchreport         render docs/benchmarks.md from the last run's .local/ outputs
 //
 // The steps of a run: go (every Go benchmark in the workspace, into
-// .local/bench.txt), sklearn (services/trainer/bench/compare_sklearn.py on
-// the split BenchmarkTrain wrote), api (services/control/bench/api.sh: wrk
+// .local/bench.txt, each comparison of ours and its baseline as -count
+// interleaved pairs, libs/benchpair; the last run's output is kept as
+// .local/bench-previous.txt for the report's reproducibility table),
+// sklearn (services/trainer/bench/compare_sklearn.py on the split
+// BenchmarkTrain wrote), api (services/control/bench/api.sh: wrk
 // on control's HTTP API), baseline (the same wrk against a trivial net/http
 // handler), latency (the local stack on the demo fleet: trigger → last step
 // and the step-to-step hop per pipeline). An against run (make
@@ -63,7 +66,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.steps, "steps", strings.Join(allSteps, ","), "with -run: the steps to run, comma-separated")
 	fs.StringVar(&o.bench, "bench", ".", "with -run: go test -bench regexp")
 	fs.StringVar(&o.benchtime, "benchtime", "1x", "with -run: go test -benchtime")
-	fs.IntVar(&o.count, "count", 3, "with -run: go test -count (and scikit-learn fits per model)")
+	fs.IntVar(&o.count, "count", 5, "with -run: go test -count: the runs of each benchmark, the interleaved pairs of each paired one (at least 5), and scikit-learn's fits per model")
 	fs.StringVar(&o.pkgs, "pkgs", "", "with -run: packages to benchmark, space-separated (default: every module of go.work)")
 	fs.StringVar(&o.wrkDur, "wrk-duration", "30s", "with -run: wrk duration per endpoint")
 	fs.IntVar(&o.wrkThreads, "wrk-threads", 2, "with -run: wrk threads")

@@ -16,7 +16,7 @@ import (
 
 // GoBench is the parsed output of `go test -bench`: every result of every
 // benchmark, by name without the GOMAXPROCS suffix (e.g.
-// "Extract1M/copy-csv-baseline"), one Sample per -count run.
+// "Extract1M/work_orders_vs_copy_csv"), one Sample per -count run.
 type GoBench struct {
 	Results map[string][]Sample
 	Pkg     map[string]string // benchmark name → import path
@@ -26,7 +26,14 @@ type GoBench struct {
 	// Failed lists the "--- FAIL" (a benchmark) and "FAIL\t<package>"
 	// (its package, or its build) lines.
 	Failed []string
+	// Header is what the go step wrote around go test's output (headerKeys):
+	// when it started and finished, the commit, the load averages, -count.
+	Header map[string]string
 }
+
+// headerKeys are the lines "key: value" the go step writes before and after
+// go test's output (benchfmt reads the first ones as configuration too).
+var headerKeys = []string{"started", "finished", "commit", "load-start", "load-end", "count"}
 
 // Sample is one benchmark result: value by unit, as printed (ns/op,
 // plans/s, peak-heap-MB, ...).
@@ -50,7 +57,7 @@ func ParseGoBench(r io.Reader, name string) (*GoBench, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &GoBench{Results: map[string][]Sample{}, Pkg: map[string]string{}}
+	g := &GoBench{Results: map[string][]Sample{}, Pkg: map[string]string{}, Header: map[string]string{}}
 	br := benchfmt.NewReader(bytes.NewReader(data), name)
 	for br.Scan() {
 		switch rec := br.Result().(type) {
@@ -79,7 +86,7 @@ func ParseGoBench(r io.Reader, name string) (*GoBench, error) {
 		return nil, err
 	}
 	// The lines benchfmt ignores: learner JSON (keys sorted, so "learner"
-	// is not first) and failures.
+	// is not first), failures, and the step's header.
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -93,6 +100,10 @@ func ParseGoBench(r io.Reader, name string) (*GoBench, error) {
 			g.Learners = append(g.Learners, l)
 		case strings.HasPrefix(line, "FAIL\t") || strings.HasPrefix(line, "--- FAIL"):
 			g.Failed = append(g.Failed, line)
+		default:
+			if k, v, ok := strings.Cut(line, ": "); ok && slices.Contains(headerKeys, k) {
+				g.Header[k] = v
+			}
 		}
 	}
 	return g, sc.Err()

@@ -30,6 +30,9 @@ type Inputs struct {
 	API      *APIRun
 	Baseline *APIRun
 	Latency  *Latency
+	// Previous is the go step's output of the run before (filePrevious);
+	// nil when there is none.
+	Previous *GoBench
 	// Against is the last against step's result; nil when none ran.
 	Against *Against
 	// Missing names the raw files that could not be read, with why.
@@ -69,6 +72,13 @@ func readInputs(dir string) *Inputs {
 	} else {
 		in.Latency = &lat
 	}
+	// The first run has no previous one: no file is no figures.
+	if f, err := os.Open(filepath.Join(dir, filePrevious)); err == nil {
+		if in.Previous, err = ParseGoBench(f, f.Name()); err != nil {
+			missing(filePrevious, err)
+		}
+		f.Close()
+	}
 	// The against step runs only when asked: no file is no section.
 	var against Against
 	if err := readJSON(filepath.Join(dir, fileAgainst), &against); err == nil {
@@ -79,9 +89,10 @@ func readInputs(dir string) *Inputs {
 	return in
 }
 
-// Row is one line of the summary table.
+// Row is one line of the summary table: Ratio is ours ÷ the baseline,
+// "—" when the row is no paired comparison and has no other ratio.
 type Row struct {
-	What, Ours, Baseline, Goal, Verdict, Reproduce string
+	What, Ratio, Ours, Baseline, Goal, Verdict, Reproduce string
 }
 
 // nan marks a figure this run does not have; every formatter prints "—"
@@ -215,6 +226,10 @@ type report struct {
 	HopsAll statLine
 	// Vs is the against section; nil without an against run.
 	Vs *againstReport
+	// Pairs are the paired comparisons, this run's beside the previous
+	// run's; Repro counts how many reproduced.
+	Pairs []pairRow
+	Repro reproSummary
 }
 
 type learnerRow struct {
@@ -295,17 +310,16 @@ func Render(in *Inputs) ([]byte, error) {
 			}
 			return strings.Join(s, ", ")
 		},
-		"work": func(r LatencyRun) string { return dur(r.Work()) },
-		"mib":  mib,
-		"mul":  func(a, b float64) float64 { return a * b },
-		// nsOf turns seconds (a benchmark's own metric) into the ns secs takes.
-		"nsOf": func(xs []float64) []float64 {
-			out := make([]float64, len(xs))
-			for i, x := range xs {
-				out[i] = x * 1e9
-			}
-			return out
-		},
+		"work":         func(r LatencyRun) string { return dur(r.Work()) },
+		"mib":          mib,
+		"mul":          func(a, b float64) float64 { return a * b },
+		"pair":         r.pair,
+		"pairsPattern": pairsPattern,
+		// cell escapes the pipes of a table cell's text (GitHub splits a
+		// cell at one even inside a code span).
+		"cell":    func(s string) string { return strings.ReplaceAll(s, "|", `\|`) },
+		"runLine": runLine,
+		"percent": percent,
 		"secsList": func(xs []float64) string {
 			if len(xs) == 0 {
 				return dash
@@ -351,6 +365,17 @@ func (r *report) api(name string) WRK {
 	return WRK{Name: name, Missing: true, ReqPerSec: nan, P50: nan, P90: nan, P99: nan, Max: nan, CPUCores: nan}
 }
 
+// pair is the comparison of the paired benchmark name (one of
+// comparisons).
+func (r *report) pair(name string) (pairRow, error) {
+	for _, p := range r.Pairs {
+		if p.Name == name {
+			return p, nil
+		}
+	}
+	return pairRow{}, fmt.Errorf("no comparison %q", name)
+}
+
 // reproduce is the command that reruns the Go benchmarks matching re in
 // the package pkg (an import path) with this run's settings.
 func (r *report) reproduce(re, pkg string) string {
@@ -381,12 +406,11 @@ func (r *report) pkg(name, fallback string) string {
 // build computes the summary rows and the derived tables, in the order the
 // summary shows them.
 func (r *report) build() {
-	r.pmgenRows()
-	r.importRow()
+	r.pairRows()
+	r.seedRow()
 	r.extractorRows()
 	r.featureRow()
 	r.trainerRows()
-	r.kpiReportRow()
 	r.apiRows()
 	r.latencyTables()
 	r.latencyRows()
@@ -409,22 +433,60 @@ func withRate(ns, rate float64, unit string) string {
 	return "**" + secs(ns) + "** (" + num(rate) + " " + unit + ")"
 }
 
-// pmgenRows: work order generation (issue 3) and the demo fleet's seeding.
-func (r *report) pmgenRows() {
-	v := r.median
-	pm, pmBase := v("Generate100k", "ns/op"), v("BaselineInsertSelect100k", "ns/op")
-	r.Summary = append(r.Summary, Row{
-		What:      "pmgen: 100,000 due plans → work orders (issue 3)",
-		Ours:      withRate(pm, v("Generate100k", "plans/s"), "plans/s"),
-		Baseline:  withRate(pmBase, v("BaselineInsertSelect100k", "plans/s"), "plans/s") + ", one `INSERT … SELECT … ON CONFLICT`; ours = " + times(pm, pmBase),
-		Goal:      "< 10 s, ≤ 2× baseline",
-		Verdict:   verdict(pm < 10e9 && pm <= 2*pmBase, pm, pmBase),
-		Reproduce: r.reproduce("Generate100k|BaselineInsertSelect100k", r.pkg("Generate100k", "services/pmgen/internal/generate")),
-	})
-	seed := v("Seed5000", "ns/op")
+// pairRows: the paired comparisons, first in the summary, each with the
+// previous run's pairs for the reproducibility table.
+func (r *report) pairRows() {
+	for _, c := range comparisons {
+		p := pairRow{comparison: c, This: statsOf(r.Go.Pairs(c.Name)), Previous: statsOf(r.Previous.Pairs(c.Name)),
+			Reproduce: r.reproduce(benchPattern(c.Name), r.pkg(c.Name, c.Pkg))}
+		r.Pairs = append(r.Pairs, p)
+		r.Summary = append(r.Summary, p.summary(r.Go))
+	}
+	r.Repro = reproOf(r.Pairs)
+}
+
+// benchPattern is the -bench pattern of exactly the (sub-)benchmark name:
+// "A/b" → "^BenchmarkA$/^b$".
+func benchPattern(name string) string {
+	parts := strings.Split(name, "/")
+	parts[0] = "Benchmark" + parts[0]
+	for i, p := range parts {
+		parts[i] = "^" + p + "$"
+	}
+	return strings.Join(parts, "/")
+}
+
+// summary is the comparison's row: the median ratio over the pairs with the
+// lowest and highest, and each side's median time (and rate).
+func (p pairRow) summary(g *GoBench) Row {
+	s := p.This
+	rate := func(side string) float64 {
+		if p.Unit == "" {
+			return nan
+		}
+		return med(g.Values(p.Name, side+"-"+p.Unit+"/s"))
+	}
+	row := Row{What: p.What, Ratio: dash, Goal: dash, Verdict: dash, Reproduce: p.Reproduce,
+		Ours:     withRate(s.Ours.Median*1e9, rate("ours"), p.Unit+"/s"),
+		Baseline: withRate(s.Base.Median*1e9, rate("base"), p.Unit+"/s") + ", " + p.Base}
+	if s.Valid() {
+		row.Ratio = fmt.Sprintf("**%.2f×** (%.2f–%.2f×), %d pairs", s.Ratio.Median, s.Ratio.Min, s.Ratio.Max, len(s.Pairs))
+	}
+	if p.Goal != "" {
+		row.Goal = p.Goal
+	}
+	if p.met != nil {
+		row.Verdict = verdict(s.Valid() && p.met(s), s.Ratio.Median, s.Ours.Median)
+	}
+	return row
+}
+
+// seedRow: the demo fleet's seeding, no baseline.
+func (r *report) seedRow() {
 	r.Summary = append(r.Summary, Row{
 		What:      "demo fleet seeding: 5,000 vehicles with plans and history (COPY)",
-		Ours:      withRate(seed, nan, ""),
+		Ratio:     dash,
+		Ours:      withRate(r.median("Seed5000", "ns/op"), nan, ""),
 		Baseline:  "none (setup cost of `make up`)",
 		Goal:      dash,
 		Verdict:   dash,
@@ -432,46 +494,24 @@ func (r *report) pmgenRows() {
 	})
 }
 
-// importRow: incremental import (issue 14); the pair is timed in the same
-// iterations.
-func (r *report) importRow() {
-	v := r.median
-	up, upBase := v("ImportUpsert1M", "upsert-s")*1e9, v("ImportUpsert1M", "copy-baseline-s")*1e9
-	r.Summary = append(r.Summary, Row{
-		What:      "`cmmsflow import --upsert`: 1,000,000 work orders, 10% changed, into a copy holding them (issue 14)",
-		Ours:      withRate(up, v("ImportUpsert1M", "upsert-rows/s"), "rows/s"),
-		Baseline:  withRate(upBase, v("ImportUpsert1M", "copy-baseline-rows/s"), "rows/s") + ", the plain import (COPY) of the same file into a copy without them, interleaved; ours = " + times(up, upBase),
-		Goal:      "beside the plain import (no ratio set)",
-		Verdict:   dash,
-		Reproduce: r.reproduce("ImportUpsert1M", r.pkg("ImportUpsert1M", "libs/fleet")),
-	})
-}
-
 // extractorRows: the extractor's speed and memory (issue 4).
 func (r *report) extractorRows() {
 	v := r.median
-	wo, copyCSV := v("Extract1M/work_orders-only", "ns/op"), v("Extract1M/copy-csv-baseline", "ns/op")
-	r.Summary = append(r.Summary, Row{
-		What:      "extractor: 1,000,000 work orders → Parquet in the bucket (issue 4)",
-		Ours:      withRate(wo, v("Extract1M/work_orders-only", "rows/s"), "rows/s"),
-		Baseline:  withRate(copyCSV, v("Extract1M/copy-csv-baseline", "rows/s"), "rows/s") + ", `COPY (same query) TO STDOUT (FORMAT csv)`; ours = " + times(wo, copyCSV),
-		Goal:      "beside `\\copy` (no ratio set)",
-		Verdict:   dash,
-		Reproduce: r.reproduce("Extract1M", r.pkg("Extract1M/parquet", "services/extractor/internal/extract")),
-	})
 	all := v("Extract1M/parquet", "ns/op")
 	r.Summary = append(r.Summary, Row{
-		What: "extractor: all 3 tables in parallel (50,000 assets, 1M work orders), peak heap",
+		What:  "extractor: all 3 tables in parallel (50,000 assets, 1M work orders), peak heap",
+		Ratio: dash,
 		Ours: withRate(all, nan, "") + ", peak heap " + mib(v("Extract1M/parquet", "peak-heap-MB")) +
 			" (incl. the in-process bucket emulator)",
 		Baseline:  dash,
 		Goal:      dash,
 		Verdict:   dash,
-		Reproduce: r.reproduce("Extract1M", r.pkg("Extract1M/parquet", "services/extractor/internal/extract")),
+		Reproduce: r.reproduce(benchPattern("Extract1M/parquet"), r.pkg("Extract1M/parquet", "services/extractor/internal/extract")),
 	})
 	small, large := v("Extract/work_orders=200000", "peak-heap-MB"), v("Extract/work_orders=1000000", "peak-heap-MB")
 	r.Summary = append(r.Summary, Row{
 		What:      "extractor memory as work orders grow 5× (to a discard sink)",
+		Ratio:     dash,
 		Ours:      "peak heap " + mib(small) + " at 200k → **" + mib(large) + "** at 1M",
 		Baseline:  dash,
 		Goal:      "flat (streaming)",
@@ -485,26 +525,14 @@ func (r *report) featureRow() {
 	v := r.median
 	feat := v("Features", "ns/op")
 	r.Summary = append(r.Summary, Row{
-		What: "featurejob (local engine): 1,000,000 work orders → training rows",
+		What:  "featurejob (local engine): 1,000,000 work orders → training rows",
+		Ratio: dash,
 		Ours: withRate(feat, v("Features", "wo-rows/s"), "work orders/s") + ", " + count(v("Features", "training-rows")) +
 			" training rows, peak heap " + mib(v("Features", "peak-heap-MB")),
 		Baseline:  "none in the same run",
 		Goal:      dash,
 		Verdict:   dash,
 		Reproduce: r.reproduce("Features", r.pkg("Features", "services/featurejob/internal/local")),
-	})
-}
-
-// kpiReportRow: the weekly KPI report (issue 5).
-func (r *report) kpiReportRow() {
-	rep, sql := r.median("Report1M/report", "ns/op"), r.median("Report1M/sql_only", "ns/op")
-	r.Summary = append(r.Summary, Row{
-		What:      "weekly KPI report over 1,000,000 work orders: SQL, charts, HTML, PDF, CSV (issue 5)",
-		Ours:      withRate(rep, nan, ""),
-		Baseline:  withRate(sql, nan, "") + ", the KPI SQL alone; ours = " + times(rep, sql),
-		Goal:      "< 5 s, mostly PostgreSQL",
-		Verdict:   verdict(rep < 5e9 && sql >= rep/2, rep, sql),
-		Reproduce: r.reproduce("Report1M", r.pkg("Report1M/report", "services/reporter/internal/reporter")),
 	})
 }
 
@@ -517,9 +545,13 @@ func (r *report) apiRows() {
 		ours, base := r.api(c.name), r.api(c.base)
 		row := Row{
 			What:      c.what,
+			Ratio:     dash,
 			Ours:      wrkFigures(ours, true),
-			Baseline:  wrkFigures(base, false) + ", trivial net/http handler; ours = " + times(ours.ReqPerSec, base.ReqPerSec) + " of its req/s",
+			Baseline:  wrkFigures(base, false) + ", trivial net/http handler",
 			Reproduce: "`bash services/control/bench/api.sh`; the baseline: `make bench` (its step `baseline`)",
+		}
+		if r := times(ours.ReqPerSec, base.ReqPerSec); r != dash {
+			row.Ratio = r + " of its req/s (one wrk run each, not paired)"
 		}
 		if c.name == "get_runs" {
 			row.Goal = "≥ 5,000 req/s, p99 < 20 ms"
@@ -587,6 +619,7 @@ func (r *report) latencyRows() {
 	for _, lr := range r.Lat {
 		r.Summary = append(r.Summary, Row{
 			What:      "end to end, `" + lr.ID + "` (" + strings.Join(lr.Steps, " → ") + ") on the demo fleet: trigger → last step finished",
+			Ratio:     dash,
 			Ours:      "**" + lr.Total.String() + "**; step → next step " + lr.Hops.String() + " (" + strconv.Itoa(lr.Total.N) + " runs)",
 			Baseline:  "Airflow: seconds per task for scheduling alone (typical, not measured here)",
 			Goal:      dash,
@@ -595,7 +628,7 @@ func (r *report) latencyRows() {
 		})
 	}
 	if r.Latency == nil {
-		r.Summary = append(r.Summary, Row{What: "end to end per pipeline: trigger → last step finished", Ours: dash + " (not measured in this run)",
+		r.Summary = append(r.Summary, Row{What: "end to end per pipeline: trigger → last step finished", Ratio: dash, Ours: dash + " (not measured in this run)",
 			Baseline: dash, Goal: dash, Verdict: dash, Reproduce: "`make bench` (its step `latency`)"})
 	}
 }
@@ -655,6 +688,7 @@ func (r *report) trainerRows() {
 		}
 		return Row{
 			What:      what,
+			Ratio:     dash,
 			Ours:      ours,
 			Baseline:  skl(s),
 			Goal:      "AUC within 0.02 of the better sklearn model",

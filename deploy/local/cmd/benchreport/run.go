@@ -72,6 +72,7 @@ type Settings struct {
 const (
 	fileRun      = "bench-run.json"
 	fileGo       = "bench.txt"
+	filePrevious = "bench-previous.txt" // the go step's output of the run before (keepPrevious)
 	fileSplit    = "bench-split.csv"
 	fileSklearn  = "bench-sklearn.txt"
 	fileAPI      = "bench-api.txt"
@@ -109,6 +110,11 @@ func (r *runner) measure(ctx context.Context) error {
 	for _, step := range r.info.Settings.Steps {
 		t := time.Now()
 		fmt.Fprintf(os.Stderr, "benchreport: == %s\n", step)
+		if step == "go" {
+			if err := keepPrevious(r.path(fileGo), r.path(filePrevious)); err != nil {
+				return err
+			}
+		}
 		// A failed step must not leave an earlier run's figures behind.
 		for _, name := range stepFiles[step] {
 			if err := os.Remove(r.path(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -161,10 +167,14 @@ func (r *runner) command(ctx context.Context, out string, env []string, name str
 		return err
 	}
 	defer f.Close()
+	return r.commandTo(ctx, io.MultiWriter(f, os.Stdout), env, name, args...)
+}
+
+// commandTo runs name args in the repository root with its output to w.
+func (r *runner) commandTo(ctx context.Context, w io.Writer, env []string, name string, args ...string) error {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = r.root
 	cmd.Env = append(os.Environ(), env...)
-	w := io.MultiWriter(f, os.Stdout)
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
@@ -172,13 +182,37 @@ func (r *runner) command(ctx context.Context, out string, env []string, name str
 	return nil
 }
 
-// goBench runs every benchmark of the workspace, as `make bench` always has.
-// BenchmarkTrain writes the train/holdout split for the sklearn step.
+// goBench runs every benchmark of the workspace, as `make bench` always has:
+// each paired one (libs/benchpair) -count interleaved pairs, the others
+// -count runs. The output starts and ends with lines of its own (headerKeys)
+// saying when and where it ran, so that it still says so once it is the
+// previous run's. BenchmarkTrain writes the train/holdout split for the
+// sklearn step.
 func (r *runner) goBench(ctx context.Context) error {
 	s := r.info.Settings
+	f, err := os.Create(r.path(fileGo))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w := io.MultiWriter(f, os.Stdout)
+	fmt.Fprintf(w, "started: %s\ncommit: %s\nload-start: %s\ncount: %d\n",
+		time.Now().UTC().Format(time.RFC3339), r.info.Commit, loadAverage(), s.Count)
 	args := append([]string{"test", "-run", "^$", "-bench", s.Bench, "-benchtime", s.Benchtime,
 		"-count", strconv.Itoa(s.Count), "-timeout", "60m"}, s.Packages...)
-	return r.command(ctx, fileGo, []string{"BENCH_OUT=" + r.path(fileSplit)}, "go", args...)
+	err = r.commandTo(ctx, w, []string{"BENCH_OUT=" + r.path(fileSplit)}, "go", args...)
+	fmt.Fprintf(w, "finished: %s\nload-end: %s\n", time.Now().UTC().Format(time.RFC3339), loadAverage())
+	return err
+}
+
+// loadAverage is the machine's 1-, 5- and 15-minute load averages, "" when
+// unknown.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return ""
 }
 
 // sklearn trains scikit-learn on BenchmarkTrain's split with
@@ -349,12 +383,7 @@ func readMachine(ctx context.Context, adminURL string) Machine {
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = "Linux " + strings.TrimSpace(string(b))
 	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		f := strings.Fields(string(b))
-		if len(f) >= 3 {
-			m.LoadStart = strings.Join(f[:3], " ")
-		}
-	}
+	m.LoadStart = loadAverage()
 	if out, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output(); err == nil {
 		m.Go = strings.TrimSpace(string(out))
 	}
