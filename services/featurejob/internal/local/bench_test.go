@@ -5,11 +5,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -88,6 +90,9 @@ func synthetic(tb testing.TB, store *objstore.Store, prefix string, assets, work
 // heap or RSS: peak-heap-MB (the heap's growth over the build, sampled) and
 // peak-rss-MB (VmHWM, reset before the build; rss-base-MB is the RSS it was
 // reset to) are the engine's, with the storage client's buffers.
+// peak-tmp-MB is the most the engine's temporary directory held (sampled):
+// on Cloud Run it is memory too. raw-MB is the three raw objects' size (the
+// engine copies them there).
 //
 //	FEATURES_WORK_ORDERS=3000000 FEATURES_ASSETS=100000 \
 //	  go test -run '^$' -bench BenchmarkFeatures -benchtime 1x ./services/featurejob/internal/local/
@@ -95,17 +100,18 @@ func BenchmarkFeatures(b *testing.B) {
 	workOrders, assets := envInt(b, "FEATURES_WORK_ORDERS", 1_000_000), envInt(b, "FEATURES_ASSETS", 50_000)
 	store := emulator(b)
 	raw := synthetic(b, store, "runs/bench/raw/", assets, workOrders)
-	eng := local.New(store, b.TempDir())
+	tmp := b.TempDir()
+	eng := local.New(store, tmp)
 	ctx := context.Background()
 	var out engine.Outputs
-	var peak, rss, rssBase uint64
+	var peak, rss, rssBase, tmpPeak uint64
 	for i := 0; b.Loop(); i++ {
 		rssBase = resetPeakRSS(b)
-		stop := peakHeap()
+		stop, stopTmp := peakHeap(), peakDirBytes(tmp)
 		var err error
 		out, err = eng.Build(ctx, engine.Inputs{RunID: "bench", SnapshotDate: "2026-03-01", Raw: raw,
 			OutPrefix: fmt.Sprintf("runs/bench/features%d/", i)})
-		peak = max(peak, stop())
+		peak, tmpPeak = max(peak, stop()), max(tmpPeak, stopTmp())
 		rss = max(rss, procStatus(b, "VmHWM"))
 		if err != nil {
 			b.Fatal(err)
@@ -116,6 +122,12 @@ func BenchmarkFeatures(b *testing.B) {
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 	b.ReportMetric(float64(rss)/(1<<20), "peak-rss-MB")
 	b.ReportMetric(float64(rssBase)/(1<<20), "rss-base-MB")
+	b.ReportMetric(float64(tmpPeak)/(1<<20), "peak-tmp-MB")
+	var rawBytes int64
+	for _, o := range raw {
+		rawBytes += o.Bytes
+	}
+	b.ReportMetric(float64(rawBytes)/(1<<20), "raw-MB")
 }
 
 func envInt(b *testing.B, name string, def int) int {
@@ -223,6 +235,24 @@ func procStatus(b *testing.B, field string) uint64 {
 	return 0
 }
 
+// peakDirBytes samples the total size of the files under dir every 10 ms
+// until stop, which returns the largest.
+func peakDirBytes(dir string) (stop func() uint64) {
+	return sampleMax(10*time.Millisecond, func() uint64 {
+		var n uint64
+		_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil // a file or folder removed while walking
+			}
+			if info, err := d.Info(); err == nil {
+				n += uint64(info.Size())
+			}
+			return nil
+		})
+		return n
+	})
+}
+
 // peakHeap samples the heap (live and not yet swept objects, HeapAlloc)
 // every 2 ms until stop, which returns its largest growth over its size at
 // the start, after a GC. runtime/metrics reads it without stopping the
@@ -232,15 +262,26 @@ func peakHeap() (stop func() uint64) {
 	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	heap := func() uint64 { metrics.Read(sample); return sample[0].Value.Uint64() }
 	base := heap()
+	return sampleMax(2*time.Millisecond, func() uint64 {
+		if h := heap(); h > base {
+			return h - base
+		}
+		return 0
+	})
+}
+
+// sampleMax calls f every interval until stop, which returns the largest
+// value f returned.
+func sampleMax(interval time.Duration, f func() uint64) (stop func() uint64) {
 	var peak atomic.Uint64
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(2 * time.Millisecond)
+		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
-			if h := heap(); h > base && h-base > peak.Load() {
-				peak.Store(h - base)
+			if v := f(); v > peak.Load() {
+				peak.Store(v)
 			}
 			select {
 			case <-done:
