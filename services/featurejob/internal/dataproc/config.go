@@ -83,19 +83,32 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// ValidateSettings checks the settings a deployment gives (the DATAPROC_*
+// variables and the project), zero values taking their defaults. The
+// service calls it when it starts, before it sets Bucket and ScriptURI,
+// which New checks as well.
+func (c Config) ValidateSettings() error {
+	return joinErrors(c.withDefaults().settingsErrors())
+}
+
 func (c Config) validate() error {
+	errs := c.settingsErrors()
+	if c.Bucket == "" {
+		errs = append(errs, errors.New("bucket is required"))
+	}
+	if !strings.HasPrefix(c.ScriptURI, "gs://") {
+		errs = append(errs, fmt.Errorf("script URI %q: want gs://bucket/object", c.ScriptURI))
+	}
+	return joinErrors(errs)
+}
+
+func (c Config) settingsErrors() []error {
 	var errs []error
 	if c.Mode != ModeServerless && c.Mode != ModeCluster {
 		errs = append(errs, fmt.Errorf("mode %q: want %s or %s", c.Mode, ModeServerless, ModeCluster))
 	}
 	if c.Project == "" {
 		errs = append(errs, errors.New("project is required"))
-	}
-	if c.Bucket == "" {
-		errs = append(errs, errors.New("bucket is required"))
-	}
-	if !strings.HasPrefix(c.ScriptURI, "gs://") {
-		errs = append(errs, fmt.Errorf("script URI %q: want gs://bucket/object", c.ScriptURI))
 	}
 	if c.Workers < 2 {
 		errs = append(errs, fmt.Errorf("workers %d: a standard cluster needs at least 2", c.Workers))
@@ -106,6 +119,10 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s %s is negative", name, d))
 		}
 	}
+	return errs
+}
+
+func joinErrors(errs []error) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("dataproc config: %w", err)
 	}

@@ -56,3 +56,20 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("New accepted an empty config")
 	}
 }
+
+// ValidateSettings checks what the environment gives, not the bucket and
+// script the service sets later.
+func TestConfigValidateSettings(t *testing.T) {
+	if err := (Config{Project: "p"}).ValidateSettings(); err != nil {
+		t.Fatalf("defaults and a project: %v", err)
+	}
+	err := (Config{Mode: "yarn", PollInterval: -time.Second}).ValidateSettings()
+	for _, want := range []string{"dataproc config", `mode "yarn"`, "project is required", "poll interval -1s is negative"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want %q in it", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "bucket") {
+		t.Errorf("err = %v: the bucket is the service's, not a setting", err)
+	}
+}

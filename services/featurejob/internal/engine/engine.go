@@ -48,6 +48,9 @@ type Outputs struct {
 	// Figures, optional, are reported with the step beside the objects'
 	// rows and bytes (e.g. snapshots, positives).
 	Figures map[string]float64
+	// Engine, when set, names the engine that built, chosen for this run
+	// (FEATURE_ENGINE=auto), and Choice says why; the step reports both.
+	Engine, Choice string
 }
 
 // OutPrefix is where a run's features go.

@@ -1,10 +1,12 @@
 // Package featurejob is the featurejob service's step of the etl_ml_training
 // pipeline: on raw.extracted it builds the run's features with the
-// configured engine (FEATURE_ENGINE: local, or dataproc on GCP), emits
-// features.built for the trainer and reports rows and bytes with the step.
+// configured engine (FEATURE_ENGINE: local, dataproc on GCP, or auto, which
+// picks one of the two per run by its size), emits features.built for the
+// trainer and reports rows and bytes with the step.
 package featurejob
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,8 +29,18 @@ import (
 // Config is the featurejob service's configuration, from the environment.
 type Config struct {
 	config.Common
-	// Engine builds the features: local (Go, in this process) or dataproc.
+	// Engine builds the features: local (Go, in this process), dataproc,
+	// or auto (local up to AutoMaxWorkOrders work orders, dataproc above).
 	Engine string `env:"FEATURE_ENGINE, default=local"`
+	// AutoMaxWorkOrders is the largest run (work orders in raw.extracted)
+	// FEATURE_ENGINE=auto builds locally. The default, 10M, is the largest
+	// fleet the local engine was measured at (docs/dataproc-crossover.md):
+	// 41 s on 2 shared vCPUs, 13x inside the 540 s a delivery may take
+	// (HANDLER_TIMEOUT, under Pub/Sub's 600 s ack deadline: the local engine
+	// cannot resume on redelivery), and about 1.2 GiB of RSS plus
+	// FEATURE_TMPDIR, which on Cloud Run is memory, 1.6x inside the
+	// deployment's 2 GiB. Memory binds first: raise it with the instance's.
+	AutoMaxWorkOrders int64 `env:"FEATURE_AUTO_MAX_WORK_ORDERS, default=10000000"`
 	// LookbackDays is the window the count features look back over.
 	LookbackDays int `env:"LOOKBACK_DAYS, default=365"`
 	// LabelWindowDays is the window after a snapshot the label looks at.
@@ -47,7 +59,10 @@ var Engines = map[string]Factory{
 	local.Name: func(_ context.Context, cfg Config, store *objstore.Store) (engine.Engine, error) {
 		return local.New(store, cfg.TmpDir), nil
 	},
-	"dataproc": newDataproc,
+	DataprocName: newDataproc,
+	AutoName: func(ctx context.Context, cfg Config, store *objstore.Store) (engine.Engine, error) {
+		return NewAuto(ctx, cfg, store)
+	},
 }
 
 // NewEngine returns the engine cfg.Engine names.
@@ -71,10 +86,29 @@ type Handler struct {
 	window   int
 }
 
-// Validate implements service.Config.
+// Validate implements service.Config: dataproc and auto need valid Dataproc
+// settings (auto builds there above AutoMaxWorkOrders).
 func (c *Config) Validate() error {
 	if c.LookbackDays < 1 || c.LabelWindowDays < 1 {
 		return fmt.Errorf("featurejob: LOOKBACK_DAYS (%d) and LABEL_WINDOW_DAYS (%d) must be at least 1", c.LookbackDays, c.LabelWindowDays)
+	}
+	if _, ok := Engines[c.Engine]; !ok {
+		return fmt.Errorf("featurejob: FEATURE_ENGINE %q: want one of %s", c.Engine, strings.Join(slices.Sorted(maps.Keys(Engines)), ", "))
+	}
+	if c.Engine == AutoName && c.AutoMaxWorkOrders < 0 {
+		return fmt.Errorf("featurejob: FEATURE_AUTO_MAX_WORK_ORDERS %d is negative", c.AutoMaxWorkOrders)
+	}
+	if c.Engine == local.Name {
+		return nil
+	}
+	dc := c.Dataproc
+	dc.Project = cmp.Or(dc.Project, c.ProjectID)
+	if err := dc.ValidateSettings(); err != nil {
+		why := ""
+		if c.Engine == AutoName {
+			why = fmt.Sprintf(" (it builds runs of more than FEATURE_AUTO_MAX_WORK_ORDERS=%d work orders on Dataproc)", c.AutoMaxWorkOrders)
+		}
+		return fmt.Errorf("featurejob: FEATURE_ENGINE=%s needs valid Dataproc settings%s: DATAPROC_* variables, project from DATAPROC_PROJECT or GOOGLE_CLOUD_PROJECT: %w", c.Engine, why, err)
 	}
 	return nil
 }
@@ -133,7 +167,7 @@ func (h *Handler) Step(ctx context.Context, ev eventing.Event) (eventing.StepRes
 	if out.Training == nil || out.Scoring == nil {
 		return eventing.StepResult{}, fmt.Errorf("%s engine returned no training or scoring object", h.name)
 	}
-	took := time.Since(started)
+	took, name := time.Since(started), cmp.Or(out.Engine, h.name)
 	figures := map[string]float64{
 		"training_rows":  float64(out.Training.GetRows()),
 		"training_bytes": float64(out.Training.GetBytes()),
@@ -142,7 +176,10 @@ func (h *Handler) Step(ctx context.Context, ev eventing.Event) (eventing.StepRes
 		"seconds":        took.Seconds(),
 	}
 	maps.Copy(figures, out.Figures)
-	summary := fmt.Sprintf("%s engine: %d training rows", h.name, out.Training.GetRows())
+	summary := fmt.Sprintf("%s engine: %d training rows", name, out.Training.GetRows())
+	if out.Choice != "" {
+		summary = fmt.Sprintf("%s engine (%s: %s): %d training rows", name, h.name, out.Choice, out.Training.GetRows())
+	}
 	if n, ok := out.Figures["snapshots"]; ok {
 		summary += fmt.Sprintf(" over %d monthly snapshots", int(n))
 	}
@@ -151,7 +188,7 @@ func (h *Handler) Step(ctx context.Context, ev eventing.Event) (eventing.StepRes
 	}
 	summary += fmt.Sprintf(", %d active assets to score as of %s, in %s.", out.Scoring.GetRows(), p.GetSnapshotDate(), took.Round(time.Millisecond))
 	built := &eventsv1.FeaturesBuilt{
-		SnapshotDate: p.GetSnapshotDate(), Engine: h.name, Training: out.Training, Scoring: out.Scoring,
+		SnapshotDate: p.GetSnapshotDate(), Engine: name, Training: out.Training, Scoring: out.Scoring,
 	}
 	return eventing.StepResult{Output: built, Figures: figures, Summary: summary}, nil
 }
