@@ -120,24 +120,27 @@ module "featurejob" {
 
   publish_topics  = concat(["features-built"], local.step_topics)
   bucket_prefixes = { "runs/" = local.rw, "code/" = local.rw }
-  project_roles   = var.feature_engine == "dataproc" ? ["roles/dataproc.editor"] : []
-  act_as          = var.feature_engine == "dataproc" ? [local.dataproc_service_account] : []
-  env = {
-    FEATURE_ENGINE               = var.feature_engine
-    DATAPROC_MODE                = var.dataproc.mode
-    DATAPROC_PROJECT             = var.project_id
-    DATAPROC_REGION              = local.dataproc_region
-    DATAPROC_SERVICE_ACCOUNT     = local.dataproc_service_account
-    DATAPROC_SUBNETWORK          = var.dataproc.subnetwork
-    DATAPROC_RUNTIME_VERSION     = var.dataproc.runtime_version
-    DATAPROC_IMAGE_VERSION       = var.dataproc.image_version
-    DATAPROC_MASTER_MACHINE_TYPE = var.dataproc.master_machine_type
-    DATAPROC_WORKER_MACHINE_TYPE = var.dataproc.worker_machine_type
-    DATAPROC_WORKERS             = tostring(var.dataproc.workers)
-    DATAPROC_DISK_SIZE_GB        = tostring(var.dataproc.disk_size_gb)
-    DATAPROC_WAIT                = var.dataproc.wait
-    DATAPROC_TIMEOUT             = var.dataproc.timeout
-  }
+  project_roles   = var.feature_engine != "local" ? ["roles/dataproc.editor"] : [] # auto may use Dataproc too
+  act_as          = var.feature_engine != "local" ? [local.dataproc_service_account] : []
+  env = merge(
+    {
+      FEATURE_ENGINE               = var.feature_engine
+      DATAPROC_MODE                = var.dataproc.mode
+      DATAPROC_PROJECT             = var.project_id
+      DATAPROC_REGION              = local.dataproc_region
+      DATAPROC_SERVICE_ACCOUNT     = local.dataproc_service_account
+      DATAPROC_SUBNETWORK          = var.dataproc.subnetwork
+      DATAPROC_RUNTIME_VERSION     = var.dataproc.runtime_version
+      DATAPROC_IMAGE_VERSION       = var.dataproc.image_version
+      DATAPROC_MASTER_MACHINE_TYPE = var.dataproc.master_machine_type
+      DATAPROC_WORKER_MACHINE_TYPE = var.dataproc.worker_machine_type
+      DATAPROC_WORKERS             = tostring(var.dataproc.workers)
+      DATAPROC_DISK_SIZE_GB        = tostring(var.dataproc.disk_size_gb)
+      DATAPROC_WAIT                = var.dataproc.wait
+      DATAPROC_TIMEOUT             = var.dataproc.timeout
+    },
+    var.feature_auto_max_work_orders != null ? { FEATURE_AUTO_MAX_WORK_ORDERS = tostring(var.feature_auto_max_work_orders) } : {},
+  )
 
   depends_on = [google_pubsub_topic.event, google_secret_manager_secret.secret, google_service_account.push,
   google_service_account.dataproc]

@@ -164,13 +164,24 @@ variable "trigger_rate_limit" {
 # ---- featurejob / Dataproc ---------------------------------------------------------
 
 variable "feature_engine" {
-  description = "FEATURE_ENGINE: local (in the featurejob container) or dataproc."
+  description = "FEATURE_ENGINE: local (in the featurejob container), dataproc, or auto (local up to feature_auto_max_work_orders work orders, dataproc above; docs/dataproc-crossover.md)."
   type        = string
   default     = "dataproc"
 
   validation {
-    condition     = contains(["local", "dataproc"], var.feature_engine)
-    error_message = "feature_engine: local or dataproc."
+    condition     = contains(["local", "dataproc", "auto"], var.feature_engine)
+    error_message = "feature_engine: local, dataproc or auto."
+  }
+}
+
+variable "feature_auto_max_work_orders" {
+  description = "FEATURE_AUTO_MAX_WORK_ORDERS (feature_engine auto): the most work orders a run may have to be built in the container; null keeps the service's default (10,000,000, sized for the container's 2 GiB)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = coalesce(var.feature_auto_max_work_orders, 0) >= 0
+    error_message = "feature_auto_max_work_orders: a number of work orders, at least 0."
   }
 }
 
