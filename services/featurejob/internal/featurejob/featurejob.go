@@ -37,9 +37,10 @@ type Config struct {
 	// fleet the local engine was measured at (docs/dataproc-crossover.md):
 	// 41 s on 2 shared vCPUs, 13x inside the 540 s a delivery may take
 	// (HANDLER_TIMEOUT, under Pub/Sub's 600 s ack deadline: the local engine
-	// cannot resume on redelivery), and about 1.2 GiB of RSS plus
-	// FEATURE_TMPDIR, which on Cloud Run is memory, 1.6x inside the
-	// deployment's 2 GiB. Memory binds first: raise it with the instance's.
+	// cannot resume on redelivery), and about 1.2 GiB of RSS and
+	// FEATURE_TMPDIR together (on Cloud Run the file system is memory), 1.7x
+	// inside the deployment's 2 GiB. Memory binds first: raise it with the
+	// instance's.
 	AutoMaxWorkOrders int64 `env:"FEATURE_AUTO_MAX_WORK_ORDERS, default=10000000"`
 	// LookbackDays is the window the count features look back over.
 	LookbackDays int `env:"LOOKBACK_DAYS, default=365"`
@@ -69,13 +70,17 @@ var Engines = map[string]Factory{
 func NewEngine(ctx context.Context, cfg Config, store *objstore.Store) (engine.Engine, error) {
 	f, ok := Engines[cfg.Engine]
 	if !ok {
-		return nil, fmt.Errorf("featurejob: FEATURE_ENGINE %q: want one of %s", cfg.Engine, strings.Join(slices.Sorted(maps.Keys(Engines)), ", "))
+		return nil, unknownEngine(cfg.Engine)
 	}
 	e, err := f(ctx, cfg, store)
 	if err != nil {
 		return nil, fmt.Errorf("featurejob: %s engine: %w", cfg.Engine, err)
 	}
 	return e, nil
+}
+
+func unknownEngine(name string) error {
+	return fmt.Errorf("featurejob: FEATURE_ENGINE %q: want one of %s", name, strings.Join(slices.Sorted(maps.Keys(Engines)), ", "))
 }
 
 // Handler runs the step.
@@ -93,7 +98,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("featurejob: LOOKBACK_DAYS (%d) and LABEL_WINDOW_DAYS (%d) must be at least 1", c.LookbackDays, c.LabelWindowDays)
 	}
 	if _, ok := Engines[c.Engine]; !ok {
-		return fmt.Errorf("featurejob: FEATURE_ENGINE %q: want one of %s", c.Engine, strings.Join(slices.Sorted(maps.Keys(Engines)), ", "))
+		return unknownEngine(c.Engine)
 	}
 	if c.Engine == AutoName && c.AutoMaxWorkOrders < 0 {
 		return fmt.Errorf("featurejob: FEATURE_AUTO_MAX_WORK_ORDERS %d is negative", c.AutoMaxWorkOrders)
