@@ -2,8 +2,6 @@ package featurejob_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +19,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/dataproc/dataproctest"
+	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/engine"
 	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/featurejob"
 	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/rawtest"
 )
@@ -29,27 +28,14 @@ import (
 // FEATURE_AUTO_MAX_WORK_ORDERS max, its Dataproc engine talking to fake.
 func autoRouter(t *testing.T, pool *pgxpool.Pool, store *objstore.Store, fake *dataproctest.Server, max int) *eventing.Router {
 	t.Helper()
-	ctx := context.Background()
-	var cfg featurejob.Config
-	if err := config.LoadFrom(ctx, &cfg, map[string]string{
-		"DATABASE_URL": "postgres://unused", "FEATURE_ENGINE": "auto", "GOOGLE_CLOUD_PROJECT": "p",
+	env := map[string]string{
+		"FEATURE_ENGINE": "auto", "GOOGLE_CLOUD_PROJECT": "p",
 		"FEATURE_AUTO_MAX_WORK_ORDERS": strconv.Itoa(max), "DATAPROC_POLL_INTERVAL": "1ms",
 		"LOOKBACK_DAYS": "180", "LABEL_WINDOW_DAYS": "60", // the golden input's windows
-	}); err != nil {
-		t.Fatal(err)
 	}
-	eng, err := featurejob.NewAuto(ctx, cfg, store, fake.ClientOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := featurejob.New(cfg, eng)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := eventing.NewRouter(eventing.RouterConfig{Service: events.Featurejob, Pool: pool,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	h.Register(r)
-	return r
+	return stepRouter(t, pool, env, 0, func(ctx context.Context, cfg featurejob.Config) (engine.Engine, error) {
+		return featurejob.NewAuto(ctx, cfg, store, fake.ClientOptions()...)
+	})
 }
 
 // autoStep delivers the golden input of runID to featurejob on auto with

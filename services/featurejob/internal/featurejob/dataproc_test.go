@@ -2,8 +2,6 @@ package featurejob_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +9,6 @@ import (
 	"cloud.google.com/go/dataproc/v2/apiv1/dataprocpb"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/cmmsflow/cmmsflow/libs/config"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
 	"github.com/cmmsflow/cmmsflow/libs/events"
@@ -21,6 +18,7 @@ import (
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/dataproc"
 	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/dataproc/dataproctest"
+	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/engine"
 	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/featurejob"
 	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/rawtest"
 	"github.com/cmmsflow/cmmsflow/services/featurejob/spark"
@@ -30,26 +28,10 @@ import (
 // talking to fake; its step's run is polled every watch.
 func dataprocRouter(t *testing.T, pool *pgxpool.Pool, store *objstore.Store, fake *dataproctest.Server, mode string, watch time.Duration) *eventing.Router {
 	t.Helper()
-	ctx := context.Background()
-	var cfg featurejob.Config
-	if err := config.LoadFrom(ctx, &cfg, map[string]string{
-		"DATABASE_URL": "postgres://unused", "FEATURE_ENGINE": "dataproc", "GOOGLE_CLOUD_PROJECT": "p",
-		"DATAPROC_MODE": mode, "DATAPROC_POLL_INTERVAL": "1ms",
-	}); err != nil {
-		t.Fatal(err)
-	}
-	eng, err := featurejob.NewDataproc(ctx, cfg, store, fake.ClientOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := featurejob.New(cfg, eng)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := eventing.NewRouter(eventing.RouterConfig{Service: events.Featurejob, Pool: pool,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), RunWatch: watch})
-	h.Register(r)
-	return r
+	env := map[string]string{"FEATURE_ENGINE": "dataproc", "GOOGLE_CLOUD_PROJECT": "p", "DATAPROC_MODE": mode, "DATAPROC_POLL_INTERVAL": "1ms"}
+	return stepRouter(t, pool, env, watch, func(ctx context.Context, cfg featurejob.Config) (engine.Engine, error) {
+		return featurejob.NewDataproc(ctx, cfg, store, fake.ClientOptions()...)
+	})
 }
 
 // The forced failure on the Dataproc engine: the PySpark job fails

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/objstoretest"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
+	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/engine"
 	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/featurejob"
 	"github.com/cmmsflow/cmmsflow/services/featurejob/internal/rawtest"
 )
@@ -28,16 +30,30 @@ func setup(t *testing.T) (*pgxpool.Pool, *objstore.Store, *eventing.Router) {
 	return pool, store, r
 }
 
-// router is featurejob's step on a router over pool, with a fresh bucket.
+// router is featurejob's step on the local engine over pool, with a fresh
+// bucket.
 func router(t *testing.T, pool *pgxpool.Pool) (*objstore.Store, *eventing.Router) {
 	t.Helper()
-	ctx := context.Background()
 	store := objstoretest.New(t)
+	env := map[string]string{"LOOKBACK_DAYS": "180", "LABEL_WINDOW_DAYS": "60"}
+	return store, stepRouter(t, pool, env, 0, func(ctx context.Context, cfg featurejob.Config) (engine.Engine, error) {
+		return featurejob.NewEngine(ctx, cfg, store)
+	})
+}
+
+// stepRouter loads featurejob's Config from env, builds its engine with
+// build and registers the step on a router over pool whose runs are polled
+// every watch (0: the default).
+func stepRouter(t *testing.T, pool *pgxpool.Pool, env map[string]string, watch time.Duration,
+	build func(context.Context, featurejob.Config) (engine.Engine, error)) *eventing.Router {
+	t.Helper()
+	ctx := context.Background()
 	var cfg featurejob.Config
-	if err := config.LoadFrom(ctx, &cfg, map[string]string{"DATABASE_URL": "postgres://unused", "LOOKBACK_DAYS": "180", "LABEL_WINDOW_DAYS": "60"}); err != nil {
+	env["DATABASE_URL"] = "postgres://unused"
+	if err := config.LoadFrom(ctx, &cfg, env); err != nil {
 		t.Fatal(err)
 	}
-	eng, err := featurejob.NewEngine(ctx, cfg, store)
+	eng, err := build(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,9 +62,9 @@ func router(t *testing.T, pool *pgxpool.Pool) (*objstore.Store, *eventing.Router
 		t.Fatal(err)
 	}
 	r := eventing.NewRouter(eventing.RouterConfig{Service: events.Featurejob, Pool: pool,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), RunWatch: watch})
 	h.Register(r)
-	return store, r
+	return r
 }
 
 // rawExtracted is the extractor's output for a run of the ETL pipeline.
