@@ -13,7 +13,12 @@
 //	ours-first   the share of the pairs in which ours ran first (1 or 0 with 1x)
 //
 // and, with Items and Unit set, each side's rate (ours-<unit>/s and
-// base-<unit>/s). ns/op is left out: it would be the two sides together.
+// base-<unit>/s); with Memory set, each side's peak memory (libs/benchmem):
+//
+//	ours-peak-heap-MB, base-peak-heap-MB   the heap's largest growth, MiB
+//	ours-peak-rss-MB, base-peak-rss-MB     the process's peak RSS, MiB
+//
+// ns/op is left out: it would be the two sides together.
 //
 // A benchmark with an expensive fixture builds it once and runs the pair as
 // a sub-benchmark, which -count repeats on that fixture (go test runs the
@@ -31,6 +36,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/cmmsflow/cmmsflow/libs/benchmem"
 )
 
 // Side is one side of a pair.
@@ -58,6 +65,11 @@ type Pair struct {
 	// with both set, each side's rate is reported too.
 	Items float64
 	Unit  string
+	// Memory, set, measures each side's peak memory: before the side, the
+	// memory the runtime holds free goes back to the OS and the peak RSS is
+	// reset (untimed); while it runs, the heap is sampled every 2 ms, on
+	// both sides alike. A run of several pairs reports the largest peaks.
+	Memory bool
 
 	pairs int // pairs run so far
 }
@@ -75,20 +87,20 @@ type meter interface {
 
 func (p *Pair) run(b *testing.B, m meter, n int) {
 	m.StopTimer()
-	var ours, base time.Duration
+	var ours, base sideTotals
 	oursFirst := 0
 	for range n {
 		if p.pairs%2 == 0 {
 			oursFirst++
-			ours += p.Ours.time(b, m)
-			base += p.Base.time(b, m)
+			ours.add(b, p.Ours, m, p.Memory)
+			base.add(b, p.Base, m, p.Memory)
 		} else {
-			base += p.Base.time(b, m)
-			ours += p.Ours.time(b, m)
+			base.add(b, p.Base, m, p.Memory)
+			ours.add(b, p.Ours, m, p.Memory)
 		}
 		p.pairs++
 	}
-	o, s := ours.Seconds()/float64(n), base.Seconds()/float64(n)
+	o, s := ours.took.Seconds()/float64(n), base.took.Seconds()/float64(n)
 	m.ReportMetric(0, "ns/op")
 	m.ReportMetric(o, "ours-s")
 	m.ReportMetric(s, "base-s")
@@ -98,17 +110,50 @@ func (p *Pair) run(b *testing.B, m meter, n int) {
 		m.ReportMetric(p.Items/o, "ours-"+p.Unit+"/s")
 		m.ReportMetric(p.Items/s, "base-"+p.Unit+"/s")
 	}
+	if p.Memory {
+		for _, side := range []struct {
+			name string
+			peak benchmem.Peak
+		}{{"ours", ours.peak}, {"base", base.peak}} {
+			m.ReportMetric(benchmem.MiB(side.peak.Heap), side.name+"-peak-heap-MB")
+			m.ReportMetric(benchmem.MiB(side.peak.RSS), side.name+"-peak-rss-MB")
+		}
+	}
 }
 
-// time prepares, runs and checks the side, timing the run only. The heap is
-// collected first, as go test does before a benchmark, so that neither side
-// pays for the other's garbage.
-func (s Side) time(b *testing.B, m meter) time.Duration {
+// sideTotals are one side's time over the pairs of a run and its largest
+// peaks.
+type sideTotals struct {
+	took time.Duration
+	peak benchmem.Peak
+}
+
+func (t *sideTotals) add(b *testing.B, s Side, m meter, memory bool) {
+	took, peak, err := s.time(b, m, memory)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t.took += took
+	t.peak.Heap, t.peak.RSS = max(t.peak.Heap, peak.Heap), max(t.peak.RSS, peak.RSS)
+}
+
+// time prepares, runs and checks the side, timing the run only, and with
+// memory its peaks. The heap is collected first, as go test does before a
+// benchmark, so that neither side pays for the other's garbage.
+func (s Side) time(b *testing.B, m meter, memory bool) (time.Duration, benchmem.Peak, error) {
 	if s.Prepare != nil {
 		s.Prepare(b)
 	}
 	reps := max(s.Reps, 1)
-	runtime.GC()
+	var mem *benchmem.Meter
+	if memory {
+		var err error
+		if mem, err = benchmem.Start(); err != nil { // collects the heap too
+			return 0, benchmem.Peak{}, err
+		}
+	} else {
+		runtime.GC()
+	}
 	m.StartTimer()
 	start := time.Now()
 	for range reps {
@@ -116,8 +161,15 @@ func (s Side) time(b *testing.B, m meter) time.Duration {
 	}
 	took := time.Since(start)
 	m.StopTimer()
+	var peak benchmem.Peak
+	if mem != nil {
+		var err error
+		if peak, err = mem.Stop(); err != nil {
+			return 0, peak, err
+		}
+	}
 	if s.Check != nil {
 		s.Check(b)
 	}
-	return took / time.Duration(reps)
+	return took / time.Duration(reps), peak, nil
 }

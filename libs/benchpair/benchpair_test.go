@@ -75,3 +75,31 @@ func TestPairAlternatesAndReports(t *testing.T) {
 		t.Fatalf("with reps: %v, want %v", got, want)
 	}
 }
+
+var held []byte
+
+// With Memory, each side reports its peak heap and RSS: ours holds and
+// writes 32 MiB, the baseline nothing.
+func TestPairMemory(t *testing.T) {
+	const size = 32 << 20
+	p := &Pair{Memory: true,
+		Ours: Side{Run: func(*testing.B) {
+			held = make([]byte, size)
+			for i := range held {
+				held[i] = 1
+			}
+		}, Check: func(*testing.B) { held = nil }},
+		Base: Side{Run: func(*testing.B) {}},
+	}
+	var log []string
+	r := &recorder{log: &log, metrics: map[string]float64{}}
+	p.run(nil, r, 1)
+	m := r.metrics
+	if m["ours-peak-heap-MB"] < 32 || m["ours-peak-rss-MB"] < 32 {
+		t.Errorf("ours: peak heap %.1f MiB, RSS %.1f MiB: want the 32 MiB it held in both", m["ours-peak-heap-MB"], m["ours-peak-rss-MB"])
+	}
+	if m["base-peak-heap-MB"] >= 16 || m["base-peak-rss-MB"] <= 0 || m["base-peak-rss-MB"] >= m["ours-peak-rss-MB"] {
+		t.Errorf("base: peak heap %.1f MiB, RSS %.1f MiB: want little heap and a smaller RSS than ours (%.1f MiB)",
+			m["base-peak-heap-MB"], m["base-peak-rss-MB"], m["ours-peak-rss-MB"])
+	}
+}

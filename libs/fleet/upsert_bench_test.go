@@ -6,27 +6,24 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cmmsflow/cmmsflow/libs/benchpair"
+	"github.com/cmmsflow/cmmsflow/libs/benchscale"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 )
 
 const benchAssets = 1_000
 
 // benchWorkOrders is the benchmark's number of work orders: 1,000,000, or
-// BENCH_UPSERT_WORK_ORDERS for a quick look.
+// BENCH_WORK_ORDERS (libs/benchscale) for a quick look.
 func benchWorkOrders(b *testing.B) int {
-	n := 1_000_000
-	if v := os.Getenv("BENCH_UPSERT_WORK_ORDERS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 10 {
-			b.Fatalf("BENCH_UPSERT_WORK_ORDERS=%q: want a number >= 10", v)
-		}
+	n := benchscale.Sized(b, benchscale.Size{WorkOrders: 1_000_000}).WorkOrders
+	if n < 10 {
+		b.Fatalf("%s=%d: want at least 10", benchscale.EnvWorkOrders, n)
 	}
 	return n
 }
@@ -96,7 +93,7 @@ func benchDB(b *testing.B, dirs ...string) *pgxpool.Pool {
 // five). Only the imports are timed, each into a fresh database made in the
 // side's untimed Prepare.
 //
-//	BENCH_UPSERT_WORK_ORDERS=100000 go test -run '^$' -bench ImportUpsert1M -benchtime 1x -count 5 ./libs/fleet/
+//	BENCH_WORK_ORDERS=100000 go test -run '^$' -bench ImportUpsert1M -benchtime 1x -count 5 ./libs/fleet/
 func BenchmarkImportUpsert1M(b *testing.B) {
 	n := benchWorkOrders(b)
 	assets, before, after := benchFiles(b, n)

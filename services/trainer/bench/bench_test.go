@@ -5,8 +5,8 @@
 //	CMMSFLOW_TEST_DATABASE_URL=... go test -run '^$' -bench Train -benchtime 5x ./services/trainer/bench/
 //	/usr/bin/python3 services/trainer/bench/compare_sklearn.py services/trainer/bench/out/split.csv
 //
-// The benchmark runs only with -bench. BENCH_ASSETS (default 3000) sizes the
-// fleet, BENCH_OUT names the CSV.
+// The benchmark runs only with -bench. BENCH_ASSETS (default 3000, read by
+// libs/benchscale) sizes the fleet, BENCH_OUT names the CSV.
 package bench
 
 import (
@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cmmsflow/cmmsflow/libs/benchscale"
 	"github.com/cmmsflow/cmmsflow/libs/features"
 	"github.com/cmmsflow/cmmsflow/libs/fleet"
 	"github.com/cmmsflow/cmmsflow/libs/model"
@@ -42,14 +43,7 @@ var (
 func dataset(b *testing.B) trainer.Dataset {
 	b.Helper()
 	splitOnce.Do(func() {
-		assets := 3000
-		if v := os.Getenv("BENCH_ASSETS"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				b.Fatalf("BENCH_ASSETS: %v", err)
-			}
-			assets = n
-		}
+		assets := benchscale.Sized(b, benchscale.Size{Assets: 3000}).Assets
 		ctx := context.Background()
 		pool := pgtest.New(b)
 		started := time.Now()

@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cmmsflow/cmmsflow/libs/benchmem"
 	"github.com/cmmsflow/cmmsflow/libs/benchpair"
 	"github.com/cmmsflow/cmmsflow/libs/objstoretest"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
@@ -60,35 +58,6 @@ func fill(tb testing.TB, pool *pgxpool.Pool, assets, workOrders int) {
 	}
 }
 
-// peakHeap samples the live heap every few milliseconds until stop is
-// called, and returns the peak above the heap at start.
-func peakHeap() (stop func() uint64) {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapAlloc
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(2 * time.Millisecond)
-		defer t.Stop()
-		for {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			if ms.HeapAlloc > base && ms.HeapAlloc-base > peak.Load() {
-				peak.Store(ms.HeapAlloc - base)
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	})
-	return func() uint64 { close(done); wg.Wait(); return peak.Load() }
-}
-
 func setupBench(b *testing.B, assets, workOrders int) *pgxpool.Pool {
 	b.Helper()
 	pool := pgtest.New(b)
@@ -114,9 +83,9 @@ func BenchmarkExtract(b *testing.B) {
 			var rows int64
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
-				stop := peakHeap()
+				m := startMem(b)
 				objs, err := extract.Run(ctx, pool, store, fmt.Sprintf("runs/b%d/raw/", i), extract.Tables)
-				peak = max(peak, stop())
+				peak = max(peak, stopMem(b, m))
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -147,9 +116,9 @@ func BenchmarkExtract1M(b *testing.B) {
 		var woRows, woBytes int64
 		var woTook time.Duration
 		for i := 0; b.Loop(); i++ {
-			stop := peakHeap()
+			m := startMem(b)
 			objs, err := extract.Run(ctx, pool, store, fmt.Sprintf("runs/b%d/raw/", i), extract.Tables)
-			peak = max(peak, stop())
+			peak = max(peak, stopMem(b, m))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -189,6 +158,26 @@ func BenchmarkExtract1M(b *testing.B) {
 		pair.Run(b)
 		b.ReportMetric(float64(csvBytes)/(1<<20), "csv-MB")
 	})
+}
+
+// startMem starts measuring the memory (libs/benchmem), untimed.
+func startMem(b *testing.B) *benchmem.Meter {
+	b.StopTimer()
+	defer b.StartTimer()
+	m, err := benchmem.Start()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// stopMem is m's peak heap.
+func stopMem(b *testing.B, m *benchmem.Meter) uint64 {
+	p, err := m.Stop()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p.Heap
 }
 
 // sink is a bucket that discards what is written.

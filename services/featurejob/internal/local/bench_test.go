@@ -1,30 +1,19 @@
 package local_test
 
 import (
-	"bufio"
+	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
-	"runtime/metrics"
 	"slices"
-	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/fsouza/fake-gcs-server/fakestorage"
-
+	"github.com/cmmsflow/cmmsflow/libs/benchmem"
+	"github.com/cmmsflow/cmmsflow/libs/benchscale"
 	"github.com/cmmsflow/cmmsflow/libs/features"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/objstoretest"
@@ -79,49 +68,53 @@ func synthetic(tb testing.TB, store *objstore.Store, prefix string, assets, work
 	}
 }
 
-// BenchmarkFeatures builds the features of FEATURES_WORK_ORDERS work orders
-// (default 1,000,000) of FEATURES_ASSETS assets (default 50,000) over three
-// years (default 365-day lookback and 90-day label window) with the local
-// engine.
+// BenchmarkFeatures builds the features of 1,000,000 work orders of 50,000
+// assets over three years (default 365-day lookback and 90-day label
+// window) with the local engine; BENCH_WORK_ORDERS and BENCH_ASSETS give
+// another size (libs/benchscale).
 //
-// The bucket emulator runs in a child process (this test binary started
-// again, see TestMain) with its objects on disk, so neither the input
-// objects nor the emulator's buffering of uploads are in this process's
-// heap or RSS: peak-heap-MB (the heap's growth over the build, sampled) and
-// peak-rss-MB (VmHWM, reset before the build; rss-base-MB is the RSS it was
-// reset to) are the engine's, with the storage client's buffers.
+// The bucket emulator runs in a child process (objstoretest.Subprocess)
+// with its objects on disk, so neither the input objects nor the
+// emulator's buffering of uploads are in this process's heap or RSS:
+// peak-heap-MB (the heap's growth over the build, sampled) and peak-rss-MB
+// (VmHWM, reset before the build; rss-base-MB is the RSS it was reset to)
+// are the engine's, with the storage client's buffers (libs/benchmem).
 // peak-tmp-MB is the most the engine's temporary directory held (sampled):
 // on Cloud Run it is memory too. raw-MB is the three raw objects' size (the
 // engine copies them there).
 //
-//	FEATURES_WORK_ORDERS=3000000 FEATURES_ASSETS=100000 \
+//	BENCH_WORK_ORDERS=3000000 BENCH_ASSETS=100000 \
 //	  go test -run '^$' -bench BenchmarkFeatures -benchtime 1x ./services/featurejob/internal/local/
 func BenchmarkFeatures(b *testing.B) {
-	workOrders, assets := envInt(b, "FEATURES_WORK_ORDERS", 1_000_000), envInt(b, "FEATURES_ASSETS", 50_000)
-	store := emulator(b)
-	raw := synthetic(b, store, "runs/bench/raw/", assets, workOrders)
+	size := benchscale.Sized(b, benchscale.Size{WorkOrders: 1_000_000, Assets: 50_000})
+	store := objstoretest.Subprocess(b)
+	raw := synthetic(b, store, "runs/bench/raw/", size.Assets, size.WorkOrders)
 	tmp := b.TempDir()
 	eng := local.New(store, tmp)
 	ctx := context.Background()
 	var out engine.Outputs
-	var peak, rss, rssBase, tmpPeak uint64
+	var peak benchmem.Peak
+	var tmpPeak uint64
 	for i := 0; b.Loop(); i++ {
-		rssBase = resetPeakRSS(b)
-		stop, stopTmp := peakHeap(), peakDirBytes(tmp)
-		var err error
-		out, err = eng.Build(ctx, engine.Inputs{RunID: "bench", SnapshotDate: "2026-03-01", Raw: raw,
-			OutPrefix: fmt.Sprintf("runs/bench/features%d/", i)})
-		peak, tmpPeak = max(peak, stop()), max(tmpPeak, stopTmp())
-		rss = max(rss, procStatus(b, "VmHWM"))
+		m, err := benchmem.Start()
 		if err != nil {
 			b.Fatal(err)
 		}
+		stopTmp := peakDirBytes(tmp)
+		out, err = eng.Build(ctx, engine.Inputs{RunID: "bench", SnapshotDate: "2026-03-01", Raw: raw,
+			OutPrefix: fmt.Sprintf("runs/bench/features%d/", i)})
+		tmpPeak = max(tmpPeak, stopTmp())
+		p, merr := m.Stop()
+		if err = cmp.Or(err, merr); err != nil {
+			b.Fatal(err)
+		}
+		peak.Heap, peak.RSS, peak.RSSBase = max(peak.Heap, p.Heap), max(peak.RSS, p.RSS), p.RSSBase
 	}
-	b.ReportMetric(float64(workOrders)*float64(b.N)/b.Elapsed().Seconds(), "wo-rows/s")
+	b.ReportMetric(float64(size.WorkOrders)*float64(b.N)/b.Elapsed().Seconds(), "wo-rows/s")
 	b.ReportMetric(float64(out.Training.Rows), "training-rows")
-	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
-	b.ReportMetric(float64(rss)/(1<<20), "peak-rss-MB")
-	b.ReportMetric(float64(rssBase)/(1<<20), "rss-base-MB")
+	b.ReportMetric(benchmem.MiB(peak.Heap), "peak-heap-MB")
+	b.ReportMetric(benchmem.MiB(peak.RSS), "peak-rss-MB")
+	b.ReportMetric(benchmem.MiB(peak.RSSBase), "rss-base-MB")
 	b.ReportMetric(float64(tmpPeak)/(1<<20), "peak-tmp-MB")
 	var rawBytes int64
 	for _, o := range raw {
@@ -130,115 +123,10 @@ func BenchmarkFeatures(b *testing.B) {
 	b.ReportMetric(float64(rawBytes)/(1<<20), "raw-MB")
 }
 
-func envInt(b *testing.B, name string, def int) int {
-	s := os.Getenv(name)
-	if s == "" {
-		return def
-	}
-	n, err := strconv.Atoi(strings.ReplaceAll(s, "_", ""))
-	if err != nil || n <= 0 {
-		b.Fatalf("%s=%q: want a positive integer", name, s)
-	}
-	return n
-}
-
-// emulatorRootEnv, set, makes the test binary a bucket emulator over that
-// directory: TestMain serves it on loopback, prints its host:port and stops
-// when its standard input closes.
-const emulatorRootEnv = "FEATUREJOB_BENCH_EMULATOR_ROOT"
-
-func TestMain(m *testing.M) {
-	if root := os.Getenv(emulatorRootEnv); root != "" {
-		os.Exit(serveEmulator(root))
-	}
-	os.Exit(m.Run())
-}
-
-func serveEmulator(root string) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	// PublicHost: the emulator serves downloads to requests for that host.
-	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", StorageRoot: root,
-		PublicHost: ln.Addr().String(), NoListener: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: objstoretest.Bucket})
-	go func() { _ = http.Serve(ln, srv.HTTPHandler()) }()
-	fmt.Println(ln.Addr())
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	return 0
-}
-
-// emulator starts the bucket emulator in a child process and returns a
-// store on it.
-func emulator(b *testing.B) *objstore.Store {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), emulatorRootEnv+"="+b.TempDir())
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = stdin.Close(); _ = cmd.Wait() })
-	host, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		b.Fatalf("bucket emulator: %v", err)
-	}
-	b.Setenv("STORAGE_EMULATOR_HOST", strings.TrimSpace(host))
-	store, closeStore, err := objstore.Connect(context.Background(), objstoretest.Bucket)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = closeStore() })
-	return store
-}
-
-// resetPeakRSS returns memory the runtime holds free to the OS, resets the
-// process's peak RSS (VmHWM) to its current RSS by writing 5 to
-// /proc/self/clear_refs, and returns that RSS.
-func resetPeakRSS(b *testing.B) uint64 {
-	debug.FreeOSMemory()
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		b.Fatalf("reset the peak RSS: %v", err)
-	}
-	return procStatus(b, "VmRSS")
-}
-
-// procStatus is a memory figure of /proc/self/status, in bytes.
-func procStatus(b *testing.B, field string) uint64 {
-	s, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		b.Fatal(err)
-	}
-	for line := range strings.Lines(string(s)) {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	b.Fatalf("/proc/self/status has no %s", field)
-	return 0
-}
-
 // peakDirBytes samples the total size of the files under dir every 10 ms
 // until stop, which returns the largest.
 func peakDirBytes(dir string) (stop func() uint64) {
-	return sampleMax(10*time.Millisecond, func() uint64 {
+	return benchmem.SampleMax(10*time.Millisecond, func() uint64 {
 		var n uint64
 		_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
@@ -253,42 +141,7 @@ func peakDirBytes(dir string) (stop func() uint64) {
 	})
 }
 
-// peakHeap samples the heap (live and not yet swept objects, HeapAlloc)
-// every 2 ms until stop, which returns its largest growth over its size at
-// the start, after a GC. runtime/metrics reads it without stopping the
-// world (runtime.ReadMemStats would, every 2 ms).
-func peakHeap() (stop func() uint64) {
-	runtime.GC()
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	heap := func() uint64 { metrics.Read(sample); return sample[0].Value.Uint64() }
-	base := heap()
-	return sampleMax(2*time.Millisecond, func() uint64 {
-		if h := heap(); h > base {
-			return h - base
-		}
-		return 0
-	})
-}
-
-// sampleMax calls f every interval until stop, which returns the largest
-// value f returned.
-func sampleMax(interval time.Duration, f func() uint64) (stop func() uint64) {
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			if v := f(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	})
-	return func() uint64 { close(done); wg.Wait(); return peak.Load() }
+func TestMain(m *testing.M) {
+	objstoretest.ServeIfChild()
+	os.Exit(m.Run())
 }
