@@ -6,7 +6,8 @@
 //	/usr/bin/python3 services/trainer/bench/compare_sklearn.py services/trainer/bench/out/split.csv
 //
 // The benchmark runs only with -bench. BENCH_ASSETS (default 3000, read by
-// libs/benchscale) sizes the fleet, BENCH_OUT names the CSV.
+// libs/benchscale) sizes the fleet, BENCH_OUT names the CSV. BenchmarkScale
+// is the trainer's stage of make bench's scale curve.
 package bench
 
 import (
@@ -21,11 +22,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cmmsflow/cmmsflow/libs/benchpair"
 	"github.com/cmmsflow/cmmsflow/libs/benchscale"
+	"github.com/cmmsflow/cmmsflow/libs/config"
+	"github.com/cmmsflow/cmmsflow/libs/eventingtest"
+	"github.com/cmmsflow/cmmsflow/libs/events"
 	"github.com/cmmsflow/cmmsflow/libs/features"
 	"github.com/cmmsflow/cmmsflow/libs/fleet"
 	"github.com/cmmsflow/cmmsflow/libs/model"
+	"github.com/cmmsflow/cmmsflow/libs/objstore"
+	"github.com/cmmsflow/cmmsflow/libs/objstoretest"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
+	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
 	"github.com/cmmsflow/cmmsflow/services/trainer/internal/trainer"
 	"github.com/cmmsflow/cmmsflow/services/trainer/internal/trainertest"
 )
@@ -164,6 +172,7 @@ func (l *lines) Add(s string) {
 }
 
 func TestMain(m *testing.M) {
+	objstoretest.ServeIfChild()
 	code := m.Run()
 	for _, l := range learnerLines.l {
 		fmt.Fprintln(os.Stderr, l)
@@ -177,4 +186,71 @@ func params(m *model.Model) map[string]any {
 	}
 	g := m.GBTModel
 	return map[string]any{"trees": len(g.Trees), "learning_rate": g.LearningRate, "max_depth": g.MaxDepth, "max_bins": g.MaxBins}
+}
+
+// BenchmarkScale is the trainer's stage of the scale curve (make bench's
+// scale step, libs/benchscale): the trainer's step (Handler.Step: read the
+// training features from the bucket, split them, fit the default logistic
+// model, evaluate it on the holdout, write its artifact and training
+// profile, gate it; the registration, in the delivery's transaction, left
+// out) beside a plain read of the same object (its download and Parquet
+// decode, trainer.ReadRows), in interleaved pairs with each side's peak
+// memory. The features are those featurejob would build for BENCH_ASSETS
+// assets with BENCH_WORK_ORDERS work orders over three years
+// (trainertest.Synthetic: one row per asset and monthly snapshot, 22), put
+// once in a bucket emulator in a child process (objstoretest.Subprocess).
+// Skipped unless BENCH_WORK_ORDERS is set.
+//
+//	BENCH_WORK_ORDERS=1000000 go test -run '^$' -bench '^BenchmarkScale$' -benchtime 1x -count 5 ./services/trainer/bench/
+func BenchmarkScale(b *testing.B) {
+	size := benchscale.PointSize(b)
+	b.Run(benchscale.Key(benchscale.KeyWorkOrders, size.WorkOrders), func(b *testing.B) {
+		store := objstoretest.Subprocess(b)
+		obj := putFeatures(b, store, size)
+		var cfg trainer.Config
+		if err := config.LoadFrom(context.Background(), &cfg, map[string]string{"DATABASE_URL": "postgres://unused"}); err != nil {
+			b.Fatal(err)
+		}
+		h, err := trainer.New(cfg, pgtest.New(b), store, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		ev := eventingtest.Event(b, events.FeaturesBuilt, "bench", events.ETLMLTraining,
+			&eventsv1.FeaturesBuilt{SnapshotDate: asOf.Format(features.DateLayout), Engine: "local", Training: obj})
+		pair := &benchpair.Pair{Items: float64(obj.Rows), Unit: "rows", Memory: true,
+			Ours: benchpair.Side{Run: func(b *testing.B) {
+				if res, err := h.Step(ctx, ev); err != nil || res.Figures["rows_train"] == 0 {
+					b.Fatalf("step: %+v (%v)", res.Figures, err)
+				}
+			}},
+			Base: benchpair.Side{Run: func(b *testing.B) {
+				data, err := store.Get(ctx, obj.Name)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if rows, err := trainer.ReadRows(data); err != nil || int64(len(rows)) != obj.Rows {
+					b.Fatalf("read %d rows (%v), want %d", len(rows), err, obj.Rows)
+				}
+			}},
+		}
+		b.Run("train_vs_read", pair.Run)
+	})
+}
+
+// putFeatures writes the training features of the fleet of size to store.
+func putFeatures(b *testing.B, store *objstore.Store, size benchscale.Size) *eventsv1.StoredObject {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	name := "runs/bench/features/" + features.TrainingObject
+	w := store.Create(ctx, name, "application/vnd.apache.parquet")
+	cw := &objstore.CountingWriter{W: w}
+	n, err := trainertest.WriteParquet(cw, trainertest.Synthetic(size.Assets, size.WorkOrders/size.Assets, asOf))
+	if err == nil {
+		err = w.Close()
+	}
+	if err != nil {
+		b.Fatalf("write the features: %v", err)
+	}
+	return &eventsv1.StoredObject{Name: name, Uri: store.URI(name), Rows: n, Bytes: cw.N}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/cmmsflow/cmmsflow/libs/benchmem"
 	"github.com/cmmsflow/cmmsflow/libs/benchpair"
+	"github.com/cmmsflow/cmmsflow/libs/benchscale"
 	"github.com/cmmsflow/cmmsflow/libs/objstoretest"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	"github.com/cmmsflow/cmmsflow/services/extractor/internal/extract"
@@ -128,12 +130,22 @@ func BenchmarkExtract1M(b *testing.B) {
 		b.ReportMetric(float64(woBytes)/(1<<20), "wo-MB")
 		b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 	})
-	const rows = 1_000_000
 	// Each extraction writes the same object, replacing the last one, so
 	// the emulator holds one.
-	store := objstoretest.New(b)
-	var csvBytes int64
-	pair := &benchpair.Pair{Items: rows, Unit: "rows",
+	pair, csvBytes := workOrdersPair(pool, objstoretest.New(b), 1_000_000)
+	b.Run("work_orders_vs_copy_csv", func(b *testing.B) {
+		pair.Run(b)
+		b.ReportMetric(float64(*csvBytes)/(1<<20), "csv-MB")
+	})
+}
+
+// workOrdersPair is the extraction of the work orders (rows of them) to
+// Parquet in store beside the baseline, the same query as CSV through COPY
+// TO STDOUT, discarded; csvBytes is the CSV's size.
+func workOrdersPair(pool *pgxpool.Pool, store extract.Bucket, rows int64) (pair *benchpair.Pair, csvBytes *int64) {
+	ctx := context.Background()
+	csvBytes = new(int64)
+	return &benchpair.Pair{Items: float64(rows), Unit: "rows",
 		Ours: benchpair.Side{Run: func(b *testing.B) {
 			objs, err := extract.Run(ctx, pool, store, "runs/pair/raw/", extract.Tables[1:2])
 			if err != nil || objs[0].Rows != rows {
@@ -151,12 +163,28 @@ func BenchmarkExtract1M(b *testing.B) {
 			if err != nil || tag.RowsAffected() != rows {
 				b.Fatalf("copied %d rows (%v), want %d", tag.RowsAffected(), err, rows)
 			}
-			csvBytes = cw.n
+			*csvBytes = cw.n
 		}},
-	}
-	b.Run("work_orders_vs_copy_csv", func(b *testing.B) {
-		pair.Run(b)
-		b.ReportMetric(float64(csvBytes)/(1<<20), "csv-MB")
+	}, csvBytes
+}
+
+// BenchmarkScale is the extractor's stage of the scale curve (make bench's
+// scale step, libs/benchscale): the work orders of BENCH_WORK_ORDERS (of
+// BENCH_ASSETS assets, one plan each, over three years; the database filled
+// once with generate_series) to Parquet in the bucket beside COPY of the
+// same query, in interleaved pairs with each side's peak memory. The bucket
+// emulator runs in a child process (objstoretest.Subprocess), so the
+// objects are not in this process's memory. Skipped unless
+// BENCH_WORK_ORDERS is set.
+//
+//	BENCH_WORK_ORDERS=1000000 go test -run '^$' -bench '^BenchmarkScale$' -benchtime 1x -count 5 ./services/extractor/internal/extract/
+func BenchmarkScale(b *testing.B) {
+	size := benchscale.PointSize(b)
+	b.Run(benchscale.Key(benchscale.KeyWorkOrders, size.WorkOrders), func(b *testing.B) {
+		pool := setupBench(b, size.Assets, size.WorkOrders)
+		pair, _ := workOrdersPair(pool, objstoretest.Subprocess(b), int64(size.WorkOrders))
+		pair.Memory = true
+		b.Run("work_orders_vs_copy_csv", pair.Run)
 	})
 }
 
@@ -178,6 +206,11 @@ func stopMem(b *testing.B, m *benchmem.Meter) uint64 {
 		b.Fatal(err)
 	}
 	return p.Heap
+}
+
+func TestMain(m *testing.M) {
+	objstoretest.ServeIfChild()
+	os.Exit(m.Run())
 }
 
 // sink is a bucket that discards what is written.

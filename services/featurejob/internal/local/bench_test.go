@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cmmsflow/cmmsflow/libs/benchmem"
+	"github.com/cmmsflow/cmmsflow/libs/benchpair"
 	"github.com/cmmsflow/cmmsflow/libs/benchscale"
 	"github.com/cmmsflow/cmmsflow/libs/features"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
@@ -138,6 +139,41 @@ func peakDirBytes(dir string) (stop func() uint64) {
 			return nil
 		})
 		return n
+	})
+}
+
+// BenchmarkScale is featurejob's stage of the scale curve (make bench's
+// scale step, libs/benchscale): the local engine's build of the features of
+// BENCH_WORK_ORDERS work orders of BENCH_ASSETS assets, beside its floor,
+// the engine's own read of the three raw objects (each copied from the
+// bucket to a file and every row decoded, as a build reads them) with
+// nothing sorted, computed or written, in interleaved pairs on one input
+// with each side's peak memory (libs/benchpair). Skipped unless
+// BENCH_WORK_ORDERS is set.
+//
+//	BENCH_WORK_ORDERS=1000000 go test -run '^$' -bench '^BenchmarkScale$' -benchtime 1x -count 5 ./services/featurejob/internal/local/
+func BenchmarkScale(b *testing.B) {
+	size := benchscale.PointSize(b)
+	b.Run(benchscale.Key(benchscale.KeyWorkOrders, size.WorkOrders), func(b *testing.B) {
+		store := objstoretest.Subprocess(b)
+		raw := synthetic(b, store, "runs/bench/raw/", size.Assets, size.WorkOrders)
+		tmp := b.TempDir()
+		eng := local.New(store, tmp)
+		ctx := context.Background()
+		in := engine.Inputs{RunID: "bench", SnapshotDate: "2026-03-01", Raw: raw, OutPrefix: "runs/bench/features/"}
+		pair := &benchpair.Pair{Items: float64(size.WorkOrders), Unit: "wo", Memory: true,
+			Ours: benchpair.Side{Run: func(b *testing.B) {
+				if out, err := eng.Build(ctx, in); err != nil || out.Training.GetRows() == 0 {
+					b.Fatalf("built %v (%v)", out.Training, err)
+				}
+			}},
+			Base: benchpair.Side{Run: func(b *testing.B) {
+				if n, err := eng.ReadRaw(ctx, in, tmp); err != nil || n < size.WorkOrders {
+					b.Fatalf("read %d rows (%v), want the %d work orders and more", n, err, size.WorkOrders)
+				}
+			}},
+		}
+		b.Run("features_vs_read", pair.Run)
 	})
 }
 

@@ -9,6 +9,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"iter"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -208,4 +210,30 @@ func Parquet(rows []features.Row) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// WriteParquet streams rows into w as a features file, in row groups of
+// 64Ki rows (a large synthetic set need not be held in memory), and
+// returns how many it wrote.
+func WriteParquet(w io.Writer, rows iter.Seq[features.Row]) (int64, error) {
+	pw := parquet.NewGenericWriter[features.Row](w, parquet.MaxRowsPerRowGroup(64*1024), parquet.Compression(&parquet.Snappy))
+	var n int64
+	batch := make([]features.Row, 0, 1024)
+	flush := func() error {
+		_, err := pw.Write(batch)
+		n += int64(len(batch))
+		batch = batch[:0]
+		return err
+	}
+	for r := range rows {
+		if batch = append(batch, r); len(batch) == cap(batch) {
+			if err := flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return n, err
+	}
+	return n, pw.Close()
 }
