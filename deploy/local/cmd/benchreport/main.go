@@ -8,19 +8,21 @@
 //	                    (against.go; under testenv too), then render
 //	benchreport         render docs/benchmarks.md from the last run's .local/ outputs
 //
-// The steps of a run: go (every Go benchmark in the workspace, into
-// .local/bench.txt, each comparison of ours and its baseline as -count
-// interleaved pairs, libs/benchpair; the last run's output is kept as
-// .local/bench-previous.txt for the report's reproducibility table),
+// The steps of a run: go (every Go benchmark in the workspace but the scale
+// curve's, into .local/bench.txt, each comparison of ours and its baseline
+// as -count interleaved pairs, libs/benchpair; the last run's output is kept
+// as .local/bench-previous.txt for the report's reproducibility table),
 // sklearn (services/trainer/bench/compare_sklearn.py on the split
-// BenchmarkTrain wrote), api (services/control/bench/api.sh: wrk
-// on control's HTTP API), baseline (the same wrk against a trivial net/http
+// BenchmarkTrain wrote), api (services/control/bench/api.sh: wrk on
+// control's HTTP API), baseline (the same wrk against a trivial net/http
 // handler), latency (the local stack on the demo fleet: trigger → last step
-// and the step-to-step hop per pipeline). An against run (make
+// and the step-to-step hop per pipeline), scale (scale.go: each stage's
+// BenchmarkScale at 1M, 3M and 10M work orders, paired with its baseline,
+// into .local/bench-scale.txt; the longest step). An against run (make
 // bench-against) is separate: the latency step and the pmgen benchmark of
-// an earlier commit and of this checkout, interleaved in pairs; its
-// section joins the report. The report's prose is the
-// embedded report.md.tmpl; every number comes from the raw outputs.
+// an earlier commit and of this checkout, interleaved in pairs; its section
+// joins the report. The report's prose is the embedded report.md.tmpl;
+// every number comes from the raw outputs.
 package main
 
 import (
@@ -55,7 +57,7 @@ type options struct {
 	steps, bench, benchtime, pkgs, wrkDur string
 	count, wrkThreads, wrkConns           int
 	latencyRuns, latencyFleet, pairs      int
-	against                               string
+	against, scalePoints                  string
 	emulator, root, local, out            string
 }
 
@@ -73,6 +75,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.wrkConns, "wrk-connections", 16, "with -run: wrk connections")
 	fs.IntVar(&o.latencyRuns, "latency-runs", 5, "with -run: end-to-end runs per pipeline")
 	fs.IntVar(&o.latencyFleet, "latency-assets", 300, "with -run: demo fleet size for the end-to-end runs (make up's default)")
+	fs.StringVar(&o.scalePoints, "scale-points", strings.Join(scalePointNames(), ","), "with -run: the points of the scale step, comma-separated (libs/benchscale)")
 	fs.StringVar(&o.against, "against", "", "measure this checkout beside this earlier commit (any git revision) instead of a -run")
 	fs.IntVar(&o.pairs, "pairs", 5, "with -against: interleaved pairs (the earlier commit, then ours)")
 	fs.StringVar(&o.emulator, "emulator", stack.EmulatorAuto, "with -run: Pub/Sub emulator for the end-to-end runs: auto, cloudsdk or embedded")
@@ -172,7 +175,8 @@ func newRunner(ctx context.Context, o options, root, local string) (*runner, err
 		Started: time.Now().UTC(), Commit: commit(ctx, root), Machine: readMachine(ctx, admin),
 		Settings: Settings{Steps: strings.Split(o.steps, ","), Bench: o.bench, Benchtime: o.benchtime, Count: o.count,
 			Packages: packages, WrkDuration: o.wrkDur, WrkThreads: o.wrkThreads, WrkConns: o.wrkConns,
-			LatencyRuns: o.latencyRuns, LatencyFleet: o.latencyFleet, Against: o.against, Pairs: o.pairs},
+			LatencyRuns: o.latencyRuns, LatencyFleet: o.latencyFleet, Against: o.against, Pairs: o.pairs,
+			ScalePoints: strings.Split(o.scalePoints, ",")},
 	}
 	return &runner{root: root, local: local, adminURL: admin, info: info, emulator: o.emulator}, nil
 }

@@ -35,6 +35,8 @@ type Inputs struct {
 	Previous *GoBench
 	// Against is the last against step's result; nil when none ran.
 	Against *Against
+	// Scale is the scale step's output (fileScale).
+	Scale *GoBench
 	// Missing names the raw files that could not be read, with why.
 	Missing []string
 }
@@ -63,6 +65,7 @@ func readInputs(dir string) *Inputs {
 		}
 	}
 	open(fileGo, func(f *os.File) (err error) { in.Go, err = ParseGoBench(f, f.Name()); return })
+	open(fileScale, func(f *os.File) (err error) { in.Scale, err = ParseGoBench(f, f.Name()); return })
 	open(fileSklearn, func(f *os.File) (err error) { in.Sklearn, err = ParseSklearn(f); return })
 	open(fileAPI, func(f *os.File) (err error) { in.API, err = ParseAPI(f); return })
 	open(fileBaseline, func(f *os.File) (err error) { in.Baseline, err = ParseAPI(f); return })
@@ -230,6 +233,8 @@ type report struct {
 	// run's; Repro counts how many reproduced.
 	Pairs []pairRow
 	Repro reproSummary
+	// ScaleRows are the scale curve's stages.
+	ScaleRows []scaleRow
 }
 
 type learnerRow struct {
@@ -317,9 +322,12 @@ func Render(in *Inputs) ([]byte, error) {
 		"pairsPattern": pairsPattern,
 		// cell escapes the pipes of a table cell's text (GitHub splits a
 		// cell at one even inside a code span).
-		"cell":    func(s string) string { return strings.ReplaceAll(s, "|", `\|`) },
-		"runLine": runLine,
-		"percent": percent,
+		"cell":          func(s string) string { return strings.ReplaceAll(s, "|", `\|`) },
+		"runLine":       runLine,
+		"slope":         func(x float64) string { return fixed(2, x) },
+		"slopeGoal":     func() string { return fixed(1, slopeGoal) },
+		"scaleEstimate": func() string { return scaleEstimate },
+		"percent":       percent,
 		"secsList": func(xs []float64) string {
 			if len(xs) == 0 {
 				return dash
@@ -414,6 +422,7 @@ func (r *report) build() {
 	r.apiRows()
 	r.latencyTables()
 	r.latencyRows()
+	r.ScaleRows = scaleRows(r.Scale)
 	r.Vs = newAgainstReport(r.Against)
 }
 

@@ -20,6 +20,7 @@ import (
 
 	localpubsub "github.com/cmmsflow/cmmsflow/deploy/local/pubsub"
 	"github.com/cmmsflow/cmmsflow/deploy/local/stack"
+	"github.com/cmmsflow/cmmsflow/libs/benchscale"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 )
 
@@ -62,6 +63,9 @@ type Settings struct {
 	WrkConns     int      `json:"wrk_connections"`
 	LatencyRuns  int      `json:"latency_runs"`
 	LatencyFleet int      `json:"latency_assets"`
+	// ScalePoints are the points of the scale curve the scale step
+	// measures (libs/benchscale: "1M", "3M", "10M").
+	ScalePoints []string `json:"scale_points,omitempty"`
 	// Against and Pairs are, for an against run (against.go), the earlier
 	// commit and how many interleaved pairs to measure.
 	Against string `json:"against,omitempty"`
@@ -79,6 +83,7 @@ const (
 	fileBaseline = "bench-api-baseline.txt"
 	fileLatency  = "bench-latency.json"
 	fileStackLog = "bench-stack.log"
+	fileScale    = "bench-scale.txt"
 )
 
 // stepFiles are the raw outputs of each step.
@@ -88,10 +93,11 @@ var stepFiles = map[string][]string{
 	"api":      {fileAPI, "bench-api-get_runs.txt", "bench-api-trigger.txt"},
 	"baseline": {fileBaseline},
 	"latency":  {fileLatency},
+	"scale":    {fileScale},
 }
 
 // Steps of a run, in order.
-var allSteps = []string{"go", "sklearn", "api", "baseline", "latency"}
+var allSteps = []string{"go", "sklearn", "api", "baseline", "latency", "scale"}
 
 type runner struct {
 	root, local string
@@ -133,6 +139,8 @@ func (r *runner) measure(ctx context.Context) error {
 			err = r.baseline(ctx)
 		case "latency":
 			err = r.latency(ctx)
+		case "scale":
+			err = r.scale(ctx)
 		default:
 			err = fmt.Errorf("unknown step %q (want %s)", step, strings.Join(allSteps, ", "))
 		}
@@ -182,9 +190,9 @@ func (r *runner) commandTo(ctx context.Context, w io.Writer, env []string, name 
 	return nil
 }
 
-// goBench runs every benchmark of the workspace, as `make bench` always has:
-// each paired one (libs/benchpair) -count interleaved pairs, the others
-// -count runs. The output starts and ends with lines of its own (headerKeys)
+// goBench runs every benchmark of the workspace, as `make bench` always has
+// (but the scale benchmarks, the scale step's): each paired one
+// (libs/benchpair) -count interleaved pairs, the others -count runs. The output starts and ends with lines of its own (headerKeys)
 // saying when and where it ran, so that it still says so once it is the
 // previous run's. BenchmarkTrain writes the train/holdout split for the
 // sklearn step.
@@ -196,12 +204,14 @@ func (r *runner) goBench(ctx context.Context) error {
 	}
 	defer f.Close()
 	w := io.MultiWriter(f, os.Stdout)
-	fmt.Fprintf(w, "started: %s\ncommit: %s\nload-start: %s\ncount: %d\n",
-		time.Now().UTC().Format(time.RFC3339), r.info.Commit, loadAverage(), s.Count)
+	writeHeader(w, r.info.Commit, s.Count)
 	args := append([]string{"test", "-run", "^$", "-bench", s.Bench, "-benchtime", s.Benchtime,
 		"-count", strconv.Itoa(s.Count), "-timeout", "60m"}, s.Packages...)
-	err = r.commandTo(ctx, w, []string{"BENCH_OUT=" + r.path(fileSplit)}, "go", args...)
-	fmt.Fprintf(w, "finished: %s\nload-end: %s\n", time.Now().UTC().Format(time.RFC3339), loadAverage())
+	// Each benchmark at its own size: the scale benchmarks, which run when
+	// a size is set, are the scale step's.
+	env := []string{"BENCH_OUT=" + r.path(fileSplit), benchscale.EnvWorkOrders + "=", benchscale.EnvDuePlans + "="}
+	err = r.commandTo(ctx, w, env, "go", args...)
+	writeFooter(w)
 	return err
 }
 
