@@ -19,7 +19,7 @@ PROTOC_GEN_OPENAPI := $(GRPC_GATEWAY)/protoc-gen-openapiv2@v2.33.0
 # binaries that the bins target built here (deploy/local/stack.Binaries).
 STACK_BIN := CMMSFLOW_BIN_DIR=$(CURDIR)/.local/bin
 
-.PHONY: up test bench bench-against bench-report deps bins lint build generate generate-check clean
+.PHONY: up test bench bench-scale bench-against bench-report deps bins lint build generate generate-check clean
 
 ## up: start the whole system locally with demo data; Ctrl-C stops it.
 up: deps bins
@@ -77,19 +77,36 @@ fuzz-short:
 	done
 
 ## bench: every benchmark beside its baseline, in the same run, then
-## docs/benchmarks.md regenerated from the results (about 20 minutes on 2
-## cores, 14 of them Go benchmarks). The steps (deploy/local/cmd/benchreport):
-## every Go benchmark (-benchtime 1x -count 5: each comparison of ours and its
-## baseline as 5 interleaved pairs on one fixture, libs/benchpair), scikit-learn
-## on the trainer's split, wrk on control's API and on a trivial net/http
-## handler, end-to-end latency per pipeline on the local stack. The report
-## sets each ratio beside the previous run's (.local/bench-previous.txt). Raw
-## outputs in .local/bench*; BENCH_FLAGS passes flags (go run
+## docs/benchmarks.md regenerated from the results (about 50 minutes on a
+## quiet 2-core machine: 20 for the first five steps, 14 of them Go
+## benchmarks, and about 30 for the scale curve). The steps
+## (deploy/local/cmd/benchreport): every Go benchmark (-benchtime 1x -count 5:
+## each comparison of ours and its baseline as 5 interleaved pairs on one
+## fixture, libs/benchpair), scikit-learn on the trainer's split, wrk on
+## control's API and on a trivial net/http handler, end-to-end latency per
+## pipeline on the local stack, and the scale curve (make bench-scale). The
+## report sets each ratio beside the previous run's (.local/bench-previous.txt).
+## Raw outputs in .local/bench*; BENCH_FLAGS passes flags (go run
 ## ./deploy/local/cmd/benchreport -help), e.g. BENCH_FLAGS='-steps latency'.
 bench: deps bins
 	@go build -o .local/bin/testenv ./deploy/local/cmd/testenv
 	@# Its own PostgreSQL folder: a concurrent make test stops .local/test-pg's server when it ends.
 	$(STACK_BIN) .local/bin/testenv -dir .local/bench-run-pg -- go run ./deploy/local/cmd/benchreport -run $(BENCH_FLAGS)
+
+## bench-scale: make bench's last step alone, the scale curve (issue 18), then
+## docs/benchmarks.md re-rendered: extractor, featurejob (local), trainer and
+## reporter at 1M, 3M and 10M work orders (10,000 to 100,000 assets) and
+## pmgen at 100,000, 300,000 and 1,000,000 due plans, each as 5 pairs with its
+## same-run baseline, with time, peak heap and peak RSS, and each stage's
+## log-log slope (libs/benchscale, BenchmarkScale in each stage's package).
+## About 30 minutes on a quiet 2-core machine (1M: 2, 3M: 6, 10M: 20; an
+## estimate from the 1M point's 4.5 minutes on a shared one, load average 5,
+## each stage taken as linear). The 10M point needs about 5 GiB of memory
+## (estimated: the trainer's and pmgen's peak RSS, 0.5 GiB each at 1M, grow
+## with the size). SCALE_POINTS=1M (or 1M,3M) measures fewer points.
+bench-scale: deps
+	@go build -o .local/bin/testenv ./deploy/local/cmd/testenv
+	.local/bin/testenv -dir .local/bench-run-pg -- go run ./deploy/local/cmd/benchreport -run -steps scale $(if $(SCALE_POINTS),-scale-points $(SCALE_POINTS)) $(BENCH_FLAGS)
 
 ## bench-against: this checkout beside an earlier commit, e.g. make
 ## bench-against BASE=f58d9bb [PAIRS=5]: each side's end-to-end latency step
