@@ -14,8 +14,8 @@ import (
 // 2026-11-27, except for the paired benchmarks (libs/benchpair): their lines
 // in bench.txt, with the go step's header and footer, come from a run of
 // those alone on 2026-12-03 (-count 5, the import at 100,000 work orders
-// with BENCH_UPSERT_WORK_ORDERS, the machine's 2 cores shared with other
-// work: load average 9–10), and bench-previous.txt is the run before it
+// with BENCH_UPSERT_WORK_ORDERS, now BENCH_WORK_ORDERS, the machine's 2
+// cores shared with other work: load average 9–10), and bench-previous.txt is the run before it
 // (-count 3, load average 8–13), as the go step kept it.
 
 func TestParseGoBench(t *testing.T) {
