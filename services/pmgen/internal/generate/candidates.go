@@ -68,12 +68,67 @@ WHERE p.active
                               OR w.completed_at >= ((p.last_completed_date + 1)::timestamp AT TIME ZONE $2)))))
 %[3]s`
 
-func selectCandidates(ctx context.Context, tx pgx.Tx, query string, req Request) ([]candidate, error) {
-	rows, err := tx.Query(ctx, query, req.AsOf.Time(), req.Location.String())
-	if err != nil {
-		return nil, fmt.Errorf("generate: select plans: %w", err)
+// candidateChunk is how many candidates a run reads and decides at a time
+// (a FETCH of its cursor): what it holds in memory, whatever the number of
+// due plans.
+const candidateChunk = 20_000
+
+// eachCandidateChunk runs query (see candidatesSQL) in tx through a cursor
+// and calls fn with each chunk of at most candidateChunk candidates, in the
+// order the query returns them. The chunk's slice is reused: fn must not
+// keep it. fn may run statements in tx (the chunk is read in full first).
+func eachCandidateChunk(ctx context.Context, tx pgx.Tx, query string, req Request, fn func([]candidate) error) error {
+	// A cursor is planned for its first rows unless told that all of them
+	// are read.
+	if _, err := tx.Exec(ctx, `SET LOCAL cursor_tuple_fraction = 1`); err != nil {
+		return fmt.Errorf("generate: select plans: %w", err)
 	}
+	if _, err := tx.Exec(ctx, `DECLARE pmgen_candidates NO SCROLL CURSOR FOR `+query, req.AsOf.Time(), req.Location.String()); err != nil {
+		return fmt.Errorf("generate: select plans: %w", err)
+	}
+	fetch := fmt.Sprintf(`FETCH %d FROM pmgen_candidates`, candidateChunk)
+	var chunk []candidate
+	for {
+		rows, err := tx.Query(ctx, fetch)
+		if err != nil {
+			return fmt.Errorf("generate: select plans: %w", err)
+		}
+		if chunk, err = scanCandidates(rows, chunk[:0]); err != nil {
+			return err
+		}
+		if len(chunk) > 0 {
+			if err := fn(chunk); err != nil {
+				return err
+			}
+		}
+		if len(chunk) < candidateChunk {
+			break
+		}
+	}
+	if _, err := tx.Exec(ctx, `CLOSE pmgen_candidates`); err != nil {
+		return fmt.Errorf("generate: select plans: %w", err)
+	}
+	return nil
+}
+
+// selectCandidates reads every candidate of query in tx, in plan order.
+func selectCandidates(ctx context.Context, tx pgx.Tx, query string, req Request) ([]candidate, error) {
 	var out []candidate
+	err := eachCandidateChunk(ctx, tx, query, req, func(chunk []candidate) error {
+		out = append(out, chunk...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// In plan order (cheaper here than an ORDER BY that spills to disk).
+	slices.SortFunc(out, func(a, b candidate) int { return cmp.Compare(a.id, b.id) })
+	return out, nil
+}
+
+// scanCandidates appends the candidates of rows (of candidatesSQL's
+// columns) to out.
+func scanCandidates(rows pgx.Rows, out []candidate) ([]candidate, error) {
 	var (
 		c                                      candidate
 		assetStatus, mode                      string
@@ -86,7 +141,7 @@ func selectCandidates(ctx context.Context, tx pgx.Tx, query string, req Request)
 		endDate, nextDate, lastDate, completed *time.Time
 		anchor                                 *int16
 	)
-	_, err = pgx.ForEachRow(rows, []any{
+	_, err := pgx.ForEachRow(rows, []any{
 		&c.id, &c.code, &c.name, &c.description, &c.priority, &c.technicianID,
 		&c.assetID, &c.assetTag, &c.vehicleType, &assetStatus, &meterReading, &engineHours,
 		&intervalValue, &intervalUnit, &meterInterval, &meterUnit, &leadDays, &mode,
@@ -122,10 +177,8 @@ func selectCandidates(ctx context.Context, tx pgx.Tx, query string, req Request)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("generate: select plans: %w", err)
+		return out, fmt.Errorf("generate: select plans: %w", err)
 	}
-	// In plan order (cheaper here than an ORDER BY that spills to disk).
-	slices.SortFunc(out, func(a, b candidate) int { return cmp.Compare(a.id, b.id) })
 	return out, nil
 }
 

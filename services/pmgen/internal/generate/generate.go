@@ -1,11 +1,12 @@
 // Package generate turns due maintenance plans into work orders, set-based,
 // inside the caller's transaction: one query selects the candidate plans with
-// their assets, the due rules (libs/schedule) decide each one in Go, and the
-// outcome is written back with COPY into a temporary table, one UPDATE of
-// that table (occurrences that already have a work order, numbers already
-// taken), and one statement that INSERTs … SELECTs … ON CONFLICT (plan_id,
-// due_date) DO NOTHING the work orders and UPDATEs … FROM the temporary table
-// their plans.
+// their assets, read through a cursor a chunk at a time; the due rules
+// (libs/schedule) decide each one in Go, and the outcome is COPied into a
+// temporary table chunk by chunk, so that a run's memory does not grow with
+// the number of due plans. Then one UPDATE of that table (occurrences that
+// already have a work order, numbers already taken), and one statement that
+// INSERTs … SELECTs … ON CONFLICT (plan_id, due_date) DO NOTHING the work
+// orders and UPDATEs … FROM the temporary table their plans.
 // No statement runs per plan.
 //
 // Exactly once per (plan, due occurrence): the work order's business key is
@@ -50,9 +51,11 @@
 package generate
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -153,7 +156,8 @@ type Result struct {
 	Reanchored int
 	// CreatedByVehicleType splits Created by the assets' vehicle type.
 	CreatedByVehicleType map[string]int
-	// Failures describes the first failures (at most maxFailures).
+	// Failures describes the failures of the lowest plan ids (at most
+	// maxFailures), in plan order.
 	Failures []Failure
 }
 
@@ -168,8 +172,10 @@ const maxFailures = 20
 
 func (r *Result) fail(planID int64, code, reason string) {
 	r.Failed++
-	if len(r.Failures) < maxFailures {
-		r.Failures = append(r.Failures, Failure{PlanID: planID, PlanCode: code, Reason: reason})
+	i, _ := slices.BinarySearchFunc(r.Failures, planID, func(f Failure, id int64) int { return cmp.Compare(f.PlanID, id) })
+	if i < maxFailures {
+		r.Failures = slices.Insert(r.Failures, i, Failure{PlanID: planID, PlanCode: code, Reason: reason})
+		r.Failures = r.Failures[:min(len(r.Failures), maxFailures)]
 	}
 }
 
@@ -189,13 +195,21 @@ func Run(ctx context.Context, tx pgx.Tx, req Request) (Result, error) {
 	if err := begin(ctx, tx); err != nil {
 		return Result{}, err
 	}
-	cands, err := selectCandidates(ctx, tx, storeFor(false).candidates, req)
+	if err := newBatch(ctx, tx); err != nil {
+		return Result{}, err
+	}
+	// The candidates are decided and put in the batch a chunk at a time, so
+	// a run holds one chunk, whatever the number of due plans.
+	res := newResult(req, 0)
+	err := eachCandidateChunk(ctx, tx, storeFor(false).candidates, req, func(cands []candidate) error {
+		res.Evaluated += len(cands)
+		gen, reanchor := decide(cands, req, &res)
+		return appendBatch(ctx, tx, slices.Concat(gen, reanchor), initialState)
+	})
 	if err != nil {
 		return Result{}, err
 	}
-	res := newResult(req, len(cands))
-	gen, reanchor := decide(cands, req, &res)
-	if err := writeDB(ctx, tx, req, gen, reanchor, &res); err != nil {
+	if err := writeDB(ctx, tx, req, &res); err != nil {
 		return Result{}, err
 	}
 	return res, nil
@@ -348,11 +362,28 @@ CREATE TEMP TABLE pmgen_batch (
 // copyBatch (re)creates pmgen_batch and COPYs items into it, each in the
 // state state gives it.
 func copyBatch(ctx context.Context, tx pgx.Tx, items []item, state func(item) string) error {
+	if err := newBatch(ctx, tx); err != nil {
+		return err
+	}
+	return appendBatch(ctx, tx, items, state)
+}
+
+// newBatch (re)creates pmgen_batch, empty.
+func newBatch(ctx context.Context, tx pgx.Tx) error {
 	if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS pg_temp.pmgen_batch`); err != nil {
 		return fmt.Errorf("generate: batch table: %w", err)
 	}
 	if _, err := tx.Exec(ctx, createBatch); err != nil {
 		return fmt.Errorf("generate: batch table: %w", err)
+	}
+	return nil
+}
+
+// appendBatch COPYs items into pmgen_batch, each in the state state gives
+// it.
+func appendBatch(ctx context.Context, tx pgx.Tx, items []item, state func(item) string) error {
+	if len(items) == 0 {
+		return nil
 	}
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "pmgen_batch"}, batchColumns, pgx.CopyFromSlice(len(items), func(i int) ([]any, error) {
 		it := items[i]
@@ -445,14 +476,9 @@ FROM pmgen_batch b
 LEFT JOIN ins ON ins.plan_id = b.plan_id
 GROUP BY 1, 2, 3`
 
-func writeDB(ctx context.Context, tx pgx.Tx, req Request, gen, reanchor []item, res *Result) error {
-	items := append(gen, reanchor...)
-	if len(items) == 0 {
-		return nil
-	}
-	if err := copyBatch(ctx, tx, items, initialState); err != nil {
-		return err
-	}
+// writeDB writes the work orders and plans of pmgen_batch (filled in the
+// states create and reanchor) and counts them in res.
+func writeDB(ctx context.Context, tx pgx.Tx, req Request, res *Result) error {
 	if _, err := tx.Exec(ctx, markSQL); err != nil {
 		return fmt.Errorf("generate: check work orders: %w", err)
 	}
@@ -490,18 +516,15 @@ func writeDB(ctx context.Context, tx pgx.Tx, req Request, gen, reanchor []item, 
 		return fmt.Errorf("generate: advanced %d plans, want %d", advanced, wantAdvanced)
 	}
 	// Name the plans whose work order number was taken.
-	rows, err = tx.Query(ctx, `SELECT plan_id, wo_number FROM pmgen_batch WHERE state = 'taken' ORDER BY plan_id`)
+	rows, err = tx.Query(ctx, `SELECT b.plan_id, p.code, b.wo_number FROM pmgen_batch b
+		JOIN maintenance_plans p ON p.id = b.plan_id WHERE b.state = 'taken' ORDER BY b.plan_id`)
 	if err != nil {
 		return fmt.Errorf("generate: failed plans: %w", err)
 	}
-	codes := map[int64]string{}
-	for _, it := range gen {
-		codes[it.cand.id] = it.cand.code
-	}
 	var id int64
-	var number string
-	_, err = pgx.ForEachRow(rows, []any{&id, &number}, func() error {
-		res.fail(id, codes[id], fmt.Sprintf("work order number %s is taken by another work order", number))
+	var code, number string
+	_, err = pgx.ForEachRow(rows, []any{&id, &code, &number}, func() error {
+		res.fail(id, code, fmt.Sprintf("work order number %s is taken by another work order", number))
 		return nil
 	})
 	if err != nil {

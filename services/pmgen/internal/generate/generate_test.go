@@ -297,3 +297,44 @@ func TestNumberAndKey(t *testing.T) {
 		t.Error("ErrRefused matches anything")
 	}
 }
+
+// A run reads and decides the candidates a chunk at a time (a cursor):
+// plans over several chunks all get their work order and advance, once, and
+// the failures reported are those of the lowest plan ids, in plan order.
+func TestGenerateAcrossChunks(t *testing.T) {
+	const plans, takenEvery = 45_000, 1_500 // three chunks; 30 numbers taken
+	f := newFixture(t)
+	f.exec(`INSERT INTO assets (asset_tag, name, vehicle_type, status, commissioned_date)
+		SELECT 'VH-' || g, 'Vehicle ' || g, 'van', 'ACTIVE', '2020-01-01' FROM generate_series(1, 1000) g`)
+	f.exec(`INSERT INTO maintenance_plans (code, asset_id, name, interval_value, interval_unit, next_due_date)
+		SELECT 'P-' || g, (SELECT min(id) FROM assets) + g % 1000, 'Service', 1, 'months', '2026-03-15'
+		FROM generate_series(1, $1::int) g`, plans)
+	// Numbers of every takenEvery-th plan held by unrelated work orders, the
+	// highest ids first.
+	f.exec(`INSERT INTO work_orders (wo_number, asset_id, type, title)
+		SELECT 'PM-' || p.id || '-20260315', p.asset_id, 'CORRECTIVE', 'imported'
+		FROM maintenance_plans p WHERE p.id % $1 = 7 ORDER BY p.id DESC`, takenEvery)
+	taken := f.strings(`SELECT code FROM maintenance_plans WHERE id % $1 = 7 ORDER BY id`, takenEvery)
+
+	res := f.run("2026-03-15", "UTC", "run-1")
+	if res.Evaluated != plans || res.Created != plans-len(taken) || res.Failed != len(taken) {
+		t.Fatalf("evaluated %d, created %d, failed %d; want %d, %d, %d",
+			res.Evaluated, res.Created, res.Failed, plans, plans-len(taken), len(taken))
+	}
+	var codes []string
+	for _, f := range res.Failures {
+		codes = append(codes, f.PlanCode)
+	}
+	if want := taken[:20]; !slices.Equal(codes, want) {
+		t.Errorf("failures %v, want the 20 lowest plans %v", codes, want)
+	}
+	if n := f.count(`SELECT count(DISTINCT plan_id) FROM work_orders WHERE run_id = 'run-1'`); n != plans-len(taken) {
+		t.Errorf("%d plans got a work order, want %d", n, plans-len(taken))
+	}
+	if n := f.count(`SELECT count(*) FROM maintenance_plans WHERE next_due_date = '2026-04-15'`); n != plans-len(taken) {
+		t.Errorf("%d plans advanced, want %d", n, plans-len(taken))
+	}
+	if res = f.run("2026-03-15", "UTC", "run-2"); res.Created != 0 {
+		t.Errorf("a rerun created %d work orders", res.Created)
+	}
+}
