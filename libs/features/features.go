@@ -100,14 +100,17 @@ var Numeric = []string{
 }
 
 // Vector is the row's Numeric features, in that order.
-func (r Row) Vector() []float64 {
-	return []float64{
+func (r Row) Vector() []float64 { return r.AppendVector(make([]float64, 0, len(Numeric))) }
+
+// AppendVector appends the row's Numeric features, in that order, to dst.
+func (r Row) AppendVector(dst []float64) []float64 {
+	return append(dst,
 		float64(r.AssetAgeDays), float64(r.DaysSinceLastMaintenance),
 		float64(r.TotalWorkOrders), float64(r.CompletedWorkOrders), float64(r.HighPriorityWorkOrders), float64(r.CriticalWorkOrders),
 		float64(r.CorrectiveWorkOrders), float64(r.MissedMaintenance),
 		r.AvgRepairHours, r.WorkOrderCompletionRate, r.HighPriorityRatio,
 		r.MeterReading, r.EngineHours,
-	}
+	)
 }
 
 // VehicleTypes is the categorical vehicle_type's values (the schema's CHECK
@@ -117,13 +120,19 @@ var VehicleTypes = []string{"car", "van", "truck", "bus", "trailer", "forklift"}
 // VehicleTypeOneHot encodes vehicle_type over VehicleTypes (all zeros for an
 // unknown type), for models that take the category.
 func (r Row) VehicleTypeOneHot() []float64 {
-	v := make([]float64, len(VehicleTypes))
-	for i, t := range VehicleTypes {
+	return r.AppendVehicleTypeOneHot(make([]float64, 0, len(VehicleTypes)))
+}
+
+// AppendVehicleTypeOneHot appends VehicleTypeOneHot to dst.
+func (r Row) AppendVehicleTypeOneHot(dst []float64) []float64 {
+	for _, t := range VehicleTypes {
+		v := 0.0
 		if t == r.VehicleType {
-			v[i] = 1
+			v = 1
 		}
+		dst = append(dst, v)
 	}
-	return v
+	return dst
 }
 
 // Labelled reports whether the row has a label (a training row).

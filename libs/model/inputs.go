@@ -23,29 +23,56 @@ func InputNames() []string {
 
 // Inputs is r's values for InputNames, in that order.
 func Inputs(r features.Row) []float64 {
-	return append(r.Vector(), r.VehicleTypeOneHot()...)
+	return appendInputs(make([]float64, 0, len(inputIndex)), r)
 }
+
+func appendInputs(dst []float64, r features.Row) []float64 {
+	return r.AppendVehicleTypeOneHot(r.AppendVector(dst))
+}
+
+// inputIndex is each input's position in Inputs.
+var inputIndex = func() map[string]int {
+	idx := map[string]int{}
+	for i, name := range InputNames() {
+		idx[name] = i
+	}
+	return idx
+}()
 
 // Vector builds the input vector of r in the order of m.Features, so a model
 // fitted on an older or newer input schema still scores rows by name. An
 // input the row cannot supply is an error.
 func (m *Model) Vector(r features.Row) ([]float64, error) {
-	values := make(map[string]float64, len(features.Numeric)+len(features.VehicleTypes))
-	for i, v := range r.Vector() {
-		values[features.Numeric[i]] = v
+	X, err := m.Vectors([]features.Row{r})
+	if err != nil {
+		return nil, err
 	}
-	for i, v := range r.VehicleTypeOneHot() {
-		values[VehicleTypePrefix+features.VehicleTypes[i]] = v
-	}
-	out := make([]float64, len(m.Features))
+	return X[0], nil
+}
+
+// Vectors is Vector of every row, their values in one allocation.
+func (m *Model) Vectors(rows []features.Row) ([][]float64, error) {
+	pos := make([]int, len(m.Features))
 	for j, name := range m.Features {
-		v, ok := values[name]
+		i, ok := inputIndex[name]
 		if !ok {
 			return nil, fmt.Errorf("model %s: input %q is not a feature of the row schema", m.Version, name)
 		}
-		out[j] = v
+		pos[j] = i
 	}
-	return out, nil
+	d := len(pos)
+	flat := make([]float64, len(rows)*d)
+	X := make([][]float64, len(rows))
+	in := make([]float64, 0, len(inputIndex))
+	for i, r := range rows {
+		in = appendInputs(in[:0], r)
+		x := flat[i*d : (i+1)*d : (i+1)*d]
+		for j, p := range pos {
+			x[j] = in[p]
+		}
+		X[i] = x
+	}
+	return X, nil
 }
 
 // PredictRow is Predict on m.Vector(r).

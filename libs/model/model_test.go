@@ -283,3 +283,33 @@ func TestVectorByName(t *testing.T) {
 		t.Errorf("unknown input: err = %v", err)
 	}
 }
+
+// Vectors is Vector of each row, by name, in one allocation that no row's
+// vector can grow into its neighbour's.
+func TestVectorsByName(t *testing.T) {
+	rows := []features.Row{
+		{AssetID: 1, VehicleType: "bus", AssetAgeDays: 400, MissedMaintenance: 2},
+		{AssetID: 2, VehicleType: "van", AssetAgeDays: 10, EngineHours: 7.5},
+		{AssetID: 3, VehicleType: "unknown", AssetAgeDays: 3},
+	}
+	m := &Model{Version: "v1", Features: []string{"vehicle_type=bus", "engine_hours", "asset_age_days", "vehicle_type=van"}}
+	X, err := m.Vectors(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]float64{{1, 0, 400, 0}, {0, 7.5, 10, 1}, {0, 0, 3, 0}}
+	for i := range rows {
+		one, err := m.Vector(rows[i])
+		if err != nil || !slices.Equal(X[i], want[i]) || !slices.Equal(one, want[i]) {
+			t.Errorf("row %d: Vectors %v, Vector %v (%v), want %v", i, X[i], one, err, want[i])
+		}
+	}
+	X[0] = append(X[0], 99)
+	if X[1][0] != 0 {
+		t.Errorf("appending to row 0 wrote row 1: %v", X[1])
+	}
+	m.Features = append(m.Features, "tyre_pressure")
+	if _, err := m.Vectors(rows); err == nil || !strings.Contains(err.Error(), "tyre_pressure") {
+		t.Errorf("unknown input: err = %v", err)
+	}
+}

@@ -127,14 +127,12 @@ func (h *Handler) serve(ctx context.Context, m engine.Model, fl fleet) (served, 
 	return s, nil
 }
 
-// vectors are the rows as m's inputs; a row it cannot take is permanent.
+// vectors are the rows as m's inputs; rows it cannot take (an input the row
+// schema lacks) are permanent.
 func vectors(m *model.Model, rows []features.Row) ([][]float64, error) {
-	X := make([][]float64, len(rows))
-	for i, r := range rows {
-		var err error
-		if X[i], err = m.Vector(r); err != nil {
-			return nil, eventing.Permanent(fmt.Errorf("scoring row %d (asset %d) for model %s: %w", i, r.AssetID, m.Version, err))
-		}
+	X, err := m.Vectors(rows)
+	if err != nil {
+		return nil, eventing.Permanent(fmt.Errorf("scoring rows for model %s: %w", m.Version, err))
 	}
 	return X, nil
 }

@@ -283,13 +283,9 @@ func (h *Handler) storeArtifact(ctx context.Context, m *model.Model, runID strin
 // m's scores on them. The same model gives the same profile, so a redelivery
 // rewrites it unchanged.
 func (h *Handler) storeProfile(ctx context.Context, m *model.Model, train []features.Row) error {
-	X := make([][]float64, len(train))
-	for i, r := range train {
-		x, err := m.Vector(r)
-		if err != nil {
-			return eventing.Permanent(fmt.Errorf("profile: training row %d: %w", i, err))
-		}
-		X[i] = x
+	X, err := m.Vectors(train)
+	if err != nil {
+		return eventing.Permanent(fmt.Errorf("profile: training rows: %w", err))
 	}
 	scores, err := m.PredictAll(X)
 	if err != nil {
