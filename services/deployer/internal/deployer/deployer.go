@@ -23,7 +23,6 @@
 package deployer
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -36,10 +35,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/parquet-go/parquet-go"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/events"
+	"github.com/cmmsflow/cmmsflow/libs/featurefile"
 	"github.com/cmmsflow/cmmsflow/libs/features"
 	"github.com/cmmsflow/cmmsflow/libs/logging"
 	"github.com/cmmsflow/cmmsflow/libs/monitor"
@@ -315,23 +314,9 @@ func (h *Handler) scoringRows(ctx context.Context, eventType string, obj *events
 	if err != nil {
 		return nil, fmt.Errorf("read scoring features: %w", err)
 	}
-	rows, err := ReadRows(data)
+	rows, err := featurefile.Read(data)
 	if err != nil {
 		return nil, eventing.Permanent(fmt.Errorf("scoring features %s: %w", h.store.URI(name), err))
-	}
-	return rows, nil
-}
-
-// ReadRows decodes a feature Parquet file.
-func ReadRows(data []byte) (rows []features.Row, err error) {
-	defer func() {
-		if p := recover(); p != nil { // parquet-go panics on some corrupt files
-			rows, err = nil, fmt.Errorf("corrupt parquet: %v", p)
-		}
-	}()
-	rows, err = parquet.Read[features.Row](bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		return nil, fmt.Errorf("decode parquet: %w", err)
 	}
 	return rows, nil
 }

@@ -1,7 +1,6 @@
 package trainer
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -9,35 +8,17 @@ import (
 	"strings"
 	"time"
 
-	"github.com/parquet-go/parquet-go"
-
+	"github.com/cmmsflow/cmmsflow/libs/featurefile"
 	"github.com/cmmsflow/cmmsflow/libs/features"
 	"github.com/cmmsflow/cmmsflow/libs/model"
 )
 
-// ReadRows decodes a features Parquet file, checking that it has every
-// column of the schema. Errors describe bad input: no retry fixes them.
+// ReadRows decodes a features Parquet file (libs/featurefile) that has
+// rows. Errors describe bad input: no retry fixes them.
 func ReadRows(data []byte) ([]features.Row, error) {
-	if len(data) == 0 {
-		return nil, errors.New("the features file is empty")
-	}
-	r := bytes.NewReader(data)
-	f, err := parquet.OpenFile(r, int64(len(data)))
+	rows, err := featurefile.Read(data)
 	if err != nil {
-		return nil, fmt.Errorf("not a Parquet file: %w", err)
-	}
-	var missing []string
-	for _, c := range features.Columns {
-		if _, ok := f.Schema().Lookup(c); !ok {
-			missing = append(missing, c)
-		}
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("the features file lacks columns %s", strings.Join(missing, ", "))
-	}
-	rows, err := parquet.Read[features.Row](r, int64(len(data)))
-	if err != nil {
-		return nil, fmt.Errorf("decode features: %w", err)
+		return nil, err
 	}
 	if len(rows) == 0 {
 		return nil, errors.New("the features file has no rows")
