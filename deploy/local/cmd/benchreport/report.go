@@ -37,8 +37,9 @@ type Inputs struct {
 	Against *Against
 	// Scale is the scale step's output (fileScale).
 	Scale *GoBench
-	// Missing names the raw files that could not be read, with why.
-	Missing []string
+	// Missing names the raw files that could not be read, with why;
+	// MissingFiles are their names alone.
+	Missing, MissingFiles []string
 }
 
 // readInputs reads the raw files under dir (.local).
@@ -46,6 +47,7 @@ func readInputs(dir string) *Inputs {
 	in := &Inputs{}
 	missing := func(name string, err error) {
 		in.Missing = append(in.Missing, fmt.Sprintf("%s (%v)", filepath.Join(".local", name), err))
+		in.MissingFiles = append(in.MissingFiles, name)
 	}
 	var info RunInfo
 	if err := readJSON(filepath.Join(dir, fileRun), &info); err != nil {
