@@ -199,14 +199,11 @@ func maxOf(xs []float64) float64 {
 }
 
 // scaleEstimate is how long the whole curve takes on a quiet 2-core
-// machine (the Makefile's help and the README say the same): an estimate.
-// The 1M point took 4.5 minutes with the machine's 2 cores shared (load
-// average 5; the packages 68, 24, 19, 41 and 98 s, fixtures included);
-// each stage taken as linear, 3M and 10M take 3 and 10 times that, about an
-// hour for the three on that machine, and the same work ran 1.9 to 2.5
-// times faster on a quiet one (the extractor's COPY, pmgen's INSERT …
-// SELECT and the KPI SQL in docs/benchmarks.md's earlier runs).
-const scaleEstimate = "about 30 minutes (1M: 2, 3M: 6, 10M: 20; an estimate from the 1M point's 4.5 minutes on a shared machine)"
+// machine (the Makefile's help and the README say the same): the sums of
+// each point's package times in the curve's first full run (commit 4e0a814,
+// load average 1-2), fixtures included; pmgen's 1M plans took 17 of the 10M
+// point's 40.
+const scaleEstimate = "about 58 minutes (1M: 4, 3M: 13, 10M: 40; measured on 2026-12-03)"
 
 // writeHeader writes the lines a step's Go benchmark output starts with
 // (headerKeys), so the file says when and where it ran.
