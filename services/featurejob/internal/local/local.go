@@ -23,11 +23,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
+	"github.com/cmmsflow/cmmsflow/libs/featurefile"
 	"github.com/cmmsflow/cmmsflow/libs/features"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	eventsv1 "github.com/cmmsflow/cmmsflow/proto/cmmsflow/events/v1"
@@ -333,21 +333,10 @@ func readTable[T any](ctx context.Context, store *objstore.Store, in engine.Inpu
 	bad := func(err error) error {
 		return eventing.Permanent(fmt.Errorf("raw %s object %s is not readable Parquet of the expected schema: %w", table, obj.GetName(), err))
 	}
-	pf, err := parquet.OpenFile(f, size)
+	r, err := featurefile.Open[T](f, size)
 	if err != nil {
 		return bad(err)
 	}
-	want := parquet.SchemaOf(new(T))
-	var missing []string
-	for _, c := range want.Fields() {
-		if _, ok := pf.Schema().Lookup(c.Name()); !ok {
-			missing = append(missing, c.Name())
-		}
-	}
-	if len(missing) > 0 {
-		return bad(fmt.Errorf("missing columns %s", strings.Join(missing, ", ")))
-	}
-	r := parquet.NewGenericReader[T](pf, want)
 	defer r.Close()
 	buf := make([]T, batchRows)
 	for {
