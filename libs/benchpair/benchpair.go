@@ -11,6 +11,20 @@
 //	base-s       seconds of the baseline
 //	ratio        ours-s ÷ base-s
 //	ours-first   the share of the pairs in which ours ran first (1 or 0 with 1x)
+//	ours-cpu-s   CPU seconds of ours: this process and its children, and the
+//	             process trees of Processes (the database server)
+//	base-cpu-s   CPU seconds of the baseline, likewise
+//	cpu-ratio    ours-cpu-s ÷ base-cpu-s
+//	ours-steal-pct, base-steal-pct
+//	             the share of the machine's CPU time that the hypervisor
+//	             took (steal) while each side ran, in %
+//
+// The wall-time ratio is what a user waits for; on a shared virtual machine
+// it moves with steal, which comes in bursts of seconds and can slow one
+// side of a pair and not the other. CPU time is not charged for steal
+// (libs/benchcpu): the CPU-time ratio is the work each side does, and
+// reproduces where the wall-time one does not. Each side's steal says how
+// far to trust the pair's wall-time ratio.
 //
 // and, with Items and Unit set, each side's rate (ours-<unit>/s and
 // base-<unit>/s); with Memory set, each side's peak memory (libs/benchmem):
@@ -37,6 +51,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cmmsflow/cmmsflow/libs/benchcpu"
 	"github.com/cmmsflow/cmmsflow/libs/benchmem"
 )
 
@@ -70,6 +85,10 @@ type Pair struct {
 	// reset (untimed); while it runs, the heap is sampled every 2 ms, on
 	// both sides alike. A run of several pairs reports the largest peaks.
 	Memory bool
+	// Processes are the roots of process trees whose CPU time counts on
+	// each side beside this process's: the PostgreSQL server
+	// (libs/pgtest.ServerPID) where the work is queries.
+	Processes []int
 
 	pairs int // pairs run so far
 }
@@ -92,11 +111,11 @@ func (p *Pair) run(b *testing.B, m meter, n int) {
 	for range n {
 		if p.pairs%2 == 0 {
 			oursFirst++
-			ours.add(b, p.Ours, m, p.Memory)
-			base.add(b, p.Base, m, p.Memory)
+			ours.add(b, p.Ours, m, p)
+			base.add(b, p.Base, m, p)
 		} else {
-			base.add(b, p.Base, m, p.Memory)
-			ours.add(b, p.Ours, m, p.Memory)
+			base.add(b, p.Base, m, p)
+			ours.add(b, p.Ours, m, p)
 		}
 		p.pairs++
 	}
@@ -106,6 +125,12 @@ func (p *Pair) run(b *testing.B, m meter, n int) {
 	m.ReportMetric(s, "base-s")
 	m.ReportMetric(o/s, "ratio")
 	m.ReportMetric(float64(oursFirst)/float64(n), "ours-first")
+	oc, bc := ours.cpu.Seconds()/float64(n), base.cpu.Seconds()/float64(n)
+	m.ReportMetric(oc, "ours-cpu-s")
+	m.ReportMetric(bc, "base-cpu-s")
+	m.ReportMetric(oc/bc, "cpu-ratio")
+	m.ReportMetric(100*ours.steal/float64(n), "ours-steal-pct")
+	m.ReportMetric(100*base.steal/float64(n), "base-steal-pct")
 	if p.Items > 0 && p.Unit != "" {
 		m.ReportMetric(p.Items/o, "ours-"+p.Unit+"/s")
 		m.ReportMetric(p.Items/s, "base-"+p.Unit+"/s")
@@ -121,26 +146,37 @@ func (p *Pair) run(b *testing.B, m meter, n int) {
 	}
 }
 
-// sideTotals are one side's time over the pairs of a run and its largest
-// peaks.
+// sideTotals are one side's time, CPU time and steal share over the pairs
+// of a run, and its largest peaks.
 type sideTotals struct {
-	took time.Duration
-	peak benchmem.Peak
+	took, cpu time.Duration
+	steal     float64
+	peak      benchmem.Peak
 }
 
-func (t *sideTotals) add(b *testing.B, s Side, m meter, memory bool) {
-	took, peak, err := s.time(b, m, memory)
+func (t *sideTotals) add(b *testing.B, s Side, m meter, p *Pair) {
+	r, err := s.time(b, m, p.Memory, p.Processes)
 	if err != nil {
 		b.Fatal(err)
 	}
-	t.took += took
-	t.peak.Heap, t.peak.RSS = max(t.peak.Heap, peak.Heap), max(t.peak.RSS, peak.RSS)
+	t.took += r.took
+	t.cpu += r.cpu.CPU
+	t.steal += r.cpu.Steal
+	t.peak.Heap, t.peak.RSS = max(t.peak.Heap, r.peak.Heap), max(t.peak.RSS, r.peak.RSS)
 }
 
-// time prepares, runs and checks the side, timing the run only, and with
-// memory its peaks. The heap is collected first, as go test does before a
-// benchmark, so that neither side pays for the other's garbage.
-func (s Side) time(b *testing.B, m meter, memory bool) (time.Duration, benchmem.Peak, error) {
+// sideRun is what one run of a side measured, per run of Run.
+type sideRun struct {
+	took time.Duration
+	cpu  benchcpu.Usage
+	peak benchmem.Peak
+}
+
+// time prepares, runs and checks the side, timing the run only (its wall
+// and CPU time), and with memory its peaks. The heap is collected first, as
+// go test does before a benchmark, so that neither side pays for the
+// other's garbage.
+func (s Side) time(b *testing.B, m meter, memory bool, processes []int) (sideRun, error) {
 	if s.Prepare != nil {
 		s.Prepare(b)
 	}
@@ -149,27 +185,34 @@ func (s Side) time(b *testing.B, m meter, memory bool) (time.Duration, benchmem.
 	if memory {
 		var err error
 		if mem, err = benchmem.Start(); err != nil { // collects the heap too
-			return 0, benchmem.Peak{}, err
+			return sideRun{}, err
 		}
 	} else {
 		runtime.GC()
+	}
+	cpu, err := benchcpu.Start(processes...)
+	if err != nil {
+		return sideRun{}, err
 	}
 	m.StartTimer()
 	start := time.Now()
 	for range reps {
 		s.Run(b)
 	}
-	took := time.Since(start)
+	r := sideRun{took: time.Since(start)}
 	m.StopTimer()
-	var peak benchmem.Peak
+	if r.cpu, err = cpu.Stop(); err != nil {
+		return r, err
+	}
 	if mem != nil {
-		var err error
-		if peak, err = mem.Stop(); err != nil {
-			return 0, peak, err
+		if r.peak, err = mem.Stop(); err != nil {
+			return r, err
 		}
 	}
 	if s.Check != nil {
 		s.Check(b)
 	}
-	return took / time.Duration(reps), peak, nil
+	r.took /= time.Duration(reps)
+	r.cpu.CPU /= time.Duration(reps)
+	return r, nil
 }

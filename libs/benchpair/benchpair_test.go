@@ -3,6 +3,7 @@ package benchpair
 import (
 	"slices"
 	"testing"
+	"time"
 )
 
 // recorder is a meter that logs the timer's calls beside the sides' and
@@ -101,5 +102,32 @@ func TestPairMemory(t *testing.T) {
 	if m["base-peak-heap-MB"] >= 16 || m["base-peak-rss-MB"] <= 0 || m["base-peak-rss-MB"] >= m["ours-peak-rss-MB"] {
 		t.Errorf("base: peak heap %.1f MiB, RSS %.1f MiB: want little heap and a smaller RSS than ours (%.1f MiB)",
 			m["base-peak-heap-MB"], m["base-peak-rss-MB"], m["ours-peak-rss-MB"])
+	}
+}
+
+// Each side reports its CPU time and the steal while it ran: ours spins
+// for 200 ms, the baseline sleeps as long.
+func TestPairCPU(t *testing.T) {
+	p := &Pair{
+		Ours: Side{Run: func(*testing.B) {
+			for start := time.Now(); time.Since(start) < 200*time.Millisecond; {
+			}
+		}},
+		Base: Side{Run: func(*testing.B) { time.Sleep(200 * time.Millisecond) }},
+	}
+	var log []string
+	r := &recorder{log: &log, metrics: map[string]float64{}}
+	p.run(nil, r, 1)
+	m := r.metrics
+	if m["ours-cpu-s"] < 0.1 || m["ours-cpu-s"] > 0.3 || m["base-cpu-s"] > 0.05 {
+		t.Errorf("CPU: ours %.3f s, base %.3f s: want ours near 0.2 s (less what steal took) and the baseline near 0", m["ours-cpu-s"], m["base-cpu-s"])
+	}
+	if m["cpu-ratio"] != m["ours-cpu-s"]/m["base-cpu-s"] {
+		t.Errorf("cpu-ratio %v, want ours-cpu-s ÷ base-cpu-s", m["cpu-ratio"])
+	}
+	for _, unit := range []string{"ours-steal-pct", "base-steal-pct"} {
+		if v, ok := m[unit]; !ok || v < 0 || v > 100 {
+			t.Errorf("%s: %v (reported: %v), want 0 to 100", unit, v, ok)
+		}
 	}
 }

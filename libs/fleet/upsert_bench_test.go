@@ -99,7 +99,7 @@ func BenchmarkImportUpsert1M(b *testing.B) {
 	assets, before, after := benchFiles(b, n)
 	ctx := context.Background()
 	var pool *pgxpool.Pool
-	pair := &benchpair.Pair{Items: float64(n), Unit: "rows",
+	pair := &benchpair.Pair{Items: float64(n), Unit: "rows", Processes: []int{pgtest.ServerPID(b)},
 		Ours: benchpair.Side{
 			Prepare: func(b *testing.B) { pool = benchDB(b, assets, before) },
 			Run: func(b *testing.B) {

@@ -218,7 +218,7 @@ func BenchmarkScale(b *testing.B) {
 		ctx := context.Background()
 		ev := eventingtest.Event(b, events.FeaturesBuilt, "bench", events.ETLMLTraining,
 			&eventsv1.FeaturesBuilt{SnapshotDate: asOf.Format(features.DateLayout), Engine: "local", Training: obj})
-		pair := &benchpair.Pair{Items: float64(obj.Rows), Unit: "rows", Memory: true,
+		pair := &benchpair.Pair{Items: float64(obj.Rows), Unit: "rows", Memory: true, Processes: []int{pgtest.ServerPID(b)},
 			Ours: benchpair.Side{Run: func(b *testing.B) {
 				if res, err := h.Step(ctx, ev); err != nil || res.Figures["rows_train"] == 0 {
 					b.Fatalf("step: %+v (%v)", res.Figures, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/cmmsflow/cmmsflow/libs/benchpair"
 	"github.com/cmmsflow/cmmsflow/libs/eventing"
 	"github.com/cmmsflow/cmmsflow/libs/features"
+	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	"github.com/cmmsflow/cmmsflow/services/deployer/internal/engine"
 	"github.com/cmmsflow/cmmsflow/services/deployer/internal/testmodel"
 )
@@ -69,8 +70,9 @@ func BenchmarkSteps(b *testing.B) {
 		}
 	}
 	base := benchCopy(f, n)
-	b.Run("etl_vs_copy", (&benchpair.Pair{Ours: etl, Base: base}).Run)
-	b.Run("monitor_vs_copy", (&benchpair.Pair{Ours: monitor, Base: base}).Run)
+	server := []int{pgtest.ServerPID(b)}
+	b.Run("etl_vs_copy", (&benchpair.Pair{Ours: etl, Base: base, Processes: server}).Run)
+	b.Run("monitor_vs_copy", (&benchpair.Pair{Ours: monitor, Base: base, Processes: server}).Run)
 }
 
 // benchCopyReps is how many COPYs one side of the baseline times.

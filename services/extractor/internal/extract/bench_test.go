@@ -133,6 +133,7 @@ func BenchmarkExtract1M(b *testing.B) {
 	// Each extraction writes the same object, replacing the last one, so
 	// the emulator holds one.
 	pair, csvBytes := workOrdersPair(pool, objstoretest.New(b), 1_000_000)
+	pair.Processes = []int{pgtest.ServerPID(b)}
 	b.Run("work_orders_vs_copy_csv", func(b *testing.B) {
 		pair.Run(b)
 		b.ReportMetric(float64(*csvBytes)/(1<<20), "csv-MB")
@@ -183,7 +184,7 @@ func BenchmarkScale(b *testing.B) {
 	b.Run(benchscale.Key(benchscale.KeyWorkOrders, size.WorkOrders), func(b *testing.B) {
 		pool := setupBench(b, size.Assets, size.WorkOrders)
 		pair, _ := workOrdersPair(pool, objstoretest.Subprocess(b), int64(size.WorkOrders))
-		pair.Memory = true
+		pair.Memory, pair.Processes = true, []int{pgtest.ServerPID(b)}
 		b.Run("work_orders_vs_copy_csv", pair.Run)
 	})
 }

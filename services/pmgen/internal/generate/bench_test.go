@@ -171,7 +171,7 @@ func generatePair(b *testing.B, pool *pgxpool.Pool, plans int, prepare func(b *t
 			Check: func(b *testing.B) { benchCheck(b, pool, plans) },
 		}
 	}
-	return &benchpair.Pair{Items: float64(plans), Unit: "plans",
+	return &benchpair.Pair{Items: float64(plans), Unit: "plans", Processes: []int{pgtest.ServerPID(b)},
 		Ours: side(func(ctx context.Context, tx pgx.Tx) error {
 			res, err := generate.Run(ctx, tx, generate.Request{AsOf: asOf, Location: time.UTC, RunID: "bench"})
 			if err == nil && res.Created != plans {

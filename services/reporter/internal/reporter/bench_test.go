@@ -77,7 +77,7 @@ func seed(b *testing.B, assets, workOrders int) *pgxpool.Pool {
 
 func BenchmarkReport1M(b *testing.B) {
 	pool := seed(b, 20_000, 1_000_000)
-	b.Run("report_vs_sql_only", reportPair(pool).Run)
+	b.Run("report_vs_sql_only", reportPair(b, pool).Run)
 }
 
 // BenchmarkScale is the reporter's stage of the scale curve (make bench's
@@ -91,14 +91,14 @@ func BenchmarkReport1M(b *testing.B) {
 func BenchmarkScale(b *testing.B) {
 	size := benchscale.PointSize(b)
 	b.Run(benchscale.Key(benchscale.KeyWorkOrders, size.WorkOrders), func(b *testing.B) {
-		pair := reportPair(seed(b, size.Assets, size.WorkOrders))
+		pair := reportPair(b, seed(b, size.Assets, size.WorkOrders))
 		pair.Memory = true
 		b.Run("report_vs_sql_only", pair.Run)
 	})
 }
 
 // reportPair is the report of 2026-W47 on pool beside the KPI SQL alone.
-func reportPair(pool *pgxpool.Pool) *benchpair.Pair {
+func reportPair(b *testing.B, pool *pgxpool.Pool) *benchpair.Pair {
 	ctx := context.Background()
 	w, _ := kpi.ParseWeek("2026-W47")
 	// Ours: the whole report — KPI queries, charts, HTML, PDF and CSV.
@@ -141,7 +141,8 @@ func reportPair(pool *pgxpool.Pool) *benchpair.Pair {
 			b.Fatal(err)
 		}
 	}
-	return &benchpair.Pair{Ours: benchpair.Side{Run: report}, Base: benchpair.Side{Run: sqlOnly}}
+	return &benchpair.Pair{Ours: benchpair.Side{Run: report}, Base: benchpair.Side{Run: sqlOnly},
+		Processes: []int{pgtest.ServerPID(b)}}
 }
 
 func splitStatements(s string) []string {
