@@ -71,11 +71,27 @@ func pairsPattern() string {
 // issue 18 asks that a second run reproduce every ratio within ±15%.
 const reproTolerance = 0.15
 
+// stealGap is how far apart, in points of %, the two sides' steal may be
+// before the report flags the pair: the host took more of one side's CPUs
+// than of the other's, and the pair's wall-time ratio moved with it.
+const stealGap = 5.0
+
 // PairSample is one pair of a paired benchmark.
 type PairSample struct {
 	Ours, Base float64 // seconds
 	Ratio      float64 // ours ÷ base
 	OursFirst  bool    // the order of this pair
+	// HasCPU says the pair has each side's CPU time and steal
+	// (libs/benchcpu): outputs from before them do not.
+	HasCPU               bool
+	OursCPU, BaseCPU     float64 // CPU seconds
+	CPURatio             float64 // OursCPU ÷ BaseCPU
+	OursSteal, BaseSteal float64 // % of the machine's CPU time
+}
+
+// Uneven says whether the sides' steal differed by more than stealGap.
+func (p PairSample) Uneven() bool {
+	return p.HasCPU && math.Abs(p.OursSteal-p.BaseSteal) > stealGap
 }
 
 // Pairs are the pairs of the paired benchmark name, one per result line.
@@ -94,7 +110,12 @@ func (g *GoBench) Pairs(name string) []PairSample {
 		if !ok {
 			ratio = ours / base
 		}
-		out = append(out, PairSample{Ours: ours, Base: base, Ratio: ratio, OursFirst: s["ours-first"] >= 0.5})
+		p := PairSample{Ours: ours, Base: base, Ratio: ratio, OursFirst: s["ours-first"] >= 0.5}
+		if cpu, ok := s["cpu-ratio"]; ok {
+			p.HasCPU, p.CPURatio, p.OursCPU, p.BaseCPU = true, cpu, s["ours-cpu-s"], s["base-cpu-s"]
+			p.OursSteal, p.BaseSteal = s["ours-steal-pct"], s["base-steal-pct"]
+		}
+		out = append(out, p)
 	}
 	return out
 }
@@ -115,8 +136,13 @@ func (g *GoBench) hasPairs() bool {
 type pairStats struct {
 	Pairs []PairSample
 	// Ratio is ours ÷ baseline over the pairs; Ours and Base are each
-	// side's seconds.
-	Ratio, Ours, Base spread
+	// side's seconds. CPURatio is the same of CPU time, OursCPU and BaseCPU
+	// each side's CPU seconds, over the pairs that have them.
+	Ratio, Ours, Base          spread
+	CPURatio, OursCPU, BaseCPU spread
+	// Uneven counts the pairs whose sides' steal differed by more than
+	// stealGap.
+	Uneven int
 }
 
 // Valid says whether the run has the comparison.
@@ -129,6 +155,16 @@ func statsOf(ps []PairSample) pairStats {
 		r, o, b = append(r, p.Ratio), append(o, p.Ours), append(b, p.Base)
 	}
 	st.Ratio, st.Ours, st.Base = spreadOf(r), spreadOf(o), spreadOf(b)
+	var cr, oc, bc []float64
+	for _, p := range ps {
+		if p.HasCPU {
+			cr, oc, bc = append(cr, p.CPURatio), append(oc, p.OursCPU), append(bc, p.BaseCPU)
+		}
+		if p.Uneven() {
+			st.Uneven++
+		}
+	}
+	st.CPURatio, st.OursCPU, st.BaseCPU = spreadOf(cr), spreadOf(oc), spreadOf(bc)
 	return st
 }
 
@@ -171,16 +207,25 @@ type pairRow struct {
 
 // Change is this run's median ratio against the previous run's, in %
 // (+4.2 when it is 4.2% higher); NaN when either run lacks it.
-func (p pairRow) Change() float64 {
-	if !p.This.Valid() || !p.Previous.Valid() {
+func (p pairRow) Change() float64 { return change(p.Previous.Ratio, p.This.Ratio) }
+
+// ChangeCPU is Change of the CPU-time ratios.
+func (p pairRow) ChangeCPU() float64 { return change(p.Previous.CPURatio, p.This.CPURatio) }
+
+func change(previous, this spread) float64 {
+	if !previous.Valid || !this.Valid {
 		return nan
 	}
-	return (p.This.Ratio.Median/p.Previous.Ratio.Median - 1) * 100
+	return (this.Median/previous.Median - 1) * 100
 }
 
 // Reproduced is "within ±15%", "**beyond ±15%**", or "—" without both runs.
-func (p pairRow) Reproduced() string {
-	c := p.Change()
+func (p pairRow) Reproduced() string { return reproduced(p.Change()) }
+
+// ReproducedCPU is Reproduced of the CPU-time ratios.
+func (p pairRow) ReproducedCPU() string { return reproduced(p.ChangeCPU()) }
+
+func reproduced(c float64) string {
 	switch {
 	case math.IsNaN(c):
 		return dash
@@ -196,18 +241,22 @@ func (p pairRow) Reproduced() string {
 func within(change float64) bool { return math.Abs(change) <= reproTolerance*100+1e-9 }
 
 // reproSummary counts the comparisons both runs have and those within the
-// tolerance.
-type reproSummary struct{ Both, Within int }
+// tolerance, of the wall-time ratios and of the CPU-time ones.
+type reproSummary struct{ Both, Within, BothCPU, WithinCPU int }
 
 func reproOf(rows []pairRow) reproSummary {
 	var s reproSummary
-	for _, p := range rows {
-		if c := p.Change(); !math.IsNaN(c) {
-			s.Both++
+	count := func(c float64, both, in *int) {
+		if !math.IsNaN(c) {
+			*both++
 			if within(c) {
-				s.Within++
+				*in++
 			}
 		}
+	}
+	for _, p := range rows {
+		count(p.Change(), &s.Both, &s.Within)
+		count(p.ChangeCPU(), &s.BothCPU, &s.WithinCPU)
 	}
 	return s
 }

@@ -216,3 +216,48 @@ func TestKeepPrevious(t *testing.T) {
 		t.Errorf("an output without pairs replaced the previous: %q", read(prev))
 	}
 }
+
+// Pairs with CPU times (libs/benchcpu): each side's CPU seconds and steal,
+// their CPU-time ratio's spread, the pairs whose sides' steal was more than
+// stealGap apart, and the CPU-time ratios' reproducibility beside the
+// wall-time ones'.
+func TestPairsCPU(t *testing.T) {
+	g := parsePaired(t, `BenchmarkX/a_vs_b-2 1 1.3 base-s 1.2 base-cpu-s 30 base-steal-pct 2.0 ours-s 2.9 ours-cpu-s 2.5 ours-steal-pct 1.54 ratio 2.42 cpu-ratio 1 ours-first
+BenchmarkX/a_vs_b-2 1 1.2 base-s 1.1 base-cpu-s 3 base-steal-pct 2.1 ours-s 3.0 ours-cpu-s 7.9 ours-steal-pct 1.75 ratio 2.73 cpu-ratio 0 ours-first
+BenchmarkX/a_vs_b-2 1 1.0 base-s 2.0 ours-s 2.0 ratio 1 ours-first
+`)
+	ps := g.Pairs("X/a_vs_b")
+	want := PairSample{Ours: 2.0, Base: 1.3, Ratio: 1.54, OursFirst: true,
+		HasCPU: true, OursCPU: 2.9, BaseCPU: 1.2, CPURatio: 2.42, OursSteal: 2.5, BaseSteal: 30}
+	if len(ps) != 3 || ps[0] != want || ps[2].HasCPU {
+		t.Fatalf("pairs %+v, want the first %+v and the last without CPU", ps, want)
+	}
+	if !ps[0].Uneven() || ps[1].Uneven() || ps[2].Uneven() {
+		t.Errorf("uneven: %v %v %v, want only the first (2.5%% beside 30%%)", ps[0].Uneven(), ps[1].Uneven(), ps[2].Uneven())
+	}
+	s := statsOf(ps)
+	if s.Uneven != 1 || s.CPURatio.Median != (2.42+2.73)/2 || s.CPURatio.Min != 2.42 || s.OursCPU.Max != 3.0 || s.BaseCPU.Min != 1.1 {
+		t.Errorf("stats %+v: want 1 uneven, the CPU spreads of the two pairs with CPU", s)
+	}
+	if got := statsOf(ps[2:]).CPURatio.String(); got != dash {
+		t.Errorf("CPU ratio without CPU times: %q", got)
+	}
+
+	withCPU := func(wall, cpu float64) pairStats {
+		return statsOf([]PairSample{{Ours: wall, Base: 1, Ratio: wall, HasCPU: true, OursCPU: cpu, BaseCPU: 1, CPURatio: cpu}})
+	}
+	rows := []pairRow{
+		{Previous: withCPU(0.76, 2.0), This: withCPU(1.49, 2.1)}, // the extractor's wall time with steal; its CPU time steady
+		{Previous: withCPU(1.2, 1.1), This: withCPU(1.25, 1.5)},
+		{Previous: statsOf([]PairSample{{Ours: 1, Base: 1, Ratio: 1}}), This: withCPU(1, 1)}, // a previous run without CPU
+	}
+	if got := percent(rows[0].ChangeCPU()); got != "+5.0%" || rows[0].ReproducedCPU() != "within ±15%" || rows[0].Reproduced() != "**beyond ±15%**" {
+		t.Errorf("CPU change %s (%s), wall %s", got, rows[0].ReproducedCPU(), rows[0].Reproduced())
+	}
+	if rows[2].ReproducedCPU() != dash {
+		t.Errorf("without the previous run's CPU: %s", rows[2].ReproducedCPU())
+	}
+	if got := reproOf(rows); got != (reproSummary{Both: 3, Within: 2, BothCPU: 2, WithinCPU: 1}) {
+		t.Errorf("summary %+v", got)
+	}
+}

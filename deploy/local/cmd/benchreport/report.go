@@ -95,9 +95,10 @@ func readInputs(dir string) *Inputs {
 }
 
 // Row is one line of the summary table: Ratio is ours ÷ the baseline,
-// "—" when the row is no paired comparison and has no other ratio.
+// "—" when the row is no paired comparison and has no other ratio; CPU is
+// the ratio of CPU time, "" for none.
 type Row struct {
-	What, Ratio, Ours, Baseline, Goal, Verdict, Reproduce string
+	What, Ratio, CPU, Ours, Baseline, Goal, Verdict, Reproduce string
 }
 
 // nan marks a figure this run does not have; every formatter prints "—"
@@ -482,7 +483,11 @@ func (p pairRow) summary(g *GoBench) Row {
 		Baseline: withRate(s.Base.Median*1e9, rate("base"), p.Unit+"/s") + ", " + p.Base}
 	if s.Valid() {
 		row.Ratio = fmt.Sprintf("**%.2f×** (%.2f–%.2f×), %d pairs", s.Ratio.Median, s.Ratio.Min, s.Ratio.Max, len(s.Pairs))
+		if s.Uneven > 0 {
+			row.Ratio += fmt.Sprintf(", %d with uneven steal", s.Uneven)
+		}
 	}
+	row.CPU = s.CPURatio.String()
 	if p.Goal != "" {
 		row.Goal = p.Goal
 	}

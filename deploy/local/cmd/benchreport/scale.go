@@ -121,6 +121,10 @@ type scaleRow struct {
 	scaleStage
 	Points           []scalePoint
 	Slope, BaseSlope float64 // NaN with fewer than two points
+	// CPUSlope and BaseCPUSlope are the same of CPU time: steal does not
+	// land on them, while it lands on the wall-time slopes, whose points
+	// ran minutes apart.
+	CPUSlope, BaseCPUSlope float64
 }
 
 // Met is "met" when the stage's slope is at most slopeGoal, "—" without one.
@@ -145,7 +149,7 @@ func (r scaleRow) Range() string {
 func scaleRows(g *GoBench) []scaleRow {
 	rows := make([]scaleRow, len(scaleStages))
 	for i, st := range scaleStages {
-		rows[i] = scaleRow{scaleStage: st, Slope: nan, BaseSlope: nan}
+		rows[i] = scaleRow{scaleStage: st, Slope: nan, BaseSlope: nan, CPUSlope: nan, BaseCPUSlope: nan}
 	}
 	if g == nil {
 		return rows
@@ -175,6 +179,8 @@ func scaleRows(g *GoBench) []scaleRow {
 			lo, top := r.Points[0], r.Points[k-1]
 			r.Slope = slope(float64(lo.Size), lo.Pairs.Ours.Median, float64(top.Size), top.Pairs.Ours.Median)
 			r.BaseSlope = slope(float64(lo.Size), lo.Pairs.Base.Median, float64(top.Size), top.Pairs.Base.Median)
+			r.CPUSlope = slope(float64(lo.Size), lo.Pairs.OursCPU.Median, float64(top.Size), top.Pairs.OursCPU.Median)
+			r.BaseCPUSlope = slope(float64(lo.Size), lo.Pairs.BaseCPU.Median, float64(top.Size), top.Pairs.BaseCPU.Median)
 		}
 	}
 	return rows

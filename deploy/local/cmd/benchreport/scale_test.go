@@ -32,10 +32,12 @@ func TestSlope(t *testing.T) {
 	}
 }
 
-// pairLine is one pair of a scale benchmark as go test prints it.
+// pairLine is one pair of a scale benchmark as go test prints it, ours
+// taking twice its time in CPU time (its work in parallel with the
+// server's), the baseline as much as its time.
 func pairLine(name string, ours, base, heap, rss float64) string {
-	return fmt.Sprintf("BenchmarkScale/%s-2 \t 1\t %g base-peak-heap-MB\t 40 base-peak-rss-MB\t %g base-s\t 1 ours-first\t %g ours-peak-heap-MB\t %g ours-peak-rss-MB\t %g ours-s\t %g ratio\n",
-		name, heap/10, base, heap, rss, ours, ours/base)
+	return fmt.Sprintf("BenchmarkScale/%s-2 \t 1\t %g base-peak-heap-MB\t 40 base-peak-rss-MB\t %g base-s\t 1 ours-first\t %g ours-peak-heap-MB\t %g ours-peak-rss-MB\t %g ours-s\t %g ratio\t %g ours-cpu-s\t %g base-cpu-s\t %g cpu-ratio\n",
+		name, heap/10, base, heap, rss, ours, ours/base, 2*ours, base, 2*ours/base)
 }
 
 // scaleRows: each stage's points in increasing size whatever the order of
@@ -80,6 +82,9 @@ func TestScaleRows(t *testing.T) {
 	}
 	if want := math.Log10(21.0 / 2); math.Abs(ex.Slope-want) > 1e-12 || math.Abs(ex.BaseSlope-1) > 1e-12 {
 		t.Errorf("extractor's slopes %v and %v, want %v and 1", ex.Slope, ex.BaseSlope, want)
+	}
+	if want := math.Log10(42.0 / 4); math.Abs(ex.CPUSlope-want) > 1e-12 || math.Abs(ex.BaseCPUSlope-1) > 1e-12 || top.Pairs.CPURatio.Median != 4.2 {
+		t.Errorf("extractor's CPU: slopes %v and %v, want %v and 1; top CPU ratio %v, want 4.2", ex.CPUSlope, ex.BaseCPUSlope, want, top.Pairs.CPURatio.Median)
 	}
 	if ex.Met() != "met" || ex.Range() != "1,000,000 → 10,000,000" || ex.SizeLabel() != "work orders" {
 		t.Errorf("extractor: %q, %q, %q", ex.Met(), ex.Range(), ex.SizeLabel())
