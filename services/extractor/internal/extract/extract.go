@@ -36,11 +36,12 @@ type Table struct {
 }
 
 // Tables are the extracted tables. Each Query selects the columns of the
-// matching libs/features raw row type, in order.
+// matching libs/features raw row type, in order (columns.go: the types each
+// is checked against before the first row).
 var Tables = []Table{
-	{Name: features.TableAssets, Query: AssetsQuery, write: writeRows(scanAsset)},
-	{Name: features.TableWorkOrders, Query: WorkOrdersQuery, write: writeRows(scanWorkOrder)},
-	{Name: features.TableMaintenancePlans, Query: PlansQuery, write: writeRows(scanPlan)},
+	{Name: features.TableAssets, Query: AssetsQuery, write: writeRows(assetColumns)},
+	{Name: features.TableWorkOrders, Query: WorkOrdersQuery, write: writeRows(workOrderColumns)},
+	{Name: features.TableMaintenancePlans, Query: PlansQuery, write: writeRows(planColumns)},
 }
 
 // The queries. numeric columns are cast to float8 on the server.
@@ -119,7 +120,9 @@ func extractTable(ctx context.Context, pool *pgxpool.Pool, store Bucket, snapsho
 	if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+snapshot+"'"); err != nil {
 		return Object{}, fmt.Errorf("import snapshot: %w", err)
 	}
-	rows, err := tx.Query(ctx, t.Query)
+	// Every column in the binary format, whatever the pool's
+	// default_query_exec_mode (exec and simple_protocol would take text).
+	rows, err := tx.Query(ctx, t.Query, pgx.QueryExecModeDescribeExec, pgx.QueryResultFormats{pgx.BinaryFormatCode})
 	if err != nil {
 		return Object{}, err
 	}
@@ -143,46 +146,19 @@ func extractTable(ctx context.Context, pool *pgxpool.Pool, store Bucket, snapsho
 	return Object{Table: t.Name, Name: name, URI: store.URI(name), Rows: n, Bytes: cw.N, Took: time.Since(started)}, nil
 }
 
-// writeRows streams rows through scan into a Parquet file on w.
-func writeRows[T any](scan func(pgx.Rows, *T) error) func(context.Context, pgx.Rows, io.Writer) (int64, error) {
+// writeRows streams rows, decoded by cols, into a Parquet file on w.
+func writeRows[T any](cols []column[T]) func(context.Context, pgx.Rows, io.Writer) (int64, error) {
 	return func(ctx context.Context, rows pgx.Rows, w io.Writer) (int64, error) {
+		if err := checkColumns(cols, rows); err != nil {
+			return 0, err
+		}
 		pw := parquet.NewGenericWriter[T](w,
 			parquet.MaxRowsPerRowGroup(RowGroupRows),
 			parquet.Compression(&parquet.Snappy),
 			parquet.CreatedBy("cmmsflow-extractor", "1", ""))
-		batch := make([]T, batchRows)
-		var n int64
-		k := 0
-		flush := func() error {
-			if k == 0 {
-				return nil
-			}
-			if _, err := pw.Write(batch[:k]); err != nil {
-				return fmt.Errorf("write parquet: %w", err)
-			}
-			clear(batch[:k])
-			k = 0
-			return nil
-		}
-		for rows.Next() {
-			if err := scan(rows, &batch[k]); err != nil {
-				return n, fmt.Errorf("scan row %d: %w", n+1, err)
-			}
-			k++
-			n++
-			if k == len(batch) {
-				if err := flush(); err != nil {
-					return n, err
-				}
-				if err := ctx.Err(); err != nil {
-					return n, err
-				}
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return n, err
-		}
-		if err := flush(); err != nil {
+		b := &batch[T]{rows: make([]T, batchRows), pw: pw}
+		n, err := b.copyRows(ctx, cols, rows)
+		if err != nil {
 			return n, err
 		}
 		if err := pw.Close(); err != nil {
@@ -192,55 +168,48 @@ func writeRows[T any](scan func(pgx.Rows, *T) error) func(context.Context, pgx.R
 	}
 }
 
-// Nullable scan targets converted to the raw types' representation.
+// A batch is the rows decoded for one Write, with their buffers.
+type batch[T any] struct {
+	rows []T
+	k    int
+	bufs buffers
+	pw   *parquet.GenericWriter[T]
+}
 
-func days(t time.Time) int32 { return features.Day(t) }
+// copyRows decodes rows in batches into b's writer and returns their number.
+func (b *batch[T]) copyRows(ctx context.Context, cols []column[T], rows pgx.Rows) (int64, error) {
+	var n int64
+	for rows.Next() {
+		if err := decodeRow(cols, &b.rows[b.k], rows.RawValues(), &b.bufs, rows); err != nil {
+			return n, fmt.Errorf("decode row %d: %w", n+1, err)
+		}
+		b.k++
+		n++
+		if b.k == len(b.rows) {
+			if err := b.flush(); err != nil {
+				return n, err
+			}
+			if err := ctx.Err(); err != nil {
+				return n, err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return n, err
+	}
+	return n, b.flush()
+}
 
-func optDays(t *time.Time) *int32 {
-	if t == nil {
+// flush writes the batch's rows; parquet-go copies their values, so the
+// buffers are free again.
+func (b *batch[T]) flush() error {
+	if b.k == 0 {
 		return nil
 	}
-	d := features.Day(*t)
-	return &d
-}
-
-func optMicros(t *time.Time) *int64 {
-	if t == nil {
-		return nil
+	if _, err := b.pw.Write(b.rows[:b.k]); err != nil {
+		return fmt.Errorf("write parquet: %w", err)
 	}
-	m := t.UnixMicro()
-	return &m
-}
-
-func scanAsset(rows pgx.Rows, a *features.Asset) error {
-	var commissioned, created, updated time.Time
-	if err := rows.Scan(&a.ID, &a.AssetTag, &a.Name, &a.VehicleType, &a.Make, &a.Model, &a.Year, &a.Status,
-		&commissioned, &a.MeterReading, &a.EngineHours, &a.Location, &created, &updated); err != nil {
-		return err
-	}
-	a.CommissionedDate, a.CreatedAt, a.UpdatedAt = days(commissioned), created.UnixMicro(), updated.UnixMicro()
-	return nil
-}
-
-func scanWorkOrder(rows pgx.Rows, w *features.WorkOrder) error {
-	var due, started, completed *time.Time
-	var created time.Time
-	if err := rows.Scan(&w.ID, &w.WONumber, &w.AssetID, &w.PlanID, &due, &w.Type, &w.Status, &w.Priority, &w.Title,
-		&created, &started, &completed, &w.RepairHours); err != nil {
-		return err
-	}
-	w.DueDate, w.CreatedAt, w.StartedAt, w.CompletedAt = optDays(due), created.UnixMicro(), optMicros(started), optMicros(completed)
-	return nil
-}
-
-func scanPlan(rows pgx.Rows, p *features.MaintenancePlan) error {
-	var next, last, end *time.Time
-	var created time.Time
-	if err := rows.Scan(&p.ID, &p.Code, &p.AssetID, &p.Name, &p.IntervalValue, &p.IntervalUnit, &p.MeterInterval, &p.MeterUnit,
-		&p.LeadDays, &p.ScheduleMode, &next, &p.NextDueMeter, &last, &p.LastCompletedMeter,
-		&end, &p.Priority, &p.EstimatedHours, &p.Active, &created); err != nil {
-		return err
-	}
-	p.NextDueDate, p.LastCompletedDate, p.EndDate, p.CreatedAt = optDays(next), optDays(last), optDays(end), created.UnixMicro()
+	b.k = 0
+	b.bufs.reset()
 	return nil
 }
