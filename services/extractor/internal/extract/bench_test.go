@@ -146,12 +146,13 @@ func BenchmarkExtract1M(b *testing.B) {
 
 // benchCPU extracts the work orders (rows of them) alone to a sink and
 // reports the process's CPU time (user and system, getrusage) per million
-// rows and the allocations: the client's share of the work, which wall time
+// rows, the allocations and the object's size: the client's share of the work, which wall time
 // on a shared 2-core machine (the server busy on the other core) hides.
 func benchCPU(b *testing.B, pool *pgxpool.Pool, rows int64) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	var cpu time.Duration
+	var size int64
 	for b.Loop() {
 		before := cpuTime(b)
 		objs, err := extract.Run(ctx, pool, sink{}, "runs/cpu/raw/", extract.Tables[1:2])
@@ -159,8 +160,10 @@ func benchCPU(b *testing.B, pool *pgxpool.Pool, rows int64) {
 		if err != nil || objs[0].Rows != rows {
 			b.Fatalf("extracted %v (%v), want %d work orders", objs, err, rows)
 		}
+		size = objs[0].Bytes
 	}
 	b.ReportMetric(cpu.Seconds()/float64(b.N)*1e6/float64(rows), "cpu-s/1M-rows")
+	b.ReportMetric(float64(size)/(1<<20), "wo-MB")
 }
 
 // cpuTime is the process's user and system CPU time so far.
