@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/cmmsflow/cmmsflow/libs/features"
 	"github.com/cmmsflow/cmmsflow/libs/objstore"
@@ -102,6 +103,7 @@ func checkTable[T any](t *testing.T, pool *pgxpool.Pool, store *objstore.Store, 
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkSnappy(t, data)
 	rows, err := pool.Query(ctx, query)
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +121,23 @@ func checkTable[T any](t *testing.T, pool *pgxpool.Pool, store *objstore.Store, 
 	for i := range want {
 		if !reflect.DeepEqual(got[i], want[i]) {
 			t.Fatalf("%s row %d:\n got %s\nwant %s", obj.Table, i, show(got[i]), show(want[i]))
+		}
+	}
+}
+
+// checkSnappy checks that every column chunk of the Parquet file data is
+// SNAPPY-compressed.
+func checkSnappy(t *testing.T, data []byte) {
+	t.Helper()
+	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rg := range f.Metadata().RowGroups {
+		for _, c := range rg.Columns {
+			if c.MetaData.Codec != format.Snappy {
+				t.Fatalf("column %v is compressed with %v, want SNAPPY", c.MetaData.PathInSchema, c.MetaData.Codec)
+			}
 		}
 	}
 }

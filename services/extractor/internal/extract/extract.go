@@ -154,7 +154,7 @@ func writeRows[T any](cols []column[T]) func(context.Context, pgx.Rows, io.Write
 		}
 		pw := parquet.NewGenericWriter[T](w,
 			parquet.MaxRowsPerRowGroup(RowGroupRows),
-			parquet.Compression(&parquet.Snappy),
+			parquet.Compression(fastSnappy{}),
 			parquet.CreatedBy("cmmsflow-extractor", "1", ""))
 		b := &batch[T]{rows: make([]T, batchRows), pw: pw}
 		n, err := b.copyRows(ctx, cols, rows)
