@@ -5,15 +5,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cmmsflow/cmmsflow/libs/benchcpu"
 	"github.com/cmmsflow/cmmsflow/libs/benchmem"
 	"github.com/cmmsflow/cmmsflow/libs/benchpair"
 	"github.com/cmmsflow/cmmsflow/libs/benchscale"
+	"github.com/cmmsflow/cmmsflow/libs/objstore"
 	"github.com/cmmsflow/cmmsflow/libs/objstoretest"
 	"github.com/cmmsflow/cmmsflow/libs/pgtest"
 	"github.com/cmmsflow/cmmsflow/services/extractor/internal/extract"
@@ -145,18 +146,26 @@ func BenchmarkExtract1M(b *testing.B) {
 }
 
 // benchCPU extracts the work orders (rows of them) alone to a sink and
-// reports the process's CPU time (user and system, getrusage) per million
-// rows, the allocations and the object's size: the client's share of the work, which wall time
-// on a shared 2-core machine (the server busy on the other core) hides.
+// reports this process's CPU time per million rows (libs/benchcpu, the
+// server's left out), the allocations and the object's size: the client's
+// share of the work, which wall time on a shared 2-core machine (the server
+// busy on the other core) hides.
 func benchCPU(b *testing.B, pool *pgxpool.Pool, rows int64) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	var cpu time.Duration
 	var size int64
 	for b.Loop() {
-		before := cpuTime(b)
+		m, err := benchcpu.Start()
+		if err != nil {
+			b.Fatal(err)
+		}
 		objs, err := extract.Run(ctx, pool, sink{}, "runs/cpu/raw/", extract.Tables[1:2])
-		cpu += cpuTime(b) - before
+		u, uerr := m.Stop()
+		if uerr != nil {
+			b.Fatal(uerr)
+		}
+		cpu += u.CPU
 		if err != nil || objs[0].Rows != rows {
 			b.Fatalf("extracted %v (%v), want %d work orders", objs, err, rows)
 		}
@@ -164,15 +173,6 @@ func benchCPU(b *testing.B, pool *pgxpool.Pool, rows int64) {
 	}
 	b.ReportMetric(cpu.Seconds()/float64(b.N)*1e6/float64(rows), "cpu-s/1M-rows")
 	b.ReportMetric(float64(size)/(1<<20), "wo-MB")
-}
-
-// cpuTime is the process's user and system CPU time so far.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // workOrdersPair is the extraction of the work orders (rows of them) to
@@ -194,12 +194,12 @@ func workOrdersPair(pool *pgxpool.Pool, store extract.Bucket, rows int64) (pair 
 				b.Fatal(err)
 			}
 			defer conn.Release()
-			cw := &counter{}
+			cw := &objstore.CountingWriter{W: io.Discard}
 			tag, err := conn.Conn().PgConn().CopyTo(ctx, cw, "COPY ("+extract.WorkOrdersQuery+") TO STDOUT (FORMAT csv)")
 			if err != nil || tag.RowsAffected() != rows {
 				b.Fatalf("copied %d rows (%v), want %d", tag.RowsAffected(), err, rows)
 			}
-			*csvBytes = cw.n
+			*csvBytes = cw.N
 		}},
 	}, csvBytes
 }
@@ -252,15 +252,12 @@ func TestMain(m *testing.M) {
 // sink is a bucket that discards what is written.
 type sink struct{}
 
-func (sink) Create(context.Context, string, string) io.WriteCloser { return nopCloser{&counter{}} }
-func (sink) URI(name string) string                                { return "sink:///" + name }
+func (sink) Create(context.Context, string, string) io.WriteCloser {
+	return nopCloser{&objstore.CountingWriter{W: io.Discard}}
+}
+
+func (sink) URI(name string) string { return "sink:///" + name }
 
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
-
-type counter struct{ n int64 }
-
-func (c *counter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
-
-var _ io.Writer = (*counter)(nil)
