@@ -5,7 +5,9 @@
 // gives the vCPUs to others (steal): in bursts of seconds, a third of two
 // vCPUs has been seen to go, so one side of a pair can run slower than the
 // other for reasons that are not its own. CPU time is not charged for
-// steal: it is the work done, wherever it runs:
+// steal (the kernel's paravirtual steal clock), so it is closer to the work
+// done; it still rises while the host is busy, as a vCPU that runs then runs
+// slower. It is counted wherever the work runs:
 //
 //   - this process, through getrusage (its threads, and its children once
 //     waited for);

@@ -21,10 +21,10 @@
 //
 // The wall-time ratio is what a user waits for; on a shared virtual machine
 // it moves with steal, which comes in bursts of seconds and can slow one
-// side of a pair and not the other. CPU time is not charged for steal
-// (libs/benchcpu): the CPU-time ratio is the work each side does, and
-// reproduces where the wall-time one does not. Each side's steal says how
-// far to trust the pair's wall-time ratio.
+// side of a pair and not the other. CPU time leaves steal out
+// (libs/benchcpu) but still rises while the host is busy (a vCPU that runs
+// then runs slower), so the CPU-time ratio is a second view of the pair, not
+// a steadier one. Each side's steal says how far to trust the pair.
 //
 // and, with Items and Unit set, each side's rate (ours-<unit>/s and
 // base-<unit>/s); with Memory set, each side's peak memory (libs/benchmem):
