@@ -106,8 +106,9 @@ func (m *Meter) sample() (time.Duration, error) {
 		return 0, err
 	}
 	me := os.Getpid()
+	below := procs.children()
 	counted := map[int]bool{me: true}
-	for _, pid := range procs.descendants(me) {
+	for _, pid := range below.descendants(me) {
 		counted[pid] = true
 		cpu += procs[pid].total()
 	}
@@ -115,7 +116,7 @@ func (m *Meter) sample() (time.Duration, error) {
 		if _, ok := procs[root]; !ok {
 			return 0, fmt.Errorf("benchcpu: no process %d", root)
 		}
-		for _, pid := range append([]int{root}, procs.descendants(root)...) {
+		for _, pid := range append([]int{root}, below.descendants(root)...) {
 			if !counted[pid] {
 				counted[pid] = true
 				cpu += procs[pid].total()
@@ -171,16 +172,23 @@ func readProcs() (procs, error) {
 	return out, nil
 }
 
-// descendants are the processes below pid, at any depth.
-func (ps procs) descendants(pid int) []int {
-	children := map[int][]int{}
+// tree is each process's children.
+type tree map[int][]int
+
+func (ps procs) children() tree {
+	t := tree{}
 	for p, st := range ps {
-		children[st.ppid] = append(children[st.ppid], p)
+		t[st.ppid] = append(t[st.ppid], p)
 	}
+	return t
+}
+
+// descendants are the processes below pid, at any depth.
+func (t tree) descendants(pid int) []int {
 	var out []int
-	for queue := children[pid]; len(queue) > 0; queue = queue[1:] {
+	for queue := t[pid]; len(queue) > 0; queue = queue[1:] {
 		out = append(out, queue[0])
-		queue = append(queue, children[queue[0]]...)
+		queue = append(queue, t[queue[0]]...)
 	}
 	return out
 }

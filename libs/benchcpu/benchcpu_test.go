@@ -126,12 +126,12 @@ func TestNoSuchRoot(t *testing.T) {
 
 func TestDescendants(t *testing.T) {
 	ps := procs{1: {}, 10: {ppid: 1}, 11: {ppid: 10}, 12: {ppid: 10}, 13: {ppid: 12}, 20: {ppid: 1}}
-	got := ps.descendants(10)
+	got := ps.children().descendants(10)
 	slices.Sort(got)
 	if !slices.Equal(got, []int{11, 12, 13}) {
 		t.Errorf("descendants of 10: %v, want [11 12 13]", got)
 	}
-	if got := ps.descendants(13); len(got) != 0 {
+	if got := ps.children().descendants(13); len(got) != 0 {
 		t.Errorf("descendants of a leaf: %v", got)
 	}
 }

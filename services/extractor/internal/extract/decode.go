@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"unsafe"
 
 	"github.com/jackc/pgx/v5"
@@ -85,7 +86,7 @@ func checkColumns[T any](cols []column[T], rows pgx.Rows) error {
 	}
 	for i, fd := range fds {
 		c := cols[i]
-		if !containsOID(c.oids, fd.DataTypeOID) {
+		if !slices.Contains(c.oids, fd.DataTypeOID) {
 			return fmt.Errorf("column %d (%s) is of type %s, want %s", i+1, fd.Name, typeName(rows, fd), c.codec)
 		}
 		if fd.Format != pgx.BinaryFormatCode {
@@ -93,15 +94,6 @@ func checkColumns[T any](cols []column[T], rows pgx.Rows) error {
 		}
 	}
 	return nil
-}
-
-func containsOID(oids []uint32, oid uint32) bool {
-	for _, o := range oids {
-		if o == oid {
-			return true
-		}
-	}
-	return false
 }
 
 func typeName(rows pgx.Rows, fd pgconn.FieldDescription) string {
