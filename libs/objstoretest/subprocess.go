@@ -59,7 +59,8 @@ func Subprocess(tb testing.TB) *objstore.Store {
 
 // ServeIfChild, in a test binary that Subprocess started, serves the bucket
 // emulator on loopback until its standard input closes, then exits; else it
-// returns at once. Call it first in TestMain:
+// returns at once. A resumable upload's chunks reach the emulator joined
+// (joinChunks), so an upload takes time linear in its size. Call it first in TestMain:
 //
 //	func TestMain(m *testing.M) {
 //		objstoretest.ServeIfChild()
@@ -87,7 +88,13 @@ func serve(root string) int {
 		return 1
 	}
 	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: Bucket})
-	go func() { _ = http.Serve(ln, srv.HTTPHandler()) }()
+	parts, err := os.MkdirTemp("", "objstoretest-uploads-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(parts)
+	go func() { _ = http.Serve(ln, newJoinChunks(srv.HTTPHandler(), parts)) }()
 	fmt.Println(ln.Addr())
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	return 0
