@@ -77,9 +77,9 @@ fuzz-short:
 	done
 
 ## bench: every benchmark beside its baseline, in the same run, then
-## docs/benchmarks.md regenerated from the results (about 75 minutes on a
+## docs/benchmarks.md regenerated from the results (about 65 minutes on a
 ## quiet 2-core machine: 17 for the first five steps, 12 of them Go
-## benchmarks, and about 58 for the scale curve). The steps
+## benchmarks, and about 47 for the scale curve). The steps
 ## (deploy/local/cmd/benchreport): every Go benchmark (-benchtime 1x -count 5:
 ## each comparison of ours and its baseline as 5 interleaved pairs on one
 ## fixture, libs/benchpair), scikit-learn on the trainer's split, wrk on
@@ -99,7 +99,7 @@ bench: deps bins
 ## pmgen at 100,000, 300,000 and 1,000,000 due plans, each as 5 pairs with its
 ## same-run baseline, with time, peak heap and peak RSS, and each stage's
 ## log-log slope (libs/benchscale, BenchmarkScale in each stage's package).
-## About 58 minutes on a quiet 2-core machine (1M: 4, 3M: 13, 10M: 40;
+## About 47 minutes on a quiet 2-core machine (1M: 3, 3M: 10, 10M: 34;
 ## measured on 2026-12-03, most of it building the fixtures and pmgen's 1M
 ## plans). The 10M point needs about 6 GiB of memory (the trainer's peak
 ## RSS was 5.4 GiB before libs/featurefile). SCALE_POINTS=1M (or 1M,3M)

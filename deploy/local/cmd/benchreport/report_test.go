@@ -281,3 +281,35 @@ func TestRenderMissing(t *testing.T) {
 		}
 	}
 }
+
+// A run that made only some steps says so at the top, rather than that
+// every figure comes from it; a whole run says every figure does.
+func TestRenderPartialRun(t *testing.T) {
+	in := readInputs("testdata")
+	in.Info.Settings.Steps = allSteps
+	whole, err := Render(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Info.Settings.Steps = []string{"scale"}
+	part, err := Render(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		doc     []byte
+		want    string
+		wantNot string
+	}{
+		{whole, "Every figure below comes from one `make bench` run started", "The last run, which made only some"},
+		{part, "each section says which run measured\nit. The last run, which made only some of the steps (below), started", "Every figure below comes from one"},
+		{part, "**This run skipped the steps `go`, `sklearn`, `api`, `baseline`, `latency`**", ""},
+	} {
+		if !strings.Contains(string(c.doc), c.want) {
+			t.Errorf("report lacks %q", c.want)
+		}
+		if c.wantNot != "" && strings.Contains(string(c.doc), c.wantNot) {
+			t.Errorf("report has %q", c.wantNot)
+		}
+	}
+}

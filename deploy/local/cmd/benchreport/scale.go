@@ -206,10 +206,9 @@ func maxOf(xs []float64) float64 {
 
 // scaleEstimate is how long the whole curve takes on a quiet 2-core
 // machine (the Makefile's help and the README say the same): the sums of
-// each point's package times in the curve's first full run (commit 4e0a814,
-// load average 1-2), fixtures included; pmgen's 1M plans took 17 of the 10M
-// point's 40.
-const scaleEstimate = "about 58 minutes (1M: 4, 3M: 13, 10M: 40; measured on 2026-12-03)"
+// each point's package times in the run at commit 6fd7462 (load average
+// 1-1.6), fixtures included; pmgen's 1M plans took 15 of the 10M point's 34.
+const scaleEstimate = "about 47 minutes (1M: 3, 3M: 10, 10M: 34; measured on 2026-12-03)"
 
 // writeHeader writes the lines a step's Go benchmark output starts with
 // (headerKeys), so the file says when and where it ran.
