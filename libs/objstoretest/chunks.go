@@ -40,22 +40,14 @@ func (j *joinChunks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		j.next.ServeHTTP(w, r)
 		return
 	}
-	j.mu.Lock()
-	f := j.parts[id]
-	j.mu.Unlock()
-	if f == nil && rng.final {
-		j.next.ServeHTTP(w, r) // the whole object in one request
+	f, err := j.part(id, !rng.final)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	if f == nil {
-		var err error
-		if f, err = os.CreateTemp(j.dir, "upload-*"); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		j.mu.Lock()
-		j.parts[id] = f
-		j.mu.Unlock()
+		j.next.ServeHTTP(w, r) // the whole object in one request
+		return
 	}
 	end, err := j.append(f, r.Body, rng)
 	if err != nil {
@@ -77,19 +69,30 @@ func (j *joinChunks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	j.forward(w, r, f, end)
 }
 
+// part is the file of upload id's chunks so far: nil when there is none
+// and create is false, a new one when create is true.
+func (j *joinChunks) part(id string, create bool) (*os.File, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if f := j.parts[id]; f != nil || !create {
+		return f, nil
+	}
+	f, err := os.CreateTemp(j.dir, "upload-*")
+	if err == nil {
+		j.parts[id] = f
+	}
+	return f, err
+}
+
 // append writes the chunk at its offset (a chunk sent again overwrites
 // what it sent before) and returns the upload's size after it.
 func (j *joinChunks) append(f *os.File, body io.Reader, rng chunkRange) (int64, error) {
-	if rng.empty {
-		st, err := f.Stat()
-		if err != nil {
-			return 0, err
-		}
-		return st.Size(), nil
-	}
 	st, err := f.Stat()
 	if err != nil {
 		return 0, err
+	}
+	if rng.empty {
+		return st.Size(), nil
 	}
 	if rng.first > st.Size() {
 		return 0, fmt.Errorf("objstoretest: chunk at %d after %d bytes", rng.first, st.Size())
@@ -120,9 +123,10 @@ func (j *joinChunks) forward(w http.ResponseWriter, r *http.Request, f *os.File,
 	whole := r.Clone(r.Context())
 	whole.Body, whole.ContentLength = io.NopCloser(f), size
 	whole.Header.Set("Content-Length", strconv.FormatInt(size, 10))
-	whole.Header.Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", size-1, size))
 	if size == 0 {
 		whole.Header.Set("Content-Range", "bytes */0")
+	} else {
+		whole.Header.Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", size-1, size))
 	}
 	j.next.ServeHTTP(w, whole)
 }

@@ -60,7 +60,8 @@ func Subprocess(tb testing.TB) *objstore.Store {
 // ServeIfChild, in a test binary that Subprocess started, serves the bucket
 // emulator on loopback until its standard input closes, then exits; else it
 // returns at once. A resumable upload's chunks reach the emulator joined
-// (joinChunks), so an upload takes time linear in its size. Call it first in TestMain:
+// (joinChunks), so an upload takes time linear in its size. Call it first
+// in TestMain:
 //
 //	func TestMain(m *testing.M) {
 //		objstoretest.ServeIfChild()
